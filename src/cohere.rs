@@ -1,0 +1,411 @@
+//! What the tool knows about Cohere's API: endpoints, the support FAQ's error table, models, platforms,
+//! key kinds and the cause vocabulary used in `summary.json`.
+
+use serde::{Deserialize, Serialize};
+
+/// The default base URL of Cohere's API.
+pub const DEFAULT_BASE_URL: &str = "https://api.cohere.com";
+
+/// The support address the report and the email draft are written for.
+pub const SUPPORT_EMAIL: &str = "support@cohere.com";
+
+/// A Cohere API endpoint the tool understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Endpoint {
+    /// `POST /v2/chat`
+    ChatV2,
+    /// `POST /v1/chat`
+    ChatV1,
+    /// `POST /v2/embed`
+    EmbedV2,
+    /// `POST /v1/embed`
+    EmbedV1,
+    /// `POST /v2/rerank`
+    RerankV2,
+    /// `POST /v1/rerank`
+    RerankV1,
+    /// `POST /v1/classify`
+    Classify,
+    /// `POST /v1/generate`
+    Generate,
+    /// `POST /v1/tokenize`
+    Tokenize,
+    /// `POST /v1/detokenize`
+    Detokenize,
+    /// `GET /v1/models/{model}` and `GET /v1/models`
+    Models,
+    /// `POST /v1/check-api-key`
+    CheckApiKey,
+    /// Any other path.
+    Other,
+}
+
+impl Endpoint {
+    /// All endpoints with a fixed path, for `--endpoint` parsing and path matching.
+    pub const ALL: [Endpoint; 12] = [
+        Endpoint::ChatV2,
+        Endpoint::ChatV1,
+        Endpoint::EmbedV2,
+        Endpoint::EmbedV1,
+        Endpoint::RerankV2,
+        Endpoint::RerankV1,
+        Endpoint::Classify,
+        Endpoint::Generate,
+        Endpoint::Tokenize,
+        Endpoint::Detokenize,
+        Endpoint::Models,
+        Endpoint::CheckApiKey,
+    ];
+
+    /// The URL path, e.g. `/v2/chat`.
+    pub fn path(self) -> &'static str {
+        match self {
+            Endpoint::ChatV2 => "/v2/chat",
+            Endpoint::ChatV1 => "/v1/chat",
+            Endpoint::EmbedV2 => "/v2/embed",
+            Endpoint::EmbedV1 => "/v1/embed",
+            Endpoint::RerankV2 => "/v2/rerank",
+            Endpoint::RerankV1 => "/v1/rerank",
+            Endpoint::Classify => "/v1/classify",
+            Endpoint::Generate => "/v1/generate",
+            Endpoint::Tokenize => "/v1/tokenize",
+            Endpoint::Detokenize => "/v1/detokenize",
+            Endpoint::Models => "/v1/models",
+            Endpoint::CheckApiKey => "/v1/check-api-key",
+            Endpoint::Other => "",
+        }
+    }
+
+    /// The short name used in summaries and on the command line, e.g. `v2/chat`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::Other => "other",
+            e => &e.path()[1..],
+        }
+    }
+
+    /// Parses `v2/chat`, `/v2/chat`, `chat` (meaning v2) and the like.
+    pub fn from_name(s: &str) -> Option<Endpoint> {
+        let s = s.trim().trim_start_matches('/');
+        match s {
+            "chat" => return Some(Endpoint::ChatV2),
+            "embed" => return Some(Endpoint::EmbedV2),
+            "rerank" => return Some(Endpoint::RerankV2),
+            "classify" => return Some(Endpoint::Classify),
+            "tokenize" => return Some(Endpoint::Tokenize),
+            _ => {}
+        }
+        Endpoint::ALL.into_iter().find(|e| e.name() == s)
+    }
+
+    /// The endpoint of a URL path (query and a leading base path are ignored), e.g. `/proxy/v2/chat?x=1`.
+    pub fn from_path(path: &str) -> Endpoint {
+        let path = path.split(['?', '#']).next().unwrap_or("").trim_end_matches('/');
+        if let Some(i) = path.find("/v1/models") {
+            if path[i..].starts_with("/v1/models") {
+                return Endpoint::Models;
+            }
+        }
+        Endpoint::ALL
+            .into_iter()
+            .find(|e| path.ends_with(e.path()))
+            .unwrap_or(Endpoint::Other)
+    }
+
+    /// Guesses the endpoint of a bare JSON body from its fields (`messages` → v2 chat, `message` → v1 chat,
+    /// `texts`/`inputs` with `input_type` → embed, `query` + `documents` → rerank, …).
+    pub fn infer_from_body(body: &serde_json::Value) -> Option<Endpoint> {
+        let obj = body.as_object()?;
+        let has = |k: &str| obj.contains_key(k);
+        if has("messages") {
+            Some(Endpoint::ChatV2)
+        } else if has("message") || has("chat_history") || has("preamble") {
+            Some(Endpoint::ChatV1)
+        } else if has("query") && has("documents") {
+            Some(Endpoint::RerankV2)
+        } else if has("examples") && has("inputs") {
+            Some(Endpoint::Classify)
+        } else if has("input_type") || has("embedding_types") || has("texts") || has("images") {
+            Some(Endpoint::EmbedV2)
+        } else if has("prompt") {
+            Some(Endpoint::Generate)
+        } else if has("tokens") {
+            Some(Endpoint::Detokenize)
+        } else if has("text") && has("model") {
+            Some(Endpoint::Tokenize)
+        } else {
+            None
+        }
+    }
+
+    /// True for endpoints that generate text (and so take `max_tokens`).
+    pub fn is_generative(self) -> bool {
+        matches!(self, Endpoint::ChatV2 | Endpoint::ChatV1 | Endpoint::Generate)
+    }
+}
+
+/// Where the failing request was sent. Status codes mean different things on each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Platform {
+    /// Cohere's own API (api.cohere.com or a compatible base URL).
+    #[default]
+    Cohere,
+    /// Amazon Bedrock.
+    Bedrock,
+    /// Amazon SageMaker.
+    Sagemaker,
+    /// Azure AI Foundry.
+    Azure,
+    /// Oracle Cloud Infrastructure Generative AI.
+    Oci,
+    /// A private deployment.
+    Private,
+}
+
+impl Platform {
+    /// The platform a base URL points at.
+    pub fn from_url(url: &str) -> Platform {
+        let host = url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+        let Some(host) = host else { return Platform::Cohere };
+        if host.contains("bedrock") && host.ends_with("amazonaws.com") {
+            Platform::Bedrock
+        } else if host.contains("sagemaker") && host.ends_with("amazonaws.com") {
+            Platform::Sagemaker
+        } else if host.ends_with("azure.com") {
+            Platform::Azure
+        } else if host.ends_with("oraclecloud.com") {
+            Platform::Oci
+        } else {
+            Platform::Cohere
+        }
+    }
+
+    /// True on AWS, where the FAQ says 401, 404 and 429 are "not relevant".
+    pub fn is_aws(self) -> bool {
+        matches!(self, Platform::Bedrock | Platform::Sagemaker)
+    }
+
+    /// The lower-case name used in summaries.
+    pub fn name(self) -> &'static str {
+        match self {
+            Platform::Cohere => "cohere",
+            Platform::Bedrock => "bedrock",
+            Platform::Sagemaker => "sagemaker",
+            Platform::Azure => "azure",
+            Platform::Oci => "oci",
+            Platform::Private => "private",
+        }
+    }
+}
+
+/// One row of the support FAQ's error table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaqError {
+    /// The HTTP status.
+    pub status: u16,
+    /// The FAQ's words for it.
+    pub meaning: &'static str,
+    /// True where the FAQ adds "(not relevant on AWS)".
+    pub not_relevant_on_aws: bool,
+}
+
+/// The support FAQ's error table, in the FAQ's order.
+pub const FAQ_ERRORS: [FaqError; 6] = [
+    FaqError { status: 400, meaning: "invalid combination of parameters", not_relevant_on_aws: false },
+    FaqError { status: 422, meaning: "request is malformed (eg: unsupported enum value, unknown param)", not_relevant_on_aws: false },
+    FaqError { status: 499, meaning: "request is canceled by the user", not_relevant_on_aws: false },
+    FaqError { status: 401, meaning: "invalid api token", not_relevant_on_aws: true },
+    FaqError { status: 404, meaning: "model not found", not_relevant_on_aws: true },
+    FaqError { status: 429, meaning: "rate limit reached", not_relevant_on_aws: true },
+];
+
+/// The FAQ's meaning of a status on a platform, or the API reference's where the FAQ is silent.
+/// On AWS the FAQ's 401/404/429 rows do not apply and AWS's own meanings are given instead.
+pub fn status_meaning(status: u16, platform: Platform) -> Option<String> {
+    if platform.is_aws() {
+        let aws = match status {
+            400 => Some("ValidationException: the request body is not valid for this model"),
+            403 => Some("AccessDeniedException: the IAM identity may not invoke this model, or model access is not granted"),
+            404 => Some("ResourceNotFoundException: the model ID or endpoint does not exist in this region (the FAQ's 404 row is not relevant on AWS)"),
+            408 => Some("ModelTimeoutException: the model took too long to respond"),
+            424 => Some("ModelErrorException: the model returned an error while processing the request"),
+            429 => Some("ThrottlingException: the account's AWS quota was exceeded (the FAQ's 429 row is not relevant on AWS)"),
+            500 => Some("InternalServerException: an AWS-side failure"),
+            503 => Some("ServiceUnavailableException: the service is temporarily unavailable"),
+            _ => None,
+        };
+        if let Some(m) = aws {
+            return Some(m.to_string());
+        }
+    }
+    if let Some(row) = FAQ_ERRORS.iter().find(|r| r.status == status) {
+        return Some(row.meaning.to_string());
+    }
+    let api = match status {
+        402 => "payment required: add or update the payment method, or the billing maximum was reached",
+        403 => "forbidden: the key may not use this model or feature",
+        498 => "the request or response contains a deny-listed token",
+        500 => "internal server error at Cohere",
+        501 => "not implemented",
+        502 => "bad gateway",
+        503 => "service unavailable",
+        504 => "gateway timeout",
+        _ => return None,
+    };
+    Some(api.to_string())
+}
+
+/// A likely cause of a failure: the vocabulary of `summary.json`'s `causes[].code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum CauseCode {
+    InvalidParameterCombination,
+    ContextLengthExceeded,
+    MalformedRequest,
+    ClientCanceled,
+    InvalidApiKey,
+    ModelNotFound,
+    RateLimitedTrial,
+    RateLimited,
+    Forbidden,
+    BlockedToken,
+    PaymentRequired,
+    ServerError,
+    ServiceUnavailable,
+    GatewayTimeout,
+    Timeout,
+    NetworkError,
+    StreamError,
+}
+
+impl CauseCode {
+    /// The snake_case code as written in `summary.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CauseCode::InvalidParameterCombination => "invalid_parameter_combination",
+            CauseCode::ContextLengthExceeded => "context_length_exceeded",
+            CauseCode::MalformedRequest => "malformed_request",
+            CauseCode::ClientCanceled => "client_canceled",
+            CauseCode::InvalidApiKey => "invalid_api_key",
+            CauseCode::ModelNotFound => "model_not_found",
+            CauseCode::RateLimitedTrial => "rate_limited_trial",
+            CauseCode::RateLimited => "rate_limited",
+            CauseCode::Forbidden => "forbidden",
+            CauseCode::BlockedToken => "blocked_token",
+            CauseCode::PaymentRequired => "payment_required",
+            CauseCode::ServerError => "server_error",
+            CauseCode::ServiceUnavailable => "service_unavailable",
+            CauseCode::GatewayTimeout => "gateway_timeout",
+            CauseCode::Timeout => "timeout",
+            CauseCode::NetworkError => "network_error",
+            CauseCode::StreamError => "stream_error",
+        }
+    }
+}
+
+impl std::fmt::Display for CauseCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether the key is a trial or a production key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyKind {
+    /// A trial key (seen from trial headers or a trial 429 message).
+    Trial,
+    /// A production key (a successful response without trial headers).
+    Production,
+    /// Not known from the evidence.
+    #[default]
+    Unknown,
+}
+
+/// Published limits of a model, used when `GET /v1/models/{model}` cannot be asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelInfo {
+    /// The model ID.
+    pub name: &'static str,
+    /// Context window in tokens (input + output).
+    pub context_length: u32,
+    /// Maximum output tokens, where the model generates.
+    pub max_output_tokens: Option<u32>,
+}
+
+/// The models table of Cohere's docs (models.mdx). Prefer `context_length` from the models API.
+pub const KNOWN_MODELS: &[ModelInfo] = &[
+    ModelInfo { name: "command-a-03-2025", context_length: 256_000, max_output_tokens: Some(8_000) },
+    ModelInfo { name: "command-a-reasoning-08-2025", context_length: 256_000, max_output_tokens: Some(32_000) },
+    ModelInfo { name: "command-a-vision-07-2025", context_length: 128_000, max_output_tokens: Some(8_000) },
+    ModelInfo { name: "command-a-plus-05-2026", context_length: 128_000, max_output_tokens: Some(64_000) },
+    ModelInfo { name: "command-a-translate-08-2025", context_length: 8_000, max_output_tokens: Some(8_000) },
+    ModelInfo { name: "command-r7b-12-2024", context_length: 128_000, max_output_tokens: Some(4_000) },
+    ModelInfo { name: "command-r-08-2024", context_length: 128_000, max_output_tokens: Some(4_000) },
+    ModelInfo { name: "command-r-plus-08-2024", context_length: 128_000, max_output_tokens: Some(4_000) },
+    ModelInfo { name: "embed-v4.0", context_length: 128_000, max_output_tokens: None },
+    ModelInfo { name: "embed-english-v3.0", context_length: 512, max_output_tokens: None },
+    ModelInfo { name: "embed-multilingual-v3.0", context_length: 512, max_output_tokens: None },
+    ModelInfo { name: "embed-english-light-v3.0", context_length: 512, max_output_tokens: None },
+    ModelInfo { name: "embed-multilingual-light-v3.0", context_length: 512, max_output_tokens: None },
+    ModelInfo { name: "rerank-v4.0", context_length: 32_000, max_output_tokens: None },
+    ModelInfo { name: "rerank-v3.5", context_length: 4_096, max_output_tokens: None },
+    ModelInfo { name: "rerank-english-v3.0", context_length: 4_096, max_output_tokens: None },
+    ModelInfo { name: "rerank-multilingual-v3.0", context_length: 4_096, max_output_tokens: None },
+];
+
+/// Looks a model up in [`KNOWN_MODELS`].
+pub fn known_model(name: &str) -> Option<&'static ModelInfo> {
+    KNOWN_MODELS.iter().find(|m| m.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_from_path_ignores_base_and_query() {
+        assert_eq!(Endpoint::from_path("/v2/chat"), Endpoint::ChatV2);
+        assert_eq!(Endpoint::from_path("/proxy/v1/chat?x=1"), Endpoint::ChatV1);
+        assert_eq!(Endpoint::from_path("/v1/models/command-r"), Endpoint::Models);
+        assert_eq!(Endpoint::from_path("/v3/whatever"), Endpoint::Other);
+    }
+
+    #[test]
+    fn endpoint_names_round_trip() {
+        for e in Endpoint::ALL {
+            assert_eq!(Endpoint::from_name(e.name()), Some(e));
+        }
+        assert_eq!(Endpoint::from_name("chat"), Some(Endpoint::ChatV2));
+        assert_eq!(Endpoint::from_name("nope"), None);
+    }
+
+    #[test]
+    fn infers_endpoint_from_body_fields() {
+        let v = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+        assert_eq!(Endpoint::infer_from_body(&v(r#"{"model":"m","messages":[]}"#)), Some(Endpoint::ChatV2));
+        assert_eq!(Endpoint::infer_from_body(&v(r#"{"message":"hi"}"#)), Some(Endpoint::ChatV1));
+        assert_eq!(Endpoint::infer_from_body(&v(r#"{"query":"q","documents":[]}"#)), Some(Endpoint::RerankV2));
+        assert_eq!(Endpoint::infer_from_body(&v(r#"{"texts":[],"input_type":"x"}"#)), Some(Endpoint::EmbedV2));
+        assert_eq!(Endpoint::infer_from_body(&v(r#"{"foo":1}"#)), None);
+    }
+
+    #[test]
+    fn faq_table_and_aws_meanings() {
+        assert_eq!(status_meaning(422, Platform::Cohere).unwrap(), FAQ_ERRORS[1].meaning);
+        assert!(status_meaning(424, Platform::Bedrock).unwrap().starts_with("ModelErrorException"));
+        assert!(status_meaning(429, Platform::Bedrock).unwrap().contains("not relevant on AWS"));
+        assert_eq!(status_meaning(429, Platform::Cohere).unwrap(), "rate limit reached");
+        assert_eq!(status_meaning(418, Platform::Cohere), None);
+    }
+
+    #[test]
+    fn platform_from_url() {
+        assert_eq!(Platform::from_url("https://bedrock-runtime.us-east-1.amazonaws.com/model/x/invoke"), Platform::Bedrock);
+        assert_eq!(Platform::from_url("https://x.eastus.models.ai.azure.com/"), Platform::Azure);
+        assert_eq!(Platform::from_url("http://127.0.0.1:5000"), Platform::Cohere);
+    }
+}

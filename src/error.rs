@@ -1,0 +1,96 @@
+//! The library's error type and the exit codes the binary maps it to.
+
+use std::path::PathBuf;
+
+/// Every way a library call can fail. Messages are one line and name the file, flag or URL at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The user's input (a request file, a log, an option value) cannot be used as given.
+    #[error("{what}: {reason}")]
+    Input {
+        /// The file, flag or value at fault, e.g. `request.json` or `--endpoint`.
+        what: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path that failed.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The output already exists and `--force` was not given.
+    #[error("{}: already exists (use --force to overwrite)", .0.display())]
+    OutputExists(PathBuf),
+    /// The API could not be reached at all, so nothing could be replayed.
+    #[error("cannot reach {url}: {reason}")]
+    Unreachable {
+        /// The URL that was tried.
+        url: String,
+        /// What went wrong (connection refused, DNS, TLS).
+        reason: String,
+    },
+    /// The final check found a known secret in a bundle member; no zip was kept.
+    #[error("refused to keep the bundle: {member} still contains a known secret ({label}, {encoding})")]
+    Leak {
+        /// The bundle member in which the secret was found.
+        member: String,
+        /// The secret's label, e.g. `cohere-key` (never its value).
+        label: String,
+        /// The encoding it was found in: raw, base64, url, json.
+        encoding: String,
+    },
+    /// A bundle failed verification (bad manifest, checksum mismatch, unreadable zip).
+    #[error("{path}: {reason}")]
+    Verify {
+        /// The zip or member at fault.
+        path: String,
+        /// What did not hold.
+        reason: String,
+    },
+    /// A report template failed to render.
+    #[error("report template {name}: {reason}")]
+    Template {
+        /// The template name.
+        name: String,
+        /// The engine's message.
+        reason: String,
+    },
+    /// Anything else, with context.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    /// Builds an [`Error::Input`].
+    pub fn input(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Input { what: what.into(), reason: reason.into() }
+    }
+
+    /// Builds an [`Error::Io`].
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+
+    /// The process exit code the CLI uses for this error: 2 usage or unusable input, 3 leak, 1 anything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Input { .. } | Error::OutputExists(_) => 2,
+            Error::Leak { .. } => 3,
+            _ => 1,
+        }
+    }
+}
+
+impl From<zip::result::ZipError> for Error {
+    fn from(e: zip::result::ZipError) -> Self {
+        Error::Other(format!("zip: {e}"))
+    }
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

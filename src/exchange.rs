@@ -1,0 +1,236 @@
+//! One recorded HTTP exchange: what was sent, what came back, how long it took and how it failed.
+//! Written as `exchanges/NNN.json` in the bundle.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One header as sent or received, in order, names as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// The header name.
+    pub name: String,
+    /// The header value.
+    pub value: String,
+}
+
+impl Header {
+    /// Builds a header.
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Header { name: name.into(), value: value.into() }
+    }
+}
+
+/// Finds the first header called `name` (case-insensitive).
+pub fn header<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
+    headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.as_str())
+}
+
+/// A request or response body as recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Body {
+    /// The body as text: UTF-8 verbatim, or base64 when `encoding` is `base64`.
+    pub text: String,
+    /// `utf8` or `base64` (for bodies that are not UTF-8).
+    pub encoding: BodyEncoding,
+    /// The size of the whole body in bytes, before any truncation.
+    pub size: u64,
+    /// True when `text` holds only the first part of the body.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+/// How [`Body::text`] is encoded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyEncoding {
+    /// Verbatim UTF-8.
+    #[default]
+    Utf8,
+    /// Base64 of the raw bytes.
+    Base64,
+}
+
+impl Body {
+    /// Records bytes, keeping at most `cap` of them (`None`: all).
+    pub fn from_bytes(bytes: &[u8], cap: Option<usize>) -> Body {
+        let size = bytes.len() as u64;
+        let (kept, truncated) = match cap {
+            Some(c) if bytes.len() > c => (&bytes[..c], true),
+            _ => (bytes, false),
+        };
+        match std::str::from_utf8(kept) {
+            Ok(s) => Body { text: s.to_string(), encoding: BodyEncoding::Utf8, size, truncated },
+            // A cut in the middle of a UTF-8 sequence is still text.
+            Err(e) if truncated && e.error_len().is_none() => Body {
+                text: String::from_utf8_lossy(&kept[..e.valid_up_to()]).into_owned(),
+                encoding: BodyEncoding::Utf8,
+                size,
+                truncated,
+            },
+            Err(_) => {
+                use base64::Engine;
+                Body {
+                    text: base64::engine::general_purpose::STANDARD.encode(kept),
+                    encoding: BodyEncoding::Base64,
+                    size,
+                    truncated,
+                }
+            }
+        }
+    }
+
+    /// Records a string.
+    pub fn from_text(s: impl Into<String>) -> Body {
+        let text = s.into();
+        Body { size: text.len() as u64, text, encoding: BodyEncoding::Utf8, truncated: false }
+    }
+
+    /// The body parsed as JSON, when it is UTF-8 JSON.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        if self.encoding != BodyEncoding::Utf8 {
+            return None;
+        }
+        serde_json::from_str(&self.text).ok()
+    }
+}
+
+/// The request half of an exchange.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedRequest {
+    /// HTTP method.
+    pub method: String,
+    /// Full URL.
+    pub url: String,
+    /// Headers in the order sent.
+    pub headers: Vec<Header>,
+    /// The body.
+    pub body: Body,
+}
+
+/// The response half of an exchange.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedResponse {
+    /// HTTP status code.
+    pub status: u16,
+    /// Headers in the order received.
+    pub headers: Vec<Header>,
+    /// The body (for a stream, the raw event text).
+    pub body: Body,
+}
+
+/// How long the exchange took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    /// When the request was sent (UTC).
+    pub started_at: DateTime<Utc>,
+    /// Milliseconds from sending to the response headers, when they arrived.
+    pub time_to_headers_ms: Option<f64>,
+    /// Milliseconds from sending to the end of the exchange (body read, or failure).
+    pub total_ms: f64,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Timings { started_at: Utc::now(), time_to_headers_ms: None, total_ms: 0.0 }
+    }
+}
+
+/// The class of a failed exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    /// The server answered with a status ≥ 400.
+    Http,
+    /// The connection failed: refused, DNS, TLS, reset.
+    Network,
+    /// No complete answer within the timeout.
+    Timeout,
+    /// A 200 stream that carried an error (e.g. `finish_reason: ERROR`) or broke off.
+    Stream,
+}
+
+impl FailureClass {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::Http => "http",
+            FailureClass::Network => "network",
+            FailureClass::Timeout => "timeout",
+            FailureClass::Stream => "stream",
+        }
+    }
+}
+
+/// Why an exchange failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The class.
+    pub class: FailureClass,
+    /// The error message verbatim: the API's `message`, or the client's error text.
+    pub message: String,
+}
+
+/// One recorded exchange.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Exchange {
+    /// Position in the bundle, from 1.
+    pub index: u32,
+    /// What this exchange was for: `replay`, `matrix`, `observed`, `models`, `tokenize`, …
+    pub purpose: String,
+    /// What was sent.
+    pub request: RecordedRequest,
+    /// What came back, if anything did.
+    pub response: Option<RecordedResponse>,
+    /// Timings.
+    pub timings: Timings,
+    /// How it failed, or `None` when it succeeded.
+    pub failure: Option<Failure>,
+    /// Observed retries of one SDK call share a group number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_group: Option<u32>,
+}
+
+impl Exchange {
+    /// The response status, if a response arrived.
+    pub fn status(&self) -> Option<u16> {
+        self.response.as_ref().map(|r| r.status)
+    }
+
+    /// A response header (case-insensitive).
+    pub fn response_header(&self, name: &str) -> Option<&str> {
+        self.response.as_ref().and_then(|r| header(&r.headers, name))
+    }
+
+    /// The request ID: `x-debug-trace-id`, else the error body's `id`.
+    pub fn request_id(&self) -> Option<String> {
+        if let Some(id) = self.response_header("x-debug-trace-id") {
+            return Some(id.to_string());
+        }
+        let body = self.response.as_ref()?.body.json()?;
+        body.get("id").and_then(|v| v.as_str()).map(str::to_string)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_keeps_text_and_base64s_binary() {
+        let b = Body::from_bytes(b"{\"a\":1}", None);
+        assert_eq!(b.encoding, BodyEncoding::Utf8);
+        assert_eq!(b.json().unwrap()["a"], 1);
+        let b = Body::from_bytes(&[0xff, 0x00, 0x10], None);
+        assert_eq!(b.encoding, BodyEncoding::Base64);
+        assert_eq!(b.size, 3);
+    }
+
+    #[test]
+    fn body_truncation_does_not_split_utf8() {
+        let s = "héllo";
+        let b = Body::from_bytes(s.as_bytes(), Some(2));
+        assert!(b.truncated);
+        assert_eq!(b.text, "h");
+        assert_eq!(b.size, 6);
+    }
+}

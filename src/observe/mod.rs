@@ -1,0 +1,2 @@
+//! The recording proxy behind `cohere-bundle observe`.
+//! (Being built: see issue 6.)

@@ -1,0 +1,154 @@
+//! Which texts of a request count toward its sequence length, per endpoint. The simulator and the
+//! tool's own counting both use this, so their counts agree.
+
+use serde_json::Value;
+
+use crate::cohere::Endpoint;
+
+fn push_str<'a>(out: &mut Vec<&'a str>, v: Option<&'a Value>) {
+    if let Some(s) = v.and_then(Value::as_str) {
+        out.push(s);
+    }
+}
+
+/// Pushes every string found anywhere inside `v` (object values and array items, not keys).
+fn push_all_strings<'a>(out: &mut Vec<&'a str>, v: &'a Value) {
+    match v {
+        Value::String(s) => out.push(s),
+        Value::Array(a) => a.iter().for_each(|x| push_all_strings(out, x)),
+        Value::Object(o) => o.values().for_each(|x| push_all_strings(out, x)),
+        _ => {}
+    }
+}
+
+/// v2 message content: a string, or a list of parts of which `{type:"text", text}` count.
+fn push_content<'a>(out: &mut Vec<&'a str>, content: Option<&'a Value>) {
+    match content {
+        Some(Value::String(s)) => out.push(s),
+        Some(Value::Array(parts)) => {
+            for p in parts {
+                match p {
+                    Value::String(s) => out.push(s),
+                    Value::Object(o) if o.get("type").and_then(Value::as_str).unwrap_or("text") == "text" => {
+                        push_str(out, o.get("text"));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The texts an endpoint sends to the model, in request order:
+/// - v2 chat: message contents (text parts), tool plans and tool call arguments, documents, tools;
+/// - v1 chat: preamble, chat_history messages, message, documents, tools, tool_results;
+/// - embed: texts (and text parts of inputs); rerank: query and documents;
+/// - generate: prompt; classify: inputs and example texts; tokenize: text.
+pub fn input_texts(endpoint: Endpoint, body: &Value) -> Vec<&str> {
+    let mut out = Vec::new();
+    let arr = |k: &str| body.get(k).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    match endpoint {
+        Endpoint::ChatV2 => {
+            for m in arr("messages") {
+                push_content(&mut out, m.get("content"));
+                push_str(&mut out, m.get("tool_plan"));
+                for call in m.get("tool_calls").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
+                    push_str(&mut out, call.pointer("/function/arguments"));
+                }
+            }
+            for d in arr("documents") {
+                push_all_strings(&mut out, d);
+            }
+            for t in arr("tools") {
+                push_all_strings(&mut out, t);
+            }
+        }
+        Endpoint::ChatV1 => {
+            push_str(&mut out, body.get("preamble"));
+            for m in arr("chat_history") {
+                push_str(&mut out, m.get("message"));
+            }
+            push_str(&mut out, body.get("message"));
+            for d in arr("documents") {
+                push_all_strings(&mut out, d);
+            }
+            for t in arr("tools") {
+                push_all_strings(&mut out, t);
+            }
+            for r in arr("tool_results") {
+                push_all_strings(&mut out, r);
+            }
+        }
+        Endpoint::EmbedV2 | Endpoint::EmbedV1 => {
+            for t in arr("texts") {
+                push_str(&mut out, Some(t));
+            }
+            for i in arr("inputs") {
+                push_content(&mut out, i.get("content"));
+            }
+        }
+        Endpoint::RerankV2 | Endpoint::RerankV1 => {
+            push_str(&mut out, body.get("query"));
+            for d in arr("documents") {
+                match d {
+                    Value::String(s) => out.push(s),
+                    other => push_all_strings(&mut out, other),
+                }
+            }
+        }
+        Endpoint::Generate => push_str(&mut out, body.get("prompt")),
+        Endpoint::Classify => {
+            for t in arr("inputs") {
+                push_str(&mut out, Some(t));
+            }
+            for e in arr("examples") {
+                push_str(&mut out, e.get("text"));
+            }
+        }
+        Endpoint::Tokenize => push_str(&mut out, body.get("text")),
+        _ => {}
+    }
+    out
+}
+
+/// Characters of all input texts.
+pub fn input_chars(endpoint: Endpoint, body: &Value) -> u64 {
+    input_texts(endpoint, body).iter().map(|s| s.chars().count() as u64).sum()
+}
+
+/// The labelled fallback estimate: about four characters a token.
+pub fn estimate_tokens(chars: u64) -> u64 {
+    chars.div_ceil(4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn v2_chat_counts_text_parts_documents_and_tools() {
+        let body = json!({
+            "model": "m",
+            "messages": [
+                {"role": "system", "content": "sys"},
+                {"role": "user", "content": [{"type": "text", "text": "hello"}, {"type": "image_url", "image_url": {"url": "x"}}]},
+                {"role": "assistant", "tool_plan": "plan", "tool_calls": [{"function": {"name": "f", "arguments": "{}"}}]}
+            ],
+            "documents": ["doc", {"data": {"title": "t"}}]
+        });
+        assert_eq!(input_texts(Endpoint::ChatV2, &body), vec!["sys", "hello", "plan", "{}", "doc", "t"]);
+    }
+
+    #[test]
+    fn v1_chat_rerank_embed() {
+        let v1 = json!({"preamble": "p", "chat_history": [{"role": "USER", "message": "h"}], "message": "m"});
+        assert_eq!(input_texts(Endpoint::ChatV1, &v1), vec!["p", "h", "m"]);
+        let rr = json!({"query": "q", "documents": ["a", "b"]});
+        assert_eq!(input_texts(Endpoint::RerankV2, &rr), vec!["q", "a", "b"]);
+        let em = json!({"texts": ["x", "y"]});
+        assert_eq!(input_chars(Endpoint::EmbedV2, &em), 2);
+        assert_eq!(estimate_tokens(9), 3);
+    }
+}

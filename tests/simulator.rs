@@ -802,3 +802,34 @@ async fn v1_chat_embed_rerank_and_check_key_bodies() {
     .await;
     assert_eq!(r.status(), 400, "a chat model on rerank");
 }
+
+#[tokio::test]
+async fn requests_are_recorded_with_status_and_scenario() {
+    let s = sim(SimConfig::default()).await;
+    let mut body = chat_body();
+    body["max_tokens"] = json!(77);
+    post(&s, "/v2/chat", Some(DEMO_KEY), &body, None).await;
+    post(&s, "/v2/chat", Some(DEMO_KEY), &chat_body(), Some("payment-required")).await;
+    client()
+        .get(format!("{}/v1/models/command-r?x=1", s.base_url()))
+        .send()
+        .await
+        .unwrap();
+    let reqs = s.requests();
+    assert_eq!(reqs.len(), 3);
+    assert_eq!(reqs[0].json().unwrap()["max_tokens"], 77);
+    assert_eq!(
+        reqs[0].header("Authorization"),
+        Some(format!("Bearer {DEMO_KEY}").as_str())
+    );
+    assert_eq!((reqs[0].status, reqs[0].scenario), (Some(200), None));
+    assert_eq!(
+        (reqs[1].status, reqs[1].scenario),
+        (Some(402), Some(Scenario::PaymentRequired))
+    );
+    assert_eq!(
+        (reqs[2].method.as_str(), reqs[2].path.as_str(), reqs[2].status),
+        ("GET", "/v1/models/command-r", Some(401))
+    );
+    assert_eq!(s.hits("/v1/models/command-r"), 1);
+}

@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 use super::stream::{ndjson, sse, sse_done, EventBody};
 use super::{
     count_input_tokens, count_text_tokens, lock, prompt_tokens, tokenizer, ConnCtx, ModelKind, Scenario, Shared,
-    SimModel, TokenizerMode, SIMULATE_HEADER,
+    SimModel, SimRequest, TokenizerMode, MAX_RECORDED_REQUESTS, SIMULATE_HEADER,
 };
 use crate::cohere::Endpoint;
 
@@ -101,6 +101,8 @@ fn route_of(method: &Method, path: &str) -> Route {
 struct Meta {
     /// Calls of a trial key to this path in the current window, when the key is a trial key.
     trial_calls: Option<u64>,
+    /// The index of this request in `Shared::requests`.
+    record: Option<usize>,
 }
 
 /// Handles one request; never fails (errors become Cohere-shaped error responses).
@@ -116,7 +118,32 @@ pub(crate) async fn handle(shared: Arc<Shared>, ctx: Arc<ConnCtx>, req: Request<
         Ok(c) => c.to_bytes(),
         Err(_) => Bytes::new(),
     };
-    let mut meta = Meta::default();
+    let index = {
+        let mut reqs = lock(&shared.requests);
+        (reqs.len() < MAX_RECORDED_REQUESTS).then(|| {
+            reqs.push(SimRequest {
+                method: method.to_string(),
+                path: path.clone(),
+                headers: headers
+                    .iter()
+                    .map(|(n, v)| {
+                        (
+                            n.as_str().to_string(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect(),
+                body: String::from_utf8_lossy(&body).into_owned(),
+                status: None,
+                scenario: None,
+            });
+            reqs.len() - 1
+        })
+    };
+    let mut meta = Meta {
+        record: index,
+        ..Meta::default()
+    };
     let resp = match serve(&shared, &ctx, &method, &path, &headers, &body, &mut meta).await {
         Ok(r) => r,
         Err(rej) => error_response(&rej),
@@ -135,6 +162,11 @@ fn error_response(rej: &Reject) -> Resp {
 
 fn finish(shared: &Shared, mut resp: Resp, trace_id: &str, meta: &Meta, started: Instant) -> Resp {
     let status = resp.status().as_u16();
+    if let Some(i) = meta.record {
+        if let Some(r) = lock(&shared.requests).get_mut(i) {
+            r.status = Some(status);
+        }
+    }
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(trace_id) {
         h.insert("x-debug-trace-id", v);
@@ -290,6 +322,11 @@ async fn serve(
         (method == Method::POST).then(|| serde_json::from_slice(body).map_err(|e| e.to_string()));
     let json = parsed.as_ref().and_then(|p| p.as_ref().ok());
     let mut mode = StreamMode::Normal;
+    if let (Some(sc), Some(i)) = (forced, meta.record) {
+        if let Some(r) = lock(&shared.requests).get_mut(i) {
+            r.scenario = Some(sc);
+        }
+    }
     match forced {
         Some(Scenario::Hang) => {
             tokio::time::sleep(shared.config.hang_for).await;

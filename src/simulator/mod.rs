@@ -269,6 +269,41 @@ pub fn prompt_tokens(endpoint: Endpoint, body: &serde_json::Value, raw: u64) -> 
     raw + PROMPT_OVERHEAD_BASE + PROMPT_OVERHEAD_PER_MESSAGE * messages
 }
 
+/// How many requests [`Simulator::requests`] keeps.
+pub const MAX_RECORDED_REQUESTS: usize = 10_000;
+
+/// One request as the simulator received it, and how it was answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimRequest {
+    /// HTTP method, e.g. `POST`.
+    pub method: String,
+    /// Path without the query, e.g. `/v2/chat`.
+    pub path: String,
+    /// Headers as received (names lower-case), in order.
+    pub headers: Vec<(String, String)>,
+    /// The body, lossily decoded as UTF-8.
+    pub body: String,
+    /// The status answered; `None` while in flight, and for hangs and resets.
+    pub status: Option<u16>,
+    /// The scenario applied, if any (header, config or flaky mode).
+    pub scenario: Option<Scenario>,
+}
+
+impl SimRequest {
+    /// The first header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body parsed as JSON, when it is JSON.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(&self.body).ok()
+    }
+}
+
 /// State shared by all connections.
 pub(crate) struct Shared {
     pub(crate) config: SimConfig,
@@ -276,6 +311,7 @@ pub(crate) struct Shared {
     pub(crate) hits: Mutex<HashMap<String, u64>>,
     pub(crate) total: AtomicU64,
     pub(crate) event_times: Arc<Mutex<Vec<Instant>>>,
+    pub(crate) requests: Mutex<Vec<SimRequest>>,
     /// Calls per path, for flaky mode.
     pub(crate) path_calls: Mutex<HashMap<String, u64>>,
     /// (key, path) → (window start, calls), for the rate limit and the trial headers.
@@ -355,6 +391,7 @@ impl Simulator {
             hits: Mutex::new(HashMap::new()),
             total: AtomicU64::new(0),
             event_times: Arc::new(Mutex::new(Vec::new())),
+            requests: Mutex::new(Vec::new()),
             path_calls: Mutex::new(HashMap::new()),
             windows: Mutex::new(HashMap::new()),
         });
@@ -391,6 +428,11 @@ impl Simulator {
     /// NDJSON line, the final `data: [DONE]` included).
     pub fn stream_event_times(&self) -> Vec<Instant> {
         lock(&self.shared.event_times).clone()
+    }
+
+    /// Every request received so far (at most the first [`MAX_RECORDED_REQUESTS`]), in arrival order.
+    pub fn requests(&self) -> Vec<SimRequest> {
+        lock(&self.shared.requests).clone()
     }
 
     /// The simulator's own raw input-token count of a body (what it bills as `input_tokens`).

@@ -564,7 +564,12 @@ async fn reset_gives_a_connection_error_not_a_response() {
     let s = sim(SimConfig::default()).await;
     // The same client first makes a normal call, so the reset hits a kept-alive connection too.
     let c = client();
-    let ok = c.post(format!("{}/v2/chat", s.base_url())).bearer_auth(DEMO_KEY).json(&chat_body()).send().await;
+    let ok = c
+        .post(format!("{}/v2/chat", s.base_url()))
+        .bearer_auth(DEMO_KEY)
+        .json(&chat_body())
+        .send()
+        .await;
     assert_eq!(ok.unwrap().status(), 200);
     let err = c
         .post(format!("{}/v2/chat", s.base_url()))

@@ -316,7 +316,10 @@ async fn serve(
             name.parse::<Scenario>()
                 .map_err(|e| Reject::bad(format!("invalid request: {SIMULATE_HEADER}: {e}")))?,
         ),
-        None => shared.config.scenario.or_else(|| shared.flaky(path)),
+        None => {
+            let all = *lock(&shared.scenario);
+            all.or_else(|| shared.flaky(path))
+        }
     };
     let parsed: Option<Result<Value, String>> =
         (method == Method::POST).then(|| serde_json::from_slice(body).map_err(|e| e.to_string()));

@@ -147,7 +147,8 @@ pub struct SimConfig {
     /// The models the simulator knows, with their limits. Replace an entry to override a model's
     /// context length or max output (see [`SimConfig::with_model`]).
     pub models: Vec<SimModel>,
-    /// A failure for every request (overridden by the `x-simulate` header). `None`: no forced failure.
+    /// A failure for every request (overridden by the `x-simulate` header; changed at run time by
+    /// [`Simulator::set_scenario`]). `None`: no forced failure.
     pub scenario: Option<Scenario>,
     /// Deterministic flaky mode (after the header and `scenario`).
     pub flaky: Option<Flaky>,
@@ -312,6 +313,8 @@ pub(crate) struct Shared {
     pub(crate) total: AtomicU64,
     pub(crate) event_times: Arc<Mutex<Vec<Instant>>>,
     pub(crate) requests: Mutex<Vec<SimRequest>>,
+    /// The scenario for every request; starts as `config.scenario`, changed by `set_scenario`.
+    pub(crate) scenario: Mutex<Option<Scenario>>,
     /// Calls per path, for flaky mode.
     pub(crate) path_calls: Mutex<HashMap<String, u64>>,
     /// (key, path) → (window start, calls), for the rate limit and the trial headers.
@@ -385,6 +388,7 @@ impl Simulator {
     pub async fn start(config: SimConfig) -> std::io::Result<Simulator> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
+        let scenario = Mutex::new(config.scenario);
         let shared = Arc::new(Shared {
             config,
             addr,
@@ -392,6 +396,7 @@ impl Simulator {
             total: AtomicU64::new(0),
             event_times: Arc::new(Mutex::new(Vec::new())),
             requests: Mutex::new(Vec::new()),
+            scenario,
             path_calls: Mutex::new(HashMap::new()),
             windows: Mutex::new(HashMap::new()),
         });
@@ -428,6 +433,11 @@ impl Simulator {
     /// NDJSON line, the final `data: [DONE]` included).
     pub fn stream_event_times(&self) -> Vec<Instant> {
         lock(&self.shared.event_times).clone()
+    }
+
+    /// Replaces the scenario applied to every request (initially [`SimConfig::scenario`]); `None` stops it.
+    pub fn set_scenario(&self, scenario: Option<Scenario>) {
+        *lock(&self.shared.scenario) = scenario;
     }
 
     /// Every request received so far (at most the first [`MAX_RECORDED_REQUESTS`]), in arrival order.

@@ -1,0 +1,311 @@
+//! Request parsing: every input form, every error, and never a panic.
+
+use std::path::{Path, PathBuf};
+
+use cohere_bundle::exchange::{header, BodyEncoding};
+use cohere_bundle::request::{parse_request, read_request_file, ParseOptions, RequestSource};
+use cohere_bundle::{CapturedRequest, Endpoint};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/requests").join(name)
+}
+
+fn read(name: &str) -> CapturedRequest {
+    read_request_file(&fixture(name), &ParseOptions::default())
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn parse_err(bytes: &[u8]) -> String {
+    parse_with_err(bytes, &ParseOptions::default())
+}
+
+fn parse_with_err(bytes: &[u8], opts: &ParseOptions) -> String {
+    match parse_request("req.json", bytes, opts) {
+        Ok(r) => panic!("expected an error, got {r:?}"),
+        Err(e) => {
+            let s = e.to_string();
+            assert!(s.starts_with("req.json: "), "error does not name the file: {s}");
+            assert!(!s.contains('\n'), "error is not one line: {s}");
+            s
+        }
+    }
+}
+
+#[test]
+fn bare_body_infers_endpoint() {
+    let r = read("body.json");
+    assert_eq!(r.source, RequestSource::Body);
+    assert_eq!(r.endpoint, Endpoint::ChatV2);
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.url, None);
+    assert_eq!(r.model(), Some("command-a-03-2025"));
+    assert_eq!(r.max_tokens(), Some(8192));
+}
+
+#[test]
+fn explicit_endpoint_wins_for_a_bare_body() {
+    let opts = ParseOptions { endpoint: Some(Endpoint::ChatV1), ..Default::default() };
+    let r = parse_request("b", br#"{"model":"x","messages":[]}"#, &opts).unwrap();
+    assert_eq!(r.endpoint, Endpoint::ChatV1);
+}
+
+#[test]
+fn envelope_with_object_headers_and_string_body() {
+    let r = read("envelope.json");
+    assert_eq!(r.source, RequestSource::Envelope);
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.endpoint, Endpoint::EmbedV2);
+    assert_eq!(r.url.as_deref(), Some("https://api.cohere.com/v2/embed"));
+    assert_eq!(header(&r.headers, "x-client-name"), Some("search-indexer"));
+    assert_eq!(r.bearer_token(), Some("test-key-0123456789abcdef0123456789"));
+    assert_eq!(r.body["texts"][1], "second document");
+}
+
+#[test]
+fn envelope_with_list_headers_and_base_path() {
+    let r = read("envelope_list_headers.json");
+    assert_eq!(r.endpoint, Endpoint::RerankV1);
+    assert_eq!(r.method, "POST"); // implied by the body
+    assert_eq!(header(&r.headers, "accept"), Some("application/json"));
+    assert_eq!(header(&r.headers, "x-retry"), Some("2"));
+    assert_eq!(r.headers.len(), 3);
+    assert_eq!(r.body["top_n"], 1);
+}
+
+#[test]
+fn envelope_get_without_body() {
+    let r = parse_request("e", br#"{"method":"GET","url":"https://api.cohere.com/v1/models/command-r"}"#, &Default::default())
+        .unwrap();
+    assert_eq!(r.endpoint, Endpoint::Models);
+    assert!(r.body.is_null());
+}
+
+#[test]
+fn envelope_errors() {
+    let e = parse_err(br#"{"url":"https://api.cohere.com/v2/chat","body":"not json"}"#);
+    assert!(e.contains("body is not JSON"), "{e}");
+    let e = parse_err(br#"{"url":"https://api.cohere.com/v2/chat","body":"{\"a\": "}"#);
+    assert!(e.contains("malformed JSON at line 1"), "{e}");
+    let e = parse_err(br#"{"url":"https://api.cohere.com/v2/chat","body":[1]}"#);
+    assert!(e.contains("an array, not a JSON object"), "{e}");
+    let e = parse_err(br#"{"url":"https://api.cohere.com/v2/chat","headers":[1],"body":{}}"#);
+    assert!(e.contains("headers[0]"), "{e}");
+    let e = parse_err(br#"{"method":"POST","url":"https://api.cohere.com/v2/chat"}"#);
+    assert!(e.contains("has no body"), "{e}");
+    let e = parse_err(br#"{"url":"https://example.com/do","body":{"foo":1}}"#);
+    assert!(e.contains("unknown endpoint") && e.contains("--endpoint v2/chat") && e.contains("/do"), "{e}");
+}
+
+#[test]
+fn har_takes_the_first_failing_cohere_entry() {
+    let r = read("chrome.har");
+    assert_eq!(r.source, RequestSource::Har);
+    assert_eq!(r.endpoint, Endpoint::ChatV2);
+    assert_eq!(r.max_tokens(), Some(16000));
+    // Pseudo-headers are dropped; real ones are kept.
+    assert!(r.headers.iter().all(|h| !h.name.starts_with(':')));
+    assert_eq!(header(&r.headers, "x-fern-sdk-name"), Some("cohere-ai"));
+    let resp = r.recorded_response.expect("recorded response");
+    assert_eq!(resp.status, 400);
+    assert_eq!(header(&resp.headers, "x-debug-trace-id"), Some("3e9a7b1c5d2f4e6a8b0c1d2e3f4a5b6c"));
+    assert!(resp.body.json().unwrap()["message"].as_str().unwrap().contains("max_tokens cannot exceed 8192"));
+}
+
+#[test]
+fn har_entry_option_picks_among_failing_and_decodes_base64() {
+    let opts = ParseOptions { har_entry: Some(1), ..Default::default() };
+    let r = read_request_file(&fixture("chrome.har"), &opts).unwrap();
+    assert_eq!(r.endpoint, Endpoint::EmbedV2);
+    let resp = r.recorded_response.unwrap();
+    assert_eq!(resp.status, 429);
+    assert_eq!(resp.body.encoding, BodyEncoding::Utf8);
+    assert!(resp.body.text.contains("Trial key"), "{}", resp.body.text);
+    assert_eq!(header(&resp.headers, "x-trial-endpoint-call-remaining"), Some("0"));
+
+    let opts = ParseOptions { har_entry: Some(2), ..Default::default() };
+    let e = read_request_file(&fixture("chrome.har"), &opts).unwrap_err().to_string();
+    assert!(e.starts_with("--har-entry: 2 is out of range") && e.contains("2 failing"), "{e}");
+}
+
+#[test]
+fn har_without_failures_takes_the_last_cohere_entry() {
+    let r = read("har_all_ok.har");
+    assert_eq!(r.endpoint, Endpoint::EmbedV2);
+    assert_eq!(r.recorded_response.unwrap().status, 200);
+}
+
+#[test]
+fn har_without_cohere_entries_is_an_error() {
+    let e = read_request_file(&fixture("har_no_cohere.har"), &Default::default()).unwrap_err().to_string();
+    assert!(e.contains("none of its 1 entries is a Cohere API request"), "{e}");
+}
+
+#[test]
+fn har_entry_with_no_response_counts_as_failing() {
+    let har = br#"{"log":{"entries":[
+      {"request":{"method":"POST","url":"https://api.cohere.com/v2/chat","headers":[],"postData":{"text":"{\"model\":\"ok\",\"messages\":[]}"}},"response":{"status":200,"headers":[],"content":{"text":"{}"}}},
+      {"request":{"method":"POST","url":"https://api.cohere.com/v2/chat","headers":[],"postData":{"text":"{\"model\":\"blocked\",\"messages\":[]}"}},"response":{"status":0,"headers":[],"content":{}}}
+    ]}}"#;
+    let r = parse_request("x.har", har, &Default::default()).unwrap();
+    assert_eq!(r.model(), Some("blocked"));
+    assert!(r.recorded_response.is_none());
+}
+
+#[test]
+fn curl_single_line() {
+    let r = read("curl_basic.sh");
+    assert_eq!(r.source, RequestSource::Curl);
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.endpoint, Endpoint::ChatV2);
+    assert_eq!(r.bearer_token(), Some("test-key-0123456789abcdef0123456789"));
+    assert_eq!(r.body["messages"][0]["content"], "Hello world!");
+}
+
+#[test]
+fn curl_multi_line_with_prompt_and_harmless_flags() {
+    let r = read("curl_multiline.sh");
+    assert_eq!(r.method, "POST"); // -d implies POST
+    assert_eq!(r.url.as_deref(), Some("https://api.cohere.com/v1/chat"));
+    assert_eq!(r.endpoint, Endpoint::ChatV1);
+    assert_eq!(r.max_tokens(), Some(9000));
+    assert_eq!(r.body["message"], "Tell me about the \"max_tokens\" limit");
+    assert_eq!(r.headers.len(), 2);
+}
+
+#[test]
+fn curl_ansi_c_quoting() {
+    let r = read("curl_ansi.sh");
+    assert_eq!(r.body["messages"][0]["content"], "It's a test:\nline two \u{e9}");
+    assert!(r.is_stream());
+}
+
+#[test]
+fn curl_windows_cmd_carets() {
+    let r = read("curl_windows.cmd");
+    assert_eq!(r.endpoint, Endpoint::RerankV2);
+    assert_eq!(r.body["documents"][0], "a");
+    assert_eq!(header(&r.headers, "content-type"), Some("application/json"));
+}
+
+#[test]
+fn curl_data_file_and_basic_auth() {
+    // `@file` is relative to the current directory, which is the package root under cargo test.
+    let r = read("curl_data_file.sh");
+    assert_eq!(r.model(), Some("command-a-03-2025"));
+    // user:secret-pass in base64
+    assert_eq!(header(&r.headers, "authorization"), Some("Basic dXNlcjpzZWNyZXQtcGFzcw=="));
+}
+
+#[test]
+fn curl_json_option_and_url_option() {
+    let r = parse_request(
+        "c",
+        br#"curl --json '{"model":"embed-v4.0","texts":["a"],"input_type":"classification"}' --url=https://api.cohere.com/v2/embed"#,
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.endpoint, Endpoint::EmbedV2);
+    assert_eq!(header(&r.headers, "content-type"), Some("application/json"));
+}
+
+#[test]
+fn curl_get_models_has_no_body() {
+    let r = parse_request("c", b"curl -s https://api.cohere.com/v1/models/command-r -H 'Authorization: Bearer k'", &Default::default())
+        .unwrap();
+    assert_eq!(r.method, "GET");
+    assert_eq!(r.endpoint, Endpoint::Models);
+    assert!(r.body.is_null());
+}
+
+#[test]
+fn curl_errors() {
+    let e = parse_err(b"curl -X POST -H 'Content-Type: application/json' -d '{}'");
+    assert!(e.contains("curl command has no URL"), "{e}");
+    let e = parse_err(b"curl https://api.cohere.com/v2/chat -d @does/not/exist.json");
+    assert!(e.contains("does/not/exist.json") && e.contains("no such file"), "{e}");
+    let e = parse_err(b"curl https://api.cohere.com/v2/chat -d 'model=x'");
+    assert!(e.contains("is not JSON"), "{e}");
+    let e = parse_err(b"curl https://api.cohere.com/v2/chat -d '{\"a\": }'");
+    assert!(e.contains("malformed JSON at line 1, column"), "{e}");
+    let e = parse_err(b"curl 'https://api.cohere.com/v2/chat -d '{}'");
+    assert!(e.contains("unterminated quote"), "{e}");
+    let e = parse_err(b"curl https://api.cohere.com/v2/chat -F file=@a.txt");
+    assert!(e.contains("multipart"), "{e}");
+    let e = parse_err(b"curl https://example.com/x -d '{\"zzz\":1}'");
+    assert!(e.contains("--endpoint v2/chat"), "{e}");
+}
+
+#[test]
+fn input_errors_are_one_clear_line() {
+    assert!(parse_err(b"").contains("file is empty"));
+    assert!(parse_err(b"  \n\t ").contains("file is empty"));
+    assert!(parse_err(b"{\"a\":\0}").contains("binary file"));
+    assert!(parse_err(&[0xff, 0xfe, b'{', b'}']).contains("binary file"));
+    let e = parse_err(b"{\n  \"model\": \"x\",\n  \"messages\": [\n}");
+    assert!(e.contains("malformed JSON at line 4, column 1"), "{e}");
+    assert!(parse_err(b"[1, 2]").contains("expected a JSON object, found an array"));
+    assert!(parse_err(b"\"text\"").contains("found a string"));
+    assert!(parse_err(b"hello there").contains("neither JSON nor a curl command"));
+    let e = parse_err(b"{\"foo\": 1}");
+    assert!(e.contains("unknown endpoint") && e.contains("--endpoint v2/chat"), "{e}");
+}
+
+#[test]
+fn file_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.json");
+    let e = read_request_file(&missing, &Default::default()).unwrap_err().to_string();
+    assert!(e.contains("nope.json") && e.contains("no such file"), "{e}");
+    let e = read_request_file(dir.path(), &Default::default()).unwrap_err().to_string();
+    assert!(e.contains("is a directory"), "{e}");
+    let empty = dir.path().join("empty.json");
+    std::fs::write(&empty, "").unwrap();
+    let e = read_request_file(&empty, &Default::default()).unwrap_err().to_string();
+    assert!(e.contains("empty.json: file is empty"), "{e}");
+    // A sparse file just over the cap is refused by size without being read.
+    let big = dir.path().join("big.json");
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len(cohere_bundle::request::MAX_REQUEST_BYTES + 1).unwrap();
+    let e = read_request_file(&big, &Default::default()).unwrap_err().to_string();
+    assert!(e.contains("too large"), "{e}");
+}
+
+#[cfg(unix)]
+#[test]
+fn unreadable_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("locked.json");
+    std::fs::write(&p, "{}").unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o000)).unwrap();
+    if std::fs::read(&p).is_ok() {
+        return; // running as root: permissions are not enforced
+    }
+    let e = read_request_file(&p, &Default::default()).unwrap_err().to_string();
+    assert!(e.contains("permission denied"), "{e}");
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        #[test]
+        fn never_panics_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = parse_request("f", &bytes, &ParseOptions::default());
+        }
+
+        #[test]
+        fn never_panics_on_curl_like_text(s in "curl[ -~\\n\\^\\\\$'\"]{0,120}") {
+            let _ = parse_request("f", s.as_bytes(), &ParseOptions::default());
+        }
+
+        #[test]
+        fn never_panics_on_json_like_text(s in "\\{[\"a-z:,\\[\\]\\{\\} 0-9]{0,80}") {
+            let _ = parse_request("f", s.as_bytes(), &ParseOptions { har_entry: Some(3), ..Default::default() });
+        }
+    }
+}

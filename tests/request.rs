@@ -309,3 +309,119 @@ mod fuzz {
         }
     }
 }
+
+mod sdklog {
+    use cohere_bundle::sdklog::{find_sdk_errors, SdkError};
+
+    fn log(name: &str) -> Vec<SdkError> {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/logs").join(name);
+        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        find_sdk_errors(&text)
+    }
+
+    #[test]
+    fn python_v5_with_headers_and_httpx_line() {
+        let found = log("python_v5_notfound.log");
+        assert_eq!(found.len(), 2, "{found:#?}");
+        let h = &found[0];
+        assert_eq!((h.sdk.as_str(), h.line, h.status), ("httpx", 3, Some(404)));
+        assert_eq!(h.method.as_deref(), Some("POST"));
+        assert_eq!(h.url.as_deref(), Some("https://api.cohere.com/v2/chat"));
+        assert_eq!(h.message.as_deref(), Some("Not Found"));
+        let e = &found[1];
+        assert_eq!((e.sdk.as_str(), e.line, e.status), ("python", 14, Some(404)));
+        assert_eq!(e.exception.as_deref(), Some("cohere.errors.not_found_error.NotFoundError"));
+        // The trace id from the headers wins over the body id.
+        assert_eq!(e.request_id.as_deref(), Some("9f1c2b3a4d5e6f708192a3b4c5d6e7f8"));
+        let body = e.body.as_ref().unwrap();
+        assert_eq!(body["id"], "6a0e8c2f-3b1d-4f6e-9a7c-5d4b3a2f1e0d");
+        assert!(e.message.as_deref().unwrap().starts_with("model 'command-r-plus-2024' not found"));
+    }
+
+    #[test]
+    fn python_v4_retries_and_rate_limit() {
+        let found = log("python_v4_ratelimit.log");
+        // Three 429 lines for Cohere (the example.com 503 is not Cohere's) and the exception.
+        assert_eq!(found.iter().filter(|e| e.sdk == "httpx").count(), 3, "{found:#?}");
+        assert!(found.iter().all(|e| e.url.as_deref().map_or(true, |u| u.contains("cohere.com"))));
+        let e = found.iter().find(|e| e.sdk == "python").unwrap();
+        assert_eq!(e.status, Some(429));
+        assert_eq!(e.exception.as_deref(), Some("cohere.errors.too_many_requests_error.TooManyRequestsError"));
+        assert_eq!(e.request_id.as_deref(), Some("b7c9d1e3-5f70-4a2b-8c4d-6e8f0a1b2c3d"));
+        assert!(e.message.as_deref().unwrap().contains("limited to 20 API calls / minute"));
+    }
+
+    #[test]
+    fn python_api_error_in_a_log_line_with_nested_literals() {
+        let found = log("python_apierror_402.log");
+        assert_eq!(found.len(), 1);
+        let e = &found[0];
+        assert_eq!(e.exception.as_deref(), Some("cohere.core.api_error.ApiError"));
+        assert_eq!(e.status, Some(402));
+        assert_eq!(e.body.as_ref().unwrap()["details"], serde_json::json!({"retryable": false, "limit": null, "codes": [402, "billing"]}));
+        assert!(e.message.as_deref().unwrap().starts_with("Please add or update your payment method"));
+    }
+
+    #[test]
+    fn typescript_uncaught_not_found() {
+        let found = log("typescript_notfound.log");
+        assert_eq!(found.len(), 1, "{found:#?}");
+        let e = &found[0];
+        assert_eq!(e.sdk, "typescript");
+        assert_eq!(e.line, 9);
+        assert_eq!(e.exception.as_deref(), Some("NotFoundError"));
+        assert_eq!(e.status, Some(404));
+        assert_eq!(e.request_id.as_deref(), Some("2c4e6a8b-0d1f-4a3c-9e5b-7d9f1b3d5f7a"));
+        assert!(e.message.as_deref().unwrap().starts_with("model 'command-a-2025' not found"));
+    }
+
+    #[test]
+    fn typescript_cohere_error_and_timeout() {
+        let found = log("typescript_cohereerror.log");
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert_eq!(found[0].status, Some(402));
+        assert_eq!(found[0].line, 2);
+        assert_eq!(found[0].exception.as_deref(), Some("Error"));
+        assert!(found[0].message.as_deref().unwrap().starts_with("Maximum billing reached"));
+        let t = &found[1];
+        assert_eq!(t.exception.as_deref(), Some("CohereTimeoutError"));
+        assert_eq!((t.method.as_deref(), t.url.as_deref()), (Some("POST"), Some("/v2/chat")));
+        assert_eq!(t.status, None);
+    }
+
+    #[test]
+    fn ts_body_that_is_not_json_is_kept_raw() {
+        let found = find_sdk_errors("BadRequestError: BadRequestError\nStatus code: 400\nBody: <html>bad gateway</html>\n");
+        assert_eq!(found[0].exception.as_deref(), Some("BadRequestError"));
+        assert_eq!(found[0].body, Some(serde_json::json!("<html>bad gateway</html>")));
+    }
+
+    #[test]
+    fn quiet_logs_have_nothing() {
+        let text = "INFO httpx: HTTP Request: POST https://api.cohere.com/v2/chat \"HTTP/1.1 200 OK\"\nall good\n";
+        assert!(find_sdk_errors(text).is_empty());
+    }
+
+    #[test]
+    fn serializes_all_fields() {
+        let found = find_sdk_errors("status_code: 500, body: {'id': 'x', 'message': 'boom'}");
+        let v = serde_json::to_value(&found[0]).unwrap();
+        for k in ["line", "sdk", "exception", "status", "body", "message", "request_id", "method", "url"] {
+            assert!(v.get(k).is_some(), "missing {k}");
+        }
+        assert_eq!(v["message"], "boom");
+    }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+            #[test]
+            fn never_panics(s in "(status_code: [0-9N]{0,4}, body: |headers: |Status code: 40[0-9]\nBody: |HTTP Request: POST https://api.cohere.com/v2/chat \"HTTP/1.1 |[{}()\\[\\]'\"\\\\:,\n ux0-9a-zA-Z])*") {
+                let _ = find_sdk_errors(&s);
+            }
+        }
+    }
+}

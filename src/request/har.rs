@@ -24,7 +24,7 @@ impl Candidate<'_> {
 
 /// True for a URL that looks like a Cohere API call: a known endpoint path, a Cohere host, or a Bedrock /
 /// SageMaker invocation of a Cohere model.
-fn cohere_looking(url: &str) -> bool {
+pub(super) fn cohere_looking(url: &str) -> bool {
     let path = super::url_path(url);
     if Endpoint::from_path(&path) != Endpoint::Other {
         return true;

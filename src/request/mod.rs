@@ -431,3 +431,9 @@ fn from_envelope(
         recorded_response: None,
     })
 }
+
+/// True when a URL looks like a Cohere API call: a known endpoint path (also behind a proxy's base path), a
+/// Cohere host, or a Bedrock / SageMaker invocation of a Cohere model.
+pub fn is_cohere_url(url: &str) -> bool {
+    har::cohere_looking(url)
+}

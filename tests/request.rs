@@ -425,3 +425,75 @@ mod sdklog {
         }
     }
 }
+
+mod environment {
+    use cohere_bundle::environment::Environment;
+
+    /// Prints the collected environment when run as a child by `collect_records_names_never_values`.
+    #[test]
+    fn child_probe() {
+        if std::env::var_os("COHERE_BUNDLE_ENV_PROBE").is_some() {
+            let json = serde_json::to_string(&Environment::collect()).unwrap();
+            println!("ENV-JSON-START{json}ENV-JSON-END");
+        }
+    }
+
+    #[test]
+    fn collect_records_names_never_values() {
+        let exe = std::env::current_exe().unwrap();
+        let out = std::process::Command::new(exe)
+            .args(["request::environment::child_probe", "--exact", "--nocapture", "--test-threads=1"])
+            .env("COHERE_BUNDLE_ENV_PROBE", "1")
+            .env("CO_API_KEY", "probe-secret-value-4711")
+            .env("HTTPS_PROXY", "http://alice:probe-proxy-pass@proxy.internal:3128")
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy")
+            .env("CO_API_URL", "")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let json = stdout
+            .split("ENV-JSON-START")
+            .nth(1)
+            .and_then(|s| s.split("ENV-JSON-END").next())
+            .unwrap_or_else(|| panic!("no probe output: {stdout}"));
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(v["env_vars"]["CO_API_KEY"]["set"], true);
+        assert_eq!(v["env_vars"]["HTTPS_PROXY"]["set"], true);
+        assert!(v["env_vars"].get("CO_API_URL").is_none(), "an empty variable is not set: {json}");
+        assert_eq!(v["proxy_configured"], true);
+        assert!(!json.contains("probe-secret-value-4711") && !json.contains("probe-proxy-pass"), "{json}");
+        assert!(v["cpus"].as_u64().unwrap() >= 1);
+        assert!(v["tool"].as_str().unwrap().starts_with("cohere-bundle "));
+    }
+
+    #[test]
+    fn fixed_snapshot() {
+        let mut env = Environment::fixed();
+        assert!(env.tool.starts_with("cohere-bundle "));
+        env.tool = "[tool]".into();
+        insta::assert_json_snapshot!(env, @r#"
+        {
+          "tool": "[tool]",
+          "os": "Linux 24.04 Ubuntu",
+          "kernel": "6.8.0-test",
+          "arch": "x86_64",
+          "cpus": 4,
+          "total_memory_bytes": 17179869184,
+          "available_memory_bytes": 8589934592,
+          "env_vars": {
+            "CO_API_KEY": {
+              "set": true
+            },
+            "HTTPS_PROXY": {
+              "set": true
+            },
+            "NO_PROXY": {
+              "set": true
+            }
+          },
+          "proxy_configured": true
+        }
+        "#);
+    }
+}

@@ -292,7 +292,12 @@ fn read_data(name: &str, v: &str, strip_newlines: bool) -> Result<String> {
 fn join_continuations(text: &str) -> String {
     let text = text.replace("\r\n", "\n").replace('\r', "\n");
     let text = strip_prompt(text.trim_start()).to_string();
-    let cmd_style = text.lines().any(|l| l.trim_end().ends_with(" ^") || l.trim_end() == "^") || text.contains("^\"");
+    // cmd.exe style: a line continued with `^`, or a first argument quoted as `^"`. A bash line continued with
+    // `\\` is never cmd style, whatever its data holds.
+    let posix_continued = text.lines().any(|l| l.trim_end().ends_with('\\'));
+    let cmd_style = !posix_continued
+        && (text.lines().any(|l| l.trim_end().ends_with(" ^") || l.trim_end() == "^")
+            || text.split_whitespace().nth(1).is_some_and(|w| w.starts_with("^\"")));
     if cmd_style {
         // cmd.exe: `^` escapes the next character, `^` + newline continues the line.
         let mut out = String::with_capacity(text.len());
@@ -525,6 +530,12 @@ mod tests {
         assert_eq!(cmd.method.as_deref(), Some("PUT"));
         assert_eq!(cmd.headers.len(), 2);
         assert_eq!(cmd.url.as_deref(), Some("http://api.cohere.com/v1/embed"));
+    }
+
+    #[test]
+    fn caret_in_posix_data_is_kept() {
+        let cmd = parse("t", r#"curl https://x/v2/chat -d '{"re":"^\"a"}'"#).unwrap();
+        assert_eq!(cmd.data.as_deref(), Some(r#"{"re":"^\"a"}"#));
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! - the TypeScript SDK's errors, whose message is `Name\nStatus code: 404\nBody: {json}` (the body pretty-printed
 //!   over several lines), and `CohereTimeoutError: Timeout exceeded when calling POST /v2/chat.`;
 //! - httpx's INFO log lines `HTTP Request: POST https://api.cohere.com/v2/chat "HTTP/1.1 429 Too Many Requests"`
-//!   for Cohere URLs with a status ≥ 400.
+//!   for Cohere URLs with a status ≥ 400, and urllib3's DEBUG lines (`https://api.cohere.ai:443 "POST /v1/generate
+//!   HTTP/1.1" 429 None`, from the pre-5.0 SDK which used `requests`).
 
 use std::sync::OnceLock;
 
@@ -21,7 +22,8 @@ use serde::Serialize;
 pub struct SdkError {
     /// The line (from 1) where the failure is reported.
     pub line: usize,
-    /// Which client reported it: `python`, `typescript` or `httpx` (an httpx request log line).
+    /// Which client reported it: `python`, `typescript`, `httpx` (an httpx request log line) or `urllib3` (a
+    /// urllib3 connection-pool log line).
     pub sdk: String,
     /// The exception class as printed, e.g. `cohere.errors.not_found_error.NotFoundError` or `NotFoundError`.
     pub exception: Option<String>,
@@ -86,6 +88,7 @@ struct Patterns {
     ts_exc_line: Regex,
     ts_timeout: Regex,
     httpx_line: Regex,
+    urllib3_line: Regex,
 }
 
 fn patterns() -> &'static Patterns {
@@ -101,6 +104,7 @@ fn patterns() -> &'static Patterns {
             ts_exc_line: re(r"(?:^|[\s\[:])([\w$]*(?:Error|Exception))\]?(?::\s*(.*))?$"),
             ts_timeout: re(r"\b(CohereTimeoutError):\s*(.*?)\s*$"),
             httpx_line: re(r#"HTTP Request: ([A-Z]+) (\S+) "HTTP/[0-9.]+ (\d{3})(?: ([^"]*))?""#),
+            urllib3_line: re(r#"(https?://[^\s"/:]+)(?::\d+)? "([A-Z]+) (\S+) HTTP/[0-9.]+" (\d{3})"#),
         }
     })
 }
@@ -119,7 +123,7 @@ pub fn find_sdk_errors(text: &str) -> Vec<SdkError> {
             (start, l.strip_suffix('\r').unwrap_or(l))
         })
         .collect();
-    for (idx, &(start, line)) in lines.iter().enumerate() {
+    for (idx, &(_, line)) in lines.iter().enumerate() {
         let lineno = idx + 1;
         if let Some(e) = python_error(p, line, lineno) {
             out.push(e);
@@ -129,7 +133,11 @@ pub fn find_sdk_errors(text: &str) -> Vec<SdkError> {
             out.push(e);
             continue;
         }
-        if let Some(e) = ts_error(p, text, &lines, idx, start, line) {
+        if let Some(e) = urllib3_line(p, line, lineno) {
+            out.push(e);
+            continue;
+        }
+        if let Some(e) = ts_error(p, text, &lines, idx, line) {
             out.push(e);
             continue;
         }
@@ -214,12 +222,25 @@ fn httpx_line(p: &Patterns, line: &str, lineno: usize) -> Option<SdkError> {
     Some(e)
 }
 
+fn urllib3_line(p: &Patterns, line: &str, lineno: usize) -> Option<SdkError> {
+    let c = p.urllib3_line.captures(line)?;
+    let status: u16 = c[4].parse().ok()?;
+    let url = format!("{}{}", &c[1], &c[3]);
+    if status < 400 || !crate::request::is_cohere_url(&url) {
+        return None;
+    }
+    let mut e = SdkError::new(lineno, "urllib3");
+    e.status = Some(status);
+    e.method = Some(c[2].to_string());
+    e.url = Some(url);
+    Some(e)
+}
+
 fn ts_error(
     p: &Patterns,
     text: &str,
     lines: &[(usize, &str)],
     idx: usize,
-    start: usize,
     line: &str,
 ) -> Option<SdkError> {
     let c = p.ts_status.captures(line)?;
@@ -263,7 +284,6 @@ fn ts_error(
         };
         break;
     }
-    let _ = start;
     e.fill_from_body();
     Some(e)
 }
@@ -604,6 +624,17 @@ mod tests {
         assert_eq!(found[0].status, None);
         assert_eq!(found[0].body, Some(serde_json::json!("upstream connect error")));
         assert_eq!(found[0].message.as_deref(), Some("upstream connect error"));
+    }
+
+    #[test]
+    fn urllib3_debug_lines() {
+        let log = "DEBUG:urllib3.connectionpool:Starting new HTTPS connection (1): api.cohere.ai:443\nDEBUG:urllib3.connectionpool:https://api.cohere.ai:443 \"POST /v1/generate HTTP/1.1\" 498 None\nDEBUG:urllib3.connectionpool:https://api.cohere.ai:443 \"POST /v1/generate HTTP/1.1\" 200 812\n";
+        let found = find_sdk_errors(log);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].sdk, "urllib3");
+        assert_eq!(found[0].status, Some(498));
+        assert_eq!(found[0].url.as_deref(), Some("https://api.cohere.ai/v1/generate"));
+        assert_eq!(found[0].line, 2);
     }
 
     #[test]

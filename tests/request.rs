@@ -241,7 +241,9 @@ fn input_errors_are_one_clear_line() {
     assert!(parse_err(b"").contains("file is empty"));
     assert!(parse_err(b"  \n\t ").contains("file is empty"));
     assert!(parse_err(b"{\"a\":\0}").contains("binary file"));
-    assert!(parse_err(&[0xff, 0xfe, b'{', b'}']).contains("binary file"));
+    assert!(parse_err(&[b'{', 0xc3, 0x28, b'}']).contains("binary file (invalid UTF-8 at byte 1)"));
+    assert!(parse_err(&[0xff, 0xfe, b'{']).contains("binary file"));
+    assert!(parse_err(&[0xff, 0xfe, 0x00, 0xd8, b'{', 0]).contains("binary file (invalid UTF-16)"));
     let e = parse_err(b"{\n  \"model\": \"x\",\n  \"messages\": [\n}");
     assert!(e.contains("malformed JSON at line 4, column 1"), "{e}");
     assert!(parse_err(b"[1, 2]").contains("expected a JSON object, found an array"));
@@ -249,6 +251,21 @@ fn input_errors_are_one_clear_line() {
     assert!(parse_err(b"hello there").contains("neither JSON nor a curl command"));
     let e = parse_err(b"{\"foo\": 1}");
     assert!(e.contains("unknown endpoint") && e.contains("--endpoint v2/chat"), "{e}");
+}
+
+#[test]
+fn utf16_with_bom_is_text() {
+    // What `Get-Content body.json > req.json` writes in Windows PowerShell 5.
+    let text = "{\"model\": \"command-r\", \"message\": \"h\u{e9}llo\"}";
+    let mut le = vec![0xff, 0xfe];
+    le.extend(text.encode_utf16().flat_map(|u| u.to_le_bytes()));
+    let r = parse_request("ps.json", &le, &Default::default()).unwrap();
+    assert_eq!(r.endpoint, Endpoint::ChatV1);
+    assert_eq!(r.body["message"], "h\u{e9}llo");
+    let mut be = vec![0xfe, 0xff];
+    be.extend(text.encode_utf16().flat_map(|u| u.to_be_bytes()));
+    assert_eq!(parse_request("ps.json", &be, &Default::default()).unwrap().body, r.body);
+    assert!(parse_err(&[0xff, 0xfe, b' ', 0]).contains("file is empty"));
 }
 
 #[test]

@@ -105,16 +105,8 @@ pub const MAX_REQUEST_BYTES: u64 = 64 * 1024 * 1024;
 /// over the URL path and over inference from the body's fields. A request without a body (`GET /v1/models/x`)
 /// has `body` = `null`.
 pub fn parse_request(name: &str, bytes: &[u8], opts: &ParseOptions) -> Result<CapturedRequest> {
-    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(Error::input(name, "file is empty"));
-    }
-    if bytes.contains(&0) {
-        return Err(Error::input(name, "binary file (contains NUL bytes); expected JSON, a HAR file or a curl command"));
-    }
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        Error::input(name, format!("binary file (invalid UTF-8 at byte {}); expected JSON, a HAR file or a curl command", e.valid_up_to()))
-    })?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let text = decode_text(name, bytes)?;
+    let text = text.as_ref();
     if curl::looks_like_curl(text) {
         return from_curl(name, text, opts);
     }
@@ -142,6 +134,50 @@ pub fn parse_request(name: &str, bytes: &[u8], opts: &ParseOptions) -> Result<Ca
     }
     let endpoint = resolve_endpoint(name, None, &value, opts)?;
     Ok(CapturedRequest::from_body(endpoint, value))
+}
+
+/// The text of a request file: UTF-8 (a BOM is dropped), or UTF-16 with a BOM (what Windows PowerShell's `>`
+/// writes). Empty and binary files are errors.
+fn decode_text<'a>(name: &str, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, str>> {
+    use std::borrow::Cow;
+    let binary = |why: String| {
+        Error::input(name, format!("binary file ({why}); expected JSON, a HAR file or a curl command"))
+    };
+    let utf16 = match bytes {
+        [0xFF, 0xFE, rest @ ..] => Some((rest, true)),
+        [0xFE, 0xFF, rest @ ..] => Some((rest, false)),
+        _ => None,
+    };
+    let text: Cow<str> = match utf16 {
+        Some((rest, le)) => {
+            if rest.len() % 2 != 0 {
+                return Err(binary("UTF-16 with an odd number of bytes".into()));
+            }
+            let units = rest.chunks_exact(2).map(|c| if le { u16::from_le_bytes([c[0], c[1]]) } else { u16::from_be_bytes([c[0], c[1]]) });
+            let s: String = char::decode_utf16(units)
+                .collect::<std::result::Result<String, _>>()
+                .map_err(|_| binary("invalid UTF-16".into()))?;
+            Cow::Owned(s)
+        }
+        None => {
+            if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+                return Err(Error::input(name, "file is empty"));
+            }
+            if bytes.contains(&0) {
+                return Err(binary("contains NUL bytes".into()));
+            }
+            let s = std::str::from_utf8(bytes)
+                .map_err(|e| binary(format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
+            Cow::Borrowed(s.strip_prefix('\u{feff}').unwrap_or(s))
+        }
+    };
+    if text.trim().is_empty() {
+        return Err(Error::input(name, "file is empty"));
+    }
+    if text.contains('\0') {
+        return Err(binary("contains NUL characters".into()));
+    }
+    Ok(text)
 }
 
 /// Reads and parses a request file; `-` reads standard input. Errors name the path: "no such file",

@@ -197,6 +197,16 @@ fn curl_data_file_and_basic_auth() {
 }
 
 #[test]
+fn unexpanded_key_variable_is_reported() {
+    let r = parse_request("c", br#"curl https://api.cohere.com/v2/chat -H 'Authorization: bearer $CO_API_KEY' -d '{"messages":[]}'"#, &Default::default()).unwrap();
+    assert_eq!(r.bearer_token(), Some("$CO_API_KEY"));
+    assert_eq!(r.bearer_env_var(), Some("CO_API_KEY"));
+    let r = parse_request("c", br#"curl https://api.cohere.com/v2/chat -H 'Authorization: Bearer ${COHERE_API_KEY}' -d '{"messages":[]}'"#, &Default::default()).unwrap();
+    assert_eq!(r.bearer_env_var(), Some("COHERE_API_KEY"));
+    assert_eq!(read("curl_basic.sh").bearer_env_var(), None);
+}
+
+#[test]
 fn curl_json_option_and_url_option() {
     let r = parse_request(
         "c",

@@ -85,6 +85,20 @@ impl CapturedRequest {
     }
 }
 
+impl CapturedRequest {
+    /// The environment variable named by a bearer token left unexpanded, as in the docs' curl examples
+    /// (`Authorization: bearer $CO_API_KEY` in single quotes, or pasted without a shell): `CO_API_KEY` for
+    /// `$CO_API_KEY` or `${CO_API_KEY}`. The parser never reads the environment itself.
+    pub fn bearer_env_var(&self) -> Option<&str> {
+        let t = self.bearer_token()?;
+        let name = t.strip_prefix("${").and_then(|r| r.strip_suffix('}')).or_else(|| t.strip_prefix('$'))?;
+        let valid = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !name.starts_with(|c: char| c.is_ascii_digit());
+        valid.then_some(name)
+    }
+}
+
 /// Options for [`parse_request`].
 #[derive(Debug, Clone, Default)]
 pub struct ParseOptions {

@@ -81,6 +81,37 @@ fn envelope_get_without_body() {
 }
 
 #[test]
+fn recorded_exchange_round_trips() {
+    use cohere_bundle::exchange::{Body, Exchange, Header, RecordedRequest, RecordedResponse, Timings};
+    let body = r#"{"model":"command-r","text":"tokenize me"}"#;
+    let ex = Exchange {
+        index: 1,
+        purpose: "replay".into(),
+        request: RecordedRequest {
+            method: "POST".into(),
+            url: "https://api.cohere.com/v1/tokenize".into(),
+            headers: vec![Header::new("content-type", "application/json")],
+            body: Body::from_bytes(body.as_bytes(), None),
+        },
+        response: Some(RecordedResponse { status: 429, headers: vec![], body: Body::from_text("{\"message\":\"slow down\"}") }),
+        timings: Timings::default(),
+        failure: None,
+        retry_group: None,
+    };
+    let json = serde_json::to_vec(&ex).unwrap();
+    let r = parse_request("exchanges/001.json", &json, &Default::default()).unwrap();
+    assert_eq!(r.endpoint, Endpoint::Tokenize);
+    assert_eq!(r.body["text"], "tokenize me");
+    assert_eq!(r.recorded_response.unwrap().status, 429);
+    // A base64 body decodes too.
+    let mut v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    use base64::Engine;
+    v["request"]["body"] = serde_json::json!({"text": base64::engine::general_purpose::STANDARD.encode(body), "encoding": "base64", "size": body.len()});
+    let r = parse_request("x", v.to_string().as_bytes(), &Default::default()).unwrap();
+    assert_eq!(r.body["model"], "command-r");
+}
+
+#[test]
 fn envelope_errors() {
     let e = parse_err(br#"{"url":"https://api.cohere.com/v2/chat","body":"not json"}"#);
     assert!(e.contains("body is not JSON"), "{e}");

@@ -1,5 +1,8 @@
-//! Parsing what the user has of a failing request (a JSON body, an envelope, a HAR file or a curl command)
-//! into one [`CapturedRequest`].
+//! Parsing what the user has of a failing request (a JSON body, an envelope, a HAR file, a curl command, or a
+//! bundle's recorded exchange) into one [`CapturedRequest`].
+//!
+//! Entry points: [`read_request_file`] (a path, or `-` for stdin) and [`parse_request`] (bytes). Every error is
+//! one line naming the input; no input makes the parser panic. Text may be UTF-8 or UTF-16 with a BOM.
 
 use serde::{Deserialize, Serialize};
 
@@ -115,7 +118,9 @@ pub const MAX_REQUEST_BYTES: u64 = 64 * 1024 * 1024;
 /// Parses the text of a request file. `name` names the source in errors (a path, or `stdin`).
 ///
 /// The form is detected: a curl command line (text starting with `curl`), a HAR file (`{"log":{"entries":…}}`),
-/// an envelope (`{"method","url","headers","body"}`) or a bare JSON body. An explicit `opts.endpoint` wins
+/// an envelope (`{"method","url","headers","body"}`), a recorded exchange (a bundle's `exchanges/NNN.json`:
+/// `{"request": {envelope}, "response": {…}}`, read as an envelope with its recorded response) or a bare JSON
+/// body. An explicit `opts.endpoint` wins
 /// over the URL path and over inference from the body's fields. A request without a body (`GET /v1/models/x`)
 /// has `body` = `null`.
 pub fn parse_request(name: &str, bytes: &[u8], opts: &ParseOptions) -> Result<CapturedRequest> {
@@ -145,6 +150,15 @@ pub fn parse_request(name: &str, bytes: &[u8], opts: &ParseOptions) -> Result<Ca
         && (obj.contains_key("method") || obj.contains_key("headers") || obj.contains_key("body"))
     {
         return from_envelope(name, obj, opts);
+    }
+    // A recorded exchange (`exchanges/NNN.json` of a bundle): `{"request": {envelope}, "response": {...}}`.
+    if let Some(req) = obj.get("request").and_then(|r| r.as_object()).filter(|r| r.get("url").is_some_and(|u| u.is_string())) {
+        let mut captured = from_envelope(name, req, opts)?;
+        captured.recorded_response = obj
+            .get("response")
+            .filter(|r| !r.is_null())
+            .and_then(|r| serde_json::from_value::<RecordedResponse>(r.clone()).ok());
+        return Ok(captured);
     }
     let endpoint = resolve_endpoint(name, None, &value, opts)?;
     Ok(CapturedRequest::from_body(endpoint, value))
@@ -448,6 +462,13 @@ pub(crate) fn headers_from_json(name: &str, v: &serde_json::Value) -> Result<Vec
     Ok(out)
 }
 
+/// True for a body written as [`crate::exchange::Body`] (`{"text", "encoding", "size"}`), not a JSON body.
+fn is_recorded_body(o: &serde_json::Map<String, serde_json::Value>) -> bool {
+    o.get("text").is_some_and(|t| t.is_string())
+        && o.get("encoding").is_some_and(|e| e.is_string())
+        && o.keys().all(|k| matches!(k.as_str(), "text" | "encoding" | "size" | "truncated"))
+}
+
 fn from_envelope(
     name: &str,
     obj: &serde_json::Map<String, serde_json::Value>,
@@ -459,6 +480,21 @@ fn from_envelope(
     let body = match obj.get("body") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => body_from_text(name, "the envelope's body", s)?,
+        Some(Value::Object(o)) if is_recorded_body(o) => {
+            let recorded: crate::exchange::Body = serde_json::from_value(Value::Object(o.clone()))
+                .map_err(|e| Error::input(name, format!("the recorded body is malformed: {e}")))?;
+            let text = match recorded.encoding {
+                crate::exchange::BodyEncoding::Utf8 => recorded.text,
+                crate::exchange::BodyEncoding::Base64 => {
+                    use base64::Engine;
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(recorded.text.as_bytes())
+                        .map_err(|_| Error::input(name, "the recorded body is not valid base64"))?;
+                    String::from_utf8(bytes).map_err(|_| Error::input(name, "the recorded body is binary, not JSON"))?
+                }
+            };
+            body_from_text(name, "the recorded body", &text)?
+        }
         Some(v) => Some(check_object(name, "the envelope's body", v.clone())?),
     };
     let method = match obj.get("method") {

@@ -110,7 +110,51 @@ fn patterns() -> &'static Patterns {
 }
 
 /// Finds SDK failures in log text (the lead passes at most the last few MiB). Never panics.
+///
+/// A line that is a JSON object (a structured log: pino, structlog, …) is decoded first and its string values
+/// (an error's `message` or `stack`, an `exception` field) are scanned, so escaped newlines and quotes read
+/// as they were printed; what is found there is reported at that line.
 pub fn find_sdk_errors(text: &str) -> Vec<SdkError> {
+    scan(text, true)
+}
+
+/// Words that make a string worth scanning when it sits inside a JSON log line.
+const MARKERS: &[&str] = &["status_code:", "Status code:", "HTTP Request:", "CohereTimeoutError", "CohereAPIError", "httpx.", "\" HTTP/"];
+
+fn json_line(line: &str, lineno: usize) -> Option<Vec<SdkError>> {
+    let t = line.trim();
+    if !(t.starts_with('{') && t.ends_with('}')) || !MARKERS.iter().any(|m| t.contains(m)) {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(t).ok()?;
+    let mut strings = Vec::new();
+    collect_strings(&v, &mut strings);
+    let mut found: Vec<SdkError> = Vec::new();
+    for s in strings {
+        if !MARKERS.iter().any(|m| s.contains(m)) {
+            continue;
+        }
+        for mut e in scan(s, false) {
+            e.line = lineno;
+            // An error's `message` and `stack` often say the same thing.
+            if !found.iter().any(|f| f.status == e.status && f.body == e.body && f.url == e.url && f.sdk == e.sdk) {
+                found.push(e);
+            }
+        }
+    }
+    (!found.is_empty()).then_some(found)
+}
+
+fn collect_strings<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+    match v {
+        serde_json::Value::String(s) => out.push(s),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+        serde_json::Value::Object(o) => o.values().for_each(|x| collect_strings(x, out)),
+        _ => {}
+    }
+}
+
+fn scan(text: &str, json_lines: bool) -> Vec<SdkError> {
     let p = patterns();
     let mut out = Vec::new();
     // Byte offset of each line start, for multi-line bodies.
@@ -125,6 +169,12 @@ pub fn find_sdk_errors(text: &str) -> Vec<SdkError> {
         .collect();
     for (idx, &(_, line)) in lines.iter().enumerate() {
         let lineno = idx + 1;
+        if json_lines {
+            if let Some(found) = json_line(line, lineno) {
+                out.extend(found);
+                continue;
+            }
+        }
         if let Some(e) = python_error(p, line, lineno) {
             out.push(e);
             continue;

@@ -555,3 +555,23 @@ mod environment {
         "#);
     }
 }
+
+mod sdklog_json_lines {
+    use cohere_bundle::sdklog::find_sdk_errors;
+
+    #[test]
+    fn structured_logs_are_decoded_before_scanning() {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/logs/json_lines.log");
+        let found = find_sdk_errors(&std::fs::read_to_string(p).unwrap());
+        assert_eq!(found.len(), 2, "{found:#?}");
+        let ts = &found[0];
+        assert_eq!((ts.sdk.as_str(), ts.line, ts.status), ("typescript", 2, Some(429)));
+        assert_eq!(ts.exception.as_deref(), Some("TooManyRequestsError"));
+        assert_eq!(ts.request_id.as_deref(), Some("7f8e9d0c-1b2a-4c3d-8e5f-6a7b8c9d0e1f"));
+        assert!(ts.message.as_deref().unwrap().starts_with("You are past the per minute request limit"));
+        let py = &found[1];
+        assert_eq!((py.sdk.as_str(), py.line, py.status), ("python", 3, Some(400)));
+        assert_eq!(py.exception.as_deref(), Some("cohere.errors.bad_request_error.BadRequestError"));
+        assert_eq!(py.message.as_deref(), Some("invalid request: list of documents must not be empty"));
+    }
+}

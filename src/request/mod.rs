@@ -523,3 +523,24 @@ fn from_envelope(
 pub fn is_cohere_url(url: &str) -> bool {
     har::cohere_looking(url)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_reasons_are_short_and_clear() {
+        use std::io::{Error as IoError, ErrorKind};
+        assert_eq!(io_reason(&IoError::from(ErrorKind::NotFound)), "no such file");
+        assert!(io_reason(&IoError::from(ErrorKind::PermissionDenied)).starts_with("permission denied"));
+        assert!(io_reason(&IoError::from_raw_os_error(21)).contains("is a directory"));
+    }
+
+    #[test]
+    fn json_error_names_line_and_column_once() {
+        let e = serde_json::from_str::<serde_json::Value>("{\n  \"a\": tru\n}").unwrap_err();
+        let m = json_error(&e);
+        assert!(m.starts_with("malformed JSON at line 2, column"), "{m}");
+        assert_eq!(m.matches("line").count(), 1, "{m}");
+    }
+}

@@ -261,14 +261,19 @@ pub(crate) fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
-/// "malformed JSON at line L, column C: reason".
+/// "malformed JSON at line L, column C: reason" (or "at the end of line L").
 pub(crate) fn json_error(e: &serde_json::Error) -> String {
     let msg = e.to_string();
     let msg = match msg.rfind(" at line ") {
         Some(i) => &msg[..i],
         None => &msg,
     };
-    format!("malformed JSON at line {}, column {}: {msg}", e.line(), e.column())
+    if e.column() == 0 && e.line() > 1 {
+        // serde_json reports a problem found at a line break as column 0 of the next line.
+        format!("malformed JSON at the end of line {}: {msg}", e.line() - 1)
+    } else {
+        format!("malformed JSON at line {}, column {}: {msg}", e.line(), e.column())
+    }
 }
 
 /// "an array", "a string", … for error messages.
@@ -540,7 +545,7 @@ mod tests {
     fn json_error_names_line_and_column_once() {
         let e = serde_json::from_str::<serde_json::Value>("{\n  \"a\": tru\n}").unwrap_err();
         let m = json_error(&e);
-        assert!(m.starts_with("malformed JSON at line 2, column"), "{m}");
+        assert_eq!(m, "malformed JSON at the end of line 2: expected ident");
         assert_eq!(m.matches("line").count(), 1, "{m}");
     }
 }

@@ -172,6 +172,23 @@ fn har_without_cohere_entries_is_an_error() {
 }
 
 #[test]
+fn har_ignores_dashboard_pages_and_preflights() {
+    let har = br#"{"log":{"entries":[
+      {"request":{"method":"GET","url":"https://dashboard.cohere.com/favicon.ico","headers":[]},"response":{"status":404,"headers":[],"content":{}}},
+      {"request":{"method":"OPTIONS","url":"https://api.cohere.com/v2/chat","headers":[]},"response":{"status":0,"headers":[],"content":{}}},
+      {"request":{"method":"POST","url":"https://api.cohere.com/v2/chat","headers":[],"postData":{"text":"{\"model\":\"m\",\"messages\":[]}"}},"response":{"status":500,"headers":[],"content":{"text":"{}"}}}
+    ]}}"#;
+    let r = parse_request("x.har", har, &Default::default()).unwrap();
+    assert_eq!(r.endpoint, Endpoint::ChatV2);
+    assert_eq!(r.recorded_response.unwrap().status, 500);
+    assert!(cohere_bundle::request::is_cohere_url("https://api.cohere.com/v2/batches"));
+    assert!(cohere_bundle::request::is_cohere_url("https://bedrock-runtime.us-east-1.amazonaws.com/model/cohere.command-r-v1:0/invoke"));
+    assert!(cohere_bundle::request::is_cohere_url("https://inference.generativeai.us-chicago-1.oci.oraclecloud.com/20231130/actions/chat"));
+    assert!(!cohere_bundle::request::is_cohere_url("https://docs.cohere.com/reference/chat"));
+    assert!(!cohere_bundle::request::is_cohere_url("https://example.com/health"));
+}
+
+#[test]
 fn har_entry_with_no_response_counts_as_failing() {
     let har = br#"{"log":{"entries":[
       {"request":{"method":"POST","url":"https://api.cohere.com/v2/chat","headers":[],"postData":{"text":"{\"model\":\"ok\",\"messages\":[]}"}},"response":{"status":200,"headers":[],"content":{"text":"{}"}}},

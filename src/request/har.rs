@@ -22,18 +22,20 @@ impl Candidate<'_> {
     }
 }
 
-/// True for a URL that looks like a Cohere API call: a known endpoint path, a Cohere host, or a Bedrock /
-/// SageMaker invocation of a Cohere model.
+/// True for a URL that looks like a Cohere API call: a known endpoint path, another `/v1/` or `/v2/` path on a
+/// Cohere host (not the dashboard's or the docs' pages), a Bedrock / SageMaker invocation of a Cohere model, or
+/// OCI Generative AI's chat / embed actions.
 pub(super) fn cohere_looking(url: &str) -> bool {
     let path = super::url_path(url);
     if Endpoint::from_path(&path) != Endpoint::Other {
         return true;
     }
-    let host = url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase));
-    if let Some(h) = host {
-        if h.ends_with("cohere.com") || h.ends_with("cohere.ai") {
-            return true;
-        }
+    let host = url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase)).unwrap_or_default();
+    if host.contains("cohere") && (path.starts_with("/v1/") || path.starts_with("/v2/")) {
+        return true;
+    }
+    if host.contains("generativeai") && (path.ends_with("/actions/chat") || path.ends_with("/actions/embedText")) {
+        return true;
     }
     path.contains("/model/cohere.") || path.contains("/endpoints/cohere")
 }

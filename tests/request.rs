@@ -277,6 +277,19 @@ fn curl_get_models_has_no_body() {
 }
 
 #[test]
+fn curl_from_powershell() {
+    let r = parse_request(
+        "c",
+        br#"curl.exe -X POST https://api.cohere.com/v2/chat -H "Content-Type: application/json" -d '{\"model\": \"command-r\", \"messages\": []}'"#,
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(r.model(), Some("command-r"));
+    let e = parse_err(br#"curl -Uri https://api.cohere.com/v2/chat -Method Post -Body '{}'"#);
+    assert!(e.contains("Invoke-WebRequest"), "{e}");
+}
+
+#[test]
 fn curl_errors() {
     let e = parse_err(b"curl -X POST -H 'Content-Type: application/json' -d '{}'");
     assert!(e.contains("curl command has no URL"), "{e}");

@@ -110,6 +110,13 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<CurlCommand> {
     let mut data_parts: Vec<String> = Vec::new();
     let mut positional: Vec<String> = Vec::new();
     let mut words: Vec<String> = words.collect();
+    const POWERSHELL: &[&str] = &["-uri", "-method", "-body", "-headers", "-contenttype", "-infile", "-usebasicparsing"];
+    if words.iter().any(|w| POWERSHELL.contains(&w.to_ascii_lowercase().as_str())) {
+        return Err(Error::input(
+            name,
+            "this is PowerShell's curl alias (Invoke-WebRequest), not curl; save the body as a JSON file and pass it with --endpoint",
+        ));
+    }
     words.reverse(); // pop from the end
     let missing = |opt: &str| Error::input(name, format!("curl option {opt} needs a value"));
     while let Some(arg) = words.pop() {

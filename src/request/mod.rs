@@ -386,7 +386,14 @@ fn from_curl(name: &str, text: &str, opts: &ParseOptions) -> Result<CapturedRequ
         (None, None) => "GET".to_string(),
     };
     let body = match &cmd.data {
-        Some(d) if !cmd.get => body_from_text(name, "the curl body (-d/--data)", d)?,
+        Some(d) if !cmd.get => match body_from_text(name, "the curl body (-d/--data)", d) {
+            Ok(b) => b,
+            // PowerShell passes `'{\"model\": …}'` to curl.exe with the backslashes still there.
+            Err(e) => match d.contains("\\\"").then(|| serde_json::from_str::<serde_json::Value>(&d.replace("\\\"", "\""))) {
+                Some(Ok(v)) if v.is_object() => Some(v),
+                _ => return Err(e),
+            },
+        },
         _ => None,
     };
     let hint = opts.endpoint.or_else(|| endpoint_hint(&url));

@@ -25,6 +25,7 @@ pub mod pipeline;
 pub mod report;
 pub mod request;
 pub mod scrub;
+pub mod sdklog;
 pub mod simulator;
 pub mod summary;
 pub mod tokens;

@@ -16,6 +16,7 @@
 pub mod bundle;
 pub mod client;
 pub mod cohere;
+pub mod demo;
 pub mod diagnose;
 pub mod environment;
 pub mod error;

@@ -27,6 +27,7 @@ pub mod request;
 pub mod scrub;
 pub mod simulator;
 pub mod summary;
+pub mod tokenizer;
 pub mod tokens;
 
 pub use cohere::{CauseCode, Endpoint, KeyKind, Platform};

@@ -60,6 +60,13 @@ fn main() {
     assert_eq!(c, TARGET_TOKENS);
     let (encode_t, _) = time(runs, || tok.encode(prompt.as_str(), false).expect("encodes").len());
     let (trunc_t, _) = time(3, || truncate_to_tokens(&tok, &prompt, TARGET_TOKENS / 2));
+    // A real Cohere tokenizer averages about 4 characters a token, so its 128k-token prompt is about
+    // 3.5 times longer than the simulated tokenizer's: time the count of a text that long too.
+    let mut long = String::new();
+    while long.len() < 4 * TARGET_TOKENS as usize + 40_000 {
+        long.push_str(&base);
+    }
+    let (long_t, long_n) = time(runs, || count_text(&tok, &long));
 
     println!("tokenizer: {label} ({} bytes, load {:.1} ms)", bytes.len(), ms(load));
     println!("prompt: {n} tokens, {} chars, {} bytes (built in {:.0} ms)", prompt.chars().count(), prompt.len(), ms(build));
@@ -69,5 +76,10 @@ fn main() {
         if count_t < Duration::from_millis(200) { "met" } else { "MISSED" }
     );
     println!("full encode with offsets: {:.1} ms median of {runs}", ms(encode_t));
+    println!(
+        "count a {} kB text (the size of a real tokenizer's 128k-token prompt; {long_n} sim tokens): {:.1} ms median of {runs}",
+        long.len() / 1000,
+        ms(long_t)
+    );
     println!("truncate_to_tokens to 64k: {:.1} ms median of 3", ms(trunc_t));
 }

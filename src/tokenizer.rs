@@ -386,7 +386,7 @@ fn load_from_disk(dir: &Path, url: &str) -> (Option<Tokenizer>, Vec<String>) {
             Some((mtime, e.path(), hash))
         })
         .collect();
-    candidates.sort_by(|a, b| b.0.cmp(&a.0));
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
     for (_, path, want) in candidates {
         let Ok(bytes) = std::fs::read(&path) else { continue };
         if sha256_hex(&bytes) != want {

@@ -467,16 +467,20 @@ pub fn truncate_to_tokens(tokenizer: &Tokenizer, text: &str, n: u64) -> String {
             if idx == 0 || idx >= offsets.len() {
                 continue;
             }
-            let cut = floor_char_boundary(text, offsets[idx].0);
-            if !tried.insert(cut) {
-                continue;
-            }
-            let c = count_text(tokenizer, &text[..cut]);
-            if c == n as u64 {
-                return text[..cut].to_string();
-            }
-            if c < n as u64 && best.map_or(true, |(bc, bcut)| c > bc || (c == bc && cut > bcut)) {
-                best = Some((c, cut));
+            // The end of token idx-1 and the start of token idx: they differ when offsets are trimmed
+            // (a ByteLevel post-processor drops the leading space from a token's start).
+            for raw in [offsets[idx - 1].1, offsets[idx].0] {
+                let cut = floor_char_boundary(text, raw);
+                if !tried.insert(cut) {
+                    continue;
+                }
+                let c = count_text(tokenizer, &text[..cut]);
+                if c == n as u64 {
+                    return text[..cut].to_string();
+                }
+                if c < n as u64 && best.map_or(true, |(bc, bcut)| c > bc || (c == bc && cut > bcut)) {
+                    best = Some((c, cut));
+                }
             }
         }
     }
@@ -745,6 +749,18 @@ mod tests {
             assert_eq!(count_text(&t, &grow_to_tokens(&t, "héllo wörld, ", n)), n, "grow to {n}");
         }
         assert_eq!(count_text(&t, &grow_to_tokens(&t, "", 33)), 33);
+    }
+
+    #[test]
+    fn truncate_is_exact_with_trimmed_offsets() {
+        let json = std::str::from_utf8(include_bytes!("../assets/sim-tokenizer.json")).expect("utf-8");
+        let pp = r#""post_processor":{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":true}"#;
+        assert!(json.contains(r#""post_processor":null"#));
+        let t = Tokenizer::from_bytes(json.replacen(r#""post_processor":null"#, pp, 1)).expect("loads");
+        let text = "Words with   spaces, and more words here. ".repeat(30);
+        for n in [1u64, 2, 5, 33, 100, 200] {
+            assert_eq!(count_text(&t, &truncate_to_tokens(&t, &text, n)), n, "truncate to {n}");
+        }
     }
 
     #[test]

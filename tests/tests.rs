@@ -1,2 +1,2 @@
-
+mod simulator;
 mod tokenizer;

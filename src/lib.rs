@@ -29,6 +29,7 @@ pub mod scrub;
 pub mod sdklog;
 pub mod simulator;
 pub mod summary;
+pub mod tokenizer;
 pub mod tokens;
 
 pub use cohere::{CauseCode, Endpoint, KeyKind, Platform};

@@ -1,2 +1,3 @@
 mod request;
 mod simulator;
+mod tokenizer;

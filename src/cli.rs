@@ -127,6 +127,7 @@ impl OutputArgs {
             secrets: self.secrets.iter().map(SecretString::new).collect(),
             scan_env: !self.no_env_scan,
             redact_content: self.redact_content,
+            cache_dir: None,
         }
     }
 }

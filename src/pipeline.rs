@@ -15,6 +15,7 @@ use crate::report::{self, LogErrorListing, LogListing, ReportInput};
 use crate::request::CapturedRequest;
 use crate::scrub::{KnownSecret, ScrubOptions, Scrubber, SecretString};
 use crate::summary::{ModelLimits, SeqLen, Summary};
+use crate::tokenizer::{self, SeqLenContext, TokenizerCache};
 
 /// How and where to write a bundle; shared by every command.
 #[derive(Debug, Clone)]
@@ -33,6 +34,8 @@ pub struct BundleOptions {
     pub scan_env: bool,
     /// Replace prompt and completion text with length-keeping placeholders.
     pub redact_content: bool,
+    /// The tool's cache directory (tokenizers); default `$COHERE_BUNDLE_CACHE_DIR`, else the XDG cache dir.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for BundleOptions {
@@ -45,6 +48,7 @@ impl Default for BundleOptions {
             secrets: Vec::new(),
             scan_env: true,
             redact_content: false,
+            cache_dir: None,
         }
     }
 }
@@ -307,21 +311,6 @@ fn log_names(logs: &[PathBuf]) -> Vec<String> {
     names
 }
 
-/// Sequence length from the evidence at hand: the response's usage, else the labelled estimate.
-fn seq_len_basic(request: &CapturedRequest, exchanges: &[Exchange]) -> SeqLen {
-    let chars = crate::tokens::input_chars(request.endpoint, &request.body);
-    let usage = exchanges.iter().filter_map(|e| e.response.as_ref()?.body.json()).find_map(|v| {
-        let billed = v.pointer("/usage/billed_units/input_tokens").or_else(|| v.pointer("/meta/billed_units/input_tokens"))?.as_u64()?;
-        let prompt = v.pointer("/usage/tokens/input_tokens").or_else(|| v.pointer("/meta/tokens/input_tokens")).and_then(|x| x.as_u64());
-        Some((billed, prompt))
-    });
-    match usage {
-        Some((billed, prompt)) => SeqLen { tokens: Some(billed), method: "usage".into(), chars, prompt_tokens: prompt },
-        None if chars > 0 => SeqLen { tokens: Some(crate::tokens::estimate_tokens(chars)), method: "estimate".into(), chars, prompt_tokens: None },
-        None => SeqLen { tokens: None, method: "unknown".into(), chars, prompt_tokens: None },
-    }
-}
-
 fn limits_from_table(model: Option<&str>) -> Option<ModelLimits> {
     let m = cohere::known_model(model?)?;
     Some(ModelLimits {
@@ -329,6 +318,28 @@ fn limits_from_table(model: Option<&str>) -> Option<ModelLimits> {
         max_output_tokens: m.max_output_tokens.map(u64::from),
         source: "docs_table".into(),
     })
+}
+
+/// Sequence length by the best method available (see [`crate::tokenizer`]) and the model's limits.
+async fn measure(capture: &Capture, bo: &BundleOptions) -> (SeqLen, Option<ModelLimits>) {
+    let cache = match &bo.cache_dir {
+        Some(d) => TokenizerCache::new(d.join("tokenizers")),
+        None => TokenizerCache::from_env(),
+    };
+    let response = diagnose::primary_exchange(&capture.exchanges).and_then(|e| e.response.as_ref()?.body.json());
+    let fallback_http;
+    let (http, key, offline) = match &capture.http {
+        Some((c, k)) => (c.http(), k.as_ref(), false),
+        None => {
+            fallback_http = reqwest::Client::new();
+            (&fallback_http, None, true)
+        }
+    };
+    let ctx = SeqLenContext { http, base_url: capture.base_url.as_deref(), key, cache: &cache, offline };
+    let (seq_len, meta) =
+        tokenizer::measure_seq_len(&ctx, capture.request.endpoint, &capture.request.body, response.as_ref()).await;
+    let limits = meta.map(|m| m.limits()).or_else(|| limits_from_table(capture.request.model()));
+    (seq_len, limits)
 }
 
 /// Diagnoses a capture, renders the report and writes the bundle.
@@ -353,8 +364,7 @@ pub async fn write_support_bundle(mut capture: Capture, bo: &BundleOptions) -> R
     }
     let scrubber = Scrubber::new(ScrubOptions { known, redact_content: bo.redact_content });
 
-    let seq_len = seq_len_basic(&capture.request, &capture.exchanges);
-    let model_limits = limits_from_table(capture.request.model());
+    let (seq_len, model_limits) = measure(&capture, bo).await;
     let names = log_names(&bo.logs);
     let mut log_errors = Vec::new();
     for (path, name) in bo.logs.iter().zip(&names) {

@@ -99,6 +99,9 @@ async fn upstream_handler(
         );
         return json_resp(404, json!({"id": "nf-1", "message": msg}), &trace);
     }
+    if scenario == "slow" {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
     if req["stream"] != json!(true) {
         return json_resp(
             200,
@@ -399,6 +402,25 @@ async fn client_disconnect_mid_stream_is_recorded_and_the_proxy_keeps_serving() 
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn client_gone_before_the_upstream_answers_is_recorded() {
+    let up = Upstream::start().await;
+    let proxy = proxy_for(&up.url()).await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/v2/chat", proxy.base_url()))
+        .header("x-simulate", "slow")
+        .timeout(Duration::from_millis(200))
+        .json(&chat_body(KNOWN_MODEL, false))
+        .send()
+        .await;
+    assert!(r.is_err(), "the client gave up");
+    let rec = records(&proxy, 1).await;
+    assert_eq!(rec.exchanges.len(), 1);
+    let e = &rec.exchanges[0];
+    assert_eq!(failure_class(e), Some(FailureClass::Stream));
+    assert!(e.failure.as_ref().unwrap().message.contains("client disconnected"), "{:?}", e.failure);
 }
 
 #[tokio::test]

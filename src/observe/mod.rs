@@ -378,7 +378,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         Err(e) => return Ok(json_response(StatusCode::BAD_REQUEST, &format!("cannot forward to {url}: {e}"))),
     };
 
-    let mut inflight = InFlight {
+    let inflight = InFlight {
         shared: shared.clone(),
         seq,
         started_at,
@@ -395,7 +395,13 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         is_stream: false,
     };
 
-    match shared.client.request(up_req).await {
+    // Until the upstream answers, a dropped handler (the client went away) is recorded by the guard.
+    let mut guard = PendingGuard(Some(inflight));
+    let result = shared.client.request(up_req).await;
+    let Some(mut inflight) = guard.0.take() else {
+        return Ok(json_response(StatusCode::INTERNAL_SERVER_ERROR, "cohere-bundle observe: internal error"));
+    };
+    match result {
         Ok(resp) => {
             let status = resp.status().as_u16();
             inflight.time_to_headers = Some(t0.elapsed());
@@ -423,6 +429,22 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             inflight.group = lock(&shared.retries).outcome(key, group, true, Instant::now());
             inflight.finish_without_response(Failure { class: FailureClass::Network, message: msg.clone() });
             Ok(json_response(StatusCode::BAD_GATEWAY, &msg))
+        }
+    }
+}
+
+/// Records an exchange whose handler was dropped while waiting for the upstream.
+struct PendingGuard(Option<InFlight>);
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        if let Some(inflight) = self.0.take() {
+            let message = if inflight.shared.stopping.load(Ordering::SeqCst) {
+                "observe stopped before the upstream answered".to_string()
+            } else {
+                "client disconnected before the upstream answered".to_string()
+            };
+            inflight.finish_without_response(Failure { class: FailureClass::Stream, message });
         }
     }
 }

@@ -559,4 +559,15 @@ mod tests {
         let m = RequestMeta::new("/v2/chat", b"not json");
         assert_eq!(m.shape.model, None);
     }
+
+    #[tokio::test]
+    async fn run_command_sets_co_api_url_and_reports_bad_commands() {
+        let e = run_command("http://127.0.0.1:1", &[]).await.unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let e = run_command("http://127.0.0.1:1", &["/no/such/program-xyz".into()]).await.unwrap_err();
+        assert!(e.to_string().contains("/no/such/program-xyz"), "{e}");
+        let ok = ["sh".into(), "-c".into(), "test \"$CO_API_URL\" = http://127.0.0.1:1".into()];
+        assert!(run_command("http://127.0.0.1:1", &ok).await.unwrap().success());
+        assert!(!run_command("http://127.0.0.1:2", &ok).await.unwrap().success());
+    }
 }

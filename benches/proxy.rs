@@ -7,6 +7,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -19,6 +20,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 const CHAT_RESPONSE: &str = r#"{"id":"c1","finish_reason":"COMPLETE","message":{"role":"assistant","content":[{"type":"text","text":"Hello! How can I help you today?"}]},"usage":{"billed_units":{"input_tokens":5,"output_tokens":9},"tokens":{"input_tokens":71,"output_tokens":9}}}"#;
 const CHAT_REQUEST: &str = r#"{"model":"command-a-03-2025","messages":[{"role":"user","content":"Hello, how are you today?"}],"max_tokens":100}"#;
 
+/// The upstream's think time per request, in microseconds (0: answer at once).
+static UPSTREAM_DELAY_US: AtomicU64 = AtomicU64::new(0);
+
 async fn upstream() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
     let addr = listener.local_addr().expect("upstream addr");
@@ -29,6 +33,10 @@ async fn upstream() -> SocketAddr {
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
                     let _ = req.into_body().collect().await;
+                    let delay = UPSTREAM_DELAY_US.load(Ordering::Relaxed);
+                    if delay > 0 {
+                        tokio::time::sleep(Duration::from_micros(delay)).await;
+                    }
                     Ok::<_, Infallible>(
                         Response::builder()
                             .header("content-type", "application/json")
@@ -130,16 +138,24 @@ fn main() {
             ms(p99.saturating_sub(d99))
         );
 
-        // Throughput: 16 concurrent keep-alive clients, a bounded number of requests.
+        // Throughput: 16 concurrent keep-alive clients, a bounded number of requests. First with an upstream
+        // that answers at once (pure CPU: the proxy's extra hop competes with client and upstream for the same
+        // 2 cores), then with 2 ms of upstream think time (a real API takes far longer than that).
         let total = n * 5;
         let concurrency = 16;
         let _ = throughput(&direct_url, 1000, concurrency).await;
         let _ = throughput(&proxy_url, 1000, concurrency).await;
-        let d = throughput(&direct_url, total, concurrency).await;
-        let p = throughput(&proxy_url, total, concurrency).await;
-        println!("throughput over {total} requests, {concurrency} concurrent clients:");
-        println!("  direct  {d:.0} req/s");
-        println!("  proxied {p:.0} req/s  = {:.1} % of direct   (target >= 90 %)", p / d * 100.0);
+        for delay_us in [0u64, 2000] {
+            UPSTREAM_DELAY_US.store(delay_us, Ordering::Relaxed);
+            let d = throughput(&direct_url, total, concurrency).await;
+            let p = throughput(&proxy_url, total, concurrency).await;
+            println!(
+                "throughput over {total} requests, {concurrency} concurrent clients, upstream think time {} ms:",
+                delay_us as f64 / 1000.0
+            );
+            println!("  direct  {d:.0} req/s");
+            println!("  proxied {p:.0} req/s  = {:.1} % of direct   (target >= 90 %)", p / d * 100.0);
+        }
 
         let rec = proxy.stop().await;
         println!(

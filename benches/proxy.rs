@@ -140,13 +140,14 @@ fn main() {
 
         // Throughput: 16 concurrent keep-alive clients, a bounded number of requests. First with an upstream
         // that answers at once (pure CPU: the proxy's extra hop competes with client and upstream for the same
-        // 2 cores), then with 2 ms of upstream think time (a real API takes far longer than that).
+        // 2 cores), then with 2 ms and 10 ms of upstream think time (a real API takes far longer than that).
         let total = n * 5;
         let concurrency = 16;
         let _ = throughput(&direct_url, 1000, concurrency).await;
         let _ = throughput(&proxy_url, 1000, concurrency).await;
-        for delay_us in [0u64, 2000] {
+        for delay_us in [0u64, 2000, 10_000] {
             UPSTREAM_DELAY_US.store(delay_us, Ordering::Relaxed);
+            let total = if delay_us == 0 { total } else { n };
             let d = throughput(&direct_url, total, concurrency).await;
             let p = throughput(&proxy_url, total, concurrency).await;
             println!(

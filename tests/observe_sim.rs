@@ -1,5 +1,3 @@
-//! (Wired into tests/tests.rs once the simulator is on main: add `mod observe_sim;`.)
-//!
 //! The recording proxy against the project's simulator: the official Python SDK driven through it as a real
 //! subprocess, stream pacing measured from the simulator's own write times, and the simulator's faults.
 

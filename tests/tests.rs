@@ -1,2 +1,4 @@
 
 mod observe;
+mod observe_sim;
+mod simulator;

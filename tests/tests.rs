@@ -1,3 +1,5 @@
+mod observe;
+mod observe_sim;
 mod request;
 mod simulator;
 mod tokenizer;

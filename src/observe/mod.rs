@@ -1,2 +1,573 @@
 //! The recording proxy behind `cohere-bundle observe`.
-//! (Being built: see issue 6.)
+//!
+//! A reverse proxy on 127.0.0.1 (HTTP/1.1, keep-alive) that forwards every request to the upstream Cohere API
+//! and returns the answer to the client unchanged, streams included (events pass through as they arrive). On
+//! the way it records each exchange as an [`Exchange`]: failures in full (everything with `record_all`), and
+//! counts and shapes of the successes, so that a long run stays within bounded memory.
+//!
+//! ```no_run
+//! # async fn demo() -> cohere_bundle::Result<()> {
+//! use cohere_bundle::observe::{ObserveOptions, Proxy, run_command};
+//! let proxy = Proxy::start(ObserveOptions::default()).await?;
+//! let status = run_command(&proxy.base_url(), &["python3".into(), "app.py".into()]).await?;
+//! let recording = proxy.stop().await;
+//! println!("{status}: {} failures", recording.stats.failures);
+//! # Ok(()) }
+//! ```
+//!
+//! Failure classes: status ≥ 400 → `http` (the body's `message` verbatim); the upstream unreachable →
+//! `network` (the client gets a 502 with a JSON `message`); an error inside a 200 stream, the upstream
+//! breaking off mid-body, or the client going away mid-body → `stream` (`network` for a non-stream body that
+//! broke off). Retries of one SDK call share a `retry_group`.
+//!
+//! The proxy asks the upstream for uncompressed bodies (`accept-encoding: identity`) so that what it records
+//! is readable; the client still gets a valid response.
+
+mod body;
+mod record;
+
+use std::convert::Infallible;
+use std::ffi::OsString;
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Either, Full};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::cohere::{Endpoint, DEFAULT_BASE_URL};
+use crate::exchange::{Body, Exchange, Failure, FailureClass, Header, RecordedRequest, Timings};
+use crate::{Error, Result};
+
+pub use record::{ObserveStats, Recording, Shape, ShapeStats};
+
+use body::{InFlight, RecordingBody};
+use record::{Finished, RetryTable, Store};
+
+/// How the proxy listens, where it forwards and what it keeps.
+#[derive(Debug, Clone)]
+pub struct ObserveOptions {
+    /// Where to listen; the default `127.0.0.1:0` picks a free port.
+    pub listen: SocketAddr,
+    /// The upstream base URL, e.g. `https://api.cohere.com` (a trailing `/v1` is removed for Cohere hosts,
+    /// as the SDK does).
+    pub upstream: String,
+    /// Keep full records of successes too, not only of failures.
+    pub record_all: bool,
+    /// Bytes of each request and response body kept in a record; longer bodies are marked truncated.
+    pub body_cap: usize,
+    /// Full records kept at most; past it the oldest successes are dropped first, then the oldest failures.
+    pub max_records: usize,
+    /// A request with the same method, path and body as one that got a retryable failure (408, 409, 429,
+    /// 5xx, unreachable) within this window is taken as its retry.
+    pub retry_window: Duration,
+    /// How long [`Proxy::stop`] waits for in-flight exchanges before cutting them off.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ObserveOptions {
+    fn default() -> Self {
+        ObserveOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            upstream: DEFAULT_BASE_URL.to_string(),
+            record_all: false,
+            body_cap: 1 << 20,
+            max_records: 1000,
+            retry_window: Duration::from_secs(65),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// State shared by the connections of one proxy.
+pub(crate) struct Shared {
+    upstream: String,
+    client: HttpsClient,
+    record_all: bool,
+    body_cap: usize,
+    seq: AtomicU64,
+    store: Mutex<Store>,
+    retries: Mutex<RetryTable>,
+    stopping: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn finish(&self, f: Finished) {
+        lock(&self.store).finish(f);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A running recording proxy. Drop it or call [`Proxy::stop`] to stop it.
+pub struct Proxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// Binds the listener and starts serving. Fails with a one-line error naming the upstream URL or the
+    /// listen address at fault.
+    pub async fn start(opts: ObserveOptions) -> Result<Proxy> {
+        let upstream = normalize_upstream(&opts.upstream)?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_secs(30)));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .map_err(|e| Error::Other(format!("TLS setup for {upstream}: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(https);
+        let listener = TcpListener::bind(opts.listen)
+            .await
+            .map_err(|e| Error::input(format!("--listen {}", opts.listen), e.to_string()))?;
+        let addr = listener.local_addr().map_err(|e| Error::Other(format!("listen address: {e}")))?;
+        let shared = Arc::new(Shared {
+            upstream,
+            client,
+            record_all: opts.record_all,
+            body_cap: opts.body_cap,
+            seq: AtomicU64::new(0),
+            store: Mutex::new(Store::new(opts.body_cap, opts.max_records)),
+            retries: Mutex::new(RetryTable::new(opts.retry_window)),
+            stopping: AtomicBool::new(false),
+        });
+        let (shutdown, rx) = watch::channel(false);
+        let server = tokio::spawn(serve(listener, shared.clone(), rx, opts.drain_timeout));
+        Ok(Proxy { addr, shared, shutdown, server: Some(server) })
+    }
+
+    /// The address the proxy listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL for clients: `http://127.0.0.1:PORT` (no `/v1`), for `CO_API_URL` or a TS `baseUrl`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The upstream base URL requests are forwarded to.
+    pub fn upstream(&self) -> &str {
+        &self.shared.upstream
+    }
+
+    /// What has been recorded so far (exchanges still in flight are not in it yet).
+    pub fn snapshot(&self) -> Recording {
+        lock(&self.shared.store).snapshot()
+    }
+
+    /// Stops accepting connections, lets in-flight exchanges finish (up to the drain timeout) and returns
+    /// everything recorded.
+    pub async fn stop(mut self) -> Recording {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        let _ = self.shutdown.send(true);
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        lock(&self.shared.store).snapshot()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// Checks the upstream URL and removes a trailing `/` (and `/v1` for Cohere hosts, like the SDK's
+/// `fix_base_url`).
+fn normalize_upstream(raw: &str) -> Result<String> {
+    let what = || format!("upstream URL {raw:?}");
+    let url = url::Url::parse(raw.trim()).map_err(|e| Error::input(what(), e.to_string()))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(Error::input(what(), "must start with http:// or https://"));
+    }
+    let host = url.host_str().ok_or_else(|| Error::input(what(), "has no host"))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::input(what(), "must not have a query or fragment"));
+    }
+    let mut s = url.as_str().trim_end_matches('/').to_string();
+    if (host.contains("cohere.com") || host.contains("cohere.ai")) && s.ends_with("/v1") {
+        s.truncate(s.len() - 3);
+    }
+    Ok(s)
+}
+
+async fn serve(listener: TcpListener, shared: Arc<Shared>, mut rx: watch::Receiver<bool>, drain: Duration) {
+    let mut conns = JoinSet::new();
+    let conn_rx = rx.clone();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => Some(accepted),
+            r = rx.wait_for(|stop| *stop) => { drop(r); None }
+        };
+        let Some(accepted) = accepted else { break };
+        let Ok((stream, _)) = accepted else {
+            // Out of file descriptors and the like: wait a little rather than spin.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let mut rx = conn_rx.clone();
+        conns.spawn(async move {
+            let svc = hyper::service::service_fn(move |req| handle(shared.clone(), req));
+            let conn =
+                hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), svc);
+            tokio::pin!(conn);
+            let stop = tokio::select! {
+                _ = conn.as_mut() => false,
+                r = rx.wait_for(|stop| *stop) => r.is_ok(),
+            };
+            if stop {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        });
+        // Reap finished connections so the set stays small.
+        while conns.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(drain, async { while conns.join_next().await.is_some() {} }).await;
+    conns.shutdown().await;
+}
+
+/// Facts about a request needed for stats, shapes and records.
+pub(crate) struct RequestMeta {
+    pub endpoint: Endpoint,
+    pub shape: Shape,
+}
+
+impl RequestMeta {
+    fn new(path: &str, body: &[u8]) -> RequestMeta {
+        let endpoint = Endpoint::from_path(path);
+        let json =
+            if body.first() == Some(&b'{') { serde_json::from_slice::<serde_json::Value>(body).ok() } else { None };
+        let (model, stream, chars, max_tokens) = match &json {
+            Some(v) => (
+                v.get("model").and_then(|m| m.as_str()).map(str::to_string),
+                v.get("stream").and_then(|s| s.as_bool()).unwrap_or(false),
+                crate::tokens::input_chars(endpoint, v),
+                v.get("max_tokens").and_then(|m| m.as_u64()),
+            ),
+            None => (None, false, 0, None),
+        };
+        let model = model.or_else(|| {
+            // `GET /v1/models/{model}` names the model in the path.
+            let p = path.split('?').next().unwrap_or("");
+            p.rsplit_once("/v1/models/").map(|(_, m)| m.to_string()).filter(|m| !m.is_empty())
+        });
+        RequestMeta {
+            endpoint,
+            shape: Shape {
+                endpoint: endpoint.name().to_string(),
+                model,
+                stream,
+                input_chars_up_to: if chars == 0 { 0 } else { chars.next_power_of_two() },
+                max_tokens,
+            },
+        }
+    }
+}
+
+/// Hop-by-hop headers, never forwarded in either direction.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "te" | "trailer" | "upgrade"
+    )
+}
+
+fn headers_vec(map: &HeaderMap) -> Vec<Header> {
+    map.iter().map(|(n, v)| Header::new(n.as_str(), String::from_utf8_lossy(v.as_bytes()))).collect()
+}
+
+fn retry_key(method: &hyper::Method, path: &str, body: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    method.as_str().hash(&mut h);
+    path.hash(&mut h);
+    body.hash(&mut h);
+    h.finish()
+}
+
+/// The message of an error and its sources, e.g. `client error (Connect): tcp connect error: Connection refused`.
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !out.contains(&t) {
+            out.push_str(": ");
+            out.push_str(&t);
+        }
+        src = s.source();
+    }
+    out
+}
+
+type ProxyBody = Either<RecordingBody, Full<Bytes>>;
+
+fn json_response(status: StatusCode, message: &str) -> Response<ProxyBody> {
+    let body = serde_json::json!({ "message": message }).to_string();
+    let mut resp = Response::new(Either::Right(Full::new(Bytes::from(body))));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<ProxyBody>, Infallible> {
+    let started_at = chrono::Utc::now();
+    let t0 = Instant::now();
+    let seq = shared.seq.fetch_add(1, Ordering::Relaxed);
+    let (parts, body) = req.into_parts();
+    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+    let url = format!("{}{}", shared.upstream, path_and_query);
+    let req_body = match body.collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) => {
+            // The client went away (or sent garbage) before its request was complete: nothing to forward.
+            let msg = format!("client request body could not be read: {}", error_chain(&e));
+            return Ok(json_response(StatusCode::BAD_REQUEST, &msg));
+        }
+    };
+    let meta = RequestMeta::new(parts.uri.path(), &req_body);
+    let key = retry_key(&parts.method, &path_and_query, &req_body);
+    let group = lock(&shared.retries).lookup(key, t0);
+
+    let mut up = Request::builder().method(parts.method.clone());
+    let uri: hyper::Uri = match url.parse() {
+        Ok(u) => u,
+        Err(e) => return Ok(json_response(StatusCode::BAD_REQUEST, &format!("cannot forward to {url}: {e}"))),
+    };
+    up = up.uri(uri);
+    if let Some(h) = up.headers_mut() {
+        for (name, value) in parts.headers.iter() {
+            if is_hop_by_hop(name) || name == header::HOST || name == header::ACCEPT_ENCODING {
+                continue;
+            }
+            h.append(name.clone(), value.clone());
+        }
+        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        if !req_body.is_empty() || h.contains_key(header::CONTENT_LENGTH) {
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(req_body.len()));
+        }
+    }
+    let up_req = match up.body(Full::new(req_body.clone())) {
+        Ok(r) => r,
+        Err(e) => return Ok(json_response(StatusCode::BAD_REQUEST, &format!("cannot forward to {url}: {e}"))),
+    };
+
+    let inflight = InFlight {
+        shared: shared.clone(),
+        seq,
+        started_at,
+        t0,
+        time_to_headers: None,
+        method: parts.method.to_string(),
+        url,
+        req_headers: parts.headers,
+        req_body,
+        meta,
+        group,
+        status: None,
+        resp_headers: HeaderMap::new(),
+        is_stream: false,
+    };
+
+    // Until the upstream answers, a dropped handler (the client went away) is recorded by the guard.
+    let mut guard = PendingGuard(Some(inflight));
+    let result = shared.client.request(up_req).await;
+    let Some(mut inflight) = guard.0.take() else {
+        return Ok(json_response(StatusCode::INTERNAL_SERVER_ERROR, "cohere-bundle observe: internal error"));
+    };
+    match result {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            inflight.time_to_headers = Some(t0.elapsed());
+            inflight.group =
+                lock(&shared.retries).outcome(key, group, record::is_retryable(Some(status)), Instant::now());
+            inflight.status = Some(status);
+            let (mut rparts, rbody) = resp.into_parts();
+            let content_type = rparts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+            inflight.is_stream = content_type.contains("event-stream")
+                || content_type.contains("stream+json")
+                || content_type.contains("x-ndjson")
+                || (inflight.meta.shape.stream && status < 300);
+            inflight.resp_headers = rparts.headers.clone();
+            let hop: Vec<HeaderName> = rparts.headers.keys().filter(|n| is_hop_by_hop(n)).cloned().collect();
+            for n in hop {
+                rparts.headers.remove(&n);
+            }
+            let keep = shared.record_all || status >= 400 || inflight.group.is_some() || inflight.is_stream;
+            let body = RecordingBody::new(rbody, inflight, keep);
+            Ok(Response::from_parts(rparts, Either::Left(body)))
+        }
+        Err(e) => {
+            let reason = error_chain(&e);
+            let msg = format!("cohere-bundle observe: cannot reach upstream {}: {reason}", inflight.url);
+            inflight.group = lock(&shared.retries).outcome(key, group, true, Instant::now());
+            inflight.finish_without_response(Failure { class: FailureClass::Network, message: msg.clone() });
+            Ok(json_response(StatusCode::BAD_GATEWAY, &msg))
+        }
+    }
+}
+
+/// Records an exchange whose handler was dropped while waiting for the upstream.
+struct PendingGuard(Option<InFlight>);
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        if let Some(inflight) = self.0.take() {
+            let message = if inflight.shared.stopping.load(Ordering::SeqCst) {
+                "observe stopped before the upstream answered".to_string()
+            } else {
+                "client disconnected before the upstream answered".to_string()
+            };
+            inflight.finish_without_response(Failure { class: FailureClass::Stream, message });
+        }
+    }
+}
+
+impl InFlight {
+    /// Builds the full record.
+    pub(crate) fn exchange(
+        &self,
+        response: Option<crate::exchange::RecordedResponse>,
+        failure: Option<Failure>,
+    ) -> Exchange {
+        let cap = self.shared.body_cap;
+        Exchange {
+            index: 0,
+            purpose: "observed".into(),
+            request: RecordedRequest {
+                method: self.method.clone(),
+                url: self.url.clone(),
+                headers: headers_vec(&self.req_headers),
+                body: Body::from_bytes(&self.req_body, Some(cap)),
+            },
+            response,
+            timings: Timings {
+                started_at: self.started_at,
+                time_to_headers_ms: self.time_to_headers.map(|d| d.as_secs_f64() * 1000.0),
+                total_ms: self.t0.elapsed().as_secs_f64() * 1000.0,
+            },
+            failure,
+            retry_group: self.group,
+        }
+    }
+
+    fn finish_without_response(self, failure: Failure) {
+        let class = failure.class;
+        let record = self.exchange(None, Some(failure));
+        self.shared.finish(Finished {
+            seq: self.seq,
+            endpoint: self.meta.endpoint.name(),
+            shape: self.meta.shape.clone(),
+            status: None,
+            failure_class: Some(class),
+            request_bytes: self.req_body.len() as u64,
+            response_bytes: 0,
+            record: Some(record),
+        });
+    }
+}
+
+/// Runs `command` with `CO_API_URL` set to the proxy's base URL (no `/v1`), stdin, stdout and stderr
+/// inherited, and returns its exit status.
+pub async fn run_command(proxy_base_url: &str, command: &[OsString]) -> Result<std::process::ExitStatus> {
+    let (program, args) = command.split_first().ok_or_else(|| Error::input("command", "no command given to run"))?;
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .env("CO_API_URL", proxy_base_url)
+        .stdin(std::process::Stdio::inherit())
+        .stdout(std::process::Stdio::inherit())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true);
+    let mut child =
+        cmd.spawn().map_err(|e| Error::input(format!("command {}", program.to_string_lossy()), e.to_string()))?;
+    child.wait().await.map_err(|e| Error::Other(format!("waiting for {}: {e}", program.to_string_lossy())))
+}
+
+/// Resolves on Ctrl-C, or on SIGTERM on Unix.
+pub async fn wait_for_shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_urls_are_checked_and_normalized() {
+        assert_eq!(normalize_upstream("https://api.cohere.com/v1/").unwrap(), "https://api.cohere.com");
+        assert_eq!(normalize_upstream("http://127.0.0.1:9/base/").unwrap(), "http://127.0.0.1:9/base");
+        assert_eq!(normalize_upstream("http://127.0.0.1:9/v1").unwrap(), "http://127.0.0.1:9/v1");
+        let e = normalize_upstream("ftp://x").unwrap_err().to_string();
+        assert!(e.contains("ftp://x") && e.contains("http://"), "{e}");
+        assert!(normalize_upstream("not a url").is_err());
+    }
+
+    #[test]
+    fn request_meta_reads_model_stream_and_size() {
+        let m = RequestMeta::new("/v2/chat", br#"{"model":"command-a-03-2025","stream":true,"max_tokens":5,"messages":[{"role":"user","content":"hello"}]}"#);
+        assert_eq!(m.shape.endpoint, "v2/chat");
+        assert_eq!(m.shape.model.as_deref(), Some("command-a-03-2025"));
+        assert!(m.shape.stream);
+        assert_eq!(m.shape.input_chars_up_to, 8);
+        assert_eq!(m.shape.max_tokens, Some(5));
+        let m = RequestMeta::new("/v1/models/command-r", b"");
+        assert_eq!(m.shape.model.as_deref(), Some("command-r"));
+        let m = RequestMeta::new("/v2/chat", b"not json");
+        assert_eq!(m.shape.model, None);
+    }
+
+    #[tokio::test]
+    async fn run_command_sets_co_api_url_and_reports_bad_commands() {
+        let e = run_command("http://127.0.0.1:1", &[]).await.unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let e = run_command("http://127.0.0.1:1", &["/no/such/program-xyz".into()]).await.unwrap_err();
+        assert!(e.to_string().contains("/no/such/program-xyz"), "{e}");
+        let ok = ["sh".into(), "-c".into(), "test \"$CO_API_URL\" = http://127.0.0.1:1".into()];
+        assert!(run_command("http://127.0.0.1:1", &ok).await.unwrap().success());
+        assert!(!run_command("http://127.0.0.1:2", &ok).await.unwrap().success());
+    }
+}

@@ -1,0 +1,518 @@
+//! What the proxy keeps: full records of failures (of everything with `record_all`), counts and shapes of
+//! successes, retry groups, and the scanner that finds an error inside a 200 stream.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::exchange::Exchange;
+
+/// Distinct keys kept in each count table and distinct shapes kept; the rest are counted under `(other)`.
+const MAX_KEYS: usize = 1000;
+
+/// What the proxy recorded: the kept exchanges and the counts of everything.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recording {
+    /// Full records, in the order the requests arrived, numbered from 1: every failure (every exchange with
+    /// `record_all`), plus the other attempts of a retried call. `purpose` is `observed`.
+    pub exchanges: Vec<Exchange>,
+    /// Counts over every exchange, recorded in full or not.
+    pub stats: ObserveStats,
+}
+
+/// Counts over every exchange that went through the proxy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ObserveStats {
+    /// Exchanges finished (answered, failed or abandoned).
+    pub requests: u64,
+    /// Exchanges without a failure.
+    pub successes: u64,
+    /// Exchanges with a failure.
+    pub failures: u64,
+    /// Exchanges by endpoint name (`v2/chat`, `other`, …).
+    pub by_endpoint: BTreeMap<String, u64>,
+    /// Exchanges by the request's `model` (`(none)` when the body names none).
+    pub by_model: BTreeMap<String, u64>,
+    /// Exchanges by response status (`200`, `429`, …), or `network` when no response arrived.
+    pub by_status: BTreeMap<String, u64>,
+    /// Failures by class (`http`, `network`, `stream`).
+    pub by_failure_class: BTreeMap<String, u64>,
+    /// Successes and failures per request shape (endpoint, model, stream, input size, max_tokens): tells
+    /// whether all shapes fail or only some.
+    pub shapes: Vec<ShapeStats>,
+    /// Request body bytes received from clients.
+    pub request_bytes: u64,
+    /// Response body bytes received from the upstream.
+    pub response_bytes: u64,
+    /// Bodies kept only in part in the records because they exceeded the body cap.
+    pub truncated_bodies: u64,
+    /// The body cap in bytes.
+    pub body_cap: usize,
+    /// The cap on full records.
+    pub max_records: usize,
+    /// Full records dropped to stay under the cap: successes (dropped first).
+    pub dropped_successes: u64,
+    /// Full records dropped to stay under the cap: failures (dropped only when no success was left).
+    pub dropped_failures: u64,
+    /// Calls the SDK retried (retry groups with more than one attempt).
+    pub retried_calls: u64,
+}
+
+/// The shape of a request, for telling "every request fails" from "only long inputs fail".
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Shape {
+    /// Endpoint name, e.g. `v2/chat`.
+    pub endpoint: String,
+    /// The request's `model`, if any.
+    pub model: Option<String>,
+    /// True when the request asked for a stream.
+    pub stream: bool,
+    /// Input size: the characters of the input texts, rounded up to a power of two (0 for none).
+    pub input_chars_up_to: u64,
+    /// The request's `max_tokens`, if any.
+    pub max_tokens: Option<u64>,
+}
+
+/// Counts for one [`Shape`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShapeStats {
+    /// The shape.
+    #[serde(flatten)]
+    pub shape: Shape,
+    /// Exchanges of this shape that succeeded.
+    pub successes: u64,
+    /// Exchanges of this shape that failed.
+    pub failures: u64,
+}
+
+/// One finished exchange, as handed to the [`Store`].
+pub(crate) struct Finished {
+    /// Arrival order, from 0.
+    pub seq: u64,
+    /// The endpoint name.
+    pub endpoint: &'static str,
+    /// The request's shape.
+    pub shape: Shape,
+    /// The status, or `None` when no response arrived.
+    pub status: Option<u16>,
+    /// The failure class, if any.
+    pub failure_class: Option<crate::exchange::FailureClass>,
+    /// Request body bytes.
+    pub request_bytes: u64,
+    /// Response body bytes.
+    pub response_bytes: u64,
+    /// The full record, when it is kept.
+    pub record: Option<Exchange>,
+}
+
+/// The recorder's state, behind one mutex.
+pub(crate) struct Store {
+    records: VecDeque<(u64, Exchange)>,
+    stats: ObserveStats,
+    shapes: HashMap<Shape, (u64, u64)>,
+    other_shapes: (u64, u64),
+}
+
+impl Store {
+    pub fn new(body_cap: usize, max_records: usize) -> Store {
+        Store {
+            records: VecDeque::new(),
+            stats: ObserveStats { body_cap, max_records, ..ObserveStats::default() },
+            shapes: HashMap::new(),
+            other_shapes: (0, 0),
+        }
+    }
+
+    pub fn finish(&mut self, f: Finished) {
+        let s = &mut self.stats;
+        s.requests += 1;
+        let failed = f.failure_class.is_some();
+        if failed {
+            s.failures += 1;
+        } else {
+            s.successes += 1;
+        }
+        bump(&mut s.by_endpoint, f.endpoint);
+        bump(&mut s.by_model, f.shape.model.as_deref().unwrap_or("(none)"));
+        match f.status {
+            Some(st) => bump(&mut s.by_status, &st.to_string()),
+            None => bump(&mut s.by_status, "network"),
+        }
+        if let Some(c) = f.failure_class {
+            bump(&mut s.by_failure_class, c.as_str());
+        }
+        s.request_bytes += f.request_bytes;
+        s.response_bytes += f.response_bytes;
+        let counts = if self.shapes.contains_key(&f.shape) || self.shapes.len() < MAX_KEYS {
+            self.shapes.entry(f.shape).or_default()
+        } else {
+            &mut self.other_shapes
+        };
+        if failed {
+            counts.1 += 1;
+        } else {
+            counts.0 += 1;
+        }
+        if let Some(rec) = f.record {
+            let truncated =
+                rec.request.body.truncated as u64 + rec.response.as_ref().map_or(0, |r| r.body.truncated as u64);
+            self.stats.truncated_bodies += truncated;
+            if self.stats.max_records == 0 {
+                self.drop_one(rec.failure.is_none());
+                return;
+            }
+            while self.records.len() >= self.stats.max_records {
+                match self.records.iter().position(|(_, e)| e.failure.is_none()) {
+                    Some(i) => {
+                        self.records.remove(i);
+                        self.stats.dropped_successes += 1;
+                    }
+                    None => {
+                        self.records.pop_front();
+                        self.stats.dropped_failures += 1;
+                    }
+                }
+            }
+            self.records.push_back((f.seq, rec));
+        }
+    }
+
+    fn drop_one(&mut self, success: bool) {
+        if success {
+            self.stats.dropped_successes += 1;
+        } else {
+            self.stats.dropped_failures += 1;
+        }
+    }
+
+    /// The recording so far: records sorted by arrival and numbered, retry groups of one attempt cleared.
+    pub fn snapshot(&self) -> Recording {
+        let mut recs: Vec<&(u64, Exchange)> = self.records.iter().collect();
+        recs.sort_by_key(|(seq, _)| *seq);
+        let mut group_sizes: HashMap<u32, u32> = HashMap::new();
+        for (_, e) in &recs {
+            if let Some(g) = e.retry_group {
+                *group_sizes.entry(g).or_default() += 1;
+            }
+        }
+        // Renumber the groups that hold a retry 1, 2, … in order of first appearance.
+        let mut renumber: HashMap<u32, u32> = HashMap::new();
+        let mut exchanges = Vec::with_capacity(recs.len());
+        for (i, (_, e)) in recs.into_iter().enumerate() {
+            let mut e = e.clone();
+            e.index = i as u32 + 1;
+            e.retry_group = match e.retry_group {
+                Some(g) if group_sizes.get(&g).copied().unwrap_or(0) > 1 => {
+                    let next = renumber.len() as u32 + 1;
+                    Some(*renumber.entry(g).or_insert(next))
+                }
+                _ => None,
+            };
+            exchanges.push(e);
+        }
+        let mut stats = self.stats.clone();
+        stats.retried_calls = renumber.len() as u64;
+        let mut shapes: Vec<ShapeStats> = self
+            .shapes
+            .iter()
+            .map(|(shape, &(successes, failures))| ShapeStats { shape: shape.clone(), successes, failures })
+            .collect();
+        shapes.sort_by(|a, b| a.shape.cmp(&b.shape));
+        if self.other_shapes != (0, 0) {
+            shapes.push(ShapeStats {
+                shape: Shape {
+                    endpoint: "(other)".into(),
+                    model: None,
+                    stream: false,
+                    input_chars_up_to: 0,
+                    max_tokens: None,
+                },
+                successes: self.other_shapes.0,
+                failures: self.other_shapes.1,
+            });
+        }
+        stats.shapes = shapes;
+        Recording { exchanges, stats }
+    }
+}
+
+fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
+    if let Some(n) = map.get_mut(key) {
+        *n += 1;
+    } else if map.len() < MAX_KEYS {
+        map.insert(key.to_string(), 1);
+    } else {
+        *map.entry("(other)".to_string()).or_default() += 1;
+    }
+}
+
+/// True for the statuses the SDKs retry: 408, 409, 429 and every 5xx.
+pub(crate) fn is_retryable(status: Option<u16>) -> bool {
+    match status {
+        None => true,
+        Some(s) => s == 408 || s == 409 || s == 429 || s >= 500,
+    }
+}
+
+/// Groups the attempts of one SDK call: a request with the same method, path and body as one that got a
+/// retryable failure within `window` joins that failure's group.
+pub(crate) struct RetryTable {
+    window: Duration,
+    pending: HashMap<u64, (u32, Instant)>,
+    next_group: u32,
+}
+
+impl RetryTable {
+    pub fn new(window: Duration) -> RetryTable {
+        RetryTable { window, pending: HashMap::new(), next_group: 1 }
+    }
+
+    /// The group a new request with this key joins, if it retries a recent retryable failure.
+    pub fn lookup(&self, key: u64, now: Instant) -> Option<u32> {
+        self.pending.get(&key).filter(|(_, at)| now.saturating_duration_since(*at) <= self.window).map(|(g, _)| *g)
+    }
+
+    /// Notes the outcome of an attempt (before the client sees it, so a quick retry cannot race it) and
+    /// returns the attempt's group.
+    pub fn outcome(&mut self, key: u64, group: Option<u32>, retryable: bool, now: Instant) -> Option<u32> {
+        if retryable {
+            let g = group.unwrap_or_else(|| {
+                let g = self.next_group;
+                self.next_group += 1;
+                g
+            });
+            if self.pending.len() >= 4096 {
+                let window = self.window;
+                self.pending.retain(|_, (_, at)| now.saturating_duration_since(*at) <= window);
+                if self.pending.len() >= 4096 {
+                    self.pending.clear();
+                }
+            }
+            self.pending.insert(key, (g, now));
+            Some(g)
+        } else {
+            if group.is_some() {
+                self.pending.remove(&key);
+            }
+            group
+        }
+    }
+}
+
+/// Longest stream line the scanner looks at; longer lines are skipped.
+const MAX_LINE: usize = 1 << 20;
+
+/// Reads a response stream line by line (SSE `data:` lines or v1 NDJSON) and notes the first error it carries:
+/// a v2 `message-end` with `finish_reason: ERROR` or an `error`, an `error` event, or a v1 `stream-end` with
+/// `finish_reason: ERROR`.
+#[derive(Default)]
+pub(crate) struct StreamScanner {
+    line: Vec<u8>,
+    skipping: bool,
+    /// The error found, if any.
+    pub failure: Option<String>,
+}
+
+impl StreamScanner {
+    pub fn feed(&mut self, mut chunk: &[u8]) {
+        if self.failure.is_some() {
+            return;
+        }
+        while let Some(i) = chunk.iter().position(|&b| b == b'\n') {
+            let (head, rest) = (&chunk[..i], &chunk[i + 1..]);
+            if self.skipping {
+                self.skipping = false;
+            } else if self.line.is_empty() {
+                self.check_line(head);
+            } else {
+                let mut line = std::mem::take(&mut self.line);
+                line.extend_from_slice(head);
+                self.check_line(&line);
+                line.clear();
+                self.line = line;
+            }
+            chunk = rest;
+            if self.failure.is_some() {
+                return;
+            }
+        }
+        if !chunk.is_empty() && !self.skipping {
+            if self.line.len() + chunk.len() <= MAX_LINE {
+                self.line.extend_from_slice(chunk);
+            } else {
+                self.line.clear();
+                self.skipping = true;
+            }
+        }
+    }
+
+    /// Checks a last line that had no newline.
+    pub fn finish(&mut self) {
+        if !self.line.is_empty() && !self.skipping && self.failure.is_none() {
+            let line = std::mem::take(&mut self.line);
+            self.check_line(&line);
+        }
+    }
+
+    fn check_line(&mut self, line: &[u8]) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let data = line.strip_prefix(b"data:").unwrap_or(line).trim_ascii_start();
+        if !data.starts_with(b"{") || !(contains(data, b"ERROR") || contains(data, b"error")) {
+            return;
+        }
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else { return };
+        self.failure = stream_error(&v);
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The error a stream event carries, if any.
+fn stream_error(v: &serde_json::Value) -> Option<String> {
+    let text = |e: &serde_json::Value| -> Option<String> {
+        match e {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) if s.is_empty() => None,
+            serde_json::Value::String(s) => Some(s.clone()),
+            other => Some(
+                other.get("message").and_then(|m| m.as_str()).map(str::to_string).unwrap_or_else(|| other.to_string()),
+            ),
+        }
+    };
+    let kind = v.get("type").and_then(|t| t.as_str());
+    if kind == Some("error") {
+        return Some(
+            v.get("error")
+                .and_then(text)
+                .or_else(|| v.get("message").and_then(text))
+                .or_else(|| v.pointer("/delta/error").and_then(text))
+                .unwrap_or_else(|| "stream carried an error event".into()),
+        );
+    }
+    if let Some(err) = v.pointer("/delta/error").and_then(text) {
+        return Some(err);
+    }
+    if kind == Some("message-end") && v.pointer("/delta/finish_reason").and_then(|f| f.as_str()) == Some("ERROR") {
+        return Some("stream ended with finish_reason ERROR (message-end, HTTP 200)".into());
+    }
+    if v.get("event_type").and_then(|t| t.as_str()) == Some("stream-end")
+        && v.get("finish_reason").and_then(|f| f.as_str()) == Some("ERROR")
+    {
+        return Some(
+            v.get("error")
+                .and_then(text)
+                .unwrap_or_else(|| "stream ended with finish_reason ERROR (stream-end, HTTP 200)".into()),
+        );
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::{Failure, FailureClass};
+
+    fn scan(chunks: &[&str]) -> Option<String> {
+        let mut s = StreamScanner::default();
+        for c in chunks {
+            s.feed(c.as_bytes());
+        }
+        s.finish();
+        s.failure
+    }
+
+    #[test]
+    fn scanner_finds_errors_split_across_chunks() {
+        let ok = "event: message-end\ndata: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"COMPLETE\"}}\n\ndata: [DONE]\n\n";
+        assert_eq!(scan(&[ok]), None);
+        let bad = "event: message-end\ndata: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"ERROR\",\"error\":\"internal failure\"}}\n\n";
+        let (a, b) = bad.split_at(40);
+        assert_eq!(scan(&[a, b]).as_deref(), Some("internal failure"));
+        let no_text = "data: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"ERROR\"}}\n";
+        assert!(scan(&[no_text]).unwrap().contains("finish_reason ERROR"));
+        let v1 = "{\"event_type\":\"text-generation\",\"text\":\"hi\"}\n{\"is_finished\":true,\"event_type\":\"stream-end\",\"finish_reason\":\"ERROR\"}";
+        assert!(scan(&[v1]).unwrap().contains("stream-end"));
+        // The word "error" inside generated text is not an error.
+        let text =
+            "data: {\"type\":\"content-delta\",\"delta\":{\"message\":{\"content\":{\"text\":\"error ERROR\"}}}}\n";
+        assert_eq!(scan(&[text]), None);
+    }
+
+    fn exchange(failed: bool) -> Exchange {
+        Exchange {
+            index: 0,
+            purpose: "observed".into(),
+            request: Default::default(),
+            response: None,
+            timings: Default::default(),
+            failure: failed.then(|| Failure { class: FailureClass::Http, message: "x".into() }),
+            retry_group: None,
+        }
+    }
+
+    fn finished(seq: u64, failed: bool, keep: bool) -> Finished {
+        Finished {
+            seq,
+            endpoint: "v2/chat",
+            shape: Shape {
+                endpoint: "v2/chat".into(),
+                model: Some("m".into()),
+                stream: false,
+                input_chars_up_to: 8,
+                max_tokens: None,
+            },
+            status: Some(if failed { 400 } else { 200 }),
+            failure_class: failed.then_some(FailureClass::Http),
+            request_bytes: 10,
+            response_bytes: 20,
+            record: keep.then(|| exchange(failed)),
+        }
+    }
+
+    #[test]
+    fn store_drops_oldest_successes_first_and_counts_everything() {
+        let mut store = Store::new(100, 3);
+        store.finish(finished(0, true, true));
+        store.finish(finished(1, false, true));
+        store.finish(finished(2, false, true));
+        store.finish(finished(3, true, true));
+        store.finish(finished(4, false, false));
+        let r = store.snapshot();
+        assert_eq!(r.exchanges.len(), 3);
+        assert_eq!(r.stats.dropped_successes, 1);
+        assert_eq!(r.stats.requests, 5);
+        assert_eq!(r.stats.failures, 2);
+        assert_eq!(r.stats.by_status["200"], 3);
+        assert_eq!(r.stats.shapes.len(), 1);
+        assert_eq!((r.stats.shapes[0].successes, r.stats.shapes[0].failures), (3, 2));
+        let idx: Vec<u32> = r.exchanges.iter().map(|e| e.index).collect();
+        assert_eq!(idx, [1, 2, 3]);
+        assert!(r.exchanges[0].failure.is_some() && r.exchanges[2].failure.is_some());
+        // Only failures left: the oldest failure goes.
+        store.finish(finished(5, true, true));
+        store.finish(finished(6, true, true));
+        let r = store.snapshot();
+        assert_eq!(r.stats.dropped_successes, 2);
+        assert_eq!(r.stats.dropped_failures, 1);
+        assert_eq!(r.exchanges.len(), 3);
+    }
+
+    #[test]
+    fn retry_table_groups_within_window_only() {
+        let mut t = RetryTable::new(Duration::from_secs(5));
+        let now = Instant::now();
+        assert_eq!(t.lookup(1, now), None);
+        let g = t.outcome(1, None, true, now);
+        assert_eq!(g, Some(1));
+        assert_eq!(t.lookup(1, now + Duration::from_secs(2)), Some(1));
+        assert_eq!(t.lookup(2, now), None);
+        assert_eq!(t.lookup(1, now + Duration::from_secs(6)), None);
+        // A success closes the group.
+        assert_eq!(t.outcome(1, Some(1), false, now), Some(1));
+        assert_eq!(t.lookup(1, now), None);
+        assert_eq!(t.outcome(3, None, false, now), None);
+    }
+}

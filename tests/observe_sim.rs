@@ -1,0 +1,162 @@
+//! The recording proxy against the project's simulator: the official Python SDK driven through it as a real
+//! subprocess, stream pacing measured from the simulator's own write times, and the simulator's faults.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use cohere_bundle::observe::{run_command, ObserveOptions, Proxy, Recording};
+use cohere_bundle::simulator::{SimConfig, Simulator, DEMO_KEY};
+use cohere_bundle::{Exchange, FailureClass};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+
+const MODEL: &str = "command-a-03-2025";
+
+async fn proxy_for(upstream: &str) -> Proxy {
+    Proxy::start(ObserveOptions { upstream: upstream.to_string(), ..ObserveOptions::default() })
+        .await
+        .expect("proxy starts")
+}
+
+fn chat(stream: bool) -> Value {
+    json!({"model": MODEL, "stream": stream, "messages": [{"role": "user", "content": "hello there"}]})
+}
+
+async fn records(proxy: &Proxy, n: usize) -> Recording {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = proxy.snapshot();
+        if r.exchanges.len() >= n || Instant::now() > deadline {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn class(e: &Exchange) -> Option<FailureClass> {
+    e.failure.as_ref().map(|f| f.class)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_through_the_proxy_against_the_simulator() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join("target/py-sdk-venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/setup-python-sdk.sh first (it installs the Cohere Python SDK)",
+        python.display()
+    );
+    let sim = Simulator::start(SimConfig::default()).await.expect("simulator");
+    let proxy = proxy_for(&sim.base_url()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sdk.json");
+    let command: Vec<std::ffi::OsString> = vec![
+        "env".into(),
+        format!("CO_API_KEY={DEMO_KEY}").into(),
+        format!("OBSERVE_TEST_MODEL={MODEL}").into(),
+        python.into(),
+        root.join("tests/py/observe_sdk.py").into(),
+        out.clone().into(),
+    ];
+    let status = run_command(&proxy.base_url(), &command).await.unwrap();
+    let result: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap_or_default()).unwrap_or(Value::Null);
+    assert!(status.success(), "SDK script failed ({status}): {result}");
+    assert_eq!(result["co_api_url"], proxy.base_url(), "run_command sets CO_API_URL");
+    assert_eq!(result["not_found"]["status"], 404);
+    assert_eq!(result["rate_limited"]["status"], 429);
+    assert_eq!(result["stream_events"].as_array().unwrap().last().unwrap(), "message-end");
+
+    let rec = proxy.stop().await;
+    assert_eq!(sim.hits("/v2/chat"), 5, "404 once, the stream once, 429 three times (two SDK retries)");
+    assert_eq!(rec.stats.requests, 5);
+    assert_eq!(rec.stats.successes, 1);
+    assert_eq!(rec.exchanges.len(), 4, "failures kept in full, the clean stream counted only");
+
+    let nf = &rec.exchanges[0];
+    assert_eq!((nf.status(), class(nf)), (Some(404), Some(FailureClass::Http)));
+    assert_eq!(nf.request.body.json().unwrap()["model"], "no-such-model");
+    assert_eq!(nf.failure.as_ref().unwrap().message, result["not_found"]["body"]["message"].as_str().unwrap());
+    assert!(nf.request_id().is_some(), "x-debug-trace-id is recorded");
+    assert_eq!(nf.retry_group, None);
+
+    let retried = &rec.exchanges[1..];
+    for e in retried {
+        assert_eq!((e.status(), class(e)), (Some(429), Some(FailureClass::Http)));
+        assert_eq!(e.retry_group, Some(1), "the SDK's attempts of one call share a group");
+        assert_eq!(e.request.body.json().unwrap()["model"], MODEL);
+    }
+    let ids: std::collections::HashSet<_> = retried.iter().map(|e| e.request_id()).collect();
+    assert_eq!(ids.len(), 3, "each attempt keeps its own request id");
+    assert_eq!(rec.stats.retried_calls, 1);
+    assert!(rec.stats.shapes.iter().any(|s| s.shape.stream && s.successes == 1));
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_sse_event_reaches_the_client_before_the_simulator_writes_the_next() {
+    let config = SimConfig { stream_event_delay: Duration::from_millis(40), ..SimConfig::default() };
+    let sim = Simulator::start(config).await.expect("simulator");
+    let proxy = proxy_for(&sim.base_url()).await;
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v2/chat", proxy.base_url()))
+        .bearer_auth(DEMO_KEY)
+        .json(&chat(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut stream = resp.bytes_stream();
+    let mut text = String::new();
+    let mut received: Vec<Instant> = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        let now = Instant::now();
+        let events = text.matches("\n\n").count();
+        received.resize(events, now);
+    }
+    let written = sim.stream_event_times();
+    assert!(written.len() > 3, "{} events written", written.len());
+    assert_eq!(received.len(), written.len(), "every event reached the client");
+    for i in 0..written.len() - 1 {
+        assert!(
+            received[i] < written[i + 1],
+            "event {i} reached the client {:?} after the simulator wrote event {}",
+            received[i] - written[i + 1],
+            i + 1
+        );
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn simulator_stream_faults_are_recorded_and_the_proxy_keeps_serving() {
+    let sim = Simulator::start(SimConfig::default()).await.expect("simulator");
+    let proxy = proxy_for(&sim.base_url()).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/v2/chat", proxy.base_url());
+
+    let text = client
+        .post(&url)
+        .bearer_auth(DEMO_KEY)
+        .header("x-simulate", "stream-error")
+        .json(&chat(true))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("ERROR"));
+    let cut = client.post(&url).bearer_auth(DEMO_KEY).header("x-simulate", "stream-cut").json(&chat(true)).send().await;
+    assert!(cut.unwrap().text().await.is_err(), "the client sees the cut");
+    let ok = client.post(&url).bearer_auth(DEMO_KEY).json(&chat(false)).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+
+    let rec = records(&proxy, 2).await;
+    assert_eq!(rec.exchanges.len(), 2);
+    assert_eq!(class(&rec.exchanges[0]), Some(FailureClass::Stream));
+    assert_eq!(rec.exchanges[0].status(), Some(200));
+    assert_eq!(class(&rec.exchanges[1]), Some(FailureClass::Stream));
+    assert!(rec.exchanges[1].failure.as_ref().unwrap().message.contains("upstream connection broke"));
+    sim.shutdown().await;
+}

@@ -3,3 +3,5 @@ mod observe_sim;
 mod request;
 mod simulator;
 mod tokenizer;
+mod util;
+mod replay;

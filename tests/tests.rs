@@ -5,3 +5,4 @@ mod simulator;
 mod tokenizer;
 mod util;
 mod replay;
+mod cli;

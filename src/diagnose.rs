@@ -82,7 +82,7 @@ fn num(s: &str) -> Option<u64> {
 /// Builds the summary from the evidence.
 pub fn diagnose(ev: &Evidence<'_>) -> Summary {
     let primary = primary_exchange(ev.exchanges);
-    let log_err = ev.log_errors.iter().find(|l| l.status.is_some() || l.message.is_some());
+    let log_err = best_log_error(&ev.log_errors);
     let status = primary.and_then(Exchange::status).or_else(|| log_err.and_then(|l| l.status));
     let failure = primary.and_then(|e| e.failure.clone());
     let message = failure
@@ -104,6 +104,8 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
     };
     let request_id = primary
         .and_then(Exchange::request_id)
+        .or_else(|| primary.and_then(|e| e.response_header("x-amzn-requestid")).map(str::to_string))
+        .or_else(|| log_err.and_then(|l| l.request_id.clone()))
         .or_else(|| ev.log_errors.iter().find_map(|l| l.request_id.clone()));
     let rate_limit = rate_limit_info(ev.exchanges, message.as_deref());
     let key = key_info(ev, &rate_limit, message.as_deref());
@@ -133,6 +135,18 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
     };
     summary.causes = causes(ev, &summary, failure.as_ref().map(|f| f.class));
     summary
+}
+
+/// The log error that says most: one with a request id, then one with a real message (not just an HTTP reason
+/// phrase such as `Not Found` from an httpx request line), then one with a status; the latest of equals.
+fn best_log_error(errors: &[LogError]) -> Option<&LogError> {
+    errors
+        .iter()
+        .filter(|l| l.status.is_some() || l.message.is_some())
+        .max_by_key(|l| {
+            let words = l.message.as_deref().map_or(0, |m| m.split_whitespace().count());
+            (l.request_id.is_some(), words > 3, l.status.is_some())
+        })
 }
 
 fn header_u64(exchanges: &[Exchange], name: &str) -> Option<u64> {

@@ -114,7 +114,7 @@ fn existing_output_needs_force() {
 #[test]
 fn unreachable_base_url() {
     let d = util::tempdir();
-    let req = util::write(d.path(), "req.json", chat_body().to_string());
+    util::write(d.path(), "req.json", chat_body().to_string());
     let base = closed_port_url();
     let before = util::dir_listing(d.path());
     util::cli(d.path())

@@ -6,3 +6,4 @@ mod tokenizer;
 mod util;
 mod replay;
 mod cli;
+mod diagnose;

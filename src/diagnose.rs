@@ -312,7 +312,7 @@ fn causes(ev: &Evidence<'_>, s: &Summary, class: Option<FailureClass>) -> Vec<Ca
     match class {
         Some(FailureClass::Timeout) => out.push(cause(
             CauseCode::Timeout,
-            format!("no complete response: {}", message),
+            if message.starts_with("no complete response") { message.clone() } else { format!("no complete response: {message}") },
             "retry with a longer --timeout; if a streaming request, check time to first event; for long generations lower max_tokens or use streaming",
         )),
         Some(FailureClass::Network) => out.push(cause(

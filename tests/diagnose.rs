@@ -312,3 +312,57 @@ fn offline_python_traceback_without_response() {
     let md = util::member(&zip, "report.md");
     assert!(md.contains("logs/python_v5_notfound.log:"), "the log error is listed: {md}");
 }
+
+// ---- Evidence built by hand: headers the simulator does not send on a 429 -----------------------------
+
+fn exchange_429(headers: &[(&str, &str)], message: &str) -> cohere_bundle::Exchange {
+    use cohere_bundle::exchange::{Body, Header, RecordedRequest, RecordedResponse, Timings};
+    cohere_bundle::Exchange {
+        index: 1,
+        purpose: "recorded".into(),
+        request: RecordedRequest { method: "POST".into(), url: "https://api.cohere.com/v2/chat".into(), headers: Vec::new(), body: Body::from_text("{}") },
+        response: Some(RecordedResponse {
+            status: 429,
+            headers: headers.iter().map(|(n, v)| Header::new(*n, *v)).collect(),
+            body: Body::from_text(json!({"id": "abc", "message": message}).to_string()),
+        }),
+        timings: Timings::default(),
+        failure: Some(cohere_bundle::Failure { class: cohere_bundle::FailureClass::Http, message: message.into() }),
+        retry_group: None,
+    }
+}
+
+fn diagnose_429(headers: &[(&str, &str)], message: &str) -> Summary {
+    use cohere_bundle::diagnose::{diagnose, Evidence};
+    let req = parse_request("r.json", json!({"model": MODEL, "messages": []}).to_string().as_bytes(), &ParseOptions { endpoint: Some(cohere_bundle::Endpoint::from_name("v2/chat").expect("endpoint")), har_entry: None }).expect("parses");
+    let ex = vec![exchange_429(headers, message)];
+    diagnose(&Evidence {
+        mode: "bundle",
+        request: &req,
+        exchanges: &ex,
+        platform: cohere_bundle::Platform::Cohere,
+        base_url: None,
+        seq_len: Default::default(),
+        model_limits: None,
+        key_present: true,
+        log_errors: Vec::new(),
+    })
+}
+
+#[test]
+fn rate_limited_trial_from_the_trial_header() {
+    // The message does not say "trial"; the header does.
+    let s = diagnose_429(
+        &[("x-trial-endpoint-call-limit", "40"), ("x-trial-endpoint-call-remaining", "0"), ("retry-after", "7")],
+        "too many requests",
+    );
+    first(&s, CauseCode::RateLimitedTrial, &["x-trial-endpoint-call-limit: 40", "x-trial-endpoint-call-remaining: 0", "Retry-After: 7s"]);
+    assert_eq!(s.key.evidence.as_deref(), Some("response header x-trial-endpoint-call-limit: 40"));
+}
+
+#[test]
+fn rate_limited_production_without_trial_headers() {
+    let s = diagnose_429(&[("retry-after", "12")], "You are past the per minute request limit, please wait and try again later");
+    first(&s, CauseCode::RateLimited, &["Retry-After: 12s", "requests per minute"]);
+    assert_ne!(s.key.kind, cohere_bundle::KeyKind::Trial);
+}

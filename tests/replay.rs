@@ -187,6 +187,8 @@ fn stream_ending_in_error() {
 fn report_md(scenario: &'static str, key: &'static str) -> String {
     let sim = Sim::default_config();
     let r = replay(&sim, &Case { key, ..Case::new(scenario) });
+    let html = util::member(&r.zip, "report.html");
+    assert!(!html.contains("response:  tokens"), "no empty prompt count in report.html");
     util::member(&r.zip, "report.md")
 }
 

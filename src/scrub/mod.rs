@@ -9,10 +9,18 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use base64::Engine;
+use base64::Engine as _;
 use serde::Serialize;
 
 use crate::exchange::Header;
+
+mod content;
+pub mod rules;
+mod stream;
+mod structure;
+
+pub use content::content_placeholder;
+pub use stream::{scrub_command, StreamStats};
 
 /// A secret value. Its `Debug` and `Display` print `(redacted)`, so it cannot leak through logs.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -228,11 +236,189 @@ struct KnownMatcher {
     meta: Vec<(usize, Encoding)>,
 }
 
+/// What a trigger literal starts.
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    /// A known secret's encoded form (index into `Engine::forms`); the bytes must match exactly.
+    Known(usize),
+    /// A layer-3 rule (index into [`rules::RULES`]).
+    Rule(usize),
+    /// A layer-2 structural check.
+    Structure(&'static str),
+}
+
+/// The one automaton over every trigger literal: known forms, rule literals, structural keywords.
+struct Engine {
+    ac: AhoCorasick,
+    actions: Vec<Vec<Action>>,
+    /// Known forms: (bytes, secret index, encoding).
+    forms: Vec<(Vec<u8>, usize, Encoding)>,
+    /// The longest known form, in bytes.
+    max_form: usize,
+}
+
+/// Where a redaction came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Known(usize, Encoding),
+    Pattern(usize),
+    Structure(&'static str, &'static str),
+}
+
+impl Origin {
+    fn rank(self) -> u8 {
+        match self {
+            Origin::Known(..) => 0,
+            Origin::Pattern(_) => 1,
+            Origin::Structure(..) => 2,
+        }
+    }
+}
+
+/// A byte range to redact.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+    origin: Origin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Every layer.
+    Scrub,
+    /// The final check: known values and high-confidence rules only.
+    Leaks,
+}
+
+impl Engine {
+    fn new(known: &[KnownSecret]) -> Engine {
+        let mut forms = Vec::new();
+        for (i, k) in known.iter().enumerate() {
+            for (form, enc) in encoded_forms(k.value.expose()) {
+                forms.push((form.into_bytes(), i, enc));
+            }
+        }
+        let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        let mut actions: Vec<Vec<Action>> = Vec::new();
+        let mut add = |lit: &[u8], a: Action| {
+            let key = lit.to_ascii_lowercase();
+            let n = *index.entry(key.clone()).or_insert_with(|| {
+                patterns.push(key);
+                actions.push(Vec::new());
+                patterns.len() - 1
+            });
+            actions[n].push(a);
+        };
+        for (i, (f, _, _)) in forms.iter().enumerate() {
+            add(f, Action::Known(i));
+        }
+        for (i, r) in rules::RULES.iter().enumerate() {
+            for l in r.literals {
+                add(l.as_bytes(), Action::Rule(i));
+            }
+        }
+        for t in structure::TRIGGERS {
+            add(t.as_bytes(), Action::Structure(t));
+        }
+        let ac = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(&patterns)
+            .expect("literal patterns always build");
+        let max_form = forms.iter().map(|f| f.0.len()).max().unwrap_or(0);
+        Engine { ac, actions, forms, max_form }
+    }
+
+    /// Finds every redaction in `t`, merged and sorted.
+    fn scan(&self, t: &[u8], mode: Mode) -> Vec<Span> {
+        let compiled = rules::compiled();
+        let mut spans: Vec<Span> = Vec::new();
+        let mut covered = vec![0usize; compiled.len()];
+        let mut last_key = usize::MAX;
+        let mut found = Vec::new();
+        for m in self.ac.find_overlapping_iter(t) {
+            let (s, e) = (m.start(), m.end());
+            for a in &self.actions[m.pattern().as_usize()] {
+                match *a {
+                    Action::Known(i) => {
+                        let (f, secret, enc) = &self.forms[i];
+                        if &t[s..e] == f.as_slice() {
+                            spans.push(Span { start: s, end: e, origin: Origin::Known(*secret, *enc) });
+                        }
+                    }
+                    Action::Rule(r) => {
+                        let c = &compiled[r];
+                        if (mode == Mode::Leaks && !c.spec.high_confidence) || covered[r] > s {
+                            continue;
+                        }
+                        let from = s.saturating_sub(c.spec.back);
+                        let to = (e + c.spec.fwd).min(t.len());
+                        if let Some(caps) = c.re.captures_at(&t[..to], from) {
+                            let whole = caps.get(0).map_or(0..0, |g| g.range());
+                            let g = caps.get(1).or_else(|| caps.get(0));
+                            covered[r] = whole.end.max(s + 1);
+                            if let Some(g) = g {
+                                if g.end() > g.start() && !rules::is_placeholder_value(g.as_bytes()) {
+                                    spans.push(Span { start: g.start(), end: g.end(), origin: Origin::Pattern(r) });
+                                }
+                            }
+                        } else {
+                            covered[r] = to;
+                        }
+                    }
+                    Action::Structure(name) => {
+                        if mode == Mode::Scrub {
+                            found.clear();
+                            structure::check(t, s, e, name, &mut last_key, &mut found);
+                            for f in &found {
+                                spans.push(Span { start: f.start, end: f.end, origin: Origin::Structure(f.rule, f.label) });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        merge(spans)
+    }
+}
+
+fn merge(mut spans: Vec<Span>) -> Vec<Span> {
+    if spans.len() < 2 {
+        return spans;
+    }
+    spans.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    let mut out: Vec<Span> = Vec::with_capacity(spans.len());
+    for s in spans {
+        if let Some(cur) = out.last_mut() {
+            if s.start < cur.end {
+                if s.end > cur.end {
+                    cur.end = s.end;
+                }
+                if s.origin.rank() < cur.origin.rank() {
+                    cur.origin = s.origin;
+                }
+                continue;
+            }
+        }
+        out.push(s);
+    }
+    out
+}
+
 /// One scrubber per bundle: it keeps the placeholder numbering and the redaction report.
+///
+/// Placeholders are numbered per bundle in order of first appearance; a secret found by pattern or structure
+/// is recognised again through a keyed hash whose key is random per scrubber, so placeholders never derive
+/// from the value and two bundles cannot be correlated. No mapping from placeholder to value is kept beyond
+/// that hash, and none is ever written.
 pub struct Scrubber {
     known: Vec<KnownSecret>,
     matcher: Option<KnownMatcher>,
+    engine: Engine,
     options: ScrubOptions,
+    bundle_key: [u8; 32],
     state: Mutex<State>,
 }
 
@@ -240,6 +426,8 @@ pub struct Scrubber {
 struct State {
     /// Secret index → placeholder.
     placeholders: HashMap<usize, String>,
+    /// Keyed hash of a value found by pattern or structure → placeholder.
+    keyed: HashMap<[u8; 16], String>,
     /// Label → last number used.
     counters: HashMap<String, usize>,
     report: RedactionReport,
@@ -277,7 +465,8 @@ impl Scrubber {
                 .expect("literal patterns always build");
             Some(KnownMatcher { ac, meta })
         };
-        Scrubber { known, matcher, options, state: Mutex::new(State::default()) }
+        let engine = Engine::new(&known);
+        Scrubber { known, matcher, engine, options, bundle_key: rand::random(), state: Mutex::new(State::default()) }
     }
 
     /// The options the scrubber was built with.
@@ -285,16 +474,45 @@ impl Scrubber {
         &self.options
     }
 
+    /// The layer-3 rules, for documentation and tests.
+    pub fn rules() -> &'static [rules::RuleSpec] {
+        rules::RULES
+    }
+
     fn placeholder(&self, state: &mut State, secret: usize) -> String {
         if let Some(p) = state.placeholders.get(&secret) {
             return p.clone();
         }
         let label = self.known[secret].label.clone();
-        let n = state.counters.entry(label.clone()).or_insert(0);
-        *n += 1;
-        let p = format!("[REDACTED:{label}:{n}]");
+        let p = Self::next(state, &label);
         state.placeholders.insert(secret, p.clone());
-        state.report.distinct_secrets = state.placeholders.len();
+        state.report.distinct_secrets = state.placeholders.len() + state.keyed.len();
+        p
+    }
+
+    fn next(state: &mut State, label: &str) -> String {
+        let n = state.counters.entry(label.to_string()).or_insert(0);
+        *n += 1;
+        format!("[REDACTED:{label}:{n}]")
+    }
+
+    fn keyed_placeholder(&self, state: &mut State, label: &str, value: &[u8]) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(self.bundle_key);
+        h.update(value);
+        let d = h.finalize();
+        let mut k = [0u8; 16];
+        k.copy_from_slice(&d[..16]);
+        if let Some(p) = state.keyed.get(&k) {
+            return p.clone();
+        }
+        let p = Self::next(state, label);
+        // Bounded: past a million distinct values, new ones are still redacted, just not remembered.
+        if state.keyed.len() < 1_000_000 {
+            state.keyed.insert(k, p.clone());
+        }
+        state.report.distinct_secrets = state.placeholders.len() + state.keyed.len();
         p
     }
 
@@ -312,54 +530,99 @@ impl Scrubber {
         }
     }
 
-    /// Scrubs one text; `member` names it in the redaction report.
-    pub fn scrub_str(&self, member: &str, text: &str) -> String {
-        let Some(m) = &self.matcher else { return text.to_string() };
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out = String::with_capacity(text.len());
-        let mut last = 0;
-        let mut line = 1u64;
-        for mat in m.ac.find_iter(text) {
-            line += text[last..mat.start()].bytes().filter(|&b| b == b'\n').count() as u64;
-            out.push_str(&text[last..mat.start()]);
-            let (secret, enc) = m.meta[mat.pattern().as_usize()];
-            let ph = self.placeholder(&mut state, secret);
-            out.push_str(&ph);
-            let rule = format!("known:{}:{}", self.known[secret].label, enc.as_str());
-            Self::count(&mut state, member, &rule, line);
-            last = mat.end();
+    /// Writes `t` with `spans` replaced by placeholders; `line` is the 1-based line number of `t`'s start.
+    fn render(&self, member: &str, t: &[u8], spans: &[Span], mut line: u64, out: &mut Vec<u8>) {
+        if spans.is_empty() {
+            out.extend_from_slice(t);
+            return;
         }
-        out.push_str(&text[last..]);
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = 0;
+        for s in spans {
+            line += memchr::memchr_iter(b'\n', &t[last..s.start]).count() as u64;
+            out.extend_from_slice(&t[last..s.start]);
+            let (ph, rule) = match s.origin {
+                Origin::Known(secret, enc) => (
+                    self.placeholder(&mut state, secret),
+                    format!("known:{}:{}", self.known[secret].label, enc.as_str()),
+                ),
+                Origin::Pattern(r) => {
+                    let spec = &rules::RULES[r];
+                    (self.keyed_placeholder(&mut state, spec.label, &t[s.start..s.end]), format!("pattern:{}", spec.id))
+                }
+                Origin::Structure(rule, label) => {
+                    (self.keyed_placeholder(&mut state, label, &t[s.start..s.end]), rule.to_string())
+                }
+            };
+            out.extend_from_slice(ph.as_bytes());
+            Self::count(&mut state, member, &rule, line);
+            line += memchr::memchr_iter(b'\n', &t[s.start..s.end]).count() as u64;
+            last = s.end;
+        }
+        out.extend_from_slice(&t[last..]);
+    }
+
+    /// Scrubs bytes (any encoding; invalid UTF-8 passes through); `member` names them in the redaction report.
+    pub fn scrub_bytes(&self, member: &str, t: &[u8]) -> Vec<u8> {
+        let spans = self.engine.scan(t, Mode::Scrub);
+        let mut out = Vec::with_capacity(t.len());
+        self.render(member, t, &spans, 1, &mut out);
         out
     }
 
-    /// Masks the values of sensitive headers in place (Authorization keeps its scheme).
+    /// Scrubs one text; `member` names it in the redaction report.
+    pub fn scrub_str(&self, member: &str, text: &str) -> String {
+        let out = self.scrub_bytes(member, text.as_bytes());
+        match String::from_utf8(out) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        }
+    }
+
+    /// Masks the values of sensitive headers in place (Authorization keeps its scheme), then scrubs the other
+    /// header values.
     pub fn mask_headers(&self, member: &str, headers: &mut [Header]) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         for h in headers.iter_mut() {
             let lower = h.name.to_ascii_lowercase();
             if SENSITIVE_HEADERS.contains(&lower.as_str()) && !h.value.starts_with("[REDACTED") {
                 let scheme = h.value.split_once(' ').map(|(s, _)| s).filter(|s| {
                     ["bearer", "basic", "token", "digest"].contains(&s.to_ascii_lowercase().as_str())
                 });
+                if scheme.is_some_and(|s| h.value[s.len()..].trim_start().starts_with("[REDACTED")) {
+                    continue;
+                }
                 h.value = match scheme {
                     Some(s) => format!("{s} [REDACTED:header:{lower}]"),
                     None => format!("[REDACTED:header:{lower}]"),
                 };
+                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
                 Self::count(&mut state, member, &format!("header:{lower}"), 0);
+            } else {
+                let v = self.scrub_str(member, &h.value);
+                h.value = v;
             }
         }
     }
 
-    /// The final check: every known secret in every encoded form, searched in `data`.
+    /// The final check: every known secret in every encoded form, and the high-confidence rules of layer 3,
+    /// searched in `data`. A pattern hit is reported with the rule id as its label.
     pub fn find_leaks(&self, member: &str, data: &[u8]) -> Vec<Leak> {
-        let Some(m) = &self.matcher else { return Vec::new() };
         let mut seen = Vec::new();
-        for mat in m.ac.find_iter(data) {
-            let (secret, enc) = m.meta[mat.pattern().as_usize()];
-            let leak = Leak { member: member.to_string(), label: self.known[secret].label.clone(), encoding: enc };
-            if !seen.contains(&leak) {
-                seen.push(leak);
+        if let Some(m) = &self.matcher {
+            for mat in m.ac.find_iter(data) {
+                let (secret, enc) = m.meta[mat.pattern().as_usize()];
+                let leak = Leak { member: member.to_string(), label: self.known[secret].label.clone(), encoding: enc };
+                if !seen.contains(&leak) {
+                    seen.push(leak);
+                }
+            }
+        }
+        for s in self.engine.scan(data, Mode::Leaks) {
+            if let Origin::Pattern(r) = s.origin {
+                let leak = Leak { member: member.to_string(), label: format!("pattern:{}", rules::RULES[r].id), encoding: Encoding::Raw };
+                if !seen.contains(&leak) {
+                    seen.push(leak);
+                }
             }
         }
         seen
@@ -416,5 +679,42 @@ mod tests {
     fn debug_never_prints_a_secret() {
         let k = KnownSecret::new("secret", "hunter2hunter2");
         assert!(!format!("{k:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn stream_finds_secrets_split_across_reads_and_keeps_bytes() {
+        let s = scrubber();
+        // Lines of filler with the key and a GitHub token at every few KiB, across several 1 MiB rounds,
+        // read 7 bytes at a time so every boundary position occurs.
+        let mut text = String::new();
+        let mut i = 0;
+        while text.len() < 3 << 20 {
+            text.push_str(&format!("{{\"n\": {i}, \"text\": \"{}\"}}\n", "lorem ipsum ".repeat(i % 50)));
+            if i % 97 == 0 {
+                text.push_str(&format!("Authorization: Bearer {KEY}\nghp_{}\n", "a1B2c3D4e5".repeat(4)));
+            }
+            i += 1;
+        }
+        struct Slow<'a>(&'a [u8]);
+        impl std::io::Read for Slow<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = buf.len().min(7).min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut out = Vec::new();
+        let stats = s.scrub_stream("log", Slow(text.as_bytes()), &mut out).unwrap();
+        assert_eq!(stats.bytes_in as usize, text.len());
+        let whole = s.scrub_bytes("again", text.as_bytes());
+        assert_eq!(out, whole, "streaming and whole-text scrubbing agree");
+        let out = String::from_utf8(out).unwrap();
+        assert!(!out.contains(KEY) && !out.contains("ghp_a1B2"));
+        assert!(out.contains("[REDACTED:cohere-key:1]"));
+        assert_eq!(out.lines().count(), text.lines().count());
+        let rep = s.report();
+        let lines = &rep.members["log"]["known:cohere-key:raw"].lines;
+        assert_eq!(lines[0], 2, "line numbers are 1-based and count across rounds");
     }
 }

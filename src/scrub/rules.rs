@@ -66,9 +66,9 @@ pub const RULES: &[RuleSpec] = &[
     r("pypi-token", "pypi-token", &["pypi-ageichlwas5vcmc"], r"(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})", 0, 400, true),
     // Chat and payments.
     r("slack-token", "slack-token", &["xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "xoxe-", "xoxo-", "xoxc-", "xoxd-", "xoxe."],
-      r"\b(xox(?:[baprsocd]|e(?:\.xox[bp])?)-[A-Za-z0-9-]{10,250})", 1, 260, true),
+      r"\b(xox[baprsocd]-\d[A-Za-z0-9-]{9,250}|xoxe\.xox[bp]-\d-[A-Za-z0-9]{60,250}|xoxe-\d-[A-Za-z0-9-]{60,250})", 1, 260, true),
     r("slack-app-token", "slack-token", &["xapp-"], r"(?i)\b(xapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+)", 1, 200, true),
-    r("slack-webhook", "slack-webhook", &["hooks.slack.com/"], r"(hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_-]{20,})", 0, 200, true),
+    r("slack-webhook", "slack-webhook", &["hooks.slack.com/"], r"((?:https?://)?hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_-]{20,})", 8, 200, true),
     r("discord-webhook", "discord-webhook", &["/api/webhooks/"], r"(?i)discord(?:app)?\.com/api/webhooks/(\d+/[A-Za-z0-9_-]{30,})", 30, 140, true),
     r("telegram-bot-token", "telegram-token", &[":aa"], r"\b(\d{8,10}:AA[0-9A-Za-z_-]{32,33})\b", 11, 40, true),
     r("stripe-key", "stripe-key", &["sk_test_", "sk_live_", "sk_prod_", "rk_test_", "rk_live_", "rk_prod_"],
@@ -94,7 +94,7 @@ pub const RULES: &[RuleSpec] = &[
     // Generic shapes.
     r("jwt", "jwt", &["eyj"], r"\b(ey[A-Za-z0-9_-]{10,}\.ey[A-Za-z0-9_/\\-]{10,}\.[A-Za-z0-9_/\\-]{0,}={0,2})", 1, 8192, true),
     r("private-key", "private-key", &["private key", "private key block"],
-      r"(?s)(-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----|\z))", 120, 16384, true),
+      r"(?s)(-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----.{0,300}?[A-Za-z0-9+/]{40}.*?(?:-----END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----|\z))", 120, 16384, true),
     r("putty-key", "private-key", &["putty-user-key-file-"], r"(?s)(PuTTY-User-Key-File-\d.{0,8000}?Private-MAC: [0-9a-f]+)", 0, 8192, true),
     r("age-secret-key", "private-key", &["age-secret-key-1"], r"(AGE-SECRET-KEY-1[0-9A-Z]{58})", 0, 80, true),
     r("bearer-token", "bearer-token", &["bearer "], r"(?i)\bbearer\s+([A-Za-z0-9._~+/=-]{16,})", 0, 4096, false),
@@ -143,22 +143,18 @@ pub fn is_placeholder_value(v: &[u8]) -> bool {
     }
     let lower: Vec<u8> = v.iter().map(|b| b.to_ascii_lowercase()).collect();
     let has = |n: &[u8]| lower.windows(n.len()).any(|w| w == n);
-    if has(b"example") || has(b"xxxx") || has(b"****") || has(b"....") || has(b"your_") || has(b"your-")
+    if has(b"example") || has(b"xxxx") || has(b"&lt;") || has(b"#{") || has(b"${") || has(b"****") || has(b"....") || has(b"your_") || has(b"your-")
         || has(b"placeholder") || has(b"<your") || has(b"redacted") || has(b"dummy")
     {
         return true;
     }
-    // A run of 8 or more identical characters (aaaaaaaa, 00000000).
-    let mut run = 1;
-    for w in v.windows(2) {
-        if w[0] == w[1] {
-            run += 1;
-            if run >= 8 {
-                return true;
-            }
-        } else {
-            run = 1;
-        }
+    // Mostly one character (aaaaaaaa, 00000000): at least 70% of the value.
+    let mut counts = [0usize; 256];
+    for &b in v {
+        counts[b as usize] += 1;
+    }
+    if v.len() >= 6 && counts.iter().max().copied().unwrap_or(0) * 10 >= v.len() * 7 {
+        return true;
     }
     let first = v[0];
     let last = v[v.len() - 1];

@@ -8,8 +8,10 @@
 use super::rules::is_placeholder_value;
 
 /// Words whose occurrence starts a structural check (matched case-insensitively).
-pub(crate) const TRIGGERS: &[&str] =
-    &["pass", "pwd", "secret", "token", "key", "auth", "cookie", "cred", "session", "sig", "private", "://", "-u", "--user"];
+pub(crate) const TRIGGERS: &[&str] = &[
+    "pass", "pwd", "secret", "token", "key", "auth", "cookie", "cred", "session", "sig", "private", "://", "-u", "--user",
+    "-p ", "user", "login",
+];
 
 /// What a structural match is, for the report and the placeholder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +34,8 @@ enum Class {
     Header,
     /// A cookie header.
     Cookie,
+    /// A user name next to credentials: redacted like a password (it is personal data and half a login).
+    User,
 }
 
 fn is_key_byte(b: u8) -> bool {
@@ -110,6 +114,9 @@ fn classify(key: &[u8]) -> Option<Class> {
     if NOT_SECRET_LAST.contains(&last) {
         return None;
     }
+    if ["user", "username", "login", "uname"].contains(&last) && w.len() <= 3 {
+        return Some(Class::User);
+    }
     let strong = w.iter().any(|x| {
         x.contains("password") || x.contains("passwd") || x.contains("secret") || x.contains("passphrase")
             || x == "pwd" || x == "pass" || x == "pw" || x.ends_with("credential") || x.ends_with("credentials")
@@ -162,12 +169,16 @@ fn plausible(class: Class, v: &[u8], quoted: bool) -> bool {
     let lower: Vec<u8> = v.iter().map(|b| b.to_ascii_lowercase()).collect();
     const WORDS: &[&[u8]] = &[
         b"null", b"none", b"true", b"false", b"nil", b"undefined", b"password", b"secret", b"token", b"changeme",
-        b"required", b"optional", b"string", b"bearer", b"basic", b"env", b"os.environ", b"process.env",
+        b"required", b"optional", b"string", b"bearer", b"basic", b"env", b"os.environ", b"process.env", b"pass",
+        b"passwd", b"pwd", b"test", b"apikey", b"api_key", b"key", b"user", b"username", b"yyy", b"...",
     ];
     if WORDS.contains(&lower.as_slice()) {
         return false;
     }
-    if matches!(v[0], b'$' | b'%' | b'{' | b'(' | b'@' | b'[') {
+    if matches!(v[0], b'$' | b'%' | b'{' | b'(' | b'@' | b'[' | b'<' | b'#') || v.iter().all(|b| !b.is_ascii_alphanumeric()) {
+        return false;
+    }
+    if lower.starts_with(b"arn:") || v.windows(2).any(|w| w == b"$_" || w == b"#{") {
         return false;
     }
     if v.contains(&b'(') && v.ends_with(b")") {
@@ -176,7 +187,7 @@ fn plausible(class: Class, v: &[u8], quoted: bool) -> bool {
     let ident = v.iter().all(|b| b.is_ascii_alphabetic() || *b == b'_' || *b == b'.');
     match class {
         Class::Header | Class::Cookie => v.len() >= 3,
-        Class::Password => {
+        Class::Password | Class::User => {
             if v.len() < 4 || v.iter().any(|b| b.is_ascii_whitespace()) {
                 return false;
             }
@@ -196,6 +207,15 @@ fn plausible(class: Class, v: &[u8], quoted: bool) -> bool {
                 let upper = v.iter().filter(|b| b.is_ascii_uppercase()).count();
                 let lowerc = v.iter().filter(|b| b.is_ascii_lowercase()).count();
                 return v.len() >= 16 && upper * 4 >= letters && lowerc * 4 >= letters;
+            }
+            // Names made of short words (SalesResults-1.2, DOC_Vector_5_32, host.int.example.com) are not tokens.
+            let longest = v.split(|b| matches!(b, b'-' | b'_' | b'.' | b':')).map(|p| p.len()).max().unwrap_or(0);
+            let transitions = v.windows(2).filter(|w| w[0].is_ascii_digit() != w[1].is_ascii_digit() && w[0].is_ascii_alphanumeric() && w[1].is_ascii_alphanumeric()).count();
+            if longest < 12 && transitions < 4 && v.iter().any(|b| matches!(b, b'-' | b'_' | b'.' | b':')) {
+                return false;
+            }
+            if v.len() < 10 {
+                return false;
             }
             // Paths and URLs are not tokens.
             !(v.starts_with(b"/") || v.starts_with(b"./") || lower.starts_with(b"http://") || lower.starts_with(b"https://"))
@@ -251,6 +271,7 @@ pub(crate) fn check(t: &[u8], s: usize, e: usize, trigger: &str, last_key: &mut 
     match trigger {
         "://" => url_userinfo(t, s, out),
         "-u" | "--user" => curl_user(t, s, e, out),
+        "-p " => dash_p(t, s, e, out),
         "cookie" if t.len() >= s + 8 && t[s..s + 8].eq_ignore_ascii_case(b"cookies\"") => har_cookies(t, s, out),
         _ => key_value(t, s, last_key, out),
     }
@@ -323,21 +344,41 @@ fn curl_user(t: &[u8], s: usize, e: usize, out: &mut Vec<Found>) {
     if i >= t.len() {
         return;
     }
-    let (vs, ve) = if let Some((a, b, _)) = quoted_at(t, i) {
-        (a, b)
-    } else {
+    let (vs, ve) = {
         let mut j = i;
-        while j < t.len() && !t[j].is_ascii_whitespace() && !matches!(t[j], b'"' | b'\'') {
+        while j < t.len() && !t[j].is_ascii_whitespace() {
             j += 1;
         }
         (i, j)
     };
     let v = &t[vs..ve];
     if let Some(c) = v.iter().position(|b| *b == b':') {
-        let pass = &v[c + 1..];
-        if !pass.is_empty() && !pass.starts_with(b"[REDACTED") && !pass.starts_with(b"$") {
-            out.push(Found { start: vs + c + 1, end: ve, rule: "curl:user", label: "password" });
+        let pass: Vec<u8> = v[c + 1..].iter().copied().filter(|b| !matches!(b, b'"' | b'\'')).collect();
+        if !pass.is_empty() && !v.starts_with(b"[REDACTED") && plausible(Class::Password, &pass, true) {
+            out.push(Found { start: vs, end: ve, rule: "curl:user", label: "credentials" });
         }
+    }
+}
+
+/// `tool -u user -p password` (psexec, docker login, mysql): the value after `-p` when the line has `-u`.
+fn dash_p(t: &[u8], s: usize, e: usize, out: &mut Vec<Found>) {
+    if s == 0 || !t[s - 1].is_ascii_whitespace() {
+        return;
+    }
+    let ls = t[..s].iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+    let le = t[s..].iter().position(|b| *b == b'\n').map_or(t.len(), |p| s + p);
+    let line = &t[ls..le];
+    if !line.windows(4).any(|w| w == b" -u " || w == b"ogin") {
+        return;
+    }
+    let i = skip_ws(t, e);
+    let mut j = i;
+    while j < t.len() && !t[j].is_ascii_whitespace() && !matches!(t[j], b'"' | b'\'' | b')' | b';') {
+        j += 1;
+    }
+    let v = &t[i..j];
+    if !v.starts_with(b"[REDACTED") && plausible(Class::Password, v, true) {
+        out.push(Found { start: i, end: j, rule: "cli:password", label: "password" });
     }
 }
 
@@ -364,6 +405,18 @@ fn key_value(t: &[u8], s: usize, last_key: &mut usize, out: &mut Vec<Found>) {
         return;
     }
     let key = &t[ks..ke];
+    // XML name/value attributes: <add key="Password" value="..." />.
+    if key.eq_ignore_ascii_case(b"key") && t[ke..].starts_with(b"=\"") {
+        if let Some((na, nb, nend)) = quoted_at(t, ke + 1) {
+            let j = skip_ws(t, nend);
+            if t[j..].starts_with(b"value=") {
+                if let (Some(class), Some((a, b, _))) = (classify(&t[na..nb]), quoted_at(t, j + 6)) {
+                    push_value(t, class, a, b, true, out);
+                }
+                return;
+            }
+        }
+    }
     let Some(class) = classify(key) else { return };
     let before = if ks == 0 { None } else { Some(t[ks - 1]) };
     let escaped_quote = ks >= 2 && t[ks - 2] == b'\\' && before == Some(b'"');
@@ -457,7 +510,7 @@ fn key_value(t: &[u8], s: usize, last_key: &mut usize, out: &mut Vec<Found>) {
             i += 1; // setenv("API_TOKEN", "value")
         } else if key.starts_with(b"-") && t.get(i).is_some_and(|b| *b == b' ') {
             // CLI flag: --token value
-        } else if class == Class::Password && t.get(i) == Some(&b' ') && line_has(t, ks, b"machine ") {
+        } else if matches!(class, Class::Password | Class::User) && t.get(i) == Some(&b' ') && near_before(t, ks, b"machine ") {
             // .netrc: machine host login user password secret
         } else {
             return;
@@ -512,7 +565,12 @@ fn key_value(t: &[u8], s: usize, last_key: &mut usize, out: &mut Vec<Found>) {
     while j > i && (t[j - 1] == b' ' || t[j - 1] == b'\t') {
         j -= 1;
     }
-    push_value(t, class, i, j, false, out);
+    // `Password=open_sesame` alone on its line (INI, env, properties) is a value, not a variable in code.
+    let line_start = t[..ks].iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+    let lead = &t[line_start..ks];
+    let alone = (lead.iter().all(|b| b.is_ascii_whitespace()) || lead.trim_ascii() == b"export")
+        && matches!(t.get(j), None | Some(b'\n' | b'\r'));
+    push_value(t, class, i, j, alone, out);
 }
 
 fn skip_ws_nl(t: &[u8], mut i: usize) -> usize {
@@ -522,9 +580,8 @@ fn skip_ws_nl(t: &[u8], mut i: usize) -> usize {
     i
 }
 
-fn line_has(t: &[u8], at: usize, needle: &[u8]) -> bool {
-    let ls = t[..at].iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
-    t[ls..at].windows(needle.len()).any(|w| w == needle)
+fn near_before(t: &[u8], at: usize, needle: &[u8]) -> bool {
+    t[at.saturating_sub(200)..at].windows(needle.len()).any(|w| w == needle)
 }
 
 fn push_value(t: &[u8], class: Class, mut a: usize, b: usize, quoted: bool, out: &mut Vec<Found>) {
@@ -555,6 +612,7 @@ fn rule_name(c: Class) -> &'static str {
         Class::Token => "key:token",
         Class::Header => "header:auth",
         Class::Cookie => "header:cookie",
+        Class::User => "key:user",
     }
 }
 
@@ -564,6 +622,7 @@ fn label(c: Class) -> &'static str {
         Class::Token => "token",
         Class::Header => "auth",
         Class::Cookie => "cookie",
+        Class::User => "user",
     }
 }
 

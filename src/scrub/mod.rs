@@ -239,20 +239,22 @@ struct KnownMatcher {
 /// What a trigger literal starts.
 #[derive(Debug, Clone, Copy)]
 enum Action {
-    /// A known secret's encoded form (index into `Engine::forms`); the bytes must match exactly.
-    Known(usize),
     /// A layer-3 rule (index into [`rules::RULES`]).
     Rule(usize),
     /// A layer-2 structural check.
     Structure(&'static str),
 }
 
-/// The one automaton over every trigger literal: known forms, rule literals, structural keywords.
+/// Two automata: the known values' encoded forms (case-sensitive, leftmost-longest), and every trigger
+/// literal of layers 2 and 3 (ASCII case-insensitive, leftmost-longest, no overlaps). A trigger that is a
+/// substring of a longer one is run wherever the longer one matches, so no check is lost to an overlap.
 struct Engine {
+    known_ac: Option<AhoCorasick>,
+    /// Known pattern index → (secret index, encoding).
+    known_meta: Vec<(usize, Encoding)>,
     ac: AhoCorasick,
-    actions: Vec<Vec<Action>>,
-    /// Known forms: (bytes, secret index, encoding).
-    forms: Vec<(Vec<u8>, usize, Encoding)>,
+    /// Trigger pattern index → (offset in the pattern, length, action).
+    actions: Vec<Vec<(usize, usize, Action)>>,
     /// The longest known form, in bytes.
     max_form: usize,
 }
@@ -294,26 +296,32 @@ enum Mode {
 impl Engine {
     fn new(known: &[KnownSecret]) -> Engine {
         let mut forms = Vec::new();
+        let mut known_meta = Vec::new();
         for (i, k) in known.iter().enumerate() {
             for (form, enc) in encoded_forms(k.value.expose()) {
-                forms.push((form.into_bytes(), i, enc));
+                forms.push(form);
+                known_meta.push((i, enc));
             }
         }
+        let max_form = forms.iter().map(|f| f.len()).max().unwrap_or(0);
+        let known_ac = (!forms.is_empty()).then(|| {
+            AhoCorasickBuilder::new()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&forms)
+                .expect("literal patterns always build")
+        });
         let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut patterns: Vec<Vec<u8>> = Vec::new();
-        let mut actions: Vec<Vec<Action>> = Vec::new();
+        let mut own: Vec<Vec<Action>> = Vec::new();
         let mut add = |lit: &[u8], a: Action| {
             let key = lit.to_ascii_lowercase();
             let n = *index.entry(key.clone()).or_insert_with(|| {
                 patterns.push(key);
-                actions.push(Vec::new());
+                own.push(Vec::new());
                 patterns.len() - 1
             });
-            actions[n].push(a);
+            own[n].push(a);
         };
-        for (i, (f, _, _)) in forms.iter().enumerate() {
-            add(f, Action::Known(i));
-        }
         for (i, r) in rules::RULES.iter().enumerate() {
             for l in r.literals {
                 add(l.as_bytes(), Action::Rule(i));
@@ -322,13 +330,34 @@ impl Engine {
         for t in structure::TRIGGERS {
             add(t.as_bytes(), Action::Structure(t));
         }
+        let mut actions: Vec<Vec<(usize, usize, Action)>> = Vec::with_capacity(patterns.len());
+        for p in &patterns {
+            let mut acts = Vec::new();
+            for (qi, q) in patterns.iter().enumerate() {
+                if q.len() > p.len() {
+                    continue;
+                }
+                let mut from = 0;
+                while let Some(d) = p[from..].windows(q.len()).position(|w| w == q.as_slice()) {
+                    for a in &own[qi] {
+                        acts.push((from + d, q.len(), *a));
+                    }
+                    from += d + 1;
+                    if from + q.len() > p.len() {
+                        break;
+                    }
+                }
+            }
+            actions.push(acts);
+        }
         let ac = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
+            .match_kind(MatchKind::LeftmostLongest)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .prefilter(false)
             .build(&patterns)
             .expect("literal patterns always build");
-        let max_form = forms.iter().map(|f| f.0.len()).max().unwrap_or(0);
-        Engine { ac, actions, forms, max_form }
+        Engine { known_ac, known_meta, ac, actions, max_form }
     }
 
     /// Finds every redaction in `t`, merged and sorted.
@@ -338,16 +367,17 @@ impl Engine {
         let mut covered = vec![0usize; compiled.len()];
         let mut last_key = usize::MAX;
         let mut found = Vec::new();
-        for m in self.ac.find_overlapping_iter(t) {
-            let (s, e) = (m.start(), m.end());
-            for a in &self.actions[m.pattern().as_usize()] {
-                match *a {
-                    Action::Known(i) => {
-                        let (f, secret, enc) = &self.forms[i];
-                        if &t[s..e] == f.as_slice() {
-                            spans.push(Span { start: s, end: e, origin: Origin::Known(*secret, *enc) });
-                        }
-                    }
+        if let Some(k) = &self.known_ac {
+            for m in k.find_iter(t) {
+                let (secret, enc) = self.known_meta[m.pattern().as_usize()];
+                spans.push(Span { start: m.start(), end: m.end(), origin: Origin::Known(secret, enc) });
+            }
+        }
+        for m in self.ac.find_iter(t) {
+            let m0 = m.start();
+            for &(off, len, a) in &self.actions[m.pattern().as_usize()] {
+                let (s, e) = (m0 + off, m0 + off + len);
+                match a {
                     Action::Rule(r) => {
                         let c = &compiled[r];
                         if (mode == Mode::Leaks && !c.spec.high_confidence) || covered[r] > s {
@@ -360,7 +390,12 @@ impl Engine {
                             let g = caps.get(1).or_else(|| caps.get(0));
                             covered[r] = whole.end.max(s + 1);
                             if let Some(g) = g {
-                                if g.end() > g.start() && !rules::is_placeholder_value(g.as_bytes()) {
+                                let doc = if c.spec.high_confidence {
+                                    rules::is_doc_placeholder(g.as_bytes())
+                                } else {
+                                    rules::is_placeholder_value(g.as_bytes())
+                                };
+                                if g.end() > g.start() && !doc {
                                     spans.push(Span { start: g.start(), end: g.end(), origin: Origin::Pattern(r) });
                                 }
                             }

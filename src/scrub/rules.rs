@@ -106,6 +106,12 @@ pub const RULES: &[RuleSpec] = &[
     r("postman-key", "postman-key", &["pmak-"], r"\b(PMAK-[a-fA-F0-9]{24}-[a-fA-F0-9]{34})\b", 1, 70, true),
     r("pulumi-token", "pulumi-token", &["pul-"], r"\b(pul-[a-f0-9]{40})\b", 1, 50, true),
     r("linear-key", "linear-key", &["lin_api_"], r"\b(lin_api_[A-Za-z0-9]{40})\b", 1, 50, true),
+    r("flyio-token", "flyio-token", &["fo1_", "fm1a_", "fm1r_", "fm2_"], r"\b((?:fo1_[A-Za-z0-9_-]{43}|fm[12][ar]?_[A-Za-z0-9+/=_-]{100,}))", 1, 800, true),
+    r("docker-pat", "docker-token", &["dckr_pat_"], r"\b(dckr_pat_[A-Za-z0-9_-]{27,})", 1, 60, true),
+    r("sourcegraph-token", "sourcegraph-token", &["sgp_"], r"\b(sgp_(?:[a-fA-F0-9]{16}_)?[a-fA-F0-9]{40})\b", 1, 70, true),
+    r("tavily-key", "tavily-key", &["tvly-"], r"\b(tvly-(?:dev-|prod-)?[A-Za-z0-9]{32})\b", 1, 50, true),
+    r("easypost-key", "easypost-key", &["ezak", "eztk"], r"\b(EZ[AT]K[a-zA-Z0-9]{54})\b", 1, 60, true),
+    r("onepassword-sa-token", "1password-token", &["ops_eyj"], r"\b(ops_eyJ[A-Za-z0-9+/=_-]{250,})", 1, 2000, true),
     r("notion-token", "notion-token", &["secret_", "ntn_"], r"\b((?:secret_[A-Za-z0-9]{43}|ntn_[0-9]{11}[A-Za-z0-9]{35}))\b", 1, 56, false),
 ];
 
@@ -135,6 +141,10 @@ pub(crate) fn compiled() -> &'static [Compiled] {
 /// True when a candidate looks like a documentation placeholder rather than a real secret: long runs of one
 /// character, `EXAMPLE`, `xxxx`, `****`, `<...>`, `${...}`.
 pub fn is_placeholder_value(v: &[u8]) -> bool {
+    is_placeholder_value_inner(v) || mostly_one_char(v)
+}
+
+fn is_placeholder_value_inner(v: &[u8]) -> bool {
     if v.is_empty() {
         return true;
     }
@@ -148,17 +158,24 @@ pub fn is_placeholder_value(v: &[u8]) -> bool {
     {
         return true;
     }
+    let first = v[0];
+    let last = v[v.len() - 1];
+    (first == b'<' && last == b'>') || v.starts_with(b"${") || v.starts_with(b"{{") || v.starts_with(b"%(")
+}
+
+/// True for documentation markers only (`EXAMPLE`, `xxxx`, `<...>`): the check used for fixed-shape tokens,
+/// whose prefix and shape already make them secrets.
+pub fn is_doc_placeholder(v: &[u8]) -> bool {
+    is_placeholder_value_inner(v)
+}
+
+fn mostly_one_char(v: &[u8]) -> bool {
     // Mostly one character (aaaaaaaa, 00000000): at least 70% of the value.
     let mut counts = [0usize; 256];
     for &b in v {
         counts[b as usize] += 1;
     }
-    if v.len() >= 6 && counts.iter().max().copied().unwrap_or(0) * 10 >= v.len() * 7 {
-        return true;
-    }
-    let first = v[0];
-    let last = v[v.len() - 1];
-    (first == b'<' && last == b'>') || v.starts_with(b"${") || v.starts_with(b"{{") || v.starts_with(b"%(")
+    v.len() >= 6 && counts.iter().max().copied().unwrap_or(0) * 10 >= v.len() * 7
 }
 
 #[cfg(test)]

@@ -43,6 +43,7 @@ fn is_key_byte(b: u8) -> bool {
 }
 
 /// Splits a key into lower-case words: on punctuation and camelCase boundaries.
+#[cfg(test)]
 fn words(key: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
@@ -98,7 +99,17 @@ const NOT_SECRET_LAST: &[&str] = &[
 ];
 
 fn classify(key: &[u8]) -> Option<Class> {
-    let lower: String = key.iter().map(|b| b.to_ascii_lowercase() as char).collect();
+    if key.len() > 100 {
+        return None;
+    }
+    let mut buf = [0u8; 100];
+    let lower = &mut buf[..key.len()];
+    lower.copy_from_slice(key);
+    lower.make_ascii_lowercase();
+    let lower: &str = std::str::from_utf8(lower).ok()?;
+    if lower.ends_with("tokens") || lower.ends_with("_id") {
+        return None;
+    }
     let trimmed = lower.trim_start_matches('-');
     if trimmed == "cookie" || trimmed == "set-cookie" || trimmed == "cookies" {
         return Some(Class::Cookie);
@@ -106,9 +117,45 @@ fn classify(key: &[u8]) -> Option<Class> {
     if HEADER_KEYS.contains(&trimmed) {
         return Some(Class::Header);
     }
-    let w = words(key);
-    let last = w.last()?.as_str();
-    if w.iter().any(|x| x == "public" || x == "publishable") {
+    // Word boundaries (punctuation and camelCase) as ranges into `lower`.
+    let mut ranges = [(0usize, 0usize); 24];
+    let mut nw = 0usize;
+    let mut cur: Option<usize> = None;
+    for (i, &b) in key.iter().enumerate() {
+        if !b.is_ascii_alphanumeric() {
+            if let Some(st) = cur.take() {
+                if nw < ranges.len() {
+                    ranges[nw] = (st, i);
+                    nw += 1;
+                }
+            }
+            continue;
+        }
+        if let Some(st) = cur {
+            if b.is_ascii_uppercase() {
+                let prev = key[i - 1];
+                let next_lower = key.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+                if prev.is_ascii_lowercase() || prev.is_ascii_digit() || (prev.is_ascii_uppercase() && next_lower) {
+                    if nw < ranges.len() {
+                        ranges[nw] = (st, i);
+                        nw += 1;
+                    }
+                    cur = Some(i);
+                }
+            }
+        } else {
+            cur = Some(i);
+        }
+    }
+    if let Some(st) = cur {
+        if nw < ranges.len() {
+            ranges[nw] = (st, key.len());
+            nw += 1;
+        }
+    }
+    let w: Vec<&str> = ranges[..nw].iter().map(|&(a, b)| &lower[a..b]).collect();
+    let last = *w.last()?;
+    if w.iter().any(|x| *x == "public" || *x == "publishable") {
         return None;
     }
     if NOT_SECRET_LAST.contains(&last) {
@@ -119,14 +166,15 @@ fn classify(key: &[u8]) -> Option<Class> {
     }
     let strong = w.iter().any(|x| {
         x.contains("password") || x.contains("passwd") || x.contains("secret") || x.contains("passphrase")
-            || x == "pwd" || x == "pass" || x == "pw" || x.ends_with("credential") || x.ends_with("credentials")
-            || x == "creds"
+            || *x == "pwd" || *x == "pass" || *x == "pw" || x.ends_with("credential") || x.ends_with("credentials")
+            || *x == "creds"
     });
     if strong {
         return Some(Class::Password);
     }
     let tokenish = w.iter().enumerate().any(|(i, x)| {
-        let prev = if i > 0 { w[i - 1].as_str() } else { "" };
+        let x = *x;
+        let prev = if i > 0 { w[i - 1] } else { "" };
         x.ends_with("token")
             || x == "apikey"
             || x == "jwt"
@@ -143,7 +191,7 @@ fn classify(key: &[u8]) -> Option<Class> {
             || x == "cookie"
             || x == "privatekey"
             || (x == "key" && i + 1 == w.len() && !NOT_SECRET_KEY_PREFIX.contains(&prev))
-            || (x.ends_with("key") && x.len() > 3 && i + 1 == w.len() && !["monkey", "hockey", "turkey", "whiskey", "donkey", "jockey"].contains(&x.as_str()) && (x.starts_with("api") || x.starts_with("access") || x.starts_with("secret") || x.starts_with("private") || x.starts_with("master") || x.starts_with("account") || x.starts_with("auth") || x.starts_with("client") || x.starts_with("license") || x.starts_with("app")))
+            || (x.ends_with("key") && x.len() > 3 && i + 1 == w.len() && !["monkey", "hockey", "turkey", "whiskey", "donkey", "jockey"].contains(&x) && (x.starts_with("api") || x.starts_with("access") || x.starts_with("secret") || x.starts_with("private") || x.starts_with("master") || x.starts_with("account") || x.starts_with("auth") || x.starts_with("client") || x.starts_with("license") || x.starts_with("app")))
             || (x == "private" && i + 1 < w.len() && w[i + 1] == "key")
     });
     tokenish.then_some(Class::Token)
@@ -404,7 +452,23 @@ fn key_value(t: &[u8], s: usize, last_key: &mut usize, out: &mut Vec<Found>) {
     if ke - ks > 100 || !key_boundary(if ks == 0 { None } else { Some(t[ks - 1]) }) {
         return;
     }
+    let before = if ks == 0 { None } else { Some(t[ks - 1]) };
     let key = &t[ks..ke];
+    // A JSON string in value position (`"role": "user"`) is not a key, unless a `"value"` follows it (our
+    // header records and HAR name/value pairs).
+    if before == Some(b'"') && ks >= 2 {
+        let mut p = ks - 1;
+        while p > 0 && (t[p - 1] == b' ' || t[p - 1] == b'\t') {
+            p -= 1;
+        }
+        if p > 0 && t[p - 1] == b':' && t.get(ke) == Some(&b'"') {
+            let j = skip_ws_nl(t, (ke + 1).min(t.len()));
+            let k = skip_ws_nl(t, (j + 1).min(t.len()));
+            if !(t.get(ke) == Some(&b'"') && t.get(j) == Some(&b',') && t[k..].starts_with(b"\"value\"")) {
+                return;
+            }
+        }
+    }
     // XML name/value attributes: <add key="Password" value="..." />.
     if key.eq_ignore_ascii_case(b"key") && t[ke..].starts_with(b"=\"") {
         if let Some((na, nb, nend)) = quoted_at(t, ke + 1) {
@@ -418,7 +482,6 @@ fn key_value(t: &[u8], s: usize, last_key: &mut usize, out: &mut Vec<Found>) {
         }
     }
     let Some(class) = classify(key) else { return };
-    let before = if ks == 0 { None } else { Some(t[ks - 1]) };
     let escaped_quote = ks >= 2 && t[ks - 2] == b'\\' && before == Some(b'"');
     let mut i = ke;
     let mut quoted_key = false;
@@ -596,6 +659,15 @@ fn push_value(t: &[u8], class: Class, mut a: usize, b: usize, quoted: bool, out:
     }
     if a >= b {
         return;
+    }
+    // `FlyV1 fm2_...`, `Bearer ...` under a token key: the scheme word stays.
+    if class == Class::Token {
+        if let Some(sp) = t[a..b].iter().position(|c| *c == b' ') {
+            let word = &t[a..a + sp];
+            if sp <= 12 && word.iter().all(|c| c.is_ascii_alphanumeric()) && !t[a + sp + 1..b].contains(&b' ') {
+                a += sp + 1;
+            }
+        }
     }
     let v = &t[a..b];
     if v.starts_with(b"[REDACTED") || v.starts_with(b"[CONTENT") {

@@ -48,6 +48,13 @@ fn main() {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--show-misses" => show_misses = args.next().and_then(|n| n.parse().ok()).unwrap_or(20),
+            "--scrub-file" => {
+                // Debug aid: print one file scrubbed.
+                let f = args.next().unwrap_or_default();
+                let text = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{f}: {e}"));
+                print!("{}", Scrubber::new(ScrubOptions::default()).scrub_str(&f, &text));
+                return;
+            }
             "--show-fp" => show_fp = args.next().and_then(|n| n.parse().ok()).unwrap_or(20),
             _ => path = a,
         }

@@ -158,6 +158,9 @@ fn is_placeholder_value_inner(v: &[u8]) -> bool {
     {
         return true;
     }
+    if has_sequence(v) {
+        return true;
+    }
     let first = v[0];
     let last = v[v.len() - 1];
     (first == b'<' && last == b'>') || v.starts_with(b"${") || v.starts_with(b"{{") || v.starts_with(b"%(")
@@ -166,7 +169,27 @@ fn is_placeholder_value_inner(v: &[u8]) -> bool {
 /// True for documentation markers only (`EXAMPLE`, `xxxx`, `<...>`): the check used for fixed-shape tokens,
 /// whose prefix and shape already make them secrets.
 pub fn is_doc_placeholder(v: &[u8]) -> bool {
-    is_placeholder_value_inner(v)
+    is_placeholder_value_inner(v) || {
+        let mut counts = [0usize; 256];
+        v.iter().for_each(|&b| counts[b as usize] += 1);
+        v.len() >= 6 && counts.iter().max().copied().unwrap_or(0) * 100 >= v.len() * 85
+    }
+}
+
+/// A run of 7 lower-case letters in sequence (`abcdefg`, `mnopqrs`): typed by hand, not random.
+fn has_sequence(v: &[u8]) -> bool {
+    let mut run = 1;
+    for w in v.windows(2) {
+        if w[0].is_ascii_lowercase() && w[1] == w[0] + 1 && w[1].is_ascii_lowercase() {
+            run += 1;
+            if run >= 7 {
+                return true;
+            }
+        } else {
+            run = 1;
+        }
+    }
+    false
 }
 
 fn mostly_one_char(v: &[u8]) -> bool {
@@ -194,5 +217,7 @@ mod tests {
         assert!(is_placeholder_value(b"AKIAIOSFODNN7EXAMPLE"));
         assert!(is_placeholder_value(b"xxxxxxxxxxxxxxxx"));
         assert!(!is_placeholder_value(b"wsEGdjnelIuVJy7VjzPhIzDz9YlDgiPBA3CO9PFw"));
+        assert!(is_placeholder_value(b"sk_abcdefghijklmnop123"));
+        assert!(!is_placeholder_value(b"12345678-ABCD-ABCD-ABCD-1234567890AB"));
     }
 }

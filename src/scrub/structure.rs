@@ -232,6 +232,19 @@ fn plausible(class: Class, v: &[u8], quoted: bool) -> bool {
     if v.contains(&b'(') && v.ends_with(b")") {
         return false; // a call: getenv("X"), os.getenv(...)
     }
+    // Variable interpolation: '$PRECOMPILE_PASSWORD', "${X}", $(cmd).
+    if v.windows(2).any(|w| w[0] == b'$' && (w[1].is_ascii_uppercase() || matches!(w[1], b'_' | b'{' | b'('))) {
+        return false;
+    }
+    // A dotted reference in code or config: env.DB_PASSWORD, var.db_password, settings.API_SECRET.
+    let dotted = !quoted
+        && v.contains(&b'.')
+        && v.split(|b| *b == b'.').all(|p| {
+            !p.is_empty() && (p[0].is_ascii_alphabetic() || p[0] == b'_') && p.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        });
+    if dotted {
+        return false;
+    }
     let ident = v.iter().all(|b| b.is_ascii_alphabetic() || *b == b'_' || *b == b'.');
     match class {
         Class::Header | Class::Cookie => v.len() >= 3,
@@ -239,8 +252,10 @@ fn plausible(class: Class, v: &[u8], quoted: bool) -> bool {
             if v.len() < 4 || v.iter().any(|b| b.is_ascii_whitespace()) {
                 return false;
             }
-            // An unquoted identifier is a variable in code, not a password.
-            !(ident && !quoted)
+            // An unquoted identifier is a variable in code, not a password; an unquoted lower-case kebab name
+            // (secretKey: api-key) names a secret rather than being one.
+            let kebab = v.contains(&b'-') && v.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
+            !(ident && !quoted) && !(kebab && !quoted)
         }
         Class::Token => {
             if v.len() < 8 || v.iter().any(|b| b.is_ascii_whitespace()) {
@@ -248,6 +263,10 @@ fn plausible(class: Class, v: &[u8], quoted: bool) -> bool {
             }
             if v.iter().all(|b| b.is_ascii_digit()) {
                 return v.len() >= 20;
+            }
+            // Lower-case names and paths without digits (secret/mysecret, my-app.config) are not tokens.
+            if v.iter().all(|b| b.is_ascii_lowercase() || matches!(b, b'/' | b'-' | b'_' | b'.')) {
+                return false;
             }
             if ident || v.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) && !v.iter().any(|b| b.is_ascii_digit()) {
                 // Letters only: only random-looking mixed case counts.
@@ -259,7 +278,7 @@ fn plausible(class: Class, v: &[u8], quoted: bool) -> bool {
             // Names made of short words (SalesResults-1.2, DOC_Vector_5_32, host.int.example.com) are not tokens.
             let longest = v.split(|b| matches!(b, b'-' | b'_' | b'.' | b':')).map(|p| p.len()).max().unwrap_or(0);
             let transitions = v.windows(2).filter(|w| w[0].is_ascii_digit() != w[1].is_ascii_digit() && w[0].is_ascii_alphanumeric() && w[1].is_ascii_alphanumeric()).count();
-            if longest < 12 && transitions < 4 && v.iter().any(|b| matches!(b, b'-' | b'_' | b'.' | b':')) {
+            if longest <= 12 && transitions < 4 && v.iter().any(|b| matches!(b, b'-' | b'_' | b'.' | b':')) {
                 return false;
             }
             if v.len() < 10 {
@@ -402,7 +421,7 @@ fn curl_user(t: &[u8], s: usize, e: usize, out: &mut Vec<Found>) {
     let v = &t[vs..ve];
     if let Some(c) = v.iter().position(|b| *b == b':') {
         let pass: Vec<u8> = v[c + 1..].iter().copied().filter(|b| !matches!(b, b'"' | b'\'')).collect();
-        if !pass.is_empty() && !v.starts_with(b"[REDACTED") && plausible(Class::Password, &pass, true) {
+        if !pass.is_empty() && !v.starts_with(b"[REDACTED") && !matches!(v[0], b'<' | b'{' | b'[') && plausible(Class::Password, &pass, true) {
             out.push(Found { start: vs, end: ve, rule: "curl:user", label: "credentials" });
         }
     }

@@ -74,6 +74,8 @@ fn main() {
     let mut fps = Vec::new();
     let start = std::time::Instant::now();
     let mut bytes = 0usize;
+    let mut longest_total = 0usize;
+    let mut longest_ok = 0usize;
     for (n, line) in data.lines().enumerate() {
         let Ok(r) = serde_json::from_str::<serde_json::Value>(line) else {
             eprintln!("{path}:{}: not JSON", n + 1);
@@ -95,6 +97,11 @@ fn main() {
                 let secrets: Vec<&str> =
                     r["secrets"].as_array().map(|a| a.iter().filter_map(|s| s.as_str()).collect()).unwrap_or_default();
                 let ok = !secrets.iter().any(|s| leaked(s, text, &out));
+                // Secondary figure: only the longest capture (Nosey Parker also lists user names and hosts).
+                if let Some(longest) = secrets.iter().max_by_key(|s| s.len()) {
+                    longest_total += 1;
+                    longest_ok += !leaked(longest, text, &out) as usize;
+                }
                 if !ok {
                     misses.push((r["rule_id"].as_str().unwrap_or("?").to_string(), text.to_string(), out.clone()));
                 }
@@ -130,6 +137,7 @@ fn main() {
     for (k, t) in &by_cat {
         print_row(k, t);
     }
+    println!("secondary: recall counting only each record's longest secret: {}", pct(longest_ok, longest_total));
     println!("scrubbed {bytes} bytes of records in {secs:.2}s");
     for (rule, text, out) in misses.iter().take(show_misses) {
         println!("MISS {rule}\n  in : {}\n  out: {}", trunc(text), trunc(out));

@@ -112,6 +112,7 @@ pub const RULES: &[RuleSpec] = &[
     r("tavily-key", "tavily-key", &["tvly-"], r"\b(tvly-(?:dev-|prod-)?[A-Za-z0-9]{32})\b", 1, 50, true),
     r("easypost-key", "easypost-key", &["ezak", "eztk"], r"\b(EZ[AT]K[a-zA-Z0-9]{54})\b", 1, 60, true),
     r("onepassword-sa-token", "1password-token", &["ops_eyj"], r"\b(ops_eyJ[A-Za-z0-9+/=_-]{250,})", 1, 2000, true),
+    r("sidekiq-credentials", "sidekiq-token", &["__contribsys__com"], r#"(?i)BUNDLE_(?:ENTERPRISE|GEMS)__CONTRIBSYS__COM['"]?\s*[:=]\s*['"]?([a-f0-9]{8}:[a-f0-9]{8})\b"#, 20, 40, true),
     r("notion-token", "notion-token", &["secret_", "ntn_"], r"\b((?:secret_[A-Za-z0-9]{43}|ntn_[0-9]{11}[A-Za-z0-9]{35}))\b", 1, 56, false),
 ];
 

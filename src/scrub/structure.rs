@@ -278,7 +278,9 @@ fn plausible(class: Class, v: &[u8], quoted: bool) -> bool {
             // Names made of short words (SalesResults-1.2, DOC_Vector_5_32, host.int.example.com) are not tokens.
             let longest = v.split(|b| matches!(b, b'-' | b'_' | b'.' | b':')).map(|p| p.len()).max().unwrap_or(0);
             let transitions = v.windows(2).filter(|w| w[0].is_ascii_digit() != w[1].is_ascii_digit() && w[0].is_ascii_alphanumeric() && w[1].is_ascii_alphanumeric()).count();
-            if longest <= 12 && transitions < 4 && v.iter().any(|b| matches!(b, b'-' | b'_' | b'.' | b':')) {
+            let uuid = v.len() == 36
+                && v.iter().enumerate().all(|(i, b)| if [8, 13, 18, 23].contains(&i) { *b == b'-' } else { b.is_ascii_hexdigit() });
+            if !uuid && longest <= 12 && transitions < 4 && v.iter().any(|b| matches!(b, b'-' | b'_' | b'.' | b':')) {
                 return false;
             }
             if v.len() < 10 {

@@ -1,9 +1,24 @@
 //! The scrubber: nothing secret leaves the machine.
 //!
-//! Layer 1 (known values) finds every known secret, the API key, each `--secret` value and the values of
-//! secret-looking environment variables, raw and in its base64 (standard and URL-safe, at any alignment),
-//! URL-encoded and JSON-escaped forms, and replaces each with one stable placeholder per secret, e.g.
-//! `[REDACTED:cohere-key:1]`. [`Scrubber::find_leaks`] is the fail-closed final check of a bundle.
+//! - Layer 1 (known values) finds every known secret, the API key, each `--secret` value and the values of
+//!   secret-looking environment variables, raw and in its base64 (standard and URL-safe, at any alignment),
+//!   URL-encoded and JSON-escaped forms, and replaces each with one stable placeholder per secret, e.g.
+//!   `[REDACTED:cohere-key:1]`.
+//! - Layer 2 (structure) finds values by where they sit: secret-looking keys in JSON, YAML,
+//!   INI, env files and code, HTTP header lines and JSON header records, HAR cookies, URL userinfo, credential
+//!   query parameters, curl `-u`. A Cohere key has no prefix: only layers 1 and 2 can catch it.
+//! - Layer 3 (patterns, [`rules`]) finds fixed-shape tokens (AWS, GitHub, Slack, Stripe, OpenAI, Anthropic,
+//!   Hugging Face, Google, Azure, JWT, private keys, ...). One case-insensitive Aho-Corasick automaton over
+//!   every rule's literals decides which rules run, and where.
+//! - Layer 4 (opt-in, [`Scrubber::redact_content`]) replaces prompt, document and completion text with
+//!   length-keeping placeholders.
+//!
+//! Placeholders are numbered per bundle; values found by layers 2–3 are recognised again through a hash keyed
+//! by a random per-scrubber key, so placeholders never derive from a value and two bundles cannot be
+//! correlated. No mapping is ever written. [`Scrubber::scrub_stream`] scrubs input of any size in bounded
+//! memory; [`Scrubber::find_leaks`] is the fail-closed final check of a bundle (layer 1 and the
+//! high-confidence rules of layer 3); [`Scrubber::report`] is `redactions.json` (counts and line numbers per
+//! member and rule, never a value).
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -94,7 +94,7 @@ pub const RULES: &[RuleSpec] = &[
     r("cohere-context", "cohere-key", &["cohere", "co_api_key"],
       r#"(?i)(?:cohere|co_api_key)[\w.-]{0,30}['"]?\s{0,3}(?:=|:|:=|=>|,)\s{0,3}['"`]?([A-Za-z0-9]{40})\b"#, 0, 120, false),
     // Generic shapes.
-    r("jwt", "jwt", &["eyj"], r"\b(ey[A-Za-z0-9_-]{10,}\.ey[A-Za-z0-9_/\\-]{10,}\.[A-Za-z0-9_/\\-]{0,}={0,2})", 1, 8192, true),
+    r("jwt", "jwt", &["eyj"], r"\b(eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_/\\-]{10,}(?:\.[A-Za-z0-9_/\\-]*)*={0,2})", 1, 8192, true),
     r("private-key", "private-key", &["private key", "private key block"],
       r"(?s)(-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----.{0,300}?[A-Za-z0-9+/]{40}.*?(?:-----END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----|\z))", 120, 16384, true),
     r("putty-key", "private-key", &["putty-user-key-file-"], r"(?s)(PuTTY-User-Key-File-\d.{0,8000}?Private-MAC: [0-9a-f]+)", 0, 8192, true),
@@ -115,6 +115,8 @@ pub const RULES: &[RuleSpec] = &[
     r("easypost-key", "easypost-key", &["ezak", "eztk"], r"\b(EZ[AT]K[a-zA-Z0-9]{54})\b", 1, 60, true),
     r("onepassword-sa-token", "1password-token", &["ops_eyj"], r"\b(ops_eyJ[A-Za-z0-9+/=_-]{250,})", 1, 2000, true),
     r("sidekiq-credentials", "sidekiq-token", &["__contribsys__com"], r#"(?i)BUNDLE_(?:ENTERPRISE|GEMS)__CONTRIBSYS__COM['"]?\s*[:=]\s*['"]?([a-f0-9]{8}:[a-f0-9]{8})\b"#, 20, 40, true),
+    r("square-token", "square-token", &["sq0idp-", "sq0idk-", "sq0atp-", "sq0csp-", "eaaa"], r"\b((?:sq0(?:idp|idk|atp|csp)-[A-Za-z0-9_-]{22,60})|EAAA[A-Za-z0-9+=_-]{60})", 1, 70, true),
+    r("intra42-secret", "intra42-secret", &["s-s4t2"], r"\b(s-s4t2(?:ud|af)-[a-f0-9]{64})\b", 1, 80, true),
     r("notion-token", "notion-token", &["secret_", "ntn_"], r"\b((?:secret_[A-Za-z0-9]{43}|ntn_[0-9]{11}[A-Za-z0-9]{35}))\b", 1, 56, false),
 ];
 

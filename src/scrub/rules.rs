@@ -117,6 +117,10 @@ pub const RULES: &[RuleSpec] = &[
     r("sidekiq-credentials", "sidekiq-token", &["__contribsys__com"], r#"(?i)BUNDLE_(?:ENTERPRISE|GEMS)__CONTRIBSYS__COM['"]?\s*[:=]\s*['"]?([a-f0-9]{8}:[a-f0-9]{8})\b"#, 20, 40, true),
     r("square-token", "square-token", &["sq0idp-", "sq0idk-", "sq0atp-", "sq0csp-", "eaaa"], r"\b((?:sq0(?:idp|idk|atp|csp)-[A-Za-z0-9_-]{22,60})|EAAA[A-Za-z0-9+=_-]{60})", 1, 70, true),
     r("intra42-secret", "intra42-secret", &["s-s4t2"], r"\b(s-s4t2(?:ud|af)-[a-f0-9]{64})\b", 1, 80, true),
+    r("msteams-webhook", "teams-webhook", &["/webhookb2/", "outlook.office.com/webhook/"],
+      r"(https://[A-Za-z0-9.-]*(?:outlook\.office\.com/webhook|webhook\.office\.com/webhookb2)/[A-Za-z0-9@/_-]{40,})", 80, 300, true),
+    r("twitch-stream-key", "twitch-key", &["live_"], r"\b(live_\d{6,12}_[A-Za-z0-9]{30})\b", 1, 60, true),
+    r("dependency-track-key", "dtrack-key", &["odt_"], r"\b(odt_[A-Za-z0-9]{32,40})\b", 1, 50, true),
     r("notion-token", "notion-token", &["secret_", "ntn_"], r"\b((?:secret_[A-Za-z0-9]{43}|ntn_[0-9]{11}[A-Za-z0-9]{35}))\b", 1, 56, false),
 ];
 

@@ -237,11 +237,7 @@ fn plausible(class: Class, v: &[u8], quoted: bool) -> bool {
         return false;
     }
     // A dotted reference in code or config: env.DB_PASSWORD, var.db_password, settings.API_SECRET.
-    let dotted = !quoted
-        && v.contains(&b'.')
-        && v.split(|b| *b == b'.').all(|p| {
-            !p.is_empty() && (p[0].is_ascii_alphabetic() || p[0] == b'_') && p.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
-        });
+    let dotted = !quoted && is_dotted_ref(v);
     if dotted {
         return false;
     }
@@ -421,6 +417,14 @@ fn curl_user(t: &[u8], s: usize, e: usize, out: &mut Vec<Found>) {
         (i, j)
     };
     let v = &t[vs..ve];
+    // psexec, docker login: `-u user -p password` — the user goes with the password.
+    if !v.contains(&b':') {
+        let le = t[s..].iter().position(|b| *b == b'\n').map_or(t.len(), |p| s + p);
+        if t[ve..le].windows(4).any(|w| w == b" -p ") && !v.starts_with(b"[REDACTED") && !v.starts_with(b"$") {
+            out.push(Found { start: vs, end: ve, rule: "cli:user", label: "user" });
+        }
+        return;
+    }
     if let Some(c) = v.iter().position(|b| *b == b':') {
         let pass: Vec<u8> = v[c + 1..].iter().copied().filter(|b| !matches!(b, b'"' | b'\'')).collect();
         if !pass.is_empty() && !v.starts_with(b"[REDACTED") && !matches!(v[0], b'<' | b'{' | b'[') && plausible(Class::Password, &pass, true) {
@@ -654,7 +658,19 @@ fn key_value(t: &[u8], s: usize, last_key: &mut usize, out: &mut Vec<Found>) {
     let lead = &t[line_start..ks];
     let alone = (lead.iter().all(|b| b.is_ascii_whitespace()) || lead.trim_ascii() == b"export")
         && matches!(t.get(j), None | Some(b'\n' | b'\r'));
+    if is_dotted_ref(&t[i..j]) {
+        return;
+    }
     push_value(t, class, i, j, alone, out);
+}
+
+/// `env.DB_PASSWORD`, `var.db_password`, `settings.API_SECRET`: a reference in code or config.
+fn is_dotted_ref(v: &[u8]) -> bool {
+    v.contains(&b'.')
+        && v.split(|b| *b == b'.').all(|p| {
+            !p.is_empty() && (p[0].is_ascii_alphabetic() || p[0] == b'_') && p.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        })
+        && !v.starts_with(b"eyJ")
 }
 
 fn skip_ws_nl(t: &[u8], mut i: usize) -> usize {

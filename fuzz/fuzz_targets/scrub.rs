@@ -7,8 +7,15 @@ use libfuzzer_sys::fuzz_target;
 
 const KEY: &str = "wsEGdjnelIuVJy7VjzPhIzDz9YlDgiPBA3CO9PFw";
 
+fn scrubber() -> &'static Scrubber {
+    static S: std::sync::OnceLock<Scrubber> = std::sync::OnceLock::new();
+    S.get_or_init(|| {
+        Scrubber::new(ScrubOptions { known: vec![KnownSecret::new("cohere-key", KEY)], redact_content: false })
+    })
+}
+
 fuzz_target!(|data: &[u8]| {
-    let s = Scrubber::new(ScrubOptions { known: vec![KnownSecret::new("cohere-key", KEY)], redact_content: false });
+    let s = scrubber();
     let once = s.scrub_bytes("fuzz", data);
     assert!(s.find_leaks("fuzz", &once).is_empty(), "a known secret or high-confidence token survived");
     let twice = s.scrub_bytes("fuzz", &once);

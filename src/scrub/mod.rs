@@ -430,8 +430,34 @@ impl Engine {
                 }
             }
         }
+        drop_placeholder_overlaps(t, &mut spans);
         merge(spans)
     }
+}
+
+/// Keeps scrubbing idempotent: a span found by layers 2–3 that overlaps a placeholder already in the text
+/// (`[REDACTED:...]`, `[CONTENT:...]`) is dropped, so a second pass never redacts around a placeholder.
+fn drop_placeholder_overlaps(t: &[u8], spans: &mut Vec<Span>) {
+    if spans.is_empty() {
+        return;
+    }
+    let mut regions: Vec<(usize, usize)> = Vec::new();
+    for needle in [&b"[REDACTED:"[..], b"[CONTENT:"] {
+        for p in memchr::memmem::find_iter(t, needle) {
+            let end = memchr::memchr(b']', &t[p..]).map_or(t.len(), |e| p + e + 1);
+            regions.push((p, end));
+        }
+    }
+    if regions.is_empty() {
+        return;
+    }
+    regions.sort_unstable();
+    spans.retain(|s| {
+        matches!(s.origin, Origin::Known(..)) || {
+            let i = regions.partition_point(|r| r.1 <= s.start);
+            !(i < regions.len() && regions[i].0 < s.end)
+        }
+    });
 }
 
 fn merge(mut spans: Vec<Span>) -> Vec<Span> {
@@ -766,5 +792,14 @@ mod tests {
         let rep = s.report();
         let lines = &rep.members["log"]["known:cohere-key:raw"].lines;
         assert_eq!(lines[0], 2, "line numbers are 1-based and count across rounds");
+    }
+
+    #[test]
+    fn idempotent_around_placeholders_found_by_fuzzing() {
+        // cargo-fuzz found this: a curl `-u` value that, after the first pass, holds a placeholder with colons.
+        let s = scrubber();
+        let input: &[u8] = b"-u\t22\x1c\0\0\0\0\0\0\x002\xad;u`key=paSs\xbc\xbc\xbc\xbc\xbcuu";
+        let once = s.scrub_bytes("m", input);
+        assert_eq!(s.scrub_bytes("m", &once), once);
     }
 }

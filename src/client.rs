@@ -1,1 +1,266 @@
-//! (stub)
+//! Sending a request with reqwest and recording the exchange; classifying how it failed.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures_util::StreamExt;
+
+use crate::error::{Error, Result};
+use crate::exchange::{Body, Exchange, Failure, FailureClass, Header, RecordedRequest, RecordedResponse, Timings};
+use crate::scrub::SecretString;
+
+/// Bodies larger than this are recorded truncated.
+pub const DEFAULT_BODY_CAP: usize = 8 * 1024 * 1024;
+
+/// A request ready to send.
+#[derive(Debug, Clone)]
+pub struct PreparedRequest {
+    /// HTTP method.
+    pub method: String,
+    /// Full URL.
+    pub url: String,
+    /// Headers to send (without Authorization: the key is added by [`Client::send`]).
+    pub headers: Vec<Header>,
+    /// The body bytes.
+    pub body: Vec<u8>,
+}
+
+/// What kind of network failure happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkKind {
+    /// Nothing listens at the address.
+    Refused,
+    /// The host name did not resolve.
+    Dns,
+    /// The TLS handshake failed.
+    Tls,
+    /// The connection was reset or closed mid-exchange.
+    Reset,
+    /// Some other connection error.
+    Other,
+}
+
+/// The result of one send.
+#[derive(Debug, Clone)]
+pub struct SendOutcome {
+    /// The recorded exchange (headers as sent, including Authorization: scrub before writing it anywhere).
+    pub exchange: Exchange,
+    /// Set when the failure happened before any connection was made (refused, DNS, TLS).
+    pub unreachable: Option<NetworkKind>,
+}
+
+/// A reqwest client with the tool's settings.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    timeout: Duration,
+    body_cap: usize,
+}
+
+impl Client {
+    /// Builds a client with a whole-request timeout.
+    pub fn new(timeout: Duration) -> Result<Client> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("cohere-bundle/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(timeout.min(Duration::from_secs(30)))
+            .build()
+            .map_err(|e| Error::Other(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Client { http, timeout, body_cap: DEFAULT_BODY_CAP })
+    }
+
+    /// The underlying reqwest client (for model metadata and tokenizer downloads).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The whole-request timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Sends `req` with `key` as a bearer token and records the exchange. Never fails: failures are recorded.
+    pub async fn send(&self, req: &PreparedRequest, key: Option<&SecretString>, purpose: &str, index: u32) -> SendOutcome {
+        let started_at = Utc::now();
+        let t0 = Instant::now();
+        let mut sent_headers = req.headers.clone();
+        if let Some(k) = key {
+            sent_headers.retain(|h| !h.name.eq_ignore_ascii_case("authorization"));
+            sent_headers.push(Header::new("Authorization", format!("Bearer {}", k.expose())));
+        }
+        let recorded_request = RecordedRequest {
+            method: req.method.clone(),
+            url: req.url.clone(),
+            headers: sent_headers.clone(),
+            body: Body::from_bytes(&req.body, Some(self.body_cap)),
+        };
+        let method = reqwest::Method::from_bytes(req.method.as_bytes()).unwrap_or(reqwest::Method::POST);
+        let mut builder = self.http.request(method, &req.url).timeout(self.timeout).body(req.body.clone());
+        for h in &sent_headers {
+            if is_hop_header(&h.name) {
+                continue;
+            }
+            builder = builder.header(h.name.as_str(), h.value.as_str());
+        }
+        let mut exchange = Exchange {
+            index,
+            purpose: purpose.to_string(),
+            request: recorded_request,
+            response: None,
+            timings: Timings { started_at, time_to_headers_ms: None, total_ms: 0.0 },
+            failure: None,
+            retry_group: None,
+        };
+        let resp = match builder.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let (class, kind) = classify(&e);
+                exchange.timings.total_ms = ms(t0);
+                exchange.failure = Some(Failure { class, message: describe(&e, self.timeout) });
+                let unreachable = kind.filter(|k| matches!(k, NetworkKind::Refused | NetworkKind::Dns | NetworkKind::Tls));
+                return SendOutcome { exchange, unreachable };
+            }
+        };
+        exchange.timings.time_to_headers_ms = Some(ms(t0));
+        let status = resp.status().as_u16();
+        let headers: Vec<Header> = resp
+            .headers()
+            .iter()
+            .map(|(n, v)| Header::new(n.as_str(), String::from_utf8_lossy(v.as_bytes())))
+            .collect();
+        let mut bytes = Vec::new();
+        let mut total: u64 = 0;
+        let mut read_error = None;
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(c) => {
+                    total += c.len() as u64;
+                    if bytes.len() < self.body_cap {
+                        let room = self.body_cap - bytes.len();
+                        bytes.extend_from_slice(&c[..c.len().min(room)]);
+                    }
+                }
+                Err(e) => {
+                    read_error = Some(e);
+                    break;
+                }
+            }
+        }
+        let mut body = Body::from_bytes(&bytes, None);
+        body.size = total;
+        body.truncated = total > bytes.len() as u64;
+        exchange.timings.total_ms = ms(t0);
+        exchange.failure = if let Some(e) = read_error {
+            let (class, _) = classify(&e);
+            let class = if class == FailureClass::Timeout { class } else if status < 400 { FailureClass::Stream } else { class };
+            Some(Failure { class, message: format!("response body broke off after {total} bytes: {}", describe(&e, self.timeout)) })
+        } else if status >= 400 {
+            Some(Failure { class: FailureClass::Http, message: error_message(&body) })
+        } else {
+            stream_error(&body).map(|message| Failure { class: FailureClass::Stream, message })
+        };
+        exchange.response = Some(RecordedResponse { status, headers, body });
+        SendOutcome { exchange, unreachable: None }
+    }
+}
+
+fn ms(t0: Instant) -> f64 {
+    (t0.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0
+}
+
+fn is_hop_header(name: &str) -> bool {
+    ["host", "content-length", "connection", "transfer-encoding", "accept-encoding"]
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h))
+}
+
+/// The error message of an error body: its `message` verbatim, else the body text.
+pub fn error_message(body: &Body) -> String {
+    if let Some(v) = body.json() {
+        if let Some(m) = v.get("message").and_then(|m| m.as_str()) {
+            return m.to_string();
+        }
+        if let Some(m) = v.pointer("/error/message").and_then(|m| m.as_str()) {
+            return m.to_string();
+        }
+        if let Some(m) = v.get("Message").and_then(|m| m.as_str()) {
+            return m.to_string();
+        }
+    }
+    let t = body.text.trim();
+    if t.is_empty() {
+        "(empty response body)".to_string()
+    } else {
+        t.chars().take(2000).collect()
+    }
+}
+
+/// An error carried inside a successful stream: v2 SSE `message-end` with `finish_reason: ERROR` (or an `error`
+/// delta), or v1 `stream-end` with `finish_reason: ERROR`.
+pub fn stream_error(body: &Body) -> Option<String> {
+    if !body.text.contains("ERROR") && !body.text.contains("\"error\"") {
+        return None;
+    }
+    for line in body.text.lines() {
+        let data = line.strip_prefix("data:").map(str::trim).unwrap_or(line.trim());
+        if !data.starts_with('{') {
+            continue;
+        }
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(data) else { continue };
+        let finish = v
+            .pointer("/delta/finish_reason")
+            .or_else(|| v.get("finish_reason"))
+            .and_then(|f| f.as_str());
+        let err = v.pointer("/delta/error").or_else(|| v.get("error"));
+        let err_text = err.and_then(|e| e.as_str().map(str::to_string).or_else(|| e.get("message").and_then(|m| m.as_str()).map(str::to_string)));
+        if finish == Some("ERROR") || err_text.is_some() {
+            return Some(err_text.unwrap_or_else(|| "stream ended with finish_reason ERROR".to_string()));
+        }
+    }
+    None
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+fn classify(e: &reqwest::Error) -> (FailureClass, Option<NetworkKind>) {
+    if e.is_timeout() {
+        return (FailureClass::Timeout, None);
+    }
+    let chain = error_chain(e).to_ascii_lowercase();
+    let kind = if chain.contains("refused") {
+        NetworkKind::Refused
+    } else if chain.contains("dns") || chain.contains("lookup") || chain.contains("resolve") {
+        NetworkKind::Dns
+    } else if chain.contains("tls") || chain.contains("certificate") || chain.contains("handshake") {
+        NetworkKind::Tls
+    } else if chain.contains("reset") || chain.contains("closed") || chain.contains("incomplete") || chain.contains("eof") {
+        NetworkKind::Reset
+    } else {
+        NetworkKind::Other
+    };
+    (FailureClass::Network, Some(kind))
+}
+
+fn describe(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return format!("no complete response within the {}s timeout", timeout.as_secs_f64());
+    }
+    let mut s = error_chain(e);
+    if let Some(url) = e.url() {
+        let u = url.as_str();
+        s = s.replace(&format!(" for url ({u})"), "");
+    }
+    s
+}

@@ -9,9 +9,8 @@ pub const DEFAULT_BASE_URL: &str = "https://api.cohere.com";
 /// The support address the report and the email draft are written for.
 pub const SUPPORT_EMAIL: &str = "support@cohere.com";
 
-/// A Cohere API endpoint the tool understands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// A Cohere API endpoint the tool understands. Serialized as its name, e.g. `"v2/chat"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     /// `POST /v2/chat`
     ChatV2,
@@ -142,6 +141,25 @@ impl Endpoint {
     /// True for endpoints that generate text (and so take `max_tokens`).
     pub fn is_generative(self) -> bool {
         matches!(self, Endpoint::ChatV2 | Endpoint::ChatV1 | Endpoint::Generate)
+    }
+}
+
+impl Serialize for Endpoint {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Endpoint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(if s == "other" { Endpoint::Other } else { Endpoint::from_name(&s).unwrap_or(Endpoint::Other) })
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -16,6 +16,7 @@
 pub mod bundle;
 pub mod client;
 pub mod cohere;
+pub mod demo;
 pub mod diagnose;
 pub mod environment;
 pub mod error;
@@ -25,8 +26,10 @@ pub mod pipeline;
 pub mod report;
 pub mod request;
 pub mod scrub;
+pub mod sdklog;
 pub mod simulator;
 pub mod summary;
+pub mod tokenizer;
 pub mod tokens;
 
 pub use cohere::{CauseCode, Endpoint, KeyKind, Platform};

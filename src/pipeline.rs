@@ -1,1 +1,460 @@
-//! (stub)
+//! The whole job: from a captured request (replayed, observed or given offline) to a written, verified bundle.
+//! Every command that writes a bundle goes through [`write_support_bundle`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::bundle::{self, Member, MemberSource, WriteOptions};
+use crate::client::{Client, PreparedRequest};
+use crate::cohere::{self, Endpoint, Platform};
+use crate::diagnose::{self, Evidence, LogError};
+use crate::environment::Environment;
+use crate::error::{Error, Result};
+use crate::exchange::{Body, Exchange, Header, RecordedRequest, RecordedResponse, Timings};
+use crate::report::{self, LogErrorListing, LogListing, ReportInput};
+use crate::request::CapturedRequest;
+use crate::scrub::{KnownSecret, ScrubOptions, Scrubber, SecretString};
+use crate::summary::{ModelLimits, SeqLen, Summary};
+use crate::tokenizer::{self, SeqLenContext, TokenizerCache};
+
+/// How and where to write a bundle; shared by every command.
+#[derive(Debug, Clone)]
+pub struct BundleOptions {
+    /// The zip path; default `cohere-support-<UTC time>-<status or class>.zip` in `out_dir`.
+    pub output: Option<PathBuf>,
+    /// Where a default-named bundle goes.
+    pub out_dir: PathBuf,
+    /// Overwrite an existing output.
+    pub force: bool,
+    /// Logs to include under `logs/`.
+    pub logs: Vec<PathBuf>,
+    /// Extra secrets to scrub (`--secret`).
+    pub secrets: Vec<SecretString>,
+    /// Also scrub the values of secret-looking environment variables.
+    pub scan_env: bool,
+    /// Replace prompt and completion text with length-keeping placeholders.
+    pub redact_content: bool,
+    /// The tool's cache directory (tokenizers); default `$COHERE_BUNDLE_CACHE_DIR`, else the XDG cache dir.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for BundleOptions {
+    fn default() -> Self {
+        BundleOptions {
+            output: None,
+            out_dir: PathBuf::from("."),
+            force: false,
+            logs: Vec::new(),
+            secrets: Vec::new(),
+            scan_env: true,
+            redact_content: false,
+            cache_dir: None,
+        }
+    }
+}
+
+/// How to replay a request.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// `--base-url`; else `CO_API_URL`, else the request's own URL, else [`cohere::DEFAULT_BASE_URL`].
+    pub base_url: Option<String>,
+    /// The API key; else the request's own bearer token.
+    pub api_key: Option<SecretString>,
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    /// The platform, when the URL does not tell.
+    pub platform: Option<Platform>,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions { base_url: None, api_key: None, timeout: Duration::from_secs(120), platform: None }
+    }
+}
+
+/// What a written bundle holds, for the caller to print.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The zip.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The summary written into it.
+    pub summary: Summary,
+    /// Number of redactions made.
+    pub redactions: u64,
+}
+
+/// The API key from the environment: `CO_API_KEY`, else `COHERE_API_KEY`.
+pub fn api_key_from_env() -> Option<SecretString> {
+    ["CO_API_KEY", "COHERE_API_KEY"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
+        .map(|v| SecretString::new(v.trim()))
+}
+
+/// The base URL for a replay (see [`ReplayOptions::base_url`]).
+pub fn resolve_base_url(opts: &ReplayOptions, request: &CapturedRequest) -> String {
+    if let Some(b) = &opts.base_url {
+        return b.trim_end_matches('/').to_string();
+    }
+    if let Ok(b) = std::env::var("CO_API_URL") {
+        if !b.trim().is_empty() {
+            return b.trim().trim_end_matches('/').to_string();
+        }
+    }
+    if let Some(u) = request.url.as_deref().and_then(|u| url::Url::parse(u).ok()) {
+        let path = u.path();
+        let ep = request.endpoint.path();
+        let base_path = if !ep.is_empty() && path.ends_with(ep) { &path[..path.len() - ep.len()] } else { "" };
+        return format!("{}{}", u.origin().ascii_serialization(), base_path.trim_end_matches('/'));
+    }
+    cohere::DEFAULT_BASE_URL.to_string()
+}
+
+/// The default bundle name for a summary.
+pub fn default_name(summary: &Summary) -> String {
+    let when = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let what = match (&summary.status, &summary.error) {
+        (Some(s), _) => s.to_string(),
+        (None, Some(e)) => e.class.clone(),
+        (None, None) => "ok".into(),
+    };
+    format!("cohere-support-{when}-{what}.zip")
+}
+
+fn target_path(opts: &BundleOptions, summary: &Summary) -> PathBuf {
+    opts.output.clone().unwrap_or_else(|| opts.out_dir.join(default_name(summary)))
+}
+
+/// Checks, before any network traffic, that the logs can be read and an explicit output can be written.
+pub fn preflight(opts: &BundleOptions) -> Result<()> {
+    for l in &opts.logs {
+        bundle::open_log(l)?;
+    }
+    if let Some(o) = &opts.output {
+        bundle::check_output(o, opts.force)?;
+    }
+    if opts.output.is_none() && !opts.out_dir.is_dir() {
+        return Err(Error::input(opts.out_dir.display().to_string(), "output directory does not exist"));
+    }
+    Ok(())
+}
+
+/// Replays `request` and writes a bundle. A failing replay still yields a bundle; an API that cannot be
+/// reached at all is an [`Error::Unreachable`] and writes nothing.
+pub async fn replay(request: CapturedRequest, ro: &ReplayOptions, bo: &BundleOptions, mode: &str) -> Result<Outcome> {
+    preflight(bo)?;
+    let base = resolve_base_url(ro, &request);
+    url::Url::parse(&base).map_err(|e| Error::input(format!("base URL {base}"), e.to_string()))?;
+    let key = ro.api_key.clone().or_else(|| {
+        request.bearer_token().filter(|t| !t.starts_with('$') && !t.starts_with('<')).map(SecretString::new)
+    });
+    let url = match (request.endpoint, &request.url) {
+        (Endpoint::Other, Some(u)) => u.clone(),
+        (Endpoint::Models, Some(u)) => {
+            let path = url::Url::parse(u).map(|x| x.path().to_string()).unwrap_or_default();
+            let i = path.find("/v1/models").unwrap_or(0);
+            format!("{base}{}", &path[i..])
+        }
+        (e, _) => format!("{base}{}", e.path()),
+    };
+    let mut headers: Vec<Header> = request
+        .headers
+        .iter()
+        .filter(|h| !["authorization", "host", "content-length", "cookie"].contains(&h.name.to_ascii_lowercase().as_str()))
+        .cloned()
+        .collect();
+    if !headers.iter().any(|h| h.name.eq_ignore_ascii_case("content-type")) && !request.body.is_null() {
+        headers.push(Header::new("Content-Type", "application/json"));
+    }
+    let body = if request.body.is_null() { Vec::new() } else { serde_json::to_vec(&request.body).unwrap_or_default() };
+    let prepared = PreparedRequest { method: request.method.clone(), url: url.clone(), headers, body };
+    let client = Client::new(ro.timeout)?;
+    let outcome = client.send(&prepared, key.as_ref(), "replay", 1).await;
+    if outcome.unreachable.is_some() {
+        let reason = outcome.exchange.failure.map(|f| f.message).unwrap_or_default();
+        return Err(Error::Unreachable { url, reason });
+    }
+    let platform = ro.platform.unwrap_or_else(|| Platform::from_url(&base));
+    let mut known = Vec::new();
+    if let Some(k) = &key {
+        known.push(KnownSecret::new("cohere-key", k.clone()));
+    }
+    let capture = Capture {
+        mode: mode.to_string(),
+        request,
+        exchanges: vec![outcome.exchange],
+        platform,
+        base_url: Some(base),
+        key_present: key.is_some(),
+        known_secrets: known,
+        http: Some((client, key)),
+    };
+    write_support_bundle(capture, bo).await
+}
+
+/// Everything captured about a failure, ready to be diagnosed and bundled.
+#[derive(Debug)]
+pub struct Capture {
+    /// `replay`, `observe`, `bundle`, `library` or `demo`.
+    pub mode: String,
+    /// The failing request.
+    pub request: CapturedRequest,
+    /// The exchanges recorded (numbered from 1).
+    pub exchanges: Vec<Exchange>,
+    /// Where it was sent.
+    pub platform: Platform,
+    /// The base URL used, if any.
+    pub base_url: Option<String>,
+    /// Whether a key was sent.
+    pub key_present: bool,
+    /// Secrets known from the capture (the key used, tokens in the request).
+    pub known_secrets: Vec<KnownSecret>,
+    /// A client and key for follow-up calls (model metadata, tokenizer), when online.
+    pub http: Option<(Client, Option<SecretString>)>,
+}
+
+/// A response given by hand to the offline `bundle` command.
+#[derive(Debug, Clone, Default)]
+pub struct OfflineResponse {
+    /// Status.
+    pub status: Option<u16>,
+    /// Headers.
+    pub headers: Vec<Header>,
+    /// Body text.
+    pub body: Option<String>,
+}
+
+/// Builds a [`Capture`] for a failure that is not replayed: the request plus whatever response is known.
+pub fn offline_capture(request: CapturedRequest, response: OfflineResponse, platform: Option<Platform>) -> Capture {
+    let platform = platform
+        .or_else(|| request.url.as_deref().map(Platform::from_url))
+        .unwrap_or_default();
+    let recorded = request.recorded_response.clone().or_else(|| {
+        (response.status.is_some() || response.body.is_some()).then(|| RecordedResponse {
+            status: response.status.unwrap_or(0),
+            headers: response.headers.clone(),
+            body: Body::from_text(response.body.clone().unwrap_or_default()),
+        })
+    });
+    let mut exchanges = Vec::new();
+    if let Some(mut resp) = recorded {
+        if let Some(s) = response.status {
+            resp.status = s;
+        }
+        let failure = (resp.status >= 400).then(|| crate::exchange::Failure {
+            class: crate::exchange::FailureClass::Http,
+            message: crate::client::error_message(&resp.body),
+        });
+        let failure = failure.or_else(|| {
+            crate::client::stream_error(&resp.body)
+                .map(|m| crate::exchange::Failure { class: crate::exchange::FailureClass::Stream, message: m })
+        });
+        exchanges.push(Exchange {
+            index: 1,
+            purpose: "recorded".into(),
+            request: RecordedRequest {
+                method: request.method.clone(),
+                url: request.url.clone().unwrap_or_else(|| request.endpoint.path().to_string()),
+                headers: request.headers.clone(),
+                body: Body::from_text(serde_json::to_string_pretty(&request.body).unwrap_or_default()),
+            },
+            response: Some(resp),
+            timings: Timings::default(),
+            failure,
+            retry_group: None,
+        });
+    }
+    let known = request
+        .bearer_token()
+        .filter(|t| !t.starts_with('$'))
+        .map(|t| vec![KnownSecret::new("cohere-key", t)])
+        .unwrap_or_default();
+    Capture {
+        mode: "bundle".into(),
+        key_present: request.bearer_token().is_some(),
+        request,
+        exchanges,
+        platform,
+        base_url: None,
+        known_secrets: known,
+        http: None,
+    }
+}
+
+/// Reads at most the last `max` bytes of a log as text (for finding SDK errors in it).
+fn log_tail(path: &Path, max: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else { return String::new() };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > max {
+        let _ = f.seek(SeekFrom::Start(len - max));
+    }
+    let mut buf = Vec::new();
+    let _ = f.take(max).read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+fn log_names(logs: &[PathBuf]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for l in logs {
+        let base = l.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "log".into());
+        let mut name = format!("logs/{base}");
+        let mut i = 2;
+        while names.contains(&name) {
+            name = format!("logs/{i}-{base}");
+            i += 1;
+        }
+        names.push(name);
+    }
+    names
+}
+
+fn limits_from_table(model: Option<&str>) -> Option<ModelLimits> {
+    let m = cohere::known_model(model?)?;
+    Some(ModelLimits {
+        context_length: Some(u64::from(m.context_length)),
+        max_output_tokens: m.max_output_tokens.map(u64::from),
+        source: "docs_table".into(),
+    })
+}
+
+/// Sequence length by the best method available (see [`crate::tokenizer`]) and the model's limits.
+async fn measure(capture: &Capture, bo: &BundleOptions) -> (SeqLen, Option<ModelLimits>) {
+    let cache = match &bo.cache_dir {
+        Some(d) => TokenizerCache::new(d.join("tokenizers")),
+        None => TokenizerCache::from_env(),
+    };
+    let response = diagnose::primary_exchange(&capture.exchanges).and_then(|e| e.response.as_ref()?.body.json());
+    let fallback_http;
+    let (http, key, offline) = match &capture.http {
+        Some((c, k)) => (c.http(), k.as_ref(), false),
+        None => {
+            fallback_http = reqwest::Client::new();
+            (&fallback_http, None, true)
+        }
+    };
+    let ctx = SeqLenContext { http, base_url: capture.base_url.as_deref(), key, cache: &cache, offline };
+    let (seq_len, meta) =
+        tokenizer::measure_seq_len(&ctx, capture.request.endpoint, &capture.request.body, response.as_ref()).await;
+    let limits = meta.map(|m| m.limits()).or_else(|| limits_from_table(capture.request.model()));
+    (seq_len, limits)
+}
+
+/// Diagnoses a capture, renders the report and writes the bundle.
+pub async fn write_support_bundle(mut capture: Capture, bo: &BundleOptions) -> Result<Outcome> {
+    preflight(bo)?;
+    for (i, e) in capture.exchanges.iter_mut().enumerate() {
+        e.index = i as u32 + 1;
+    }
+    // Known secrets: the key used, tokens in the request, --secret values, the environment's.
+    let mut known = capture.known_secrets.clone();
+    if let Some(k) = api_key_from_env() {
+        known.push(KnownSecret::new("cohere-key", k));
+    }
+    if let Some(t) = capture.request.bearer_token().filter(|t| !t.starts_with('$')) {
+        known.push(KnownSecret::new("cohere-key", t));
+    }
+    for s in &bo.secrets {
+        known.push(KnownSecret::new("secret", s.clone()));
+    }
+    if bo.scan_env {
+        known.extend(crate::scrub::secrets_from_env());
+    }
+    let scrubber = Scrubber::new(ScrubOptions { known, redact_content: bo.redact_content });
+
+    let (seq_len, model_limits) = measure(&capture, bo).await;
+    let names = log_names(&bo.logs);
+    let mut log_errors = Vec::new();
+    for (path, name) in bo.logs.iter().zip(&names) {
+        for e in crate::sdklog::find_sdk_errors(&log_tail(path, 4 << 20)) {
+            log_errors.push(LogError {
+                location: format!("{name}:{}", e.line),
+                status: e.status,
+                message: e.message.clone(),
+                request_id: e.request_id.clone(),
+            });
+        }
+    }
+    let evidence = Evidence {
+        mode: &capture.mode,
+        request: &capture.request,
+        exchanges: &capture.exchanges,
+        platform: capture.platform,
+        base_url: capture.base_url.as_deref(),
+        seq_len,
+        model_limits,
+        key_present: capture.key_present,
+        log_errors: log_errors.clone(),
+    };
+    let mut summary = diagnose::diagnose(&evidence);
+    summary.logs = names.clone();
+    let path = target_path(bo, &summary);
+    bundle::check_output(&path, bo.force)?;
+
+    // Mask credentials in structured headers before anything is serialised.
+    let mut exchanges = capture.exchanges.clone();
+    for e in &mut exchanges {
+        let member = format!("exchanges/{}", report::exchange_file(e.index));
+        scrubber.mask_headers(&member, &mut e.request.headers);
+        if let Some(r) = &mut e.response {
+            scrubber.mask_headers(&member, &mut r.headers);
+        }
+    }
+    let mut request = capture.request.clone();
+    scrubber.mask_headers("request.json", &mut request.headers);
+
+    let environment = Environment::collect();
+    let listings: Vec<LogListing> = bo
+        .logs
+        .iter()
+        .zip(&names)
+        .map(|(p, n)| LogListing { name: n.clone(), size: std::fs::metadata(p).map(|m| m.len()).unwrap_or(0), cut: None })
+        .collect();
+    let err_listings: Vec<LogErrorListing> = log_errors
+        .iter()
+        .map(|e| LogErrorListing { location: e.location.clone(), status: e.status, message: e.message.clone(), request_id: e.request_id.clone() })
+        .collect();
+    let input = ReportInput {
+        summary: &summary,
+        exchanges: &exchanges,
+        logs: &listings,
+        log_errors: &err_listings,
+        environment: &environment,
+    };
+    let json = |v: &dyn erased::Json| v.to_json();
+    let mut members = vec![
+        Member::text("report.md", report::render_markdown(&input)?),
+        Member::text("report.html", report::render_html(&input)?),
+        Member::text("summary.json", json(&summary)),
+        Member::text("request.json", json(&request)),
+    ];
+    for e in &exchanges {
+        members.push(Member::text(format!("exchanges/{}", report::exchange_file(e.index)), json(e)));
+    }
+    members.push(Member::text("environment.json", json(&environment)));
+    for (p, n) in bo.logs.iter().zip(&names) {
+        members.push(Member { name: n.clone(), source: MemberSource::File { path: p.clone(), keep_tail: None } });
+    }
+    let written = tokio::task::spawn_blocking({
+        let path = path.clone();
+        let force = bo.force;
+        move || bundle::write_bundle(&members, &scrubber, &WriteOptions { path, force, cuts: Vec::new() })
+    })
+    .await
+    .map_err(|e| Error::Other(format!("bundle writer stopped: {e}")))??;
+    Ok(Outcome { path: written.path, size: written.size, summary, redactions: written.redactions.total() })
+}
+
+mod erased {
+    /// Pretty JSON of any serialisable value, newline-terminated.
+    pub trait Json {
+        fn to_json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self) -> String {
+            serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")) + "\n"
+        }
+    }
+}

@@ -1,2 +1,4 @@
-
+mod request;
 mod scrub;
+mod simulator;
+mod tokenizer;

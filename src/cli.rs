@@ -1,0 +1,245 @@
+//! The command line: clap definitions and their translation into library calls. No logic of its own.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use cohere_bundle::pipeline::{self, BundleOptions, Outcome, ReplayOptions};
+use cohere_bundle::request::{read_request_file, ParseOptions};
+use cohere_bundle::{Endpoint, Platform, SecretString};
+
+/// Turn a failing Cohere API request into a support bundle that Cohere support can act on at once.
+#[derive(Debug, Parser)]
+#[command(name = "cohere-bundle", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replay a realistic failing request against a built-in simulated API and write a bundle (no key, no network).
+    Demo {
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Replay a failing request (JSON body, envelope, HAR file or curl command; `-` for stdin) and write a bundle.
+    Replay {
+        /// The request file: a JSON body, {"method","url","headers","body"}, a HAR file, or a curl command line.
+        request: PathBuf,
+        /// The endpoint of a bare JSON body (e.g. v2/chat, v1/chat, v2/embed, v2/rerank); inferred when omitted.
+        #[arg(long, value_parser = parse_endpoint)]
+        endpoint: Option<Endpoint>,
+        /// Which failing HAR entry to take (0 = the first failing one).
+        #[arg(long)]
+        har_entry: Option<usize>,
+        /// Base URL of the API [default: $CO_API_URL, else the request's URL, else https://api.cohere.com].
+        #[arg(long)]
+        base_url: Option<String>,
+        /// Seconds to wait for a complete response.
+        #[arg(long, default_value_t = 120.0, value_name = "SECS")]
+        timeout: f64,
+        /// The platform the request was sent to, when the URL does not tell.
+        #[arg(long, value_enum)]
+        platform: Option<Platform>,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Write a bundle for a failure that cannot be replayed (no key at hand, production data, AWS).
+    Bundle {
+        /// The request file (any form `replay` takes).
+        #[arg(long)]
+        request: PathBuf,
+        /// The response body as received.
+        #[arg(long)]
+        response: Option<PathBuf>,
+        /// The HTTP status received.
+        #[arg(long)]
+        status: Option<u16>,
+        /// The response headers as received ("Name: value" lines, or a JSON object).
+        #[arg(long)]
+        headers: Option<PathBuf>,
+        /// The endpoint of a bare JSON body.
+        #[arg(long, value_parser = parse_endpoint)]
+        endpoint: Option<Endpoint>,
+        /// Where the request was sent.
+        #[arg(long, value_enum)]
+        platform: Option<Platform>,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Check a bundle: manifest sizes and checksums, and a search for known secrets in every encoding.
+    Verify {
+        /// The bundle.
+        zip: PathBuf,
+        /// A secret that must not appear (repeatable); CO_API_KEY and secret-looking env vars are searched too.
+        #[arg(long = "secret", value_name = "VALUE")]
+        secrets: Vec<String>,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Options shared by every command that writes a bundle.
+#[derive(Debug, Args)]
+struct OutputArgs {
+    /// Where to write the zip [default: ./cohere-support-<UTC time>-<status>.zip].
+    #[arg(long, short = 'o', value_name = "ZIP")]
+    out: Option<PathBuf>,
+    /// Overwrite the output if it exists.
+    #[arg(long)]
+    force: bool,
+    /// A log file to include, scrubbed (repeatable).
+    #[arg(long = "log", value_name = "FILE")]
+    logs: Vec<PathBuf>,
+    /// A secret value to scrub from the bundle (repeatable).
+    #[arg(long = "secret", value_name = "VALUE")]
+    secrets: Vec<String>,
+    /// Do not treat the values of secret-looking environment variables as secrets.
+    #[arg(long)]
+    no_env_scan: bool,
+    /// Replace prompt, document and completion text with length-keeping placeholders.
+    #[arg(long)]
+    redact_content: bool,
+    /// Print one JSON object (with at least "bundle") instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
+    Endpoint::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = Endpoint::ALL.iter().map(|e| e.name()).collect();
+        format!("unknown endpoint '{s}'; one of: {}", names.join(", "))
+    })
+}
+
+impl OutputArgs {
+    fn bundle_options(&self) -> BundleOptions {
+        BundleOptions {
+            output: self.out.clone(),
+            out_dir: PathBuf::from("."),
+            force: self.force,
+            logs: self.logs.clone(),
+            secrets: self.secrets.iter().map(SecretString::new).collect(),
+            scan_env: !self.no_env_scan,
+            redact_content: self.redact_content,
+            cache_dir: None,
+        }
+    }
+}
+
+fn timeout(secs: f64) -> anyhow::Result<Duration> {
+    if !(secs.is_finite() && secs > 0.0) {
+        anyhow::bail!(cohere_bundle::Error::input("--timeout", "must be a positive number of seconds"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn print_outcome(o: &Outcome, json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        let v = serde_json::json!({
+            "bundle": o.path,
+            "size": o.size,
+            "status": o.summary.status,
+            "error": o.summary.error,
+            "request_id": o.summary.request_id,
+            "causes": o.summary.causes,
+            "redactions": o.redactions,
+        });
+        writeln!(out, "{v}")?;
+        return Ok(());
+    }
+    let s = &o.summary;
+    let what = match (&s.status, &s.error) {
+        (Some(st), Some(e)) => format!("HTTP {st} ({})", e.class),
+        (None, Some(e)) => e.class.clone(),
+        (Some(st), None) => format!("HTTP {st}, no error"),
+        (None, None) => "no error".into(),
+    };
+    writeln!(out, "{} {} with {}: {what}", s.endpoint, "request", s.model.as_deref().unwrap_or("(no model)"))?;
+    if let Some(e) = &s.error {
+        writeln!(out, "  error:      {}", e.message)?;
+    }
+    if let Some(id) = &s.request_id {
+        writeln!(out, "  request id: {id}")?;
+    }
+    if let Some(c) = s.causes.first() {
+        writeln!(out, "  cause:      {}: {}", c.code, c.evidence)?;
+        writeln!(out, "  next step:  {}", c.next_step)?;
+    }
+    writeln!(out, "Wrote {} ({} bytes, {} redactions, verified).", o.path.display(), o.size, o.redactions)?;
+    writeln!(out, "Attach it to an email to {}.", cohere_bundle::cohere::SUPPORT_EMAIL)?;
+    Ok(())
+}
+
+fn read_opt(path: &Option<PathBuf>, flag: &str) -> anyhow::Result<Option<String>> {
+    let Some(p) = path else { return Ok(None) };
+    let bytes = std::fs::read(p).map_err(|e| cohere_bundle::Error::input(format!("{flag} {}", p.display()), e.to_string()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| cohere_bundle::Error::input(format!("{flag} {}", p.display()), "binary file, not text"))?;
+    Ok(Some(text))
+}
+
+fn parse_headers(text: &str) -> Vec<cohere_bundle::exchange::Header> {
+    use cohere_bundle::exchange::Header;
+    if let Ok(serde_json::Value::Object(o)) = serde_json::from_str::<serde_json::Value>(text) {
+        return o
+            .into_iter()
+            .map(|(k, v)| Header::new(k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+            .collect();
+    }
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(n, _)| !n.trim().is_empty() && !n.contains(' '))
+        .map(|(n, v)| Header::new(n.trim(), v.trim()))
+        .collect()
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Demo { out } => {
+            let o = cohere_bundle::demo::run(&out.bundle_options()).await?;
+            print_outcome(&o, out.json)
+        }
+        Command::Replay { request, endpoint, har_entry, base_url, timeout: t, platform, out } => {
+            let req = read_request_file(&request, &ParseOptions { endpoint, har_entry })?;
+            let ro = ReplayOptions { base_url, api_key: pipeline::api_key_from_env(), timeout: timeout(t)?, platform };
+            let o = pipeline::replay(req, &ro, &out.bundle_options(), "replay").await?;
+            print_outcome(&o, out.json)
+        }
+        Command::Bundle { request, response, status, headers, endpoint, platform, out } => {
+            let req = read_request_file(&request, &ParseOptions { endpoint, har_entry: None })?;
+            let resp = pipeline::OfflineResponse {
+                status,
+                headers: read_opt(&headers, "--headers")?.map(|t| parse_headers(&t)).unwrap_or_default(),
+                body: read_opt(&response, "--response")?,
+            };
+            let capture = pipeline::offline_capture(req, resp, platform);
+            let o = pipeline::write_support_bundle(capture, &out.bundle_options()).await?;
+            print_outcome(&o, out.json)
+        }
+        Command::Verify { zip, secrets, json } => {
+            let mut known: Vec<cohere_bundle::KnownSecret> =
+                secrets.iter().map(|s| cohere_bundle::KnownSecret::new("secret", s.as_str())).collect();
+            if let Some(k) = pipeline::api_key_from_env() {
+                known.push(cohere_bundle::KnownSecret::new("cohere-key", k));
+            }
+            known.extend(cohere_bundle::scrub::secrets_from_env());
+            let n = known.len();
+            let scrubber = cohere_bundle::scrub::Scrubber::new(cohere_bundle::scrub::ScrubOptions { known, redact_content: false });
+            let r = cohere_bundle::bundle::verify(&zip, &scrubber, n).with_context(|| "verify failed".to_string())?;
+            if json {
+                println!("{}", serde_json::json!({"bundle": r.path, "ok": true, "members_checked": r.members_checked, "secrets_searched": r.secrets_searched}));
+            } else {
+                println!("{}: OK ({} members match the manifest; {} known secrets searched, none found)", r.path, r.members_checked, r.secrets_searched);
+            }
+            Ok(())
+        }
+    }
+}

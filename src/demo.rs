@@ -1,0 +1,40 @@
+//! `cohere-bundle demo`: the main job on an embedded default, with no key and no network. It starts the
+//! simulated API on 127.0.0.1, replays a realistic failing chat request (max_tokens above the model's
+//! output cap) with a log that holds the key, and writes a bundle.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::pipeline::{self, BundleOptions, Outcome, ReplayOptions};
+use crate::request::{parse_request, ParseOptions};
+use crate::scrub::SecretString;
+use crate::simulator::{SimConfig, Simulator, DEMO_KEY};
+
+/// The embedded failing request.
+pub const DEMO_REQUEST: &str = include_str!("../templates/demo-request.json");
+
+/// The embedded application log (the key is planted in it to show the scrubber at work).
+const DEMO_LOG: &str = include_str!("../templates/demo-app.log");
+
+/// Runs the demo and writes a bundle according to `bo` (its `logs` are extended with the demo log).
+pub async fn run(bo: &BundleOptions) -> Result<Outcome> {
+    let sim = Simulator::start(SimConfig::default())
+        .await
+        .map_err(|e| Error::Other(format!("cannot start the simulated API on 127.0.0.1: {e}")))?;
+    let request = parse_request("demo request", DEMO_REQUEST.as_bytes(), &ParseOptions::default())?;
+    let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, DEMO_LOG.replace("{KEY}", DEMO_KEY).replace("{BASE}", &sim.base_url()))
+        .map_err(|e| Error::io(&log, e))?;
+    let mut bo = bo.clone();
+    bo.logs.insert(0, log);
+    let ro = ReplayOptions {
+        base_url: Some(sim.base_url()),
+        api_key: Some(SecretString::new(DEMO_KEY)),
+        timeout: Duration::from_secs(10),
+        platform: None,
+    };
+    let out = pipeline::replay(request, &ro, &bo, "demo").await;
+    sim.shutdown().await;
+    out
+}

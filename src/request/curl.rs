@@ -1,0 +1,554 @@
+//! Parsing a curl command line (as copied from a terminal, a browser's "Copy as cURL", or docs).
+
+use base64::Engine;
+
+use crate::error::{Error, Result};
+use crate::exchange::Header;
+
+/// What a curl command line says about the request.
+#[derive(Debug, Default)]
+pub(crate) struct CurlCommand {
+    /// `-X`, or `None` when not given.
+    pub method: Option<String>,
+    /// The URL (scheme added when missing, as curl does).
+    pub url: Option<String>,
+    /// Headers in order (`-H`, `-u`, `-A`, `-b`, `--json`).
+    pub headers: Vec<Header>,
+    /// The body, when any data option was given (several are joined with `&`, as curl does).
+    pub data: Option<String>,
+    /// `-G`/`--get`: data goes to the query string.
+    pub get: bool,
+    /// `-I`/`--head`.
+    pub head: bool,
+}
+
+/// True when `text` (after an optional `$ ` prompt) starts with the word `curl`.
+pub(crate) fn looks_like_curl(text: &str) -> bool {
+    let t = strip_prompt(text.trim_start());
+    let word: String = t.chars().take_while(|c| !c.is_whitespace() && *c != '^' && *c != '\\').collect();
+    let word = word.to_ascii_lowercase();
+    word == "curl" || word == "curl.exe" || word.ends_with("/curl")
+}
+
+fn strip_prompt(t: &str) -> &str {
+    t.strip_prefix("$ ").or_else(|| t.strip_prefix("> ")).unwrap_or(t)
+}
+
+/// Options that take a value and that the tool does not need.
+const SKIP_WITH_VALUE: &[&str] = &[
+    "--max-time",
+    "--connect-timeout",
+    "--output",
+    "--retry",
+    "--retry-delay",
+    "--retry-max-time",
+    "--proxy",
+    "--proxy-user",
+    "--write-out",
+    "--cacert",
+    "--capath",
+    "--cert",
+    "--cert-type",
+    "--key",
+    "--key-type",
+    "--pass",
+    "--resolve",
+    "--connect-to",
+    "--cookie-jar",
+    "--dump-header",
+    "--trace",
+    "--trace-ascii",
+    "--stderr",
+    "--limit-rate",
+    "--range",
+    "--interface",
+    "--dns-servers",
+    "--keepalive-time",
+    "--expect100-timeout",
+    "--max-redirs",
+    "--max-filesize",
+    "--config",
+    "--speed-limit",
+    "--speed-time",
+    "--ciphers",
+    "--noproxy",
+    "--unix-socket",
+    "--abstract-unix-socket",
+    "--happy-eyeballs-timeout-ms",
+    "--local-port",
+    "--output-dir",
+    "--upload-file",
+    "--time-cond",
+    "--proto",
+    "--proto-redir",
+    "--request-target",
+    "--aws-sigv4",
+    "--oauth2-bearer",
+];
+
+/// Short options that take a value (the value may be attached: `-XPOST`).
+const SHORT_WITH_VALUE: &[char] =
+    &['X', 'H', 'd', 'u', 'o', 'm', 'A', 'e', 'b', 'x', 'w', 'E', 'c', 'D', 'K', 'r', 'T', 'F', 'U', 'Y', 'y', 'z', 'C', 'Q', 't', 'P'];
+
+/// Parses a curl command line. `name` names the source in errors.
+pub(crate) fn parse(name: &str, text: &str) -> Result<CurlCommand> {
+    let joined = join_continuations(text);
+    let prepared = expand_ansi_c_quotes(&joined);
+    let words = shell_words::split(&prepared)
+        .map_err(|_| Error::input(name, "curl command has an unterminated quote"))?;
+    let mut words = words.into_iter().peekable();
+    // Skip a prompt and the program name.
+    while let Some(w) = words.peek() {
+        if w == "$" || w == ">" {
+            words.next();
+        } else {
+            break;
+        }
+    }
+    words.next(); // `curl`
+    let mut cmd = CurlCommand::default();
+    let mut data_parts: Vec<String> = Vec::new();
+    let mut positional: Vec<String> = Vec::new();
+    let mut words: Vec<String> = words.collect();
+    const POWERSHELL: &[&str] = &["-uri", "-method", "-body", "-headers", "-contenttype", "-infile", "-usebasicparsing"];
+    if words.iter().any(|w| POWERSHELL.contains(&w.to_ascii_lowercase().as_str())) {
+        return Err(Error::input(
+            name,
+            "this is PowerShell's curl alias (Invoke-WebRequest), not curl; save the body as a JSON file and pass it with --endpoint",
+        ));
+    }
+    words.reverse(); // pop from the end
+    let missing = |opt: &str| Error::input(name, format!("curl option {opt} needs a value"));
+    while let Some(arg) = words.pop() {
+        if arg == "--" {
+            while let Some(w) = words.pop() {
+                positional.push(w);
+            }
+            break;
+        }
+        if let Some(long) = arg.strip_prefix("--") {
+            let (opt, attached) = match long.split_once('=') {
+                Some((o, v)) if takes_value_long(&format!("--{o}")) => (format!("--{o}"), Some(v.to_string())),
+                _ => (arg.clone(), None),
+            };
+            let value = |words: &mut Vec<String>| -> Result<String> {
+                match &attached {
+                    Some(v) => Ok(v.clone()),
+                    None => words.pop().ok_or_else(|| missing(&opt)),
+                }
+            };
+            match opt.as_str() {
+                "--request" => cmd.method = Some(value(&mut words)?),
+                "--header" => push_header(&mut cmd.headers, &value(&mut words)?),
+                "--url" => positional.insert(0, value(&mut words)?),
+                "--user" => push_basic(&mut cmd.headers, &value(&mut words)?),
+                "--user-agent" => cmd.headers.push(Header::new("User-Agent", value(&mut words)?)),
+                "--referer" => cmd.headers.push(Header::new("Referer", value(&mut words)?)),
+                "--cookie" => cmd.headers.push(Header::new("Cookie", value(&mut words)?)),
+                "--data" | "--data-ascii" | "--data-binary" => {
+                    data_parts.push(read_data(name, &value(&mut words)?, true)?)
+                }
+                "--data-raw" => data_parts.push(value(&mut words)?),
+                "--data-urlencode" => data_parts.push(read_data(name, &value(&mut words)?, false)?),
+                "--json" => {
+                    data_parts.push(read_data(name, &value(&mut words)?, true)?);
+                    if crate::exchange::header(&cmd.headers, "content-type").is_none() {
+                        cmd.headers.push(Header::new("Content-Type", "application/json"));
+                    }
+                    if crate::exchange::header(&cmd.headers, "accept").is_none() {
+                        cmd.headers.push(Header::new("Accept", "application/json"));
+                    }
+                }
+                "--form" | "--form-string" => {
+                    return Err(Error::input(name, "curl -F/--form sends a multipart form, not a JSON body"))
+                }
+                "--get" => cmd.get = true,
+                "--head" => cmd.head = true,
+                o if SKIP_WITH_VALUE.contains(&o) => {
+                    value(&mut words)?;
+                }
+                // Flags without a value (-s, --compressed, --location, ...) and unknown options.
+                _ => {}
+            }
+            continue;
+        }
+        if arg.len() > 1 && arg.starts_with('-') {
+            // A cluster of short options: `-sS`, `-XPOST`, `-sH 'a: b'`.
+            let chars: Vec<char> = arg.chars().skip(1).collect();
+            let mut i = 0;
+            while i < chars.len() {
+                let c = chars[i];
+                if SHORT_WITH_VALUE.contains(&c) {
+                    let rest: String = chars[i + 1..].iter().collect();
+                    let v = if rest.is_empty() { words.pop().ok_or_else(|| missing(&format!("-{c}")))? } else { rest };
+                    match c {
+                        'X' => cmd.method = Some(v),
+                        'H' => push_header(&mut cmd.headers, &v),
+                        'd' => data_parts.push(read_data(name, &v, true)?),
+                        'u' => push_basic(&mut cmd.headers, &v),
+                        'A' => cmd.headers.push(Header::new("User-Agent", v)),
+                        'e' => cmd.headers.push(Header::new("Referer", v)),
+                        'b' => cmd.headers.push(Header::new("Cookie", v)),
+                        'F' => {
+                            return Err(Error::input(name, "curl -F/--form sends a multipart form, not a JSON body"))
+                        }
+                        _ => {}
+                    }
+                    break;
+                }
+                match c {
+                    'G' => cmd.get = true,
+                    'I' => cmd.head = true,
+                    _ => {}
+                }
+                i += 1;
+            }
+            continue;
+        }
+        positional.push(arg);
+    }
+    if !data_parts.is_empty() {
+        cmd.data = Some(data_parts.join("&"));
+    }
+    let url = positional
+        .iter()
+        .find(|p| p.contains("://"))
+        .or_else(|| positional.first())
+        .cloned();
+    cmd.url = url.map(|u| if u.contains("://") { u } else { format!("http://{u}") });
+    Ok(cmd)
+}
+
+fn takes_value_long(opt: &str) -> bool {
+    matches!(
+        opt,
+        "--request"
+            | "--header"
+            | "--url"
+            | "--user"
+            | "--user-agent"
+            | "--referer"
+            | "--cookie"
+            | "--data"
+            | "--data-ascii"
+            | "--data-binary"
+            | "--data-raw"
+            | "--data-urlencode"
+            | "--json"
+            | "--form"
+            | "--form-string"
+    ) || SKIP_WITH_VALUE.contains(&opt)
+}
+
+fn push_header(headers: &mut Vec<Header>, h: &str) {
+    if h.starts_with('@') {
+        return; // headers from a file: not followed
+    }
+    match h.split_once(':') {
+        Some((n, v)) => {
+            let (n, v) = (n.trim(), v.trim());
+            if !n.is_empty() && !v.is_empty() {
+                headers.push(Header::new(n, v));
+            }
+            // `Name:` with nothing after removes a header in curl: nothing to record.
+        }
+        None => {
+            // `Name;` sends an empty header.
+            if let Some(n) = h.trim().strip_suffix(';') {
+                if !n.is_empty() {
+                    headers.push(Header::new(n.trim(), ""));
+                }
+            }
+        }
+    }
+}
+
+fn push_basic(headers: &mut Vec<Header>, user: &str) {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(user.as_bytes());
+    headers.push(Header::new("Authorization", format!("Basic {encoded}")));
+}
+
+/// The size limit for `@file` data.
+const DATA_FILE_CAP: u64 = super::MAX_REQUEST_BYTES;
+
+/// Resolves `@file` (relative to the current directory); `strip_newlines` as curl does for `-d @file`.
+fn read_data(name: &str, v: &str, strip_newlines: bool) -> Result<String> {
+    let Some(path) = v.strip_prefix('@') else { return Ok(v.to_string()) };
+    if path == "-" {
+        return Err(Error::input(name, "curl reads the body from stdin (@-); save it to a file and use -d @file"));
+    }
+    let p = std::path::Path::new(path);
+    let meta = std::fs::metadata(p).map_err(|e| {
+        Error::input(name, format!("curl data file {path}: {}", super::io_reason(&e)))
+    })?;
+    if meta.is_dir() {
+        return Err(Error::input(name, format!("curl data file {path}: is a directory")));
+    }
+    if meta.len() > DATA_FILE_CAP {
+        return Err(Error::input(name, format!("curl data file {path}: too large ({} bytes)", meta.len())));
+    }
+    let bytes = std::fs::read(p)
+        .map_err(|e| Error::input(name, format!("curl data file {path}: {}", super::io_reason(&e))))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::input(name, format!("curl data file {path}: binary file (not UTF-8)")))?;
+    Ok(if strip_newlines { text.replace(['\r', '\n'], "") } else { text })
+}
+
+/// Normalises line ends and joins continuation lines: `\` (POSIX shells), `^` (Windows cmd, whose `^x` escapes
+/// are also undone) and `` ` `` (PowerShell).
+fn join_continuations(text: &str) -> String {
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    let text = strip_prompt(text.trim_start()).to_string();
+    // cmd.exe style: a line continued with `^`, or a first argument quoted as `^"`. A bash line continued with
+    // `\\` is never cmd style, whatever its data holds.
+    let posix_continued = text.lines().any(|l| l.trim_end().ends_with('\\'));
+    let cmd_style = !posix_continued
+        && (text.lines().any(|l| l.trim_end().ends_with(" ^") || l.trim_end() == "^")
+            || text.split_whitespace().nth(1).is_some_and(|w| w.starts_with("^\"")));
+    if cmd_style {
+        // cmd.exe: `^` escapes the next character, `^` + newline continues the line.
+        let mut out = String::with_capacity(text.len());
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '^' {
+                match chars.next() {
+                    Some('\n') => out.push(' '),
+                    Some(n) => out.push(n),
+                    None => {}
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        return out;
+    }
+    let mut out = String::with_capacity(text.len());
+    for line in text.split('\n') {
+        let t = line.trim_end();
+        if let Some(s) = t.strip_suffix('`') {
+            out.push_str(s);
+            out.push(' ');
+        } else if let Some(s) = t.strip_suffix('\\') {
+            // An odd number of trailing backslashes is a continuation.
+            let n = t.chars().rev().take_while(|c| *c == '\\').count();
+            if n % 2 == 1 {
+                out.push_str(s);
+                out.push(' ');
+            } else {
+                out.push_str(line);
+                out.push('\n');
+            }
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Rewrites bash `$'...'` strings (ANSI-C quoting) into plain single-quoted words `shell-words` understands.
+fn expand_ansi_c_quotes(text: &str) -> String {
+    #[derive(PartialEq)]
+    enum Q {
+        None,
+        Single,
+        Double,
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut q = Q::None;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match q {
+            Q::Single => {
+                out.push(c);
+                if c == '\'' {
+                    q = Q::None;
+                }
+                i += 1;
+            }
+            Q::Double => {
+                out.push(c);
+                if c == '\\' && i + 1 < chars.len() {
+                    out.push(chars[i + 1]);
+                    i += 2;
+                    continue;
+                }
+                if c == '"' {
+                    q = Q::None;
+                }
+                i += 1;
+            }
+            Q::None => {
+                if c == '\\' && i + 1 < chars.len() {
+                    out.push(c);
+                    out.push(chars[i + 1]);
+                    i += 2;
+                    continue;
+                }
+                if c == '$' && chars.get(i + 1) == Some(&'\'') {
+                    let (s, next) = decode_ansi_c(&chars, i + 2);
+                    out.push_str(&shell_words::quote(&s));
+                    i = next;
+                    continue;
+                }
+                if c == '\'' {
+                    q = Q::Single;
+                } else if c == '"' {
+                    q = Q::Double;
+                }
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Decodes the inside of `$'...'` from `start`; returns the text and the index after the closing quote.
+fn decode_ansi_c(chars: &[char], start: usize) -> (String, usize) {
+    let mut s = String::new();
+    let mut i = start;
+    let hex = |chars: &[char], i: usize, max: usize| -> (u32, usize) {
+        let mut v = 0u32;
+        let mut n = 0;
+        while n < max {
+            match chars.get(i + n).and_then(|c| c.to_digit(16)) {
+                Some(d) => {
+                    v = v * 16 + d;
+                    n += 1;
+                }
+                None => break,
+            }
+        }
+        (v, n)
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            return (s, i + 1);
+        }
+        if c != '\\' {
+            s.push(c);
+            i += 1;
+            continue;
+        }
+        let Some(&e) = chars.get(i + 1) else {
+            s.push('\\');
+            i += 1;
+            continue;
+        };
+        i += 2;
+        match e {
+            'n' => s.push('\n'),
+            't' => s.push('\t'),
+            'r' => s.push('\r'),
+            'a' => s.push('\u{7}'),
+            'b' => s.push('\u{8}'),
+            'e' | 'E' => s.push('\u{1b}'),
+            'f' => s.push('\u{c}'),
+            'v' => s.push('\u{b}'),
+            '\\' => s.push('\\'),
+            '\'' => s.push('\''),
+            '"' => s.push('"'),
+            '?' => s.push('?'),
+            'x' => {
+                let (v, n) = hex(chars, i, 2);
+                if n == 0 {
+                    s.push_str("\\x");
+                } else {
+                    s.push(char::from_u32(v).unwrap_or('\u{fffd}'));
+                    i += n;
+                }
+            }
+            'u' | 'U' => {
+                let (v, n) = hex(chars, i, if e == 'u' { 4 } else { 8 });
+                if n == 0 {
+                    s.push('\\');
+                    s.push(e);
+                } else {
+                    s.push(char::from_u32(v).unwrap_or('\u{fffd}'));
+                    i += n;
+                }
+            }
+            '0'..='7' => {
+                let mut v = e.to_digit(8).unwrap_or(0);
+                let mut n = 0;
+                while n < 2 {
+                    match chars.get(i + n).and_then(|c| c.to_digit(8)) {
+                        Some(d) => {
+                            v = v * 8 + d;
+                            n += 1;
+                        }
+                        None => break,
+                    }
+                }
+                i += n;
+                s.push(char::from_u32(v).unwrap_or('\u{fffd}'));
+            }
+            other => {
+                s.push('\\');
+                s.push(other);
+            }
+        }
+    }
+    // Unterminated: keep what there is (shell-words will not see a quote problem).
+    (s, chars.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_posix_continuations_and_reads_options() {
+        let cmd = parse(
+            "t",
+            "curl -sS -X POST https://api.cohere.com/v2/chat \\\n  -H 'Authorization: Bearer abc' \\\r\n  -d '{\"a\":1}'",
+        )
+        .unwrap();
+        assert_eq!(cmd.method.as_deref(), Some("POST"));
+        assert_eq!(cmd.url.as_deref(), Some("https://api.cohere.com/v2/chat"));
+        assert_eq!(cmd.headers, vec![Header::new("Authorization", "Bearer abc")]);
+        assert_eq!(cmd.data.as_deref(), Some("{\"a\":1}"));
+    }
+
+    #[test]
+    fn ansi_c_quotes_decode_escapes() {
+        let cmd = parse("t", "curl https://x/v2/chat --data $'{\"m\":\"it\\'s\\n\\u00e9\"}'").unwrap();
+        assert_eq!(cmd.data.as_deref(), Some("{\"m\":\"it's\n\u{e9}\"}"));
+    }
+
+    #[test]
+    fn windows_cmd_carets() {
+        let cmd = parse(
+            "t",
+            "curl ^\"https://api.cohere.com/v2/chat^\" ^\r\n  -H ^\"content-type: application/json^\" ^\r\n  --data-raw ^\"^{^\\^\"model^\\^\":1^}^\"",
+        )
+        .unwrap();
+        assert_eq!(cmd.url.as_deref(), Some("https://api.cohere.com/v2/chat"));
+        assert_eq!(cmd.data.as_deref(), Some("{\"model\":1}"));
+    }
+
+    #[test]
+    fn short_option_clusters_and_attached_values() {
+        let cmd = parse("t", "curl -sXPUT -HX-A:1 -sH 'X-B: 2' --max-time 5 -o out.json api.cohere.com/v1/embed").unwrap();
+        assert_eq!(cmd.method.as_deref(), Some("PUT"));
+        assert_eq!(cmd.headers.len(), 2);
+        assert_eq!(cmd.url.as_deref(), Some("http://api.cohere.com/v1/embed"));
+    }
+
+    #[test]
+    fn caret_in_posix_data_is_kept() {
+        let cmd = parse("t", r#"curl https://x/v2/chat -d '{"re":"^\"a"}'"#).unwrap();
+        assert_eq!(cmd.data.as_deref(), Some(r#"{"re":"^\"a"}"#));
+    }
+
+    #[test]
+    fn never_panics_on_odd_input() {
+        for t in ["curl", "curl -", "curl -H", "curl $'", "curl $'\\x", "curl $'\\u{", "curl ^", "curl \\", "curl '", "curl -X"] {
+            let _ = parse("t", t);
+        }
+    }
+}

@@ -1,5 +1,6 @@
 mod observe;
 mod observe_sim;
 mod request;
+mod scrub;
 mod simulator;
 mod tokenizer;

@@ -102,6 +102,14 @@ enum Command {
         #[arg(long)]
         redact_content: bool,
     },
+    /// Run the simulated Cohere API in the foreground (for trying the tool; failures on demand with the
+    /// request header `x-simulate: <scenario>`).
+    #[command(hide = true)]
+    Simulator {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
     /// Check a bundle: manifest sizes and checksums, and a search for known secrets in every encoding.
     Verify {
         /// The bundle.
@@ -244,6 +252,15 @@ fn known_secrets(values: &[String]) -> Vec<cohere_bundle::KnownSecret> {
 /// Runs the parsed command line; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
+        Command::Simulator { port } => {
+            use cohere_bundle::simulator::{SimConfig, Simulator};
+            let sim = Simulator::start_on(SimConfig::default(), port).await.context("cannot start the simulator")?;
+            println!("{}", sim.base_url());
+            eprintln!("cohere-bundle: simulated Cohere API on {} (key {}); Ctrl-C to stop", sim.base_url(), cohere_bundle::simulator::DEMO_KEY);
+            cohere_bundle::observe::wait_for_shutdown_signal().await;
+            sim.shutdown().await;
+            Ok(0)
+        }
         Command::Observe { listen, upstream, all, out, command } => {
             use cohere_bundle::observe::{self, ObserveOptions, Proxy};
             let upstream = upstream

@@ -483,6 +483,8 @@ pub fn observed_capture(recording: crate::observe::Recording, upstream: &str) ->
             known.push(KnownSecret::new("cohere-key", token));
         }
     }
+    let key = known.last().map(|k| k.value.clone());
+    let http = Client::new(Duration::from_secs(30)).ok().map(|c| (c, key));
     Some(Capture {
         mode: "observe".into(),
         key_present: !known.is_empty(),
@@ -491,6 +493,6 @@ pub fn observed_capture(recording: crate::observe::Recording, upstream: &str) ->
         request,
         exchanges,
         known_secrets: known,
-        http: None,
+        http,
     })
 }

@@ -159,8 +159,8 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-/// Streams `path` through the scrubber into `out`, a chunk at a time, cutting chunks at line ends so that a
-/// secret on one line is never split. Lines longer than the chunk are cut at the chunk size.
+/// Streams `path` (or its newest `keep_tail` bytes, from a line start) through the scrubber into `out` with
+/// bounded memory.
 fn stream_log(path: &Path, keep_tail: Option<u64>, member: &str, scrubber: &Scrubber, out: &mut impl Write) -> Result<()> {
     let mut f = open_log(path)?;
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
@@ -175,32 +175,9 @@ fn stream_log(path: &Path, keep_tail: Option<u64>, member: &str, scrubber: &Scru
         drop(probe);
         f.seek(std::io::SeekFrom::Start(pos)).map_err(|e| Error::io(path, e))?;
     }
-    let mut buf = vec![0u8; CHUNK];
-    let mut carry: Vec<u8> = Vec::new();
-    loop {
-        let n = read_full(&mut f, &mut buf).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        carry.extend_from_slice(&buf[..n]);
-        let cut = if n < CHUNK {
-            carry.len()
-        } else {
-            match carry.iter().rposition(|&b| b == b'\n') {
-                Some(i) => i + 1,
-                None if carry.len() >= 4 * CHUNK => carry.len(),
-                None => continue,
-            }
-        };
-        let rest = carry.split_off(cut);
-        let text = String::from_utf8_lossy(&carry);
-        out.write_all(scrubber.scrub_str(member, &text).as_bytes()).map_err(|e| Error::io(path, e))?;
-        carry = rest;
-    }
-    if !carry.is_empty() {
-        let text = String::from_utf8_lossy(&carry);
-        out.write_all(scrubber.scrub_str(member, &text).as_bytes()).map_err(|e| Error::io(path, e))?;
-    }
+    scrubber
+        .scrub_stream(member, BufReader::with_capacity(CHUNK, f), out)
+        .map_err(|e| Error::io(path, e))?;
     Ok(())
 }
 

@@ -71,6 +71,45 @@ enum Command {
         #[command(flatten)]
         out: OutputArgs,
     },
+    /// Run a local recording proxy (and optionally a command through it) and bundle the failures it saw.
+    Observe {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+        listen: std::net::SocketAddr,
+        /// Where to forward [default: $CO_API_URL as it was, else https://api.cohere.com].
+        #[arg(long, value_name = "URL")]
+        upstream: Option<String>,
+        /// Record every exchange, not only failures.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        out: OutputArgs,
+        /// The command to run with CO_API_URL pointing at the proxy (after `--`).
+        #[arg(last = true, value_name = "COMMAND")]
+        command: Vec<std::ffi::OsString>,
+    },
+    /// Scrub files (or stdin) and print the result: a preview of what would leave the machine.
+    Scrub {
+        /// Files to scrub; stdin when none.
+        files: Vec<PathBuf>,
+        /// A secret value to scrub (repeatable); CO_API_KEY and secret-looking env vars are scrubbed too.
+        #[arg(long = "secret", value_name = "VALUE")]
+        secrets: Vec<String>,
+        /// Print the redaction report (counts per rule, never values) on stderr.
+        #[arg(long)]
+        report: bool,
+        /// Replace prompt and completion text with length-keeping placeholders.
+        #[arg(long)]
+        redact_content: bool,
+    },
+    /// Run the simulated Cohere API in the foreground (for trying the tool; failures on demand with the
+    /// request header `x-simulate: <scenario>`).
+    #[command(hide = true)]
+    Simulator {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
     /// Check a bundle: manifest sizes and checksums, and a search for known secrets in every encoding.
     Verify {
         /// The bundle.
@@ -200,18 +239,81 @@ fn parse_headers(text: &str) -> Vec<cohere_bundle::exchange::Header> {
         .collect()
 }
 
-/// Runs the parsed command line.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+fn known_secrets(values: &[String]) -> Vec<cohere_bundle::KnownSecret> {
+    let mut known: Vec<cohere_bundle::KnownSecret> =
+        values.iter().map(|s| cohere_bundle::KnownSecret::new("secret", s.as_str())).collect();
+    if let Some(k) = pipeline::api_key_from_env() {
+        known.push(cohere_bundle::KnownSecret::new("cohere-key", k));
+    }
+    known.extend(cohere_bundle::scrub::secrets_from_env());
+    known
+}
+
+/// Runs the parsed command line; returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
+        Command::Simulator { port } => {
+            use cohere_bundle::simulator::{SimConfig, Simulator};
+            let sim = Simulator::start_on(SimConfig::default(), port).await.context("cannot start the simulator")?;
+            println!("{}", sim.base_url());
+            eprintln!("cohere-bundle: simulated Cohere API on {} (key {}); Ctrl-C to stop", sim.base_url(), cohere_bundle::simulator::DEMO_KEY);
+            cohere_bundle::observe::wait_for_shutdown_signal().await;
+            sim.shutdown().await;
+            Ok(0)
+        }
+        Command::Observe { listen, upstream, all, out, command } => {
+            use cohere_bundle::observe::{self, ObserveOptions, Proxy};
+            let upstream = upstream
+                .or_else(|| std::env::var("CO_API_URL").ok().filter(|u| !u.trim().is_empty()))
+                .unwrap_or_else(|| cohere_bundle::cohere::DEFAULT_BASE_URL.to_string());
+            let bo = out.bundle_options();
+            pipeline::preflight(&bo)?;
+            let proxy = Proxy::start(ObserveOptions { listen, upstream: upstream.clone(), record_all: all, ..Default::default() }).await?;
+            eprintln!("cohere-bundle: recording proxy on {} -> {upstream}", proxy.base_url());
+            eprintln!("cohere-bundle: Python SDK: CO_API_URL={}   TypeScript SDK: new CohereClient({{ baseUrl: \"{}\" }})", proxy.base_url(), proxy.base_url());
+            let code = if command.is_empty() {
+                eprintln!("cohere-bundle: press Ctrl-C to stop and write the bundle");
+                observe::wait_for_shutdown_signal().await;
+                0
+            } else {
+                let status = observe::run_command(&proxy.base_url(), &command).await?;
+                status.code().map(|c| c.clamp(0, 255) as u8).unwrap_or(1)
+            };
+            let recording = proxy.stop().await;
+            match pipeline::observed_capture(recording, &upstream) {
+                Some(capture) => {
+                    let o = pipeline::write_support_bundle(capture, &bo).await?;
+                    print_outcome(&o, out.json)?;
+                }
+                None => {
+                    if out.json {
+                        println!("{}", serde_json::json!({"bundle": null, "reason": "no failing exchange was recorded"}));
+                    } else {
+                        eprintln!("cohere-bundle: no failing exchange was recorded; no bundle written (use --all to bundle every exchange)");
+                    }
+                }
+            }
+            Ok(code)
+        }
+        Command::Scrub { files, secrets, report, redact_content } => {
+            let known = known_secrets(&secrets);
+            let mut stdout = std::io::stdout().lock();
+            let mut stderr = std::io::stderr();
+            let rep: Option<&mut dyn Write> = if report { Some(&mut stderr) } else { None };
+            cohere_bundle::scrub::scrub_command(&files, known, redact_content, &mut stdout, rep)?;
+            Ok(0)
+        }
         Command::Demo { out } => {
             let o = cohere_bundle::demo::run(&out.bundle_options()).await?;
-            print_outcome(&o, out.json)
+            print_outcome(&o, out.json)?;
+            Ok(0)
         }
         Command::Replay { request, endpoint, har_entry, base_url, timeout: t, platform, out } => {
             let req = read_request_file(&request, &ParseOptions { endpoint, har_entry })?;
             let ro = ReplayOptions { base_url, api_key: pipeline::api_key_from_env(), timeout: timeout(t)?, platform };
             let o = pipeline::replay(req, &ro, &out.bundle_options(), "replay").await?;
-            print_outcome(&o, out.json)
+            print_outcome(&o, out.json)?;
+            Ok(0)
         }
         Command::Bundle { request, response, status, headers, endpoint, platform, out } => {
             let req = read_request_file(&request, &ParseOptions { endpoint, har_entry: None })?;
@@ -222,15 +324,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let capture = pipeline::offline_capture(req, resp, platform);
             let o = pipeline::write_support_bundle(capture, &out.bundle_options()).await?;
-            print_outcome(&o, out.json)
+            print_outcome(&o, out.json)?;
+            Ok(0)
         }
         Command::Verify { zip, secrets, json } => {
-            let mut known: Vec<cohere_bundle::KnownSecret> =
-                secrets.iter().map(|s| cohere_bundle::KnownSecret::new("secret", s.as_str())).collect();
-            if let Some(k) = pipeline::api_key_from_env() {
-                known.push(cohere_bundle::KnownSecret::new("cohere-key", k));
-            }
-            known.extend(cohere_bundle::scrub::secrets_from_env());
+            let known = known_secrets(&secrets);
             let n = known.len();
             let scrubber = cohere_bundle::scrub::Scrubber::new(cohere_bundle::scrub::ScrubOptions { known, redact_content: false });
             let r = cohere_bundle::bundle::verify(&zip, &scrubber, n).with_context(|| "verify failed".to_string())?;
@@ -239,7 +337,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 println!("{}: OK ({} members match the manifest; {} known secrets searched, none found)", r.path, r.members_checked, r.secrets_searched);
             }
-            Ok(())
+            Ok(0)
         }
     }
 }

@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(cli::run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(err) => {
             let chain: Vec<String> = err.chain().map(|e| e.to_string()).collect();
             eprintln!("cohere-bundle: {}", chain.join(": "));

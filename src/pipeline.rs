@@ -458,3 +458,41 @@ mod erased {
         }
     }
 }
+
+/// Builds a [`Capture`] from what the observe proxy recorded: the failing exchanges (or all, as recorded),
+/// with the most recent failure as the request. `None` when nothing was recorded.
+pub fn observed_capture(recording: crate::observe::Recording, upstream: &str) -> Option<Capture> {
+    let exchanges = recording.exchanges;
+    let primary = diagnose::primary_exchange(&exchanges)?.clone();
+    let url = primary.request.url.clone();
+    let path = url::Url::parse(&url).map(|u| u.path().to_string()).unwrap_or_else(|_| url.clone());
+    let body = primary.request.body.json().unwrap_or(serde_json::Value::Null);
+    let request = CapturedRequest {
+        source: crate::request::RequestSource::Observed,
+        method: primary.request.method.clone(),
+        url: Some(url),
+        endpoint: Endpoint::from_path(&path),
+        headers: primary.request.headers.clone(),
+        body,
+        recorded_response: None,
+    };
+    let mut known = Vec::new();
+    for e in &exchanges {
+        if let Some(v) = crate::exchange::header(&e.request.headers, "authorization") {
+            let token = v.trim().strip_prefix("Bearer ").or_else(|| v.trim().strip_prefix("bearer ")).unwrap_or(v).trim();
+            known.push(KnownSecret::new("cohere-key", token));
+        }
+    }
+    let key = known.last().map(|k| k.value.clone());
+    let http = Client::new(Duration::from_secs(30)).ok().map(|c| (c, key));
+    Some(Capture {
+        mode: "observe".into(),
+        key_present: !known.is_empty(),
+        platform: Platform::from_url(upstream),
+        base_url: Some(upstream.to_string()),
+        request,
+        exchanges,
+        known_secrets: known,
+        http,
+    })
+}

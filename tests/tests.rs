@@ -1,6 +1,7 @@
 mod observe;
 mod observe_sim;
 mod request;
+mod scrub;
 mod simulator;
 mod tokenizer;
 mod util;

@@ -386,7 +386,12 @@ impl std::fmt::Debug for Simulator {
 impl Simulator {
     /// Binds `127.0.0.1:0` and starts serving on the current tokio runtime.
     pub async fn start(config: SimConfig) -> std::io::Result<Simulator> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::start_on(config, 0).await
+    }
+
+    /// Starts on a given port of 127.0.0.1 (0 picks a free one).
+    pub async fn start_on(config: SimConfig, port: u16) -> std::io::Result<Simulator> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
         let scenario = Mutex::new(config.scenario);
         let shared = Arc::new(Shared {

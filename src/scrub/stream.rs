@@ -1,0 +1,176 @@
+//! Streaming scrubbing with bounded memory, and the library side of `cohere-bundle scrub`.
+
+use std::cell::Cell;
+use std::io::{self, BufRead, Read, Write};
+use std::path::PathBuf;
+
+use super::{KnownSecret, Mode, RedactionReport, ScrubOptions, Scrubber};
+use crate::error::Error;
+
+/// Bytes read per round.
+const CHUNK: usize = 1 << 20;
+/// Bytes at the end of a round that are scanned again with the next round, so a secret split across reads
+/// is still found whole. Larger than the longest match any rule can produce.
+const MIN_OVERLAP: usize = 64 << 10;
+/// Already-written bytes kept before a round's start so keys and schemes before a value are seen.
+const CONTEXT: usize = 4 << 10;
+
+/// What [`Scrubber::scrub_stream`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    /// Bytes read.
+    pub bytes_in: u64,
+    /// Bytes written.
+    pub bytes_out: u64,
+}
+
+impl Scrubber {
+    /// Scrubs `input` into `output` in rounds of about 1 MiB, with memory bounded whatever the input size.
+    /// Rounds end at a line break where there is one; each round rescans the last 64 KiB of the previous one
+    /// (and keeps 4 KiB of context before it), so a secret split across a read boundary is still found.
+    pub fn scrub_stream(&self, member: &str, mut input: impl Read, mut output: impl Write) -> io::Result<StreamStats> {
+        let overlap = MIN_OVERLAP.max(2 * self.engine.max_form);
+        let cap = CHUNK + overlap;
+        let mut buf: Vec<u8> = Vec::with_capacity(cap + CONTEXT);
+        let mut out: Vec<u8> = Vec::with_capacity(cap + CONTEXT);
+        let mut stats = StreamStats::default();
+        let mut ctx = 0usize; // leading bytes of `buf` already written
+        let mut line = 1u64; // line number at buf[ctx]
+        let mut eof = false;
+        loop {
+            while !eof && buf.len() < cap + ctx {
+                let old = buf.len();
+                buf.resize(cap + ctx, 0);
+                match input.read(&mut buf[old..]) {
+                    Ok(0) => {
+                        buf.truncate(old);
+                        eof = true;
+                    }
+                    Ok(n) => {
+                        buf.truncate(old + n);
+                        stats.bytes_in += n as u64;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(old),
+                    Err(e) => return Err(e),
+                }
+            }
+            if buf.len() == ctx {
+                break;
+            }
+            let spans = self.engine.scan(&buf, Mode::Scrub);
+            let mut cut = if eof {
+                buf.len()
+            } else {
+                let lim = buf.len() - overlap;
+                match memchr::memrchr(b'\n', &buf[ctx..lim]) {
+                    Some(p) => ctx + p + 1,
+                    None => lim,
+                }
+            };
+            for s in &spans {
+                if s.start >= ctx && s.start < cut && s.end > cut {
+                    cut = s.end;
+                }
+            }
+            let keep: Vec<_> = spans
+                .iter()
+                .filter(|s| s.start >= ctx && s.start < cut)
+                .map(|s| super::Span { start: s.start - ctx, end: s.end - ctx, origin: s.origin })
+                .collect();
+            out.clear();
+            self.render(member, &buf[ctx..cut], &keep, line, &mut out);
+            output.write_all(&out)?;
+            stats.bytes_out += out.len() as u64;
+            line += memchr::memchr_iter(b'\n', &buf[ctx..cut]).count() as u64;
+            if eof && cut == buf.len() {
+                break;
+            }
+            let keep_ctx = CONTEXT.min(cut);
+            buf.drain(..cut - keep_ctx);
+            ctx = keep_ctx;
+        }
+        output.flush()?;
+        Ok(stats)
+    }
+}
+
+/// A reader that remembers whether an error came from reading (so errors name the right file).
+struct Tagged<R> {
+    inner: R,
+    failed: std::rc::Rc<Cell<bool>>,
+}
+
+impl<R: Read> Read for Tagged<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).inspect_err(|_| self.failed.set(true))
+    }
+}
+
+/// `cohere-bundle scrub [FILE]... [--secret VALUE]... [--report]`: scrubs each file (stdin when `inputs` is
+/// empty) into `out`, with layer 4 when `redact_content` is set, and writes the redaction report as JSON to
+/// `report` when given. Secret-looking environment variables are not added here; pass them in `known`.
+/// Errors name the file (or `<stdin>` / `<stdout>`).
+pub fn scrub_command(
+    inputs: &[PathBuf],
+    known: Vec<KnownSecret>,
+    redact_content: bool,
+    out: &mut dyn Write,
+    report: Option<&mut dyn Write>,
+) -> crate::Result<RedactionReport> {
+    let scrubber = Scrubber::new(ScrubOptions { known, redact_content });
+    let stdin_path = PathBuf::from("<stdin>");
+    let sources: Vec<Option<&PathBuf>> = if inputs.is_empty() { vec![None] } else { inputs.iter().map(Some).collect() };
+    for src in sources {
+        let path = src.unwrap_or(&stdin_path);
+        let member = path.display().to_string();
+        let reader: Box<dyn Read> = match src {
+            Some(p) => Box::new(std::fs::File::open(p).map_err(|e| Error::io(p, e))?),
+            None => Box::new(io::stdin().lock()),
+        };
+        let failed = std::rc::Rc::new(Cell::new(false));
+        let tagged = Tagged { inner: reader, failed: failed.clone() };
+        let res = if redact_content {
+            scrub_lines_with_content(&scrubber, &member, tagged, &mut *out)
+        } else {
+            scrubber.scrub_stream(&member, tagged, &mut *out).map(|_| ())
+        };
+        if let Err(e) = res {
+            return Err(if failed.get() { Error::io(path, e) } else { Error::io("<stdout>", e) });
+        }
+    }
+    let rep = scrubber.report();
+    if let Some(w) = report {
+        serde_json::to_writer_pretty(&mut *w, &rep).map_err(|e| Error::Other(format!("redaction report: {e}")))?;
+        w.write_all(b"\n").map_err(|e| Error::io("<report>", e))?;
+    }
+    Ok(rep)
+}
+
+/// Line by line: JSON lines get layer 4 (content) before layers 1–3; other lines get layers 1–3.
+fn scrub_lines_with_content(s: &Scrubber, member: &str, input: impl Read, out: &mut dyn Write) -> io::Result<()> {
+    let mut r = io::BufReader::with_capacity(1 << 16, input);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if r.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        let body = line.strip_suffix(b"\n").unwrap_or(&line);
+        let mut done = false;
+        if body.first() == Some(&b'{') {
+            if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) {
+                s.redact_content_in(member, crate::cohere::Endpoint::Other, &mut v);
+                let text = serde_json::to_string(&v).unwrap_or_default();
+                out.write_all(s.scrub_str(member, &text).as_bytes())?;
+                if line.ends_with(b"\n") {
+                    out.write_all(b"\n")?;
+                }
+                done = true;
+            }
+        }
+        if !done {
+            out.write_all(&s.scrub_bytes(member, &line))?;
+        }
+    }
+    out.flush()
+}

@@ -265,14 +265,29 @@ fn too_many_tokens(ev: &Evidence<'_>, s: &Summary, message: &str) -> Cause {
             next = format!("cut at least {over} tokens from the input; see {}", docs::MODELS);
         }
     }
-    if let Some(t) = s.seq_len.tokens {
-        evidence.push_str(&format!("; measured input {t} tokens ({})", s.seq_len.method));
-    }
-    if let Some(mt) = s.max_tokens {
-        evidence.push_str(&format!(", max_tokens {mt}"));
-    }
-    if let Some(ctx) = s.model_limits.as_ref().and_then(|l| l.context_length) {
-        evidence.push_str(&format!(", context length {ctx}"));
+    let ctx = s.model_limits.as_ref().and_then(|l| l.context_length);
+    match (s.seq_len.tokens, ctx) {
+        (Some(t), Some(ctx)) => {
+            // The arithmetic the API did: input + max_tokens against the context window.
+            let mt = s.max_tokens.unwrap_or(0);
+            let total = t + mt;
+            let cmp = if total > ctx { ">" } else { "<=" };
+            evidence.push_str(&format!(
+                "; measured input {t} tokens ({}) + max_tokens {mt} = {total} {cmp} context length {ctx}",
+                s.seq_len.method
+            ));
+        }
+        (t, ctx) => {
+            if let Some(t) = t {
+                evidence.push_str(&format!("; measured input {t} tokens ({})", s.seq_len.method));
+            }
+            if let Some(mt) = s.max_tokens {
+                evidence.push_str(&format!(", max_tokens {mt}"));
+            }
+            if let Some(ctx) = ctx {
+                evidence.push_str(&format!(", context length {ctx}"));
+            }
+        }
     }
     let _ = ev;
     cause(CauseCode::ContextLengthExceeded, evidence, next)

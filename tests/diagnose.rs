@@ -95,7 +95,8 @@ async fn context_length_exceeded_input_plus_max_tokens() {
     let ctx = s.model_limits.as_ref().and_then(|l| l.context_length);
     assert_eq!(ctx, Some(40), "limits from the models API: {:?}", s.model_limits);
     assert!(input + 30 > 40 && input < 40, "input {input}");
-    first(&s, CauseCode::ContextLengthExceeded, &[&input.to_string(), "max_tokens 30", "context length 40"]);
+    let sum = format!("input {input} tokens (tokenizer) + max_tokens 30 = {} > context length 40", input + 30);
+    first(&s, CauseCode::ContextLengthExceeded, &[&sum]);
 }
 
 #[tokio::test]

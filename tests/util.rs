@@ -111,6 +111,8 @@ pub fn cli(cwd: &Path) -> Cli {
         .env_remove("CO_API_URL")
         .env("COHERE_BUNDLE_CACHE_DIR", cache.path())
         .env("NO_COLOR", "1")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
         .timeout(std::time::Duration::from_secs(60));
     Cli { cmd, _cache: cache }
 }

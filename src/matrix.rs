@@ -513,6 +513,8 @@ pub struct Scheduler {
     /// Calls accepted since the last 429 (or the start), and when the first of them was sent.
     run: (u32, Option<Instant>),
     pause_until: Option<Instant>,
+    /// The limit to switch to when an answer shows a production key (no trial headers); `None` once known.
+    production_limit: Option<u32>,
 }
 
 impl Scheduler {
@@ -528,7 +530,14 @@ impl Scheduler {
             max_wait,
             run: (0, None),
             pause_until: None,
+            production_limit: None,
         }
+    }
+
+    /// Until an answer shows otherwise, assume a trial key's limit; switch to `limit` when an answer carries no
+    /// trial headers (trial keys get them on every answer but 429s).
+    pub fn assume_trial_until_seen(&mut self, production_limit: u32) {
+        self.production_limit = Some(production_limit);
     }
 
     /// Calls made so far.
@@ -593,8 +602,10 @@ impl Scheduler {
     pub fn accepted(&mut self, headers: &[Header]) {
         self.run.0 += 1;
         let num = |n: &str| header(headers, n).and_then(|v| v.trim().parse::<u32>().ok());
-        if let Some(l) = num("x-trial-endpoint-call-limit") {
-            self.limit = self.limit.min(l.max(1));
+        match (num("x-trial-endpoint-call-limit"), self.production_limit.take()) {
+            (Some(l), _) => self.limit = self.limit.min(l.max(1)),
+            (None, Some(p)) => self.limit = self.limit.max(p),
+            (None, None) => {}
         }
         if num("x-trial-endpoint-call-remaining") == Some(0) {
             self.pause_until = Some(Instant::now() + self.window.min(self.max_wait));
@@ -820,6 +831,9 @@ pub async fn sweep(
         .or(trial_limit)
         .unwrap_or_else(|| documented_limit_per_minute(request.endpoint, !production));
     let mut sched = Scheduler::new(limit, Duration::from_secs(60), opts.max_calls, opts.max_wait);
+    if opts.rate_per_minute.is_none() && trial_limit.is_none() && !production {
+        sched.assume_trial_until_seen(documented_limit_per_minute(request.endpoint, false));
+    }
     if prior_headers.iter().any(|h| h.name.eq_ignore_ascii_case("x-trial-endpoint-call-remaining")) {
         sched.accepted(&prior_headers);
         sched.run = (0, None);

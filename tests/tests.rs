@@ -4,3 +4,5 @@ mod request;
 mod scrub;
 mod simulator;
 mod tokenizer;
+mod matrix;
+mod screenshot;

@@ -420,7 +420,7 @@ pub fn plan(ctx: &SweepContext, request: &CapturedRequest, opts: &MatrixOptions)
     let rows = if matches!(shaper.axis, Axis::None) { 1 } else { 2 };
     let coarse = rows * cols + 1 - u32::from(ctx.prior.is_some());
     // Bisection: ⌈log2(range / (PRECISION × boundary))⌉ for a boundary in the upper part of the range.
-    let steps = if rows * cols > 1 { ((0.75 / (PRECISION * 0.5)) as f64).log2().ceil() as u32 } else { 0 };
+    let steps = if rows * cols > 1 { (0.75 / (PRECISION * 0.5)).log2().ceil() as u32 } else { 0 };
     let input_tokens = shaper.input_tokens(&request.body);
     let generative = request.endpoint.is_generative();
     let max_tokens = request.max_tokens();
@@ -710,7 +710,7 @@ impl Sweeper<'_> {
                 return None;
             }
             if let Some(pb) = self.pb {
-                let mt = col.map(|m| fmt_num(m)).unwrap_or_else(|| "default".into());
+                let mt = col.map(fmt_num).unwrap_or_else(|| "default".into());
                 pb.set_message(format!("{} input tokens, max_tokens {mt}", fmt_num(tokens)));
             }
             let out = self.ctx.client.send(&prepared, self.ctx.key.as_ref(), "matrix", self.sched.calls()).await;
@@ -921,8 +921,8 @@ pub async fn sweep(
     let grid_points: Vec<usize> = (0..s.points.len()).collect();
     let states: Vec<Option<bool>> = grid_points.iter().map(|&p| s.fails(p)).collect();
     let intermittent = states.iter().any(Option::is_none);
-    let any_fail = states.iter().any(|f| *f == Some(true));
-    let any_ok = states.iter().any(|f| *f == Some(false));
+    let any_fail = states.contains(&Some(true));
+    let any_ok = states.contains(&Some(false));
     let row_state = |s: &Sweeper<'_>, x: u64| -> Vec<Option<bool>> {
         cols.iter().map(|&c| s.find(x, c).and_then(|p| s.fails(p))).collect()
     };
@@ -1170,6 +1170,27 @@ mod tests {
 
     fn sim_tokenizer() -> Arc<Tokenizer> {
         Arc::new(crate::simulator::tokenizer().clone())
+    }
+
+    #[tokio::test]
+    async fn scheduler_paces_under_its_limit_and_keeps_the_budget() {
+        let window = Duration::from_millis(300);
+        let mut s = Scheduler::new(2, window, 4, Duration::from_secs(5));
+        let t0 = Instant::now();
+        assert!(s.acquire(None).await && s.acquire(None).await);
+        assert!(t0.elapsed() < window, "the first two calls go at once");
+        assert!(s.acquire(None).await);
+        assert!(t0.elapsed() >= window, "the third waits for the window");
+        // A trial header lowers the limit; remaining 0 pauses the next call.
+        s.accepted(&[Header::new("x-trial-endpoint-call-limit", "1"), Header::new("x-trial-endpoint-call-remaining", "0")]);
+        assert_eq!(s.limit, 1);
+        let t1 = Instant::now();
+        assert!(s.acquire(None).await);
+        assert!(t1.elapsed() >= window - Duration::from_millis(20));
+        assert!(!s.acquire(None).await, "the budget of 4 is spent");
+        assert_eq!(s.calls(), 4);
+        assert_eq!(retry_after(&[Header::new("Retry-After", "2")]), Some(Duration::from_secs(2)));
+        assert_eq!(retry_after(&[Header::new("retry-after-ms", "1500")]), Some(Duration::from_millis(1500)));
     }
 
     #[test]

@@ -48,6 +48,16 @@ async fn run(config: SimConfig, request: &CapturedRequest, max_calls: u32) -> (M
     let opts = MatrixOptions { max_calls, ..MatrixOptions::default() };
     let r = matrix::sweep(&ctx(&sim, &path), request, &opts, None).await.expect("sweep runs");
     let hits = sim.hits(&path);
+    eprintln!(
+        "matrix figures: verdict {}, {} calls (simulator hits {hits}, budget {max_calls}), boundary input {:?} max_tokens {:?}, \
+         429s {}, waited {} s",
+        r.verdict.as_str(),
+        r.calls,
+        r.boundary_input_tokens,
+        r.boundary_max_tokens,
+        r.rate_limited,
+        r.waited_s
+    );
     (r, hits)
 }
 

@@ -45,6 +45,15 @@ enum Command {
         /// The platform the request was sent to, when the URL does not tell.
         #[arg(long, value_enum)]
         platform: Option<Platform>,
+        /// Also sweep input lengths and max_tokens to see which shapes fail (asks before spending calls).
+        #[arg(long)]
+        matrix: bool,
+        /// The most requests the --matrix sweep may send, 429 answers included.
+        #[arg(long, value_name = "N", default_value_t = cohere_bundle::matrix::DEFAULT_MAX_CALLS, requires = "matrix")]
+        max_calls: u32,
+        /// Agree to the --matrix sweep's calls and tokens without being asked.
+        #[arg(long, requires = "matrix")]
+        yes: bool,
         #[command(flatten)]
         out: OutputArgs,
     },
@@ -189,6 +198,7 @@ fn print_outcome(o: &Outcome, json: bool) -> anyhow::Result<()> {
             "request_id": o.summary.request_id,
             "causes": o.summary.causes,
             "redactions": o.redactions,
+            "matrix": o.summary.matrix,
         });
         writeln!(out, "{v}")?;
         return Ok(());
@@ -206,6 +216,9 @@ fn print_outcome(o: &Outcome, json: bool) -> anyhow::Result<()> {
     }
     if let Some(id) = &s.request_id {
         writeln!(out, "  request id: {id}")?;
+    }
+    if let Some(c) = s.matrix.as_ref().and_then(|m| m.get("conclusion")).and_then(|c| c.as_str()) {
+        writeln!(out, "  shapes:     {c}")?;
     }
     if let Some(c) = s.causes.first() {
         writeln!(out, "  cause:      {}: {}", c.code, c.evidence)?;
@@ -308,10 +321,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             print_outcome(&o, out.json)?;
             Ok(0)
         }
-        Command::Replay { request, endpoint, har_entry, base_url, timeout: t, platform, out } => {
+        Command::Replay { request, endpoint, har_entry, base_url, timeout: t, platform, matrix, max_calls, yes, out } => {
             let req = read_request_file(&request, &ParseOptions { endpoint, har_entry })?;
             let ro = ReplayOptions { base_url, api_key: pipeline::api_key_from_env(), timeout: timeout(t)?, platform };
-            let o = pipeline::replay(req, &ro, &out.bundle_options(), "replay").await?;
+            if matrix && max_calls == 0 {
+                anyhow::bail!(cohere_bundle::Error::input("--max-calls", "must be at least 1"));
+            }
+            let run = matrix.then(|| cohere_bundle::matrix::MatrixRun {
+                options: cohere_bundle::matrix::MatrixOptions { max_calls, ..Default::default() },
+                yes,
+                quiet: out.json,
+            });
+            let o = pipeline::replay_with_matrix(req, &ro, &out.bundle_options(), "replay", run.as_ref()).await?;
             print_outcome(&o, out.json)?;
             Ok(0)
         }

@@ -21,6 +21,7 @@ pub mod diagnose;
 pub mod environment;
 pub mod error;
 pub mod exchange;
+pub mod matrix;
 pub mod observe;
 pub mod pipeline;
 pub mod report;

@@ -144,6 +144,21 @@ pub fn preflight(opts: &BundleOptions) -> Result<()> {
 /// Replays `request` and writes a bundle. A failing replay still yields a bundle; an API that cannot be
 /// reached at all is an [`Error::Unreachable`] and writes nothing.
 pub async fn replay(request: CapturedRequest, ro: &ReplayOptions, bo: &BundleOptions, mode: &str) -> Result<Outcome> {
+    replay_with_matrix(request, ro, bo, mode, None).await
+}
+
+/// [`replay`], then, when `matrix` is given, the shape matrix ([`crate::matrix`]) after the replay: its result
+/// goes into `summary.matrix` and `matrix.json`. Consent is checked before any traffic.
+pub async fn replay_with_matrix(
+    request: CapturedRequest,
+    ro: &ReplayOptions,
+    bo: &BundleOptions,
+    mode: &str,
+    matrix: Option<&crate::matrix::MatrixRun>,
+) -> Result<Outcome> {
+    if let Some(m) = matrix {
+        crate::matrix::check_consent_possible(m.yes)?;
+    }
     preflight(bo)?;
     let base = resolve_base_url(ro, &request);
     url::Url::parse(&base).map_err(|e| Error::input(format!("base URL {base}"), e.to_string()))?;
@@ -183,6 +198,17 @@ pub async fn replay(request: CapturedRequest, ro: &ReplayOptions, bo: &BundleOpt
         };
         return Err(Error::Unreachable { url, reason });
     }
+    let matrix = match matrix {
+        Some(m) => {
+            let cache = match &bo.cache_dir {
+                Some(d) => TokenizerCache::new(d.join("tokenizers")),
+                None => TokenizerCache::from_env(),
+            };
+            let target = crate::matrix::Target { client: &client, prepared: &prepared, key: key.as_ref(), base_url: &base };
+            crate::matrix::run_after_replay(&target, &request, &outcome.exchange, &cache, m).await?.map(|r| r.to_value())
+        }
+        None => None,
+    };
     let platform = ro.platform.unwrap_or_else(|| Platform::from_url(&base));
     let mut known = Vec::new();
     if let Some(k) = &key {
@@ -197,6 +223,7 @@ pub async fn replay(request: CapturedRequest, ro: &ReplayOptions, bo: &BundleOpt
         key_present: key.is_some(),
         known_secrets: known,
         http: Some((client, key)),
+        matrix,
     };
     write_support_bundle(capture, bo).await
 }
@@ -220,6 +247,8 @@ pub struct Capture {
     pub known_secrets: Vec<KnownSecret>,
     /// A client and key for follow-up calls (model metadata, tokenizer), when online.
     pub http: Option<(Client, Option<SecretString>)>,
+    /// The shape matrix ([`crate::matrix::MatrixResult`] as JSON), when one was swept.
+    pub matrix: Option<serde_json::Value>,
 }
 
 /// A response given by hand to the offline `bundle` command.
@@ -287,6 +316,7 @@ pub fn offline_capture(request: CapturedRequest, response: OfflineResponse, plat
         base_url: None,
         known_secrets: known,
         http: None,
+        matrix: None,
     }
 }
 
@@ -396,6 +426,7 @@ pub async fn write_support_bundle(mut capture: Capture, bo: &BundleOptions) -> R
         log_errors: log_errors.clone(),
     };
     let mut summary = diagnose::diagnose(&evidence);
+    summary.matrix = capture.matrix.clone();
     summary.logs = names.clone();
     let path = target_path(bo, &summary);
     bundle::check_output(&path, bo.force)?;
@@ -437,6 +468,9 @@ pub async fn write_support_bundle(mut capture: Capture, bo: &BundleOptions) -> R
         Member::text("summary.json", json(&summary)),
         Member::text("request.json", json(&request)),
     ];
+    if let Some(m) = &capture.matrix {
+        members.push(Member::text("matrix.json", json(m)));
+    }
     for e in &exchanges {
         members.push(Member::text(format!("exchanges/{}", report::exchange_file(e.index)), json(e)));
     }
@@ -501,5 +535,6 @@ pub fn observed_capture(recording: crate::observe::Recording, upstream: &str) ->
         exchanges,
         known_secrets: known,
         http,
+        matrix: None,
     })
 }

@@ -220,7 +220,8 @@ pub fn stream_error(body: &Body) -> Option<String> {
     None
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+/// The message of an error and its sources, e.g. `client error (Connect): tcp connect error: Connection refused`.
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

@@ -36,7 +36,7 @@ pub struct Evidence<'a> {
 }
 
 /// An error found in a log (e.g. a Python SDK traceback), used when no exchange shows the failure.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct LogError {
     /// The log it came from and the line.
     pub location: String,

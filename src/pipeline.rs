@@ -11,7 +11,7 @@ use crate::diagnose::{self, Evidence, LogError};
 use crate::environment::Environment;
 use crate::error::{Error, Result};
 use crate::exchange::{Body, Exchange, Header, RecordedRequest, RecordedResponse, Timings};
-use crate::report::{self, LogErrorListing, LogListing, ReportInput};
+use crate::report::{self, LogListing, ReportInput};
 use crate::request::CapturedRequest;
 use crate::scrub::{KnownSecret, ScrubOptions, Scrubber, SecretString};
 use crate::summary::{ModelLimits, SeqLen, Summary};
@@ -450,15 +450,11 @@ pub async fn write_support_bundle(mut capture: Capture, bo: &BundleOptions) -> R
         .zip(&names)
         .map(|(p, n)| LogListing { name: n.clone(), size: std::fs::metadata(p).map(|m| m.len()).unwrap_or(0), cut: None })
         .collect();
-    let err_listings: Vec<LogErrorListing> = log_errors
-        .iter()
-        .map(|e| LogErrorListing { location: e.location.clone(), status: e.status, message: e.message.clone(), request_id: e.request_id.clone() })
-        .collect();
     let input = ReportInput {
         summary: &summary,
         exchanges: &exchanges,
         logs: &listings,
-        log_errors: &err_listings,
+        log_errors: &log_errors,
         environment: &environment,
     };
     let json = |v: &dyn erased::Json| v.to_json();

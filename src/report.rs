@@ -22,19 +22,6 @@ pub struct LogListing {
     pub cut: Option<String>,
 }
 
-/// An error found in a log, as listed in the report.
-#[derive(Debug, Clone, Serialize)]
-pub struct LogErrorListing {
-    /// `logs/app.log:120`.
-    pub location: String,
-    /// Status, if known.
-    pub status: Option<u16>,
-    /// Message, if known.
-    pub message: Option<String>,
-    /// Request id, if known.
-    pub request_id: Option<String>,
-}
-
 /// Everything the report shows.
 #[derive(Debug, Clone)]
 pub struct ReportInput<'a> {
@@ -45,7 +32,7 @@ pub struct ReportInput<'a> {
     /// The logs included.
     pub logs: &'a [LogListing],
     /// Errors found in the logs.
-    pub log_errors: &'a [LogErrorListing],
+    pub log_errors: &'a [crate::diagnose::LogError],
     /// The environment.
     pub environment: &'a crate::environment::Environment,
 }

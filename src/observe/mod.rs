@@ -311,20 +311,7 @@ fn retry_key(method: &hyper::Method, path: &str, body: &[u8]) -> u64 {
     h.finish()
 }
 
-/// The message of an error and its sources, e.g. `client error (Connect): tcp connect error: Connection refused`.
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !out.contains(&t) {
-            out.push_str(": ");
-            out.push_str(&t);
-        }
-        src = s.source();
-    }
-    out
-}
+pub(crate) use crate::client::error_chain;
 
 type ProxyBody = Either<RecordingBody, Full<Bytes>>;
 

@@ -338,7 +338,46 @@ pub(crate) fn check(t: &[u8], s: usize, e: usize, trigger: &str, last_key: &mut 
         "-u" | "--user" => curl_user(t, s, e, out),
         "-p " => dash_p(t, s, e, out),
         "cookie" if t.len() >= s + 8 && t[s..s + 8].eq_ignore_ascii_case(b"cookies\"") => har_cookies(t, s, out),
-        _ => key_value(t, s, last_key, out),
+        _ => {
+            if matches!(trigger, "pass" | "pwd") {
+                conn_string(t, s, out);
+            }
+            key_value(t, s, last_key, out)
+        }
+    }
+}
+
+/// ADO.NET / ODBC / libpq connection strings (`Server=...;User ID=...;Password=...`,
+/// `host=... user=... password=...`): the user name and password, whatever they look like.
+fn conn_string(t: &[u8], s: usize, out: &mut Vec<Found>) {
+    static RE: std::sync::OnceLock<(regex::bytes::Regex, regex::bytes::Regex)> = std::sync::OnceLock::new();
+    let (marker, pair) = RE.get_or_init(|| {
+        let b = |r: &str| regex::bytes::RegexBuilder::new(r).unicode(false).build().unwrap_or_else(|e| panic!("{r}: {e}"));
+        (
+            b(r"(?i)(?:^|[;\s\x22'(])(?:server|data source|host|provider|driver|initial catalog|dsn|addr|address)\s*=[^=]"),
+            b(r#"(?i)(?:^|[;\s"'(])(password|pwd|user id|user name|username|user|uid)\s*=\s*([^;"'\s]{1,256})"#),
+        )
+    });
+    let a = t[s.saturating_sub(1000)..s].iter().rposition(|b| *b == b'\n').map_or(s.saturating_sub(1000), |p| s.saturating_sub(1000) + p + 1);
+    let lim = (s + 1000).min(t.len());
+    let b = t[s..lim].iter().position(|b| *b == b'\n').map_or(lim, |p| s + p);
+    let line = &t[a..b];
+    if !marker.is_match(line) {
+        return;
+    }
+    for c in pair.captures_iter(line) {
+        let (Some(k), Some(v)) = (c.get(1), c.get(2)) else { continue };
+        let vb = v.as_bytes();
+        if vb.starts_with(b"[REDACTED") || vb.starts_with(b"[CONTENT") {
+            continue;
+        }
+        let user = !matches!(k.as_bytes()[0], b'p' | b'P');
+        out.push(Found {
+            start: a + v.start(),
+            end: a + v.end(),
+            rule: if user { "key:user" } else { "key:password" },
+            label: if user { "user" } else { "password" },
+        });
     }
 }
 
@@ -458,6 +497,62 @@ fn dash_p(t: &[u8], s: usize, e: usize, out: &mut Vec<Found>) {
 const SCHEMES: &[&str] = &["bearer ", "basic ", "token ", "digest ", "aws4-hmac-sha256 ", "negotiate ", "ntlm ", "apikey ", "key "];
 
 fn key_value(t: &[u8], s: usize, last_key: &mut usize, out: &mut Vec<Found>) {
+    let before = out.len();
+    key_value_inner(t, s, last_key, out);
+    if out.len() > before && out[out.len() - 1].rule == "key:password" {
+        let at = out[out.len() - 1].start;
+        user_near(t, at, out);
+    }
+}
+
+/// The user name that goes with a password found at `at`: `User ID=...;Password=...` in connection strings,
+/// `$user = "..."; $password = "..."` in code, `username: ...` next to `password: ...` in config. Looked for
+/// in the same line, or a few lines around the password.
+fn user_near(t: &[u8], at: usize, out: &mut Vec<Found>) {
+    static RE: std::sync::OnceLock<regex::bytes::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::bytes::RegexBuilder::new(
+            r#"(?i)(?:^|[^A-Za-z0-9_])\$?(?:user(?:[ _-]?(?:id|name))?|uid|login|db_?user(?:name)?)\\?["']?\s*(?:=|:|=>)\s*\\?["']?([^;"'\s,&<>)(\\{}=\[\]]{1,128})"#,
+        )
+        .unicode(false)
+        .build()
+        .unwrap_or_else(|e| panic!("user regex: {e}"))
+    });
+    // The window: up to three lines before and after the password, at most 300 bytes each way.
+    let mut a = at;
+    let mut lines = 0;
+    while a > 0 && at - a < 300 {
+        if t[a - 1] == b'\n' {
+            lines += 1;
+            if lines > 3 {
+                break;
+            }
+        }
+        a -= 1;
+    }
+    let mut b = at;
+    let mut lines = 0;
+    while b < t.len() && b - at < 300 {
+        if t[b] == b'\n' {
+            lines += 1;
+            if lines > 3 {
+                break;
+            }
+        }
+        b += 1;
+    }
+    for c in re.captures_iter(&t[a..b]) {
+        if let Some(m) = c.get(1) {
+            let v = m.as_bytes();
+            if v.starts_with(b"[REDACTED") || v.starts_with(b"[CONTENT") || v.len() < 2 || is_dotted_ref(v) {
+                continue;
+            }
+            out.push(Found { start: a + m.start(), end: a + m.end(), rule: "key:user", label: "user" });
+        }
+    }
+}
+
+fn key_value_inner(t: &[u8], s: usize, last_key: &mut usize, out: &mut Vec<Found>) {
     let mut ks = s;
     while ks > 0 && is_key_byte(t[ks - 1]) {
         ks -= 1;

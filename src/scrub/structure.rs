@@ -339,10 +339,92 @@ pub(crate) fn check(t: &[u8], s: usize, e: usize, trigger: &str, last_key: &mut 
         "-p " => dash_p(t, s, e, out),
         "cookie" if t.len() >= s + 8 && t[s..s + 8].eq_ignore_ascii_case(b"cookies\"") => har_cookies(t, s, out),
         _ => {
+            if trigger == "secret" {
+                k8s_secret(t, s, out);
+            }
             if matches!(trigger, "pass" | "pwd") {
                 conn_string(t, s, out);
             }
             key_value(t, s, last_key, out)
+        }
+    }
+}
+
+/// A Kubernetes Secret manifest (`kind: Secret`): every entry of its `data:` / `stringData:` block, key and
+/// value (the keys of a Secret name what it holds; the values are only base64).
+fn k8s_secret(t: &[u8], s: usize, out: &mut Vec<Found>) {
+    // `kind: Secret`, `kind: 'Secret'`, `"kind": "Secret"`.
+    let mut p = s;
+    while p > 0 && matches!(t[p - 1], b'"' | b'\'' | b' ' | b'\t') {
+        p -= 1;
+    }
+    if p == 0 || t[p - 1] != b':' {
+        return;
+    }
+    let k = &t[p.saturating_sub(6)..p - 1];
+    if !(k.ends_with(b"kind") || k.ends_with(b"kind\"")) || t.get(s + 6).is_some_and(|b| b.is_ascii_alphanumeric()) {
+        return;
+    }
+    // The YAML document around it.
+    let lo = s.saturating_sub(8192);
+    let hi = (s + 8192).min(t.len());
+    let doc_start = t[lo..s].windows(4).rposition(|w| w == b"\n---").map_or(lo, |q| lo + q + 4);
+    let doc_end = t[s..hi].windows(4).position(|w| w == b"\n---").map_or(hi, |q| s + q);
+    let doc = &t[doc_start..doc_end];
+    let lines: Vec<(usize, &[u8])> = {
+        let mut v = Vec::new();
+        let mut at = 0;
+        for l in doc.split(|b| *b == b'\n') {
+            v.push((doc_start + at, l));
+            at += l.len() + 1;
+        }
+        v
+    };
+    let indent = |l: &[u8]| l.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
+    let mut i = 0;
+    while i < lines.len() {
+        let (_, l) = lines[i];
+        let d = indent(l);
+        let rest = l[d..].trim_ascii_end();
+        if rest != b"data:" && rest != b"stringData:" {
+            i += 1;
+            continue;
+        }
+        i += 1;
+        while i < lines.len() {
+            let (off, l) = lines[i];
+            let e = indent(l);
+            let body = l[e..].trim_ascii_end();
+            if body.is_empty() || body.starts_with(b"#") {
+                i += 1;
+                continue;
+            }
+            if e <= d {
+                break;
+            }
+            // An entry and its block-scalar continuation lines.
+            let start = off + e;
+            let mut end = off + e + body.len();
+            i += 1;
+            while i < lines.len() {
+                let (off2, l2) = lines[i];
+                let e2 = indent(l2);
+                let b2 = l2[e2..].trim_ascii_end();
+                if b2.is_empty() || e2 <= e {
+                    break;
+                }
+                end = off2 + e2 + b2.len();
+                i += 1;
+            }
+            // `key: value` with a real value: not empty, not a template, not a list.
+            let value = body.iter().position(|b| *b == b':').map(|c| body[c + 1..].trim_ascii());
+            let Some(value) = value else { continue };
+            let bare = value.iter().filter(|b| !matches!(b, b'"' | b'\'')).count();
+            let block = matches!(value, b"|" | b">" | b"|-" | b">-");
+            if body.starts_with(b"-") || value.starts_with(b"{") || value.starts_with(b"$") || (!block && bare < 12) {
+                continue;
+            }
+            out.push(Found { start, end, rule: "k8s:secret-data", label: "k8s-secret" });
         }
     }
 }

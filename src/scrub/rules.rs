@@ -128,7 +128,6 @@ pub const RULES: &[RuleSpec] = &[
     r("newrelic-license", "newrelic-key", &["nral"], r"\b([a-z0-9]{36}NRAL)\b", 37, 5, true),
     r("nuget-key", "nuget-key", &["oy2"], r"\b(oy2[a-z0-9]{43})\b", 1, 50, true),
     r("salesforce-token", "salesforce-token", &["00d"], r"\b(00D[A-Za-z0-9]{12}![A-Za-z0-9._]{60,120})", 1, 140, true),
-    r("twilio-key", "twilio-key", &["sk", "ac"], r"\b((?:SK|AC)[0-9a-f]{32})\b", 1, 36, false),
     r("facebook-token", "facebook-token", &["eaac", "eaam", "eaag", "eaab"], r"\b(EAA[A-Za-z0-9]{100,400})", 1, 410, true),
     r("facebook-app-token", "facebook-token", &["|"], r"\b(\d{15,16}\|[A-Za-z0-9_-]{27})\b", 17, 30, true),
     r("onepassword-secret-key", "1password-key", &["a3-"], r"\b(A3-[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})-[A-Z0-9]{5}-[A-Z0-9]{5}-[A-Z0-9]{5})\b", 1, 50, true),

@@ -139,7 +139,8 @@ pub const RULES: &[RuleSpec] = &[
     r("cratesio-token", "cratesio-token", &["cio"], r"\b(cio[a-zA-Z0-9]{32})\b", 1, 36, false),
     r("grafana-api-key", "grafana-token", &["eyjrijoi"], r"\b(eyJrIjoi[A-Za-z0-9]{40,100}={0,2})", 1, 110, true),
     r("azure-devops-pat", "azure-token", &["azdo"], r"\b([A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4})\b", 77, 9, true),
-    r("google-client-id", "google-client-id", &[".apps.googleusercontent.com"], r"\b(\d{10,14}-[a-z0-9]{32})\.apps\.googleusercontent\.com", 48, 30, false),
+    r("netrc-entry", "netrc", &["machine "], r"(?m)(?:^|[\s`\x22'])(machine[ \t]+[A-Za-z0-9.-]+\s+login[ \t]+\S+\s+password[ \t]+\S+)", 1, 400, false),
+    r("google-client-id", "google-client-id", &[".apps.googleusercontent.com"], r"\b(\d{10,14}-[a-z0-9]{32}\.apps\.googleusercontent\.com)", 48, 30, false),
 ];
 
 /// A compiled rule.

@@ -998,4 +998,38 @@ mod tests {
         assert!(find(r#"{"max_tokens": 100, "input_tokens": 12}"#).is_empty());
         assert!(find(r#"public_key = "9Cnzj4p4WGeKLs1Pt8QuKUpRKfFLfRYC9AIKjbJTWit""#).is_empty());
     }
+
+    fn has(found: &[String], v: &str) -> bool {
+        found.iter().any(|f| f == v)
+    }
+
+    #[test]
+    fn finds_connection_string_credentials() {
+        let f = find("Server=db.internal,1433;Initial Catalog=Orders;User ID=svc_orders;Password=Tr0ub4dor;");
+        assert!(has(&f, "svc_orders") && has(&f, "Tr0ub4dor"), "{f:?}");
+        let f = find("host=db port=5432 user=reporting password=hx7Qe2p dbname=sales");
+        assert!(has(&f, "reporting") && has(&f, "hx7Qe2p"), "{f:?}");
+        // Not a connection string: no server/host/provider key.
+        assert!(find("Mode=fast;Password=;Color=blue").is_empty());
+    }
+
+    #[test]
+    fn finds_user_next_to_password_but_not_code() {
+        let f = find("$user = \"deploy7\";\n$password = \"q8Z!wv3mPk\";\n");
+        assert!(has(&f, "deploy7") && has(&f, "q8Z!wv3mPk"), "{f:?}");
+        // `username = request.form["username"]` is code, not a user name.
+        let f = find("username = request.form.get('username')\npassword = \"q8Z!wv3mPk\"\n");
+        assert!(!f.iter().any(|x| x.contains("request")), "{f:?}");
+    }
+
+    #[test]
+    fn finds_kubernetes_secret_data_entries() {
+        let yaml = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ntype: Opaque\ndata:\n  password: cTh6IXd2M21Qaw==\n  note: \"\"\n";
+        let f = find(yaml);
+        assert!(has(&f, "password: cTh6IXd2M21Qaw=="), "{f:?}");
+        assert!(!f.iter().any(|x| x.contains("note")), "{f:?}");
+        // A SecretStore reference is not a Secret.
+        let f = find("kind: SecretStore\ndata:\n  token: cTh6IXd2M21Qaw==cTh6\n");
+        assert!(!f.iter().any(|x| x.starts_with("token:")), "{f:?}");
+    }
 }

@@ -103,7 +103,8 @@ fn main() {
                     longest_ok += !leaked(longest, text, &out) as usize;
                 }
                 if !ok {
-                    misses.push((r["rule_id"].as_str().unwrap_or("?").to_string(), text.to_string(), out.clone()));
+                    let lk: Vec<&str> = secrets.iter().copied().filter(|s| leaked(s, text, &out)).collect();
+                    misses.push((format!("{} leaked={:?}", r["rule_id"].as_str().unwrap_or("?"), lk), text.to_string(), out.clone()));
                 }
                 (true, ok)
             }
@@ -170,7 +171,7 @@ fn print_row(name: &str, t: &Tally) {
 }
 
 fn trunc(s: &str) -> String {
-    let s: String = s.chars().take(220).collect();
+    let s: String = s.chars().take(400).collect();
     s.replace('\n', "\\n")
 }
 

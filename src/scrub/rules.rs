@@ -68,7 +68,7 @@ pub const RULES: &[RuleSpec] = &[
     r("pypi-token", "pypi-token", &["pypi-ageichlwas5vcmc"], r"(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})", 0, 400, true),
     // Chat and payments.
     r("slack-token", "slack-token", &["xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "xoxe-", "xoxo-", "xoxc-", "xoxd-", "xoxe."],
-      r"\b(xox[baprsocd]-\d[A-Za-z0-9-]{9,250}|xoxe\.xox[bp]-\d-[A-Za-z0-9]{60,250}|xoxe-\d-[A-Za-z0-9-]{60,250})", 1, 260, true),
+      r"\b(xox[baprsocde]-\d[A-Za-z0-9-]{9,250}|xox[ar]-[A-Za-z0-9]{8,48}\b|xoxe\.xox[bp]-\d-[A-Za-z0-9]{60,250}|xoxe-\d-[A-Za-z0-9-]{60,250})", 1, 260, true),
     r("slack-app-token", "slack-token", &["xapp-"], r"(?i)\b(xapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+)", 1, 200, true),
     r("slack-webhook", "slack-webhook", &["hooks.slack.com/"], r"((?:https?://)?hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_-]{20,})", 8, 200, true),
     r("discord-webhook", "discord-webhook", &["/api/webhooks/"], r"(?i)discord(?:app)?\.com/api/webhooks/(\d+/[A-Za-z0-9_-]{30,})", 30, 140, true),
@@ -110,7 +110,7 @@ pub const RULES: &[RuleSpec] = &[
     r("linear-key", "linear-key", &["lin_api_"], r"\b(lin_api_[A-Za-z0-9]{40})\b", 1, 50, true),
     r("flyio-token", "flyio-token", &["fo1_", "fm1a_", "fm1r_", "fm2_"], r"\b((?:fo1_[A-Za-z0-9_-]{43}|fm[12][ar]?_[A-Za-z0-9+/=_-]{100,}))", 1, 800, true),
     r("docker-pat", "docker-token", &["dckr_pat_"], r"\b(dckr_pat_[A-Za-z0-9_-]{27,})", 1, 60, true),
-    r("sourcegraph-token", "sourcegraph-token", &["sgp_"], r"\b(sgp_(?:[a-fA-F0-9]{16}_)?[a-fA-F0-9]{40})\b", 1, 70, true),
+    r("sourcegraph-token", "sourcegraph-token", &["sgp_"], r"\b(sgp_(?:[a-fA-F0-9]{16}_|local_)?[a-fA-F0-9]{40})\b", 1, 70, true),
     r("tavily-key", "tavily-key", &["tvly-"], r"\b(tvly-(?:dev-|prod-)?[A-Za-z0-9]{32})\b", 1, 50, true),
     r("easypost-key", "easypost-key", &["ezak", "eztk"], r"\b(EZ[AT]K[a-zA-Z0-9]{54})\b", 1, 60, true),
     r("onepassword-sa-token", "1password-token", &["ops_eyj"], r"\b(ops_eyJ[A-Za-z0-9+/=_-]{250,})", 1, 2000, true),
@@ -122,6 +122,25 @@ pub const RULES: &[RuleSpec] = &[
     r("twitch-stream-key", "twitch-key", &["live_"], r"\b(live_\d{6,12}_[A-Za-z0-9]{30})\b", 1, 60, true),
     r("dependency-track-key", "dtrack-key", &["odt_"], r"\b(odt_[A-Za-z0-9]{32,40})\b", 1, 50, true),
     r("notion-token", "notion-token", &["secret_", "ntn_"], r"\b((?:secret_[A-Za-z0-9]{43}|ntn_[0-9]{11}[A-Za-z0-9]{35}))\b", 1, 56, false),
+    // More vendor prefixes.
+    r("vault-token", "vault-token", &["hvs.", "hvb.", "hvr."], r"\b(hv[sbr]\.[A-Za-z0-9_-]{24,400})", 1, 410, true),
+    r("newrelic-key", "newrelic-key", &["nrak-", "nraa-", "nriq-", "nrii-", "nrjs-"], r"\b(NR(?:AK|AA|IQ|II|JS)-[A-Za-z0-9_-]{19,40})\b", 1, 50, true),
+    r("newrelic-license", "newrelic-key", &["nral"], r"\b([a-z0-9]{36}NRAL)\b", 37, 5, true),
+    r("nuget-key", "nuget-key", &["oy2"], r"\b(oy2[a-z0-9]{43})\b", 1, 50, true),
+    r("salesforce-token", "salesforce-token", &["00d"], r"\b(00D[A-Za-z0-9]{12}![A-Za-z0-9._]{60,120})", 1, 140, true),
+    r("facebook-token", "facebook-token", &["eaac", "eaam", "eaag", "eaab"], r"\b(EAA[A-Za-z0-9]{100,400})", 1, 410, true),
+    r("facebook-app-token", "facebook-token", &["|"], r"\b(\d{15,16}\|[A-Za-z0-9_-]{27})\b", 17, 30, true),
+    r("onepassword-secret-key", "1password-key", &["a3-"], r"\b(A3-[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})-[A-Z0-9]{5}-[A-Z0-9]{5}-[A-Z0-9]{5})\b", 1, 50, true),
+    r("authress-key", "authress-key", &[".acc_", ".acc-"], r"\b((?:sc|ext|scauth|authress)_[a-z0-9]{5,30}\.[a-z0-9]{4,6}\.acc[_-][a-z0-9-]{10,32}\.[a-z0-9+/_=-]{30,120})", 50, 160, true),
+    r("adobe-secret", "adobe-secret", &["p8e-"], r"\b(p8e-[a-zA-Z0-9]{32})\b", 1, 40, true),
+    r("openshift-token", "openshift-token", &["sha256~"], r"(sha256~[A-Za-z0-9_-]{43})\b", 0, 52, true),
+    r("dynatrace-token", "dynatrace-token", &["dt0c01."], r"\b(dt0c01\.[A-Z0-9]{24}\.[A-Z0-9]{64})\b", 1, 100, true),
+    r("adafruit-key", "adafruit-key", &["aio_"], r"\b(aio_[A-Za-z0-9]{28})\b", 1, 34, true),
+    r("cratesio-token", "cratesio-token", &["cio"], r"\b(cio[a-zA-Z0-9]{32})\b", 1, 36, false),
+    r("grafana-api-key", "grafana-token", &["eyjrijoi"], r"\b(eyJrIjoi[A-Za-z0-9]{40,100}={0,2})", 1, 110, true),
+    r("azure-devops-pat", "azure-token", &["azdo"], r"\b([A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4})\b", 77, 9, true),
+    r("netrc-entry", "netrc", &["machine "], r"(?m)(?:^|[\s`\x22'])(machine[ \t]+[A-Za-z0-9.-]+\s+login[ \t]+\S+\s+password[ \t]+\S+)", 1, 400, false),
+    r("google-client-id", "google-client-id", &[".apps.googleusercontent.com"], r"\b(\d{10,14}-[a-z0-9]{32}\.apps\.googleusercontent\.com)", 48, 30, false),
 ];
 
 /// A compiled rule.

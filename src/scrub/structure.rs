@@ -338,7 +338,128 @@ pub(crate) fn check(t: &[u8], s: usize, e: usize, trigger: &str, last_key: &mut 
         "-u" | "--user" => curl_user(t, s, e, out),
         "-p " => dash_p(t, s, e, out),
         "cookie" if t.len() >= s + 8 && t[s..s + 8].eq_ignore_ascii_case(b"cookies\"") => har_cookies(t, s, out),
-        _ => key_value(t, s, last_key, out),
+        _ => {
+            if trigger == "secret" {
+                k8s_secret(t, s, out);
+            }
+            if matches!(trigger, "pass" | "pwd") {
+                conn_string(t, s, out);
+            }
+            key_value(t, s, last_key, out)
+        }
+    }
+}
+
+/// A Kubernetes Secret manifest (`kind: Secret`): every entry of its `data:` / `stringData:` block, key and
+/// value (the keys of a Secret name what it holds; the values are only base64).
+fn k8s_secret(t: &[u8], s: usize, out: &mut Vec<Found>) {
+    // `kind: Secret`, `kind: 'Secret'`, `"kind": "Secret"`.
+    let mut p = s;
+    while p > 0 && matches!(t[p - 1], b'"' | b'\'' | b' ' | b'\t') {
+        p -= 1;
+    }
+    if p == 0 || t[p - 1] != b':' {
+        return;
+    }
+    let k = &t[p.saturating_sub(6)..p - 1];
+    if !(k.ends_with(b"kind") || k.ends_with(b"kind\"")) || t.get(s + 6).is_some_and(|b| b.is_ascii_alphanumeric()) {
+        return;
+    }
+    // The YAML document around it.
+    let lo = s.saturating_sub(8192);
+    let hi = (s + 8192).min(t.len());
+    let doc_start = t[lo..s].windows(4).rposition(|w| w == b"\n---").map_or(lo, |q| lo + q + 4);
+    let doc_end = t[s..hi].windows(4).position(|w| w == b"\n---").map_or(hi, |q| s + q);
+    let doc = &t[doc_start..doc_end];
+    let lines: Vec<(usize, &[u8])> = {
+        let mut v = Vec::new();
+        let mut at = 0;
+        for l in doc.split(|b| *b == b'\n') {
+            v.push((doc_start + at, l));
+            at += l.len() + 1;
+        }
+        v
+    };
+    let indent = |l: &[u8]| l.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
+    let mut i = 0;
+    while i < lines.len() {
+        let (_, l) = lines[i];
+        let d = indent(l);
+        let rest = l[d..].trim_ascii_end();
+        if rest != b"data:" && rest != b"stringData:" {
+            i += 1;
+            continue;
+        }
+        i += 1;
+        while i < lines.len() {
+            let (off, l) = lines[i];
+            let e = indent(l);
+            let body = l[e..].trim_ascii_end();
+            if body.is_empty() || body.starts_with(b"#") {
+                i += 1;
+                continue;
+            }
+            if e <= d {
+                break;
+            }
+            // An entry and its block-scalar continuation lines.
+            let start = off + e;
+            let mut end = off + e + body.len();
+            i += 1;
+            while i < lines.len() {
+                let (off2, l2) = lines[i];
+                let e2 = indent(l2);
+                let b2 = l2[e2..].trim_ascii_end();
+                if b2.is_empty() || e2 <= e {
+                    break;
+                }
+                end = off2 + e2 + b2.len();
+                i += 1;
+            }
+            // `key: value` with a real value: not empty, not a template, not a list.
+            let value = body.iter().position(|b| *b == b':').map(|c| body[c + 1..].trim_ascii());
+            let Some(value) = value else { continue };
+            let bare = value.iter().filter(|b| !matches!(b, b'"' | b'\'')).count();
+            let block = matches!(value, b"|" | b">" | b"|-" | b">-");
+            if body.starts_with(b"-") || value.starts_with(b"{") || value.starts_with(b"$") || (!block && bare < 12) {
+                continue;
+            }
+            out.push(Found { start, end, rule: "k8s:secret-data", label: "k8s-secret" });
+        }
+    }
+}
+
+/// ADO.NET / ODBC / libpq connection strings (`Server=...;User ID=...;Password=...`,
+/// `host=... user=... password=...`): the user name and password, whatever they look like.
+fn conn_string(t: &[u8], s: usize, out: &mut Vec<Found>) {
+    static RE: std::sync::OnceLock<(regex::bytes::Regex, regex::bytes::Regex)> = std::sync::OnceLock::new();
+    let (marker, pair) = RE.get_or_init(|| {
+        let b = |r: &str| regex::bytes::RegexBuilder::new(r).unicode(false).build().unwrap_or_else(|e| panic!("{r}: {e}"));
+        (
+            b(r"(?i)(?:^|[;\s\x22'(])(?:server|data source|host|provider|driver|initial catalog|dsn|addr|address)\s*=[^=]"),
+            b(r#"(?i)(?:^|[;\s"'(])(password|pwd|user id|user name|username|user|uid)\s*=\s*([^;"'\s]{1,256})"#),
+        )
+    });
+    let a = t[s.saturating_sub(1000)..s].iter().rposition(|b| *b == b'\n').map_or(s.saturating_sub(1000), |p| s.saturating_sub(1000) + p + 1);
+    let lim = (s + 1000).min(t.len());
+    let b = t[s..lim].iter().position(|b| *b == b'\n').map_or(lim, |p| s + p);
+    let line = &t[a..b];
+    if !marker.is_match(line) {
+        return;
+    }
+    for c in pair.captures_iter(line) {
+        let (Some(k), Some(v)) = (c.get(1), c.get(2)) else { continue };
+        let vb = v.as_bytes();
+        if vb.starts_with(b"[REDACTED") || vb.starts_with(b"[CONTENT") {
+            continue;
+        }
+        let user = !matches!(k.as_bytes()[0], b'p' | b'P');
+        out.push(Found {
+            start: a + v.start(),
+            end: a + v.end(),
+            rule: if user { "key:user" } else { "key:password" },
+            label: if user { "user" } else { "password" },
+        });
     }
 }
 
@@ -458,6 +579,62 @@ fn dash_p(t: &[u8], s: usize, e: usize, out: &mut Vec<Found>) {
 const SCHEMES: &[&str] = &["bearer ", "basic ", "token ", "digest ", "aws4-hmac-sha256 ", "negotiate ", "ntlm ", "apikey ", "key "];
 
 fn key_value(t: &[u8], s: usize, last_key: &mut usize, out: &mut Vec<Found>) {
+    let before = out.len();
+    key_value_inner(t, s, last_key, out);
+    if out.len() > before && out[out.len() - 1].rule == "key:password" {
+        let at = out[out.len() - 1].start;
+        user_near(t, at, out);
+    }
+}
+
+/// The user name that goes with a password found at `at`: `User ID=...;Password=...` in connection strings,
+/// `$user = "..."; $password = "..."` in code, `username: ...` next to `password: ...` in config. Looked for
+/// in the same line, or a few lines around the password.
+fn user_near(t: &[u8], at: usize, out: &mut Vec<Found>) {
+    static RE: std::sync::OnceLock<regex::bytes::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::bytes::RegexBuilder::new(
+            r#"(?i)(?:^|[^A-Za-z0-9_])\$?(?:user(?:[ _-]?(?:id|name))?|uid|login|db_?user(?:name)?)\\?["']?\s*(?:=|:|=>)\s*\\?["']?([^;"'\s,&<>)(\\{}=\[\]]{1,128})"#,
+        )
+        .unicode(false)
+        .build()
+        .unwrap_or_else(|e| panic!("user regex: {e}"))
+    });
+    // The window: up to three lines before and after the password, at most 300 bytes each way.
+    let mut a = at;
+    let mut lines = 0;
+    while a > 0 && at - a < 300 {
+        if t[a - 1] == b'\n' {
+            lines += 1;
+            if lines > 3 {
+                break;
+            }
+        }
+        a -= 1;
+    }
+    let mut b = at;
+    let mut lines = 0;
+    while b < t.len() && b - at < 300 {
+        if t[b] == b'\n' {
+            lines += 1;
+            if lines > 3 {
+                break;
+            }
+        }
+        b += 1;
+    }
+    for c in re.captures_iter(&t[a..b]) {
+        if let Some(m) = c.get(1) {
+            let v = m.as_bytes();
+            if v.starts_with(b"[REDACTED") || v.starts_with(b"[CONTENT") || v.len() < 2 || is_dotted_ref(v) {
+                continue;
+            }
+            out.push(Found { start: a + m.start(), end: a + m.end(), rule: "key:user", label: "user" });
+        }
+    }
+}
+
+fn key_value_inner(t: &[u8], s: usize, last_key: &mut usize, out: &mut Vec<Found>) {
     let mut ks = s;
     while ks > 0 && is_key_byte(t[ks - 1]) {
         ks -= 1;
@@ -820,5 +997,39 @@ mod tests {
         assert_eq!(find(r#"curl -H "Authorization: Bearer abc123def456" https://x"#), vec!["abc123def456"]);
         assert!(find(r#"{"max_tokens": 100, "input_tokens": 12}"#).is_empty());
         assert!(find(r#"public_key = "9Cnzj4p4WGeKLs1Pt8QuKUpRKfFLfRYC9AIKjbJTWit""#).is_empty());
+    }
+
+    fn has(found: &[String], v: &str) -> bool {
+        found.iter().any(|f| f == v)
+    }
+
+    #[test]
+    fn finds_connection_string_credentials() {
+        let f = find("Server=db.internal,1433;Initial Catalog=Orders;User ID=svc_orders;Password=Tr0ub4dor;");
+        assert!(has(&f, "svc_orders") && has(&f, "Tr0ub4dor"), "{f:?}");
+        let f = find("host=db port=5432 user=reporting password=hx7Qe2p dbname=sales");
+        assert!(has(&f, "reporting") && has(&f, "hx7Qe2p"), "{f:?}");
+        // Not a connection string: no server/host/provider key.
+        assert!(find("Mode=fast;Password=;Color=blue").is_empty());
+    }
+
+    #[test]
+    fn finds_user_next_to_password_but_not_code() {
+        let f = find("$user = \"deploy7\";\n$password = \"q8Z!wv3mPk\";\n");
+        assert!(has(&f, "deploy7") && has(&f, "q8Z!wv3mPk"), "{f:?}");
+        // `username = request.form["username"]` is code, not a user name.
+        let f = find("username = request.form.get('username')\npassword = \"q8Z!wv3mPk\"\n");
+        assert!(!f.iter().any(|x| x.contains("request")), "{f:?}");
+    }
+
+    #[test]
+    fn finds_kubernetes_secret_data_entries() {
+        let yaml = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ntype: Opaque\ndata:\n  password: cTh6IXd2M21Qaw==\n  note: \"\"\n";
+        let f = find(yaml);
+        assert!(has(&f, "password: cTh6IXd2M21Qaw=="), "{f:?}");
+        assert!(!f.iter().any(|x| x.contains("note")), "{f:?}");
+        // A SecretStore reference is not a Secret.
+        let f = find("kind: SecretStore\ndata:\n  token: cTh6IXd2M21Qaw==cTh6\n");
+        assert!(!f.iter().any(|x| x.starts_with("token:")), "{f:?}");
     }
 }

@@ -18,6 +18,7 @@ pub mod client;
 pub mod cohere;
 pub mod demo;
 pub mod diagnose;
+pub mod email;
 pub mod environment;
 pub mod error;
 pub mod exchange;

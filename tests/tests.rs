@@ -4,3 +4,6 @@ mod request;
 mod scrub;
 mod simulator;
 mod tokenizer;
+mod email;
+mod library;
+mod recorder;

@@ -38,7 +38,7 @@ pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
         u => return Err(format!("unknown size unit '{u}' in '{s}' (use B, KiB, MiB, GiB, KB, MB or GB)")),
     };
     let v = n * mult;
-    if !v.is_finite() || v < 1.0 || v > 1e15 {
+    if !v.is_finite() || !(1.0..=1e15).contains(&v) {
         return Err(format!("'{s}' is out of range"));
     }
     Ok(v as u64)

@@ -175,10 +175,54 @@ fn stream_log(path: &Path, keep_tail: Option<u64>, member: &str, scrubber: &Scru
         drop(probe);
         f.seek(std::io::SeekFrom::Start(pos)).map_err(|e| Error::io(path, e))?;
     }
-    scrubber
-        .scrub_stream(member, BufReader::with_capacity(CHUNK, f), out)
-        .map_err(|e| Error::io(path, e))?;
-    Ok(())
+    // Two stages on two cores: this thread compresses (via `out`) while a scoped thread scrubs.
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let producer = scope.spawn(move || {
+            let mut w = ChannelWriter { tx, buf: Vec::with_capacity(PIPE_CHUNK) };
+            scrubber.scrub_stream(member, BufReader::with_capacity(CHUNK, f), &mut w)?;
+            w.flush()
+        });
+        let mut write_err = None;
+        for chunk in rx.iter() {
+            if let Err(e) = out.write_all(&chunk) {
+                write_err = Some(e);
+                break;
+            }
+        }
+        drop(rx);
+        let scrubbed = producer.join().unwrap_or_else(|_| Err(std::io::Error::other("scrubber thread panicked")));
+        match (write_err, scrubbed) {
+            (Some(e), _) => Err(Error::io(path, e)),
+            (None, Err(e)) => Err(Error::io(path, e)),
+            (None, Ok(())) => Ok(()),
+        }
+    })
+}
+
+const PIPE_CHUNK: usize = 256 * 1024;
+
+/// A `Write` that hands full buffers to another thread.
+struct ChannelWriter {
+    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= PIPE_CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            let full = std::mem::replace(&mut self.buf, Vec::with_capacity(PIPE_CHUNK));
+            self.tx.send(full).map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "bundle writer stopped"))?;
+        }
+        Ok(())
+    }
 }
 
 /// Writes the bundle: every member scrubbed, then `redactions.json` and `manifest.json`; re-reads the zip and
@@ -259,40 +303,78 @@ pub fn write_bundle(members: &[Member], scrubber: &Scrubber, opts: &WriteOptions
 }
 
 /// Re-reads every member of a zip and searches it for every secret the scrubber knows, in every encoding.
-/// Members are read in chunks with an overlap, so a member of any size is checked with bounded memory.
+/// Members are read in chunks with an overlap, so a member of any size is checked with bounded memory; the
+/// members are shared out over the available cores.
 pub fn find_leaks_in_zip(path: &Path, scrubber: &Scrubber) -> Result<Vec<Leak>> {
-    let f = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut zip = zip::ZipArchive::new(BufReader::new(f))
-        .map_err(|e| Error::Verify { path: path.display().to_string(), reason: format!("not a readable zip: {e}") })?;
+    let open = || -> Result<zip::ZipArchive<BufReader<File>>> {
+        let f = File::open(path).map_err(|e| Error::io(path, e))?;
+        zip::ZipArchive::new(BufReader::new(f))
+            .map_err(|e| Error::Verify { path: path.display().to_string(), reason: format!("not a readable zip: {e}") })
+    };
+    let count = open()?.len();
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 4).min(count.max(1));
+    let results: Vec<Result<Vec<Leak>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || -> Result<Vec<Leak>> {
+                    let mut zip = open()?;
+                    let mut leaks = Vec::new();
+                    for i in (t..count).step_by(threads) {
+                        check_member(path, &mut zip, i, scrubber, &mut leaks)?;
+                    }
+                    Ok(leaks)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Other("leak check thread panicked".into()))))
+            .collect()
+    });
     let mut leaks = Vec::new();
-    const OVERLAP: usize = 8192;
-    for i in 0..zip.len() {
-        let mut m = zip.by_index(i)?;
-        let name = m.name().to_string();
-        leaks.extend(scrubber.find_leaks(&name, name.as_bytes()).into_iter().map(|mut l| {
-            l.member = format!("{name} (file name)");
-            l
-        }));
-        let mut window: Vec<u8> = Vec::with_capacity(CHUNK + OVERLAP);
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            let n = read_full(&mut m, &mut buf)
-                .map_err(|e| Error::Verify { path: format!("{}:{name}", path.display()), reason: e.to_string() })?;
-            if n == 0 {
-                break;
-            }
-            window.extend_from_slice(&buf[..n]);
-            for l in scrubber.find_leaks(&name, &window) {
-                if !leaks.contains(&l) {
-                    leaks.push(l);
-                }
-            }
-            if window.len() > OVERLAP {
-                window.drain(..window.len() - OVERLAP);
+    for r in results {
+        for l in r? {
+            if !leaks.contains(&l) {
+                leaks.push(l);
             }
         }
     }
     Ok(leaks)
+}
+
+fn check_member(
+    path: &Path,
+    zip: &mut zip::ZipArchive<BufReader<File>>,
+    i: usize,
+    scrubber: &Scrubber,
+    leaks: &mut Vec<Leak>,
+) -> Result<()> {
+    const OVERLAP: usize = 8192;
+    let mut m = zip.by_index(i)?;
+    let name = m.name().to_string();
+    leaks.extend(scrubber.find_leaks(&name, name.as_bytes()).into_iter().map(|mut l| {
+        l.member = format!("{name} (file name)");
+        l
+    }));
+    let mut window: Vec<u8> = Vec::with_capacity(CHUNK + OVERLAP);
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = read_full(&mut m, &mut buf)
+            .map_err(|e| Error::Verify { path: format!("{}:{name}", path.display()), reason: e.to_string() })?;
+        if n == 0 {
+            break;
+        }
+        window.extend_from_slice(&buf[..n]);
+        for l in scrubber.find_leaks(&name, &window) {
+            if !leaks.contains(&l) {
+                leaks.push(l);
+            }
+        }
+        if window.len() > OVERLAP {
+            window.drain(..window.len() - OVERLAP);
+        }
+    }
+    Ok(())
 }
 
 /// The result of [`verify`].

@@ -82,7 +82,7 @@ fn num(s: &str) -> Option<u64> {
 /// Builds the summary from the evidence.
 pub fn diagnose(ev: &Evidence<'_>) -> Summary {
     let primary = primary_exchange(ev.exchanges);
-    let log_err = ev.log_errors.iter().find(|l| l.status.is_some() || l.message.is_some());
+    let log_err = best_log_error(&ev.log_errors);
     let status = primary.and_then(Exchange::status).or_else(|| log_err.and_then(|l| l.status));
     let failure = primary.and_then(|e| e.failure.clone());
     let message = failure
@@ -104,6 +104,8 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
     };
     let request_id = primary
         .and_then(Exchange::request_id)
+        .or_else(|| primary.and_then(|e| e.response_header("x-amzn-requestid")).map(str::to_string))
+        .or_else(|| log_err.and_then(|l| l.request_id.clone()))
         .or_else(|| ev.log_errors.iter().find_map(|l| l.request_id.clone()));
     let rate_limit = rate_limit_info(ev.exchanges, message.as_deref());
     let key = key_info(ev, &rate_limit, message.as_deref());
@@ -133,6 +135,18 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
     };
     summary.causes = causes(ev, &summary, failure.as_ref().map(|f| f.class));
     summary
+}
+
+/// The log error that says most: one with a request id, then one with a real message (not just an HTTP reason
+/// phrase such as `Not Found` from an httpx request line), then one with a status; the latest of equals.
+fn best_log_error(errors: &[LogError]) -> Option<&LogError> {
+    errors
+        .iter()
+        .filter(|l| l.status.is_some() || l.message.is_some())
+        .max_by_key(|l| {
+            let words = l.message.as_deref().map_or(0, |m| m.split_whitespace().count());
+            (l.request_id.is_some(), words > 3, l.status.is_some())
+        })
 }
 
 fn header_u64(exchanges: &[Exchange], name: &str) -> Option<u64> {
@@ -251,14 +265,29 @@ fn too_many_tokens(ev: &Evidence<'_>, s: &Summary, message: &str) -> Cause {
             next = format!("cut at least {over} tokens from the input; see {}", docs::MODELS);
         }
     }
-    if let Some(t) = s.seq_len.tokens {
-        evidence.push_str(&format!("; measured input {t} tokens ({})", s.seq_len.method));
-    }
-    if let Some(mt) = s.max_tokens {
-        evidence.push_str(&format!(", max_tokens {mt}"));
-    }
-    if let Some(ctx) = s.model_limits.as_ref().and_then(|l| l.context_length) {
-        evidence.push_str(&format!(", context length {ctx}"));
+    let ctx = s.model_limits.as_ref().and_then(|l| l.context_length);
+    match (s.seq_len.tokens, ctx) {
+        (Some(t), Some(ctx)) => {
+            // The arithmetic the API did: input + max_tokens against the context window.
+            let mt = s.max_tokens.unwrap_or(0);
+            let total = t + mt;
+            let cmp = if total > ctx { ">" } else { "<=" };
+            evidence.push_str(&format!(
+                "; measured input {t} tokens ({}) + max_tokens {mt} = {total} {cmp} context length {ctx}",
+                s.seq_len.method
+            ));
+        }
+        (t, ctx) => {
+            if let Some(t) = t {
+                evidence.push_str(&format!("; measured input {t} tokens ({})", s.seq_len.method));
+            }
+            if let Some(mt) = s.max_tokens {
+                evidence.push_str(&format!(", max_tokens {mt}"));
+            }
+            if let Some(ctx) = ctx {
+                evidence.push_str(&format!(", context length {ctx}"));
+            }
+        }
     }
     let _ = ev;
     cause(CauseCode::ContextLengthExceeded, evidence, next)
@@ -298,7 +327,7 @@ fn causes(ev: &Evidence<'_>, s: &Summary, class: Option<FailureClass>) -> Vec<Ca
     match class {
         Some(FailureClass::Timeout) => out.push(cause(
             CauseCode::Timeout,
-            format!("no complete response: {}", message),
+            if message.starts_with("no complete response") { message.clone() } else { format!("no complete response: {message}") },
             "retry with a longer --timeout; if a streaming request, check time to first event; for long generations lower max_tokens or use streaming",
         )),
         Some(FailureClass::Network) => out.push(cause(

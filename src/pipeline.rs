@@ -183,8 +183,15 @@ pub async fn replay(request: CapturedRequest, ro: &ReplayOptions, bo: &BundleOpt
     let prepared = PreparedRequest { method: request.method.clone(), url: url.clone(), headers, body };
     let client = Client::new(ro.timeout)?;
     let outcome = client.send(&prepared, key.as_ref(), "replay", 1).await;
-    if outcome.unreachable.is_some() {
-        let reason = outcome.exchange.failure.map(|f| f.message).unwrap_or_default();
+    if let Some(kind) = outcome.unreachable {
+        use crate::client::NetworkKind;
+        let detail = outcome.exchange.failure.map(|f| f.message).unwrap_or_default();
+        let reason = match kind {
+            NetworkKind::Refused => "connection refused (is the URL right? check --base-url / CO_API_URL)".to_string(),
+            NetworkKind::Dns => "the host name did not resolve (check --base-url / CO_API_URL and DNS)".to_string(),
+            NetworkKind::Tls => format!("TLS handshake failed ({})", detail.rsplit(": ").next().unwrap_or(&detail)),
+            _ => detail,
+        };
         return Err(Error::Unreachable { url, reason });
     }
     let platform = ro.platform.unwrap_or_else(|| Platform::from_url(&base));

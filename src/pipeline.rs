@@ -140,6 +140,10 @@ fn target_path(opts: &BundleOptions, summary: &Summary) -> PathBuf {
 
 /// Checks, before any network traffic, that the logs can be read and an explicit output can be written.
 pub fn preflight(opts: &BundleOptions) -> Result<()> {
+    if let Some(m) = opts.max_size.filter(|m| *m < crate::email::MIN_MAX_SIZE) {
+        let (h, min) = (crate::email::human(m), crate::email::human(crate::email::MIN_MAX_SIZE));
+        return Err(Error::input("--max-size", format!("{h} is too small; at least {min}")));
+    }
     for l in &opts.logs {
         bundle::open_log(l)?;
     }

@@ -156,6 +156,20 @@ struct OutputArgs {
     /// Print one JSON object (with at least "bundle") instead of text.
     #[arg(long)]
     json: bool,
+    /// Also write an email draft to support@cohere.com beside the zip (<zip>.eml, the zip attached).
+    #[arg(long)]
+    eml: bool,
+    /// Size budget of the zip: logs are cut to their newest lines, then large bodies, until it fits
+    /// (e.g. 10MiB, 500KiB, bytes; 0 for no budget).
+    #[arg(long, default_value = "10MiB", value_name = "SIZE", value_parser = parse_max_size)]
+    max_size: u64,
+}
+
+fn parse_max_size(s: &str) -> Result<u64, String> {
+    if s.trim() == "0" {
+        return Ok(0);
+    }
+    cohere_bundle::email::parse_size(s)
 }
 
 fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
@@ -176,6 +190,9 @@ impl OutputArgs {
             scan_env: !self.no_env_scan,
             redact_content: self.redact_content,
             cache_dir: None,
+            max_size: (self.max_size > 0).then_some(self.max_size),
+            eml: self.eml,
+            extra_members: Vec::new(),
         }
     }
 }
@@ -199,6 +216,8 @@ fn print_outcome(o: &Outcome, json: bool) -> anyhow::Result<()> {
             "causes": o.summary.causes,
             "redactions": o.redactions,
             "matrix": o.summary.matrix,
+            "eml": o.eml,
+            "cuts": o.summary.cuts,
         });
         writeln!(out, "{v}")?;
         return Ok(());
@@ -225,7 +244,13 @@ fn print_outcome(o: &Outcome, json: bool) -> anyhow::Result<()> {
         writeln!(out, "  next step:  {}", c.next_step)?;
     }
     writeln!(out, "Wrote {} ({} bytes, {} redactions, verified).", o.path.display(), o.size, o.redactions)?;
-    writeln!(out, "Attach it to an email to {}.", cohere_bundle::cohere::SUPPORT_EMAIL)?;
+    for c in &s.cuts {
+        writeln!(out, "  cut to fit --max-size: {c}")?;
+    }
+    match &o.eml {
+        Some(e) => writeln!(out, "Email draft to {}: {} (the zip attached).", cohere_bundle::cohere::SUPPORT_EMAIL, e.display())?,
+        None => writeln!(out, "Attach it to an email to {}.", cohere_bundle::cohere::SUPPORT_EMAIL)?,
+    }
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::bundle::{self, Member, MemberSource, WriteOptions};
+use crate::bundle::{self, Member, MemberSource};
 use crate::client::{Client, PreparedRequest};
 use crate::cohere::{self, Endpoint, Platform};
 use crate::diagnose::{self, Evidence, LogError};
@@ -36,6 +36,12 @@ pub struct BundleOptions {
     pub redact_content: bool,
     /// The tool's cache directory (tokenizers); default `$COHERE_BUNDLE_CACHE_DIR`, else the XDG cache dir.
     pub cache_dir: Option<PathBuf>,
+    /// The size budget of the zip in bytes (`--max-size`); `None`: no budget. See [`crate::email::write_fitted`].
+    pub max_size: Option<u64>,
+    /// Also write an email draft beside the zip (`--eml`), see [`crate::email::write_eml`].
+    pub eml: bool,
+    /// Extra members written into the bundle as given (e.g. `storm.json` from the recorder).
+    pub extra_members: Vec<Member>,
 }
 
 impl Default for BundleOptions {
@@ -49,6 +55,9 @@ impl Default for BundleOptions {
             scan_env: true,
             redact_content: false,
             cache_dir: None,
+            max_size: Some(crate::email::DEFAULT_MAX_SIZE),
+            eml: false,
+            extra_members: Vec::new(),
         }
     }
 }
@@ -83,6 +92,8 @@ pub struct Outcome {
     pub summary: Summary,
     /// Number of redactions made.
     pub redactions: u64,
+    /// The email draft written beside the zip, if asked for.
+    pub eml: Option<PathBuf>,
 }
 
 /// The API key from the environment: `CO_API_KEY`, else `COHERE_API_KEY`.
@@ -129,6 +140,10 @@ fn target_path(opts: &BundleOptions, summary: &Summary) -> PathBuf {
 
 /// Checks, before any network traffic, that the logs can be read and an explicit output can be written.
 pub fn preflight(opts: &BundleOptions) -> Result<()> {
+    if let Some(m) = opts.max_size.filter(|m| *m < crate::email::MIN_MAX_SIZE) {
+        let (h, min) = (crate::email::human(m), crate::email::human(crate::email::MIN_MAX_SIZE));
+        return Err(Error::input("--max-size", format!("{h} is too small; at least {min}")));
+    }
     for l in &opts.logs {
         bundle::open_log(l)?;
     }
@@ -444,44 +459,63 @@ pub async fn write_support_bundle(mut capture: Capture, bo: &BundleOptions) -> R
     scrubber.mask_headers("request.json", &mut request.headers);
 
     let environment = Environment::collect();
-    let listings: Vec<LogListing> = bo
+    let log_sizes: Vec<(PathBuf, String, u64)> = bo
         .logs
         .iter()
         .zip(&names)
-        .map(|(p, n)| LogListing { name: n.clone(), size: std::fs::metadata(p).map(|m| m.len()).unwrap_or(0), cut: None })
+        .map(|(p, n)| (p.clone(), n.clone(), std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)))
         .collect();
-    let input = ReportInput {
-        summary: &summary,
-        exchanges: &exchanges,
-        logs: &listings,
-        log_errors: &log_errors,
-        environment: &environment,
+    // Renders every member for a size-budget plan (see `email::write_fitted`); returns them with the cuts made.
+    let render = |fit: &crate::email::Fit| -> Result<(Vec<Member>, Vec<String>)> {
+        let mut cuts = fit.cuts.clone();
+        let mut exchanges = exchanges.clone();
+        for e in &mut exchanges {
+            cuts.extend(fit.trim_exchange(e, &format!("exchanges/{}", report::exchange_file(e.index))));
+        }
+        let mut request = request.clone();
+        cuts.extend(fit.trim_request(&mut request, "request.json"));
+        let mut summary = summary.clone();
+        summary.cuts = cuts.clone();
+        let listings: Vec<LogListing> = log_sizes
+            .iter()
+            .enumerate()
+            .map(|(i, (_, n, size))| LogListing { name: n.clone(), size: *size, cut: fit.log_cut(i) })
+            .collect();
+        let input = ReportInput {
+            summary: &summary,
+            exchanges: &exchanges,
+            logs: &listings,
+            log_errors: &log_errors,
+            environment: &environment,
+        };
+        let json = |v: &dyn erased::Json| v.to_json();
+        let mut members = vec![
+            Member::text("report.md", report::render_markdown(&input)?),
+            Member::text("report.html", report::render_html(&input)?),
+            Member::text("summary.json", json(&summary)),
+            Member::text("request.json", json(&request)),
+        ];
+        if let Some(m) = &capture.matrix {
+            members.push(Member::text("matrix.json", json(m)));
+        }
+        for e in &exchanges {
+            members.push(Member::text(format!("exchanges/{}", report::exchange_file(e.index)), json(e)));
+        }
+        members.push(Member::text("environment.json", json(&environment)));
+        for (i, (p, n, _)) in log_sizes.iter().enumerate() {
+            members.push(Member { name: n.clone(), source: MemberSource::File { path: p.clone(), keep_tail: fit.keep_tail(i) } });
+        }
+        members.extend(bo.extra_members.iter().cloned());
+        Ok((members, cuts))
     };
-    let json = |v: &dyn erased::Json| v.to_json();
-    let mut members = vec![
-        Member::text("report.md", report::render_markdown(&input)?),
-        Member::text("report.html", report::render_html(&input)?),
-        Member::text("summary.json", json(&summary)),
-        Member::text("request.json", json(&request)),
-    ];
-    if let Some(m) = &capture.matrix {
-        members.push(Member::text("matrix.json", json(m)));
+    let (written, cuts) = crate::email::write_fitted(bo.max_size, &path, bo.force, &scrubber, &log_sizes, render).await?;
+    summary.cuts = cuts;
+    let mut outcome =
+        Outcome { path: written.path, size: written.size, summary, redactions: written.redactions.total(), eml: None };
+    if bo.eml {
+        outcome.eml = Some(crate::email::write_eml(&outcome, &crate::email::eml_path(&outcome.path))?);
     }
-    for e in &exchanges {
-        members.push(Member::text(format!("exchanges/{}", report::exchange_file(e.index)), json(e)));
-    }
-    members.push(Member::text("environment.json", json(&environment)));
-    for (p, n) in bo.logs.iter().zip(&names) {
-        members.push(Member { name: n.clone(), source: MemberSource::File { path: p.clone(), keep_tail: None } });
-    }
-    let written = tokio::task::spawn_blocking({
-        let path = path.clone();
-        let force = bo.force;
-        move || bundle::write_bundle(&members, &scrubber, &WriteOptions { path, force, cuts: Vec::new() })
-    })
-    .await
-    .map_err(|e| Error::Other(format!("bundle writer stopped: {e}")))??;
-    Ok(Outcome { path: written.path, size: written.size, summary, redactions: written.redactions.total() })
+    Ok(outcome)
 }
 
 mod erased {

@@ -1,9 +1,12 @@
 // One integration-test binary; one module per feature.
 mod cli;
 mod diagnose;
+mod email;
+mod library;
 mod matrix;
 mod observe;
 mod observe_sim;
+mod recorder;
 mod replay;
 mod request;
 mod screenshot;

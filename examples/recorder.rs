@@ -1,0 +1,33 @@
+//! A service under an error storm: 10,000 failures through a `Recorder` become one bundle per signature.
+//! Run: `cargo run --example recorder`.
+
+use std::time::Duration;
+
+use cohere_bundle::library::FailureReport;
+use cohere_bundle::pipeline::BundleOptions;
+use cohere_bundle::recorder::{spool, Recorder, RecorderConfig};
+use cohere_bundle::Endpoint;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?.keep();
+    let rec = Recorder::new(RecorderConfig {
+        dir: dir.clone(),
+        interval: Duration::from_secs(60),
+        max_bundles: 10,
+        max_spool_bytes: 50 * 1024 * 1024,
+        queue: 64,
+        bundle: BundleOptions::default(),
+    })?;
+    for i in 0..10_000 {
+        let status = if i % 2 == 0 { 429 } else { 503 };
+        let body = serde_json::json!({"model": "command-a-03-2025", "messages": [{"role": "user", "content": "hi"}]});
+        rec.capture(FailureReport::new(Endpoint::ChatV2, body).status(status).response_body(r#"{"message":"try again later"}"#));
+    }
+    let stats = rec.shutdown().await;
+    println!("{stats:?}");
+    for (p, n) in spool(&dir) {
+        println!("{} ({n} bytes)", p.display());
+    }
+    Ok(())
+}

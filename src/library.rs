@@ -1,0 +1,422 @@
+//! The high-level API for error handlers: turn what a handler holds (the request body, the endpoint, the
+//! status, the headers, the response body, or a `reqwest::Response`) into a verified support bundle.
+//!
+//! ```no_run
+//! # async fn f() -> cohere_bundle::Result<()> {
+//! use cohere_bundle::library::FailureReport;
+//! use cohere_bundle::pipeline::BundleOptions;
+//! use cohere_bundle::{Endpoint, SecretString};
+//!
+//! let body = serde_json::json!({"model": "command-a-03-2025", "messages": [{"role": "user", "content": "hi"}]});
+//! let outcome = FailureReport::new(Endpoint::ChatV2, body)
+//!     .status(429)
+//!     .response_headers([("x-trial-endpoint-call-limit", "20")])
+//!     .response_body(r#"{"message": "You are using a Trial key, which is limited to 20 API calls / minute."}"#)
+//!     .secret(SecretString::new("my-internal-token"))
+//!     .write(&BundleOptions::default())
+//!     .await?;
+//! println!("wrote {}", outcome.path.display());
+//! # Ok(()) }
+//! ```
+//!
+//! For services that may see storms of failures, [`crate::recorder::Recorder`] takes `FailureReport`s cheaply
+//! and writes bundles in the background, one per failure signature per interval.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::client::{Client, PreparedRequest, DEFAULT_BODY_CAP};
+use crate::cohere::{Endpoint, Platform};
+use crate::error::Result;
+use crate::exchange::{Body, Exchange, Failure, FailureClass, Header, RecordedRequest, RecordedResponse, Timings};
+use crate::pipeline::{self, BundleOptions, Capture, Outcome, ReplayOptions};
+use crate::request::{CapturedRequest, RequestSource};
+use crate::scrub::{KnownSecret, SecretString};
+
+/// The request body as the handler holds it.
+#[derive(Debug, Clone)]
+enum RequestBody {
+    Json(serde_json::Value),
+    /// Raw bytes, parsed on the writing side (so that capturing costs no parsing).
+    Raw(Bytes),
+}
+
+/// What identifies "the same failure" for grouping: endpoint, model, status and failure class.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Signature {
+    /// The endpoint, e.g. `v2/chat`.
+    pub endpoint: &'static str,
+    /// The model named in the request.
+    pub model: Option<String>,
+    /// The HTTP status, if a response arrived.
+    pub status: Option<u16>,
+    /// The failure class, when given ([`FailureReport::error`]) or implied by a status ≥ 400.
+    pub class: Option<FailureClass>,
+}
+
+impl Signature {
+    /// A short stable hex digest, for file names.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let text = format!("{}|{:?}|{:?}|{:?}", self.endpoint, self.model, self.status, self.class);
+        hex::encode(&Sha256::digest(text.as_bytes())[..4])
+    }
+}
+
+/// A failure as an error handler sees it, built step by step and written with [`FailureReport::write`].
+#[derive(Debug, Clone)]
+pub struct FailureReport {
+    endpoint: Endpoint,
+    body: RequestBody,
+    method: String,
+    url: Option<String>,
+    request_headers: Vec<Header>,
+    status: Option<u16>,
+    response_headers: Vec<Header>,
+    response_body: Option<Bytes>,
+    failure: Option<Failure>,
+    secrets: Vec<SecretString>,
+    api_key: Option<SecretString>,
+    platform: Option<Platform>,
+    logs: Vec<PathBuf>,
+    replay: Option<ReplayOptions>,
+    elapsed_ms: Option<f64>,
+}
+
+/// Cheap scan for `"model": "..."` in raw JSON bytes (no parsing).
+fn scan_model(raw: &[u8]) -> Option<String> {
+    let key = b"\"model\"";
+    let i = raw.windows(key.len()).position(|w| w == key)? + key.len();
+    let rest = &raw[i..];
+    let colon = rest.iter().position(|&b| !b.is_ascii_whitespace())?;
+    if rest[colon] != b':' {
+        return None;
+    }
+    let rest = &rest[colon + 1..];
+    let q = rest.iter().position(|&b| !b.is_ascii_whitespace())?;
+    if rest[q] != b'"' {
+        return None;
+    }
+    let rest = &rest[q + 1..];
+    let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+    std::str::from_utf8(&rest[..end]).ok().map(str::to_string)
+}
+
+impl FailureReport {
+    /// A failure of a request to `endpoint` with this JSON body.
+    pub fn new(endpoint: Endpoint, body: serde_json::Value) -> Self {
+        Self::with_body(endpoint, RequestBody::Json(body))
+    }
+
+    /// A failure of a request to `endpoint` whose body the handler holds as bytes (parsed only when the
+    /// bundle is written).
+    pub fn from_raw_body(endpoint: Endpoint, body: impl Into<Bytes>) -> Self {
+        Self::with_body(endpoint, RequestBody::Raw(body.into()))
+    }
+
+    fn with_body(endpoint: Endpoint, body: RequestBody) -> Self {
+        FailureReport {
+            endpoint,
+            body,
+            method: "POST".into(),
+            url: None,
+            request_headers: Vec::new(),
+            status: None,
+            response_headers: Vec::new(),
+            response_body: None,
+            failure: None,
+            secrets: Vec::new(),
+            api_key: None,
+            platform: None,
+            logs: Vec::new(),
+            replay: None,
+            elapsed_ms: None,
+        }
+    }
+
+    /// The HTTP method (default `POST`).
+    pub fn method(mut self, method: impl Into<String>) -> Self {
+        self.method = method.into();
+        self
+    }
+
+    /// The full URL the request went to (tells the platform and the base URL for a replay).
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// Request headers as sent (an `Authorization` value is scrubbed, never written).
+    pub fn request_headers<K: AsRef<str>, V: AsRef<str>>(mut self, headers: impl IntoIterator<Item = (K, V)>) -> Self {
+        self.request_headers.extend(headers.into_iter().map(|(k, v)| Header::new(k.as_ref(), v.as_ref())));
+        self
+    }
+
+    /// The HTTP status received.
+    pub fn status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Response headers as received.
+    pub fn response_headers<K: AsRef<str>, V: AsRef<str>>(mut self, headers: impl IntoIterator<Item = (K, V)>) -> Self {
+        self.response_headers.extend(headers.into_iter().map(|(k, v)| Header::new(k.as_ref(), v.as_ref())));
+        self
+    }
+
+    /// Response headers from a `reqwest`/`http` header map.
+    pub fn response_header_map(mut self, headers: &reqwest::header::HeaderMap) -> Self {
+        self.response_headers
+            .extend(headers.iter().map(|(n, v)| Header::new(n.as_str(), String::from_utf8_lossy(v.as_bytes()))));
+        self
+    }
+
+    /// The response body as received.
+    pub fn response_body(mut self, body: impl AsRef<[u8]>) -> Self {
+        self.response_body = Some(Bytes::copy_from_slice(body.as_ref()));
+        self
+    }
+
+    /// A failure without (or besides) an HTTP status: a network error, a timeout, a broken stream.
+    pub fn error(mut self, class: FailureClass, message: impl Into<String>) -> Self {
+        self.failure = Some(Failure { class, message: message.into() });
+        self
+    }
+
+    /// The failure from a `reqwest::Error` (timeout, connection, body), with its cause chain.
+    pub fn reqwest_error(self, e: &reqwest::Error) -> Self {
+        let class = if e.is_timeout() { FailureClass::Timeout } else if e.is_body() || e.is_decode() { FailureClass::Stream } else { FailureClass::Network };
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(e);
+        while let Some(s) = src {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            src = s.source();
+        }
+        let status = e.status().map(|s| s.as_u16());
+        let mut r = self.error(class, msg);
+        if let Some(s) = status {
+            r.status = Some(s);
+        }
+        r
+    }
+
+    /// Reads the status, headers and body (up to 8 MiB kept) of a response the handler received.
+    pub async fn response(mut self, resp: reqwest::Response) -> Self {
+        self.status = Some(resp.status().as_u16());
+        if self.url.is_none() {
+            self.url = Some(resp.url().to_string());
+        }
+        self = self.response_header_map(resp.headers());
+        let mut bytes = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(c) => {
+                    let room = DEFAULT_BODY_CAP.saturating_sub(bytes.len());
+                    bytes.extend_from_slice(&c[..c.len().min(room)]);
+                }
+                Err(e) => {
+                    self.failure = Some(Failure {
+                        class: FailureClass::Stream,
+                        message: format!("response body broke off after {} bytes: {e}", bytes.len()),
+                    });
+                    break;
+                }
+            }
+        }
+        self.response_body = Some(Bytes::from(bytes));
+        self
+    }
+
+    /// How long the failed call took.
+    pub fn elapsed(mut self, d: std::time::Duration) -> Self {
+        self.elapsed_ms = Some(d.as_secs_f64() * 1000.0);
+        self
+    }
+
+    /// A secret to scrub from the bundle (repeatable).
+    pub fn secret(mut self, s: SecretString) -> Self {
+        self.secrets.push(s);
+        self
+    }
+
+    /// The API key used: scrubbed, and sent when replaying.
+    pub fn api_key(mut self, k: SecretString) -> Self {
+        self.api_key = Some(k);
+        self
+    }
+
+    /// Where the request was sent, when the URL does not tell.
+    pub fn platform(mut self, p: Platform) -> Self {
+        self.platform = Some(p);
+        self
+    }
+
+    /// A log file to include (scrubbed, cut to its newest lines when over the size budget).
+    pub fn log(mut self, path: impl Into<PathBuf>) -> Self {
+        self.logs.push(path.into());
+        self
+    }
+
+    /// Replays the request once more when writing, and records the replay next to the original failure.
+    pub fn replay(mut self, opts: ReplayOptions) -> Self {
+        self.replay = Some(opts);
+        self
+    }
+
+    /// The model named in the request body.
+    pub fn model(&self) -> Option<String> {
+        match &self.body {
+            RequestBody::Json(v) => v.get("model").and_then(|m| m.as_str()).map(str::to_string),
+            RequestBody::Raw(b) => scan_model(b),
+        }
+    }
+
+    /// The grouping signature: endpoint, model, status and class. Cheap: no parsing of a raw body.
+    pub fn signature(&self) -> Signature {
+        let class = self.failure.as_ref().map(|f| f.class).or(match self.status {
+            Some(s) if s >= 400 => Some(FailureClass::Http),
+            _ => None,
+        });
+        Signature { endpoint: self.endpoint.name(), model: self.model(), status: self.status, class }
+    }
+
+    /// The request as a [`CapturedRequest`].
+    fn request(&self) -> CapturedRequest {
+        let body = match &self.body {
+            RequestBody::Json(v) => v.clone(),
+            RequestBody::Raw(b) => serde_json::from_slice(b)
+                .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(b).into_owned())),
+        };
+        CapturedRequest {
+            source: RequestSource::Library,
+            method: self.method.clone(),
+            url: self.url.clone(),
+            endpoint: self.endpoint,
+            headers: self.request_headers.clone(),
+            body,
+            recorded_response: None,
+        }
+    }
+
+    /// Builds the [`Capture`] (no replay): the request and the failure as recorded.
+    pub fn into_capture(self) -> Capture {
+        let request = self.request();
+        let platform = self.platform.or_else(|| self.url.as_deref().map(Platform::from_url)).unwrap_or_default();
+        let response = (self.status.is_some() || self.response_body.is_some()).then(|| RecordedResponse {
+            status: self.status.unwrap_or(0),
+            headers: self.response_headers.clone(),
+            body: Body::from_bytes(self.response_body.as_deref().unwrap_or_default(), Some(DEFAULT_BODY_CAP)),
+        });
+        let failure = self.failure.clone().or_else(|| {
+            let r = response.as_ref()?;
+            if r.status >= 400 {
+                Some(Failure { class: FailureClass::Http, message: crate::client::error_message(&r.body) })
+            } else {
+                crate::client::stream_error(&r.body).map(|message| Failure { class: FailureClass::Stream, message })
+            }
+        });
+        let body_text = match &self.body {
+            RequestBody::Json(v) => serde_json::to_string_pretty(v).unwrap_or_default(),
+            RequestBody::Raw(b) => String::from_utf8_lossy(b).into_owned(),
+        };
+        let exchange = Exchange {
+            index: 1,
+            purpose: "recorded".into(),
+            request: RecordedRequest {
+                method: self.method.clone(),
+                url: self.url.clone().unwrap_or_else(|| self.endpoint.path().to_string()),
+                headers: self.request_headers.clone(),
+                body: Body::from_text(body_text),
+            },
+            response,
+            timings: Timings { total_ms: self.elapsed_ms.unwrap_or(0.0), ..Timings::default() },
+            failure,
+            retry_group: None,
+        };
+        let mut known: Vec<KnownSecret> = self.secrets.iter().map(|s| KnownSecret::new("secret", s.clone())).collect();
+        if let Some(k) = &self.api_key {
+            known.push(KnownSecret::new("cohere-key", k.clone()));
+        }
+        Capture {
+            mode: "library".into(),
+            key_present: self.api_key.is_some() || request.bearer_token().is_some(),
+            request,
+            exchanges: vec![exchange],
+            platform,
+            base_url: None,
+            known_secrets: known,
+            http: None,
+            matrix: None,
+        }
+    }
+
+    /// Builds the capture, replaying first when [`FailureReport::replay`] was given.
+    pub async fn capture(self) -> Result<Capture> {
+        let Some(ro) = self.replay.clone() else { return Ok(self.into_capture()) };
+        let key = ro.api_key.clone().or_else(|| self.api_key.clone());
+        let mut capture = self.into_capture();
+        let base = pipeline::resolve_base_url(&ro, &capture.request);
+        let url = format!("{base}{}", capture.request.endpoint.path());
+        let mut headers: Vec<Header> = capture
+            .request
+            .headers
+            .iter()
+            .filter(|h| !["authorization", "host", "content-length", "cookie"].contains(&h.name.to_ascii_lowercase().as_str()))
+            .cloned()
+            .collect();
+        if !headers.iter().any(|h| h.name.eq_ignore_ascii_case("content-type")) {
+            headers.push(Header::new("Content-Type", "application/json"));
+        }
+        let body = serde_json::to_vec(&capture.request.body).unwrap_or_default();
+        let prepared = PreparedRequest { method: capture.request.method.clone(), url, headers, body };
+        let client = Client::new(ro.timeout)?;
+        let sent = client.send(&prepared, key.as_ref(), "replay", 2).await;
+        capture.exchanges.push(sent.exchange);
+        if let Some(k) = &key {
+            capture.known_secrets.push(KnownSecret::new("cohere-key", k.clone()));
+        }
+        capture.key_present |= key.is_some();
+        capture.platform = ro.platform.unwrap_or_else(|| Platform::from_url(&base));
+        capture.base_url = Some(base);
+        capture.http = Some((client, key));
+        Ok(capture)
+    }
+
+    /// Writes the bundle (replaying first if asked) with `bo`, plus this report's logs and secrets.
+    pub async fn write(self, bo: &BundleOptions) -> Result<Outcome> {
+        let mut bo = bo.clone();
+        bo.logs.extend(self.logs.iter().cloned());
+        bo.secrets.extend(self.secrets.iter().cloned());
+        pipeline::preflight(&bo)?;
+        let capture = self.capture().await?;
+        pipeline::write_support_bundle(capture, &bo).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_bodies_give_their_model_without_parsing() {
+        assert_eq!(scan_model(br#"{"model" : "command-a-03-2025","x":1}"#).as_deref(), Some("command-a-03-2025"));
+        assert_eq!(scan_model(br#"{"messages":[]}"#), None);
+        assert_eq!(scan_model(br#"{"model": 5}"#), None);
+    }
+
+    #[test]
+    fn signature_groups_by_endpoint_model_status_class() {
+        let a = FailureReport::new(Endpoint::ChatV2, serde_json::json!({"model": "m"})).status(429);
+        let b = FailureReport::from_raw_body(Endpoint::ChatV2, &br#"{"model":"m","messages":[]}"#[..]).status(429);
+        let c = FailureReport::new(Endpoint::ChatV2, serde_json::json!({"model": "m"})).status(500);
+        assert_eq!(a.signature(), b.signature());
+        assert_ne!(a.signature(), c.signature());
+        assert_eq!(a.signature().class, Some(FailureClass::Http));
+        assert_eq!(a.signature().digest(), b.signature().digest());
+    }
+}

@@ -445,6 +445,9 @@ pub async fn write_support_bundle(mut capture: Capture, bo: &BundleOptions) -> R
     summary.logs = names.clone();
     let path = target_path(bo, &summary);
     bundle::check_output(&path, bo.force)?;
+    if bo.eml {
+        bundle::check_output(&crate::email::eml_path(&path), bo.force)?;
+    }
 
     // Mask credentials in structured headers before anything is serialised.
     let mut exchanges = capture.exchanges.clone();

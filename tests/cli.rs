@@ -294,3 +294,18 @@ fn which(cmd: &str) -> bool {
         .map(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
         .unwrap_or(false)
 }
+
+#[test]
+fn existing_email_draft_needs_force() {
+    let sim = Sim::default_config();
+    let d = util::tempdir();
+    let env = util::envelope("https://api.cohere.com", "/v2/chat", &[("Authorization", &format!("Bearer {DEMO_KEY}")), ("x-simulate", "server-error")], &chat_body());
+    let req = util::write(d.path(), "req.json", env);
+    let eml = util::write(d.path(), "out.eml", "my draft");
+    let replay = || util::cli(d.path()).arg("replay").arg(&req).args(["--base-url", &sim.base_url(), "--out", "out.zip", "--eml"]);
+    replay().run().fails(2, &["out.eml", "--force"]);
+    assert_eq!(std::fs::read_to_string(&eml).expect("kept"), "my draft", "draft not touched without --force");
+    assert_eq!(util::dir_listing(d.path()), vec!["out.eml", "req.json"], "no zip and no temp files");
+    replay().arg("--force").run().success();
+    assert!(std::fs::read_to_string(&eml).expect("rewritten").contains("support@cohere.com"));
+}

@@ -190,7 +190,7 @@ fn chat_body(model: &str, stream: bool) -> Value {
 }
 
 /// Waits (bounded) until the proxy has `n` full records.
-async fn records(proxy: &Proxy, n: usize) -> Recording {
+pub(crate) async fn records(proxy: &Proxy, n: usize) -> Recording {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let r = proxy.snapshot();
@@ -201,7 +201,7 @@ async fn records(proxy: &Proxy, n: usize) -> Recording {
     }
 }
 
-fn failure_class(e: &Exchange) -> Option<FailureClass> {
+pub(crate) fn failure_class(e: &Exchange) -> Option<FailureClass> {
     e.failure.as_ref().map(|f| f.class)
 }
 

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use cohere_bundle::observe::{run_command, ObserveOptions, Proxy, Recording};
+use cohere_bundle::observe::{run_command, ObserveOptions, Proxy};
 use cohere_bundle::simulator::{SimConfig, Simulator, DEMO_KEY};
-use cohere_bundle::{Exchange, FailureClass};
+use cohere_bundle::FailureClass;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
@@ -22,20 +22,7 @@ fn chat(stream: bool) -> Value {
     json!({"model": MODEL, "stream": stream, "messages": [{"role": "user", "content": "hello there"}]})
 }
 
-async fn records(proxy: &Proxy, n: usize) -> Recording {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = proxy.snapshot();
-        if r.exchanges.len() >= n || Instant::now() > deadline {
-            return r;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-fn class(e: &Exchange) -> Option<FailureClass> {
-    e.failure.as_ref().map(|f| f.class)
-}
+use super::observe::{failure_class as class, records};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_through_the_proxy_against_the_simulator() {

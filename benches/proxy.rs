@@ -24,28 +24,35 @@ const CHAT_REQUEST: &str = r#"{"model":"command-a-03-2025","messages":[{"role":"
 static UPSTREAM_DELAY_US: AtomicU64 = AtomicU64::new(0);
 
 async fn upstream() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind upstream");
     let addr = listener.local_addr().expect("upstream addr");
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
-                    let _ = req.into_body().collect().await;
-                    let delay = UPSTREAM_DELAY_US.load(Ordering::Relaxed);
-                    if delay > 0 {
-                        tokio::time::sleep(Duration::from_micros(delay)).await;
-                    }
-                    Ok::<_, Infallible>(
-                        Response::builder()
-                            .header("content-type", "application/json")
-                            .header("x-debug-trace-id", "0123456789abcdef0123456789abcdef")
-                            .body(Full::new(Bytes::from_static(CHAT_RESPONSE.as_bytes())))
-                            .expect("response"),
-                    )
-                });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                let svc =
+                    hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
+                        let _ = req.into_body().collect().await;
+                        let delay = UPSTREAM_DELAY_US.load(Ordering::Relaxed);
+                        if delay > 0 {
+                            tokio::time::sleep(Duration::from_micros(delay)).await;
+                        }
+                        Ok::<_, Infallible>(
+                            Response::builder()
+                                .header("content-type", "application/json")
+                                .header("x-debug-trace-id", "0123456789abcdef0123456789abcdef")
+                                .body(Full::new(Bytes::from_static(CHAT_RESPONSE.as_bytes())))
+                                .expect("response"),
+                        )
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
             });
         }
     });
@@ -69,7 +76,12 @@ async fn one(client: &HttpClient, url: &str) -> Duration {
         .expect("request");
     let resp = client.request(req).await.expect("bench request");
     assert_eq!(resp.status(), 200);
-    let body = resp.into_body().collect().await.expect("bench body").to_bytes();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .expect("bench body")
+        .to_bytes();
     assert_eq!(body.len(), CHAT_RESPONSE.len());
     t.elapsed()
 }
@@ -104,7 +116,10 @@ async fn throughput(url: &str, total: usize, concurrency: usize) -> f64 {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         let n: usize = std::env::var("PROXY_BENCH_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(4000);
         let up = upstream().await;

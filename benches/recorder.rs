@@ -10,15 +10,29 @@ use cohere_bundle::Endpoint;
 use serde_json::json;
 
 fn report(i: usize, body: &serde_json::Value) -> FailureReport {
-    let (model_status, resp) = if i % 2 == 0 { (429, r#"{"message":"You are using a Trial key, which is limited to 20 API calls / minute."}"#) } else { (500, r#"{"message":"internal server error"}"#) };
+    let (model_status, resp) = if i % 2 == 0 {
+        (
+            429,
+            r#"{"message":"You are using a Trial key, which is limited to 20 API calls / minute."}"#,
+        )
+    } else {
+        (500, r#"{"message":"internal server error"}"#)
+    };
     FailureReport::new(Endpoint::ChatV2, body.clone())
         .status(model_status)
-        .response_headers([("x-trial-endpoint-call-limit", "20"), ("x-debug-trace-id", "7a8a9c18c8844ed1aaebabd506c994fd")])
+        .response_headers([
+            ("x-trial-endpoint-call-limit", "20"),
+            ("x-debug-trace-id", "7a8a9c18c8844ed1aaebabd506c994fd"),
+        ])
         .response_body(resp)
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
     let body = json!({"model": "command-a-03-2025", "max_tokens": 512, "messages": [{"role": "user", "content": "Summarise this document. ".repeat(40)}]});
     const N: usize = 100_000;

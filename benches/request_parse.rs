@@ -42,20 +42,36 @@ fn main() {
     let har = serde_json::json!({"log": {"version": "1.2", "entries": entries}}).to_string();
     let r = parse_request("b.har", har.as_bytes(), &opts).expect("the HAR parses");
     assert_eq!(r.recorded_response.map(|x| x.status), Some(400));
-    time("HAR, 2,000 entries, last one failing", har.len(), 5, || parse_request("b.har", har.as_bytes(), &opts).map(|r| r.endpoint));
+    time("HAR, 2,000 entries, last one failing", har.len(), 5, || {
+        parse_request("b.har", har.as_bytes(), &opts).map(|r| r.endpoint)
+    });
 
     // A curl command with a 1 MiB body, over several continuation lines.
     let big = "x".repeat(1 << 20);
     let curl = format!(
         "curl https://api.cohere.com/v2/chat \\\n  -H 'Authorization: Bearer k' \\\n  -H 'Content-Type: application/json' \\\n  -d '{{\"model\":\"command-r\",\"messages\":[{{\"role\":\"user\",\"content\":\"{big}\"}}]}}'"
     );
-    assert_eq!(parse_request("c.sh", curl.as_bytes(), &opts).expect("curl parses").body["messages"][0]["content"].as_str().map(str::len), Some(1 << 20));
-    time("curl command, 1 MiB body", curl.len(), 10, || parse_request("c.sh", curl.as_bytes(), &opts).map(|r| r.endpoint));
+    assert_eq!(
+        parse_request("c.sh", curl.as_bytes(), &opts)
+            .expect("curl parses")
+            .body["messages"][0]["content"]
+            .as_str()
+            .map(str::len),
+        Some(1 << 20)
+    );
+    time("curl command, 1 MiB body", curl.len(), 10, || {
+        parse_request("c.sh", curl.as_bytes(), &opts).map(|r| r.endpoint)
+    });
 
     // A bare 8 MiB body.
-    let body = format!("{{\"model\":\"embed-v4.0\",\"input_type\":\"search_document\",\"texts\":[{}]}}", vec!["\"a document of text\""; 400_000].join(","));
+    let body = format!(
+        "{{\"model\":\"embed-v4.0\",\"input_type\":\"search_document\",\"texts\":[{}]}}",
+        vec!["\"a document of text\""; 400_000].join(",")
+    );
     assert!(parse_request("b.json", body.as_bytes(), &opts).is_ok());
-    time("bare JSON body, 400k texts", body.len(), 5, || parse_request("b.json", body.as_bytes(), &opts).map(|r| r.endpoint));
+    time("bare JSON body, 400k texts", body.len(), 5, || {
+        parse_request("b.json", body.as_bytes(), &opts).map(|r| r.endpoint)
+    });
 
     // A 4 MiB application log with one SDK error in every 50 lines.
     let mut log = String::new();
@@ -72,5 +88,7 @@ fn main() {
     }
     let found = find_sdk_errors(&log).len();
     println!("(log: {n} lines, {found} failures found)");
-    time("SDK log scan, 4 MiB", log.len(), 5, || find_sdk_errors(&log).len());
+    time("SDK log scan, 4 MiB", log.len(), 5, || {
+        find_sdk_errors(&log).len()
+    });
 }

@@ -39,7 +39,8 @@ async fn main() {
         start.elapsed().as_secs_f64() * 1e3
     );
     for chars in [1_000usize, 100_000, 1_000_000] {
-        let body = json!({"model": "command-r", "messages": [{"role": "user", "content": text(chars)}]});
+        let body =
+            json!({"model": "command-r", "messages": [{"role": "user", "content": text(chars)}]});
         let start = Instant::now();
         let n = count_input_tokens(Endpoint::ChatV2, &body);
         let el = start.elapsed();
@@ -53,7 +54,8 @@ async fn main() {
     let sim = Simulator::start(SimConfig::default()).await.expect("start");
     let client = reqwest::Client::new();
     let url = format!("{}/v2/chat", sim.base_url());
-    let body = json!({"model": "command-r", "messages": [{"role": "user", "content": text(2_000)}]});
+    let body =
+        json!({"model": "command-r", "messages": [{"role": "user", "content": text(2_000)}]});
     let n = 500;
     let mut lat = Vec::with_capacity(n);
     let all = Instant::now();
@@ -98,7 +100,10 @@ async fn main() {
         .expect("send");
     while r.chunk().await.expect("chunk").is_some() {}
     let times = sim.stream_event_times();
-    let gaps: Vec<f64> = times.windows(2).map(|w| (w[1] - w[0]).as_secs_f64() * 1e3).collect();
+    let gaps: Vec<f64> = times
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64() * 1e3)
+        .collect();
     let max_over = gaps
         .iter()
         .map(|g| g - delay.as_secs_f64() * 1e3)

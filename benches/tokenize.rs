@@ -37,9 +37,14 @@ fn main() {
             let b = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.to_string_lossy()));
             (p.to_string_lossy().into_owned(), b)
         }
-        None => ("assets/sim-tokenizer.json".to_string(), include_bytes!("../assets/sim-tokenizer.json").to_vec()),
+        None => (
+            "assets/sim-tokenizer.json".to_string(),
+            include_bytes!("../assets/sim-tokenizer.json").to_vec(),
+        ),
     };
-    let (load, tok) = time(5, || Tokenizer::from_bytes(&bytes).expect("tokenizer loads"));
+    let (load, tok) = time(5, || {
+        Tokenizer::from_bytes(&bytes).expect("tokenizer loads")
+    });
 
     // Mixed prose, code, numbers and non-ASCII text, so the BPE cache does not make it trivial.
     let seed = "Support request 4711: the model returned HTTP 400 \"too many tokens\" after 37.5 s. \
@@ -58,7 +63,9 @@ fn main() {
     let runs = 7;
     let (count_t, c) = time(runs, || count(&tok, Endpoint::ChatV2, &body));
     assert_eq!(c, TARGET_TOKENS);
-    let (encode_t, _) = time(runs, || tok.encode(prompt.as_str(), false).expect("encodes").len());
+    let (encode_t, _) = time(runs, || {
+        tok.encode(prompt.as_str(), false).expect("encodes").len()
+    });
     let (trunc_t, _) = time(3, || truncate_to_tokens(&tok, &prompt, TARGET_TOKENS / 2));
     // A real Cohere tokenizer averages about 4 characters a token, so its 128k-token prompt is about
     // 3.5 times longer than the simulated tokenizer's: time the count of a text that long too.
@@ -68,18 +75,33 @@ fn main() {
     }
     let (long_t, long_n) = time(runs, || count_text(&tok, &long));
 
-    println!("tokenizer: {label} ({} bytes, load {:.1} ms)", bytes.len(), ms(load));
-    println!("prompt: {n} tokens, {} chars, {} bytes (built in {:.0} ms)", prompt.chars().count(), prompt.len(), ms(build));
+    println!(
+        "tokenizer: {label} ({} bytes, load {:.1} ms)",
+        bytes.len(),
+        ms(load)
+    );
+    println!(
+        "prompt: {n} tokens, {} chars, {} bytes (built in {:.0} ms)",
+        prompt.chars().count(),
+        prompt.len(),
+        ms(build)
+    );
     println!(
         "count 128k-token prompt (tokenizer::count, v2 chat body): {:.1} ms median of {runs} (target < 200 ms: {})",
         ms(count_t),
         if count_t < Duration::from_millis(200) { "met" } else { "MISSED" }
     );
-    println!("full encode with offsets: {:.1} ms median of {runs}", ms(encode_t));
+    println!(
+        "full encode with offsets: {:.1} ms median of {runs}",
+        ms(encode_t)
+    );
     println!(
         "count a {} kB text (the size of a real tokenizer's 128k-token prompt; {long_n} sim tokens): {:.1} ms median of {runs}",
         long.len() / 1000,
         ms(long_t)
     );
-    println!("truncate_to_tokens to 64k: {:.1} ms median of 3", ms(trunc_t));
+    println!(
+        "truncate_to_tokens to 64k: {:.1} ms median of 3",
+        ms(trunc_t)
+    );
 }

@@ -24,18 +24,36 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !resp.status().is_success() {
         // The error handler: everything it holds goes into the report.
         let out_dir = tempfile::tempdir()?;
-        let bo = BundleOptions { out_dir: out_dir.path().to_path_buf(), eml: true, ..BundleOptions::default() };
+        let bo = BundleOptions {
+            out_dir: out_dir.path().to_path_buf(),
+            eml: true,
+            ..BundleOptions::default()
+        };
         let outcome = FailureReport::new(Endpoint::ChatV2, body)
             .api_key(SecretString::new(DEMO_KEY))
             .response(resp)
             .await
             .write(&bo)
             .await?;
-        println!("HTTP {:?}: {}", outcome.summary.status, outcome.summary.error.as_ref().map(|e| e.message.as_str()).unwrap_or(""));
+        println!(
+            "HTTP {:?}: {}",
+            outcome.summary.status,
+            outcome
+                .summary
+                .error
+                .as_ref()
+                .map(|e| e.message.as_str())
+                .unwrap_or("")
+        );
         if let Some(c) = outcome.summary.causes.first() {
             println!("likely cause: {} — {}", c.code.as_str(), c.next_step);
         }
-        println!("bundle: {} ({} bytes); email draft: {:?}", outcome.path.display(), outcome.size, outcome.eml);
+        println!(
+            "bundle: {} ({} bytes); email draft: {:?}",
+            outcome.path.display(),
+            outcome.size,
+            outcome.eml
+        );
         let _ = out_dir.keep();
     }
     sim.shutdown().await;

@@ -22,7 +22,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..10_000 {
         let status = if i % 2 == 0 { 429 } else { 503 };
         let body = serde_json::json!({"model": "command-a-03-2025", "messages": [{"role": "user", "content": "hi"}]});
-        rec.capture(FailureReport::new(Endpoint::ChatV2, body).status(status).response_body(r#"{"message":"try again later"}"#));
+        rec.capture(
+            FailureReport::new(Endpoint::ChatV2, body)
+                .status(status)
+                .response_body(r#"{"message":"try again later"}"#),
+        );
     }
     let stats = rec.shutdown().await;
     println!("{stats:?}");

@@ -35,7 +35,9 @@ fn leaked(secret: &str, text: &str, out: &str) -> bool {
     // Context: the record's text with every occurrence of this secret removed.
     let context = text.replace(secret, "\u{0}");
     b.windows(5).any(|w| {
-        let Ok(w) = std::str::from_utf8(w) else { return false };
+        let Ok(w) = std::str::from_utf8(w) else {
+            return false;
+        };
         out.contains(w) && !context.contains(w)
     })
 }
@@ -52,7 +54,10 @@ fn main() {
                 // Debug aid: print one file scrubbed.
                 let f = args.next().unwrap_or_default();
                 let text = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{f}: {e}"));
-                print!("{}", Scrubber::new(ScrubOptions::default()).scrub_str(&f, &text));
+                print!(
+                    "{}",
+                    Scrubber::new(ScrubOptions::default()).scrub_str(&f, &text)
+                );
                 return;
             }
             "--show-fp" => show_fp = args.next().and_then(|n| n.parse().ok()).unwrap_or(20),
@@ -84,8 +89,14 @@ fn main() {
         let text = r["text"].as_str().unwrap_or_default();
         let expect = r["expect"].as_str().unwrap_or_default();
         let source = r["source"].as_str().unwrap_or("?").to_string();
-        let cats: Vec<String> =
-            r["category"].as_array().map(|a| a.iter().filter_map(|c| c.as_str().map(String::from)).collect()).unwrap_or_default();
+        let cats: Vec<String> = r["category"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
         bytes += text.len();
         let out = scrubber.scrub_str("eval", text);
         let mut tallies: Vec<&mut Tally> = vec![&mut overall];
@@ -94,8 +105,10 @@ fn main() {
         // Borrow juggling: update the maps after.
         let (is_redact, ok) = match expect {
             "redact" => {
-                let secrets: Vec<&str> =
-                    r["secrets"].as_array().map(|a| a.iter().filter_map(|s| s.as_str()).collect()).unwrap_or_default();
+                let secrets: Vec<&str> = r["secrets"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|s| s.as_str()).collect())
+                    .unwrap_or_default();
                 let ok = !secrets.iter().any(|s| leaked(s, text, &out));
                 // Secondary figure: only the longest capture (Nosey Parker also lists user names and hosts).
                 if let Some(longest) = secrets.iter().max_by_key(|s| s.len()) {
@@ -103,15 +116,27 @@ fn main() {
                     longest_ok += !leaked(longest, text, &out) as usize;
                 }
                 if !ok {
-                    let lk: Vec<&str> = secrets.iter().copied().filter(|s| leaked(s, text, &out)).collect();
-                    misses.push((format!("{} leaked={:?}", r["rule_id"].as_str().unwrap_or("?"), lk), text.to_string(), out.clone()));
+                    let lk: Vec<&str> = secrets
+                        .iter()
+                        .copied()
+                        .filter(|s| leaked(s, text, &out))
+                        .collect();
+                    misses.push((
+                        format!("{} leaked={:?}", r["rule_id"].as_str().unwrap_or("?"), lk),
+                        text.to_string(),
+                        out.clone(),
+                    ));
                 }
                 (true, ok)
             }
             "keep" => {
                 let ok = out == text;
                 if !ok {
-                    fps.push((r["rule_id"].as_str().unwrap_or("?").to_string(), text.to_string(), out.clone()));
+                    fps.push((
+                        r["rule_id"].as_str().unwrap_or("?").to_string(),
+                        text.to_string(),
+                        out.clone(),
+                    ));
                 }
                 (false, ok)
             }
@@ -138,7 +163,10 @@ fn main() {
     for (k, t) in &by_cat {
         print_row(k, t);
     }
-    println!("secondary: recall counting only each record's longest secret: {}", pct(longest_ok, longest_total));
+    println!(
+        "secondary: recall counting only each record's longest secret: {}",
+        pct(longest_ok, longest_total)
+    );
     println!("scrubbed {bytes} bytes of records in {secs:.2}s");
     for (rule, text, out) in misses.iter().take(show_misses) {
         println!("MISS {rule}\n  in : {}\n  out: {}", trunc(text), trunc(out));
@@ -167,7 +195,11 @@ fn pct(a: usize, b: usize) -> String {
 }
 
 fn print_row(name: &str, t: &Tally) {
-    println!("{name:<22} {:>16} {:>16}", pct(t.caught, t.redact), pct(t.kept, t.keep));
+    println!(
+        "{name:<22} {:>16} {:>16}",
+        pct(t.caught, t.redact),
+        pct(t.kept, t.keep)
+    );
 }
 
 fn trunc(s: &str) -> String {
@@ -180,7 +212,10 @@ fn strip_placeholders(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     loop {
-        let next = [rest.find("[REDACTED:"), rest.find("[CONTENT:")].into_iter().flatten().min();
+        let next = [rest.find("[REDACTED:"), rest.find("[CONTENT:")]
+            .into_iter()
+            .flatten()
+            .min();
         let Some(i) = next else { break };
         out.push_str(&rest[..i]);
         out.push('\u{0}');

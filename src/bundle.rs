@@ -38,7 +38,10 @@ pub struct Member {
 impl Member {
     /// A text member.
     pub fn text(name: impl Into<String>, text: impl Into<String>) -> Member {
-        Member { name: name.into(), source: MemberSource::Text(text.into()) }
+        Member {
+            name: name.into(),
+            source: MemberSource::Text(text.into()),
+        }
     }
 }
 
@@ -94,7 +97,10 @@ pub struct Written {
 /// Fails with [`Error::OutputExists`] when `path` exists and `force` is off.
 pub fn check_output(path: &Path, force: bool) -> Result<()> {
     if path.is_dir() {
-        return Err(Error::input(path.display().to_string(), "is a directory; give a .zip file path"));
+        return Err(Error::input(
+            path.display().to_string(),
+            "is a directory; give a .zip file path",
+        ));
     }
     if !force && path.exists() {
         return Err(Error::OutputExists(path.to_path_buf()));
@@ -138,9 +144,13 @@ pub fn open_log(path: &Path) -> Result<File> {
         _ => Error::input(&what, e.to_string()),
     })?;
     let mut head = vec![0u8; 8192];
-    let n = read_full(&mut f, &mut head).map_err(|e| Error::input(&what, format!("cannot read: {e}")))?;
+    let n = read_full(&mut f, &mut head)
+        .map_err(|e| Error::input(&what, format!("cannot read: {e}")))?;
     if head[..n].contains(&0) {
-        return Err(Error::input(&what, "binary file (contains NUL bytes), not a text log"));
+        return Err(Error::input(
+            &what,
+            "binary file (contains NUL bytes), not a text log",
+        ));
     }
     f.rewind().map_err(|e| Error::io(path, e))?;
     Ok(f)
@@ -161,25 +171,37 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 
 /// Streams `path` (or its newest `keep_tail` bytes, from a line start) through the scrubber into `out` with
 /// bounded memory.
-fn stream_log(path: &Path, keep_tail: Option<u64>, member: &str, scrubber: &Scrubber, out: &mut impl Write) -> Result<()> {
+fn stream_log(
+    path: &Path,
+    keep_tail: Option<u64>,
+    member: &str,
+    scrubber: &Scrubber,
+    out: &mut impl Write,
+) -> Result<()> {
     let mut f = open_log(path)?;
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     if let Some(keep) = keep_tail.filter(|k| *k < len) {
         // Start at the first line that begins inside the kept tail.
         let start = len - keep;
-        f.seek(std::io::SeekFrom::Start(start)).map_err(|e| Error::io(path, e))?;
+        f.seek(std::io::SeekFrom::Start(start))
+            .map_err(|e| Error::io(path, e))?;
         let mut probe = BufReader::new(&mut f);
         let mut skipped = Vec::new();
-        std::io::BufRead::read_until(&mut probe, b'\n', &mut skipped).map_err(|e| Error::io(path, e))?;
+        std::io::BufRead::read_until(&mut probe, b'\n', &mut skipped)
+            .map_err(|e| Error::io(path, e))?;
         let pos = start + skipped.len() as u64;
         drop(probe);
-        f.seek(std::io::SeekFrom::Start(pos)).map_err(|e| Error::io(path, e))?;
+        f.seek(std::io::SeekFrom::Start(pos))
+            .map_err(|e| Error::io(path, e))?;
     }
     // Two stages on two cores: this thread compresses (via `out`) while a scoped thread scrubs.
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
         let producer = scope.spawn(move || {
-            let mut w = ChannelWriter { tx, buf: Vec::with_capacity(PIPE_CHUNK) };
+            let mut w = ChannelWriter {
+                tx,
+                buf: Vec::with_capacity(PIPE_CHUNK),
+            };
             scrubber.scrub_stream(member, BufReader::with_capacity(CHUNK, f), &mut w)?;
             w.flush()
         });
@@ -191,7 +213,9 @@ fn stream_log(path: &Path, keep_tail: Option<u64>, member: &str, scrubber: &Scru
             }
         }
         drop(rx);
-        let scrubbed = producer.join().unwrap_or_else(|_| Err(std::io::Error::other("scrubber thread panicked")));
+        let scrubbed = producer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("scrubber thread panicked")));
         match (write_err, scrubbed) {
             (Some(e), _) => Err(Error::io(path, e)),
             (None, Err(e)) => Err(Error::io(path, e)),
@@ -219,7 +243,9 @@ impl Write for ChannelWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         if !self.buf.is_empty() {
             let full = std::mem::replace(&mut self.buf, Vec::with_capacity(PIPE_CHUNK));
-            self.tx.send(full).map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "bundle writer stopped"))?;
+            self.tx.send(full).map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "bundle writer stopped")
+            })?;
         }
         Ok(())
     }
@@ -228,21 +254,31 @@ impl Write for ChannelWriter {
 /// Writes the bundle: every member scrubbed, then `redactions.json` and `manifest.json`; re-reads the zip and
 /// searches every member for every known secret; keeps it (renaming the temp file onto `opts.path`) only when
 /// nothing was found. On any failure no file is left at the output path.
-pub fn write_bundle(members: &[Member], scrubber: &Scrubber, opts: &WriteOptions) -> Result<Written> {
+pub fn write_bundle(
+    members: &[Member],
+    scrubber: &Scrubber,
+    opts: &WriteOptions,
+) -> Result<Written> {
     check_output(&opts.path, opts.force)?;
     let dir = match opts.path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     if !dir.is_dir() {
-        return Err(Error::input(opts.path.display().to_string(), "the output directory does not exist"));
+        return Err(Error::input(
+            opts.path.display().to_string(),
+            "the output directory does not exist",
+        ));
     }
     let tmp = tempfile::Builder::new()
         .prefix(".cohere-bundle-")
         .suffix(".zip.tmp")
         .tempfile_in(&dir)
         .map_err(|e| Error::io(&dir, e))?;
-    let file = tmp.as_file().try_clone().map_err(|e| Error::io(tmp.path(), e))?;
+    let file = tmp
+        .as_file()
+        .try_clone()
+        .map_err(|e| Error::io(tmp.path(), e))?;
     let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
     let options = SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
@@ -256,30 +292,50 @@ pub fn write_bundle(members: &[Member], scrubber: &Scrubber, opts: &WriteOptions
             MemberSource::Text(_) => options,
         };
         zip.start_file(name.as_str(), opt)?;
-        let mut w = HashingWriter { inner: &mut zip, hasher: Sha256::new(), size: 0 };
+        let mut w = HashingWriter {
+            inner: &mut zip,
+            hasher: Sha256::new(),
+            size: 0,
+        };
         match &m.source {
             MemberSource::Text(t) => {
                 let clean = scrubber.scrub_str(&name, t);
-                w.write_all(clean.as_bytes()).map_err(|e| Error::io(tmp.path(), e))?;
+                w.write_all(clean.as_bytes())
+                    .map_err(|e| Error::io(tmp.path(), e))?;
             }
-            MemberSource::File { path, keep_tail } => stream_log(path, *keep_tail, &name, scrubber, &mut w)?,
+            MemberSource::File { path, keep_tail } => {
+                stream_log(path, *keep_tail, &name, scrubber, &mut w)?
+            }
         }
         let (size, digest) = (w.size, w.hasher.finalize());
-        entries.push(ManifestEntry { name, size, sha256: hex::encode(digest) });
+        entries.push(ManifestEntry {
+            name,
+            size,
+            sha256: hex::encode(digest),
+        });
     }
     let redactions = scrubber.report();
-    let red_json = serde_json::to_string_pretty(&redactions).map_err(|e| Error::Other(e.to_string()))? + "\n";
+    let red_json =
+        serde_json::to_string_pretty(&redactions).map_err(|e| Error::Other(e.to_string()))? + "\n";
     zip.start_file("redactions.json", options)?;
-    zip.write_all(red_json.as_bytes()).map_err(|e| Error::io(tmp.path(), e))?;
+    zip.write_all(red_json.as_bytes())
+        .map_err(|e| Error::io(tmp.path(), e))?;
     entries.push(ManifestEntry {
         name: "redactions.json".into(),
         size: red_json.len() as u64,
         sha256: hex::encode(Sha256::digest(red_json.as_bytes())),
     });
-    let manifest = Manifest { schema_version: 1, tool: crate::TOOL.into(), members: entries, cuts: opts.cuts.clone() };
-    let man_json = serde_json::to_string_pretty(&manifest).map_err(|e| Error::Other(e.to_string()))? + "\n";
+    let manifest = Manifest {
+        schema_version: 1,
+        tool: crate::TOOL.into(),
+        members: entries,
+        cuts: opts.cuts.clone(),
+    };
+    let man_json =
+        serde_json::to_string_pretty(&manifest).map_err(|e| Error::Other(e.to_string()))? + "\n";
     zip.start_file("manifest.json", options)?;
-    zip.write_all(man_json.as_bytes()).map_err(|e| Error::io(tmp.path(), e))?;
+    zip.write_all(man_json.as_bytes())
+        .map_err(|e| Error::io(tmp.path(), e))?;
     let mut inner = zip.finish()?;
     inner.flush().map_err(|e| Error::io(tmp.path(), e))?;
     drop(inner);
@@ -287,11 +343,21 @@ pub fn write_bundle(members: &[Member], scrubber: &Scrubber, opts: &WriteOptions
     let leaks = find_leaks_in_zip(tmp.path(), scrubber)?;
     if let Some(l) = leaks.first() {
         // `tmp` is deleted when dropped.
-        return Err(Error::Leak { member: l.member.clone(), label: l.label.clone(), encoding: l.encoding.as_str().into() });
+        return Err(Error::Leak {
+            member: l.member.clone(),
+            label: l.label.clone(),
+            encoding: l.encoding.as_str().into(),
+        });
     }
-    tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io(tmp.path(), e))?;
     let size = tmp.as_file().metadata().map(|m| m.len()).unwrap_or(0);
-    let persisted = if opts.force { tmp.persist(&opts.path) } else { tmp.persist_noclobber(&opts.path) };
+    let persisted = if opts.force {
+        tmp.persist(&opts.path)
+    } else {
+        tmp.persist_noclobber(&opts.path)
+    };
     persisted.map_err(|e| {
         if e.error.kind() == std::io::ErrorKind::AlreadyExists {
             Error::OutputExists(opts.path.clone())
@@ -299,7 +365,12 @@ pub fn write_bundle(members: &[Member], scrubber: &Scrubber, opts: &WriteOptions
             Error::io(&opts.path, e.error)
         }
     })?;
-    Ok(Written { path: opts.path.clone(), size, manifest, redactions })
+    Ok(Written {
+        path: opts.path.clone(),
+        size,
+        manifest,
+        redactions,
+    })
 }
 
 /// Re-reads every member of a zip and searches it for every secret the scrubber knows, in every encoding.
@@ -308,11 +379,17 @@ pub fn write_bundle(members: &[Member], scrubber: &Scrubber, opts: &WriteOptions
 pub fn find_leaks_in_zip(path: &Path, scrubber: &Scrubber) -> Result<Vec<Leak>> {
     let open = || -> Result<zip::ZipArchive<BufReader<File>>> {
         let f = File::open(path).map_err(|e| Error::io(path, e))?;
-        zip::ZipArchive::new(BufReader::new(f))
-            .map_err(|e| Error::Verify { path: path.display().to_string(), reason: format!("not a readable zip: {e}") })
+        zip::ZipArchive::new(BufReader::new(f)).map_err(|e| Error::Verify {
+            path: path.display().to_string(),
+            reason: format!("not a readable zip: {e}"),
+        })
     };
     let count = open()?.len();
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 4).min(count.max(1));
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 4)
+        .min(count.max(1));
     let results: Vec<Result<Vec<Leak>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -328,7 +405,10 @@ pub fn find_leaks_in_zip(path: &Path, scrubber: &Scrubber) -> Result<Vec<Leak>> 
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Other("leak check thread panicked".into()))))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Other("leak check thread panicked".into())))
+            })
             .collect()
     });
     let mut leaks = Vec::new();
@@ -352,15 +432,22 @@ fn check_member(
     const OVERLAP: usize = 8192;
     let mut m = zip.by_index(i)?;
     let name = m.name().to_string();
-    leaks.extend(scrubber.find_leaks(&name, name.as_bytes()).into_iter().map(|mut l| {
-        l.member = format!("{name} (file name)");
-        l
-    }));
+    leaks.extend(
+        scrubber
+            .find_leaks(&name, name.as_bytes())
+            .into_iter()
+            .map(|mut l| {
+                l.member = format!("{name} (file name)");
+                l
+            }),
+    );
     let mut window: Vec<u8> = Vec::with_capacity(CHUNK + OVERLAP);
     let mut buf = vec![0u8; CHUNK];
     loop {
-        let n = read_full(&mut m, &mut buf)
-            .map_err(|e| Error::Verify { path: format!("{}:{name}", path.display()), reason: e.to_string() })?;
+        let n = read_full(&mut m, &mut buf).map_err(|e| Error::Verify {
+            path: format!("{}:{name}", path.display()),
+            reason: e.to_string(),
+        })?;
         if n == 0 {
             break;
         }
@@ -392,16 +479,23 @@ pub struct VerifyReport {
 /// parses, and no known secret appears in any member in any encoding.
 pub fn verify(path: &Path, scrubber: &Scrubber, secrets_searched: usize) -> Result<VerifyReport> {
     let shown = path.display().to_string();
-    let verr = |reason: String| Error::Verify { path: shown.clone(), reason };
+    let verr = |reason: String| Error::Verify {
+        path: shown.clone(),
+        reason,
+    };
     let f = File::open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::input(&shown, "no such file"),
         _ => Error::io(path, e),
     })?;
-    let mut zip = zip::ZipArchive::new(BufReader::new(f)).map_err(|e| verr(format!("not a readable zip: {e}")))?;
+    let mut zip = zip::ZipArchive::new(BufReader::new(f))
+        .map_err(|e| verr(format!("not a readable zip: {e}")))?;
     let manifest: Manifest = {
-        let mut m = zip.by_name("manifest.json").map_err(|_| verr("no manifest.json".into()))?;
+        let mut m = zip
+            .by_name("manifest.json")
+            .map_err(|_| verr("no manifest.json".into()))?;
         let mut s = String::new();
-        m.read_to_string(&mut s).map_err(|e| verr(format!("manifest.json: {e}")))?;
+        m.read_to_string(&mut s)
+            .map_err(|e| verr(format!("manifest.json: {e}")))?;
         serde_json::from_str(&s).map_err(|e| verr(format!("manifest.json: {e}")))?
     };
     let names: Vec<String> = zip.file_names().map(str::to_string).collect();
@@ -411,12 +505,16 @@ pub fn verify(path: &Path, scrubber: &Scrubber, secrets_searched: usize) -> Resu
         }
     }
     for e in &manifest.members {
-        let mut m = zip.by_name(&e.name).map_err(|_| verr(format!("{} is listed in manifest.json but missing", e.name)))?;
+        let mut m = zip
+            .by_name(&e.name)
+            .map_err(|_| verr(format!("{} is listed in manifest.json but missing", e.name)))?;
         let mut h = Sha256::new();
         let mut size = 0u64;
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            let n = m.read(&mut buf).map_err(|err| verr(format!("{}: {err}", e.name)))?;
+            let n = m
+                .read(&mut buf)
+                .map_err(|err| verr(format!("{}: {err}", e.name)))?;
             if n == 0 {
                 break;
             }
@@ -424,23 +522,40 @@ pub fn verify(path: &Path, scrubber: &Scrubber, secrets_searched: usize) -> Resu
             size += n as u64;
         }
         if size != e.size {
-            return Err(verr(format!("{}: size {size} differs from the manifest's {}", e.name, e.size)));
+            return Err(verr(format!(
+                "{}: size {size} differs from the manifest's {}",
+                e.name, e.size
+            )));
         }
         if hex::encode(h.finalize()) != e.sha256 {
-            return Err(verr(format!("{}: SHA-256 differs from the manifest", e.name)));
+            return Err(verr(format!(
+                "{}: SHA-256 differs from the manifest",
+                e.name
+            )));
         }
     }
     if names.iter().any(|n| n == "summary.json") {
         let mut s = String::new();
-        zip.by_name("summary.json")?.read_to_string(&mut s).map_err(|e| verr(format!("summary.json: {e}")))?;
-        let v: serde_json::Value = serde_json::from_str(&s).map_err(|e| verr(format!("summary.json: {e}")))?;
+        zip.by_name("summary.json")?
+            .read_to_string(&mut s)
+            .map_err(|e| verr(format!("summary.json: {e}")))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&s).map_err(|e| verr(format!("summary.json: {e}")))?;
         if v.get("schema_version").and_then(|x| x.as_u64()) != Some(1) {
             return Err(verr("summary.json: schema_version is not 1".into()));
         }
     }
     drop(zip);
     if let Some(l) = find_leaks_in_zip(path, scrubber)?.first() {
-        return Err(Error::Leak { member: l.member.clone(), label: l.label.clone(), encoding: l.encoding.as_str().into() });
+        return Err(Error::Leak {
+            member: l.member.clone(),
+            label: l.label.clone(),
+            encoding: l.encoding.as_str().into(),
+        });
     }
-    Ok(VerifyReport { path: shown, members_checked: manifest.members.len(), secrets_searched })
+    Ok(VerifyReport {
+        path: shown,
+        members_checked: manifest.members.len(),
+        secrets_searched,
+    })
 }

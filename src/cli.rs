@@ -199,7 +199,10 @@ impl OutputArgs {
 
 fn timeout(secs: f64) -> anyhow::Result<Duration> {
     if !(secs.is_finite() && secs > 0.0) {
-        anyhow::bail!(cohere_bundle::Error::input("--timeout", "must be a positive number of seconds"));
+        anyhow::bail!(cohere_bundle::Error::input(
+            "--timeout",
+            "must be a positive number of seconds"
+        ));
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -229,36 +232,65 @@ fn print_outcome(o: &Outcome, json: bool) -> anyhow::Result<()> {
         (Some(st), None) => format!("HTTP {st}, no error"),
         (None, None) => "no error".into(),
     };
-    writeln!(out, "{} {} with {}: {what}", s.endpoint, "request", s.model.as_deref().unwrap_or("(no model)"))?;
+    writeln!(
+        out,
+        "{} {} with {}: {what}",
+        s.endpoint,
+        "request",
+        s.model.as_deref().unwrap_or("(no model)")
+    )?;
     if let Some(e) = &s.error {
         writeln!(out, "  error:      {}", e.message)?;
     }
     if let Some(id) = &s.request_id {
         writeln!(out, "  request id: {id}")?;
     }
-    if let Some(c) = s.matrix.as_ref().and_then(|m| m.get("conclusion")).and_then(|c| c.as_str()) {
+    if let Some(c) = s
+        .matrix
+        .as_ref()
+        .and_then(|m| m.get("conclusion"))
+        .and_then(|c| c.as_str())
+    {
         writeln!(out, "  shapes:     {c}")?;
     }
     if let Some(c) = s.causes.first() {
         writeln!(out, "  cause:      {}: {}", c.code, c.evidence)?;
         writeln!(out, "  next step:  {}", c.next_step)?;
     }
-    writeln!(out, "Wrote {} ({} bytes, {} redactions, verified).", o.path.display(), o.size, o.redactions)?;
+    writeln!(
+        out,
+        "Wrote {} ({} bytes, {} redactions, verified).",
+        o.path.display(),
+        o.size,
+        o.redactions
+    )?;
     for c in &s.cuts {
         writeln!(out, "  cut to fit --max-size: {c}")?;
     }
     match &o.eml {
-        Some(e) => writeln!(out, "Email draft to {}: {} (the zip attached).", cohere_bundle::cohere::SUPPORT_EMAIL, e.display())?,
-        None => writeln!(out, "Attach it to an email to {}.", cohere_bundle::cohere::SUPPORT_EMAIL)?,
+        Some(e) => writeln!(
+            out,
+            "Email draft to {}: {} (the zip attached).",
+            cohere_bundle::cohere::SUPPORT_EMAIL,
+            e.display()
+        )?,
+        None => writeln!(
+            out,
+            "Attach it to an email to {}.",
+            cohere_bundle::cohere::SUPPORT_EMAIL
+        )?,
     }
     Ok(())
 }
 
 fn read_opt(path: &Option<PathBuf>, flag: &str) -> anyhow::Result<Option<String>> {
     let Some(p) = path else { return Ok(None) };
-    let bytes = std::fs::read(p).map_err(|e| cohere_bundle::Error::input(format!("{flag} {}", p.display()), e.to_string()))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| cohere_bundle::Error::input(format!("{flag} {}", p.display()), "binary file, not text"))?;
+    let bytes = std::fs::read(p).map_err(|e| {
+        cohere_bundle::Error::input(format!("{flag} {}", p.display()), e.to_string())
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        cohere_bundle::Error::input(format!("{flag} {}", p.display()), "binary file, not text")
+    })?;
     Ok(Some(text))
 }
 
@@ -267,7 +299,14 @@ fn parse_headers(text: &str) -> Vec<cohere_bundle::exchange::Header> {
     if let Ok(serde_json::Value::Object(o)) = serde_json::from_str::<serde_json::Value>(text) {
         return o
             .into_iter()
-            .map(|(k, v)| Header::new(k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+            .map(|(k, v)| {
+                Header::new(
+                    k,
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string()),
+                )
+            })
             .collect();
     }
     text.lines()
@@ -278,8 +317,10 @@ fn parse_headers(text: &str) -> Vec<cohere_bundle::exchange::Header> {
 }
 
 fn known_secrets(values: &[String]) -> Vec<cohere_bundle::KnownSecret> {
-    let mut known: Vec<cohere_bundle::KnownSecret> =
-        values.iter().map(|s| cohere_bundle::KnownSecret::new("secret", s.as_str())).collect();
+    let mut known: Vec<cohere_bundle::KnownSecret> = values
+        .iter()
+        .map(|s| cohere_bundle::KnownSecret::new("secret", s.as_str()))
+        .collect();
     if let Some(k) = pipeline::api_key_from_env() {
         known.push(cohere_bundle::KnownSecret::new("cohere-key", k));
     }
@@ -292,22 +333,47 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Simulator { port } => {
             use cohere_bundle::simulator::{SimConfig, Simulator};
-            let sim = Simulator::start_on(SimConfig::default(), port).await.context("cannot start the simulator")?;
+            let sim = Simulator::start_on(SimConfig::default(), port)
+                .await
+                .context("cannot start the simulator")?;
             println!("{}", sim.base_url());
-            eprintln!("cohere-bundle: simulated Cohere API on {} (key {}); Ctrl-C to stop", sim.base_url(), cohere_bundle::simulator::DEMO_KEY);
+            eprintln!(
+                "cohere-bundle: simulated Cohere API on {} (key {}); Ctrl-C to stop",
+                sim.base_url(),
+                cohere_bundle::simulator::DEMO_KEY
+            );
             cohere_bundle::observe::wait_for_shutdown_signal().await;
             sim.shutdown().await;
             Ok(0)
         }
-        Command::Observe { listen, upstream, all, out, command } => {
+        Command::Observe {
+            listen,
+            upstream,
+            all,
+            out,
+            command,
+        } => {
             use cohere_bundle::observe::{self, ObserveOptions, Proxy};
             let upstream = upstream
-                .or_else(|| std::env::var("CO_API_URL").ok().filter(|u| !u.trim().is_empty()))
+                .or_else(|| {
+                    std::env::var("CO_API_URL")
+                        .ok()
+                        .filter(|u| !u.trim().is_empty())
+                })
                 .unwrap_or_else(|| cohere_bundle::cohere::DEFAULT_BASE_URL.to_string());
             let bo = out.bundle_options();
             pipeline::preflight(&bo)?;
-            let proxy = Proxy::start(ObserveOptions { listen, upstream: upstream.clone(), record_all: all, ..Default::default() }).await?;
-            eprintln!("cohere-bundle: recording proxy on {} -> {upstream}", proxy.base_url());
+            let proxy = Proxy::start(ObserveOptions {
+                listen,
+                upstream: upstream.clone(),
+                record_all: all,
+                ..Default::default()
+            })
+            .await?;
+            eprintln!(
+                "cohere-bundle: recording proxy on {} -> {upstream}",
+                proxy.base_url()
+            );
             eprintln!("cohere-bundle: Python SDK: CO_API_URL={}   TypeScript SDK: new CohereClient({{ baseUrl: \"{}\" }})", proxy.base_url(), proxy.base_url());
             let code = if command.is_empty() {
                 eprintln!("cohere-bundle: press Ctrl-C to stop and write the bundle");
@@ -325,7 +391,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 }
                 None => {
                     if out.json {
-                        println!("{}", serde_json::json!({"bundle": null, "reason": "no failing exchange was recorded"}));
+                        println!(
+                            "{}",
+                            serde_json::json!({"bundle": null, "reason": "no failing exchange was recorded"})
+                        );
                     } else {
                         eprintln!("cohere-bundle: no failing exchange was recorded; no bundle written (use --all to bundle every exchange)");
                     }
@@ -333,7 +402,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(code)
         }
-        Command::Scrub { files, secrets, report, redact_content } => {
+        Command::Scrub {
+            files,
+            secrets,
+            report,
+            redact_content,
+        } => {
             let known = known_secrets(&secrets);
             let mut stdout = std::io::stdout().lock();
             let mut stderr = std::io::stderr();
@@ -346,26 +420,77 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             print_outcome(&o, out.json)?;
             Ok(0)
         }
-        Command::Replay { request, endpoint, har_entry, base_url, timeout: t, platform, matrix, max_calls, yes, out } => {
-            let req = read_request_file(&request, &ParseOptions { endpoint, har_entry })?;
-            let ro = ReplayOptions { base_url, api_key: pipeline::api_key_from_env(), timeout: timeout(t)?, platform };
+        Command::Replay {
+            request,
+            endpoint,
+            har_entry,
+            base_url,
+            timeout: t,
+            platform,
+            matrix,
+            max_calls,
+            yes,
+            out,
+        } => {
+            let req = read_request_file(
+                &request,
+                &ParseOptions {
+                    endpoint,
+                    har_entry,
+                },
+            )?;
+            let ro = ReplayOptions {
+                base_url,
+                api_key: pipeline::api_key_from_env(),
+                timeout: timeout(t)?,
+                platform,
+            };
             if matrix && max_calls == 0 {
-                anyhow::bail!(cohere_bundle::Error::input("--max-calls", "must be at least 1"));
+                anyhow::bail!(cohere_bundle::Error::input(
+                    "--max-calls",
+                    "must be at least 1"
+                ));
             }
             let run = matrix.then(|| cohere_bundle::matrix::MatrixRun {
-                options: cohere_bundle::matrix::MatrixOptions { max_calls, ..Default::default() },
+                options: cohere_bundle::matrix::MatrixOptions {
+                    max_calls,
+                    ..Default::default()
+                },
                 yes,
                 quiet: out.json,
             });
-            let o = pipeline::replay_with_matrix(req, &ro, &out.bundle_options(), "replay", run.as_ref()).await?;
+            let o = pipeline::replay_with_matrix(
+                req,
+                &ro,
+                &out.bundle_options(),
+                "replay",
+                run.as_ref(),
+            )
+            .await?;
             print_outcome(&o, out.json)?;
             Ok(0)
         }
-        Command::Bundle { request, response, status, headers, endpoint, platform, out } => {
-            let req = read_request_file(&request, &ParseOptions { endpoint, har_entry: None })?;
+        Command::Bundle {
+            request,
+            response,
+            status,
+            headers,
+            endpoint,
+            platform,
+            out,
+        } => {
+            let req = read_request_file(
+                &request,
+                &ParseOptions {
+                    endpoint,
+                    har_entry: None,
+                },
+            )?;
             let resp = pipeline::OfflineResponse {
                 status,
-                headers: read_opt(&headers, "--headers")?.map(|t| parse_headers(&t)).unwrap_or_default(),
+                headers: read_opt(&headers, "--headers")?
+                    .map(|t| parse_headers(&t))
+                    .unwrap_or_default(),
                 body: read_opt(&response, "--response")?,
             };
             let capture = pipeline::offline_capture(req, resp, platform);
@@ -376,12 +501,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Verify { zip, secrets, json } => {
             let known = known_secrets(&secrets);
             let n = known.len();
-            let scrubber = cohere_bundle::scrub::Scrubber::new(cohere_bundle::scrub::ScrubOptions { known, redact_content: false });
-            let r = cohere_bundle::bundle::verify(&zip, &scrubber, n).with_context(|| "verify failed".to_string())?;
+            let scrubber =
+                cohere_bundle::scrub::Scrubber::new(cohere_bundle::scrub::ScrubOptions {
+                    known,
+                    redact_content: false,
+                });
+            let r = cohere_bundle::bundle::verify(&zip, &scrubber, n)
+                .with_context(|| "verify failed".to_string())?;
             if json {
-                println!("{}", serde_json::json!({"bundle": r.path, "ok": true, "members_checked": r.members_checked, "secrets_searched": r.secrets_searched}));
+                println!(
+                    "{}",
+                    serde_json::json!({"bundle": r.path, "ok": true, "members_checked": r.members_checked, "secrets_searched": r.secrets_searched})
+                );
             } else {
-                println!("{}: OK ({} members match the manifest; {} known secrets searched, none found)", r.path, r.members_checked, r.secrets_searched);
+                println!(
+                    "{}: OK ({} members match the manifest; {} known secrets searched, none found)",
+                    r.path, r.members_checked, r.secrets_searched
+                );
             }
             Ok(0)
         }

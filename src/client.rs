@@ -6,7 +6,9 @@ use chrono::Utc;
 use futures_util::StreamExt;
 
 use crate::error::{Error, Result};
-use crate::exchange::{Body, Exchange, Failure, FailureClass, Header, RecordedRequest, RecordedResponse, Timings};
+use crate::exchange::{
+    Body, Exchange, Failure, FailureClass, Header, RecordedRequest, RecordedResponse, Timings,
+};
 use crate::scrub::SecretString;
 
 /// Bodies larger than this are recorded truncated.
@@ -65,7 +67,11 @@ impl Client {
             .connect_timeout(timeout.min(Duration::from_secs(30)))
             .build()
             .map_err(|e| Error::Other(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Client { http, timeout, body_cap: DEFAULT_BODY_CAP })
+        Ok(Client {
+            http,
+            timeout,
+            body_cap: DEFAULT_BODY_CAP,
+        })
     }
 
     /// The underlying reqwest client (for model metadata and tokenizer downloads).
@@ -79,13 +85,22 @@ impl Client {
     }
 
     /// Sends `req` with `key` as a bearer token and records the exchange. Never fails: failures are recorded.
-    pub async fn send(&self, req: &PreparedRequest, key: Option<&SecretString>, purpose: &str, index: u32) -> SendOutcome {
+    pub async fn send(
+        &self,
+        req: &PreparedRequest,
+        key: Option<&SecretString>,
+        purpose: &str,
+        index: u32,
+    ) -> SendOutcome {
         let started_at = Utc::now();
         let t0 = Instant::now();
         let mut sent_headers = req.headers.clone();
         if let Some(k) = key {
             sent_headers.retain(|h| !h.name.eq_ignore_ascii_case("authorization"));
-            sent_headers.push(Header::new("Authorization", format!("Bearer {}", k.expose())));
+            sent_headers.push(Header::new(
+                "Authorization",
+                format!("Bearer {}", k.expose()),
+            ));
         }
         let recorded_request = RecordedRequest {
             method: req.method.clone(),
@@ -93,8 +108,13 @@ impl Client {
             headers: sent_headers.clone(),
             body: Body::from_bytes(&req.body, Some(self.body_cap)),
         };
-        let method = reqwest::Method::from_bytes(req.method.as_bytes()).unwrap_or(reqwest::Method::POST);
-        let mut builder = self.http.request(method, &req.url).timeout(self.timeout).body(req.body.clone());
+        let method =
+            reqwest::Method::from_bytes(req.method.as_bytes()).unwrap_or(reqwest::Method::POST);
+        let mut builder = self
+            .http
+            .request(method, &req.url)
+            .timeout(self.timeout)
+            .body(req.body.clone());
         for h in &sent_headers {
             if is_hop_header(&h.name) {
                 continue;
@@ -106,7 +126,11 @@ impl Client {
             purpose: purpose.to_string(),
             request: recorded_request,
             response: None,
-            timings: Timings { started_at, time_to_headers_ms: None, total_ms: 0.0 },
+            timings: Timings {
+                started_at,
+                time_to_headers_ms: None,
+                total_ms: 0.0,
+            },
             failure: None,
             retry_group: None,
         };
@@ -115,9 +139,20 @@ impl Client {
             Err(e) => {
                 let (class, kind) = classify(&e);
                 exchange.timings.total_ms = ms(t0);
-                exchange.failure = Some(Failure { class, message: describe(&e, self.timeout) });
-                let unreachable = kind.filter(|k| matches!(k, NetworkKind::Refused | NetworkKind::Dns | NetworkKind::Tls));
-                return SendOutcome { exchange, unreachable };
+                exchange.failure = Some(Failure {
+                    class,
+                    message: describe(&e, self.timeout),
+                });
+                let unreachable = kind.filter(|k| {
+                    matches!(
+                        k,
+                        NetworkKind::Refused | NetworkKind::Dns | NetworkKind::Tls
+                    )
+                });
+                return SendOutcome {
+                    exchange,
+                    unreachable,
+                };
             }
         };
         exchange.timings.time_to_headers_ms = Some(ms(t0));
@@ -152,15 +187,40 @@ impl Client {
         exchange.timings.total_ms = ms(t0);
         exchange.failure = if let Some(e) = read_error {
             let (class, _) = classify(&e);
-            let class = if class == FailureClass::Timeout { class } else if status < 400 { FailureClass::Stream } else { class };
-            Some(Failure { class, message: format!("response body broke off after {total} bytes: {}", describe(&e, self.timeout)) })
+            let class = if class == FailureClass::Timeout {
+                class
+            } else if status < 400 {
+                FailureClass::Stream
+            } else {
+                class
+            };
+            Some(Failure {
+                class,
+                message: format!(
+                    "response body broke off after {total} bytes: {}",
+                    describe(&e, self.timeout)
+                ),
+            })
         } else if status >= 400 {
-            Some(Failure { class: FailureClass::Http, message: error_message(&body) })
+            Some(Failure {
+                class: FailureClass::Http,
+                message: error_message(&body),
+            })
         } else {
-            stream_error(&body).map(|message| Failure { class: FailureClass::Stream, message })
+            stream_error(&body).map(|message| Failure {
+                class: FailureClass::Stream,
+                message,
+            })
         };
-        exchange.response = Some(RecordedResponse { status, headers, body });
-        SendOutcome { exchange, unreachable: None }
+        exchange.response = Some(RecordedResponse {
+            status,
+            headers,
+            body,
+        });
+        SendOutcome {
+            exchange,
+            unreachable: None,
+        }
     }
 }
 
@@ -169,9 +229,15 @@ fn ms(t0: Instant) -> f64 {
 }
 
 fn is_hop_header(name: &str) -> bool {
-    ["host", "content-length", "connection", "transfer-encoding", "accept-encoding"]
-        .iter()
-        .any(|h| name.eq_ignore_ascii_case(h))
+    [
+        "host",
+        "content-length",
+        "connection",
+        "transfer-encoding",
+        "accept-encoding",
+    ]
+    .iter()
+    .any(|h| name.eq_ignore_ascii_case(h))
 }
 
 /// The error message of an error body: its `message` verbatim, else the body text.
@@ -202,19 +268,32 @@ pub fn stream_error(body: &Body) -> Option<String> {
         return None;
     }
     for line in body.text.lines() {
-        let data = line.strip_prefix("data:").map(str::trim).unwrap_or(line.trim());
+        let data = line
+            .strip_prefix("data:")
+            .map(str::trim)
+            .unwrap_or(line.trim());
         if !data.starts_with('{') {
             continue;
         }
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(data) else { continue };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(data) else {
+            continue;
+        };
         let finish = v
             .pointer("/delta/finish_reason")
             .or_else(|| v.get("finish_reason"))
             .and_then(|f| f.as_str());
         let err = v.pointer("/delta/error").or_else(|| v.get("error"));
-        let err_text = err.and_then(|e| e.as_str().map(str::to_string).or_else(|| e.get("message").and_then(|m| m.as_str()).map(str::to_string)));
+        let err_text = err.and_then(|e| {
+            e.as_str().map(str::to_string).or_else(|| {
+                e.get("message")
+                    .and_then(|m| m.as_str())
+                    .map(str::to_string)
+            })
+        });
         if finish == Some("ERROR") || err_text.is_some() {
-            return Some(err_text.unwrap_or_else(|| "stream ended with finish_reason ERROR".to_string()));
+            return Some(
+                err_text.unwrap_or_else(|| "stream ended with finish_reason ERROR".to_string()),
+            );
         }
     }
     None
@@ -244,9 +323,14 @@ fn classify(e: &reqwest::Error) -> (FailureClass, Option<NetworkKind>) {
         NetworkKind::Refused
     } else if chain.contains("dns") || chain.contains("lookup") || chain.contains("resolve") {
         NetworkKind::Dns
-    } else if chain.contains("tls") || chain.contains("certificate") || chain.contains("handshake") {
+    } else if chain.contains("tls") || chain.contains("certificate") || chain.contains("handshake")
+    {
         NetworkKind::Tls
-    } else if chain.contains("reset") || chain.contains("closed") || chain.contains("incomplete") || chain.contains("eof") {
+    } else if chain.contains("reset")
+        || chain.contains("closed")
+        || chain.contains("incomplete")
+        || chain.contains("eof")
+    {
         NetworkKind::Reset
     } else {
         NetworkKind::Other
@@ -256,7 +340,10 @@ fn classify(e: &reqwest::Error) -> (FailureClass, Option<NetworkKind>) {
 
 fn describe(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
-        return format!("no complete response within the {}s timeout", timeout.as_secs_f64());
+        return format!(
+            "no complete response within the {}s timeout",
+            timeout.as_secs_f64()
+        );
     }
     let mut s = error_chain(e);
     if let Some(url) = e.url() {

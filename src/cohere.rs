@@ -100,7 +100,11 @@ impl Endpoint {
 
     /// The endpoint of a URL path (query and a leading base path are ignored), e.g. `/proxy/v2/chat?x=1`.
     pub fn from_path(path: &str) -> Endpoint {
-        let path = path.split(['?', '#']).next().unwrap_or("").trim_end_matches('/');
+        let path = path
+            .split(['?', '#'])
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('/');
         if let Some(i) = path.find("/v1/models") {
             if path[i..].starts_with("/v1/models") {
                 return Endpoint::Models;
@@ -140,7 +144,10 @@ impl Endpoint {
 
     /// True for endpoints that generate text (and so take `max_tokens`).
     pub fn is_generative(self) -> bool {
-        matches!(self, Endpoint::ChatV2 | Endpoint::ChatV1 | Endpoint::Generate)
+        matches!(
+            self,
+            Endpoint::ChatV2 | Endpoint::ChatV1 | Endpoint::Generate
+        )
     }
 }
 
@@ -153,7 +160,11 @@ impl Serialize for Endpoint {
 impl<'de> Deserialize<'de> for Endpoint {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        Ok(if s == "other" { Endpoint::Other } else { Endpoint::from_name(&s).unwrap_or(Endpoint::Other) })
+        Ok(if s == "other" {
+            Endpoint::Other
+        } else {
+            Endpoint::from_name(&s).unwrap_or(Endpoint::Other)
+        })
     }
 }
 
@@ -164,7 +175,9 @@ impl std::fmt::Display for Endpoint {
 }
 
 /// Where the failing request was sent. Status codes mean different things on each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Platform {
     /// Cohere's own API (api.cohere.com or a compatible base URL).
@@ -185,8 +198,12 @@ pub enum Platform {
 impl Platform {
     /// The platform a base URL points at.
     pub fn from_url(url: &str) -> Platform {
-        let host = url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase));
-        let Some(host) = host else { return Platform::Cohere };
+        let host = url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+        let Some(host) = host else {
+            return Platform::Cohere;
+        };
         if host.contains("bedrock") && host.ends_with("amazonaws.com") {
             Platform::Bedrock
         } else if host.contains("sagemaker") && host.ends_with("amazonaws.com") {
@@ -231,12 +248,36 @@ pub struct FaqError {
 
 /// The support FAQ's error table, in the FAQ's order.
 pub const FAQ_ERRORS: [FaqError; 6] = [
-    FaqError { status: 400, meaning: "invalid combination of parameters", not_relevant_on_aws: false },
-    FaqError { status: 422, meaning: "request is malformed (eg: unsupported enum value, unknown param)", not_relevant_on_aws: false },
-    FaqError { status: 499, meaning: "request is canceled by the user", not_relevant_on_aws: false },
-    FaqError { status: 401, meaning: "invalid api token", not_relevant_on_aws: true },
-    FaqError { status: 404, meaning: "model not found", not_relevant_on_aws: true },
-    FaqError { status: 429, meaning: "rate limit reached", not_relevant_on_aws: true },
+    FaqError {
+        status: 400,
+        meaning: "invalid combination of parameters",
+        not_relevant_on_aws: false,
+    },
+    FaqError {
+        status: 422,
+        meaning: "request is malformed (eg: unsupported enum value, unknown param)",
+        not_relevant_on_aws: false,
+    },
+    FaqError {
+        status: 499,
+        meaning: "request is canceled by the user",
+        not_relevant_on_aws: false,
+    },
+    FaqError {
+        status: 401,
+        meaning: "invalid api token",
+        not_relevant_on_aws: true,
+    },
+    FaqError {
+        status: 404,
+        meaning: "model not found",
+        not_relevant_on_aws: true,
+    },
+    FaqError {
+        status: 429,
+        meaning: "rate limit reached",
+        not_relevant_on_aws: true,
+    },
 ];
 
 /// The FAQ's meaning of a status on a platform, or the API reference's where the FAQ is silent.
@@ -262,7 +303,9 @@ pub fn status_meaning(status: u16, platform: Platform) -> Option<String> {
         return Some(row.meaning.to_string());
     }
     let api = match status {
-        402 => "payment required: add or update the payment method, or the billing maximum was reached",
+        402 => {
+            "payment required: add or update the payment method, or the billing maximum was reached"
+        }
         403 => "forbidden: the key may not use this model or feature",
         498 => "the request or response contains a deny-listed token",
         500 => "internal server error at Cohere",
@@ -356,23 +399,91 @@ pub struct ModelInfo {
 
 /// The models table of Cohere's docs (models.mdx). Prefer `context_length` from the models API.
 pub const KNOWN_MODELS: &[ModelInfo] = &[
-    ModelInfo { name: "command-a-03-2025", context_length: 256_000, max_output_tokens: Some(8_000) },
-    ModelInfo { name: "command-a-reasoning-08-2025", context_length: 256_000, max_output_tokens: Some(32_000) },
-    ModelInfo { name: "command-a-vision-07-2025", context_length: 128_000, max_output_tokens: Some(8_000) },
-    ModelInfo { name: "command-a-plus-05-2026", context_length: 128_000, max_output_tokens: Some(64_000) },
-    ModelInfo { name: "command-a-translate-08-2025", context_length: 8_000, max_output_tokens: Some(8_000) },
-    ModelInfo { name: "command-r7b-12-2024", context_length: 128_000, max_output_tokens: Some(4_000) },
-    ModelInfo { name: "command-r-08-2024", context_length: 128_000, max_output_tokens: Some(4_000) },
-    ModelInfo { name: "command-r-plus-08-2024", context_length: 128_000, max_output_tokens: Some(4_000) },
-    ModelInfo { name: "embed-v4.0", context_length: 128_000, max_output_tokens: None },
-    ModelInfo { name: "embed-english-v3.0", context_length: 512, max_output_tokens: None },
-    ModelInfo { name: "embed-multilingual-v3.0", context_length: 512, max_output_tokens: None },
-    ModelInfo { name: "embed-english-light-v3.0", context_length: 512, max_output_tokens: None },
-    ModelInfo { name: "embed-multilingual-light-v3.0", context_length: 512, max_output_tokens: None },
-    ModelInfo { name: "rerank-v4.0", context_length: 32_000, max_output_tokens: None },
-    ModelInfo { name: "rerank-v3.5", context_length: 4_096, max_output_tokens: None },
-    ModelInfo { name: "rerank-english-v3.0", context_length: 4_096, max_output_tokens: None },
-    ModelInfo { name: "rerank-multilingual-v3.0", context_length: 4_096, max_output_tokens: None },
+    ModelInfo {
+        name: "command-a-03-2025",
+        context_length: 256_000,
+        max_output_tokens: Some(8_000),
+    },
+    ModelInfo {
+        name: "command-a-reasoning-08-2025",
+        context_length: 256_000,
+        max_output_tokens: Some(32_000),
+    },
+    ModelInfo {
+        name: "command-a-vision-07-2025",
+        context_length: 128_000,
+        max_output_tokens: Some(8_000),
+    },
+    ModelInfo {
+        name: "command-a-plus-05-2026",
+        context_length: 128_000,
+        max_output_tokens: Some(64_000),
+    },
+    ModelInfo {
+        name: "command-a-translate-08-2025",
+        context_length: 8_000,
+        max_output_tokens: Some(8_000),
+    },
+    ModelInfo {
+        name: "command-r7b-12-2024",
+        context_length: 128_000,
+        max_output_tokens: Some(4_000),
+    },
+    ModelInfo {
+        name: "command-r-08-2024",
+        context_length: 128_000,
+        max_output_tokens: Some(4_000),
+    },
+    ModelInfo {
+        name: "command-r-plus-08-2024",
+        context_length: 128_000,
+        max_output_tokens: Some(4_000),
+    },
+    ModelInfo {
+        name: "embed-v4.0",
+        context_length: 128_000,
+        max_output_tokens: None,
+    },
+    ModelInfo {
+        name: "embed-english-v3.0",
+        context_length: 512,
+        max_output_tokens: None,
+    },
+    ModelInfo {
+        name: "embed-multilingual-v3.0",
+        context_length: 512,
+        max_output_tokens: None,
+    },
+    ModelInfo {
+        name: "embed-english-light-v3.0",
+        context_length: 512,
+        max_output_tokens: None,
+    },
+    ModelInfo {
+        name: "embed-multilingual-light-v3.0",
+        context_length: 512,
+        max_output_tokens: None,
+    },
+    ModelInfo {
+        name: "rerank-v4.0",
+        context_length: 32_000,
+        max_output_tokens: None,
+    },
+    ModelInfo {
+        name: "rerank-v3.5",
+        context_length: 4_096,
+        max_output_tokens: None,
+    },
+    ModelInfo {
+        name: "rerank-english-v3.0",
+        context_length: 4_096,
+        max_output_tokens: None,
+    },
+    ModelInfo {
+        name: "rerank-multilingual-v3.0",
+        context_length: 4_096,
+        max_output_tokens: None,
+    },
 ];
 
 /// Looks a model up in [`KNOWN_MODELS`].
@@ -388,7 +499,10 @@ mod tests {
     fn endpoint_from_path_ignores_base_and_query() {
         assert_eq!(Endpoint::from_path("/v2/chat"), Endpoint::ChatV2);
         assert_eq!(Endpoint::from_path("/proxy/v1/chat?x=1"), Endpoint::ChatV1);
-        assert_eq!(Endpoint::from_path("/v1/models/command-r"), Endpoint::Models);
+        assert_eq!(
+            Endpoint::from_path("/v1/models/command-r"),
+            Endpoint::Models
+        );
         assert_eq!(Endpoint::from_path("/v3/whatever"), Endpoint::Other);
     }
 
@@ -404,26 +518,57 @@ mod tests {
     #[test]
     fn infers_endpoint_from_body_fields() {
         let v = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
-        assert_eq!(Endpoint::infer_from_body(&v(r#"{"model":"m","messages":[]}"#)), Some(Endpoint::ChatV2));
-        assert_eq!(Endpoint::infer_from_body(&v(r#"{"message":"hi"}"#)), Some(Endpoint::ChatV1));
-        assert_eq!(Endpoint::infer_from_body(&v(r#"{"query":"q","documents":[]}"#)), Some(Endpoint::RerankV2));
-        assert_eq!(Endpoint::infer_from_body(&v(r#"{"texts":[],"input_type":"x"}"#)), Some(Endpoint::EmbedV2));
+        assert_eq!(
+            Endpoint::infer_from_body(&v(r#"{"model":"m","messages":[]}"#)),
+            Some(Endpoint::ChatV2)
+        );
+        assert_eq!(
+            Endpoint::infer_from_body(&v(r#"{"message":"hi"}"#)),
+            Some(Endpoint::ChatV1)
+        );
+        assert_eq!(
+            Endpoint::infer_from_body(&v(r#"{"query":"q","documents":[]}"#)),
+            Some(Endpoint::RerankV2)
+        );
+        assert_eq!(
+            Endpoint::infer_from_body(&v(r#"{"texts":[],"input_type":"x"}"#)),
+            Some(Endpoint::EmbedV2)
+        );
         assert_eq!(Endpoint::infer_from_body(&v(r#"{"foo":1}"#)), None);
     }
 
     #[test]
     fn faq_table_and_aws_meanings() {
-        assert_eq!(status_meaning(422, Platform::Cohere).unwrap(), FAQ_ERRORS[1].meaning);
-        assert!(status_meaning(424, Platform::Bedrock).unwrap().starts_with("ModelErrorException"));
-        assert!(status_meaning(429, Platform::Bedrock).unwrap().contains("not relevant on AWS"));
-        assert_eq!(status_meaning(429, Platform::Cohere).unwrap(), "rate limit reached");
+        assert_eq!(
+            status_meaning(422, Platform::Cohere).unwrap(),
+            FAQ_ERRORS[1].meaning
+        );
+        assert!(status_meaning(424, Platform::Bedrock)
+            .unwrap()
+            .starts_with("ModelErrorException"));
+        assert!(status_meaning(429, Platform::Bedrock)
+            .unwrap()
+            .contains("not relevant on AWS"));
+        assert_eq!(
+            status_meaning(429, Platform::Cohere).unwrap(),
+            "rate limit reached"
+        );
         assert_eq!(status_meaning(418, Platform::Cohere), None);
     }
 
     #[test]
     fn platform_from_url() {
-        assert_eq!(Platform::from_url("https://bedrock-runtime.us-east-1.amazonaws.com/model/x/invoke"), Platform::Bedrock);
-        assert_eq!(Platform::from_url("https://x.eastus.models.ai.azure.com/"), Platform::Azure);
-        assert_eq!(Platform::from_url("http://127.0.0.1:5000"), Platform::Cohere);
+        assert_eq!(
+            Platform::from_url("https://bedrock-runtime.us-east-1.amazonaws.com/model/x/invoke"),
+            Platform::Bedrock
+        );
+        assert_eq!(
+            Platform::from_url("https://x.eastus.models.ai.azure.com/"),
+            Platform::Azure
+        );
+        assert_eq!(
+            Platform::from_url("http://127.0.0.1:5000"),
+            Platform::Cohere
+        );
     }
 }

@@ -21,11 +21,20 @@ pub async fn run(bo: &BundleOptions) -> Result<Outcome> {
     let sim = Simulator::start(SimConfig::default())
         .await
         .map_err(|e| Error::Other(format!("cannot start the simulated API on 127.0.0.1: {e}")))?;
-    let request = parse_request("demo request", DEMO_REQUEST.as_bytes(), &ParseOptions::default())?;
+    let request = parse_request(
+        "demo request",
+        DEMO_REQUEST.as_bytes(),
+        &ParseOptions::default(),
+    )?;
     let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let log = dir.path().join("app.log");
-    std::fs::write(&log, DEMO_LOG.replace("{KEY}", DEMO_KEY).replace("{BASE}", &sim.base_url()))
-        .map_err(|e| Error::io(&log, e))?;
+    std::fs::write(
+        &log,
+        DEMO_LOG
+            .replace("{KEY}", DEMO_KEY)
+            .replace("{BASE}", &sim.base_url()),
+    )
+    .map_err(|e| Error::io(&log, e))?;
     let mut bo = bo.clone();
     bo.logs.insert(0, log);
     let ro = ReplayOptions {

@@ -9,7 +9,8 @@ use crate::cohere::{self, CauseCode, Endpoint, KeyKind, Platform};
 use crate::exchange::{Exchange, FailureClass};
 use crate::request::CapturedRequest;
 use crate::summary::{
-    Cause, ErrorInfo, KeyInfo, ModelLimits, RateLimitInfo, SeqLen, Summary, TimingInfo, SCHEMA_VERSION,
+    Cause, ErrorInfo, KeyInfo, ModelLimits, RateLimitInfo, SeqLen, Summary, TimingInfo,
+    SCHEMA_VERSION,
 };
 
 /// Everything known about one failure.
@@ -61,7 +62,12 @@ mod docs {
 /// Picks the exchange that shows the failure: the last failing replayed/observed/recorded exchange, else the
 /// last such exchange.
 pub fn primary_exchange(exchanges: &[Exchange]) -> Option<&Exchange> {
-    let main = |e: &&Exchange| matches!(e.purpose.as_str(), "replay" | "observed" | "recorded" | "library");
+    let main = |e: &&Exchange| {
+        matches!(
+            e.purpose.as_str(),
+            "replay" | "observed" | "recorded" | "library"
+        )
+    };
     exchanges
         .iter()
         .filter(main)
@@ -83,7 +89,9 @@ fn num(s: &str) -> Option<u64> {
 pub fn diagnose(ev: &Evidence<'_>) -> Summary {
     let primary = primary_exchange(ev.exchanges);
     let log_err = best_log_error(&ev.log_errors);
-    let status = primary.and_then(Exchange::status).or_else(|| log_err.and_then(|l| l.status));
+    let status = primary
+        .and_then(Exchange::status)
+        .or_else(|| log_err.and_then(|l| l.status));
     let failure = primary.and_then(|e| e.failure.clone());
     let message = failure
         .as_ref()
@@ -93,7 +101,9 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
         (Some(f), Some(m)) => Some(ErrorInfo {
             class: f.class.as_str().to_string(),
             message: m.clone(),
-            faq_meaning: status.filter(|_| f.class == FailureClass::Http).and_then(|s| cohere::status_meaning(s, ev.platform)),
+            faq_meaning: status
+                .filter(|_| f.class == FailureClass::Http)
+                .and_then(|s| cohere::status_meaning(s, ev.platform)),
         }),
         (None, Some(m)) if status.is_some_and(|s| s >= 400) => Some(ErrorInfo {
             class: "http".into(),
@@ -104,7 +114,11 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
     };
     let request_id = primary
         .and_then(Exchange::request_id)
-        .or_else(|| primary.and_then(|e| e.response_header("x-amzn-requestid")).map(str::to_string))
+        .or_else(|| {
+            primary
+                .and_then(|e| e.response_header("x-amzn-requestid"))
+                .map(str::to_string)
+        })
         .or_else(|| log_err.and_then(|l| l.request_id.clone()))
         .or_else(|| ev.log_errors.iter().find_map(|l| l.request_id.clone()));
     let rate_limit = rate_limit_info(ev.exchanges, message.as_deref());
@@ -128,7 +142,10 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
         rate_limit,
         causes: Vec::new(),
         matrix: None,
-        timings: primary.map(|e| TimingInfo { time_to_headers_ms: e.timings.time_to_headers_ms, total_ms: e.timings.total_ms }),
+        timings: primary.map(|e| TimingInfo {
+            time_to_headers_ms: e.timings.time_to_headers_ms,
+            total_ms: e.timings.total_ms,
+        }),
         exchanges: ev.exchanges.len(),
         logs: Vec::new(),
         cuts: Vec::new(),
@@ -144,13 +161,20 @@ fn best_log_error(errors: &[LogError]) -> Option<&LogError> {
         .iter()
         .filter(|l| l.status.is_some() || l.message.is_some())
         .max_by_key(|l| {
-            let words = l.message.as_deref().map_or(0, |m| m.split_whitespace().count());
+            let words = l
+                .message
+                .as_deref()
+                .map_or(0, |m| m.split_whitespace().count());
             (l.request_id.is_some(), words > 3, l.status.is_some())
         })
 }
 
 fn header_u64(exchanges: &[Exchange], name: &str) -> Option<u64> {
-    exchanges.iter().rev().find_map(|e| e.response_header(name)).and_then(|v| v.trim().parse().ok())
+    exchanges
+        .iter()
+        .rev()
+        .find_map(|e| e.response_header(name))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 fn rate_limit_info(exchanges: &[Exchange], message: Option<&str>) -> RateLimitInfo {
@@ -162,7 +186,8 @@ fn rate_limit_info(exchanges: &[Exchange], message: Option<&str>) -> RateLimitIn
     let limit_hit = message.and_then(|m| {
         let l = m.to_ascii_lowercase();
         static PER_MIN: OnceLock<Regex> = OnceLock::new();
-        if let Some(c) = re(&PER_MIN, r"(?i)limited to ([\d,]+) api calls\s*/\s*minute").captures(m) {
+        if let Some(c) = re(&PER_MIN, r"(?i)limited to ([\d,]+) api calls\s*/\s*minute").captures(m)
+        {
             return Some(format!("trial key: {} calls per minute", &c[1]));
         }
         static TPM: OnceLock<Regex> = OnceLock::new();
@@ -189,20 +214,41 @@ fn rate_limit_info(exchanges: &[Exchange], message: Option<&str>) -> RateLimitIn
 fn key_info(ev: &Evidence<'_>, rl: &RateLimitInfo, message: Option<&str>) -> KeyInfo {
     let m = message.unwrap_or("").to_ascii_lowercase();
     let (kind, evidence) = if let Some(l) = rl.trial_endpoint_call_limit {
-        (KeyKind::Trial, Some(format!("response header x-trial-endpoint-call-limit: {l}")))
+        (
+            KeyKind::Trial,
+            Some(format!("response header x-trial-endpoint-call-limit: {l}")),
+        )
     } else if m.contains("trial key") || m.contains("trial token") {
-        (KeyKind::Trial, Some("the 429 message names a trial key".to_string()))
-    } else if let Some(e) = ev.exchanges.iter().find(|e| e.status().is_some_and(|s| (200..300).contains(&s))) {
+        (
+            KeyKind::Trial,
+            Some("the 429 message names a trial key".to_string()),
+        )
+    } else if let Some(e) = ev
+        .exchanges
+        .iter()
+        .find(|e| e.status().is_some_and(|s| (200..300).contains(&s)))
+    {
         let _ = e;
-        (KeyKind::Production, Some("a successful response carried no trial-key headers".to_string()))
+        (
+            KeyKind::Production,
+            Some("a successful response carried no trial-key headers".to_string()),
+        )
     } else {
         (KeyKind::Unknown, None)
     };
-    KeyInfo { kind, evidence, present: ev.key_present }
+    KeyInfo {
+        kind,
+        evidence,
+        present: ev.key_present,
+    }
 }
 
 fn cause(code: CauseCode, evidence: impl Into<String>, next_step: impl Into<String>) -> Cause {
-    Cause { code, evidence: evidence.into(), next_step: next_step.into() }
+    Cause {
+        code,
+        evidence: evidence.into(),
+        next_step: next_step.into(),
+    }
 }
 
 fn quote(m: &str) -> String {
@@ -237,7 +283,11 @@ fn context_overflow(ev: &Evidence<'_>, s: &Summary) -> Option<Cause> {
                 max_tokens.unwrap_or(0),
                 limits.source
             ),
-            format!("shorten the input by at least {} tokens or lower max_tokens; see {}", total - ctx, docs::MODELS),
+            format!(
+                "shorten the input by at least {} tokens or lower max_tokens; see {}",
+                total - ctx,
+                docs::MODELS
+            ),
         ));
     }
     None
@@ -248,21 +298,41 @@ fn too_many_tokens(ev: &Evidence<'_>, s: &Summary, message: &str) -> Cause {
     static MAXTOK: OnceLock<Regex> = OnceLock::new();
     static EXCEED: OnceLock<Regex> = OnceLock::new();
     let mut evidence = format!("the API said {}", quote(message));
-    let mut next = format!("shorten the input or lower max_tokens; see {}", docs::MODELS);
+    let mut next = format!(
+        "shorten the input or lower max_tokens; see {}",
+        docs::MODELS
+    );
     if let Some(c) = re(&PROMPT, r"cannot exceed ([\d,]+) - received ([\d,]+)").captures(message) {
         if let (Some(limit), Some(got)) = (num(&c[1]), num(&c[2])) {
-            evidence.push_str(&format!("; limit {limit}, received {got} ({} over)", got.saturating_sub(limit)));
-            next = format!("cut at least {} tokens from the input, or lower max_tokens; see {}", got.saturating_sub(limit), docs::MODELS);
+            evidence.push_str(&format!(
+                "; limit {limit}, received {got} ({} over)",
+                got.saturating_sub(limit)
+            ));
+            next = format!(
+                "cut at least {} tokens from the input, or lower max_tokens; see {}",
+                got.saturating_sub(limit),
+                docs::MODELS
+            );
         }
-    } else if let Some(c) = re(&MAXTOK, r"less than or equal to ([\d,]+).*received ([\d,]+)").captures(message) {
+    } else if let Some(c) = re(
+        &MAXTOK,
+        r"less than or equal to ([\d,]+).*received ([\d,]+)",
+    )
+    .captures(message)
+    {
         if let (Some(limit), Some(got)) = (num(&c[1]), num(&c[2])) {
-            evidence.push_str(&format!("; max_tokens {got} > model maximum output {limit}"));
+            evidence.push_str(&format!(
+                "; max_tokens {got} > model maximum output {limit}"
+            ));
             next = format!("set max_tokens to at most {limit}; see {}", docs::MODELS);
         }
     } else if let Some(c) = re(&EXCEED, r"exceeded by ([\d,]+) tokens").captures(message) {
         if let Some(over) = num(&c[1]) {
             evidence.push_str(&format!("; {over} tokens over the limit"));
-            next = format!("cut at least {over} tokens from the input; see {}", docs::MODELS);
+            next = format!(
+                "cut at least {over} tokens from the input; see {}",
+                docs::MODELS
+            );
         }
     }
     let ctx = s.model_limits.as_ref().and_then(|l| l.context_length);
@@ -279,7 +349,10 @@ fn too_many_tokens(ev: &Evidence<'_>, s: &Summary, message: &str) -> Cause {
         }
         (t, ctx) => {
             if let Some(t) = t {
-                evidence.push_str(&format!("; measured input {t} tokens ({})", s.seq_len.method));
+                evidence.push_str(&format!(
+                    "; measured input {t} tokens ({})",
+                    s.seq_len.method
+                ));
             }
             if let Some(mt) = s.max_tokens {
                 evidence.push_str(&format!(", max_tokens {mt}"));
@@ -311,7 +384,9 @@ fn strsim(a: &str, b: &str) -> usize {
     for (i, ca) in a.iter().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -320,7 +395,11 @@ fn strsim(a: &str, b: &str) -> usize {
 
 fn causes(ev: &Evidence<'_>, s: &Summary, class: Option<FailureClass>) -> Vec<Cause> {
     let mut out: Vec<Cause> = Vec::new();
-    let message = s.error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
+    let message = s
+        .error
+        .as_ref()
+        .map(|e| e.message.clone())
+        .unwrap_or_default();
     let lower = message.to_ascii_lowercase();
     let model = s.model.clone().unwrap_or_else(|| "(none given)".into());
     let send = "send this bundle to support@cohere.com with the request id";
@@ -489,7 +568,10 @@ fn causes(ev: &Evidence<'_>, s: &Summary, class: Option<FailureClass>) -> Vec<Ca
         out.push(c);
     }
     if let Some(c) = context_overflow(ev, s) {
-        if !out.iter().any(|o| o.code == CauseCode::ContextLengthExceeded) {
+        if !out
+            .iter()
+            .any(|o| o.code == CauseCode::ContextLengthExceeded)
+        {
             out.push(c);
         }
     }
@@ -505,7 +587,10 @@ mod tests {
 
     #[test]
     fn similar_models_finds_typos() {
-        assert_eq!(similar_models("command-r-plus-08-2025").first(), Some(&"command-r-plus-08-2024"));
+        assert_eq!(
+            similar_models("command-r-plus-08-2025").first(),
+            Some(&"command-r-plus-08-2024")
+        );
         assert!(similar_models("zzzzzzzzzzzzzzzzzzzz").is_empty());
     }
 }

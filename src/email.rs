@@ -24,9 +24,13 @@ pub const MIN_MAX_SIZE: u64 = 64 * 1024;
 /// Parses a size: `10MiB`, `500KiB`, `1.5 GiB`, `10MB` (decimal), `10M` (binary), or plain bytes.
 pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
     let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("'{s}' is not a size (e.g. 10MiB, 500KiB, 1048576)"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (e.g. 10MiB, 500KiB, 1048576)"))?;
     let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kib" => 1024.0,
@@ -35,7 +39,11 @@ pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
         "kb" => 1e3,
         "mb" => 1e6,
         "gb" => 1e9,
-        u => return Err(format!("unknown size unit '{u}' in '{s}' (use B, KiB, MiB, GiB, KB, MB or GB)")),
+        u => {
+            return Err(format!(
+                "unknown size unit '{u}' in '{s}' (use B, KiB, MiB, GiB, KB, MB or GB)"
+            ))
+        }
     };
     let v = n * mult;
     if !v.is_finite() || !(1.0..=1e15).contains(&v) {
@@ -86,7 +94,9 @@ impl Fit {
 
     /// Truncates the bodies of an exchange to [`Fit::body_cap`]; returns the cuts made, in words.
     pub fn trim_exchange(&self, e: &mut Exchange, member: &str) -> Vec<String> {
-        let Some(cap) = self.body_cap else { return Vec::new() };
+        let Some(cap) = self.body_cap else {
+            return Vec::new();
+        };
         let mut cuts = Vec::new();
         if let Some(c) = trim_body(&mut e.request.body, cap) {
             cuts.push(format!("{member}: request body {c}"));
@@ -155,7 +165,11 @@ fn trim_body(b: &mut Body, cap: usize) -> Option<String> {
             if len <= cap {
                 b.text = serde_json::to_string(&short).unwrap_or_default();
                 b.truncated = true;
-                return Some(format!("strings shortened ({} to {})", human(before as u64), human(b.text.len() as u64)));
+                return Some(format!(
+                    "strings shortened ({} to {})",
+                    human(before as u64),
+                    human(b.text.len() as u64)
+                ));
             }
         }
     }
@@ -165,7 +179,11 @@ fn trim_body(b: &mut Body, cap: usize) -> Option<String> {
     }
     b.text.truncate(end);
     b.truncated = true;
-    Some(format!("truncated to its first {} of {}", human(end as u64), human(b.size.max(before as u64))))
+    Some(format!(
+        "truncated to its first {} of {}",
+        human(end as u64),
+        human(b.size.max(before as u64))
+    ))
 }
 
 /// Deflated size of `data` (as a zip member would be), for estimates.
@@ -177,13 +195,17 @@ fn deflated_len(data: &[u8]) -> u64 {
     if zip.start_file("x", opts).is_err() || zip.write_all(data).is_err() {
         return data.len() as u64;
     }
-    zip.finish().map(|c| c.into_inner().len() as u64).unwrap_or(data.len() as u64)
+    zip.finish()
+        .map(|c| c.into_inner().len() as u64)
+        .unwrap_or(data.len() as u64)
 }
 
 /// Compressed/raw ratio of a log, from a sample of its newest `SAMPLE` bytes.
 fn log_ratio(path: &Path, len: u64) -> f64 {
     const SAMPLE: u64 = 1 << 20;
-    let Ok(mut f) = std::fs::File::open(path) else { return 1.0 };
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return 1.0;
+    };
     let n = len.min(SAMPLE);
     if n == 0 || f.seek(SeekFrom::Start(len - n)).is_err() {
         return 1.0;
@@ -210,7 +232,9 @@ fn compressed_sizes(path: &Path) -> Result<Vec<(String, u64, u64)>> {
 /// Splits `avail` compressed bytes among logs (smallest first get all they need), returning kept raw bytes.
 fn allocate(avail: f64, logs: &[(u64, f64)]) -> Vec<u64> {
     let mut order: Vec<usize> = (0..logs.len()).collect();
-    order.sort_by(|&a, &b| (logs[a].0 as f64 * logs[a].1).total_cmp(&(logs[b].0 as f64 * logs[b].1)));
+    order.sort_by(|&a, &b| {
+        (logs[a].0 as f64 * logs[a].1).total_cmp(&(logs[b].0 as f64 * logs[b].1))
+    });
     let mut keep = vec![0u64; logs.len()];
     let mut left = avail.max(0.0);
     for (k, &i) in order.iter().enumerate() {
@@ -242,7 +266,11 @@ fn log_fit(fit: &mut Fit, logs: &[(PathBuf, String, u64)], keep: &[u64]) {
             fit.keep_tail.push(Some(0));
             fit.log_cuts.push(Some(c));
         } else {
-            let c = format!("kept only the newest {} of {} (cut at a line start; older lines dropped)", human(k), human(*len));
+            let c = format!(
+                "kept only the newest {} of {} (cut at a line start; older lines dropped)",
+                human(k),
+                human(*len)
+            );
             fit.cuts.push(format!("{name}: {c}"));
             fit.keep_tail.push(Some(k));
             fit.log_cuts.push(Some(c));
@@ -269,19 +297,39 @@ where
         let scrubber = Scrubber::new(scrubber.options().clone());
         async move {
             tokio::task::spawn_blocking(move || {
-                bundle::write_bundle(&members, &scrubber, &WriteOptions { path: out, force, cuts: cuts.clone() }).map(|w| (w, cuts))
+                bundle::write_bundle(
+                    &members,
+                    &scrubber,
+                    &WriteOptions {
+                        path: out,
+                        force,
+                        cuts: cuts.clone(),
+                    },
+                )
+                .map(|w| (w, cuts))
             })
             .await
             .map_err(|e| Error::Other(format!("bundle writer stopped: {e}")))?
         }
     };
-    let mut fit = Fit { keep_tail: vec![None; logs.len()], log_cuts: vec![None; logs.len()], ..Fit::default() };
+    let mut fit = Fit {
+        keep_tail: vec![None; logs.len()],
+        log_cuts: vec![None; logs.len()],
+        ..Fit::default()
+    };
     let Some(budget) = budget else {
         let (members, cuts) = render(&fit)?;
         return attempt(members, cuts, path.to_path_buf(), force).await;
     };
     if budget < MIN_MAX_SIZE {
-        return Err(Error::input("--max-size", format!("{} is too small; at least {}", human(budget), human(MIN_MAX_SIZE))));
+        return Err(Error::input(
+            "--max-size",
+            format!(
+                "{} is too small; at least {}",
+                human(budget),
+                human(MIN_MAX_SIZE)
+            ),
+        ));
     }
     bundle::check_output(path, force)?;
     let margin = (budget as f64 * 0.03) + 16.0 * 1024.0;
@@ -299,11 +347,17 @@ where
     let mut ratios: Vec<f64> = logs.iter().map(|(p, _, len)| log_ratio(p, *len)).collect();
     let (members, _) = render(&fit)?;
     let mut text_c = text_estimate(&members);
-    let logs_c: f64 = logs.iter().zip(&ratios).map(|((_, _, l), r)| *l as f64 * r).sum();
+    let logs_c: f64 = logs
+        .iter()
+        .zip(&ratios)
+        .map(|((_, _, l), r)| *l as f64 * r)
+        .sum();
     if text_c + logs_c + margin > budget as f64 {
         // Bodies are cut only when they would leave the logs less than a quarter of the budget.
         let mut cap = 1usize << 20;
-        while text_c + margin > budget as f64 * 0.75 && logs_c > 0.0 || text_c + margin > budget as f64 {
+        while text_c + margin > budget as f64 * 0.75 && logs_c > 0.0
+            || text_c + margin > budget as f64
+        {
             if cap < 1024 {
                 break;
             }
@@ -311,7 +365,11 @@ where
             text_c = text_estimate(&render(&fit)?.0);
             cap /= 4;
         }
-        let lens: Vec<(u64, f64)> = logs.iter().map(|(_, _, l)| *l).zip(ratios.iter().copied()).collect();
+        let lens: Vec<(u64, f64)> = logs
+            .iter()
+            .map(|(_, _, l)| *l)
+            .zip(ratios.iter().copied())
+            .collect();
         let keep = allocate(budget as f64 - text_c - margin, &lens);
         log_fit(&mut fit, logs, &keep);
     }
@@ -329,7 +387,11 @@ where
         let (members, cuts) = render(&fit)?;
         let (mut written, cuts) = attempt(members, cuts, tmp.to_path_buf(), true).await?;
         if written.size <= budget {
-            let kept = if force { tmp.persist(path) } else { tmp.persist_noclobber(path) };
+            let kept = if force {
+                tmp.persist(path)
+            } else {
+                tmp.persist_noclobber(path)
+            };
             kept.map_err(|e| {
                 if e.error.kind() == std::io::ErrorKind::AlreadyExists {
                     Error::OutputExists(path.to_path_buf())
@@ -365,8 +427,15 @@ where
             }
             fit.body_cap = Some(cap);
         }
-        let lens: Vec<(u64, f64)> = logs.iter().map(|(_, _, l)| *l).zip(ratios.iter().copied()).collect();
-        let mut keep = allocate(avail.min(log_c - (written.size - budget) as f64 - margin), &lens);
+        let lens: Vec<(u64, f64)> = logs
+            .iter()
+            .map(|(_, _, l)| *l)
+            .zip(ratios.iter().copied())
+            .collect();
+        let mut keep = allocate(
+            avail.min(log_c - (written.size - budget) as f64 - margin),
+            &lens,
+        );
         // Always shrink: never keep more of a log than the attempt that was over.
         for (k, old) in keep.iter_mut().zip(&fit.keep_tail) {
             if let Some(o) = old {
@@ -375,7 +444,13 @@ where
         }
         log_fit(&mut fit, logs, &keep);
     }
-    Err(Error::input("--max-size", format!("cannot fit the bundle into {} even with every log and body cut", human(budget))))
+    Err(Error::input(
+        "--max-size",
+        format!(
+            "cannot fit the bundle into {} even with every log and body cut",
+            human(budget)
+        ),
+    ))
 }
 
 /// The `.eml` path beside a zip: `x.zip` → `x.eml`.
@@ -391,8 +466,16 @@ pub fn subject(outcome: &Outcome) -> String {
         (None, Some(e)) => e.class.clone(),
         (None, None) => "no error".into(),
     };
-    let cause = s.causes.first().map(|c| c.code.as_str().to_string()).unwrap_or_else(|| "cause unknown".into());
-    let mut subj = format!("Cohere API {status} on {} with {}: {cause}", s.endpoint.name(), s.model.as_deref().unwrap_or("(no model)"));
+    let cause = s
+        .causes
+        .first()
+        .map(|c| c.code.as_str().to_string())
+        .unwrap_or_else(|| "cause unknown".into());
+    let mut subj = format!(
+        "Cohere API {status} on {} with {}: {cause}",
+        s.endpoint.name(),
+        s.model.as_deref().unwrap_or("(no model)")
+    );
     if let Some(id) = &s.request_id {
         subj.push_str(&format!(" (request id {id})"));
     }
@@ -407,20 +490,27 @@ pub fn write_eml(outcome: &Outcome, path: &Path) -> Result<PathBuf> {
     let report = {
         let mut z = zip::ZipArchive::new(std::io::Cursor::new(&zip_bytes))?;
         let mut s = String::new();
-        z.by_name("report.md")?.read_to_string(&mut s).map_err(|e| Error::io(&outcome.path, e))?;
+        z.by_name("report.md")?
+            .read_to_string(&mut s)
+            .map_err(|e| Error::io(&outcome.path, e))?;
         s
     };
-    let file_name = outcome.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "bundle.zip".into());
+    let file_name = outcome
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "bundle.zip".into());
     let mut msg = mail_builder::MessageBuilder::new()
         .to(("Cohere Support", crate::cohere::SUPPORT_EMAIL))
         .subject(subject(outcome))
         .header("X-Unsent", mail_builder::headers::raw::Raw::new("1"))
         .text_body(report)
         .attachment("application/zip", file_name, zip_bytes);
-    if let Some(from) = ["COHERE_BUNDLE_FROM", "EMAIL"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| v.contains('@') && !v.contains(['\r', '\n'])))
-    {
+    if let Some(from) = ["COHERE_BUNDLE_FROM", "EMAIL"].iter().find_map(|k| {
+        std::env::var(k)
+            .ok()
+            .filter(|v| v.contains('@') && !v.contains(['\r', '\n']))
+    }) {
         msg = msg.from(from.trim().to_string());
     }
     let bytes = msg.write_to_vec().map_err(|e| Error::io(path, e))?;
@@ -456,7 +546,8 @@ mod tests {
 
     #[test]
     fn json_bodies_keep_their_shape() {
-        let mut b = Body::from_text(serde_json::json!({"message": "x".repeat(10_000), "n": 1}).to_string());
+        let mut b =
+            Body::from_text(serde_json::json!({"message": "x".repeat(10_000), "n": 1}).to_string());
         let c = trim_body(&mut b, 1000).unwrap();
         assert!(c.contains("shortened"), "{c}");
         assert!(b.truncated && b.text.len() <= 1000 && b.size > 10_000);

@@ -39,7 +39,14 @@ pub const RELEVANT_VARS: &[&str] = &[
 ];
 
 /// The variables that configure an HTTP proxy (`NO_PROXY` only makes exceptions, so it is not one of them).
-const PROXY_VARS: &[&str] = &["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"];
+const PROXY_VARS: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
 
 /// What is recorded about one environment variable: only that it is set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,7 +82,11 @@ pub struct Environment {
 impl Environment {
     /// Reads the environment of this machine and process.
     pub fn collect() -> Environment {
-        Self::collect_with(|name| std::env::var_os(name).map(|v| !v.is_empty()).unwrap_or(false))
+        Self::collect_with(|name| {
+            std::env::var_os(name)
+                .map(|v| !v.is_empty())
+                .unwrap_or(false)
+        })
     }
 
     /// Like [`Environment::collect`], with `is_set(name)` telling whether a variable is set (for tests, or for
@@ -89,7 +100,9 @@ impl Environment {
             os: sysinfo::System::long_os_version(),
             kernel: sysinfo::System::kernel_version(),
             arch: std::env::consts::ARCH.to_string(),
-            cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            cpus: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             total_memory_bytes: sys.total_memory(),
             available_memory_bytes: sys.available_memory(),
             env_vars,
@@ -100,7 +113,8 @@ impl Environment {
     /// A fixed environment for snapshot tests: the same on every machine and every run (only `tool` follows
     /// the crate version).
     pub fn fixed() -> Environment {
-        let (env_vars, proxy_configured) = env_var_names(|n| matches!(n, "CO_API_KEY" | "HTTPS_PROXY" | "NO_PROXY"));
+        let (env_vars, proxy_configured) =
+            env_var_names(|n| matches!(n, "CO_API_KEY" | "HTTPS_PROXY" | "NO_PROXY"));
         Environment {
             tool: crate::TOOL.to_string(),
             os: Some("Linux 24.04 Ubuntu".to_string()),
@@ -133,7 +147,10 @@ mod tests {
     #[test]
     fn records_names_only_and_detects_proxies() {
         let env = Environment::collect_with(|n| n == "COHERE_API_KEY" || n == "https_proxy");
-        assert_eq!(env.env_vars.keys().collect::<Vec<_>>(), vec!["COHERE_API_KEY", "https_proxy"]);
+        assert_eq!(
+            env.env_vars.keys().collect::<Vec<_>>(),
+            vec!["COHERE_API_KEY", "https_proxy"]
+        );
         assert!(env.proxy_configured);
         let env = Environment::collect_with(|n| n == "NO_PROXY");
         assert!(!env.proxy_configured);

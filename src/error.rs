@@ -35,7 +35,9 @@ pub enum Error {
         reason: String,
     },
     /// The final check found a known secret in a bundle member; no zip was kept.
-    #[error("refused to keep the bundle: {member} still contains a known secret ({label}, {encoding})")]
+    #[error(
+        "refused to keep the bundle: {member} still contains a known secret ({label}, {encoding})"
+    )]
     Leak {
         /// The bundle member in which the secret was found.
         member: String,
@@ -68,12 +70,18 @@ pub enum Error {
 impl Error {
     /// Builds an [`Error::Input`].
     pub fn input(what: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::Input { what: what.into(), reason: reason.into() }
+        Error::Input {
+            what: what.into(),
+            reason: reason.into(),
+        }
     }
 
     /// Builds an [`Error::Io`].
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     /// The process exit code the CLI uses for this error: 2 usage or unusable input, 3 leak, 1 anything else.

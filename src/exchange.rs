@@ -16,13 +16,19 @@ pub struct Header {
 impl Header {
     /// Builds a header.
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Header { name: name.into(), value: value.into() }
+        Header {
+            name: name.into(),
+            value: value.into(),
+        }
     }
 }
 
 /// Finds the first header called `name` (case-insensitive).
 pub fn header<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
-    headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.as_str())
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str())
 }
 
 /// A request or response body as recorded.
@@ -59,7 +65,12 @@ impl Body {
             _ => (bytes, false),
         };
         match std::str::from_utf8(kept) {
-            Ok(s) => Body { text: s.to_string(), encoding: BodyEncoding::Utf8, size, truncated },
+            Ok(s) => Body {
+                text: s.to_string(),
+                encoding: BodyEncoding::Utf8,
+                size,
+                truncated,
+            },
             // A cut in the middle of a UTF-8 sequence is still text.
             Err(e) if truncated && e.error_len().is_none() => Body {
                 text: String::from_utf8_lossy(&kept[..e.valid_up_to()]).into_owned(),
@@ -82,7 +93,12 @@ impl Body {
     /// Records a string.
     pub fn from_text(s: impl Into<String>) -> Body {
         let text = s.into();
-        Body { size: text.len() as u64, text, encoding: BodyEncoding::Utf8, truncated: false }
+        Body {
+            size: text.len() as u64,
+            text,
+            encoding: BodyEncoding::Utf8,
+            truncated: false,
+        }
     }
 
     /// The body parsed as JSON, when it is UTF-8 JSON.
@@ -131,7 +147,11 @@ pub struct Timings {
 
 impl Default for Timings {
     fn default() -> Self {
-        Timings { started_at: Utc::now(), time_to_headers_ms: None, total_ms: 0.0 }
+        Timings {
+            started_at: Utc::now(),
+            time_to_headers_ms: None,
+            total_ms: 0.0,
+        }
     }
 }
 
@@ -198,7 +218,9 @@ impl Exchange {
 
     /// A response header (case-insensitive).
     pub fn response_header(&self, name: &str) -> Option<&str> {
-        self.response.as_ref().and_then(|r| header(&r.headers, name))
+        self.response
+            .as_ref()
+            .and_then(|r| header(&r.headers, name))
     }
 
     /// The request ID: `x-debug-trace-id`, else the error body's `id`.

@@ -31,7 +31,9 @@ use serde::Serialize;
 use crate::client::{Client, PreparedRequest, DEFAULT_BODY_CAP};
 use crate::cohere::{Endpoint, Platform};
 use crate::error::Result;
-use crate::exchange::{Body, Exchange, Failure, FailureClass, Header, RecordedRequest, RecordedResponse, Timings};
+use crate::exchange::{
+    Body, Exchange, Failure, FailureClass, Header, RecordedRequest, RecordedResponse, Timings,
+};
 use crate::pipeline::{self, BundleOptions, Capture, Outcome, ReplayOptions};
 use crate::request::{CapturedRequest, RequestSource};
 use crate::scrub::{KnownSecret, SecretString};
@@ -61,7 +63,10 @@ impl Signature {
     /// A short stable hex digest, for file names.
     pub fn digest(&self) -> String {
         use sha2::{Digest, Sha256};
-        let text = format!("{}|{:?}|{:?}|{:?}", self.endpoint, self.model, self.status, self.class);
+        let text = format!(
+            "{}|{:?}|{:?}|{:?}",
+            self.endpoint, self.model, self.status, self.class
+        );
         hex::encode(&Sha256::digest(text.as_bytes())[..4])
     }
 }
@@ -150,8 +155,15 @@ impl FailureReport {
     }
 
     /// Request headers as sent (an `Authorization` value is scrubbed, never written).
-    pub fn request_headers<K: AsRef<str>, V: AsRef<str>>(mut self, headers: impl IntoIterator<Item = (K, V)>) -> Self {
-        self.request_headers.extend(headers.into_iter().map(|(k, v)| Header::new(k.as_ref(), v.as_ref())));
+    pub fn request_headers<K: AsRef<str>, V: AsRef<str>>(
+        mut self,
+        headers: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.request_headers.extend(
+            headers
+                .into_iter()
+                .map(|(k, v)| Header::new(k.as_ref(), v.as_ref())),
+        );
         self
     }
 
@@ -162,15 +174,25 @@ impl FailureReport {
     }
 
     /// Response headers as received.
-    pub fn response_headers<K: AsRef<str>, V: AsRef<str>>(mut self, headers: impl IntoIterator<Item = (K, V)>) -> Self {
-        self.response_headers.extend(headers.into_iter().map(|(k, v)| Header::new(k.as_ref(), v.as_ref())));
+    pub fn response_headers<K: AsRef<str>, V: AsRef<str>>(
+        mut self,
+        headers: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.response_headers.extend(
+            headers
+                .into_iter()
+                .map(|(k, v)| Header::new(k.as_ref(), v.as_ref())),
+        );
         self
     }
 
     /// Response headers from a `reqwest`/`http` header map.
     pub fn response_header_map(mut self, headers: &reqwest::header::HeaderMap) -> Self {
-        self.response_headers
-            .extend(headers.iter().map(|(n, v)| Header::new(n.as_str(), String::from_utf8_lossy(v.as_bytes()))));
+        self.response_headers.extend(
+            headers
+                .iter()
+                .map(|(n, v)| Header::new(n.as_str(), String::from_utf8_lossy(v.as_bytes()))),
+        );
         self
     }
 
@@ -182,13 +204,22 @@ impl FailureReport {
 
     /// A failure without (or besides) an HTTP status: a network error, a timeout, a broken stream.
     pub fn error(mut self, class: FailureClass, message: impl Into<String>) -> Self {
-        self.failure = Some(Failure { class, message: message.into() });
+        self.failure = Some(Failure {
+            class,
+            message: message.into(),
+        });
         self
     }
 
     /// The failure from a `reqwest::Error` (timeout, connection, body), with its cause chain.
     pub fn reqwest_error(self, e: &reqwest::Error) -> Self {
-        let class = if e.is_timeout() { FailureClass::Timeout } else if e.is_body() || e.is_decode() { FailureClass::Stream } else { FailureClass::Network };
+        let class = if e.is_timeout() {
+            FailureClass::Timeout
+        } else if e.is_body() || e.is_decode() {
+            FailureClass::Stream
+        } else {
+            FailureClass::Network
+        };
         let mut msg = e.to_string();
         let mut src = std::error::Error::source(e);
         while let Some(s) = src {
@@ -222,7 +253,10 @@ impl FailureReport {
                 Err(e) => {
                     self.failure = Some(Failure {
                         class: FailureClass::Stream,
-                        message: format!("response body broke off after {} bytes: {e}", bytes.len()),
+                        message: format!(
+                            "response body broke off after {} bytes: {e}",
+                            bytes.len()
+                        ),
                     });
                     break;
                 }
@@ -278,19 +312,29 @@ impl FailureReport {
 
     /// The grouping signature: endpoint, model, status and class. Cheap: no parsing of a raw body.
     pub fn signature(&self) -> Signature {
-        let class = self.failure.as_ref().map(|f| f.class).or(match self.status {
-            Some(s) if s >= 400 => Some(FailureClass::Http),
-            _ => None,
-        });
-        Signature { endpoint: self.endpoint.name(), model: self.model(), status: self.status, class }
+        let class = self
+            .failure
+            .as_ref()
+            .map(|f| f.class)
+            .or(match self.status {
+                Some(s) if s >= 400 => Some(FailureClass::Http),
+                _ => None,
+            });
+        Signature {
+            endpoint: self.endpoint.name(),
+            model: self.model(),
+            status: self.status,
+            class,
+        }
     }
 
     /// The request as a [`CapturedRequest`].
     fn request(&self) -> CapturedRequest {
         let body = match &self.body {
             RequestBody::Json(v) => v.clone(),
-            RequestBody::Raw(b) => serde_json::from_slice(b)
-                .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(b).into_owned())),
+            RequestBody::Raw(b) => serde_json::from_slice(b).unwrap_or_else(|_| {
+                serde_json::Value::String(String::from_utf8_lossy(b).into_owned())
+            }),
         };
         CapturedRequest {
             source: RequestSource::Library,
@@ -306,18 +350,31 @@ impl FailureReport {
     /// Builds the [`Capture`] (no replay): the request and the failure as recorded.
     pub fn into_capture(self) -> Capture {
         let request = self.request();
-        let platform = self.platform.or_else(|| self.url.as_deref().map(Platform::from_url)).unwrap_or_default();
-        let response = (self.status.is_some() || self.response_body.is_some()).then(|| RecordedResponse {
-            status: self.status.unwrap_or(0),
-            headers: self.response_headers.clone(),
-            body: Body::from_bytes(self.response_body.as_deref().unwrap_or_default(), Some(DEFAULT_BODY_CAP)),
-        });
+        let platform = self
+            .platform
+            .or_else(|| self.url.as_deref().map(Platform::from_url))
+            .unwrap_or_default();
+        let response =
+            (self.status.is_some() || self.response_body.is_some()).then(|| RecordedResponse {
+                status: self.status.unwrap_or(0),
+                headers: self.response_headers.clone(),
+                body: Body::from_bytes(
+                    self.response_body.as_deref().unwrap_or_default(),
+                    Some(DEFAULT_BODY_CAP),
+                ),
+            });
         let failure = self.failure.clone().or_else(|| {
             let r = response.as_ref()?;
             if r.status >= 400 {
-                Some(Failure { class: FailureClass::Http, message: crate::client::error_message(&r.body) })
+                Some(Failure {
+                    class: FailureClass::Http,
+                    message: crate::client::error_message(&r.body),
+                })
             } else {
-                crate::client::stream_error(&r.body).map(|message| Failure { class: FailureClass::Stream, message })
+                crate::client::stream_error(&r.body).map(|message| Failure {
+                    class: FailureClass::Stream,
+                    message,
+                })
             }
         });
         let body_text = match &self.body {
@@ -329,16 +386,26 @@ impl FailureReport {
             purpose: "recorded".into(),
             request: RecordedRequest {
                 method: self.method.clone(),
-                url: self.url.clone().unwrap_or_else(|| self.endpoint.path().to_string()),
+                url: self
+                    .url
+                    .clone()
+                    .unwrap_or_else(|| self.endpoint.path().to_string()),
                 headers: self.request_headers.clone(),
                 body: Body::from_text(body_text),
             },
             response,
-            timings: Timings { total_ms: self.elapsed_ms.unwrap_or(0.0), ..Timings::default() },
+            timings: Timings {
+                total_ms: self.elapsed_ms.unwrap_or(0.0),
+                ..Timings::default()
+            },
             failure,
             retry_group: None,
         };
-        let mut known: Vec<KnownSecret> = self.secrets.iter().map(|s| KnownSecret::new("secret", s.clone())).collect();
+        let mut known: Vec<KnownSecret> = self
+            .secrets
+            .iter()
+            .map(|s| KnownSecret::new("secret", s.clone()))
+            .collect();
         if let Some(k) = &self.api_key {
             known.push(KnownSecret::new("cohere-key", k.clone()));
         }
@@ -357,7 +424,9 @@ impl FailureReport {
 
     /// Builds the capture, replaying first when [`FailureReport::replay`] was given.
     pub async fn capture(self) -> Result<Capture> {
-        let Some(ro) = self.replay.clone() else { return Ok(self.into_capture()) };
+        let Some(ro) = self.replay.clone() else {
+            return Ok(self.into_capture());
+        };
         let key = ro.api_key.clone().or_else(|| self.api_key.clone());
         let mut capture = self.into_capture();
         let base = pipeline::resolve_base_url(&ro, &capture.request);
@@ -366,19 +435,32 @@ impl FailureReport {
             .request
             .headers
             .iter()
-            .filter(|h| !["authorization", "host", "content-length", "cookie"].contains(&h.name.to_ascii_lowercase().as_str()))
+            .filter(|h| {
+                !["authorization", "host", "content-length", "cookie"]
+                    .contains(&h.name.to_ascii_lowercase().as_str())
+            })
             .cloned()
             .collect();
-        if !headers.iter().any(|h| h.name.eq_ignore_ascii_case("content-type")) {
+        if !headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case("content-type"))
+        {
             headers.push(Header::new("Content-Type", "application/json"));
         }
         let body = serde_json::to_vec(&capture.request.body).unwrap_or_default();
-        let prepared = PreparedRequest { method: capture.request.method.clone(), url, headers, body };
+        let prepared = PreparedRequest {
+            method: capture.request.method.clone(),
+            url,
+            headers,
+            body,
+        };
         let client = Client::new(ro.timeout)?;
         let sent = client.send(&prepared, key.as_ref(), "replay", 2).await;
         capture.exchanges.push(sent.exchange);
         if let Some(k) = &key {
-            capture.known_secrets.push(KnownSecret::new("cohere-key", k.clone()));
+            capture
+                .known_secrets
+                .push(KnownSecret::new("cohere-key", k.clone()));
         }
         capture.key_present |= key.is_some();
         capture.platform = ro.platform.unwrap_or_else(|| Platform::from_url(&base));
@@ -404,7 +486,10 @@ mod tests {
 
     #[test]
     fn raw_bodies_give_their_model_without_parsing() {
-        assert_eq!(scan_model(br#"{"model" : "command-a-03-2025","x":1}"#).as_deref(), Some("command-a-03-2025"));
+        assert_eq!(
+            scan_model(br#"{"model" : "command-a-03-2025","x":1}"#).as_deref(),
+            Some("command-a-03-2025")
+        );
         assert_eq!(scan_model(br#"{"messages":[]}"#), None);
         assert_eq!(scan_model(br#"{"model": 5}"#), None);
     }
@@ -412,7 +497,9 @@ mod tests {
     #[test]
     fn signature_groups_by_endpoint_model_status_class() {
         let a = FailureReport::new(Endpoint::ChatV2, serde_json::json!({"model": "m"})).status(429);
-        let b = FailureReport::from_raw_body(Endpoint::ChatV2, &br#"{"model":"m","messages":[]}"#[..]).status(429);
+        let b =
+            FailureReport::from_raw_body(Endpoint::ChatV2, &br#"{"model":"m","messages":[]}"#[..])
+                .status(429);
         let c = FailureReport::new(Endpoint::ChatV2, serde_json::json!({"model": "m"})).status(500);
         assert_eq!(a.signature(), b.signature());
         assert_ne!(a.signature(), c.signature());

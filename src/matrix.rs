@@ -62,7 +62,11 @@ pub struct MatrixOptions {
 
 impl Default for MatrixOptions {
     fn default() -> Self {
-        MatrixOptions { max_calls: DEFAULT_MAX_CALLS, rate_per_minute: None, max_wait: Duration::from_secs(60) }
+        MatrixOptions {
+            max_calls: DEFAULT_MAX_CALLS,
+            rate_per_minute: None,
+            max_wait: Duration::from_secs(60),
+        }
     }
 }
 
@@ -198,9 +202,18 @@ pub fn documented_limit_per_minute(endpoint: Endpoint, trial: bool) -> u32 {
 #[derive(Debug, Clone)]
 enum Axis {
     /// A string at a JSON pointer; `other` is the input outside it (tokens or estimated tokens).
-    Text { pointer: String, text: String, other: u64, own: u64 },
+    Text {
+        pointer: String,
+        text: String,
+        other: u64,
+        own: u64,
+    },
     /// An array at a JSON pointer whose length is varied.
-    List { pointer: String, len: usize, name: &'static str },
+    List {
+        pointer: String,
+        len: usize,
+        name: &'static str,
+    },
     /// Nothing to vary.
     None,
 }
@@ -217,7 +230,9 @@ fn last_user_text_pointer(endpoint: Endpoint, body: &Value) -> Option<String> {
     match endpoint {
         Endpoint::ChatV2 => {
             let msgs = body.get("messages")?.as_array()?;
-            let i = msgs.iter().rposition(|m| m.get("role").and_then(Value::as_str) == Some("user"))?;
+            let i = msgs
+                .iter()
+                .rposition(|m| m.get("role").and_then(Value::as_str) == Some("user"))?;
             match msgs[i].get("content")? {
                 Value::String(_) => Some(format!("/messages/{i}/content")),
                 Value::Array(parts) => {
@@ -225,39 +240,78 @@ fn last_user_text_pointer(endpoint: Endpoint, body: &Value) -> Option<String> {
                         .iter()
                         .enumerate()
                         .filter(|(_, p)| p.get("text").and_then(Value::as_str).is_some())
-                        .max_by_key(|(_, p)| p.get("text").and_then(Value::as_str).map_or(0, str::len))?
+                        .max_by_key(|(_, p)| {
+                            p.get("text").and_then(Value::as_str).map_or(0, str::len)
+                        })?
                         .0;
                     Some(format!("/messages/{i}/content/{j}/text"))
                 }
                 _ => None,
             }
         }
-        Endpoint::ChatV1 => body.get("message").and_then(Value::as_str).map(|_| "/message".to_string()),
-        Endpoint::Generate => body.get("prompt").and_then(Value::as_str).map(|_| "/prompt".to_string()),
+        Endpoint::ChatV1 => body
+            .get("message")
+            .and_then(Value::as_str)
+            .map(|_| "/message".to_string()),
+        Endpoint::Generate => body
+            .get("prompt")
+            .and_then(Value::as_str)
+            .map(|_| "/prompt".to_string()),
         _ => None,
     }
 }
 
 impl Shaper {
     fn new(endpoint: Endpoint, body: &Value, tokenizer: Option<Arc<Tokenizer>>) -> Shaper {
-        let mut s = Shaper { endpoint, body: body.clone(), tokenizer, axis: Axis::None };
-        let list = |k: &str| body.get(k).and_then(Value::as_array).map(Vec::len).filter(|n| *n > 1);
+        let mut s = Shaper {
+            endpoint,
+            body: body.clone(),
+            tokenizer,
+            axis: Axis::None,
+        };
+        let list = |k: &str| {
+            body.get(k)
+                .and_then(Value::as_array)
+                .map(Vec::len)
+                .filter(|n| *n > 1)
+        };
         s.axis = match endpoint {
             Endpoint::EmbedV1 | Endpoint::EmbedV2 => match (list("texts"), list("inputs")) {
-                (Some(n), _) => Axis::List { pointer: "/texts".into(), len: n, name: "texts" },
-                (None, Some(n)) => Axis::List { pointer: "/inputs".into(), len: n, name: "texts" },
+                (Some(n), _) => Axis::List {
+                    pointer: "/texts".into(),
+                    len: n,
+                    name: "texts",
+                },
+                (None, Some(n)) => Axis::List {
+                    pointer: "/inputs".into(),
+                    len: n,
+                    name: "texts",
+                },
                 _ => Axis::None,
             },
             Endpoint::RerankV1 | Endpoint::RerankV2 => match list("documents") {
-                Some(n) => Axis::List { pointer: "/documents".into(), len: n, name: "documents" },
+                Some(n) => Axis::List {
+                    pointer: "/documents".into(),
+                    len: n,
+                    name: "documents",
+                },
                 None => Axis::None,
             },
             _ => match last_user_text_pointer(endpoint, body) {
                 Some(p) => {
-                    let text = body.pointer(&p).and_then(Value::as_str).unwrap_or("").to_string();
+                    let text = body
+                        .pointer(&p)
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
                     let own = s.text_tokens(&text);
                     let total = s.input_tokens(body);
-                    Axis::Text { pointer: p, text, other: total.saturating_sub(own), own }
+                    Axis::Text {
+                        pointer: p,
+                        text,
+                        other: total.saturating_sub(own),
+                        own,
+                    }
                 }
                 None => Axis::None,
             },
@@ -293,7 +347,10 @@ impl Shaper {
         match &self.tokenizer {
             Some(t) => tokenizer::count(t, self.endpoint, body),
             None => {
-                let chars: u64 = crate::tokens::input_texts(self.endpoint, body).iter().map(|s| s.chars().count() as u64).sum();
+                let chars: u64 = crate::tokens::input_texts(self.endpoint, body)
+                    .iter()
+                    .map(|s| s.chars().count() as u64)
+                    .sum();
                 crate::tokens::estimate_tokens(chars)
             }
         }
@@ -327,7 +384,12 @@ impl Shaper {
     fn variant(&self, x: u64, max_tokens: Option<u64>) -> (Value, u64) {
         let mut body = self.body.clone();
         match &self.axis {
-            Axis::Text { pointer, text, other, own } if x != other + own => {
+            Axis::Text {
+                pointer,
+                text,
+                other,
+                own,
+            } if x != other + own => {
                 let want = x.saturating_sub(*other).max(1);
                 let new = match &self.tokenizer {
                     Some(t) if want < *own => tokenizer::truncate_to_tokens(t, text, want),
@@ -417,10 +479,18 @@ fn columns(request: &CapturedRequest) -> Vec<Option<u64>> {
 pub fn plan(ctx: &SweepContext, request: &CapturedRequest, opts: &MatrixOptions) -> Plan {
     let shaper = Shaper::new(request.endpoint, &request.body, ctx.tokenizer.clone());
     let cols = columns(request).len() as u32;
-    let rows = if matches!(shaper.axis, Axis::None) { 1 } else { 2 };
+    let rows = if matches!(shaper.axis, Axis::None) {
+        1
+    } else {
+        2
+    };
     let coarse = rows * cols + 1 - u32::from(ctx.prior.is_some());
     // Bisection: ⌈log2(range / (PRECISION × boundary))⌉ for a boundary in the upper part of the range.
-    let steps = if rows * cols > 1 { (0.75 / (PRECISION * 0.5)).log2().ceil() as u32 } else { 0 };
+    let steps = if rows * cols > 1 {
+        (0.75 / (PRECISION * 0.5)).log2().ceil() as u32
+    } else {
+        0
+    };
     let input_tokens = shaper.input_tokens(&request.body);
     let generative = request.endpoint.is_generative();
     let max_tokens = request.max_tokens();
@@ -432,7 +502,9 @@ pub fn plan(ctx: &SweepContext, request: &CapturedRequest, opts: &MatrixOptions)
         input_tokens,
         max_tokens,
         max_input_tokens_spent: input_tokens * u64::from(opts.max_calls),
-        max_output_tokens_spent: max_tokens.filter(|_| generative).map(|m| m * u64::from(opts.max_calls)),
+        max_output_tokens_spent: max_tokens
+            .filter(|_| generative)
+            .map(|m| m * u64::from(opts.max_calls)),
         generative,
         input_measure: shaper.measure().into(),
     }
@@ -454,11 +526,17 @@ pub fn fmt_num(n: u64) -> String {
 impl Plan {
     /// The statement shown before asking for consent.
     pub fn describe(&self) -> String {
-        let est = if self.input_measure == "chars" { " (estimated from characters)" } else { "" };
+        let est = if self.input_measure == "chars" {
+            " (estimated from characters)"
+        } else {
+            ""
+        };
         let out = match (self.generative, self.max_output_tokens_spent) {
             (false, _) => String::new(),
             (true, Some(o)) => format!(" and at most {} output tokens", fmt_num(o)),
-            (true, None) => " and output tokens up to the model's default max_tokens per call".to_string(),
+            (true, None) => {
+                " and output tokens up to the model's default max_tokens per call".to_string()
+            }
         };
         format!(
             "The shape matrix sends up to {} requests (about {} expected) to {}{}: at most {} input tokens{est}{out}.",
@@ -493,8 +571,13 @@ pub fn confirm(plan: &Plan, yes: bool) -> Result<bool> {
     check_consent_possible(false)?;
     eprint!("Send them? [y/N] ");
     let mut line = String::new();
-    std::io::stdin().read_line(&mut line).map_err(|e| Error::io("stdin", e))?;
-    Ok(matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| Error::io("stdin", e))?;
+    Ok(matches!(
+        line.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -602,7 +685,10 @@ impl Scheduler {
     pub fn accepted(&mut self, headers: &[Header]) {
         self.run.0 += 1;
         let num = |n: &str| header(headers, n).and_then(|v| v.trim().parse::<u32>().ok());
-        match (num("x-trial-endpoint-call-limit"), self.production_limit.take()) {
+        match (
+            num("x-trial-endpoint-call-limit"),
+            self.production_limit.take(),
+        ) {
             (Some(l), _) => self.limit = self.limit.min(l.max(1)),
             (None, Some(p)) => self.limit = self.limit.max(p),
             (None, None) => {}
@@ -615,7 +701,9 @@ impl Scheduler {
     /// Learns from a 429: waits `Retry-After` (capped), and from then on allows only as many calls per window as
     /// were accepted before it.
     pub async fn rate_limited(&mut self, retry_after: Option<Duration>, pb: Option<&ProgressBar>) {
-        let wait = retry_after.unwrap_or(Duration::from_secs(2)).min(self.max_wait);
+        let wait = retry_after
+            .unwrap_or(Duration::from_secs(2))
+            .min(self.max_wait);
         if let (n, Some(start)) = self.run {
             if n > 0 {
                 // n calls were accepted in a window that ends `wait` from now.
@@ -633,7 +721,9 @@ fn retry_after(headers: &[Header]) -> Option<Duration> {
     if let Some(ms) = header(headers, "retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok()) {
         return Some(Duration::from_secs_f64((ms / 1000.0).max(0.0)));
     }
-    header(headers, "retry-after").and_then(|v| v.trim().parse::<f64>().ok()).map(|s| Duration::from_secs_f64(s.max(0.0)))
+    header(headers, "retry-after")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|s| Duration::from_secs_f64(s.max(0.0)))
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -645,13 +735,20 @@ fn cell_from(ex: &Exchange, input_tokens: u64, max_tokens: Option<u64>, phase: &
         (None, Some(f)) => Value::from(f.class.as_str()),
         (None, None) => Value::from("none"),
     };
-    let request_id = ex.response.as_ref().and_then(|r| header(&r.headers, "x-debug-trace-id")).map(str::to_string);
+    let request_id = ex
+        .response
+        .as_ref()
+        .and_then(|r| header(&r.headers, "x-debug-trace-id"))
+        .map(str::to_string);
     Cell {
         input_tokens,
         max_tokens,
         status,
         class: ex.failure.as_ref().map(|f| f.class.as_str().to_string()),
-        message: ex.failure.as_ref().map(|f| f.message.chars().take(200).collect()),
+        message: ex
+            .failure
+            .as_ref()
+            .map(|f| f.message.chars().take(200).collect()),
         request_id,
         phase: phase.into(),
     }
@@ -683,7 +780,11 @@ impl Sweeper<'_> {
         match self.points.iter().position(|p| p.x == x && p.col == col) {
             Some(i) => i,
             None => {
-                self.points.push(Point { x, col, obs: Vec::new() });
+                self.points.push(Point {
+                    x,
+                    col,
+                    obs: Vec::new(),
+                });
                 self.points.len() - 1
             }
         }
@@ -713,7 +814,16 @@ impl Sweeper<'_> {
                 let mt = col.map(fmt_num).unwrap_or_else(|| "default".into());
                 pb.set_message(format!("{} input tokens, max_tokens {mt}", fmt_num(tokens)));
             }
-            let out = self.ctx.client.send(&prepared, self.ctx.key.as_ref(), "matrix", self.sched.calls()).await;
+            let out = self
+                .ctx
+                .client
+                .send(
+                    &prepared,
+                    self.ctx.key.as_ref(),
+                    "matrix",
+                    self.sched.calls(),
+                )
+                .await;
             if let Some(pb) = self.pb {
                 pb.inc(1);
             }
@@ -768,7 +878,9 @@ impl Sweeper<'_> {
             let list = !matches!(self.shaper.axis, Axis::Text { .. });
             // For lists, positions are item counts; for text, token counts.
             let mid = lo + (hi - lo) / 2;
-            let Some(p) = self.observe(mid, col, "bisect").await else { break };
+            let Some(p) = self.observe(mid, col, "bisect").await else {
+                break;
+            };
             let x = self.points[p].x;
             match self.fails(p) {
                 Some(true) if x < hi => hi = x,
@@ -786,7 +898,9 @@ impl Sweeper<'_> {
     async fn bisect_max(&mut self, x: u64, mut lo: u64, mut hi: u64) -> (u64, u64) {
         while hi > lo + 1 && (hi - lo) as f64 > PRECISION * lo as f64 && !self.blocked {
             let mid = lo + (hi - lo) / 2;
-            let Some(p) = self.observe(x, Some(mid), "bisect").await else { break };
+            let Some(p) = self.observe(x, Some(mid), "bisect").await else {
+                break;
+            };
             match self.fails(p) {
                 Some(true) => hi = mid,
                 Some(false) => lo = mid,
@@ -815,26 +929,45 @@ pub async fn sweep(
     progress: Option<&ProgressBar>,
 ) -> Result<MatrixResult> {
     if !request.body.is_object() {
-        return Err(Error::input("--matrix", "the request has no JSON object body to vary"));
+        return Err(Error::input(
+            "--matrix",
+            "the request has no JSON object body to vary",
+        ));
     }
     if opts.max_calls == 0 {
         return Err(Error::input("--max-calls", "must be at least 1"));
     }
     let shaper = Shaper::new(request.endpoint, &request.body, ctx.tokenizer.clone());
-    let prior_headers: Vec<Header> =
-        ctx.prior.as_ref().and_then(|e| e.response.as_ref()).map(|r| r.headers.clone()).unwrap_or_default();
-    let trial_limit = header(&prior_headers, "x-trial-endpoint-call-limit").and_then(|v| v.trim().parse::<u32>().ok());
-    let production = ctx.prior.as_ref().is_some_and(|e| e.response.as_ref().is_some_and(|r| r.status != 429))
+    let prior_headers: Vec<Header> = ctx
+        .prior
+        .as_ref()
+        .and_then(|e| e.response.as_ref())
+        .map(|r| r.headers.clone())
+        .unwrap_or_default();
+    let trial_limit = header(&prior_headers, "x-trial-endpoint-call-limit")
+        .and_then(|v| v.trim().parse::<u32>().ok());
+    let production = ctx
+        .prior
+        .as_ref()
+        .is_some_and(|e| e.response.as_ref().is_some_and(|r| r.status != 429))
         && trial_limit.is_none();
     let limit = opts
         .rate_per_minute
         .or(trial_limit)
         .unwrap_or_else(|| documented_limit_per_minute(request.endpoint, !production));
-    let mut sched = Scheduler::new(limit, Duration::from_secs(60), opts.max_calls, opts.max_wait);
+    let mut sched = Scheduler::new(
+        limit,
+        Duration::from_secs(60),
+        opts.max_calls,
+        opts.max_wait,
+    );
     if opts.rate_per_minute.is_none() && trial_limit.is_none() && !production {
         sched.assume_trial_until_seen(documented_limit_per_minute(request.endpoint, false));
     }
-    if prior_headers.iter().any(|h| h.name.eq_ignore_ascii_case("x-trial-endpoint-call-remaining")) {
+    if prior_headers.iter().any(|h| {
+        h.name
+            .eq_ignore_ascii_case("x-trial-endpoint-call-remaining")
+    }) {
         sched.accepted(&prior_headers);
         sched.run = (0, None);
     }
@@ -862,7 +995,8 @@ pub async fn sweep(
     if let Some(prior) = &ctx.prior {
         let tokens = s.shaper.input_tokens(&request.body);
         let i = s.point(s.shaper.x_of(x0, tokens), orig_col);
-        s.cells.push(cell_from(prior, tokens, request.max_tokens(), "replay"));
+        s.cells
+            .push(cell_from(prior, tokens, request.max_tokens(), "replay"));
         s.points[i].obs.push(s.cells.len() - 1);
     } else {
         s.observe(x0, orig_col, "grid").await;
@@ -924,10 +1058,14 @@ pub async fn sweep(
     let any_fail = states.contains(&Some(true));
     let any_ok = states.contains(&Some(false));
     let row_state = |s: &Sweeper<'_>, x: u64| -> Vec<Option<bool>> {
-        cols.iter().map(|&c| s.find(x, c).and_then(|p| s.fails(p))).collect()
+        cols.iter()
+            .map(|&c| s.find(x, c).and_then(|p| s.fails(p)))
+            .collect()
     };
     let col_state = |s: &Sweeper<'_>, c: Option<u64>| -> Vec<Option<bool>> {
-        rows.iter().map(|&x| s.find(x, c).and_then(|p| s.fails(p))).collect()
+        rows.iter()
+            .map(|&x| s.find(x, c).and_then(|p| s.fails(p)))
+            .collect()
     };
     let uniform = |v: &[Option<bool>]| {
         let known: Vec<bool> = v.iter().flatten().copied().collect();
@@ -956,8 +1094,18 @@ pub async fn sweep(
         // The cheapest column in which the outcome changes along the input axis.
         for &c in &cols {
             let st = col_state(&s, c);
-            let lo = rows.iter().zip(&st).filter(|(_, f)| **f == Some(false)).map(|(x, _)| *x).max();
-            let hi = rows.iter().zip(&st).filter(|(_, f)| **f == Some(true)).map(|(x, _)| *x).min();
+            let lo = rows
+                .iter()
+                .zip(&st)
+                .filter(|(_, f)| **f == Some(false))
+                .map(|(x, _)| *x)
+                .max();
+            let hi = rows
+                .iter()
+                .zip(&st)
+                .filter(|(_, f)| **f == Some(true))
+                .map(|(x, _)| *x)
+                .min();
             if let (Some(lo), Some(hi)) = (lo, hi) {
                 if lo < hi {
                     b_in = Some(s.bisect_input(c, lo, hi).await);
@@ -971,7 +1119,10 @@ pub async fn sweep(
             // The smallest input at which max_tokens 1 succeeds and the original fails.
             for &x in &rows {
                 let st = row_state(&s, x);
-                if st.first() == Some(&Some(false)) && st.last() == Some(&Some(true)) && cols.len() > 1 {
+                if st.first() == Some(&Some(false))
+                    && st.last() == Some(&Some(true))
+                    && cols.len() > 1
+                {
                     b_max = Some(s.bisect_max(x, 1, orig).await);
                     break;
                 }
@@ -980,7 +1131,11 @@ pub async fn sweep(
     }
 
     // 6. The conclusion.
-    let est = if s.shaper.measure() == "chars" { " (estimated from characters)" } else { "" };
+    let est = if s.shaper.measure() == "chars" {
+        " (estimated from characters)"
+    } else {
+        ""
+    };
     let unit = match &s.shaper.axis {
         Axis::List { name, .. } => *name,
         _ => "tokens",
@@ -990,8 +1145,12 @@ pub async fn sweep(
         _ => format!("{} tokens{est}", fmt_num(x)),
     };
     let fail_statuses = {
-        let mut v: Vec<String> =
-            s.cells.iter().filter(|c| c.failed()).map(|c| c.status.to_string().trim_matches('"').to_string()).collect();
+        let mut v: Vec<String> = s
+            .cells
+            .iter()
+            .filter(|c| c.failed())
+            .map(|c| c.status.to_string().trim_matches('"').to_string())
+            .collect();
         v.sort();
         v.dedup();
         v.join(", ")
@@ -1046,7 +1205,10 @@ pub async fn sweep(
     if s.blocked {
         conclusion.push_str(" The sweep stopped: the API kept answering 429 (rate limited).");
     } else if s.stopped_early {
-        conclusion.push_str(&format!(" (Stopped at the budget of {} calls.)", opts.max_calls));
+        conclusion.push_str(&format!(
+            " (Stopped at the budget of {} calls.)",
+            opts.max_calls
+        ));
     }
     if let Some(pb) = progress {
         pb.finish_and_clear();
@@ -1133,7 +1295,14 @@ pub async fn run_after_replay(
     cache: &TokenizerCache,
     run: &MatrixRun,
 ) -> Result<Option<MatrixResult>> {
-    let tok = load_tokenizer(target.client.http(), target.base_url, target.key, request.model(), cache).await;
+    let tok = load_tokenizer(
+        target.client.http(),
+        target.base_url,
+        target.key,
+        request.model(),
+        cache,
+    )
+    .await;
     let ctx = SweepContext {
         client: target.client.clone(),
         url: target.prepared.url.clone(),
@@ -1157,7 +1326,9 @@ pub fn progress_bar(quiet: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::new(0);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("shape matrix {bar:30} {pos}/{len} calls  {msg}") {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("shape matrix {bar:30} {pos}/{len} calls  {msg}")
+    {
         pb.set_style(style);
     }
     pb
@@ -1182,15 +1353,24 @@ mod tests {
         assert!(s.acquire(None).await);
         assert!(t0.elapsed() >= window, "the third waits for the window");
         // A trial header lowers the limit; remaining 0 pauses the next call.
-        s.accepted(&[Header::new("x-trial-endpoint-call-limit", "1"), Header::new("x-trial-endpoint-call-remaining", "0")]);
+        s.accepted(&[
+            Header::new("x-trial-endpoint-call-limit", "1"),
+            Header::new("x-trial-endpoint-call-remaining", "0"),
+        ]);
         assert_eq!(s.limit, 1);
         let t1 = Instant::now();
         assert!(s.acquire(None).await);
         assert!(t1.elapsed() >= window - Duration::from_millis(20));
         assert!(!s.acquire(None).await, "the budget of 4 is spent");
         assert_eq!(s.calls(), 4);
-        assert_eq!(retry_after(&[Header::new("Retry-After", "2")]), Some(Duration::from_secs(2)));
-        assert_eq!(retry_after(&[Header::new("retry-after-ms", "1500")]), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            retry_after(&[Header::new("Retry-After", "2")]),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            retry_after(&[Header::new("retry-after-ms", "1500")]),
+            Some(Duration::from_millis(1500))
+        );
     }
 
     #[test]
@@ -1214,7 +1394,11 @@ mod tests {
             let (v, n) = s.variant(target, Some(1));
             assert_eq!(n, target, "variant hits {target} tokens");
             assert_eq!(v["max_tokens"], json!(1));
-            assert_eq!(v["messages"][0]["content"], json!("Be brief."), "other messages untouched");
+            assert_eq!(
+                v["messages"][0]["content"],
+                json!("Be brief."),
+                "other messages untouched"
+            );
         }
         let (v, _) = s.variant(x0, None);
         assert!(v.get("max_tokens").is_none());
@@ -1250,9 +1434,18 @@ mod tests {
         let p = plan(&ctx, &req, &MatrixOptions::default());
         assert_eq!(p.max_calls, DEFAULT_MAX_CALLS);
         assert!(p.expected_calls <= p.max_calls);
-        assert_eq!(p.max_output_tokens_spent, Some(100 * u64::from(DEFAULT_MAX_CALLS)));
-        assert_eq!(p.max_input_tokens_spent, p.input_tokens * u64::from(DEFAULT_MAX_CALLS));
+        assert_eq!(
+            p.max_output_tokens_spent,
+            Some(100 * u64::from(DEFAULT_MAX_CALLS))
+        );
+        assert_eq!(
+            p.max_input_tokens_spent,
+            p.input_tokens * u64::from(DEFAULT_MAX_CALLS)
+        );
         let d = p.describe();
-        assert!(d.contains("up to 12 requests") && d.contains("1,200 output tokens"), "{d}");
+        assert!(
+            d.contains("up to 12 requests") && d.contains("1,200 output tokens"),
+            "{d}"
+        );
     }
 }

@@ -77,7 +77,12 @@ pub struct ReplayOptions {
 
 impl Default for ReplayOptions {
     fn default() -> Self {
-        ReplayOptions { base_url: None, api_key: None, timeout: Duration::from_secs(120), platform: None }
+        ReplayOptions {
+            base_url: None,
+            api_key: None,
+            timeout: Duration::from_secs(120),
+            platform: None,
+        }
     }
 }
 
@@ -117,8 +122,16 @@ pub fn resolve_base_url(opts: &ReplayOptions, request: &CapturedRequest) -> Stri
     if let Some(u) = request.url.as_deref().and_then(|u| url::Url::parse(u).ok()) {
         let path = u.path();
         let ep = request.endpoint.path();
-        let base_path = if !ep.is_empty() && path.ends_with(ep) { &path[..path.len() - ep.len()] } else { "" };
-        return format!("{}{}", u.origin().ascii_serialization(), base_path.trim_end_matches('/'));
+        let base_path = if !ep.is_empty() && path.ends_with(ep) {
+            &path[..path.len() - ep.len()]
+        } else {
+            ""
+        };
+        return format!(
+            "{}{}",
+            u.origin().ascii_serialization(),
+            base_path.trim_end_matches('/')
+        );
     }
     cohere::DEFAULT_BASE_URL.to_string()
 }
@@ -135,14 +148,22 @@ pub fn default_name(summary: &Summary) -> String {
 }
 
 fn target_path(opts: &BundleOptions, summary: &Summary) -> PathBuf {
-    opts.output.clone().unwrap_or_else(|| opts.out_dir.join(default_name(summary)))
+    opts.output
+        .clone()
+        .unwrap_or_else(|| opts.out_dir.join(default_name(summary)))
 }
 
 /// Checks, before any network traffic, that the logs can be read and an explicit output can be written.
 pub fn preflight(opts: &BundleOptions) -> Result<()> {
     if let Some(m) = opts.max_size.filter(|m| *m < crate::email::MIN_MAX_SIZE) {
-        let (h, min) = (crate::email::human(m), crate::email::human(crate::email::MIN_MAX_SIZE));
-        return Err(Error::input("--max-size", format!("{h} is too small; at least {min}")));
+        let (h, min) = (
+            crate::email::human(m),
+            crate::email::human(crate::email::MIN_MAX_SIZE),
+        );
+        return Err(Error::input(
+            "--max-size",
+            format!("{h} is too small; at least {min}"),
+        ));
     }
     for l in &opts.logs {
         bundle::open_log(l)?;
@@ -151,14 +172,22 @@ pub fn preflight(opts: &BundleOptions) -> Result<()> {
         bundle::check_output(o, opts.force)?;
     }
     if opts.output.is_none() && !opts.out_dir.is_dir() {
-        return Err(Error::input(opts.out_dir.display().to_string(), "output directory does not exist"));
+        return Err(Error::input(
+            opts.out_dir.display().to_string(),
+            "output directory does not exist",
+        ));
     }
     Ok(())
 }
 
 /// Replays `request` and writes a bundle. A failing replay still yields a bundle; an API that cannot be
 /// reached at all is an [`Error::Unreachable`] and writes nothing.
-pub async fn replay(request: CapturedRequest, ro: &ReplayOptions, bo: &BundleOptions, mode: &str) -> Result<Outcome> {
+pub async fn replay(
+    request: CapturedRequest,
+    ro: &ReplayOptions,
+    bo: &BundleOptions,
+    mode: &str,
+) -> Result<Outcome> {
     replay_with_matrix(request, ro, bo, mode, None).await
 }
 
@@ -178,12 +207,17 @@ pub async fn replay_with_matrix(
     let base = resolve_base_url(ro, &request);
     url::Url::parse(&base).map_err(|e| Error::input(format!("base URL {base}"), e.to_string()))?;
     let key = ro.api_key.clone().or_else(|| {
-        request.bearer_token().filter(|t| !t.starts_with('$') && !t.starts_with('<')).map(SecretString::new)
+        request
+            .bearer_token()
+            .filter(|t| !t.starts_with('$') && !t.starts_with('<'))
+            .map(SecretString::new)
     });
     let url = match (request.endpoint, &request.url) {
         (Endpoint::Other, Some(u)) => u.clone(),
         (Endpoint::Models, Some(u)) => {
-            let path = url::Url::parse(u).map(|x| x.path().to_string()).unwrap_or_default();
+            let path = url::Url::parse(u)
+                .map(|x| x.path().to_string())
+                .unwrap_or_default();
             let i = path.find("/v1/models").unwrap_or(0);
             format!("{base}{}", &path[i..])
         }
@@ -192,23 +226,50 @@ pub async fn replay_with_matrix(
     let mut headers: Vec<Header> = request
         .headers
         .iter()
-        .filter(|h| !["authorization", "host", "content-length", "cookie"].contains(&h.name.to_ascii_lowercase().as_str()))
+        .filter(|h| {
+            !["authorization", "host", "content-length", "cookie"]
+                .contains(&h.name.to_ascii_lowercase().as_str())
+        })
         .cloned()
         .collect();
-    if !headers.iter().any(|h| h.name.eq_ignore_ascii_case("content-type")) && !request.body.is_null() {
+    if !headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case("content-type"))
+        && !request.body.is_null()
+    {
         headers.push(Header::new("Content-Type", "application/json"));
     }
-    let body = if request.body.is_null() { Vec::new() } else { serde_json::to_vec(&request.body).unwrap_or_default() };
-    let prepared = PreparedRequest { method: request.method.clone(), url: url.clone(), headers, body };
+    let body = if request.body.is_null() {
+        Vec::new()
+    } else {
+        serde_json::to_vec(&request.body).unwrap_or_default()
+    };
+    let prepared = PreparedRequest {
+        method: request.method.clone(),
+        url: url.clone(),
+        headers,
+        body,
+    };
     let client = Client::new(ro.timeout)?;
     let outcome = client.send(&prepared, key.as_ref(), "replay", 1).await;
     if let Some(kind) = outcome.unreachable {
         use crate::client::NetworkKind;
-        let detail = outcome.exchange.failure.map(|f| f.message).unwrap_or_default();
+        let detail = outcome
+            .exchange
+            .failure
+            .map(|f| f.message)
+            .unwrap_or_default();
         let reason = match kind {
-            NetworkKind::Refused => "connection refused (is the URL right? check --base-url / CO_API_URL)".to_string(),
-            NetworkKind::Dns => "the host name did not resolve (check --base-url / CO_API_URL and DNS)".to_string(),
-            NetworkKind::Tls => format!("TLS handshake failed ({})", detail.rsplit(": ").next().unwrap_or(&detail)),
+            NetworkKind::Refused => {
+                "connection refused (is the URL right? check --base-url / CO_API_URL)".to_string()
+            }
+            NetworkKind::Dns => {
+                "the host name did not resolve (check --base-url / CO_API_URL and DNS)".to_string()
+            }
+            NetworkKind::Tls => format!(
+                "TLS handshake failed ({})",
+                detail.rsplit(": ").next().unwrap_or(&detail)
+            ),
             _ => detail,
         };
         return Err(Error::Unreachable { url, reason });
@@ -219,8 +280,15 @@ pub async fn replay_with_matrix(
                 Some(d) => TokenizerCache::new(d.join("tokenizers")),
                 None => TokenizerCache::from_env(),
             };
-            let target = crate::matrix::Target { client: &client, prepared: &prepared, key: key.as_ref(), base_url: &base };
-            crate::matrix::run_after_replay(&target, &request, &outcome.exchange, &cache, m).await?.map(|r| r.to_value())
+            let target = crate::matrix::Target {
+                client: &client,
+                prepared: &prepared,
+                key: key.as_ref(),
+                base_url: &base,
+            };
+            crate::matrix::run_after_replay(&target, &request, &outcome.exchange, &cache, m)
+                .await?
+                .map(|r| r.to_value())
         }
         None => None,
     };
@@ -278,7 +346,11 @@ pub struct OfflineResponse {
 }
 
 /// Builds a [`Capture`] for a failure that is not replayed: the request plus whatever response is known.
-pub fn offline_capture(request: CapturedRequest, response: OfflineResponse, platform: Option<Platform>) -> Capture {
+pub fn offline_capture(
+    request: CapturedRequest,
+    response: OfflineResponse,
+    platform: Option<Platform>,
+) -> Capture {
     let platform = platform
         .or_else(|| request.url.as_deref().map(Platform::from_url))
         .unwrap_or_default();
@@ -299,17 +371,24 @@ pub fn offline_capture(request: CapturedRequest, response: OfflineResponse, plat
             message: crate::client::error_message(&resp.body),
         });
         let failure = failure.or_else(|| {
-            crate::client::stream_error(&resp.body)
-                .map(|m| crate::exchange::Failure { class: crate::exchange::FailureClass::Stream, message: m })
+            crate::client::stream_error(&resp.body).map(|m| crate::exchange::Failure {
+                class: crate::exchange::FailureClass::Stream,
+                message: m,
+            })
         });
         exchanges.push(Exchange {
             index: 1,
             purpose: "recorded".into(),
             request: RecordedRequest {
                 method: request.method.clone(),
-                url: request.url.clone().unwrap_or_else(|| request.endpoint.path().to_string()),
+                url: request
+                    .url
+                    .clone()
+                    .unwrap_or_else(|| request.endpoint.path().to_string()),
                 headers: request.headers.clone(),
-                body: Body::from_text(serde_json::to_string_pretty(&request.body).unwrap_or_default()),
+                body: Body::from_text(
+                    serde_json::to_string_pretty(&request.body).unwrap_or_default(),
+                ),
             },
             response: Some(resp),
             timings: Timings::default(),
@@ -338,7 +417,9 @@ pub fn offline_capture(request: CapturedRequest, response: OfflineResponse, plat
 /// Reads at most the last `max` bytes of a log as text (for finding SDK errors in it).
 fn log_tail(path: &Path, max: u64) -> String {
     use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut f) = std::fs::File::open(path) else { return String::new() };
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return String::new();
+    };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     if len > max {
         let _ = f.seek(SeekFrom::Start(len - max));
@@ -351,7 +432,10 @@ fn log_tail(path: &Path, max: u64) -> String {
 fn log_names(logs: &[PathBuf]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for l in logs {
-        let base = l.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "log".into());
+        let base = l
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "log".into());
         let mut name = format!("logs/{base}");
         let mut i = 2;
         while names.contains(&name) {
@@ -378,7 +462,8 @@ async fn measure(capture: &Capture, bo: &BundleOptions) -> (SeqLen, Option<Model
         Some(d) => TokenizerCache::new(d.join("tokenizers")),
         None => TokenizerCache::from_env(),
     };
-    let response = diagnose::primary_exchange(&capture.exchanges).and_then(|e| e.response.as_ref()?.body.json());
+    let response = diagnose::primary_exchange(&capture.exchanges)
+        .and_then(|e| e.response.as_ref()?.body.json());
     let fallback_http;
     let (http, key, offline) = match &capture.http {
         Some((c, k)) => (c.http(), k.as_ref(), false),
@@ -387,10 +472,23 @@ async fn measure(capture: &Capture, bo: &BundleOptions) -> (SeqLen, Option<Model
             (&fallback_http, None, true)
         }
     };
-    let ctx = SeqLenContext { http, base_url: capture.base_url.as_deref(), key, cache: &cache, offline };
-    let (seq_len, meta) =
-        tokenizer::measure_seq_len(&ctx, capture.request.endpoint, &capture.request.body, response.as_ref()).await;
-    let limits = meta.map(|m| m.limits()).or_else(|| limits_from_table(capture.request.model()));
+    let ctx = SeqLenContext {
+        http,
+        base_url: capture.base_url.as_deref(),
+        key,
+        cache: &cache,
+        offline,
+    };
+    let (seq_len, meta) = tokenizer::measure_seq_len(
+        &ctx,
+        capture.request.endpoint,
+        &capture.request.body,
+        response.as_ref(),
+    )
+    .await;
+    let limits = meta
+        .map(|m| m.limits())
+        .or_else(|| limits_from_table(capture.request.model()));
     (seq_len, limits)
 }
 
@@ -405,7 +503,11 @@ pub async fn write_support_bundle(mut capture: Capture, bo: &BundleOptions) -> R
     if let Some(k) = api_key_from_env() {
         known.push(KnownSecret::new("cohere-key", k));
     }
-    if let Some(t) = capture.request.bearer_token().filter(|t| !t.starts_with('$')) {
+    if let Some(t) = capture
+        .request
+        .bearer_token()
+        .filter(|t| !t.starts_with('$'))
+    {
         known.push(KnownSecret::new("cohere-key", t));
     }
     for s in &bo.secrets {
@@ -414,7 +516,10 @@ pub async fn write_support_bundle(mut capture: Capture, bo: &BundleOptions) -> R
     if bo.scan_env {
         known.extend(crate::scrub::secrets_from_env());
     }
-    let scrubber = Scrubber::new(ScrubOptions { known, redact_content: bo.redact_content });
+    let scrubber = Scrubber::new(ScrubOptions {
+        known,
+        redact_content: bo.redact_content,
+    });
 
     let (seq_len, model_limits) = measure(&capture, bo).await;
     let names = log_names(&bo.logs);
@@ -466,14 +571,22 @@ pub async fn write_support_bundle(mut capture: Capture, bo: &BundleOptions) -> R
         .logs
         .iter()
         .zip(&names)
-        .map(|(p, n)| (p.clone(), n.clone(), std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)))
+        .map(|(p, n)| {
+            (
+                p.clone(),
+                n.clone(),
+                std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+            )
+        })
         .collect();
     // Renders every member for a size-budget plan (see `email::write_fitted`); returns them with the cuts made.
     let render = |fit: &crate::email::Fit| -> Result<(Vec<Member>, Vec<String>)> {
         let mut cuts = fit.cuts.clone();
         let mut exchanges = exchanges.clone();
         for e in &mut exchanges {
-            cuts.extend(fit.trim_exchange(e, &format!("exchanges/{}", report::exchange_file(e.index))));
+            cuts.extend(
+                fit.trim_exchange(e, &format!("exchanges/{}", report::exchange_file(e.index))),
+            );
         }
         let mut request = request.clone();
         cuts.extend(fit.trim_request(&mut request, "request.json"));
@@ -482,7 +595,11 @@ pub async fn write_support_bundle(mut capture: Capture, bo: &BundleOptions) -> R
         let listings: Vec<LogListing> = log_sizes
             .iter()
             .enumerate()
-            .map(|(i, (_, n, size))| LogListing { name: n.clone(), size: *size, cut: fit.log_cut(i) })
+            .map(|(i, (_, n, size))| LogListing {
+                name: n.clone(),
+                size: *size,
+                cut: fit.log_cut(i),
+            })
             .collect();
         let input = ReportInput {
             summary: &summary,
@@ -502,21 +619,40 @@ pub async fn write_support_bundle(mut capture: Capture, bo: &BundleOptions) -> R
             members.push(Member::text("matrix.json", json(m)));
         }
         for e in &exchanges {
-            members.push(Member::text(format!("exchanges/{}", report::exchange_file(e.index)), json(e)));
+            members.push(Member::text(
+                format!("exchanges/{}", report::exchange_file(e.index)),
+                json(e),
+            ));
         }
         members.push(Member::text("environment.json", json(&environment)));
         for (i, (p, n, _)) in log_sizes.iter().enumerate() {
-            members.push(Member { name: n.clone(), source: MemberSource::File { path: p.clone(), keep_tail: fit.keep_tail(i) } });
+            members.push(Member {
+                name: n.clone(),
+                source: MemberSource::File {
+                    path: p.clone(),
+                    keep_tail: fit.keep_tail(i),
+                },
+            });
         }
         members.extend(bo.extra_members.iter().cloned());
         Ok((members, cuts))
     };
-    let (written, cuts) = crate::email::write_fitted(bo.max_size, &path, bo.force, &scrubber, &log_sizes, render).await?;
+    let (written, cuts) =
+        crate::email::write_fitted(bo.max_size, &path, bo.force, &scrubber, &log_sizes, render)
+            .await?;
     summary.cuts = cuts;
-    let mut outcome =
-        Outcome { path: written.path, size: written.size, summary, redactions: written.redactions.total(), eml: None };
+    let mut outcome = Outcome {
+        path: written.path,
+        size: written.size,
+        summary,
+        redactions: written.redactions.total(),
+        eml: None,
+    };
     if bo.eml {
-        outcome.eml = Some(crate::email::write_eml(&outcome, &crate::email::eml_path(&outcome.path))?);
+        outcome.eml = Some(crate::email::write_eml(
+            &outcome,
+            &crate::email::eml_path(&outcome.path),
+        )?);
     }
     Ok(outcome)
 }
@@ -528,7 +664,8 @@ mod erased {
     }
     impl<T: serde::Serialize> Json for T {
         fn to_json(&self) -> String {
-            serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")) + "\n"
+            serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+                + "\n"
         }
     }
 }
@@ -539,8 +676,14 @@ pub fn observed_capture(recording: crate::observe::Recording, upstream: &str) ->
     let exchanges = recording.exchanges;
     let primary = diagnose::primary_exchange(&exchanges)?.clone();
     let url = primary.request.url.clone();
-    let path = url::Url::parse(&url).map(|u| u.path().to_string()).unwrap_or_else(|_| url.clone());
-    let body = primary.request.body.json().unwrap_or(serde_json::Value::Null);
+    let path = url::Url::parse(&url)
+        .map(|u| u.path().to_string())
+        .unwrap_or_else(|_| url.clone());
+    let body = primary
+        .request
+        .body
+        .json()
+        .unwrap_or(serde_json::Value::Null);
     let request = CapturedRequest {
         source: crate::request::RequestSource::Observed,
         method: primary.request.method.clone(),
@@ -553,7 +696,12 @@ pub fn observed_capture(recording: crate::observe::Recording, upstream: &str) ->
     let mut known = Vec::new();
     for e in &exchanges {
         if let Some(v) = crate::exchange::header(&e.request.headers, "authorization") {
-            let token = v.trim().strip_prefix("Bearer ").or_else(|| v.trim().strip_prefix("bearer ")).unwrap_or(v).trim();
+            let token = v
+                .trim()
+                .strip_prefix("Bearer ")
+                .or_else(|| v.trim().strip_prefix("bearer "))
+                .unwrap_or(v)
+                .trim();
             known.push(KnownSecret::new("cohere-key", token));
         }
     }

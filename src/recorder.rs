@@ -111,7 +111,10 @@ pub struct Recorder {
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("captured", &self.captured).field("dropped", &self.dropped).finish()
+        f.debug_struct("Shared")
+            .field("captured", &self.captured)
+            .field("dropped", &self.dropped)
+            .finish()
     }
 }
 
@@ -119,13 +122,20 @@ impl Recorder {
     /// Creates the spool directory and starts the background task. Fails when there is no tokio runtime,
     /// the directory cannot be created, or a bound is zero.
     pub fn new(config: RecorderConfig) -> Result<Recorder> {
-        let handle = tokio::runtime::Handle::try_current()
-            .map_err(|_| Error::Other("Recorder::new must be called inside a tokio runtime".into()))?;
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::Other("Recorder::new must be called inside a tokio runtime".into())
+        })?;
         if config.max_bundles == 0 || config.max_spool_bytes == 0 || config.queue == 0 {
-            return Err(Error::input("RecorderConfig", "max_bundles, max_spool_bytes and queue must be above zero"));
+            return Err(Error::input(
+                "RecorderConfig",
+                "max_bundles, max_spool_bytes and queue must be above zero",
+            ));
         }
         if config.interval.is_zero() {
-            return Err(Error::input("RecorderConfig.interval", "must be above zero"));
+            return Err(Error::input(
+                "RecorderConfig.interval",
+                "must be above zero",
+            ));
         }
         std::fs::create_dir_all(&config.dir).map_err(|e| Error::io(&config.dir, e))?;
         let (tx, rx) = mpsc::channel(config.queue);
@@ -149,7 +159,14 @@ impl Recorder {
         }
         match self.tx.try_send((sig.clone(), failure)) {
             Ok(()) => {
-                groups.insert(sig, Group { count: 1, first: now, last: now });
+                groups.insert(
+                    sig,
+                    Group {
+                        count: 1,
+                        first: now,
+                        last: now,
+                    },
+                );
                 Captured::Queued
             }
             Err(_) => {
@@ -196,7 +213,10 @@ async fn run(
     shared: Arc<Shared>,
 ) {
     let mut pending: Vec<(Signature, FailureReport)> = Vec::new();
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + config.interval, config.interval);
+    let mut ticker = tokio::time::interval_at(
+        tokio::time::Instant::now() + config.interval,
+        config.interval,
+    );
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seq = 0u64;
     loop {
@@ -223,13 +243,30 @@ async fn run(
     }
 }
 
-async fn write_pending(config: &RecorderConfig, shared: &Shared, pending: &mut Vec<(Signature, FailureReport)>, seq: &mut u64) {
+async fn write_pending(
+    config: &RecorderConfig,
+    shared: &Shared,
+    pending: &mut Vec<(Signature, FailureReport)>,
+    seq: &mut u64,
+) {
     for (sig, report) in pending.drain(..) {
-        let group = shared.groups.lock().unwrap_or_else(|p| p.into_inner()).remove(&sig);
-        let (count, first, last) = group.map(|g| (g.count, g.first, g.last)).unwrap_or((1, SystemTime::now(), SystemTime::now()));
+        let group = shared
+            .groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&sig);
+        let (count, first, last) = group.map(|g| (g.count, g.first, g.last)).unwrap_or((
+            1,
+            SystemTime::now(),
+            SystemTime::now(),
+        ));
         *seq += 1;
         let when = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-        let what = sig.status.map(|s| s.to_string()).or(sig.class.map(|c| c.as_str().to_string())).unwrap_or_else(|| "ok".into());
+        let what = sig
+            .status
+            .map(|s| s.to_string())
+            .or(sig.class.map(|c| c.as_str().to_string()))
+            .unwrap_or_else(|| "ok".into());
         let name = format!("{SPOOL_PREFIX}{when}-{what}-{}-{}.zip", sig.digest(), *seq);
         let storm = serde_json::json!({
             "signature": sig,
@@ -243,9 +280,21 @@ async fn write_pending(config: &RecorderConfig, shared: &Shared, pending: &mut V
         let mut bo = config.bundle.clone();
         bo.output = Some(config.dir.join(&name));
         bo.force = false;
-        let share = if bo.eml { config.max_spool_bytes / 3 } else { config.max_spool_bytes };
-        bo.max_size = Some(bo.max_size.unwrap_or(u64::MAX).min(share).max(crate::email::MIN_MAX_SIZE));
-        bo.extra_members.push(Member::text("storm.json", serde_json::to_string_pretty(&storm).unwrap_or_default() + "\n"));
+        let share = if bo.eml {
+            config.max_spool_bytes / 3
+        } else {
+            config.max_spool_bytes
+        };
+        bo.max_size = Some(
+            bo.max_size
+                .unwrap_or(u64::MAX)
+                .min(share)
+                .max(crate::email::MIN_MAX_SIZE),
+        );
+        bo.extra_members.push(Member::text(
+            "storm.json",
+            serde_json::to_string_pretty(&storm).unwrap_or_default() + "\n",
+        ));
         match report.write(&bo).await {
             Ok(_) => {
                 shared.written.fetch_add(1, Ordering::Relaxed);
@@ -261,7 +310,9 @@ async fn write_pending(config: &RecorderConfig, shared: &Shared, pending: &mut V
 
 /// The recorder's bundles in `dir`, oldest first: (zip path, bytes of the zip and its draft).
 pub fn spool(dir: &Path) -> Vec<(PathBuf, u64)> {
-    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut out: Vec<(SystemTime, PathBuf, u64)> = rd
         .filter_map(|e| e.ok())
         .filter(|e| {
@@ -271,8 +322,14 @@ pub fn spool(dir: &Path) -> Vec<(PathBuf, u64)> {
         .filter_map(|e| {
             let m = e.metadata().ok()?;
             let p = e.path();
-            let eml = std::fs::metadata(crate::email::eml_path(&p)).map(|m| m.len()).unwrap_or(0);
-            Some((m.modified().unwrap_or(SystemTime::UNIX_EPOCH), p, m.len() + eml))
+            let eml = std::fs::metadata(crate::email::eml_path(&p))
+                .map(|m| m.len())
+                .unwrap_or(0);
+            Some((
+                m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                p,
+                m.len() + eml,
+            ))
         })
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));

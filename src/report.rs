@@ -67,8 +67,10 @@ fn env() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
-    env.add_template("report.md", MD).expect("report.md template parses");
-    env.add_template("report.html", HTML).expect("report.html template parses");
+    env.add_template("report.md", MD)
+        .expect("report.md template parses");
+    env.add_template("report.html", HTML)
+        .expect("report.html template parses");
     env
 }
 
@@ -87,7 +89,10 @@ fn render(name: &str, input: &ReportInput<'_>, matrix_grid: &str) -> Result<Stri
         })
         .collect();
     let env = env();
-    let tmpl = env.get_template(name).map_err(|e| Error::Template { name: name.into(), reason: e.to_string() })?;
+    let tmpl = env.get_template(name).map_err(|e| Error::Template {
+        name: name.into(),
+        reason: e.to_string(),
+    })?;
     tmpl.render(context! {
         s => input.summary,
         seq_method => seq_method_words(&input.summary.seq_len.method),
@@ -98,7 +103,10 @@ fn render(name: &str, input: &ReportInput<'_>, matrix_grid: &str) -> Result<Stri
         env => input.environment,
         matrix_grid => matrix_grid,
     })
-    .map_err(|e| Error::Template { name: name.into(), reason: e.to_string() })
+    .map_err(|e| Error::Template {
+        name: name.into(),
+        reason: e.to_string(),
+    })
 }
 
 /// Renders `report.md`.
@@ -112,19 +120,34 @@ pub fn render_markdown(input: &ReportInput<'_>) -> Result<String> {
 
 /// Renders `report.html`: self-contained, no external assets.
 pub fn render_html(input: &ReportInput<'_>) -> Result<String> {
-    let grid = input.summary.matrix.as_ref().map(matrix_grid_html).unwrap_or_default();
+    let grid = input
+        .summary
+        .matrix
+        .as_ref()
+        .map(matrix_grid_html)
+        .unwrap_or_default();
     render("report.html", input, &grid)
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// The shape matrix as a colour grid: rows are input token counts, columns max_tokens values.
 pub fn matrix_grid_html(matrix: &serde_json::Value) -> String {
-    let cells = matrix.get("cells").and_then(|c| c.as_array()).cloned().unwrap_or_default();
+    let cells = matrix
+        .get("cells")
+        .and_then(|c| c.as_array())
+        .cloned()
+        .unwrap_or_default();
     let key = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_u64());
-    let mut inputs: Vec<u64> = cells.iter().filter_map(|c| key(c, "input_tokens")).collect();
+    let mut inputs: Vec<u64> = cells
+        .iter()
+        .filter_map(|c| key(c, "input_tokens"))
+        .collect();
     inputs.sort_unstable();
     inputs.dedup();
     let mut maxes: Vec<Option<u64>> = cells.iter().map(|c| key(c, "max_tokens")).collect();
@@ -132,7 +155,10 @@ pub fn matrix_grid_html(matrix: &serde_json::Value) -> String {
     maxes.dedup();
     let mut out = String::from("<table class=\"matrix\"><tr><th>input tokens \\ max_tokens</th>");
     for m in &maxes {
-        out.push_str(&format!("<th>{}</th>", m.map(|v| v.to_string()).unwrap_or_else(|| "default".into())));
+        out.push_str(&format!(
+            "<th>{}</th>",
+            m.map(|v| v.to_string()).unwrap_or_else(|| "default".into())
+        ));
     }
     out.push_str("</tr>");
     for i in &inputs {
@@ -156,8 +182,17 @@ pub fn matrix_grid_html(matrix: &serde_json::Value) -> String {
                 .collect();
             let all_ok = statuses.iter().all(|s| s.starts_with('2'));
             let any_ok = statuses.iter().any(|s| s.starts_with('2'));
-            let class = if all_ok { "cell-ok" } else if any_ok { "cell-other" } else { "cell-fail" };
-            out.push_str(&format!("<td class=\"{class}\">{}</td>", esc(&statuses.join(" / "))));
+            let class = if all_ok {
+                "cell-ok"
+            } else if any_ok {
+                "cell-other"
+            } else {
+                "cell-fail"
+            };
+            out.push_str(&format!(
+                "<td class=\"{class}\">{}</td>",
+                esc(&statuses.join(" / "))
+            ));
         }
         out.push_str("</tr>");
     }

@@ -62,13 +62,18 @@ impl SdkError {
         match &self.body {
             Some(serde_json::Value::Object(o)) => {
                 if self.message.is_none() {
-                    self.message = o.get("message").and_then(|m| m.as_str()).map(str::to_string);
+                    self.message = o
+                        .get("message")
+                        .and_then(|m| m.as_str())
+                        .map(str::to_string);
                 }
                 if self.request_id.is_none() {
                     self.request_id = o.get("id").and_then(|m| m.as_str()).map(str::to_string);
                 }
             }
-            Some(serde_json::Value::String(s)) if self.message.is_none() && !s.trim().is_empty() => {
+            Some(serde_json::Value::String(s))
+                if self.message.is_none() && !s.trim().is_empty() =>
+            {
                 self.message = Some(s.trim().to_string());
             }
             _ => {}
@@ -119,7 +124,15 @@ pub fn find_sdk_errors(text: &str) -> Vec<SdkError> {
 }
 
 /// Words that make a string worth scanning when it sits inside a JSON log line.
-const MARKERS: &[&str] = &["status_code:", "Status code:", "HTTP Request:", "CohereTimeoutError", "CohereAPIError", "httpx.", "\" HTTP/"];
+const MARKERS: &[&str] = &[
+    "status_code:",
+    "Status code:",
+    "HTTP Request:",
+    "CohereTimeoutError",
+    "CohereAPIError",
+    "httpx.",
+    "\" HTTP/",
+];
 
 fn json_line(line: &str, lineno: usize) -> Option<Vec<SdkError>> {
     let t = line.trim();
@@ -137,7 +150,9 @@ fn json_line(line: &str, lineno: usize) -> Option<Vec<SdkError>> {
         for mut e in scan(s, false) {
             e.line = lineno;
             // An error's `message` and `stack` often say the same thing.
-            if !found.iter().any(|f| f.status == e.status && f.body == e.body && f.url == e.url && f.sdk == e.sdk) {
+            if !found.iter().any(|f| {
+                f.status == e.status && f.body == e.body && f.url == e.url && f.sdk == e.sdk
+            }) {
                 found.push(e);
             }
         }
@@ -218,7 +233,10 @@ fn scan(text: &str, json_lines: bool) -> Vec<SdkError> {
             }
             let mut e = SdkError::new(lineno, "python");
             e.exception = Some(c[1].to_string());
-            e.message = c.get(2).map(|m| m.as_str().trim().to_string()).filter(|m| !m.is_empty());
+            e.message = c
+                .get(2)
+                .map(|m| m.as_str().trim().to_string())
+                .filter(|m| !m.is_empty());
             out.push(e);
         }
     }
@@ -268,7 +286,10 @@ fn httpx_line(p: &Patterns, line: &str, lineno: usize) -> Option<SdkError> {
     e.status = Some(status);
     e.method = Some(c[1].to_string());
     e.url = Some(url);
-    e.message = c.get(4).map(|m| m.as_str().trim().to_string()).filter(|m| !m.is_empty());
+    e.message = c
+        .get(4)
+        .map(|m| m.as_str().trim().to_string())
+        .filter(|m| !m.is_empty());
     Some(e)
 }
 
@@ -299,22 +320,33 @@ fn ts_error(
     e.status = c[1].parse().ok();
     // The class: on this line (`CohereError: Status code: 402`), or the line before (`NotFoundError: NotFoundError`).
     let prefix = line[..m.start()].trim_end();
-    if let Some(name) = prefix.strip_suffix(':').and_then(|s| p.ts_exc_line.captures(s)) {
+    if let Some(name) = prefix
+        .strip_suffix(':')
+        .and_then(|s| p.ts_exc_line.captures(s))
+    {
         e.exception = Some(name[1].to_string());
     } else if idx > 0 {
         let prev = lines[idx - 1].1.trim();
         if let Some(pc) = p.ts_exc_line.captures(prev) {
             let name = pc[1].to_string();
             e.line = idx; // the error starts on the line before
-            // `Error: NotFoundError` (no name set): the message is the class.
+                          // `Error: NotFoundError` (no name set): the message is the class.
             let msg = pc.get(2).map(|m| m.as_str().trim()).unwrap_or("");
-            e.exception = Some(if name == "Error" && !msg.is_empty() && !msg.contains(' ') { msg.to_string() } else { name });
+            e.exception = Some(
+                if name == "Error" && !msg.is_empty() && !msg.contains(' ') {
+                    msg.to_string()
+                } else {
+                    name
+                },
+            );
         }
     }
     // The body: `Body: ` on this line or one of the next two, as JSON (possibly over several lines).
     for (j, &(lstart, l)) in lines.iter().enumerate().skip(idx).take(3) {
         let search_from = if j == idx { m.end() } else { 0 };
-        let Some(pos) = l.get(search_from..).and_then(|s| s.find("Body: ")) else { continue };
+        let Some(pos) = l.get(search_from..).and_then(|s| s.find("Body: ")) else {
+            continue;
+        };
         let body_start = lstart + search_from + pos + "Body: ".len();
         let mut end = (body_start + TS_BODY_WINDOW).min(text.len());
         while !text.is_char_boundary(end) {
@@ -327,7 +359,10 @@ fn ts_error(
             _ => match pylit::parse_prefix(slice) {
                 Some((v, _)) => Some(v),
                 None => {
-                    let raw = l.get(search_from + pos + "Body: ".len()..).unwrap_or("").trim();
+                    let raw = l
+                        .get(search_from + pos + "Body: ".len()..)
+                        .unwrap_or("")
+                        .trim();
                     (!raw.is_empty()).then(|| serde_json::Value::String(raw.to_string()))
                 }
             },
@@ -348,7 +383,11 @@ pub(crate) mod pylit {
 
     /// Parses a literal at the start of `s` (leading whitespace allowed); returns it and the bytes consumed.
     pub(crate) fn parse_prefix(s: &str) -> Option<(Value, usize)> {
-        let mut p = Parser { b: s.as_bytes(), i: 0, depth: 0 };
+        let mut p = Parser {
+            b: s.as_bytes(),
+            i: 0,
+            depth: 0,
+        };
         p.ws();
         let v = p.value()?;
         Some((v, p.i))
@@ -466,7 +505,8 @@ pub(crate) mod pylit {
 
         fn ident(&mut self) -> String {
             let start = self.i;
-            while matches!(self.peek(), Some(c) if c.is_ascii_alphanumeric() || c == b'_' || c == b'$') {
+            while matches!(self.peek(), Some(c) if c.is_ascii_alphanumeric() || c == b'_' || c == b'$')
+            {
                 self.i += 1;
             }
             String::from_utf8_lossy(&self.b[start..self.i]).into_owned()
@@ -478,7 +518,8 @@ pub(crate) mod pylit {
             // String prefixes: r'..', b'..', u'..', rb'..', f'..'.
             if matches!(self.peek(), Some(b'\'' | b'"'))
                 && w.len() <= 2
-                && w.chars().all(|c| matches!(c.to_ascii_lowercase(), 'r' | 'b' | 'u' | 'f'))
+                && w.chars()
+                    .all(|c| matches!(c.to_ascii_lowercase(), 'r' | 'b' | 'u' | 'f'))
             {
                 let raw = w.to_ascii_lowercase().contains('r');
                 return self.string(raw).map(Value::String);
@@ -497,7 +538,10 @@ pub(crate) mod pylit {
 
         fn number(&mut self) -> Option<Value> {
             let start = self.i;
-            while matches!(self.peek(), Some(b'0'..=b'9' | b'+' | b'-' | b'.' | b'e' | b'E' | b'_')) {
+            while matches!(
+                self.peek(),
+                Some(b'0'..=b'9' | b'+' | b'-' | b'.' | b'e' | b'E' | b'_')
+            ) {
                 self.i += 1;
             }
             let t: String = String::from_utf8_lossy(&self.b[start..self.i]).replace('_', "");
@@ -578,7 +622,9 @@ pub(crate) mod pylit {
                         let v = u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
                         self.i += n;
                         // A surrogate pair written as two \u escapes (JavaScript).
-                        if (0xD800..0xDC00).contains(&v) && self.b.get(self.i..self.i + 2) == Some(b"\\u") {
+                        if (0xD800..0xDC00).contains(&v)
+                            && self.b.get(self.i..self.i + 2) == Some(b"\\u")
+                        {
                             if let Some(lo) = self
                                 .b
                                 .get(self.i + 2..self.i + 6)
@@ -635,13 +681,22 @@ pub(crate) mod pylit {
 
         #[test]
         fn converts_js_inspect_objects() {
-            let (v, _) = parse_prefix("{\n  id: 'a',\n  message: \"it's\",\n  ok: false,\n}").unwrap();
+            let (v, _) =
+                parse_prefix("{\n  id: 'a',\n  message: \"it's\",\n  ok: false,\n}").unwrap();
             assert_eq!(v, json!({"id": "a", "message": "it's", "ok": false}));
         }
 
         #[test]
         fn refuses_what_it_cannot_read() {
-            for s in ["", "{", "{'a' 1}", "datetime.datetime(2020)", "'unterminated", "{'a': [1, 2}", "\"\\x4\""] {
+            for s in [
+                "",
+                "{",
+                "{'a' 1}",
+                "datetime.datetime(2020)",
+                "'unterminated",
+                "{'a': [1, 2}",
+                "\"\\x4\"",
+            ] {
                 assert!(parse_prefix(s).is_none(), "{s}");
             }
             let deep = "[".repeat(10_000);
@@ -662,17 +717,32 @@ mod tests {
         let e = &found[0];
         assert_eq!(e.line, 3);
         assert_eq!(e.sdk, "python");
-        assert_eq!(e.exception.as_deref(), Some("cohere.errors.not_found_error.NotFoundError"));
+        assert_eq!(
+            e.exception.as_deref(),
+            Some("cohere.errors.not_found_error.NotFoundError")
+        );
         assert_eq!(e.status, Some(404));
-        assert_eq!(e.request_id.as_deref(), Some("f1e2d3c4-0000-4000-8000-000000000001"));
-        assert!(e.message.as_deref().unwrap_or("").starts_with("model 'comand-r' not found"));
+        assert_eq!(
+            e.request_id.as_deref(),
+            Some("f1e2d3c4-0000-4000-8000-000000000001")
+        );
+        assert!(e
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("model 'comand-r' not found"));
     }
 
     #[test]
     fn python_raw_text_body_and_none_status() {
-        let found = find_sdk_errors("cohere.core.api_error.ApiError: status_code: None, body: upstream connect error\n");
+        let found = find_sdk_errors(
+            "cohere.core.api_error.ApiError: status_code: None, body: upstream connect error\n",
+        );
         assert_eq!(found[0].status, None);
-        assert_eq!(found[0].body, Some(serde_json::json!("upstream connect error")));
+        assert_eq!(
+            found[0].body,
+            Some(serde_json::json!("upstream connect error"))
+        );
         assert_eq!(found[0].message.as_deref(), Some("upstream connect error"));
     }
 
@@ -683,7 +753,10 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].sdk, "urllib3");
         assert_eq!(found[0].status, Some(498));
-        assert_eq!(found[0].url.as_deref(), Some("https://api.cohere.ai/v1/generate"));
+        assert_eq!(
+            found[0].url.as_deref(),
+            Some("https://api.cohere.ai/v1/generate")
+        );
         assert_eq!(found[0].line, 2);
     }
 

@@ -61,20 +61,37 @@ impl ModelMeta {
     /// Parses a `GET /v1/models/{model}` response body. `asked` is the model name requested, used when the
     /// body has no `name`.
     pub fn from_json(asked: &str, v: &Value) -> ModelMeta {
-        let name = v.get("name").and_then(Value::as_str).unwrap_or(asked).to_string();
+        let name = v
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or(asked)
+            .to_string();
         let num = |k: &str| {
-            v.get(k).and_then(|x| x.as_u64().or_else(|| x.as_f64().filter(|f| *f >= 0.0).map(|f| f.round() as u64)))
+            v.get(k).and_then(|x| {
+                x.as_u64()
+                    .or_else(|| x.as_f64().filter(|f| *f >= 0.0).map(|f| f.round() as u64))
+            })
         };
         let known = crate::cohere::known_model(&name).or_else(|| crate::cohere::known_model(asked));
         ModelMeta {
             context_length: num("context_length"),
-            tokenizer_url: v.get("tokenizer_url").and_then(Value::as_str).filter(|s| !s.is_empty()).map(String::from),
+            tokenizer_url: v
+                .get("tokenizer_url")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(String::from),
             endpoints: v
                 .get("endpoints")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(String::from)
+                        .collect()
+                })
                 .unwrap_or_default(),
-            max_output_tokens: num("max_output_tokens").or_else(|| known.and_then(|m| m.max_output_tokens.map(u64::from))),
+            max_output_tokens: num("max_output_tokens")
+                .or_else(|| known.and_then(|m| m.max_output_tokens.map(u64::from))),
             name,
         }
     }
@@ -104,8 +121,11 @@ fn join(base: &str, path: &str) -> String {
 }
 
 /// Characters percent-encoded in a model name used as a path segment.
-const SEGMENT: &percent_encoding::AsciiSet =
-    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// A reqwest error in a few words and its causes, without the URL (the caller names it).
 fn short_err(e: &reqwest::Error) -> String {
@@ -145,21 +165,42 @@ pub async fn fetch_model_meta(
     key: Option<&SecretString>,
     model: &str,
 ) -> Result<ModelMeta> {
-    let url = join(base_url, &format!("/v1/models/{}", percent_encoding::utf8_percent_encode(model, SEGMENT)));
-    let mut req = http.get(&url).header("accept", "application/json").timeout(META_TIMEOUT);
+    let url = join(
+        base_url,
+        &format!(
+            "/v1/models/{}",
+            percent_encoding::utf8_percent_encode(model, SEGMENT)
+        ),
+    );
+    let mut req = http
+        .get(&url)
+        .header("accept", "application/json")
+        .timeout(META_TIMEOUT);
     if let Some(k) = key {
         req = req.bearer_auth(k.expose());
     }
-    let resp = req.send().await.map_err(|e| Error::Unreachable { url: url.clone(), reason: short_err(&e) })?;
+    let resp = req.send().await.map_err(|e| Error::Unreachable {
+        url: url.clone(),
+        reason: short_err(&e),
+    })?;
     let status = resp.status();
-    let body = resp.bytes().await.map_err(|e| Error::Other(format!("GET {url}: {}", short_err(&e))))?;
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| Error::Other(format!("GET {url}: {}", short_err(&e))))?;
     if !status.is_success() {
-        return Err(Error::Other(format!("GET {url}: HTTP {}: {}", status.as_u16(), quote_body(&body))));
+        return Err(Error::Other(format!(
+            "GET {url}: HTTP {}: {}",
+            status.as_u16(),
+            quote_body(&body)
+        )));
     }
     let v: Value = serde_json::from_slice(&body)
         .map_err(|e| Error::Other(format!("GET {url}: response is not JSON: {e}")))?;
     if !v.is_object() {
-        return Err(Error::Other(format!("GET {url}: response is not a JSON object")));
+        return Err(Error::Other(format!(
+            "GET {url}: response is not a JSON object"
+        )));
     }
     Ok(ModelMeta::from_json(model, &v))
 }
@@ -174,7 +215,10 @@ fn resolve_url(base_url: Option<&str>, tokenizer_url: &str) -> String {
         return tokenizer_url.to_string();
     }
     match base_url.and_then(|b| url::Url::parse(&format!("{}/", b.trim_end_matches('/'))).ok()) {
-        Some(b) => b.join(tokenizer_url).map(|u| u.to_string()).unwrap_or_else(|_| tokenizer_url.to_string()),
+        Some(b) => b
+            .join(tokenizer_url)
+            .map(|u| u.to_string())
+            .unwrap_or_else(|_| tokenizer_url.to_string()),
         None => tokenizer_url.to_string(),
     }
 }
@@ -262,7 +306,12 @@ impl TokenizerCache {
 
     /// The tokenizer at `url`: from memory, else from disk (verified), else downloaded (no credentials are
     /// sent) and stored.
-    pub async fn get(&self, http: &reqwest::Client, url: &str, notes: &mut Vec<String>) -> Result<Arc<Tokenizer>> {
+    pub async fn get(
+        &self,
+        http: &reqwest::Client,
+        url: &str,
+        notes: &mut Vec<String>,
+    ) -> Result<Arc<Tokenizer>> {
         if let Some(t) = self.get_cached(url, notes).await {
             return Ok(t);
         }
@@ -272,20 +321,22 @@ impl TokenizerCache {
             return Ok(t);
         }
         let bytes = download(http, url).await?;
-        self.downloads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.downloads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = self.dir.clone();
         let u = url.to_string();
-        let (tok, mut n) = tokio::task::spawn_blocking(move || -> Result<(Tokenizer, Vec<String>)> {
-            let tok = Tokenizer::from_bytes(&bytes)
-                .map_err(|e| Error::Other(format!("{u}: not a tokenizer JSON: {e}")))?;
-            let mut notes = Vec::new();
-            if let Err(e) = store_on_disk(&dir, &u, &bytes) {
-                notes.push(format!("tokenizer cache: could not store {u}: {e}"));
-            }
-            Ok((tok, notes))
-        })
-        .await
-        .map_err(|e| Error::Other(format!("tokenizer {url}: {e}")))??;
+        let (tok, mut n) =
+            tokio::task::spawn_blocking(move || -> Result<(Tokenizer, Vec<String>)> {
+                let tok = Tokenizer::from_bytes(&bytes)
+                    .map_err(|e| Error::Other(format!("{u}: not a tokenizer JSON: {e}")))?;
+                let mut notes = Vec::new();
+                if let Err(e) = store_on_disk(&dir, &u, &bytes) {
+                    notes.push(format!("tokenizer cache: could not store {u}: {e}"));
+                }
+                Ok((tok, notes))
+            })
+            .await
+            .map_err(|e| Error::Other(format!("tokenizer {url}: {e}")))??;
         notes.append(&mut n);
         let t = Arc::new(tok);
         self.remember(url, t.clone());
@@ -294,7 +345,8 @@ impl TokenizerCache {
 
     fn index_path(&self, base_url: &str, model: &str) -> PathBuf {
         let key = format!("{}\n{}", base_url.trim_end_matches('/'), model);
-        self.dir.join(format!("model-{}.url", sha256_hex(key.as_bytes())))
+        self.dir
+            .join(format!("model-{}.url", sha256_hex(key.as_bytes())))
     }
 
     /// Records which tokenizer URL `model` at `base_url` uses, so an offline run can find it.
@@ -308,7 +360,9 @@ impl TokenizerCache {
 
     /// The tokenizer URL last seen for `model` at `base_url`, if recorded.
     pub fn model_url(&self, base_url: &str, model: &str) -> Option<String> {
-        std::fs::read_to_string(self.index_path(base_url, model)).ok().filter(|s| s.contains("://"))
+        std::fs::read_to_string(self.index_path(base_url, model))
+            .ok()
+            .filter(|s| s.contains("://"))
     }
 }
 
@@ -319,20 +373,38 @@ async fn download(http: &reqwest::Client, url: &str) -> Result<Vec<u8>> {
         .timeout(DOWNLOAD_TIMEOUT)
         .send()
         .await
-        .map_err(|e| Error::Unreachable { url: url.to_string(), reason: short_err(&e) })?;
+        .map_err(|e| Error::Unreachable {
+            url: url.to_string(),
+            reason: short_err(&e),
+        })?;
     let status = resp.status();
     if !status.is_success() {
         let body = resp.bytes().await.unwrap_or_default();
-        return Err(Error::Other(format!("GET {url}: HTTP {}: {}", status.as_u16(), quote_body(&body))));
+        return Err(Error::Other(format!(
+            "GET {url}: HTTP {}: {}",
+            status.as_u16(),
+            quote_body(&body)
+        )));
     }
-    if resp.content_length().is_some_and(|n| n > MAX_TOKENIZER_BYTES) {
-        return Err(Error::Other(format!("GET {url}: tokenizer larger than {MAX_TOKENIZER_BYTES} bytes")));
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_TOKENIZER_BYTES)
+    {
+        return Err(Error::Other(format!(
+            "GET {url}: tokenizer larger than {MAX_TOKENIZER_BYTES} bytes"
+        )));
     }
     let mut out = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| Error::Other(format!("GET {url}: {}", short_err(&e))))? {
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| Error::Other(format!("GET {url}: {}", short_err(&e))))?
+    {
         out.extend_from_slice(&chunk);
         if out.len() as u64 > MAX_TOKENIZER_BYTES {
-            return Err(Error::Other(format!("GET {url}: tokenizer larger than {MAX_TOKENIZER_BYTES} bytes")));
+            return Err(Error::Other(format!(
+                "GET {url}: tokenizer larger than {MAX_TOKENIZER_BYTES} bytes"
+            )));
         }
     }
     Ok(out)
@@ -341,16 +413,25 @@ async fn download(http: &reqwest::Client, url: &str) -> Result<Vec<u8>> {
 /// Writes `bytes` to `path` through a temporary file in `dir` and a rename.
 fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
     tmp.write_all(bytes).map_err(|e| Error::io(tmp.path(), e))?;
-    tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io(tmp.path(), e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
 }
 
 /// Cache file names for `url`: `<sha256(url)>.<sha256(content)>.json`.
 fn cache_file_name(url: &str, content: &[u8]) -> String {
-    format!("{}.{}.json", sha256_hex(url.as_bytes()), sha256_hex(content))
+    format!(
+        "{}.{}.json",
+        sha256_hex(url.as_bytes()),
+        sha256_hex(content)
+    )
 }
 
 /// Stores a downloaded tokenizer and removes older copies for the same URL (best effort).
@@ -382,22 +463,33 @@ fn load_from_disk(dir: &Path, url: &str) -> (Option<Tokenizer>, Vec<String>) {
         .filter_map(|e| {
             let n = e.file_name().to_string_lossy().into_owned();
             let hash = n.strip_prefix(&prefix)?.strip_suffix(".json")?.to_string();
-            let mtime = e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
+            let mtime = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(std::time::UNIX_EPOCH);
             Some((mtime, e.path(), hash))
         })
         .collect();
     candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
     for (_, path, want) in candidates {
-        let Ok(bytes) = std::fs::read(&path) else { continue };
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
         if sha256_hex(&bytes) != want {
-            notes.push(format!("tokenizer cache: {} is corrupt (sha256 mismatch); downloading again", path.display()));
+            notes.push(format!(
+                "tokenizer cache: {} is corrupt (sha256 mismatch); downloading again",
+                path.display()
+            ));
             let _ = std::fs::remove_file(&path);
             continue;
         }
         match Tokenizer::from_bytes(&bytes) {
             Ok(t) => return (Some(t), notes),
             Err(e) => {
-                notes.push(format!("tokenizer cache: {} does not load ({e}); downloading again", path.display()));
+                notes.push(format!(
+                    "tokenizer cache: {} does not load ({e}); downloading again",
+                    path.display()
+                ));
                 let _ = std::fs::remove_file(&path);
             }
         }
@@ -425,12 +517,17 @@ pub fn count_text(tokenizer: &Tokenizer, text: &str) -> u64 {
 /// Tokens of all of a request's input texts ([`crate::tokens::input_texts`]), each encoded without special
 /// tokens: the same count the simulator makes.
 pub fn try_count(tokenizer: &Tokenizer, endpoint: Endpoint, body: &Value) -> Result<u64> {
-    crate::tokens::input_texts(endpoint, body).iter().try_fold(0u64, |acc, t| Ok(acc + try_count_text(tokenizer, t)?))
+    crate::tokens::input_texts(endpoint, body)
+        .iter()
+        .try_fold(0u64, |acc, t| Ok(acc + try_count_text(tokenizer, t)?))
 }
 
 /// Like [`try_count`]; texts that cannot be encoded count 0.
 pub fn count(tokenizer: &Tokenizer, endpoint: Endpoint, body: &Value) -> u64 {
-    crate::tokens::input_texts(endpoint, body).iter().map(|t| count_text(tokenizer, t)).sum()
+    crate::tokens::input_texts(endpoint, body)
+        .iter()
+        .map(|t| count_text(tokenizer, t))
+        .sum()
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
@@ -478,13 +575,15 @@ pub fn truncate_to_tokens(tokenizer: &Tokenizer, text: &str, n: u64) -> String {
                 if c == n as u64 {
                     return text[..cut].to_string();
                 }
-                if c < n as u64 && best.map_or(true, |(bc, bcut)| c > bc || (c == bc && cut > bcut)) {
+                if c < n as u64 && best.map_or(true, |(bc, bcut)| c > bc || (c == bc && cut > bcut))
+                {
                     best = Some((c, cut));
                 }
             }
         }
     }
-    best.map(|(_, cut)| text[..cut].to_string()).unwrap_or_default()
+    best.map(|(_, cut)| text[..cut].to_string())
+        .unwrap_or_default()
 }
 
 /// Filler used by [`grow_to_tokens`] when the given text has no tokens.
@@ -493,7 +592,11 @@ const FILLER: &str = "The quick brown fox jumps over the lazy dog. ";
 /// A text of exactly `n` tokens made by repeating `text` and cutting with [`truncate_to_tokens`] (see
 /// there for the rare inexact case). An empty text is replaced by a filler sentence.
 pub fn grow_to_tokens(tokenizer: &Tokenizer, text: &str, n: u64) -> String {
-    let unit = if count_text(tokenizer, text) == 0 { FILLER } else { text };
+    let unit = if count_text(tokenizer, text) == 0 {
+        FILLER
+    } else {
+        text
+    };
     let per = count_text(tokenizer, unit).max(1);
     let mut reps = (n / per + 1).max(1) as usize;
     loop {
@@ -518,11 +621,20 @@ pub struct Usage {
 /// Reads usage from a response body: v2 `usage`, v1 `meta`, a v2 stream's `delta.usage` or a v1 stream's
 /// `response.meta`.
 pub fn usage_from_response(v: &Value) -> Usage {
-    let num = |p: &str| v.pointer(p).and_then(|x| x.as_u64().or_else(|| x.as_f64().map(|f| f.max(0.0).round() as u64)));
+    let num = |p: &str| {
+        v.pointer(p).and_then(|x| {
+            x.as_u64()
+                .or_else(|| x.as_f64().map(|f| f.max(0.0).round() as u64))
+        })
+    };
     let mut u = Usage::default();
     for root in ["/usage", "/meta", "/delta/usage", "/response/meta"] {
-        u.billed_input_tokens = u.billed_input_tokens.or_else(|| num(&format!("{root}/billed_units/input_tokens")));
-        u.prompt_input_tokens = u.prompt_input_tokens.or_else(|| num(&format!("{root}/tokens/input_tokens")));
+        u.billed_input_tokens = u
+            .billed_input_tokens
+            .or_else(|| num(&format!("{root}/billed_units/input_tokens")));
+        u.prompt_input_tokens = u
+            .prompt_input_tokens
+            .or_else(|| num(&format!("{root}/tokens/input_tokens")));
     }
     u
 }
@@ -533,7 +645,11 @@ pub fn split_for_api(text: &str, max: usize) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = text;
     while rest.chars().count() > max {
-        let hard = rest.char_indices().nth(max).map(|(i, _)| i).unwrap_or(rest.len());
+        let hard = rest
+            .char_indices()
+            .nth(max)
+            .map(|(i, _)| i)
+            .unwrap_or(rest.len());
         let window = &rest[..hard];
         // Cut before the last whitespace that follows a non-whitespace character.
         let mut cut = None;
@@ -563,7 +679,10 @@ async fn tokenize_api_count(
     texts: &[&str],
 ) -> Result<u64> {
     let url = join(base_url, "/v1/tokenize");
-    let pieces: Vec<&str> = texts.iter().flat_map(|t| split_for_api(t, TOKENIZE_API_MAX_CHARS)).collect();
+    let pieces: Vec<&str> = texts
+        .iter()
+        .flat_map(|t| split_for_api(t, TOKENIZE_API_MAX_CHARS))
+        .collect();
     if pieces.len() > TOKENIZE_API_MAX_CALLS {
         return Err(Error::Other(format!(
             "{url}: {} calls needed, more than the limit of {TOKENIZE_API_MAX_CALLS}",
@@ -580,11 +699,21 @@ async fn tokenize_api_count(
         if let Some(k) = key {
             req = req.bearer_auth(k.expose());
         }
-        let resp = req.send().await.map_err(|e| Error::Unreachable { url: url.clone(), reason: short_err(&e) })?;
+        let resp = req.send().await.map_err(|e| Error::Unreachable {
+            url: url.clone(),
+            reason: short_err(&e),
+        })?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| Error::Other(format!("POST {url}: {}", short_err(&e))))?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| Error::Other(format!("POST {url}: {}", short_err(&e))))?;
         if !status.is_success() {
-            return Err(Error::Other(format!("POST {url}: HTTP {}: {}", status.as_u16(), quote_body(&body))));
+            return Err(Error::Other(format!(
+                "POST {url}: HTTP {}: {}",
+                status.as_u16(),
+                quote_body(&body)
+            )));
         }
         let v: Value = serde_json::from_slice(&body)
             .map_err(|e| Error::Other(format!("POST {url}: response is not JSON: {e}")))?;
@@ -645,7 +774,10 @@ pub async fn measure_seq_len_with_notes(
     let texts = crate::tokens::input_texts(endpoint, body);
     let chars: u64 = texts.iter().map(|s| s.chars().count() as u64).sum();
     let usage = response_body.map(usage_from_response).unwrap_or_default();
-    let model = body.get("model").and_then(Value::as_str).filter(|m| !m.is_empty());
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty());
     let mut notes = Vec::new();
     let online_base = if ctx.offline { None } else { ctx.base_url };
     let seq = |tokens, method: &str| SeqLen {
@@ -702,26 +834,46 @@ pub async fn measure_seq_len_with_notes(
     };
     if let Some(t) = tokenizer {
         match try_count(&t, endpoint, body) {
-            Ok(n) => return SeqLenOutcome { seq_len: seq(n, "tokenizer"), meta, notes },
+            Ok(n) => {
+                return SeqLenOutcome {
+                    seq_len: seq(n, "tokenizer"),
+                    meta,
+                    notes,
+                }
+            }
             Err(e) => notes.push(e.to_string()),
         }
     }
 
     // 3. The response's own count of the input text.
     if let Some(n) = usage.billed_input_tokens {
-        return SeqLenOutcome { seq_len: seq(n, "usage"), meta, notes };
+        return SeqLenOutcome {
+            seq_len: seq(n, "usage"),
+            meta,
+            notes,
+        };
     }
 
     // 4. The tokenize API.
     if let (Some(m), Some(base)) = (model, online_base) {
         match tokenize_api_count(ctx.http, base, ctx.key, m, &texts).await {
-            Ok(n) => return SeqLenOutcome { seq_len: seq(n, "api"), meta, notes },
+            Ok(n) => {
+                return SeqLenOutcome {
+                    seq_len: seq(n, "api"),
+                    meta,
+                    notes,
+                }
+            }
             Err(e) => notes.push(format!("tokenize API: {e}")),
         }
     }
 
     // 5. Characters / 4.
-    SeqLenOutcome { seq_len: seq(crate::tokens::estimate_tokens(chars), "estimate"), meta, notes }
+    SeqLenOutcome {
+        seq_len: seq(crate::tokens::estimate_tokens(chars), "estimate"),
+        meta,
+        notes,
+    }
 }
 
 #[cfg(test)]
@@ -730,13 +882,15 @@ mod tests {
     use serde_json::json;
 
     fn sim() -> Tokenizer {
-        Tokenizer::from_bytes(include_bytes!("../assets/sim-tokenizer.json")).expect("sim tokenizer loads")
+        Tokenizer::from_bytes(include_bytes!("../assets/sim-tokenizer.json"))
+            .expect("sim tokenizer loads")
     }
 
     #[test]
     fn truncate_and_grow_are_exact() {
         let t = sim();
-        let text = "Support bundles answer the FAQ: model, error, request id, sequence length. ".repeat(40);
+        let text = "Support bundles answer the FAQ: model, error, request id, sequence length. "
+            .repeat(40);
         let total = count_text(&t, &text);
         assert!(total > 200);
         for n in [1u64, 7, 50, 123, total - 1] {
@@ -746,32 +900,58 @@ mod tests {
         }
         assert_eq!(truncate_to_tokens(&t, &text, total + 5), text);
         for n in [10u64, 999, 4096] {
-            assert_eq!(count_text(&t, &grow_to_tokens(&t, "héllo wörld, ", n)), n, "grow to {n}");
+            assert_eq!(
+                count_text(&t, &grow_to_tokens(&t, "héllo wörld, ", n)),
+                n,
+                "grow to {n}"
+            );
         }
         assert_eq!(count_text(&t, &grow_to_tokens(&t, "", 33)), 33);
     }
 
     #[test]
     fn truncate_is_exact_with_trimmed_offsets() {
-        let json = std::str::from_utf8(include_bytes!("../assets/sim-tokenizer.json")).expect("utf-8");
+        let json =
+            std::str::from_utf8(include_bytes!("../assets/sim-tokenizer.json")).expect("utf-8");
         let pp = r#""post_processor":{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":true}"#;
         assert!(json.contains(r#""post_processor":null"#));
-        let t = Tokenizer::from_bytes(json.replacen(r#""post_processor":null"#, pp, 1)).expect("loads");
+        let t =
+            Tokenizer::from_bytes(json.replacen(r#""post_processor":null"#, pp, 1)).expect("loads");
         let text = "Words with   spaces, and more words here. ".repeat(30);
         for n in [1u64, 2, 5, 33, 100, 200] {
-            assert_eq!(count_text(&t, &truncate_to_tokens(&t, &text, n)), n, "truncate to {n}");
+            assert_eq!(
+                count_text(&t, &truncate_to_tokens(&t, &text, n)),
+                n,
+                "truncate to {n}"
+            );
         }
     }
 
     #[test]
     fn usage_is_read_from_v1_v2_and_streams() {
-        let v2 = json!({"usage": {"billed_units": {"input_tokens": 4}, "tokens": {"input_tokens": 70}}});
-        assert_eq!(usage_from_response(&v2), Usage { billed_input_tokens: Some(4), prompt_input_tokens: Some(70) });
+        let v2 =
+            json!({"usage": {"billed_units": {"input_tokens": 4}, "tokens": {"input_tokens": 70}}});
+        assert_eq!(
+            usage_from_response(&v2),
+            Usage {
+                billed_input_tokens: Some(4),
+                prompt_input_tokens: Some(70)
+            }
+        );
         let v1 = json!({"meta": {"billed_units": {"input_tokens": 5.0}, "tokens": {"input_tokens": 71}}});
-        assert_eq!(usage_from_response(&v1), Usage { billed_input_tokens: Some(5), prompt_input_tokens: Some(71) });
+        assert_eq!(
+            usage_from_response(&v1),
+            Usage {
+                billed_input_tokens: Some(5),
+                prompt_input_tokens: Some(71)
+            }
+        );
         let st = json!({"type": "message-end", "delta": {"usage": {"billed_units": {"input_tokens": 6}}}});
         assert_eq!(usage_from_response(&st).billed_input_tokens, Some(6));
-        assert_eq!(usage_from_response(&json!({"message": "bad"})), Usage::default());
+        assert_eq!(
+            usage_from_response(&json!({"message": "bad"})),
+            Usage::default()
+        );
     }
 
     #[test]
@@ -788,7 +968,10 @@ mod tests {
         }
         let solid = "x".repeat(70_000);
         let parts = split_for_api(&solid, TOKENIZE_API_MAX_CHARS);
-        assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), vec![65_536, 4_464]);
+        assert_eq!(
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            vec![65_536, 4_464]
+        );
     }
 
     #[test]
@@ -801,12 +984,25 @@ mod tests {
         assert_eq!(m.endpoints, vec!["chat", "generate"]);
         assert_eq!(m.limits().source, "models_api");
         let bare = ModelMeta::from_json("embed-english-v3.0", &json!({}));
-        assert_eq!(bare.limits(), ModelLimits { context_length: Some(512), max_output_tokens: None, source: "docs_table".into() });
+        assert_eq!(
+            bare.limits(),
+            ModelLimits {
+                context_length: Some(512),
+                max_output_tokens: None,
+                source: "docs_table".into()
+            }
+        );
     }
 
     #[test]
     fn relative_tokenizer_urls_resolve_against_base() {
-        assert_eq!(resolve_url(Some("http://127.0.0.1:9/"), "/tokenizers/a.json"), "http://127.0.0.1:9/tokenizers/a.json");
-        assert_eq!(resolve_url(Some("http://h/p"), "https://g/x.json"), "https://g/x.json");
+        assert_eq!(
+            resolve_url(Some("http://127.0.0.1:9/"), "/tokenizers/a.json"),
+            "http://127.0.0.1:9/tokenizers/a.json"
+        );
+        assert_eq!(
+            resolve_url(Some("http://h/p"), "https://g/x.json"),
+            "https://g/x.json"
+        );
     }
 }

@@ -29,7 +29,9 @@ fn push_content<'a>(out: &mut Vec<&'a str>, content: Option<&'a Value>) {
             for p in parts {
                 match p {
                     Value::String(s) => out.push(s),
-                    Value::Object(o) if o.get("type").and_then(Value::as_str).unwrap_or("text") == "text" => {
+                    Value::Object(o)
+                        if o.get("type").and_then(Value::as_str).unwrap_or("text") == "text" =>
+                    {
                         push_str(out, o.get("text"));
                     }
                     _ => {}
@@ -47,13 +49,23 @@ fn push_content<'a>(out: &mut Vec<&'a str>, content: Option<&'a Value>) {
 /// - generate: prompt; classify: inputs and example texts; tokenize: text.
 pub fn input_texts(endpoint: Endpoint, body: &Value) -> Vec<&str> {
     let mut out = Vec::new();
-    let arr = |k: &str| body.get(k).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    let arr = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    };
     match endpoint {
         Endpoint::ChatV2 => {
             for m in arr("messages") {
                 push_content(&mut out, m.get("content"));
                 push_str(&mut out, m.get("tool_plan"));
-                for call in m.get("tool_calls").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
+                for call in m
+                    .get("tool_calls")
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[])
+                {
                     push_str(&mut out, call.pointer("/function/arguments"));
                 }
             }
@@ -114,7 +126,10 @@ pub fn input_texts(endpoint: Endpoint, body: &Value) -> Vec<&str> {
 
 /// Characters of all input texts.
 pub fn input_chars(endpoint: Endpoint, body: &Value) -> u64 {
-    input_texts(endpoint, body).iter().map(|s| s.chars().count() as u64).sum()
+    input_texts(endpoint, body)
+        .iter()
+        .map(|s| s.chars().count() as u64)
+        .sum()
 }
 
 /// The labelled fallback estimate: about four characters a token.
@@ -138,7 +153,10 @@ mod tests {
             ],
             "documents": ["doc", {"data": {"title": "t"}}]
         });
-        assert_eq!(input_texts(Endpoint::ChatV2, &body), vec!["sys", "hello", "plan", "{}", "doc", "t"]);
+        assert_eq!(
+            input_texts(Endpoint::ChatV2, &body),
+            vec!["sys", "hello", "plan", "{}", "doc", "t"]
+        );
     }
 
     #[test]

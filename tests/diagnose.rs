@@ -32,7 +32,10 @@ impl Req {
         }
     }
     fn scenario(s: &'static str) -> Req {
-        Req { scenario: Some(s), ..Req::chat() }
+        Req {
+            scenario: Some(s),
+            ..Req::chat()
+        }
     }
 }
 
@@ -45,7 +48,12 @@ async fn replay(config: SimConfig, req: Req) -> Summary {
         headers.insert("x-simulate".into(), json!(s));
     }
     let env = json!({"method": "POST", "url": format!("{}/v2/chat", sim.base_url()), "headers": headers, "body": req.body});
-    let captured = parse_request("request.json", env.to_string().as_bytes(), &ParseOptions::default()).expect("parses");
+    let captured = parse_request(
+        "request.json",
+        env.to_string().as_bytes(),
+        &ParseOptions::default(),
+    )
+    .expect("parses");
     let ro = ReplayOptions {
         base_url: Some(sim.base_url()),
         api_key: req.key.map(SecretString::new),
@@ -58,7 +66,9 @@ async fn replay(config: SimConfig, req: Req) -> Summary {
         cache_dir: Some(dir.path().join("cache")),
         ..BundleOptions::default()
     };
-    let out = pipeline::replay(captured, &ro, &bo, "replay").await.expect("bundle written");
+    let out = pipeline::replay(captured, &ro, &bo, "replay")
+        .await
+        .expect("bundle written");
     sim.shutdown().await;
     assert!(out.path.is_file());
     out.summary
@@ -67,10 +77,17 @@ async fn replay(config: SimConfig, req: Req) -> Summary {
 /// Asserts the first cause and that its evidence contains each of `needles`; returns the evidence.
 #[track_caller]
 fn first(s: &Summary, code: CauseCode, needles: &[&str]) -> String {
-    let c = s.causes.first().unwrap_or_else(|| panic!("no cause: {s:#?}"));
+    let c = s
+        .causes
+        .first()
+        .unwrap_or_else(|| panic!("no cause: {s:#?}"));
     assert_eq!(c.code, code, "first cause; all: {:#?}", s.causes);
     for n in needles {
-        assert!(c.evidence.contains(n), "evidence should name {n:?}: {}", c.evidence);
+        assert!(
+            c.evidence.contains(n),
+            "evidence should name {n:?}: {}",
+            c.evidence
+        );
     }
     assert!(!c.next_step.is_empty());
     c.evidence.clone()
@@ -80,7 +97,11 @@ fn first(s: &Summary, code: CauseCode, needles: &[&str]) -> String {
 async fn invalid_parameter_combination() {
     let s = replay(SimConfig::default(), Req::scenario("invalid-combination")).await;
     let msg = s.error.as_ref().expect("error").message.clone();
-    first(&s, CauseCode::InvalidParameterCombination, &["HTTP 400", &msg[..msg.len().min(40)]]);
+    first(
+        &s,
+        CauseCode::InvalidParameterCombination,
+        &["HTTP 400", &msg[..msg.len().min(40)]],
+    );
 }
 
 #[tokio::test]
@@ -93,9 +114,17 @@ async fn context_length_exceeded_input_plus_max_tokens() {
     assert_eq!(s.status, Some(400));
     let input = s.seq_len.tokens.expect("input measured");
     let ctx = s.model_limits.as_ref().and_then(|l| l.context_length);
-    assert_eq!(ctx, Some(40), "limits from the models API: {:?}", s.model_limits);
+    assert_eq!(
+        ctx,
+        Some(40),
+        "limits from the models API: {:?}",
+        s.model_limits
+    );
     assert!(input + 30 > 40 && input < 40, "input {input}");
-    let sum = format!("input {input} tokens (tokenizer) + max_tokens 30 = {} > context length 40", input + 30);
+    let sum = format!(
+        "input {input} tokens (tokenizer) + max_tokens 30 = {} > context length 40",
+        input + 30
+    );
     first(&s, CauseCode::ContextLengthExceeded, &[&sum]);
 }
 
@@ -126,15 +155,29 @@ async fn client_canceled() {
 
 #[tokio::test]
 async fn invalid_api_key_without_a_key() {
-    let s = replay(SimConfig::default(), Req { key: None, ..Req::chat() }).await;
+    let s = replay(
+        SimConfig::default(),
+        Req {
+            key: None,
+            ..Req::chat()
+        },
+    )
+    .await;
     assert_eq!(s.status, Some(401));
     assert!(!s.key.present);
-    first(&s, CauseCode::InvalidApiKey, &["401", "no API key was sent"]);
+    first(
+        &s,
+        CauseCode::InvalidApiKey,
+        &["401", "no API key was sent"],
+    );
 }
 
 #[tokio::test]
 async fn invalid_api_key_expired() {
-    let config = SimConfig { expired_keys: vec![DEMO_KEY.to_string()], ..SimConfig::default() };
+    let config = SimConfig {
+        expired_keys: vec![DEMO_KEY.to_string()],
+        ..SimConfig::default()
+    };
     let s = replay(config, Req::chat()).await;
     assert_eq!(s.status, Some(401));
     first(&s, CauseCode::InvalidApiKey, &["401", "expired"]);
@@ -146,15 +189,30 @@ async fn model_not_found_suggests_close_ids() {
     req.body["model"] = json!("command-r-plus-08-2025");
     let s = replay(SimConfig::default(), req).await;
     assert_eq!(s.status, Some(404));
-    first(&s, CauseCode::ModelNotFound, &["command-r-plus-08-2025", "command-r-plus-08-2024"]);
+    first(
+        &s,
+        CauseCode::ModelNotFound,
+        &["command-r-plus-08-2025", "command-r-plus-08-2024"],
+    );
 }
 
 #[tokio::test]
 async fn rate_limited_trial() {
-    let s = replay(SimConfig::default(), Req { key: Some(TRIAL_KEY), ..Req::scenario("trial-rate-limit") }).await;
+    let s = replay(
+        SimConfig::default(),
+        Req {
+            key: Some(TRIAL_KEY),
+            ..Req::scenario("trial-rate-limit")
+        },
+    )
+    .await;
     assert_eq!(s.status, Some(429));
     let ra = s.rate_limit.retry_after_s.expect("retry-after recorded");
-    first(&s, CauseCode::RateLimitedTrial, &["20 calls per minute", &format!("Retry-After: {ra}s")]);
+    first(
+        &s,
+        CauseCode::RateLimitedTrial,
+        &["20 calls per minute", &format!("Retry-After: {ra}s")],
+    );
     assert_eq!(s.key.kind, cohere_bundle::KeyKind::Trial);
 }
 
@@ -162,7 +220,11 @@ async fn rate_limited_trial() {
 async fn rate_limited_production() {
     let s = replay(SimConfig::default(), Req::scenario("rate-limit")).await;
     let ra = s.rate_limit.retry_after_s.expect("retry-after recorded");
-    first(&s, CauseCode::RateLimited, &["HTTP 429", &format!("Retry-After: {ra}s")]);
+    first(
+        &s,
+        CauseCode::RateLimited,
+        &["HTTP 429", &format!("Retry-After: {ra}s")],
+    );
 }
 
 #[tokio::test]
@@ -203,7 +265,14 @@ async fn gateway_timeout() {
 
 #[tokio::test]
 async fn timeout_names_the_limit() {
-    let s = replay(SimConfig::default(), Req { timeout: Duration::from_millis(500), ..Req::scenario("hang") }).await;
+    let s = replay(
+        SimConfig::default(),
+        Req {
+            timeout: Duration::from_millis(500),
+            ..Req::scenario("hang")
+        },
+    )
+    .await;
     assert_eq!(s.status, None);
     first(&s, CauseCode::Timeout, &["0.5s"]);
 }
@@ -234,25 +303,44 @@ fn offline_cohere_404() {
     util::write(
         d.path(),
         "req.json",
-        json!({"model": "command-r-plus-2024", "messages": [{"role": "user", "content": "hi"}]}).to_string(),
+        json!({"model": "command-r-plus-2024", "messages": [{"role": "user", "content": "hi"}]})
+            .to_string(),
     );
     let id = "6a0e8c2f-3b1d-4f6e-9a7c-5d4b3a2f1e0d";
     let body = json!({"id": id, "message": "model 'command-r-plus-2024' not found, make sure the correct model ID was used and that you have access to the model."});
     util::write(d.path(), "resp.json", body.to_string());
     util::cli(d.path())
-        .args(["bundle", "--request", "req.json", "--endpoint", "v2/chat", "--response", "resp.json", "--status", "404", "--out", "b.zip"])
+        .args([
+            "bundle",
+            "--request",
+            "req.json",
+            "--endpoint",
+            "v2/chat",
+            "--response",
+            "resp.json",
+            "--status",
+            "404",
+            "--out",
+            "b.zip",
+        ])
         .run()
         .success();
     let s = util::summary(&d.path().join("b.zip"));
     assert_eq!(s["status"], 404);
     assert_eq!(s["mode"], "bundle");
     assert_eq!(s["platform"], "cohere");
-    assert_eq!(s["request_id"], id, "the body id is the request id when no trace header is known");
+    assert_eq!(
+        s["request_id"], id,
+        "the body id is the request id when no trace header is known"
+    );
     assert_eq!(s["model"], "command-r-plus-2024");
     assert_eq!(s["error"]["class"], "http");
     assert_eq!(s["causes"][0]["code"], "model_not_found");
     let ev = s["causes"][0]["evidence"].as_str().unwrap_or("");
-    assert!(ev.contains("command-r-plus-2024") && ev.contains("404"), "{ev}");
+    assert!(
+        ev.contains("command-r-plus-2024") && ev.contains("404"),
+        "{ev}"
+    );
 }
 
 #[test]
@@ -268,8 +356,21 @@ fn offline_bedrock_424_uses_the_aws_meaning() {
     util::write(d.path(), "headers.txt", "x-amzn-ErrorType: ModelErrorException:http://internal.amazon.com/coral/com.amazon.bedrock/\nx-amzn-RequestId: 2b6f7c1e-0d4a-4a55-9d0e-7f3c8a1b2c3d\n");
     util::cli(d.path())
         .args([
-            "bundle", "--request", "req.json", "--endpoint", "v2/chat", "--response", "resp.json", "--headers", "headers.txt",
-            "--status", "424", "--platform", "bedrock", "--out", "b.zip",
+            "bundle",
+            "--request",
+            "req.json",
+            "--endpoint",
+            "v2/chat",
+            "--response",
+            "resp.json",
+            "--headers",
+            "headers.txt",
+            "--status",
+            "424",
+            "--platform",
+            "bedrock",
+            "--out",
+            "b.zip",
         ])
         .run()
         .success();
@@ -277,15 +378,25 @@ fn offline_bedrock_424_uses_the_aws_meaning() {
     assert_eq!(s["status"], 424);
     assert_eq!(s["platform"], "bedrock");
     let meaning = s["error"]["faq_meaning"].as_str().unwrap_or("");
-    assert!(meaning.starts_with("ModelErrorException"), "AWS meaning, not the Cohere FAQ's: {meaning}");
-    let cohere_meaning = cohere_bundle::cohere::status_meaning(424, cohere_bundle::Platform::Cohere);
+    assert!(
+        meaning.starts_with("ModelErrorException"),
+        "AWS meaning, not the Cohere FAQ's: {meaning}"
+    );
+    let cohere_meaning =
+        cohere_bundle::cohere::status_meaning(424, cohere_bundle::Platform::Cohere);
     assert!(cohere_meaning.as_deref() != Some(meaning));
     let c = &s["causes"][0];
     assert_eq!(c["code"], "server_error");
     let ev = c["evidence"].as_str().unwrap_or("");
-    assert!(ev.contains("424") && ev.contains("ModelErrorException") && ev.contains("model failed"), "{ev}");
+    assert!(
+        ev.contains("424") && ev.contains("ModelErrorException") && ev.contains("model failed"),
+        "{ev}"
+    );
     assert!(c["next_step"].as_str().unwrap_or("").contains("AWS"), "{c}");
-    assert_eq!(s["request_id"], "2b6f7c1e-0d4a-4a55-9d0e-7f3c8a1b2c3d", "the AWS request id header");
+    assert_eq!(
+        s["request_id"], "2b6f7c1e-0d4a-4a55-9d0e-7f3c8a1b2c3d",
+        "the AWS request id header"
+    );
 }
 
 #[test]
@@ -296,22 +407,41 @@ fn offline_python_traceback_without_response() {
         "req.json",
         json!({"model": "command-r-plus-2024", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4000}).to_string(),
     );
-    let log = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/logs/python_v5_notfound.log");
+    let log = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/logs/python_v5_notfound.log");
     util::cli(d.path())
-        .args(["bundle", "--request", "req.json", "--endpoint", "v2/chat", "--out", "b.zip", "--log"])
+        .args([
+            "bundle",
+            "--request",
+            "req.json",
+            "--endpoint",
+            "v2/chat",
+            "--out",
+            "b.zip",
+            "--log",
+        ])
         .arg(&log)
         .run()
         .success();
     let zip = d.path().join("b.zip");
     let s = util::summary(&zip);
     assert_eq!(s["status"], 404, "{s:#}");
-    assert_eq!(s["request_id"], "9f1c2b3a4d5e6f708192a3b4c5d6e7f8", "x-debug-trace-id from the traceback");
+    assert_eq!(
+        s["request_id"], "9f1c2b3a4d5e6f708192a3b4c5d6e7f8",
+        "x-debug-trace-id from the traceback"
+    );
     let m = s["error"]["message"].as_str().unwrap_or("");
-    assert!(m.contains("command-r-plus-2024") && m.contains("not found"), "{m}");
+    assert!(
+        m.contains("command-r-plus-2024") && m.contains("not found"),
+        "{m}"
+    );
     assert_eq!(s["causes"][0]["code"], "model_not_found");
     assert_eq!(s["exchanges"], 0);
     let md = util::member(&zip, "report.md");
-    assert!(md.contains("logs/python_v5_notfound.log:"), "the log error is listed: {md}");
+    assert!(
+        md.contains("logs/python_v5_notfound.log:"),
+        "the log error is listed: {md}"
+    );
 }
 
 // ---- Evidence built by hand: headers the simulator does not send on a 429 -----------------------------
@@ -321,21 +451,39 @@ fn exchange_429(headers: &[(&str, &str)], message: &str) -> cohere_bundle::Excha
     cohere_bundle::Exchange {
         index: 1,
         purpose: "recorded".into(),
-        request: RecordedRequest { method: "POST".into(), url: "https://api.cohere.com/v2/chat".into(), headers: Vec::new(), body: Body::from_text("{}") },
+        request: RecordedRequest {
+            method: "POST".into(),
+            url: "https://api.cohere.com/v2/chat".into(),
+            headers: Vec::new(),
+            body: Body::from_text("{}"),
+        },
         response: Some(RecordedResponse {
             status: 429,
             headers: headers.iter().map(|(n, v)| Header::new(*n, *v)).collect(),
             body: Body::from_text(json!({"id": "abc", "message": message}).to_string()),
         }),
         timings: Timings::default(),
-        failure: Some(cohere_bundle::Failure { class: cohere_bundle::FailureClass::Http, message: message.into() }),
+        failure: Some(cohere_bundle::Failure {
+            class: cohere_bundle::FailureClass::Http,
+            message: message.into(),
+        }),
         retry_group: None,
     }
 }
 
 fn diagnose_429(headers: &[(&str, &str)], message: &str) -> Summary {
     use cohere_bundle::diagnose::{diagnose, Evidence};
-    let req = parse_request("r.json", json!({"model": MODEL, "messages": []}).to_string().as_bytes(), &ParseOptions { endpoint: Some(cohere_bundle::Endpoint::from_name("v2/chat").expect("endpoint")), har_entry: None }).expect("parses");
+    let req = parse_request(
+        "r.json",
+        json!({"model": MODEL, "messages": []})
+            .to_string()
+            .as_bytes(),
+        &ParseOptions {
+            endpoint: Some(cohere_bundle::Endpoint::from_name("v2/chat").expect("endpoint")),
+            har_entry: None,
+        },
+    )
+    .expect("parses");
     let ex = vec![exchange_429(headers, message)];
     diagnose(&Evidence {
         mode: "bundle",
@@ -354,16 +502,38 @@ fn diagnose_429(headers: &[(&str, &str)], message: &str) -> Summary {
 fn rate_limited_trial_from_the_trial_header() {
     // The message does not say "trial"; the header does.
     let s = diagnose_429(
-        &[("x-trial-endpoint-call-limit", "40"), ("x-trial-endpoint-call-remaining", "0"), ("retry-after", "7")],
+        &[
+            ("x-trial-endpoint-call-limit", "40"),
+            ("x-trial-endpoint-call-remaining", "0"),
+            ("retry-after", "7"),
+        ],
         "too many requests",
     );
-    first(&s, CauseCode::RateLimitedTrial, &["x-trial-endpoint-call-limit: 40", "x-trial-endpoint-call-remaining: 0", "Retry-After: 7s"]);
-    assert_eq!(s.key.evidence.as_deref(), Some("response header x-trial-endpoint-call-limit: 40"));
+    first(
+        &s,
+        CauseCode::RateLimitedTrial,
+        &[
+            "x-trial-endpoint-call-limit: 40",
+            "x-trial-endpoint-call-remaining: 0",
+            "Retry-After: 7s",
+        ],
+    );
+    assert_eq!(
+        s.key.evidence.as_deref(),
+        Some("response header x-trial-endpoint-call-limit: 40")
+    );
 }
 
 #[test]
 fn rate_limited_production_without_trial_headers() {
-    let s = diagnose_429(&[("retry-after", "12")], "You are past the per minute request limit, please wait and try again later");
-    first(&s, CauseCode::RateLimited, &["Retry-After: 12s", "requests per minute"]);
+    let s = diagnose_429(
+        &[("retry-after", "12")],
+        "You are past the per minute request limit, please wait and try again later",
+    );
+    first(
+        &s,
+        CauseCode::RateLimited,
+        &["Retry-After: 12s", "requests per minute"],
+    );
     assert_ne!(s.key.kind, cohere_bundle::KeyKind::Trial);
 }

@@ -3,10 +3,10 @@
 use std::io::{BufWriter, Read, Write};
 
 use cohere_bundle::email;
-use mail_parser::MimeHeaders;
 use cohere_bundle::library::FailureReport;
 use cohere_bundle::pipeline::BundleOptions;
 use cohere_bundle::Endpoint;
+use mail_parser::MimeHeaders;
 use serde_json::json;
 
 fn opts(dir: &std::path::Path, name: &str) -> BundleOptions {
@@ -34,8 +34,14 @@ async fn eml_parses_with_recipient_subject_and_the_zip() {
     let eml = out.eml.clone().expect("eml written");
     assert_eq!(eml, dir.path().join("e.eml"));
     let raw = std::fs::read(&eml).unwrap();
-    let msg = mail_parser::MessageParser::default().parse(&raw[..]).expect("parses");
-    let to = msg.to().and_then(|a| a.first()).and_then(|a| a.address()).unwrap();
+    let msg = mail_parser::MessageParser::default()
+        .parse(&raw[..])
+        .expect("parses");
+    let to = msg
+        .to()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .unwrap();
     assert_eq!(to, "support@cohere.com");
     let subject = msg.subject().unwrap();
     assert!(subject.contains("429"), "{subject}");
@@ -44,10 +50,18 @@ async fn eml_parses_with_recipient_subject_and_the_zip() {
     assert!(subject.contains(cause), "{subject} lacks {cause}");
     let text = msg.body_text(0).unwrap();
     let mut report = String::new();
-    zip::ZipArchive::new(std::fs::File::open(&out.path).unwrap()).unwrap().by_name("report.md").unwrap().read_to_string(&mut report).unwrap();
+    zip::ZipArchive::new(std::fs::File::open(&out.path).unwrap())
+        .unwrap()
+        .by_name("report.md")
+        .unwrap()
+        .read_to_string(&mut report)
+        .unwrap();
     assert_eq!(text.replace("\r\n", "\n").trim_end(), report.trim_end());
     let att = msg.attachment(0).expect("attachment");
-    assert_eq!(att.attachment_name(), out.path.file_name().unwrap().to_str());
+    assert_eq!(
+        att.attachment_name(),
+        out.path.file_name().unwrap().to_str()
+    );
     assert_eq!(att.contents(), std::fs::read(&out.path).unwrap().as_slice());
 }
 
@@ -100,24 +114,47 @@ async fn a_200_mib_log_fits_10_mib_keeping_the_newest_lines() {
     assert_eq!(std::fs::metadata(&out.path).unwrap().len(), out.size);
     // It uses the budget rather than dropping everything.
     assert!(out.size > email::DEFAULT_MAX_SIZE / 2, "{} bytes", out.size);
-    assert!(out.summary.cuts.iter().any(|c| c.starts_with("logs/app.log: kept only the newest")), "{:?}", out.summary.cuts);
+    assert!(
+        out.summary
+            .cuts
+            .iter()
+            .any(|c| c.starts_with("logs/app.log: kept only the newest")),
+        "{:?}",
+        out.summary.cuts
+    );
     let mut z = zip::ZipArchive::new(std::fs::File::open(&out.path).unwrap()).unwrap();
     let mut kept = String::new();
-    z.by_name("logs/app.log").unwrap().read_to_string(&mut kept).unwrap();
+    z.by_name("logs/app.log")
+        .unwrap()
+        .read_to_string(&mut kept)
+        .unwrap();
     let mut manifest = String::new();
-    z.by_name("manifest.json").unwrap().read_to_string(&mut manifest).unwrap();
+    z.by_name("manifest.json")
+        .unwrap()
+        .read_to_string(&mut manifest)
+        .unwrap();
     let mut report = String::new();
-    z.by_name("report.md").unwrap().read_to_string(&mut report).unwrap();
+    z.by_name("report.md")
+        .unwrap()
+        .read_to_string(&mut report)
+        .unwrap();
     // The newest line is there, and the kept part is a contiguous run of whole lines ending with it.
     let last = kept.lines().last().unwrap();
     assert!(last.contains(&format!("line={:09}", lines - 1)), "{last}");
     let first = kept.lines().next().unwrap();
-    assert!(first.starts_with("2026-11-24T10:00:00Z INFO line="), "cut mid-line: {first}");
+    assert!(
+        first.starts_with("2026-11-24T10:00:00Z INFO line="),
+        "cut mid-line: {first}"
+    );
     let first_n: u64 = first[31..40].parse().unwrap();
     assert_eq!(lines - first_n, kept.lines().count() as u64);
     assert!(first_n > 0, "nothing was cut");
     let m: serde_json::Value = serde_json::from_str(&manifest).unwrap();
-    assert!(m["cuts"].as_array().unwrap().iter().any(|c| c.as_str().unwrap().contains("logs/app.log")));
+    assert!(m["cuts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c.as_str().unwrap().contains("logs/app.log")));
     assert!(report.contains("What was cut to fit the size budget"));
 }
 
@@ -136,17 +173,30 @@ async fn large_bodies_are_truncated_when_they_alone_exceed_the_budget() {
         .collect();
     let mut bo = opts(dir.path(), "body.zip");
     bo.max_size = Some(512 * 1024);
-    let out = FailureReport::new(Endpoint::ChatV2, json!({"model": "command-a-03-2025", "messages": []}))
-        .status(500)
-        .response_body(&noise)
-        .write(&bo)
-        .await
-        .unwrap();
+    let out = FailureReport::new(
+        Endpoint::ChatV2,
+        json!({"model": "command-a-03-2025", "messages": []}),
+    )
+    .status(500)
+    .response_body(&noise)
+    .write(&bo)
+    .await
+    .unwrap();
     assert!(out.size <= 512 * 1024, "{}", out.size);
-    assert!(out.summary.cuts.iter().any(|c| c.contains("exchanges/001.json: response body")), "{:?}", out.summary.cuts);
+    assert!(
+        out.summary
+            .cuts
+            .iter()
+            .any(|c| c.contains("exchanges/001.json: response body")),
+        "{:?}",
+        out.summary.cuts
+    );
     let mut z = zip::ZipArchive::new(std::fs::File::open(&out.path).unwrap()).unwrap();
     let mut ex = String::new();
-    z.by_name("exchanges/001.json").unwrap().read_to_string(&mut ex).unwrap();
+    z.by_name("exchanges/001.json")
+        .unwrap()
+        .read_to_string(&mut ex)
+        .unwrap();
     let v: serde_json::Value = serde_json::from_str(&ex).unwrap();
     assert_eq!(v["response"]["body"]["truncated"], true);
     assert_eq!(v["response"]["body"]["size"], 3 * 1024 * 1024);

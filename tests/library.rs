@@ -29,7 +29,8 @@ fn all_members(zip: &std::path::Path) -> String {
 async fn reqwest_failure_becomes_a_bundle() {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let body = json!({"model": "command-a-03-2025", "messages": [{"role": "user", "content": "hello"}]});
+    let body =
+        json!({"model": "command-a-03-2025", "messages": [{"role": "user", "content": "hello"}]});
     let internal = "internal-token-6d1f0c2b9a";
     // The application's own call, failing with a 429 on a trial key.
     let resp = reqwest::Client::new()
@@ -50,7 +51,10 @@ async fn reqwest_failure_becomes_a_bundle() {
         ..BundleOptions::default()
     };
     let out = FailureReport::new(Endpoint::ChatV2, body.clone())
-        .request_headers([("Authorization", format!("Bearer {DEMO_KEY}")), ("x-internal", internal.to_string())])
+        .request_headers([
+            ("Authorization", format!("Bearer {DEMO_KEY}")),
+            ("x-internal", internal.to_string()),
+        ])
         .api_key(SecretString::new(DEMO_KEY))
         .secret(SecretString::new(internal))
         .response(resp)
@@ -63,11 +67,16 @@ async fn reqwest_failure_becomes_a_bundle() {
     assert_eq!(out.summary.mode, "library");
     assert_eq!(out.summary.model.as_deref(), Some("command-a-03-2025"));
     let err = out.summary.error.as_ref().expect("error recorded");
-    assert!(err.message.to_lowercase().contains("trial"), "{}", err.message);
+    assert!(
+        err.message.to_lowercase().contains("trial"),
+        "{}",
+        err.message
+    );
     let all = all_members(&out.path);
     assert!(!all.contains(DEMO_KEY), "key leaked");
     assert!(!all.contains(internal), "secret leaked");
-    let ex: serde_json::Value = serde_json::from_str(&member(&out.path, "exchanges/001.json")).unwrap();
+    let ex: serde_json::Value =
+        serde_json::from_str(&member(&out.path, "exchanges/001.json")).unwrap();
     assert_eq!(ex["response"]["status"], 429);
     assert!(ex["request"]["url"].as_str().unwrap().ends_with("/v2/chat"));
     assert!(!out.summary.causes.is_empty());
@@ -77,7 +86,8 @@ async fn reqwest_failure_becomes_a_bundle() {
 async fn replay_is_recorded_beside_the_original() {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let body = json!({"model": "command-a-03-2025", "messages": [{"role": "user", "content": "hello"}]});
+    let body =
+        json!({"model": "command-a-03-2025", "messages": [{"role": "user", "content": "hello"}]});
     let bo = BundleOptions {
         output: Some(dir.path().join("r.zip")),
         scan_env: false,
@@ -85,7 +95,11 @@ async fn replay_is_recorded_beside_the_original() {
         eml: true,
         ..BundleOptions::default()
     };
-    let ro = ReplayOptions { base_url: Some(sim.base_url()), api_key: Some(SecretString::new(DEMO_KEY)), ..ReplayOptions::default() };
+    let ro = ReplayOptions {
+        base_url: Some(sim.base_url()),
+        api_key: Some(SecretString::new(DEMO_KEY)),
+        ..ReplayOptions::default()
+    };
     let out = FailureReport::new(Endpoint::ChatV2, body)
         .status(503)
         .response_body(r#"{"message": "service unavailable"}"#)
@@ -96,7 +110,8 @@ async fn replay_is_recorded_beside_the_original() {
     assert_eq!(sim.hits("/v2/chat"), 1, "replayed once");
     sim.shutdown().await;
     assert_eq!(out.summary.exchanges, 2);
-    let replay: serde_json::Value = serde_json::from_str(&member(&out.path, "exchanges/002.json")).unwrap();
+    let replay: serde_json::Value =
+        serde_json::from_str(&member(&out.path, "exchanges/002.json")).unwrap();
     assert_eq!(replay["purpose"], "replay");
     assert_eq!(replay["response"]["status"], 200);
     assert!(out.eml.as_ref().is_some_and(|e| e.is_file()));
@@ -107,12 +122,31 @@ async fn replay_is_recorded_beside_the_original() {
 async fn network_errors_are_bundled_with_their_class() {
     let dir = tempfile::tempdir().unwrap();
     // A port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("http://127.0.0.1:{port}/v2/chat");
     let body = json!({"model": "command-r-08-2024", "messages": []});
-    let err = reqwest::Client::new().post(&url).json(&body).send().await.unwrap_err();
-    let bo = BundleOptions { output: Some(dir.path().join("n.zip")), scan_env: false, cache_dir: Some(dir.path().join("c")), ..BundleOptions::default() };
-    let out = FailureReport::new(Endpoint::ChatV2, body).url(&url).reqwest_error(&err).write(&bo).await.unwrap();
+    let err = reqwest::Client::new()
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap_err();
+    let bo = BundleOptions {
+        output: Some(dir.path().join("n.zip")),
+        scan_env: false,
+        cache_dir: Some(dir.path().join("c")),
+        ..BundleOptions::default()
+    };
+    let out = FailureReport::new(Endpoint::ChatV2, body)
+        .url(&url)
+        .reqwest_error(&err)
+        .write(&bo)
+        .await
+        .unwrap();
     let e = out.summary.error.expect("error");
     assert_eq!(e.class, FailureClass::Network.as_str());
     assert_eq!(out.summary.status, None);

@@ -37,7 +37,11 @@ struct UpState {
 }
 
 fn sse(ev: &Value) -> Bytes {
-    Bytes::from(format!("event: {}\ndata: {}\n\n", ev["type"].as_str().unwrap_or("x"), ev))
+    Bytes::from(format!(
+        "event: {}\ndata: {}\n\n",
+        ev["type"].as_str().unwrap_or("x"),
+        ev
+    ))
 }
 
 fn stream_events(error: bool) -> Vec<Bytes> {
@@ -78,12 +82,23 @@ async fn upstream_handler(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let scenario = headers.get("x-simulate").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    st.hits.lock().unwrap().push(format!("{method} {} {scenario}", uri.path()));
+    let scenario = headers
+        .get("x-simulate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    st.hits
+        .lock()
+        .unwrap()
+        .push(format!("{method} {} {scenario}", uri.path()));
     let trace = format!("{:032x}", st.hits.lock().unwrap().len());
     let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if uri.path() != "/v2/chat" {
-        return json_resp(200, json!({"echo": uri.to_string(), "len": body.len()}), &trace);
+        return json_resp(
+            200,
+            json!({"echo": uri.to_string(), "len": body.len()}),
+            &trace,
+        );
     }
     if scenario == "rate-limit" {
         return json_resp(
@@ -113,24 +128,30 @@ async fn upstream_handler(
     let events = stream_events(scenario == "stream-error");
     let body = match scenario.as_str() {
         "reset" => {
-            let first: Vec<Result<Bytes, std::io::Error>> = events.into_iter().take(2).map(Ok).collect();
+            let first: Vec<Result<Bytes, std::io::Error>> =
+                events.into_iter().take(2).map(Ok).collect();
             let s = futures_util::stream::iter(first).chain(futures_util::stream::once(async {
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "simulated reset"))
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "simulated reset",
+                ))
             }));
             AxumBody::from_stream(s)
         }
         "lockstep" => {
             let rx = st.lockstep.lock().await.take();
-            let s =
-                futures_util::stream::unfold((events.into_iter(), rx, true), |(mut it, mut rx, first)| async move {
+            let s = futures_util::stream::unfold(
+                (events.into_iter(), rx, true),
+                |(mut it, mut rx, first)| async move {
                     if !first {
                         // Wait until the test has seen the previous event through the proxy.
                         rx.as_mut()?.recv().await?;
                     }
                     let ev = it.next()?;
                     Some((Ok::<_, Infallible>(ev), (it, rx, false)))
-                });
+                },
+            );
             AxumBody::from_stream(s)
         }
         "endless" => {
@@ -146,7 +167,9 @@ async fn upstream_handler(
             });
             AxumBody::from_stream(s)
         }
-        _ => AxumBody::from_stream(futures_util::stream::iter(events.into_iter().map(Ok::<_, Infallible>))),
+        _ => AxumBody::from_stream(futures_util::stream::iter(
+            events.into_iter().map(Ok::<_, Infallible>),
+        )),
     };
     Response::builder()
         .status(200)
@@ -160,14 +183,23 @@ impl Upstream {
     async fn start() -> Upstream {
         let hits = Arc::new(Mutex::new(Vec::new()));
         let lockstep = Arc::new(tokio::sync::Mutex::new(None));
-        let st = UpState { hits: hits.clone(), lockstep: lockstep.clone() };
-        let app = axum::Router::new().fallback(upstream_handler).with_state(st);
+        let st = UpState {
+            hits: hits.clone(),
+            lockstep: lockstep.clone(),
+        };
+        let app = axum::Router::new()
+            .fallback(upstream_handler)
+            .with_state(st);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Upstream { addr, hits, lockstep }
+        Upstream {
+            addr,
+            hits,
+            lockstep,
+        }
     }
 
     fn url(&self) -> String {
@@ -180,9 +212,12 @@ impl Upstream {
 }
 
 async fn proxy_for(upstream: &str) -> Proxy {
-    Proxy::start(ObserveOptions { upstream: upstream.to_string(), ..ObserveOptions::default() })
-        .await
-        .expect("proxy starts")
+    Proxy::start(ObserveOptions {
+        upstream: upstream.to_string(),
+        ..ObserveOptions::default()
+    })
+    .await
+    .expect("proxy starts")
 }
 
 fn chat_body(model: &str, stream: bool) -> Value {
@@ -213,21 +248,38 @@ async fn forwards_verbatim_and_records_only_failures() {
     let base = proxy.base_url();
 
     // A success passes through with its status, headers and body.
-    let r = client.post(format!("{base}/v2/chat")).json(&chat_body(KNOWN_MODEL, false)).send().await.unwrap();
+    let r = client
+        .post(format!("{base}/v2/chat"))
+        .json(&chat_body(KNOWN_MODEL, false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.headers().get("x-debug-trace-id").is_some());
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["message"]["content"][0]["text"], "Hi");
     // Path and query are forwarded.
-    let r = client.get(format!("{base}/v1/models?page_size=5")).send().await.unwrap();
+    let r = client
+        .get(format!("{base}/v1/models?page_size=5"))
+        .send()
+        .await
+        .unwrap();
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["echo"], "/v1/models?page_size=5");
 
     // A failure comes back verbatim and is recorded with the API's message, status and request id.
-    let r = client.post(format!("{base}/v2/chat")).json(&chat_body("no-such-model", false)).send().await.unwrap();
+    let r = client
+        .post(format!("{base}/v2/chat"))
+        .json(&chat_body("no-such-model", false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     let v: Value = r.json().await.unwrap();
-    assert!(v["message"].as_str().unwrap().starts_with("model 'no-such-model' not found"));
+    assert!(v["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("model 'no-such-model' not found"));
 
     let rec = records(&proxy, 1).await;
     assert_eq!(rec.exchanges.len(), 1, "only the failure is kept in full");
@@ -236,8 +288,14 @@ async fn forwards_verbatim_and_records_only_failures() {
     assert_eq!(e.purpose, "observed");
     assert_eq!(e.status(), Some(404));
     assert_eq!(failure_class(e), Some(FailureClass::Http));
-    assert_eq!(e.failure.as_ref().unwrap().message, v["message"].as_str().unwrap());
-    assert_eq!(e.request_id().as_deref(), Some(format!("{:032x}", 3).as_str()));
+    assert_eq!(
+        e.failure.as_ref().unwrap().message,
+        v["message"].as_str().unwrap()
+    );
+    assert_eq!(
+        e.request_id().as_deref(),
+        Some(format!("{:032x}", 3).as_str())
+    );
     assert_eq!(e.request.url, format!("{}/v2/chat", up.url()));
     assert_eq!(e.request.body.json().unwrap()["model"], "no-such-model");
     let s = &rec.stats;
@@ -246,7 +304,11 @@ async fn forwards_verbatim_and_records_only_failures() {
     assert_eq!(s.by_status["404"], 1);
     assert_eq!(s.by_model["no-such-model"], 1);
     assert_eq!(s.by_endpoint["v2/chat"], 2);
-    let shape = s.shapes.iter().find(|x| x.shape.model.as_deref() == Some("no-such-model")).unwrap();
+    let shape = s
+        .shapes
+        .iter()
+        .find(|x| x.shape.model.as_deref() == Some("no-such-model"))
+        .unwrap();
     assert_eq!((shape.successes, shape.failures), (0, 1));
     let final_rec = proxy.stop().await;
     assert_eq!(final_rec.stats.requests, 3);
@@ -282,14 +344,21 @@ async fn stream_events_reach_the_client_one_by_one() {
         }
     })
     .await;
-    assert!(got.is_ok(), "stream stalled after {events} events: the proxy buffered it");
+    assert!(
+        got.is_ok(),
+        "stream stalled after {events} events: the proxy buffered it"
+    );
     assert_eq!(events, stream_events(false).len());
     assert!(text.ends_with("data: [DONE]\n\n"));
     // A clean stream is a success: counted, not kept.
     let rec = proxy.stop().await;
     assert_eq!(rec.exchanges.len(), 0);
     assert_eq!(rec.stats.successes, 1);
-    assert!(rec.stats.shapes.iter().any(|s| s.shape.stream && s.successes == 1));
+    assert!(rec
+        .stats
+        .shapes
+        .iter()
+        .any(|s| s.shape.stream && s.successes == 1));
 }
 
 #[tokio::test]
@@ -305,13 +374,23 @@ async fn error_inside_a_200_stream_is_a_stream_failure() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     let text = resp.text().await.unwrap();
-    assert!(text.contains("\"finish_reason\":\"ERROR\""), "client gets the stream untouched");
+    assert!(
+        text.contains("\"finish_reason\":\"ERROR\""),
+        "client gets the stream untouched"
+    );
     let rec = records(&proxy, 1).await;
     let e = &rec.exchanges[0];
     assert_eq!(failure_class(e), Some(FailureClass::Stream));
-    assert_eq!(e.failure.as_ref().unwrap().message, "internal server error while generating");
+    assert_eq!(
+        e.failure.as_ref().unwrap().message,
+        "internal server error while generating"
+    );
     assert_eq!(e.status(), Some(200));
-    assert_eq!(e.response.as_ref().unwrap().body.text, text, "the recorded stream is the raw event text");
+    assert_eq!(
+        e.response.as_ref().unwrap().body.text,
+        text,
+        "the recorded stream is the raw event text"
+    );
 }
 
 #[tokio::test]
@@ -333,7 +412,10 @@ async fn upstream_refused_gives_502_and_a_network_failure_then_keeps_serving() {
         assert_eq!(r.status(), 502);
         let v: Value = r.json().await.unwrap();
         let msg = v["message"].as_str().unwrap();
-        assert!(msg.contains(&dead.to_string()) && msg.to_lowercase().contains("refused"), "{msg}");
+        assert!(
+            msg.contains(&dead.to_string()) && msg.to_lowercase().contains("refused"),
+            "{msg}"
+        );
     }
     let rec = proxy.stop().await;
     assert_eq!(rec.exchanges.len(), 2);
@@ -360,15 +442,36 @@ async fn upstream_reset_mid_stream_is_recorded_and_the_proxy_keeps_serving() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(resp.text().await.is_err(), "the client sees the stream break too");
+    assert!(
+        resp.text().await.is_err(),
+        "the client sees the stream break too"
+    );
     let rec = records(&proxy, 1).await;
     let e = &rec.exchanges[0];
     assert_eq!(failure_class(e), Some(FailureClass::Stream));
-    assert!(e.failure.as_ref().unwrap().message.contains("upstream connection broke"), "{:?}", e.failure);
-    assert!(e.response.as_ref().unwrap().body.text.contains("message-start"));
+    assert!(
+        e.failure
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("upstream connection broke"),
+        "{:?}",
+        e.failure
+    );
+    assert!(e
+        .response
+        .as_ref()
+        .unwrap()
+        .body
+        .text
+        .contains("message-start"));
     // Still serving.
-    let r =
-        client.post(format!("{}/v2/chat", proxy.base_url())).json(&chat_body(KNOWN_MODEL, false)).send().await.unwrap();
+    let r = client
+        .post(format!("{}/v2/chat", proxy.base_url()))
+        .json(&chat_body(KNOWN_MODEL, false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 }
 
@@ -394,7 +497,15 @@ async fn client_disconnect_mid_stream_is_recorded_and_the_proxy_keeps_serving() 
     assert_eq!(rec.exchanges.len(), 1, "the abandoned stream is recorded");
     let e = &rec.exchanges[0];
     assert_eq!(failure_class(e), Some(FailureClass::Stream));
-    assert!(e.failure.as_ref().unwrap().message.contains("client disconnected"), "{:?}", e.failure);
+    assert!(
+        e.failure
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("client disconnected"),
+        "{:?}",
+        e.failure
+    );
     let r = reqwest::Client::new()
         .post(format!("{}/v2/chat", proxy.base_url()))
         .json(&chat_body(KNOWN_MODEL, false))
@@ -420,7 +531,15 @@ async fn client_gone_before_the_upstream_answers_is_recorded() {
     assert_eq!(rec.exchanges.len(), 1);
     let e = &rec.exchanges[0];
     assert_eq!(failure_class(e), Some(FailureClass::Stream));
-    assert!(e.failure.as_ref().unwrap().message.contains("client disconnected"), "{:?}", e.failure);
+    assert!(
+        e.failure
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("client disconnected"),
+        "{:?}",
+        e.failure
+    );
 }
 
 #[tokio::test]
@@ -439,7 +558,16 @@ async fn record_all_keeps_successes_and_the_cap_drops_oldest_successes_first() {
     let send = |model: &'static str| {
         let c = client.clone();
         let url = format!("{}/v2/chat", proxy.base_url());
-        async move { c.post(url).json(&chat_body(model, false)).send().await.unwrap().bytes().await.unwrap() }
+        async move {
+            c.post(url)
+                .json(&chat_body(model, false))
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+        }
     };
     send("bad-model").await;
     for _ in 0..4 {
@@ -449,7 +577,11 @@ async fn record_all_keeps_successes_and_the_cap_drops_oldest_successes_first() {
     assert_eq!(rec.exchanges.len(), 3);
     assert_eq!(rec.stats.dropped_successes, 2);
     assert_eq!(rec.stats.dropped_failures, 0);
-    assert_eq!(failure_class(&rec.exchanges[0]), Some(FailureClass::Http), "the failure survives the cap");
+    assert_eq!(
+        failure_class(&rec.exchanges[0]),
+        Some(FailureClass::Http),
+        "the failure survives the cap"
+    );
     let b = &rec.exchanges[1].response.as_ref().unwrap().body;
     assert!(b.truncated && b.text.len() == 16 && b.size > 16, "{b:?}");
     assert!(rec.stats.truncated_bodies >= 3);
@@ -481,11 +613,15 @@ async fn python_sdk_through_the_proxy() {
         out.clone().into(),
     ];
     let status = run_command(&proxy.base_url(), &command).await.unwrap();
-    let result: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap_or_default()).unwrap_or(Value::Null);
+    let result: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap_or_default())
+        .unwrap_or(Value::Null);
     assert!(status.success(), "SDK script failed ({status}): {result}");
     assert_eq!(result["co_api_url"], proxy.base_url());
     assert_eq!(result["not_found"]["status"], 404);
-    assert_eq!(result["stream_events"].as_array().unwrap().last().unwrap(), "message-end");
+    assert_eq!(
+        result["stream_events"].as_array().unwrap().last().unwrap(),
+        "message-end"
+    );
     assert_eq!(result["rate_limited"]["status"], 429);
 
     let rec = proxy.stop().await;
@@ -497,7 +633,12 @@ async fn python_sdk_through_the_proxy() {
     assert_eq!(nf.status(), Some(404));
     assert_eq!(failure_class(nf), Some(FailureClass::Http));
     assert_eq!(nf.request.body.json().unwrap()["model"], "no-such-model");
-    assert!(nf.failure.as_ref().unwrap().message.starts_with("model 'no-such-model' not found"));
+    assert!(nf
+        .failure
+        .as_ref()
+        .unwrap()
+        .message
+        .starts_with("model 'no-such-model' not found"));
     assert!(nf.request_id().is_some());
     assert_eq!(nf.retry_group, None);
     let rl: Vec<&Exchange> = rec.exchanges[1..].iter().collect();
@@ -511,6 +652,10 @@ async fn python_sdk_through_the_proxy() {
     assert_eq!(ids.len(), 3, "each attempt has its own request id");
     assert_eq!(rec.stats.retried_calls, 1);
     assert_eq!(rec.stats.by_status["429"], 3);
-    assert!(rec.exchanges[1].request.headers.iter().any(|h| h.name == "user-agent" && h.value.contains("cohere")));
+    assert!(rec.exchanges[1]
+        .request
+        .headers
+        .iter()
+        .any(|h| h.name == "user-agent" && h.value.contains("cohere")));
     let _ = StatusCode::OK;
 }

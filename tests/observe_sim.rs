@@ -13,9 +13,12 @@ use serde_json::{json, Value};
 const MODEL: &str = "command-a-03-2025";
 
 async fn proxy_for(upstream: &str) -> Proxy {
-    Proxy::start(ObserveOptions { upstream: upstream.to_string(), ..ObserveOptions::default() })
-        .await
-        .expect("proxy starts")
+    Proxy::start(ObserveOptions {
+        upstream: upstream.to_string(),
+        ..ObserveOptions::default()
+    })
+    .await
+    .expect("proxy starts")
 }
 
 fn chat(stream: bool) -> Value {
@@ -33,7 +36,9 @@ async fn python_sdk_through_the_proxy_against_the_simulator() {
         "{} is missing: run scripts/setup-python-sdk.sh first (it installs the Cohere Python SDK)",
         python.display()
     );
-    let sim = Simulator::start(SimConfig::default()).await.expect("simulator");
+    let sim = Simulator::start(SimConfig::default())
+        .await
+        .expect("simulator");
     let proxy = proxy_for(&sim.base_url()).await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sdk.json");
@@ -46,42 +51,78 @@ async fn python_sdk_through_the_proxy_against_the_simulator() {
         out.clone().into(),
     ];
     let status = run_command(&proxy.base_url(), &command).await.unwrap();
-    let result: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap_or_default()).unwrap_or(Value::Null);
+    let result: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap_or_default())
+        .unwrap_or(Value::Null);
     assert!(status.success(), "SDK script failed ({status}): {result}");
-    assert_eq!(result["co_api_url"], proxy.base_url(), "run_command sets CO_API_URL");
+    assert_eq!(
+        result["co_api_url"],
+        proxy.base_url(),
+        "run_command sets CO_API_URL"
+    );
     assert_eq!(result["not_found"]["status"], 404);
     assert_eq!(result["rate_limited"]["status"], 429);
-    assert_eq!(result["stream_events"].as_array().unwrap().last().unwrap(), "message-end");
+    assert_eq!(
+        result["stream_events"].as_array().unwrap().last().unwrap(),
+        "message-end"
+    );
 
     let rec = proxy.stop().await;
-    assert_eq!(sim.hits("/v2/chat"), 5, "404 once, the stream once, 429 three times (two SDK retries)");
+    assert_eq!(
+        sim.hits("/v2/chat"),
+        5,
+        "404 once, the stream once, 429 three times (two SDK retries)"
+    );
     assert_eq!(rec.stats.requests, 5);
     assert_eq!(rec.stats.successes, 1);
-    assert_eq!(rec.exchanges.len(), 4, "failures kept in full, the clean stream counted only");
+    assert_eq!(
+        rec.exchanges.len(),
+        4,
+        "failures kept in full, the clean stream counted only"
+    );
 
     let nf = &rec.exchanges[0];
-    assert_eq!((nf.status(), class(nf)), (Some(404), Some(FailureClass::Http)));
+    assert_eq!(
+        (nf.status(), class(nf)),
+        (Some(404), Some(FailureClass::Http))
+    );
     assert_eq!(nf.request.body.json().unwrap()["model"], "no-such-model");
-    assert_eq!(nf.failure.as_ref().unwrap().message, result["not_found"]["body"]["message"].as_str().unwrap());
+    assert_eq!(
+        nf.failure.as_ref().unwrap().message,
+        result["not_found"]["body"]["message"].as_str().unwrap()
+    );
     assert!(nf.request_id().is_some(), "x-debug-trace-id is recorded");
     assert_eq!(nf.retry_group, None);
 
     let retried = &rec.exchanges[1..];
     for e in retried {
-        assert_eq!((e.status(), class(e)), (Some(429), Some(FailureClass::Http)));
-        assert_eq!(e.retry_group, Some(1), "the SDK's attempts of one call share a group");
+        assert_eq!(
+            (e.status(), class(e)),
+            (Some(429), Some(FailureClass::Http))
+        );
+        assert_eq!(
+            e.retry_group,
+            Some(1),
+            "the SDK's attempts of one call share a group"
+        );
         assert_eq!(e.request.body.json().unwrap()["model"], MODEL);
     }
     let ids: std::collections::HashSet<_> = retried.iter().map(|e| e.request_id()).collect();
     assert_eq!(ids.len(), 3, "each attempt keeps its own request id");
     assert_eq!(rec.stats.retried_calls, 1);
-    assert!(rec.stats.shapes.iter().any(|s| s.shape.stream && s.successes == 1));
+    assert!(rec
+        .stats
+        .shapes
+        .iter()
+        .any(|s| s.shape.stream && s.successes == 1));
     sim.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_sse_event_reaches_the_client_before_the_simulator_writes_the_next() {
-    let config = SimConfig { stream_event_delay: Duration::from_millis(40), ..SimConfig::default() };
+    let config = SimConfig {
+        stream_event_delay: Duration::from_millis(40),
+        ..SimConfig::default()
+    };
     let sim = Simulator::start(config).await.expect("simulator");
     let proxy = proxy_for(&sim.base_url()).await;
     let resp = reqwest::Client::new()
@@ -103,7 +144,11 @@ async fn each_sse_event_reaches_the_client_before_the_simulator_writes_the_next(
     }
     let written = sim.stream_event_times();
     assert!(written.len() > 3, "{} events written", written.len());
-    assert_eq!(received.len(), written.len(), "every event reached the client");
+    assert_eq!(
+        received.len(),
+        written.len(),
+        "every event reached the client"
+    );
     for i in 0..written.len() - 1 {
         assert!(
             received[i] < written[i + 1],
@@ -117,7 +162,9 @@ async fn each_sse_event_reaches_the_client_before_the_simulator_writes_the_next(
 
 #[tokio::test]
 async fn simulator_stream_faults_are_recorded_and_the_proxy_keeps_serving() {
-    let sim = Simulator::start(SimConfig::default()).await.expect("simulator");
+    let sim = Simulator::start(SimConfig::default())
+        .await
+        .expect("simulator");
     let proxy = proxy_for(&sim.base_url()).await;
     let client = reqwest::Client::new();
     let url = format!("{}/v2/chat", proxy.base_url());
@@ -134,9 +181,24 @@ async fn simulator_stream_faults_are_recorded_and_the_proxy_keeps_serving() {
         .await
         .unwrap();
     assert!(text.contains("ERROR"));
-    let cut = client.post(&url).bearer_auth(DEMO_KEY).header("x-simulate", "stream-cut").json(&chat(true)).send().await;
-    assert!(cut.unwrap().text().await.is_err(), "the client sees the cut");
-    let ok = client.post(&url).bearer_auth(DEMO_KEY).json(&chat(false)).send().await.unwrap();
+    let cut = client
+        .post(&url)
+        .bearer_auth(DEMO_KEY)
+        .header("x-simulate", "stream-cut")
+        .json(&chat(true))
+        .send()
+        .await;
+    assert!(
+        cut.unwrap().text().await.is_err(),
+        "the client sees the cut"
+    );
+    let ok = client
+        .post(&url)
+        .bearer_auth(DEMO_KEY)
+        .json(&chat(false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
 
     let rec = records(&proxy, 2).await;
@@ -144,6 +206,11 @@ async fn simulator_stream_faults_are_recorded_and_the_proxy_keeps_serving() {
     assert_eq!(class(&rec.exchanges[0]), Some(FailureClass::Stream));
     assert_eq!(rec.exchanges[0].status(), Some(200));
     assert_eq!(class(&rec.exchanges[1]), Some(FailureClass::Stream));
-    assert!(rec.exchanges[1].failure.as_ref().unwrap().message.contains("upstream connection broke"));
+    assert!(rec.exchanges[1]
+        .failure
+        .as_ref()
+        .unwrap()
+        .message
+        .contains("upstream connection broke"));
     sim.shutdown().await;
 }

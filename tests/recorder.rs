@@ -12,14 +12,20 @@ use serde_json::json;
 fn storm_json(zip: &std::path::Path) -> serde_json::Value {
     let mut z = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
     let mut s = String::new();
-    z.by_name("storm.json").unwrap().read_to_string(&mut s).unwrap();
+    z.by_name("storm.json")
+        .unwrap()
+        .read_to_string(&mut s)
+        .unwrap();
     serde_json::from_str(&s).unwrap()
 }
 
 fn failure(model: &str, status: u16) -> FailureReport {
-    FailureReport::new(Endpoint::ChatV2, json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
-        .status(status)
-        .response_body(r#"{"message": "too many requests"}"#)
+    FailureReport::new(
+        Endpoint::ChatV2,
+        json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .status(status)
+    .response_body(r#"{"message": "too many requests"}"#)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -33,12 +39,20 @@ async fn a_storm_yields_one_bundle_per_signature_and_a_bounded_spool() {
         max_bundles: 3,
         max_spool_bytes: max_bytes,
         queue: 8,
-        bundle: BundleOptions { scan_env: false, cache_dir: Some(dir.path().join("cache")), ..BundleOptions::default() },
+        bundle: BundleOptions {
+            scan_env: false,
+            cache_dir: Some(dir.path().join("cache")),
+            ..BundleOptions::default()
+        },
     })
     .unwrap();
     let mut queued = 0;
     for i in 0..10_000 {
-        let f = if i % 2 == 0 { failure("command-a-03-2025", 429) } else { failure("command-r-08-2024", 500) };
+        let f = if i % 2 == 0 {
+            failure("command-a-03-2025", 429)
+        } else {
+            failure("command-r-08-2024", 500)
+        };
         match rec.capture(f) {
             Captured::Queued => queued += 1,
             Captured::Counted => {}
@@ -53,7 +67,10 @@ async fn a_storm_yields_one_bundle_per_signature_and_a_bounded_spool() {
         .iter()
         .map(|(p, _)| {
             let s = storm_json(p);
-            (s["signature"]["status"].as_u64().unwrap(), s["count"].as_u64().unwrap())
+            (
+                s["signature"]["status"].as_u64().unwrap(),
+                s["count"].as_u64().unwrap(),
+            )
         })
         .collect();
     counts.sort();
@@ -90,7 +107,11 @@ async fn a_full_queue_drops_and_counts() {
         dir: dir.path().join("s"),
         interval: Duration::from_secs(3600),
         queue: 1,
-        bundle: BundleOptions { scan_env: false, cache_dir: Some(dir.path().join("cache")), ..BundleOptions::default() },
+        bundle: BundleOptions {
+            scan_env: false,
+            cache_dir: Some(dir.path().join("cache")),
+            ..BundleOptions::default()
+        },
         ..RecorderConfig::default()
     })
     .unwrap();

@@ -19,7 +19,12 @@ struct Case {
 
 impl Case {
     fn new(scenario: &'static str) -> Case {
-        Case { scenario, key: DEMO_KEY, stream: false, timeout: None }
+        Case {
+            scenario,
+            key: DEMO_KEY,
+            stream: false,
+            timeout: None,
+        }
     }
 }
 
@@ -44,7 +49,12 @@ fn replay(sim: &Sim, case: &Case) -> Replayed {
     let req = util::write(
         dir.path(),
         "request.json",
-        util::envelope("https://api.cohere.com", "/v2/chat", &[("Authorization", &auth), ("x-simulate", case.scenario)], &body),
+        util::envelope(
+            "https://api.cohere.com",
+            "/v2/chat",
+            &[("Authorization", &auth), ("x-simulate", case.scenario)],
+            &body,
+        ),
     );
     let zip = dir.path().join("out.zip");
     let mut c = util::cli(dir.path())
@@ -57,9 +67,18 @@ fn replay(sim: &Sim, case: &Case) -> Replayed {
     }
     let run = c.run().success();
     let json_out = run.json();
-    assert_eq!(json_out["bundle"].as_str().map(PathBuf::from), Some(zip.clone()), "{json_out}");
+    assert_eq!(
+        json_out["bundle"].as_str().map(PathBuf::from),
+        Some(zip.clone()),
+        "{json_out}"
+    );
     let summary = util::summary(&zip);
-    Replayed { zip, summary, json_out, _dir: dir }
+    Replayed {
+        zip,
+        summary,
+        json_out,
+        _dir: dir,
+    }
 }
 
 /// Replays `case` and checks status, error class, first cause, request id and model.
@@ -82,34 +101,63 @@ fn check(case: Case, status: Option<u16>, class: &str, code: &str) -> Replayed {
             assert_eq!(s["request_id"], trace.as_str(), "{s:#}");
             assert_eq!(r.json_out["request_id"], trace.as_str());
         }
-        None => assert!(s["request_id"].is_null(), "no response, no request id: {s:#}"),
+        None => assert!(
+            s["request_id"].is_null(),
+            "no response, no request id: {s:#}"
+        ),
     }
     // The simulator really saw the request with the scenario header and the key.
     let seen = sim.requests();
-    let chat = seen.iter().find(|q| q.path == "/v2/chat").expect("chat request reached the simulator");
+    let chat = seen
+        .iter()
+        .find(|q| q.path == "/v2/chat")
+        .expect("chat request reached the simulator");
     assert_eq!(chat.header("x-simulate"), Some(case.scenario));
-    assert_eq!(chat.header("authorization").map(str::to_string), Some(format!("Bearer {}", case.key)));
+    assert_eq!(
+        chat.header("authorization").map(str::to_string),
+        Some(format!("Bearer {}", case.key))
+    );
     r
 }
 
 #[test]
 fn invalid_combination_400() {
-    check(Case::new("invalid-combination"), Some(400), "http", "invalid_parameter_combination");
+    check(
+        Case::new("invalid-combination"),
+        Some(400),
+        "http",
+        "invalid_parameter_combination",
+    );
 }
 
 #[test]
 fn too_many_tokens_400() {
-    check(Case::new("too-many-tokens"), Some(400), "http", "context_length_exceeded");
+    check(
+        Case::new("too-many-tokens"),
+        Some(400),
+        "http",
+        "context_length_exceeded",
+    );
 }
 
 #[test]
 fn invalid_api_key_401() {
-    check(Case::new("invalid-api-key"), Some(401), "http", "invalid_api_key");
+    check(
+        Case::new("invalid-api-key"),
+        Some(401),
+        "http",
+        "invalid_api_key",
+    );
 }
 
 #[test]
 fn payment_required_402() {
-    check(Case::new("payment-required"), Some(402), "http", "payment_required");
+    check(
+        Case::new("payment-required"),
+        Some(402),
+        "http",
+        "payment_required",
+    );
 }
 
 #[test]
@@ -119,17 +167,35 @@ fn forbidden_403() {
 
 #[test]
 fn model_not_found_404() {
-    check(Case::new("model-not-found"), Some(404), "http", "model_not_found");
+    check(
+        Case::new("model-not-found"),
+        Some(404),
+        "http",
+        "model_not_found",
+    );
 }
 
 #[test]
 fn unprocessable_422() {
-    check(Case::new("unprocessable"), Some(422), "http", "malformed_request");
+    check(
+        Case::new("unprocessable"),
+        Some(422),
+        "http",
+        "malformed_request",
+    );
 }
 
 #[test]
 fn trial_rate_limit_429() {
-    let r = check(Case { key: TRIAL_KEY, ..Case::new("trial-rate-limit") }, Some(429), "http", "rate_limited_trial");
+    let r = check(
+        Case {
+            key: TRIAL_KEY,
+            ..Case::new("trial-rate-limit")
+        },
+        Some(429),
+        "http",
+        "rate_limited_trial",
+    );
     assert_eq!(r.summary["key"]["kind"], "trial", "{:#}", r.summary);
 }
 
@@ -141,7 +207,12 @@ fn production_rate_limit_429() {
 
 #[test]
 fn blocked_token_498() {
-    check(Case::new("blocked-token"), Some(498), "http", "blocked_token");
+    check(
+        Case::new("blocked-token"),
+        Some(498),
+        "http",
+        "blocked_token",
+    );
 }
 
 #[test]
@@ -156,20 +227,43 @@ fn server_error_500() {
 
 #[test]
 fn service_unavailable_503() {
-    check(Case::new("service-unavailable"), Some(503), "http", "service_unavailable");
+    check(
+        Case::new("service-unavailable"),
+        Some(503),
+        "http",
+        "service_unavailable",
+    );
 }
 
 #[test]
 fn gateway_timeout_504() {
-    check(Case::new("gateway-timeout"), Some(504), "http", "gateway_timeout");
+    check(
+        Case::new("gateway-timeout"),
+        Some(504),
+        "http",
+        "gateway_timeout",
+    );
 }
 
 #[test]
 fn hang_past_timeout() {
     let started = std::time::Instant::now();
-    let r = check(Case { timeout: Some("0.5"), ..Case::new("hang") }, None, "timeout", "timeout");
-    assert!(started.elapsed() < std::time::Duration::from_secs(20), "the timeout was honoured");
-    assert!(r.summary["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    let r = check(
+        Case {
+            timeout: Some("0.5"),
+            ..Case::new("hang")
+        },
+        None,
+        "timeout",
+        "timeout",
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "the timeout was honoured"
+    );
+    assert!(r.summary["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
 }
 
 #[test]
@@ -179,16 +273,33 @@ fn connection_reset() {
 
 #[test]
 fn stream_ending_in_error() {
-    let r = check(Case { stream: true, ..Case::new("stream-error") }, Some(200), "stream", "stream_error");
+    let r = check(
+        Case {
+            stream: true,
+            ..Case::new("stream-error")
+        },
+        Some(200),
+        "stream",
+        "stream_error",
+    );
     let ev = r.summary["causes"][0]["evidence"].as_str().unwrap_or("");
     assert!(ev.contains("200"), "{ev}");
 }
 
 fn report_md(scenario: &'static str, key: &'static str) -> String {
     let sim = Sim::default_config();
-    let r = replay(&sim, &Case { key, ..Case::new(scenario) });
+    let r = replay(
+        &sim,
+        &Case {
+            key,
+            ..Case::new(scenario)
+        },
+    );
     let html = util::member(&r.zip, "report.html");
-    assert!(!html.contains("response:  tokens"), "no empty prompt count in report.html");
+    assert!(
+        !html.contains("response:  tokens"),
+        "no empty prompt count in report.html"
+    );
     util::member(&r.zip, "report.md")
 }
 

@@ -7,7 +7,9 @@ use cohere_bundle::request::{parse_request, read_request_file, ParseOptions, Req
 use cohere_bundle::{CapturedRequest, Endpoint};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/requests").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/requests")
+        .join(name)
 }
 
 fn read(name: &str) -> CapturedRequest {
@@ -24,7 +26,10 @@ fn parse_with_err(bytes: &[u8], opts: &ParseOptions) -> String {
         Ok(r) => panic!("expected an error, got {r:?}"),
         Err(e) => {
             let s = e.to_string();
-            assert!(s.starts_with("req.json: "), "error does not name the file: {s}");
+            assert!(
+                s.starts_with("req.json: "),
+                "error does not name the file: {s}"
+            );
             assert!(!s.contains('\n'), "error is not one line: {s}");
             s
         }
@@ -44,7 +49,10 @@ fn bare_body_infers_endpoint() {
 
 #[test]
 fn explicit_endpoint_wins_for_a_bare_body() {
-    let opts = ParseOptions { endpoint: Some(Endpoint::ChatV1), ..Default::default() };
+    let opts = ParseOptions {
+        endpoint: Some(Endpoint::ChatV1),
+        ..Default::default()
+    };
     let r = parse_request("b", br#"{"model":"x","messages":[]}"#, &opts).unwrap();
     assert_eq!(r.endpoint, Endpoint::ChatV1);
 }
@@ -57,7 +65,10 @@ fn envelope_with_object_headers_and_string_body() {
     assert_eq!(r.endpoint, Endpoint::EmbedV2);
     assert_eq!(r.url.as_deref(), Some("https://api.cohere.com/v2/embed"));
     assert_eq!(header(&r.headers, "x-client-name"), Some("search-indexer"));
-    assert_eq!(r.bearer_token(), Some("test-key-0123456789abcdef0123456789"));
+    assert_eq!(
+        r.bearer_token(),
+        Some("test-key-0123456789abcdef0123456789")
+    );
     assert_eq!(r.body["texts"][1], "second document");
 }
 
@@ -74,15 +85,21 @@ fn envelope_with_list_headers_and_base_path() {
 
 #[test]
 fn envelope_get_without_body() {
-    let r = parse_request("e", br#"{"method":"GET","url":"https://api.cohere.com/v1/models/command-r"}"#, &Default::default())
-        .unwrap();
+    let r = parse_request(
+        "e",
+        br#"{"method":"GET","url":"https://api.cohere.com/v1/models/command-r"}"#,
+        &Default::default(),
+    )
+    .unwrap();
     assert_eq!(r.endpoint, Endpoint::Models);
     assert!(r.body.is_null());
 }
 
 #[test]
 fn recorded_exchange_round_trips() {
-    use cohere_bundle::exchange::{Body, Exchange, Header, RecordedRequest, RecordedResponse, Timings};
+    use cohere_bundle::exchange::{
+        Body, Exchange, Header, RecordedRequest, RecordedResponse, Timings,
+    };
     let body = r#"{"model":"command-r","text":"tokenize me"}"#;
     let ex = Exchange {
         index: 1,
@@ -93,7 +110,11 @@ fn recorded_exchange_round_trips() {
             headers: vec![Header::new("content-type", "application/json")],
             body: Body::from_bytes(body.as_bytes(), None),
         },
-        response: Some(RecordedResponse { status: 429, headers: vec![], body: Body::from_text("{\"message\":\"slow down\"}") }),
+        response: Some(RecordedResponse {
+            status: 429,
+            headers: vec![],
+            body: Body::from_text("{\"message\":\"slow down\"}"),
+        }),
         timings: Timings::default(),
         failure: None,
         retry_group: None,
@@ -124,7 +145,10 @@ fn envelope_errors() {
     let e = parse_err(br#"{"method":"POST","url":"https://api.cohere.com/v2/chat"}"#);
     assert!(e.contains("has no body"), "{e}");
     let e = parse_err(br#"{"url":"https://example.com/do","body":{"foo":1}}"#);
-    assert!(e.contains("unknown endpoint") && e.contains("--endpoint v2/chat") && e.contains("/do"), "{e}");
+    assert!(
+        e.contains("unknown endpoint") && e.contains("--endpoint v2/chat") && e.contains("/do"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -138,24 +162,44 @@ fn har_takes_the_first_failing_cohere_entry() {
     assert_eq!(header(&r.headers, "x-fern-sdk-name"), Some("cohere-ai"));
     let resp = r.recorded_response.expect("recorded response");
     assert_eq!(resp.status, 400);
-    assert_eq!(header(&resp.headers, "x-debug-trace-id"), Some("3e9a7b1c5d2f4e6a8b0c1d2e3f4a5b6c"));
-    assert!(resp.body.json().unwrap()["message"].as_str().unwrap().contains("max_tokens cannot exceed 8192"));
+    assert_eq!(
+        header(&resp.headers, "x-debug-trace-id"),
+        Some("3e9a7b1c5d2f4e6a8b0c1d2e3f4a5b6c")
+    );
+    assert!(resp.body.json().unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .contains("max_tokens cannot exceed 8192"));
 }
 
 #[test]
 fn har_entry_option_picks_among_failing_and_decodes_base64() {
-    let opts = ParseOptions { har_entry: Some(1), ..Default::default() };
+    let opts = ParseOptions {
+        har_entry: Some(1),
+        ..Default::default()
+    };
     let r = read_request_file(&fixture("chrome.har"), &opts).unwrap();
     assert_eq!(r.endpoint, Endpoint::EmbedV2);
     let resp = r.recorded_response.unwrap();
     assert_eq!(resp.status, 429);
     assert_eq!(resp.body.encoding, BodyEncoding::Utf8);
     assert!(resp.body.text.contains("Trial key"), "{}", resp.body.text);
-    assert_eq!(header(&resp.headers, "x-trial-endpoint-call-remaining"), Some("0"));
+    assert_eq!(
+        header(&resp.headers, "x-trial-endpoint-call-remaining"),
+        Some("0")
+    );
 
-    let opts = ParseOptions { har_entry: Some(2), ..Default::default() };
-    let e = read_request_file(&fixture("chrome.har"), &opts).unwrap_err().to_string();
-    assert!(e.starts_with("--har-entry: 2 is out of range") && e.contains("2 failing"), "{e}");
+    let opts = ParseOptions {
+        har_entry: Some(2),
+        ..Default::default()
+    };
+    let e = read_request_file(&fixture("chrome.har"), &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("--har-entry: 2 is out of range") && e.contains("2 failing"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -167,8 +211,13 @@ fn har_without_failures_takes_the_last_cohere_entry() {
 
 #[test]
 fn har_without_cohere_entries_is_an_error() {
-    let e = read_request_file(&fixture("har_no_cohere.har"), &Default::default()).unwrap_err().to_string();
-    assert!(e.contains("none of its 1 entries is a Cohere API request"), "{e}");
+    let e = read_request_file(&fixture("har_no_cohere.har"), &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("none of its 1 entries is a Cohere API request"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -181,11 +230,21 @@ fn har_ignores_dashboard_pages_and_preflights() {
     let r = parse_request("x.har", har, &Default::default()).unwrap();
     assert_eq!(r.endpoint, Endpoint::ChatV2);
     assert_eq!(r.recorded_response.unwrap().status, 500);
-    assert!(cohere_bundle::request::is_cohere_url("https://api.cohere.com/v2/batches"));
-    assert!(cohere_bundle::request::is_cohere_url("https://bedrock-runtime.us-east-1.amazonaws.com/model/cohere.command-r-v1:0/invoke"));
-    assert!(cohere_bundle::request::is_cohere_url("https://inference.generativeai.us-chicago-1.oci.oraclecloud.com/20231130/actions/chat"));
-    assert!(!cohere_bundle::request::is_cohere_url("https://docs.cohere.com/reference/chat"));
-    assert!(!cohere_bundle::request::is_cohere_url("https://example.com/health"));
+    assert!(cohere_bundle::request::is_cohere_url(
+        "https://api.cohere.com/v2/batches"
+    ));
+    assert!(cohere_bundle::request::is_cohere_url(
+        "https://bedrock-runtime.us-east-1.amazonaws.com/model/cohere.command-r-v1:0/invoke"
+    ));
+    assert!(cohere_bundle::request::is_cohere_url(
+        "https://inference.generativeai.us-chicago-1.oci.oraclecloud.com/20231130/actions/chat"
+    ));
+    assert!(!cohere_bundle::request::is_cohere_url(
+        "https://docs.cohere.com/reference/chat"
+    ));
+    assert!(!cohere_bundle::request::is_cohere_url(
+        "https://example.com/health"
+    ));
 }
 
 #[test]
@@ -205,7 +264,10 @@ fn curl_single_line() {
     assert_eq!(r.source, RequestSource::Curl);
     assert_eq!(r.method, "POST");
     assert_eq!(r.endpoint, Endpoint::ChatV2);
-    assert_eq!(r.bearer_token(), Some("test-key-0123456789abcdef0123456789"));
+    assert_eq!(
+        r.bearer_token(),
+        Some("test-key-0123456789abcdef0123456789")
+    );
     assert_eq!(r.body["messages"][0]["content"], "Hello world!");
 }
 
@@ -223,7 +285,10 @@ fn curl_multi_line_with_prompt_and_harmless_flags() {
 #[test]
 fn curl_ansi_c_quoting() {
     let r = read("curl_ansi.sh");
-    assert_eq!(r.body["messages"][0]["content"], "It's a test:\nline two \u{e9}");
+    assert_eq!(
+        r.body["messages"][0]["content"],
+        "It's a test:\nline two \u{e9}"
+    );
     assert!(r.is_stream());
 }
 
@@ -241,7 +306,10 @@ fn curl_data_file_and_basic_auth() {
     let r = read("curl_data_file.sh");
     assert_eq!(r.model(), Some("command-a-03-2025"));
     // user:secret-pass in base64
-    assert_eq!(header(&r.headers, "authorization"), Some("Basic dXNlcjpzZWNyZXQtcGFzcw=="));
+    assert_eq!(
+        header(&r.headers, "authorization"),
+        Some("Basic dXNlcjpzZWNyZXQtcGFzcw==")
+    );
 }
 
 #[test]
@@ -269,8 +337,12 @@ fn curl_json_option_and_url_option() {
 
 #[test]
 fn curl_get_models_has_no_body() {
-    let r = parse_request("c", b"curl -s https://api.cohere.com/v1/models/command-r -H 'Authorization: Bearer k'", &Default::default())
-        .unwrap();
+    let r = parse_request(
+        "c",
+        b"curl -s https://api.cohere.com/v1/models/command-r -H 'Authorization: Bearer k'",
+        &Default::default(),
+    )
+    .unwrap();
     assert_eq!(r.method, "GET");
     assert_eq!(r.endpoint, Endpoint::Models);
     assert!(r.body.is_null());
@@ -294,7 +366,10 @@ fn curl_errors() {
     let e = parse_err(b"curl -X POST -H 'Content-Type: application/json' -d '{}'");
     assert!(e.contains("curl command has no URL"), "{e}");
     let e = parse_err(b"curl https://api.cohere.com/v2/chat -d @does/not/exist.json");
-    assert!(e.contains("does/not/exist.json") && e.contains("no such file"), "{e}");
+    assert!(
+        e.contains("does/not/exist.json") && e.contains("no such file"),
+        "{e}"
+    );
     let e = parse_err(b"curl https://api.cohere.com/v2/chat -d 'model=x'");
     assert!(e.contains("is not JSON"), "{e}");
     let e = parse_err(b"curl https://api.cohere.com/v2/chat -d '{\"a\": }'");
@@ -321,7 +396,10 @@ fn input_errors_are_one_clear_line() {
     assert!(parse_err(b"\"text\"").contains("found a string"));
     assert!(parse_err(b"hello there").contains("neither JSON nor a curl command"));
     let e = parse_err(b"{\"foo\": 1}");
-    assert!(e.contains("unknown endpoint") && e.contains("--endpoint v2/chat"), "{e}");
+    assert!(
+        e.contains("unknown endpoint") && e.contains("--endpoint v2/chat"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -335,7 +413,12 @@ fn utf16_with_bom_is_text() {
     assert_eq!(r.body["message"], "h\u{e9}llo");
     let mut be = vec![0xfe, 0xff];
     be.extend(text.encode_utf16().flat_map(|u| u.to_be_bytes()));
-    assert_eq!(parse_request("ps.json", &be, &Default::default()).unwrap().body, r.body);
+    assert_eq!(
+        parse_request("ps.json", &be, &Default::default())
+            .unwrap()
+            .body,
+        r.body
+    );
     assert!(parse_err(&[0xff, 0xfe, b' ', 0]).contains("file is empty"));
 }
 
@@ -343,19 +426,28 @@ fn utf16_with_bom_is_text() {
 fn file_errors() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.json");
-    let e = read_request_file(&missing, &Default::default()).unwrap_err().to_string();
+    let e = read_request_file(&missing, &Default::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("nope.json") && e.contains("no such file"), "{e}");
-    let e = read_request_file(dir.path(), &Default::default()).unwrap_err().to_string();
+    let e = read_request_file(dir.path(), &Default::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("is a directory"), "{e}");
     let empty = dir.path().join("empty.json");
     std::fs::write(&empty, "").unwrap();
-    let e = read_request_file(&empty, &Default::default()).unwrap_err().to_string();
+    let e = read_request_file(&empty, &Default::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("empty.json: file is empty"), "{e}");
     // A sparse file just over the cap is refused by size without being read.
     let big = dir.path().join("big.json");
     let f = std::fs::File::create(&big).unwrap();
-    f.set_len(cohere_bundle::request::MAX_REQUEST_BYTES + 1).unwrap();
-    let e = read_request_file(&big, &Default::default()).unwrap_err().to_string();
+    f.set_len(cohere_bundle::request::MAX_REQUEST_BYTES + 1)
+        .unwrap();
+    let e = read_request_file(&big, &Default::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("too large"), "{e}");
 }
 
@@ -370,7 +462,9 @@ fn unreadable_file() {
     if std::fs::read(&p).is_ok() {
         return; // running as root: permissions are not enforced
     }
-    let e = read_request_file(&p, &Default::default()).unwrap_err().to_string();
+    let e = read_request_file(&p, &Default::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("permission denied"), "{e}");
 }
 
@@ -402,7 +496,9 @@ mod sdklog {
     use cohere_bundle::sdklog::{find_sdk_errors, SdkError};
 
     fn log(name: &str) -> Vec<SdkError> {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/logs").join(name);
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/logs")
+            .join(name);
         let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         find_sdk_errors(&text)
     }
@@ -417,26 +513,55 @@ mod sdklog {
         assert_eq!(h.url.as_deref(), Some("https://api.cohere.com/v2/chat"));
         assert_eq!(h.message.as_deref(), Some("Not Found"));
         let e = &found[1];
-        assert_eq!((e.sdk.as_str(), e.line, e.status), ("python", 14, Some(404)));
-        assert_eq!(e.exception.as_deref(), Some("cohere.errors.not_found_error.NotFoundError"));
+        assert_eq!(
+            (e.sdk.as_str(), e.line, e.status),
+            ("python", 14, Some(404))
+        );
+        assert_eq!(
+            e.exception.as_deref(),
+            Some("cohere.errors.not_found_error.NotFoundError")
+        );
         // The trace id from the headers wins over the body id.
-        assert_eq!(e.request_id.as_deref(), Some("9f1c2b3a4d5e6f708192a3b4c5d6e7f8"));
+        assert_eq!(
+            e.request_id.as_deref(),
+            Some("9f1c2b3a4d5e6f708192a3b4c5d6e7f8")
+        );
         let body = e.body.as_ref().unwrap();
         assert_eq!(body["id"], "6a0e8c2f-3b1d-4f6e-9a7c-5d4b3a2f1e0d");
-        assert!(e.message.as_deref().unwrap().starts_with("model 'command-r-plus-2024' not found"));
+        assert!(e
+            .message
+            .as_deref()
+            .unwrap()
+            .starts_with("model 'command-r-plus-2024' not found"));
     }
 
     #[test]
     fn python_v4_retries_and_rate_limit() {
         let found = log("python_v4_ratelimit.log");
         // Three 429 lines for Cohere (the example.com 503 is not Cohere's) and the exception.
-        assert_eq!(found.iter().filter(|e| e.sdk == "httpx").count(), 3, "{found:#?}");
-        assert!(found.iter().all(|e| e.url.as_deref().map_or(true, |u| u.contains("cohere.com"))));
+        assert_eq!(
+            found.iter().filter(|e| e.sdk == "httpx").count(),
+            3,
+            "{found:#?}"
+        );
+        assert!(found
+            .iter()
+            .all(|e| e.url.as_deref().map_or(true, |u| u.contains("cohere.com"))));
         let e = found.iter().find(|e| e.sdk == "python").unwrap();
         assert_eq!(e.status, Some(429));
-        assert_eq!(e.exception.as_deref(), Some("cohere.errors.too_many_requests_error.TooManyRequestsError"));
-        assert_eq!(e.request_id.as_deref(), Some("b7c9d1e3-5f70-4a2b-8c4d-6e8f0a1b2c3d"));
-        assert!(e.message.as_deref().unwrap().contains("limited to 20 API calls / minute"));
+        assert_eq!(
+            e.exception.as_deref(),
+            Some("cohere.errors.too_many_requests_error.TooManyRequestsError")
+        );
+        assert_eq!(
+            e.request_id.as_deref(),
+            Some("b7c9d1e3-5f70-4a2b-8c4d-6e8f0a1b2c3d")
+        );
+        assert!(e
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("limited to 20 API calls / minute"));
     }
 
     #[test]
@@ -444,10 +569,20 @@ mod sdklog {
         let found = log("python_apierror_402.log");
         assert_eq!(found.len(), 1);
         let e = &found[0];
-        assert_eq!(e.exception.as_deref(), Some("cohere.core.api_error.ApiError"));
+        assert_eq!(
+            e.exception.as_deref(),
+            Some("cohere.core.api_error.ApiError")
+        );
         assert_eq!(e.status, Some(402));
-        assert_eq!(e.body.as_ref().unwrap()["details"], serde_json::json!({"retryable": false, "limit": null, "codes": [402, "billing"]}));
-        assert!(e.message.as_deref().unwrap().starts_with("Please add or update your payment method"));
+        assert_eq!(
+            e.body.as_ref().unwrap()["details"],
+            serde_json::json!({"retryable": false, "limit": null, "codes": [402, "billing"]})
+        );
+        assert!(e
+            .message
+            .as_deref()
+            .unwrap()
+            .starts_with("Please add or update your payment method"));
     }
 
     #[test]
@@ -459,8 +594,15 @@ mod sdklog {
         assert_eq!(e.line, 9);
         assert_eq!(e.exception.as_deref(), Some("NotFoundError"));
         assert_eq!(e.status, Some(404));
-        assert_eq!(e.request_id.as_deref(), Some("2c4e6a8b-0d1f-4a3c-9e5b-7d9f1b3d5f7a"));
-        assert!(e.message.as_deref().unwrap().starts_with("model 'command-a-2025' not found"));
+        assert_eq!(
+            e.request_id.as_deref(),
+            Some("2c4e6a8b-0d1f-4a3c-9e5b-7d9f1b3d5f7a")
+        );
+        assert!(e
+            .message
+            .as_deref()
+            .unwrap()
+            .starts_with("model 'command-a-2025' not found"));
     }
 
     #[test]
@@ -470,18 +612,30 @@ mod sdklog {
         assert_eq!(found[0].status, Some(402));
         assert_eq!(found[0].line, 2);
         assert_eq!(found[0].exception.as_deref(), Some("Error"));
-        assert!(found[0].message.as_deref().unwrap().starts_with("Maximum billing reached"));
+        assert!(found[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .starts_with("Maximum billing reached"));
         let t = &found[1];
         assert_eq!(t.exception.as_deref(), Some("CohereTimeoutError"));
-        assert_eq!((t.method.as_deref(), t.url.as_deref()), (Some("POST"), Some("/v2/chat")));
+        assert_eq!(
+            (t.method.as_deref(), t.url.as_deref()),
+            (Some("POST"), Some("/v2/chat"))
+        );
         assert_eq!(t.status, None);
     }
 
     #[test]
     fn ts_body_that_is_not_json_is_kept_raw() {
-        let found = find_sdk_errors("BadRequestError: BadRequestError\nStatus code: 400\nBody: <html>bad gateway</html>\n");
+        let found = find_sdk_errors(
+            "BadRequestError: BadRequestError\nStatus code: 400\nBody: <html>bad gateway</html>\n",
+        );
         assert_eq!(found[0].exception.as_deref(), Some("BadRequestError"));
-        assert_eq!(found[0].body, Some(serde_json::json!("<html>bad gateway</html>")));
+        assert_eq!(
+            found[0].body,
+            Some(serde_json::json!("<html>bad gateway</html>"))
+        );
     }
 
     #[test]
@@ -494,7 +648,17 @@ mod sdklog {
     fn serializes_all_fields() {
         let found = find_sdk_errors("status_code: 500, body: {'id': 'x', 'message': 'boom'}");
         let v = serde_json::to_value(&found[0]).unwrap();
-        for k in ["line", "sdk", "exception", "status", "body", "message", "request_id", "method", "url"] {
+        for k in [
+            "line",
+            "sdk",
+            "exception",
+            "status",
+            "body",
+            "message",
+            "request_id",
+            "method",
+            "url",
+        ] {
             assert!(v.get(k).is_some(), "missing {k}");
         }
         assert_eq!(v["message"], "boom");
@@ -530,10 +694,18 @@ mod environment {
     fn collect_records_names_never_values() {
         let exe = std::env::current_exe().unwrap();
         let out = std::process::Command::new(exe)
-            .args(["request::environment::child_probe", "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                "request::environment::child_probe",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("COHERE_BUNDLE_ENV_PROBE", "1")
             .env("CO_API_KEY", "probe-secret-value-4711")
-            .env("HTTPS_PROXY", "http://alice:probe-proxy-pass@proxy.internal:3128")
+            .env(
+                "HTTPS_PROXY",
+                "http://alice:probe-proxy-pass@proxy.internal:3128",
+            )
             .env_remove("HTTP_PROXY")
             .env_remove("http_proxy")
             .env("CO_API_URL", "")
@@ -548,9 +720,15 @@ mod environment {
         let v: serde_json::Value = serde_json::from_str(json).unwrap();
         assert_eq!(v["env_vars"]["CO_API_KEY"]["set"], true);
         assert_eq!(v["env_vars"]["HTTPS_PROXY"]["set"], true);
-        assert!(v["env_vars"].get("CO_API_URL").is_none(), "an empty variable is not set: {json}");
+        assert!(
+            v["env_vars"].get("CO_API_URL").is_none(),
+            "an empty variable is not set: {json}"
+        );
         assert_eq!(v["proxy_configured"], true);
-        assert!(!json.contains("probe-secret-value-4711") && !json.contains("probe-proxy-pass"), "{json}");
+        assert!(
+            !json.contains("probe-secret-value-4711") && !json.contains("probe-proxy-pass"),
+            "{json}"
+        );
         assert!(v["cpus"].as_u64().unwrap() >= 1);
         assert!(v["tool"].as_str().unwrap().starts_with("cohere-bundle "));
     }
@@ -591,17 +769,37 @@ mod sdklog_json_lines {
 
     #[test]
     fn structured_logs_are_decoded_before_scanning() {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/logs/json_lines.log");
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/logs/json_lines.log");
         let found = find_sdk_errors(&std::fs::read_to_string(p).unwrap());
         assert_eq!(found.len(), 2, "{found:#?}");
         let ts = &found[0];
-        assert_eq!((ts.sdk.as_str(), ts.line, ts.status), ("typescript", 2, Some(429)));
+        assert_eq!(
+            (ts.sdk.as_str(), ts.line, ts.status),
+            ("typescript", 2, Some(429))
+        );
         assert_eq!(ts.exception.as_deref(), Some("TooManyRequestsError"));
-        assert_eq!(ts.request_id.as_deref(), Some("7f8e9d0c-1b2a-4c3d-8e5f-6a7b8c9d0e1f"));
-        assert!(ts.message.as_deref().unwrap().starts_with("You are past the per minute request limit"));
+        assert_eq!(
+            ts.request_id.as_deref(),
+            Some("7f8e9d0c-1b2a-4c3d-8e5f-6a7b8c9d0e1f")
+        );
+        assert!(ts
+            .message
+            .as_deref()
+            .unwrap()
+            .starts_with("You are past the per minute request limit"));
         let py = &found[1];
-        assert_eq!((py.sdk.as_str(), py.line, py.status), ("python", 3, Some(400)));
-        assert_eq!(py.exception.as_deref(), Some("cohere.errors.bad_request_error.BadRequestError"));
-        assert_eq!(py.message.as_deref(), Some("invalid request: list of documents must not be empty"));
+        assert_eq!(
+            (py.sdk.as_str(), py.line, py.status),
+            ("python", 3, Some(400))
+        );
+        assert_eq!(
+            py.exception.as_deref(),
+            Some("cohere.errors.bad_request_error.BadRequestError")
+        );
+        assert_eq!(
+            py.message.as_deref(),
+            Some("invalid request: list of documents must not be empty")
+        );
     }
 }

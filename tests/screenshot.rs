@@ -11,18 +11,39 @@ const GREEN: [u8; 3] = [0xc9, 0xec, 0xd5];
 const RED: [u8; 3] = [0xf6, 0xc4, 0xc4];
 
 fn chromium() -> PathBuf {
-    let candidates = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/lib/chromium/chromium"];
-    candidates.iter().map(PathBuf::from).find(|p| p.exists()).unwrap_or_else(|| {
-        panic!("chromium is not installed (looked for {}): run scripts/setup-chromium.sh", candidates.join(", "))
-    })
+    let candidates = [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/lib/chromium/chromium",
+    ];
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "chromium is not installed (looked for {}): run scripts/setup-chromium.sh",
+                candidates.join(", ")
+            )
+        })
 }
 
 /// Runs Chromium headless to screenshot `html` into `png`; kills it after two minutes.
 fn screenshot(html: &Path, png: &Path, profile: &Path) {
     let url = format!("file://{}", html.display());
     let mut child = Command::new(chromium())
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
-        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+        ])
+        .args([
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--screenshot={}", png.display()))
         .arg("--window-size=1000,1600")
@@ -47,7 +68,10 @@ fn screenshot(html: &Path, png: &Path, profile: &Path) {
     if let Some(mut e) = child.stderr.take() {
         let _ = e.read_to_string(&mut err);
     }
-    assert!(status.success() && png.exists(), "chromium failed ({status}): {err}");
+    assert!(
+        status.success() && png.exists(),
+        "chromium failed ({status}): {err}"
+    );
 }
 
 /// Pixels of each colour in an RGB or RGBA PNG.
@@ -81,17 +105,38 @@ fn report_html_shows_the_matrix_grid_in_headless_chromium() {
     let zip = rt.block_on(crate::matrix::write_matrix_bundle(dir.path()));
     let mut a = zip::ZipArchive::new(std::fs::File::open(&zip).expect("zip")).expect("zip opens");
     let mut html = String::new();
-    a.by_name("report.html").expect("report.html").read_to_string(&mut html).expect("utf-8");
-    assert!(html.contains("class=\"matrix\""), "report.html has the grid");
+    a.by_name("report.html")
+        .expect("report.html")
+        .read_to_string(&mut html)
+        .expect("utf-8");
+    assert!(
+        html.contains("class=\"matrix\""),
+        "report.html has the grid"
+    );
     let page = dir.path().join("report.html");
     std::fs::write(&page, &html).expect("write report.html");
-    let png = std::env::var_os("MATRIX_SCREENSHOT").map(PathBuf::from).unwrap_or_else(|| dir.path().join("report.png"));
+    let png = std::env::var_os("MATRIX_SCREENSHOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("report.png"));
     let _ = std::fs::remove_file(&png);
     screenshot(&page, &png, &dir.path().join("profile"));
     let size = std::fs::metadata(&png).expect("png written").len();
-    assert!(size > 20_000, "{} is only {size} bytes ({})", png.display(), browser.display());
+    assert!(
+        size > 20_000,
+        "{} is only {size} bytes ({})",
+        png.display(),
+        browser.display()
+    );
     let (w, h, counts) = count_colours(&png, &[GREEN, RED]);
     assert_eq!((w, h), (1000, 1600));
-    assert!(counts[0] > 500, "green (succeeding) cells visible: {} pixels", counts[0]);
-    assert!(counts[1] > 500, "red (failing) cells visible: {} pixels", counts[1]);
+    assert!(
+        counts[0] > 500,
+        "green (succeeding) cells visible: {} pixels",
+        counts[0]
+    );
+    assert!(
+        counts[1] > 500,
+        "red (failing) cells visible: {} pixels",
+        counts[1]
+    );
 }

@@ -8,7 +8,10 @@ use proptest::prelude::*;
 const KEY: &str = "Zq3vR8mT1xW6yB0nL5pK2sD9fH4jG7cA1eU8iO3r";
 
 fn scrubber() -> Scrubber {
-    Scrubber::new(ScrubOptions { known: vec![KnownSecret::new("cohere-key", KEY)], redact_content: false })
+    Scrubber::new(ScrubOptions {
+        known: vec![KnownSecret::new("cohere-key", KEY)],
+        redact_content: false,
+    })
 }
 
 /// Encodes `secret` (with a random prefix and suffix for base64 alignment) in one of the encodings the
@@ -17,8 +20,11 @@ fn encode(secret: &str, how: u8, pre: &str, post: &str) -> String {
     match how % 6 {
         0 => secret.to_string(),
         1 => base64::engine::general_purpose::STANDARD.encode(format!("{pre}{secret}{post}")),
-        2 => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{pre}{secret}{post}")),
-        3 => percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC).to_string(),
+        2 => {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{pre}{secret}{post}"))
+        }
+        3 => percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+            .to_string(),
         4 => {
             let j = serde_json::to_string(secret).unwrap();
             j[1..j.len() - 1].to_string()
@@ -124,7 +130,11 @@ fn curl_snapshot() {
 fn scrub_command_reads_files_writes_report_and_names_missing_files() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
-    std::fs::write(&log, format!("line one\nkey used: {KEY}\nextra=s3cr3t-value-99\n")).unwrap();
+    std::fs::write(
+        &log,
+        format!("line one\nkey used: {KEY}\nextra=s3cr3t-value-99\n"),
+    )
+    .unwrap();
     let mut out = Vec::new();
     let mut report = Vec::new();
     let rep = scrub_command(
@@ -138,9 +148,16 @@ fn scrub_command_reads_files_writes_report_and_names_missing_files() {
     let out = String::from_utf8(out).unwrap();
     assert!(!out.contains("s3cr3t-value-99"), "{out}");
     assert!(out.starts_with("line one\n"));
-    assert_eq!(rep.total(), 1, "only the --secret value is known here: {rep:?}");
+    assert_eq!(
+        rep.total(),
+        1,
+        "only the --secret value is known here: {rep:?}"
+    );
     let report = String::from_utf8(report).unwrap();
-    assert!(report.contains("known:secret:raw") && !report.contains("s3cr3t"), "{report}");
+    assert!(
+        report.contains("known:secret:raw") && !report.contains("s3cr3t"),
+        "{report}"
+    );
     let missing = dir.path().join("nope.log");
     let err = scrub_command(&[missing], vec![], false, &mut Vec::new(), None).unwrap_err();
     assert!(err.to_string().contains("nope.log"), "{err}");
@@ -148,7 +165,10 @@ fn scrub_command_reads_files_writes_report_and_names_missing_files() {
 
 #[test]
 fn content_redaction_keeps_lengths_and_metadata() {
-    let s = Scrubber::new(ScrubOptions { known: vec![], redact_content: true });
+    let s = Scrubber::new(ScrubOptions {
+        known: vec![],
+        redact_content: true,
+    });
     let mut body = serde_json::json!({
         "id": "c0ffee", "model": "command-r-plus", "finish_reason": "MAX_TOKENS",
         "message": {"role": "assistant", "content": [{"type": "text", "text": "The quarterly numbers are confidential."}]},
@@ -157,7 +177,10 @@ fn content_redaction_keeps_lengths_and_metadata() {
     let n = s.redact_content_in("response.json", cohere_bundle::Endpoint::ChatV2, &mut body);
     assert_eq!(n, 1);
     let text = body["message"]["content"][0]["text"].as_str().unwrap();
-    assert_eq!(text.chars().count(), "The quarterly numbers are confidential.".len());
+    assert_eq!(
+        text.chars().count(),
+        "The quarterly numbers are confidential.".len()
+    );
     assert!(text.starts_with("[CONTENT:39 chars]"), "{text}");
     assert_eq!(body["model"], "command-r-plus");
     assert_eq!(body["usage"]["billed_units"]["input_tokens"], 12);

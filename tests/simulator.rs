@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use cohere_bundle::simulator::{
-    count_text_tokens, Flaky, RateLimit, Scenario, SimConfig, Simulator, TokenizerMode, DEMO_KEY, TRIAL_KEY,
+    count_text_tokens, Flaky, RateLimit, Scenario, SimConfig, Simulator, TokenizerMode, DEMO_KEY,
+    TRIAL_KEY,
 };
 use cohere_bundle::Endpoint;
 use serde_json::{json, Value};
@@ -30,7 +31,9 @@ async fn post(
     body: &Value,
     scenario: Option<&str>,
 ) -> reqwest::Response {
-    let mut req = client().post(format!("{}{path}", sim.base_url())).json(body);
+    let mut req = client()
+        .post(format!("{}{path}", sim.base_url()))
+        .json(body);
     if let Some(k) = key {
         req = req.bearer_auth(k);
     }
@@ -64,7 +67,8 @@ fn trace_id(resp: &reqwest::Response) -> String {
         .to_string();
     assert_eq!(id.len(), 32, "{id}");
     assert!(
-        id.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+        id.chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
         "{id}"
     );
     id
@@ -86,13 +90,18 @@ async fn v2_chat_json_bills_the_tokenizer_count_and_has_unique_trace_ids() {
     let v: Value = r1.json().await.unwrap();
     assert_eq!(v["finish_reason"], "COMPLETE");
     assert_eq!(v["message"]["role"], "assistant");
-    assert!(!v["message"]["content"][0]["text"].as_str().unwrap().is_empty());
+    assert!(!v["message"]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .is_empty());
     let expected = count_text_tokens("Summarize the error report please");
     assert_eq!(v["usage"]["billed_units"]["input_tokens"], expected);
     assert_eq!(s.count_input_tokens(Endpoint::ChatV2, &body), expected);
     // One message: 10 + 5 template tokens.
     assert_eq!(v["usage"]["tokens"]["input_tokens"], expected + 15);
-    let out = v["usage"]["billed_units"]["output_tokens"].as_u64().unwrap();
+    let out = v["usage"]["billed_units"]["output_tokens"]
+        .as_u64()
+        .unwrap();
     assert_eq!(
         out,
         count_text_tokens(v["message"]["content"][0]["text"].as_str().unwrap())
@@ -109,11 +118,13 @@ async fn v2_chat_json_bills_the_tokenizer_count_and_has_unique_trace_ids() {
 async fn known_text_count_matches_the_tokenizers_crate() {
     let s = sim(SimConfig::default()).await;
     let text = "The quick brown fox jumps over the lazy dog; Überraschung! 123";
-    let tok: tokenizers::Tokenizer =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/sim-tokenizer.json"))
-            .unwrap()
-            .parse()
-            .unwrap();
+    let tok: tokenizers::Tokenizer = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/sim-tokenizer.json"
+    ))
+    .unwrap()
+    .parse()
+    .unwrap();
     let expected = tok.encode(text, false).unwrap().get_ids().to_vec();
     let r = post(
         &s,
@@ -141,7 +152,8 @@ async fn known_text_count_matches_the_tokenizers_crate() {
         .collect();
     // Token strings are decoded one by one, so a multi-byte character split across tokens is lost.
     assert!(
-        joined.starts_with("The quick brown fox jumps over the lazy dog; ") && joined.ends_with("berraschung! 123"),
+        joined.starts_with("The quick brown fox jumps over the lazy dog; ")
+            && joined.ends_with("berraschung! 123"),
         "{joined}"
     );
     assert_eq!(count_text_tokens(text), expected.len() as u64);
@@ -152,20 +164,42 @@ async fn every_status_scenario_by_header() {
     let s = sim(SimConfig::default()).await;
     for sc in Scenario::ALL {
         let Some(status) = sc.status() else { continue };
-        let r = post(&s, "/v2/chat", Some(DEMO_KEY), &chat_body(), Some(sc.name())).await;
+        let r = post(
+            &s,
+            "/v2/chat",
+            Some(DEMO_KEY),
+            &chat_body(),
+            Some(sc.name()),
+        )
+        .await;
         assert_eq!(r.status().as_u16(), status, "{sc}");
         trace_id(&r);
-        let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
-        assert_eq!(retry.is_some(), status == 429, "{sc}: retry-after {retry:?}");
+        let retry = r
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(
+            retry.is_some(),
+            status == 429,
+            "{sc}: retry-after {retry:?}"
+        );
         let msg = error_message(&r.json().await.unwrap());
         let expect = match sc {
-            Scenario::TooManyTokens => "too many tokens: total number of tokens in the prompt cannot exceed",
-            Scenario::MaxTokensExceeded => "too many tokens: max tokens must be less than or equal to 4000",
+            Scenario::TooManyTokens => {
+                "too many tokens: total number of tokens in the prompt cannot exceed"
+            }
+            Scenario::MaxTokensExceeded => {
+                "too many tokens: max tokens must be less than or equal to 4000"
+            }
             Scenario::NoApiKey => "no api key supplied",
             Scenario::InvalidApiKey => "invalid api token",
             Scenario::ExpiredApiKey => "Your API key has expired",
-            Scenario::ModelNotFound => "model 'command-r-08-2024' not found, make sure the correct model ID",
-            Scenario::TrialRateLimit => "You are using a Trial key, which is limited to 20 API calls / minute",
+            Scenario::ModelNotFound => {
+                "model 'command-r-08-2024' not found, make sure the correct model ID"
+            }
+            Scenario::TrialRateLimit => {
+                "You are using a Trial key, which is limited to 20 API calls / minute"
+            }
             Scenario::RateLimit => "You are past the per minute request limit",
             Scenario::Cancelled => "request cancelled",
             Scenario::InvalidCombination => "invalid request: ",
@@ -173,7 +207,14 @@ async fn every_status_scenario_by_header() {
         };
         assert!(msg.starts_with(expect) && !msg.is_empty(), "{sc}: {msg}");
     }
-    let r = post(&s, "/v2/chat", Some(DEMO_KEY), &chat_body(), Some("no-such-scenario")).await;
+    let r = post(
+        &s,
+        "/v2/chat",
+        Some(DEMO_KEY),
+        &chat_body(),
+        Some("no-such-scenario"),
+    )
+    .await;
     assert_eq!(r.status(), 400);
     assert!(error_message(&r.json().await.unwrap()).contains("no-such-scenario"));
 }
@@ -187,14 +228,22 @@ async fn config_scenario_fails_every_request_but_the_header_wins() {
     .await;
     for _ in 0..3 {
         assert_eq!(
-            post(&s, "/v2/chat", Some(DEMO_KEY), &chat_body(), None).await.status(),
+            post(&s, "/v2/chat", Some(DEMO_KEY), &chat_body(), None)
+                .await
+                .status(),
             503
         );
     }
     assert_eq!(
-        post(&s, "/v2/chat", Some(DEMO_KEY), &chat_body(), Some("forbidden"))
-            .await
-            .status(),
+        post(
+            &s,
+            "/v2/chat",
+            Some(DEMO_KEY),
+            &chat_body(),
+            Some("forbidden")
+        )
+        .await
+        .status(),
         403
     );
 }
@@ -222,7 +271,9 @@ async fn flaky_mode_fails_every_nth_call_per_path() {
     assert_eq!(statuses, [200, 200, 500, 200, 200, 500]);
     let embed = json!({"model": "embed-v4.0", "input_type": "search_query", "texts": ["hi"]});
     assert_eq!(
-        post(&s, "/v2/embed", Some(DEMO_KEY), &embed, None).await.status(),
+        post(&s, "/v2/embed", Some(DEMO_KEY), &embed, None)
+            .await
+            .status(),
         200,
         "counted per path"
     );
@@ -276,7 +327,8 @@ async fn natural_errors_from_the_request() {
     let embed = json!({"model": "embed-v4.0", "input_type": "document", "texts": ["a"]});
     let r = post(&s, "/v2/embed", Some(DEMO_KEY), &embed, None).await;
     assert_eq!(r.status(), 422);
-    assert!(error_message(&r.json().await.unwrap()).contains("input_type must be one of search_document"));
+    assert!(error_message(&r.json().await.unwrap())
+        .contains("input_type must be one of search_document"));
     let texts: Vec<String> = (0..104).map(|i| format!("t{i}")).collect();
     let embed = json!({"model": "embed-v4.0", "input_type": "search_query", "texts": texts});
     let r = post(&s, "/v2/embed", Some(DEMO_KEY), &embed, None).await;
@@ -295,21 +347,29 @@ async fn shape_matrix_limits_from_config() {
         ..SimConfig::default()
     })
     .await;
-    let small =
-        json!({"model": "command-r-08-2024", "max_tokens": 100, "messages": [{"role": "user", "content": "hello"}]});
-    assert_eq!(post(&s, "/v2/chat", Some(DEMO_KEY), &small, None).await.status(), 200);
+    let small = json!({"model": "command-r-08-2024", "max_tokens": 100, "messages": [{"role": "user", "content": "hello"}]});
+    assert_eq!(
+        post(&s, "/v2/chat", Some(DEMO_KEY), &small, None)
+            .await
+            .status(),
+        200
+    );
     let mut big_out = small.clone();
     big_out["max_tokens"] = json!(101);
     let r = post(&s, "/v2/chat", Some(DEMO_KEY), &big_out, None).await;
     assert_eq!(r.status(), 400);
     assert!(error_message(&r.json().await.unwrap()).contains("less than or equal to 100"));
     let text = "the quick brown fox jumps over the lazy dog";
-    let big_in = json!({"model": "command-r-08-2024", "messages": [{"role": "user", "content": text}]});
+    let big_in =
+        json!({"model": "command-r-08-2024", "messages": [{"role": "user", "content": text}]});
     let r = post(&s, "/v2/chat", Some(DEMO_KEY), &big_in, None).await;
     assert_eq!(r.status(), 400);
     let m = error_message(&r.json().await.unwrap());
     assert!(
-        m.contains(&format!("cannot exceed 5 - received {}", count_text_tokens(text))),
+        m.contains(&format!(
+            "cannot exceed 5 - received {}",
+            count_text_tokens(text)
+        )),
         "{m}"
     );
 }
@@ -334,11 +394,15 @@ async fn auth_missing_unknown_and_expired_keys() {
         assert!(error_message(&r.json().await.unwrap()).starts_with(msg));
     }
     assert_eq!(
-        post(&s, "/v2/chat", Some(DEMO_KEY), &chat_body(), None).await.status(),
+        post(&s, "/v2/chat", Some(DEMO_KEY), &chat_body(), None)
+            .await
+            .status(),
         200
     );
     assert_eq!(
-        post(&s, "/v2/chat", Some(TRIAL_KEY), &chat_body(), None).await.status(),
+        post(&s, "/v2/chat", Some(TRIAL_KEY), &chat_body(), None)
+            .await
+            .status(),
         200,
         "trial keys are valid"
     );
@@ -363,8 +427,18 @@ async fn models_endpoint_and_served_tokenizer() {
     assert_eq!(v["context_length"], 128_000);
     assert!(v["endpoints"].as_array().unwrap().contains(&json!("chat")));
     let url = v["tokenizer_url"].as_str().unwrap().to_string();
-    assert_eq!(url, format!("{}/tokenizers/command-r-08-2024.json", s.base_url()));
-    let text = client().get(&url).send().await.unwrap().text().await.unwrap();
+    assert_eq!(
+        url,
+        format!("{}/tokenizers/command-r-08-2024.json", s.base_url())
+    );
+    let text = client()
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let tok: tokenizers::Tokenizer = text.parse().unwrap();
     assert_eq!(
         tok.encode("hello world", false).unwrap().len() as u64,
@@ -475,7 +549,10 @@ async fn v2_stream_frames_parse_and_end_with_done() {
             event.as_deref(),
             "type field matches the event name"
         );
-        if let Some(t) = v.pointer("/delta/message/content/text").and_then(Value::as_str) {
+        if let Some(t) = v
+            .pointer("/delta/message/content/text")
+            .and_then(Value::as_str)
+        {
             reply.push_str(t);
         }
     }
@@ -507,7 +584,9 @@ async fn max_tokens_cuts_the_reply() {
         .await
         .unwrap();
     assert_eq!(v["finish_reason"], "MAX_TOKENS");
-    let out = v["usage"]["billed_units"]["output_tokens"].as_u64().unwrap();
+    let out = v["usage"]["billed_units"]["output_tokens"]
+        .as_u64()
+        .unwrap();
     assert!((1..=3).contains(&out), "{out}");
 }
 
@@ -551,12 +630,18 @@ async fn stream_cut_breaks_the_body() {
             Err(e) => break e,
         }
     };
-    assert!(err.is_body() || err.is_decode() || err.is_request(), "{err:?}");
+    assert!(
+        err.is_body() || err.is_decode() || err.is_request(),
+        "{err:?}"
+    );
     assert!(
         got.starts_with("event: message-start"),
         "events before the cut arrive: {got}"
     );
-    assert!(!got.contains("message-end") && !got.contains("[DONE]"), "{got}");
+    assert!(
+        !got.contains("message-end") && !got.contains("[DONE]"),
+        "{got}"
+    );
 }
 
 #[tokio::test]
@@ -581,11 +666,20 @@ async fn reset_gives_a_connection_error_not_a_response() {
         .expect_err("no response");
     assert!(!err.is_timeout() && err.status().is_none(), "{err:?}");
     let chain = format!("{err:?}").to_lowercase();
-    assert!(chain.contains("connection reset"), "an RST, not a clean close: {chain}");
-    assert_eq!(s.hits("/v2/chat"), 2, "the request was sent once, not retried");
+    assert!(
+        chain.contains("connection reset"),
+        "an RST, not a clean close: {chain}"
+    );
+    assert_eq!(
+        s.hits("/v2/chat"),
+        2,
+        "the request was sent once, not retried"
+    );
     // The simulator still serves other connections.
     assert_eq!(
-        post(&s, "/v2/chat", Some(DEMO_KEY), &chat_body(), None).await.status(),
+        post(&s, "/v2/chat", Some(DEMO_KEY), &chat_body(), None)
+            .await
+            .status(),
         200
     );
 }
@@ -627,7 +721,10 @@ async fn hang_triggers_the_client_timeout_and_shutdown_cancels_it() {
         .await
         .expect("ends promptly")
         .unwrap();
-    assert!(res.is_err() && !res.as_ref().unwrap_err().is_timeout(), "{res:?}");
+    assert!(
+        res.is_err() && !res.as_ref().unwrap_err().is_timeout(),
+        "{res:?}"
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(
         client().post(&url).json(&chat_body()).send().await.is_err(),
@@ -654,7 +751,12 @@ async fn trial_headers_present_for_trial_keys_and_absent_on_429() {
         let h = r.headers();
         assert_eq!(h["x-trial-endpoint-call-limit"], "2");
         assert_eq!(h["x-endpoint-monthly-call-limit"], "1000");
-        remaining.push(h["x-trial-endpoint-call-remaining"].to_str().unwrap().to_string());
+        remaining.push(
+            h["x-trial-endpoint-call-remaining"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     assert_eq!(remaining, ["1", "0"]);
     let r = post(&s, "/v2/chat", Some(TRIAL_KEY), &chat_body(), None).await;
@@ -666,7 +768,11 @@ async fn trial_headers_present_for_trial_keys_and_absent_on_429() {
     ] {
         assert!(r.headers().get(h).is_none(), "{h} absent on 429");
     }
-    let secs: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let secs: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=30).contains(&secs), "{secs}");
     let m = error_message(&r.json().await.unwrap());
     assert!(
@@ -690,7 +796,8 @@ async fn trial_headers_present_for_trial_keys_and_absent_on_429() {
     }
     let r = post(&s, "/v2/chat", Some(DEMO_KEY), &chat_body(), None).await;
     assert_eq!(r.status(), 429);
-    assert!(error_message(&r.json().await.unwrap()).starts_with("You are past the per minute request limit"));
+    assert!(error_message(&r.json().await.unwrap())
+        .starts_with("You are past the per minute request limit"));
 }
 
 #[tokio::test]
@@ -705,16 +812,24 @@ async fn rate_limit_429_then_success_after_retry_after() {
     })
     .await;
     assert_eq!(
-        post(&s, "/v2/chat", Some(DEMO_KEY), &chat_body(), None).await.status(),
+        post(&s, "/v2/chat", Some(DEMO_KEY), &chat_body(), None)
+            .await
+            .status(),
         200
     );
     let r = post(&s, "/v2/chat", Some(DEMO_KEY), &chat_body(), None).await;
     assert_eq!(r.status(), 429);
-    let secs: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let secs: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=2).contains(&secs), "whole seconds, rounded up: {secs}");
     tokio::time::sleep(Duration::from_secs(secs)).await;
     assert_eq!(
-        post(&s, "/v2/chat", Some(DEMO_KEY), &chat_body(), None).await.status(),
+        post(&s, "/v2/chat", Some(DEMO_KEY), &chat_body(), None)
+            .await
+            .status(),
         200
     );
 }
@@ -736,23 +851,30 @@ async fn stream_event_delay_spaces_the_events_and_records_write_times() {
     while r.chunk().await.unwrap().is_some() {}
     let times = s.stream_event_times();
     assert!(times.len() > 5);
-    assert!(got_first < times[1], "event 0 delivered before event 1 was written");
+    assert!(
+        got_first < times[1],
+        "event 0 delivered before event 1 was written"
+    );
     for w in times.windows(2) {
-        assert!(w[1] - w[0] >= Duration::from_millis(35), "{:?}", w[1] - w[0]);
+        assert!(
+            w[1] - w[0] >= Duration::from_millis(35),
+            "{:?}",
+            w[1] - w[0]
+        );
     }
 }
 
 #[tokio::test]
 async fn v1_chat_embed_rerank_and_check_key_bodies() {
     let s = sim(SimConfig::default()).await;
-    let v1 =
-        json!({"message": "hello there", "preamble": "be brief", "chat_history": [{"role": "USER", "message": "hi"}]});
+    let v1 = json!({"message": "hello there", "preamble": "be brief", "chat_history": [{"role": "USER", "message": "hi"}]});
     let v: Value = post(&s, "/v1/chat", Some(DEMO_KEY), &v1, None)
         .await
         .json()
         .await
         .unwrap();
-    let raw = count_text_tokens("be brief") + count_text_tokens("hi") + count_text_tokens("hello there");
+    let raw =
+        count_text_tokens("be brief") + count_text_tokens("hi") + count_text_tokens("hello there");
     assert_eq!(v["meta"]["billed_units"]["input_tokens"], raw);
     assert_eq!(v["meta"]["tokens"]["input_tokens"], raw + 10 + 5 * 3);
     assert_eq!(v["finish_reason"], "COMPLETE");
@@ -819,7 +941,14 @@ async fn requests_are_recorded_with_status_and_scenario() {
     let mut body = chat_body();
     body["max_tokens"] = json!(77);
     post(&s, "/v2/chat", Some(DEMO_KEY), &body, None).await;
-    post(&s, "/v2/chat", Some(DEMO_KEY), &chat_body(), Some("payment-required")).await;
+    post(
+        &s,
+        "/v2/chat",
+        Some(DEMO_KEY),
+        &chat_body(),
+        Some("payment-required"),
+    )
+    .await;
     client()
         .get(format!("{}/v1/models/command-r?x=1", s.base_url()))
         .send()
@@ -838,7 +967,11 @@ async fn requests_are_recorded_with_status_and_scenario() {
         (Some(402), Some(Scenario::PaymentRequired))
     );
     assert_eq!(
-        (reqs[2].method.as_str(), reqs[2].path.as_str(), reqs[2].status),
+        (
+            reqs[2].method.as_str(),
+            reqs[2].path.as_str(),
+            reqs[2].status
+        ),
         ("GET", "/v1/models/command-r", Some(401))
     );
     assert_eq!(s.hits("/v1/models/command-r"), 1);

@@ -23,7 +23,9 @@ impl Sim {
             .enable_all()
             .build()
             .expect("runtime");
-        let sim = rt.block_on(Simulator::start(config)).expect("simulator starts");
+        let sim = rt
+            .block_on(Simulator::start(config))
+            .expect("simulator starts");
         Sim { rt, sim: Some(sim) }
     }
 
@@ -71,17 +73,34 @@ impl Run {
     /// Asserts exit code 0 and returns self.
     #[track_caller]
     pub fn success(self) -> Run {
-        assert_eq!(self.code, 0, "expected success; stderr: {}\nstdout: {}", self.stderr, self.stdout);
+        assert_eq!(
+            self.code, 0,
+            "expected success; stderr: {}\nstdout: {}",
+            self.stderr, self.stdout
+        );
         self
     }
 
     /// Asserts the exit code and a one-line stderr that contains every one of `needles`.
     #[track_caller]
     pub fn fails(self, code: i32, needles: &[&str]) -> Run {
-        assert_eq!(self.code, code, "exit code; stderr: {}\nstdout: {}", self.stderr, self.stdout);
-        assert_eq!(self.stderr.trim_end().lines().count(), 1, "one-line error, got: {:?}", self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code; stderr: {}\nstdout: {}",
+            self.stderr, self.stdout
+        );
+        assert_eq!(
+            self.stderr.trim_end().lines().count(),
+            1,
+            "one-line error, got: {:?}",
+            self.stderr
+        );
         for n in needles {
-            assert!(self.stderr.contains(n), "stderr should name {n:?}: {}", self.stderr);
+            assert!(
+                self.stderr.contains(n),
+                "stderr should name {n:?}: {}",
+                self.stderr
+            );
         }
         self
     }
@@ -89,7 +108,12 @@ impl Run {
     /// Stdout parsed as one JSON object.
     #[track_caller]
     pub fn json(&self) -> Value {
-        assert_eq!(self.stdout.trim_end().lines().count(), 1, "one JSON line: {}", self.stdout);
+        assert_eq!(
+            self.stdout.trim_end().lines().count(),
+            1,
+            "one JSON line: {}",
+            self.stdout
+        );
         serde_json::from_str(self.stdout.trim()).expect("stdout is JSON")
     }
 }
@@ -168,7 +192,10 @@ pub fn members(zip: &Path) -> Vec<(String, Vec<u8>)> {
 /// One member as text.
 #[track_caller]
 pub fn member(zip: &Path, name: &str) -> String {
-    let (_, b) = members(zip).into_iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no member {name}"));
+    let (_, b) = members(zip)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no member {name}"));
     String::from_utf8(b).expect("utf-8 member")
 }
 
@@ -190,18 +217,25 @@ pub fn exchange(zip: &Path) -> Value {
 
 /// A response header from a recorded exchange (case-insensitive).
 pub fn response_header(exchange: &Value, name: &str) -> Option<String> {
-    exchange["response"]["headers"].as_array()?.iter().find_map(|h| {
-        h["name"]
-            .as_str()
-            .filter(|n| n.eq_ignore_ascii_case(name))
-            .and_then(|_| h["value"].as_str().map(str::to_string))
-    })
+    exchange["response"]["headers"]
+        .as_array()?
+        .iter()
+        .find_map(|h| {
+            h["name"]
+                .as_str()
+                .filter(|n| n.eq_ignore_ascii_case(name))
+                .and_then(|_| h["value"].as_str().map(str::to_string))
+        })
 }
 
 /// Files in `dir` (names only), sorted.
 pub fn dir_listing(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -216,8 +250,10 @@ pub fn write(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
 
 /// An envelope request file `{"method","url","headers","body"}` for `path` on `base`.
 pub fn envelope(base: &str, path: &str, headers: &[(&str, &str)], body: &Value) -> String {
-    let h: serde_json::Map<String, Value> =
-        headers.iter().map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect();
+    let h: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+        .collect();
     serde_json::to_string_pretty(&serde_json::json!({
         "method": "POST",
         "url": format!("{base}{path}"),
@@ -231,10 +267,16 @@ pub fn envelope(base: &str, path: &str, headers: &[(&str, &str)], body: &Value) 
 pub fn insta_settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
     s.set_prepend_module_to_snapshot(true);
-    s.add_filter(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[UUID]");
+    s.add_filter(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        "[UUID]",
+    );
     s.add_filter(r"\b[0-9a-f]{32}\b", "[ID]");
     s.add_filter(r"Environment: .*CPUs\.", "Environment: [ENV].");
-    s.add_filter(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})", "[TIME]");
+    s.add_filter(
+        r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})",
+        "[TIME]",
+    );
     s.add_filter(r"\d{8}T\d{6}Z", "[TIME]");
     s.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
     s.add_filter(r"\b\d+(\.\d+)? ?ms\b", "[N] ms");

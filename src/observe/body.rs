@@ -60,7 +60,12 @@ impl RecordingBody {
         let scanner = inflight.is_stream.then(StreamScanner::default);
         RecordingBody {
             inner,
-            tracking: Some(Box::new(Tracking { inflight, copy: keep.then(Vec::new), size: 0, scanner })),
+            tracking: Some(Box::new(Tracking {
+                inflight,
+                copy: keep.then(Vec::new),
+                size: 0,
+                scanner,
+            })),
         }
     }
 
@@ -75,7 +80,10 @@ impl HttpBody for RecordingBody {
     type Data = Bytes;
     type Error = hyper::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = &mut *self;
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         match &polled {
@@ -117,7 +125,11 @@ impl HttpBody for RecordingBody {
 impl Drop for RecordingBody {
     fn drop(&mut self) {
         if self.tracking.is_some() {
-            let how = if self.inner.is_end_stream() { End::Complete } else { End::ClientGone };
+            let how = if self.inner.is_end_stream() {
+                End::Complete
+            } else {
+                End::ClientGone
+            };
             self.end(how);
         }
     }
@@ -160,7 +172,11 @@ impl Tracking {
         let keep = failure.is_some() || f.shared.record_all || f.group.is_some();
         let record = if keep {
             let body = self.response_body();
-            let response = RecordedResponse { status, headers: headers_vec(&f.resp_headers), body };
+            let response = RecordedResponse {
+                status,
+                headers: headers_vec(&f.resp_headers),
+                body,
+            };
             Some(f.exchange(Some(response), failure.clone()))
         } else {
             None
@@ -185,14 +201,23 @@ impl Tracking {
                 b.size = self.size;
                 b
             }
-            None => Body { size: self.size, truncated: self.size > 0, ..Body::default() },
+            None => Body {
+                size: self.size,
+                truncated: self.size > 0,
+                ..Body::default()
+            },
         }
     }
 
     /// The API's `message` verbatim, else the body text.
     fn http_message(&self, status: u16) -> String {
         let body = self.response_body();
-        if let Some(m) = body.json().as_ref().and_then(|v| v.get("message")).and_then(|m| m.as_str()) {
+        if let Some(m) = body
+            .json()
+            .as_ref()
+            .and_then(|v| v.get("message"))
+            .and_then(|m| m.as_str())
+        {
             return m.to_string();
         }
         let text = body.text.trim();

@@ -137,11 +137,15 @@ impl Proxy {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(https);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(https);
         let listener = TcpListener::bind(opts.listen)
             .await
             .map_err(|e| Error::input(format!("--listen {}", opts.listen), e.to_string()))?;
-        let addr = listener.local_addr().map_err(|e| Error::Other(format!("listen address: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::Other(format!("listen address: {e}")))?;
         let shared = Arc::new(Shared {
             upstream,
             client,
@@ -154,7 +158,12 @@ impl Proxy {
         });
         let (shutdown, rx) = watch::channel(false);
         let server = tokio::spawn(serve(listener, shared.clone(), rx, opts.drain_timeout));
-        Ok(Proxy { addr, shared, shutdown, server: Some(server) })
+        Ok(Proxy {
+            addr,
+            shared,
+            shutdown,
+            server: Some(server),
+        })
     }
 
     /// The address the proxy listens on.
@@ -203,7 +212,9 @@ fn normalize_upstream(raw: &str) -> Result<String> {
     if url.scheme() != "http" && url.scheme() != "https" {
         return Err(Error::input(what(), "must start with http:// or https://"));
     }
-    let host = url.host_str().ok_or_else(|| Error::input(what(), "has no host"))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| Error::input(what(), "has no host"))?;
     if url.query().is_some() || url.fragment().is_some() {
         return Err(Error::input(what(), "must not have a query or fragment"));
     }
@@ -214,7 +225,12 @@ fn normalize_upstream(raw: &str) -> Result<String> {
     Ok(s)
 }
 
-async fn serve(listener: TcpListener, shared: Arc<Shared>, mut rx: watch::Receiver<bool>, drain: Duration) {
+async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut rx: watch::Receiver<bool>,
+    drain: Duration,
+) {
     let mut conns = JoinSet::new();
     let conn_rx = rx.clone();
     loop {
@@ -233,8 +249,9 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, mut rx: watch::Receiv
         let mut rx = conn_rx.clone();
         conns.spawn(async move {
             let svc = hyper::service::service_fn(move |req| handle(shared.clone(), req));
-            let conn =
-                hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), svc);
+            let conn = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), svc);
             tokio::pin!(conn);
             let stop = tokio::select! {
                 _ = conn.as_mut() => false,
@@ -262,8 +279,11 @@ pub(crate) struct RequestMeta {
 impl RequestMeta {
     fn new(path: &str, body: &[u8]) -> RequestMeta {
         let endpoint = Endpoint::from_path(path);
-        let json =
-            if body.first() == Some(&b'{') { serde_json::from_slice::<serde_json::Value>(body).ok() } else { None };
+        let json = if body.first() == Some(&b'{') {
+            serde_json::from_slice::<serde_json::Value>(body).ok()
+        } else {
+            None
+        };
         let (model, stream, chars, max_tokens) = match &json {
             Some(v) => (
                 v.get("model").and_then(|m| m.as_str()).map(str::to_string),
@@ -276,7 +296,9 @@ impl RequestMeta {
         let model = model.or_else(|| {
             // `GET /v1/models/{model}` names the model in the path.
             let p = path.split('?').next().unwrap_or("");
-            p.rsplit_once("/v1/models/").map(|(_, m)| m.to_string()).filter(|m| !m.is_empty())
+            p.rsplit_once("/v1/models/")
+                .map(|(_, m)| m.to_string())
+                .filter(|m| !m.is_empty())
         });
         RequestMeta {
             endpoint,
@@ -284,7 +306,11 @@ impl RequestMeta {
                 endpoint: endpoint.name().to_string(),
                 model,
                 stream,
-                input_chars_up_to: if chars == 0 { 0 } else { chars.next_power_of_two() },
+                input_chars_up_to: if chars == 0 {
+                    0
+                } else {
+                    chars.next_power_of_two()
+                },
                 max_tokens,
             },
         }
@@ -295,12 +321,20 @@ impl RequestMeta {
 fn is_hop_by_hop(name: &HeaderName) -> bool {
     matches!(
         name.as_str(),
-        "connection" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "te" | "trailer" | "upgrade"
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "transfer-encoding"
+            | "te"
+            | "trailer"
+            | "upgrade"
     )
 }
 
 fn headers_vec(map: &HeaderMap) -> Vec<Header> {
-    map.iter().map(|(n, v)| Header::new(n.as_str(), String::from_utf8_lossy(v.as_bytes()))).collect()
+    map.iter()
+        .map(|(n, v)| Header::new(n.as_str(), String::from_utf8_lossy(v.as_bytes())))
+        .collect()
 }
 
 fn retry_key(method: &hyper::Method, path: &str, body: &[u8]) -> u64 {
@@ -319,16 +353,27 @@ fn json_response(status: StatusCode, message: &str) -> Response<ProxyBody> {
     let body = serde_json::json!({ "message": message }).to_string();
     let mut resp = Response::new(Either::Right(Full::new(Bytes::from(body))));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<ProxyBody>, Infallible> {
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
     let started_at = chrono::Utc::now();
     let t0 = Instant::now();
     let seq = shared.seq.fetch_add(1, Ordering::Relaxed);
     let (parts, body) = req.into_parts();
-    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .to_string();
     let url = format!("{}{}", shared.upstream, path_and_query);
     let req_body = match body.collect().await {
         Ok(c) => c.to_bytes(),
@@ -345,7 +390,12 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     let mut up = Request::builder().method(parts.method.clone());
     let uri: hyper::Uri = match url.parse() {
         Ok(u) => u,
-        Err(e) => return Ok(json_response(StatusCode::BAD_REQUEST, &format!("cannot forward to {url}: {e}"))),
+        Err(e) => {
+            return Ok(json_response(
+                StatusCode::BAD_REQUEST,
+                &format!("cannot forward to {url}: {e}"),
+            ))
+        }
     };
     up = up.uri(uri);
     if let Some(h) = up.headers_mut() {
@@ -355,14 +405,22 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             }
             h.append(name.clone(), value.clone());
         }
-        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
         if !req_body.is_empty() || h.contains_key(header::CONTENT_LENGTH) {
             h.insert(header::CONTENT_LENGTH, HeaderValue::from(req_body.len()));
         }
     }
     let up_req = match up.body(Full::new(req_body.clone())) {
         Ok(r) => r,
-        Err(e) => return Ok(json_response(StatusCode::BAD_REQUEST, &format!("cannot forward to {url}: {e}"))),
+        Err(e) => {
+            return Ok(json_response(
+                StatusCode::BAD_REQUEST,
+                &format!("cannot forward to {url}: {e}"),
+            ))
+        }
     };
 
     let inflight = InFlight {
@@ -386,35 +444,60 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     let mut guard = PendingGuard(Some(inflight));
     let result = shared.client.request(up_req).await;
     let Some(mut inflight) = guard.0.take() else {
-        return Ok(json_response(StatusCode::INTERNAL_SERVER_ERROR, "cohere-bundle observe: internal error"));
+        return Ok(json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cohere-bundle observe: internal error",
+        ));
     };
     match result {
         Ok(resp) => {
             let status = resp.status().as_u16();
             inflight.time_to_headers = Some(t0.elapsed());
-            inflight.group =
-                lock(&shared.retries).outcome(key, group, record::is_retryable(Some(status)), Instant::now());
+            inflight.group = lock(&shared.retries).outcome(
+                key,
+                group,
+                record::is_retryable(Some(status)),
+                Instant::now(),
+            );
             inflight.status = Some(status);
             let (mut rparts, rbody) = resp.into_parts();
-            let content_type = rparts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let content_type = rparts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             inflight.is_stream = content_type.contains("event-stream")
                 || content_type.contains("stream+json")
                 || content_type.contains("x-ndjson")
                 || (inflight.meta.shape.stream && status < 300);
             inflight.resp_headers = rparts.headers.clone();
-            let hop: Vec<HeaderName> = rparts.headers.keys().filter(|n| is_hop_by_hop(n)).cloned().collect();
+            let hop: Vec<HeaderName> = rparts
+                .headers
+                .keys()
+                .filter(|n| is_hop_by_hop(n))
+                .cloned()
+                .collect();
             for n in hop {
                 rparts.headers.remove(&n);
             }
-            let keep = shared.record_all || status >= 400 || inflight.group.is_some() || inflight.is_stream;
+            let keep = shared.record_all
+                || status >= 400
+                || inflight.group.is_some()
+                || inflight.is_stream;
             let body = RecordingBody::new(rbody, inflight, keep);
             Ok(Response::from_parts(rparts, Either::Left(body)))
         }
         Err(e) => {
             let reason = error_chain(&e);
-            let msg = format!("cohere-bundle observe: cannot reach upstream {}: {reason}", inflight.url);
+            let msg = format!(
+                "cohere-bundle observe: cannot reach upstream {}: {reason}",
+                inflight.url
+            );
             inflight.group = lock(&shared.retries).outcome(key, group, true, Instant::now());
-            inflight.finish_without_response(Failure { class: FailureClass::Network, message: msg.clone() });
+            inflight.finish_without_response(Failure {
+                class: FailureClass::Network,
+                message: msg.clone(),
+            });
             Ok(json_response(StatusCode::BAD_GATEWAY, &msg))
         }
     }
@@ -431,7 +514,10 @@ impl Drop for PendingGuard {
             } else {
                 "client disconnected before the upstream answered".to_string()
             };
-            inflight.finish_without_response(Failure { class: FailureClass::Stream, message });
+            inflight.finish_without_response(Failure {
+                class: FailureClass::Stream,
+                message,
+            });
         }
     }
 }
@@ -482,8 +568,13 @@ impl InFlight {
 
 /// Runs `command` with `CO_API_URL` set to the proxy's base URL (no `/v1`), stdin, stdout and stderr
 /// inherited, and returns its exit status.
-pub async fn run_command(proxy_base_url: &str, command: &[OsString]) -> Result<std::process::ExitStatus> {
-    let (program, args) = command.split_first().ok_or_else(|| Error::input("command", "no command given to run"))?;
+pub async fn run_command(
+    proxy_base_url: &str,
+    command: &[OsString],
+) -> Result<std::process::ExitStatus> {
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| Error::input("command", "no command given to run"))?;
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args)
         .env("CO_API_URL", proxy_base_url)
@@ -491,9 +582,16 @@ pub async fn run_command(proxy_base_url: &str, command: &[OsString]) -> Result<s
         .stdout(std::process::Stdio::inherit())
         .stderr(std::process::Stdio::inherit())
         .kill_on_drop(true);
-    let mut child =
-        cmd.spawn().map_err(|e| Error::input(format!("command {}", program.to_string_lossy()), e.to_string()))?;
-    child.wait().await.map_err(|e| Error::Other(format!("waiting for {}: {e}", program.to_string_lossy())))
+    let mut child = cmd.spawn().map_err(|e| {
+        Error::input(
+            format!("command {}", program.to_string_lossy()),
+            e.to_string(),
+        )
+    })?;
+    child
+        .wait()
+        .await
+        .map_err(|e| Error::Other(format!("waiting for {}: {e}", program.to_string_lossy())))
 }
 
 /// Resolves on Ctrl-C, or on SIGTERM on Unix.
@@ -525,9 +623,18 @@ mod tests {
 
     #[test]
     fn upstream_urls_are_checked_and_normalized() {
-        assert_eq!(normalize_upstream("https://api.cohere.com/v1/").unwrap(), "https://api.cohere.com");
-        assert_eq!(normalize_upstream("http://127.0.0.1:9/base/").unwrap(), "http://127.0.0.1:9/base");
-        assert_eq!(normalize_upstream("http://127.0.0.1:9/v1").unwrap(), "http://127.0.0.1:9/v1");
+        assert_eq!(
+            normalize_upstream("https://api.cohere.com/v1/").unwrap(),
+            "https://api.cohere.com"
+        );
+        assert_eq!(
+            normalize_upstream("http://127.0.0.1:9/base/").unwrap(),
+            "http://127.0.0.1:9/base"
+        );
+        assert_eq!(
+            normalize_upstream("http://127.0.0.1:9/v1").unwrap(),
+            "http://127.0.0.1:9/v1"
+        );
         let e = normalize_upstream("ftp://x").unwrap_err().to_string();
         assert!(e.contains("ftp://x") && e.contains("http://"), "{e}");
         assert!(normalize_upstream("not a url").is_err());
@@ -551,10 +658,22 @@ mod tests {
     async fn run_command_sets_co_api_url_and_reports_bad_commands() {
         let e = run_command("http://127.0.0.1:1", &[]).await.unwrap_err();
         assert_eq!(e.exit_code(), 2);
-        let e = run_command("http://127.0.0.1:1", &["/no/such/program-xyz".into()]).await.unwrap_err();
+        let e = run_command("http://127.0.0.1:1", &["/no/such/program-xyz".into()])
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("/no/such/program-xyz"), "{e}");
-        let ok = ["sh".into(), "-c".into(), "test \"$CO_API_URL\" = http://127.0.0.1:1".into()];
-        assert!(run_command("http://127.0.0.1:1", &ok).await.unwrap().success());
-        assert!(!run_command("http://127.0.0.1:2", &ok).await.unwrap().success());
+        let ok = [
+            "sh".into(),
+            "-c".into(),
+            "test \"$CO_API_URL\" = http://127.0.0.1:1".into(),
+        ];
+        assert!(run_command("http://127.0.0.1:1", &ok)
+            .await
+            .unwrap()
+            .success());
+        assert!(!run_command("http://127.0.0.1:2", &ok)
+            .await
+            .unwrap()
+            .success());
     }
 }

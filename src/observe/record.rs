@@ -118,7 +118,11 @@ impl Store {
     pub fn new(body_cap: usize, max_records: usize) -> Store {
         Store {
             records: VecDeque::new(),
-            stats: ObserveStats { body_cap, max_records, ..ObserveStats::default() },
+            stats: ObserveStats {
+                body_cap,
+                max_records,
+                ..ObserveStats::default()
+            },
             shapes: HashMap::new(),
             other_shapes: (0, 0),
         }
@@ -134,7 +138,10 @@ impl Store {
             s.successes += 1;
         }
         bump(&mut s.by_endpoint, f.endpoint);
-        bump(&mut s.by_model, f.shape.model.as_deref().unwrap_or("(none)"));
+        bump(
+            &mut s.by_model,
+            f.shape.model.as_deref().unwrap_or("(none)"),
+        );
         match f.status {
             Some(st) => bump(&mut s.by_status, &st.to_string()),
             None => bump(&mut s.by_status, "network"),
@@ -155,8 +162,8 @@ impl Store {
             counts.0 += 1;
         }
         if let Some(rec) = f.record {
-            let truncated =
-                rec.request.body.truncated as u64 + rec.response.as_ref().map_or(0, |r| r.body.truncated as u64);
+            let truncated = rec.request.body.truncated as u64
+                + rec.response.as_ref().map_or(0, |r| r.body.truncated as u64);
             self.stats.truncated_bodies += truncated;
             if self.stats.max_records == 0 {
                 self.drop_one(rec.failure.is_none());
@@ -216,7 +223,11 @@ impl Store {
         let mut shapes: Vec<ShapeStats> = self
             .shapes
             .iter()
-            .map(|(shape, &(successes, failures))| ShapeStats { shape: shape.clone(), successes, failures })
+            .map(|(shape, &(successes, failures))| ShapeStats {
+                shape: shape.clone(),
+                successes,
+                failures,
+            })
             .collect();
         shapes.sort_by(|a, b| a.shape.cmp(&b.shape));
         if self.other_shapes != (0, 0) {
@@ -265,17 +276,30 @@ pub(crate) struct RetryTable {
 
 impl RetryTable {
     pub fn new(window: Duration) -> RetryTable {
-        RetryTable { window, pending: HashMap::new(), next_group: 1 }
+        RetryTable {
+            window,
+            pending: HashMap::new(),
+            next_group: 1,
+        }
     }
 
     /// The group a new request with this key joins, if it retries a recent retryable failure.
     pub fn lookup(&self, key: u64, now: Instant) -> Option<u32> {
-        self.pending.get(&key).filter(|(_, at)| now.saturating_duration_since(*at) <= self.window).map(|(g, _)| *g)
+        self.pending
+            .get(&key)
+            .filter(|(_, at)| now.saturating_duration_since(*at) <= self.window)
+            .map(|(g, _)| *g)
     }
 
     /// Notes the outcome of an attempt (before the client sees it, so a quick retry cannot race it) and
     /// returns the attempt's group.
-    pub fn outcome(&mut self, key: u64, group: Option<u32>, retryable: bool, now: Instant) -> Option<u32> {
+    pub fn outcome(
+        &mut self,
+        key: u64,
+        group: Option<u32>,
+        retryable: bool,
+        now: Instant,
+    ) -> Option<u32> {
         if retryable {
             let g = group.unwrap_or_else(|| {
                 let g = self.next_group;
@@ -284,7 +308,8 @@ impl RetryTable {
             });
             if self.pending.len() >= 4096 {
                 let window = self.window;
-                self.pending.retain(|_, (_, at)| now.saturating_duration_since(*at) <= window);
+                self.pending
+                    .retain(|_, (_, at)| now.saturating_duration_since(*at) <= window);
                 if self.pending.len() >= 4096 {
                     self.pending.clear();
                 }
@@ -357,11 +382,16 @@ impl StreamScanner {
 
     fn check_line(&mut self, line: &[u8]) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let data = line.strip_prefix(b"data:").unwrap_or(line).trim_ascii_start();
+        let data = line
+            .strip_prefix(b"data:")
+            .unwrap_or(line)
+            .trim_ascii_start();
         if !data.starts_with(b"{") || !(contains(data, b"ERROR") || contains(data, b"error")) {
             return;
         }
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else { return };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
+            return;
+        };
         self.failure = stream_error(&v);
     }
 }
@@ -378,7 +408,11 @@ fn stream_error(v: &serde_json::Value) -> Option<String> {
             serde_json::Value::String(s) if s.is_empty() => None,
             serde_json::Value::String(s) => Some(s.clone()),
             other => Some(
-                other.get("message").and_then(|m| m.as_str()).map(str::to_string).unwrap_or_else(|| other.to_string()),
+                other
+                    .get("message")
+                    .and_then(|m| m.as_str())
+                    .map(str::to_string)
+                    .unwrap_or_else(|| other.to_string()),
             ),
         }
     };
@@ -395,17 +429,17 @@ fn stream_error(v: &serde_json::Value) -> Option<String> {
     if let Some(err) = v.pointer("/delta/error").and_then(text) {
         return Some(err);
     }
-    if kind == Some("message-end") && v.pointer("/delta/finish_reason").and_then(|f| f.as_str()) == Some("ERROR") {
+    if kind == Some("message-end")
+        && v.pointer("/delta/finish_reason").and_then(|f| f.as_str()) == Some("ERROR")
+    {
         return Some("stream ended with finish_reason ERROR (message-end, HTTP 200)".into());
     }
     if v.get("event_type").and_then(|t| t.as_str()) == Some("stream-end")
         && v.get("finish_reason").and_then(|f| f.as_str()) == Some("ERROR")
     {
-        return Some(
-            v.get("error")
-                .and_then(text)
-                .unwrap_or_else(|| "stream ended with finish_reason ERROR (stream-end, HTTP 200)".into()),
-        );
+        return Some(v.get("error").and_then(text).unwrap_or_else(|| {
+            "stream ended with finish_reason ERROR (stream-end, HTTP 200)".into()
+        }));
     }
     None
 }
@@ -448,7 +482,10 @@ mod tests {
             request: Default::default(),
             response: None,
             timings: Default::default(),
-            failure: failed.then(|| Failure { class: FailureClass::Http, message: "x".into() }),
+            failure: failed.then(|| Failure {
+                class: FailureClass::Http,
+                message: "x".into(),
+            }),
             retry_group: None,
         }
     }
@@ -487,7 +524,10 @@ mod tests {
         assert_eq!(r.stats.failures, 2);
         assert_eq!(r.stats.by_status["200"], 3);
         assert_eq!(r.stats.shapes.len(), 1);
-        assert_eq!((r.stats.shapes[0].successes, r.stats.shapes[0].failures), (3, 2));
+        assert_eq!(
+            (r.stats.shapes[0].successes, r.stats.shapes[0].failures),
+            (3, 2)
+        );
         let idx: Vec<u32> = r.exchanges.iter().map(|e| e.index).collect();
         assert_eq!(idx, [1, 2, 3]);
         assert!(r.exchanges[0].failure.is_some() && r.exchanges[2].failure.is_some());

@@ -25,13 +25,18 @@ pub(crate) struct CurlCommand {
 /// True when `text` (after an optional `$ ` prompt) starts with the word `curl`.
 pub(crate) fn looks_like_curl(text: &str) -> bool {
     let t = strip_prompt(text.trim_start());
-    let word: String = t.chars().take_while(|c| !c.is_whitespace() && *c != '^' && *c != '\\').collect();
+    let word: String = t
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '^' && *c != '\\')
+        .collect();
     let word = word.to_ascii_lowercase();
     word == "curl" || word == "curl.exe" || word.ends_with("/curl")
 }
 
 fn strip_prompt(t: &str) -> &str {
-    t.strip_prefix("$ ").or_else(|| t.strip_prefix("> ")).unwrap_or(t)
+    t.strip_prefix("$ ")
+        .or_else(|| t.strip_prefix("> "))
+        .unwrap_or(t)
 }
 
 /// Options that take a value and that the tool does not need.
@@ -87,8 +92,10 @@ const SKIP_WITH_VALUE: &[&str] = &[
 ];
 
 /// Short options that take a value (the value may be attached: `-XPOST`).
-const SHORT_WITH_VALUE: &[char] =
-    &['X', 'H', 'd', 'u', 'o', 'm', 'A', 'e', 'b', 'x', 'w', 'E', 'c', 'D', 'K', 'r', 'T', 'F', 'U', 'Y', 'y', 'z', 'C', 'Q', 't', 'P'];
+const SHORT_WITH_VALUE: &[char] = &[
+    'X', 'H', 'd', 'u', 'o', 'm', 'A', 'e', 'b', 'x', 'w', 'E', 'c', 'D', 'K', 'r', 'T', 'F', 'U',
+    'Y', 'y', 'z', 'C', 'Q', 't', 'P',
+];
 
 /// Parses a curl command line. `name` names the source in errors.
 pub(crate) fn parse(name: &str, text: &str) -> Result<CurlCommand> {
@@ -110,8 +117,19 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<CurlCommand> {
     let mut data_parts: Vec<String> = Vec::new();
     let mut positional: Vec<String> = Vec::new();
     let mut words: Vec<String> = words.collect();
-    const POWERSHELL: &[&str] = &["-uri", "-method", "-body", "-headers", "-contenttype", "-infile", "-usebasicparsing"];
-    if words.iter().any(|w| POWERSHELL.contains(&w.to_ascii_lowercase().as_str())) {
+    const POWERSHELL: &[&str] = &[
+        "-uri",
+        "-method",
+        "-body",
+        "-headers",
+        "-contenttype",
+        "-infile",
+        "-usebasicparsing",
+    ];
+    if words
+        .iter()
+        .any(|w| POWERSHELL.contains(&w.to_ascii_lowercase().as_str()))
+    {
         return Err(Error::input(
             name,
             "this is PowerShell's curl alias (Invoke-WebRequest), not curl; save the body as a JSON file and pass it with --endpoint",
@@ -128,7 +146,9 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<CurlCommand> {
         }
         if let Some(long) = arg.strip_prefix("--") {
             let (opt, attached) = match long.split_once('=') {
-                Some((o, v)) if takes_value_long(&format!("--{o}")) => (format!("--{o}"), Some(v.to_string())),
+                Some((o, v)) if takes_value_long(&format!("--{o}")) => {
+                    (format!("--{o}"), Some(v.to_string()))
+                }
                 _ => (arg.clone(), None),
             };
             let value = |words: &mut Vec<String>| -> Result<String> {
@@ -142,7 +162,9 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<CurlCommand> {
                 "--header" => push_header(&mut cmd.headers, &value(&mut words)?),
                 "--url" => positional.insert(0, value(&mut words)?),
                 "--user" => push_basic(&mut cmd.headers, &value(&mut words)?),
-                "--user-agent" => cmd.headers.push(Header::new("User-Agent", value(&mut words)?)),
+                "--user-agent" => cmd
+                    .headers
+                    .push(Header::new("User-Agent", value(&mut words)?)),
                 "--referer" => cmd.headers.push(Header::new("Referer", value(&mut words)?)),
                 "--cookie" => cmd.headers.push(Header::new("Cookie", value(&mut words)?)),
                 "--data" | "--data-ascii" | "--data-binary" => {
@@ -153,14 +175,18 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<CurlCommand> {
                 "--json" => {
                     data_parts.push(read_data(name, &value(&mut words)?, true)?);
                     if crate::exchange::header(&cmd.headers, "content-type").is_none() {
-                        cmd.headers.push(Header::new("Content-Type", "application/json"));
+                        cmd.headers
+                            .push(Header::new("Content-Type", "application/json"));
                     }
                     if crate::exchange::header(&cmd.headers, "accept").is_none() {
                         cmd.headers.push(Header::new("Accept", "application/json"));
                     }
                 }
                 "--form" | "--form-string" => {
-                    return Err(Error::input(name, "curl -F/--form sends a multipart form, not a JSON body"))
+                    return Err(Error::input(
+                        name,
+                        "curl -F/--form sends a multipart form, not a JSON body",
+                    ))
                 }
                 "--get" => cmd.get = true,
                 "--head" => cmd.head = true,
@@ -180,7 +206,11 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<CurlCommand> {
                 let c = chars[i];
                 if SHORT_WITH_VALUE.contains(&c) {
                     let rest: String = chars[i + 1..].iter().collect();
-                    let v = if rest.is_empty() { words.pop().ok_or_else(|| missing(&format!("-{c}")))? } else { rest };
+                    let v = if rest.is_empty() {
+                        words.pop().ok_or_else(|| missing(&format!("-{c}")))?
+                    } else {
+                        rest
+                    };
                     match c {
                         'X' => cmd.method = Some(v),
                         'H' => push_header(&mut cmd.headers, &v),
@@ -190,7 +220,10 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<CurlCommand> {
                         'e' => cmd.headers.push(Header::new("Referer", v)),
                         'b' => cmd.headers.push(Header::new("Cookie", v)),
                         'F' => {
-                            return Err(Error::input(name, "curl -F/--form sends a multipart form, not a JSON body"))
+                            return Err(Error::input(
+                                name,
+                                "curl -F/--form sends a multipart form, not a JSON body",
+                            ))
                         }
                         _ => {}
                     }
@@ -215,7 +248,13 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<CurlCommand> {
         .find(|p| p.contains("://"))
         .or_else(|| positional.first())
         .cloned();
-    cmd.url = url.map(|u| if u.contains("://") { u } else { format!("http://{u}") });
+    cmd.url = url.map(|u| {
+        if u.contains("://") {
+            u
+        } else {
+            format!("http://{u}")
+        }
+    });
     Ok(cmd)
 }
 
@@ -273,25 +312,51 @@ const DATA_FILE_CAP: u64 = super::MAX_REQUEST_BYTES;
 
 /// Resolves `@file` (relative to the current directory); `strip_newlines` as curl does for `-d @file`.
 fn read_data(name: &str, v: &str, strip_newlines: bool) -> Result<String> {
-    let Some(path) = v.strip_prefix('@') else { return Ok(v.to_string()) };
+    let Some(path) = v.strip_prefix('@') else {
+        return Ok(v.to_string());
+    };
     if path == "-" {
-        return Err(Error::input(name, "curl reads the body from stdin (@-); save it to a file and use -d @file"));
+        return Err(Error::input(
+            name,
+            "curl reads the body from stdin (@-); save it to a file and use -d @file",
+        ));
     }
     let p = std::path::Path::new(path);
     let meta = std::fs::metadata(p).map_err(|e| {
-        Error::input(name, format!("curl data file {path}: {}", super::io_reason(&e)))
+        Error::input(
+            name,
+            format!("curl data file {path}: {}", super::io_reason(&e)),
+        )
     })?;
     if meta.is_dir() {
-        return Err(Error::input(name, format!("curl data file {path}: is a directory")));
+        return Err(Error::input(
+            name,
+            format!("curl data file {path}: is a directory"),
+        ));
     }
     if meta.len() > DATA_FILE_CAP {
-        return Err(Error::input(name, format!("curl data file {path}: too large ({} bytes)", meta.len())));
+        return Err(Error::input(
+            name,
+            format!("curl data file {path}: too large ({} bytes)", meta.len()),
+        ));
     }
-    let bytes = std::fs::read(p)
-        .map_err(|e| Error::input(name, format!("curl data file {path}: {}", super::io_reason(&e))))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| Error::input(name, format!("curl data file {path}: binary file (not UTF-8)")))?;
-    Ok(if strip_newlines { text.replace(['\r', '\n'], "") } else { text })
+    let bytes = std::fs::read(p).map_err(|e| {
+        Error::input(
+            name,
+            format!("curl data file {path}: {}", super::io_reason(&e)),
+        )
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Error::input(
+            name,
+            format!("curl data file {path}: binary file (not UTF-8)"),
+        )
+    })?;
+    Ok(if strip_newlines {
+        text.replace(['\r', '\n'], "")
+    } else {
+        text
+    })
 }
 
 /// Normalises line ends and joins continuation lines: `\` (POSIX shells), `^` (Windows cmd, whose `^x` escapes
@@ -303,8 +368,13 @@ fn join_continuations(text: &str) -> String {
     // `\\` is never cmd style, whatever its data holds.
     let posix_continued = text.lines().any(|l| l.trim_end().ends_with('\\'));
     let cmd_style = !posix_continued
-        && (text.lines().any(|l| l.trim_end().ends_with(" ^") || l.trim_end() == "^")
-            || text.split_whitespace().nth(1).is_some_and(|w| w.starts_with("^\"")));
+        && (text
+            .lines()
+            .any(|l| l.trim_end().ends_with(" ^") || l.trim_end() == "^")
+            || text
+                .split_whitespace()
+                .nth(1)
+                .is_some_and(|w| w.starts_with("^\"")));
     if cmd_style {
         // cmd.exe: `^` escapes the next character, `^` + newline continues the line.
         let mut out = String::with_capacity(text.len());
@@ -510,13 +580,20 @@ mod tests {
         .unwrap();
         assert_eq!(cmd.method.as_deref(), Some("POST"));
         assert_eq!(cmd.url.as_deref(), Some("https://api.cohere.com/v2/chat"));
-        assert_eq!(cmd.headers, vec![Header::new("Authorization", "Bearer abc")]);
+        assert_eq!(
+            cmd.headers,
+            vec![Header::new("Authorization", "Bearer abc")]
+        );
         assert_eq!(cmd.data.as_deref(), Some("{\"a\":1}"));
     }
 
     #[test]
     fn ansi_c_quotes_decode_escapes() {
-        let cmd = parse("t", "curl https://x/v2/chat --data $'{\"m\":\"it\\'s\\n\\u00e9\"}'").unwrap();
+        let cmd = parse(
+            "t",
+            "curl https://x/v2/chat --data $'{\"m\":\"it\\'s\\n\\u00e9\"}'",
+        )
+        .unwrap();
         assert_eq!(cmd.data.as_deref(), Some("{\"m\":\"it's\n\u{e9}\"}"));
     }
 
@@ -533,7 +610,11 @@ mod tests {
 
     #[test]
     fn short_option_clusters_and_attached_values() {
-        let cmd = parse("t", "curl -sXPUT -HX-A:1 -sH 'X-B: 2' --max-time 5 -o out.json api.cohere.com/v1/embed").unwrap();
+        let cmd = parse(
+            "t",
+            "curl -sXPUT -HX-A:1 -sH 'X-B: 2' --max-time 5 -o out.json api.cohere.com/v1/embed",
+        )
+        .unwrap();
         assert_eq!(cmd.method.as_deref(), Some("PUT"));
         assert_eq!(cmd.headers.len(), 2);
         assert_eq!(cmd.url.as_deref(), Some("http://api.cohere.com/v1/embed"));
@@ -547,7 +628,18 @@ mod tests {
 
     #[test]
     fn never_panics_on_odd_input() {
-        for t in ["curl", "curl -", "curl -H", "curl $'", "curl $'\\x", "curl $'\\u{", "curl ^", "curl \\", "curl '", "curl -X"] {
+        for t in [
+            "curl",
+            "curl -",
+            "curl -H",
+            "curl $'",
+            "curl $'\\x",
+            "curl $'\\u{",
+            "curl ^",
+            "curl \\",
+            "curl '",
+            "curl -X",
+        ] {
             let _ = parse("t", t);
         }
     }

@@ -30,11 +30,16 @@ pub(super) fn cohere_looking(url: &str) -> bool {
     if Endpoint::from_path(&path) != Endpoint::Other {
         return true;
     }
-    let host = url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase)).unwrap_or_default();
+    let host = url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        .unwrap_or_default();
     if host.contains("cohere") && (path.starts_with("/v1/") || path.starts_with("/v2/")) {
         return true;
     }
-    if host.contains("generativeai") && (path.ends_with("/actions/chat") || path.ends_with("/actions/embedText")) {
+    if host.contains("generativeai")
+        && (path.ends_with("/actions/chat") || path.ends_with("/actions/embedText"))
+    {
         return true;
     }
     path.contains("/model/cohere.") || path.contains("/endpoints/cohere")
@@ -44,13 +49,20 @@ fn status_of(entry: &Map<String, Value>) -> u16 {
     entry
         .get("response")
         .and_then(|r| r.get("status"))
-        .and_then(|s| s.as_i64().or_else(|| s.as_str().and_then(|t| t.trim().parse().ok())))
+        .and_then(|s| {
+            s.as_i64()
+                .or_else(|| s.as_str().and_then(|t| t.trim().parse().ok()))
+        })
         .and_then(|s| u16::try_from(s).ok())
         .unwrap_or(0)
 }
 
 /// Parses a HAR document (`root` holds `log.entries`).
-pub(super) fn parse(name: &str, root: &Map<String, Value>, opts: &ParseOptions) -> Result<CapturedRequest> {
+pub(super) fn parse(
+    name: &str,
+    root: &Map<String, Value>,
+    opts: &ParseOptions,
+) -> Result<CapturedRequest> {
     let entries = root
         .get("log")
         .and_then(|l| l.get("entries"))
@@ -67,13 +79,21 @@ pub(super) fn parse(name: &str, root: &Map<String, Value>, opts: &ParseOptions) 
             if method.eq_ignore_ascii_case("OPTIONS") || !cohere_looking(url) {
                 return None;
             }
-            Some(Candidate { index, entry, url, status: status_of(entry) })
+            Some(Candidate {
+                index,
+                entry,
+                url,
+                status: status_of(entry),
+            })
         })
         .collect();
     if candidates.is_empty() {
         return Err(Error::input(
             name,
-            format!("HAR file: none of its {} entries is a Cohere API request", entries.len()),
+            format!(
+                "HAR file: none of its {} entries is a Cohere API request",
+                entries.len()
+            ),
         ));
     }
     let failing: Vec<&Candidate> = candidates.iter().filter(|c| c.failed()).collect();
@@ -92,7 +112,11 @@ pub(super) fn parse(name: &str, root: &Map<String, Value>, opts: &ParseOptions) 
         failing.get(i).copied().ok_or_else(|| {
             Error::input(
                 "--har-entry",
-                format!("{i} is out of range: {name} has {} failing Cohere entries (0..{})", failing.len(), failing.len()),
+                format!(
+                    "{i} is out of range: {name} has {} failing Cohere entries (0..{})",
+                    failing.len(),
+                    failing.len()
+                ),
             )
         })?
     };
@@ -115,7 +139,9 @@ fn build(name: &str, c: &Candidate, opts: &ParseOptions) -> Result<CapturedReque
         .and_then(|t| t.as_str())
         .unwrap_or("");
     let body = super::body_from_text(name, &format!("{what}'s request body"), post_text)?;
-    let hint = opts.endpoint.or_else(|| Some(Endpoint::from_path(&super::url_path(c.url))).filter(|e| *e != Endpoint::Other));
+    let hint = opts.endpoint.or_else(|| {
+        Some(Endpoint::from_path(&super::url_path(c.url))).filter(|e| *e != Endpoint::Other)
+    });
     let body = super::require_body(name, &what, body, &method, hint)?;
     let endpoint = super::resolve_endpoint(name, Some(c.url), &body, opts)?;
     let recorded_response = if c.status == 0 {
@@ -123,8 +149,14 @@ fn build(name: &str, c: &Candidate, opts: &ParseOptions) -> Result<CapturedReque
     } else {
         let resp = c.entry.get("response");
         let content = resp.and_then(|r| r.get("content"));
-        let text = content.and_then(|t| t.get("text")).and_then(|t| t.as_str()).unwrap_or("");
-        let encoding = content.and_then(|t| t.get("encoding")).and_then(|t| t.as_str()).unwrap_or("");
+        let text = content
+            .and_then(|t| t.get("text"))
+            .and_then(|t| t.as_str())
+            .unwrap_or("");
+        let encoding = content
+            .and_then(|t| t.get("encoding"))
+            .and_then(|t| t.as_str())
+            .unwrap_or("");
         let body = if encoding.eq_ignore_ascii_case("base64") {
             use base64::Engine;
             let compact: String = text.chars().filter(|ch| !ch.is_whitespace()).collect();
@@ -135,7 +167,11 @@ fn build(name: &str, c: &Candidate, opts: &ParseOptions) -> Result<CapturedReque
         } else {
             Body::from_text(text)
         };
-        Some(RecordedResponse { status: c.status, headers: har_headers(resp.and_then(|r| r.get("headers"))), body })
+        Some(RecordedResponse {
+            status: c.status,
+            headers: har_headers(resp.and_then(|r| r.get("headers"))),
+            body,
+        })
     };
     Ok(CapturedRequest {
         source: RequestSource::Har,

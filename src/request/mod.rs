@@ -77,14 +77,19 @@ impl CapturedRequest {
 
     /// True when the body asks for a stream.
     pub fn is_stream(&self) -> bool {
-        self.body.get("stream").and_then(|v| v.as_bool()).unwrap_or(false)
+        self.body
+            .get("stream")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false)
     }
 
     /// The bearer token in an `Authorization` header, if the request carried one.
     pub fn bearer_token(&self) -> Option<&str> {
         let v = crate::exchange::header(&self.headers, "authorization")?;
         let v = v.trim();
-        v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).map(str::trim)
+        v.strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+            .map(str::trim)
     }
 }
 
@@ -94,7 +99,10 @@ impl CapturedRequest {
     /// `$CO_API_KEY` or `${CO_API_KEY}`. The parser never reads the environment itself.
     pub fn bearer_env_var(&self) -> Option<&str> {
         let t = self.bearer_token()?;
-        let name = t.strip_prefix("${").and_then(|r| r.strip_suffix('}')).or_else(|| t.strip_prefix('$'))?;
+        let name = t
+            .strip_prefix("${")
+            .and_then(|r| r.strip_suffix('}'))
+            .or_else(|| t.strip_prefix('$'))?;
         let valid = !name.is_empty()
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
             && !name.starts_with(|c: char| c.is_ascii_digit());
@@ -141,7 +149,10 @@ pub fn parse_request(name: &str, bytes: &[u8], opts: &ParseOptions) -> Result<Ca
         }
     };
     let serde_json::Value::Object(obj) = &value else {
-        return Err(Error::input(name, format!("expected a JSON object, found {}", kind(&value))));
+        return Err(Error::input(
+            name,
+            format!("expected a JSON object, found {}", kind(&value)),
+        ));
     };
     if obj.get("log").and_then(|l| l.get("entries")).is_some() {
         return har::parse(name, obj, opts);
@@ -152,7 +163,11 @@ pub fn parse_request(name: &str, bytes: &[u8], opts: &ParseOptions) -> Result<Ca
         return from_envelope(name, obj, opts);
     }
     // A recorded exchange (`exchanges/NNN.json` of a bundle): `{"request": {envelope}, "response": {...}}`.
-    if let Some(req) = obj.get("request").and_then(|r| r.as_object()).filter(|r| r.get("url").is_some_and(|u| u.is_string())) {
+    if let Some(req) = obj
+        .get("request")
+        .and_then(|r| r.as_object())
+        .filter(|r| r.get("url").is_some_and(|u| u.is_string()))
+    {
         let mut captured = from_envelope(name, req, opts)?;
         captured.recorded_response = obj
             .get("response")
@@ -169,7 +184,10 @@ pub fn parse_request(name: &str, bytes: &[u8], opts: &ParseOptions) -> Result<Ca
 fn decode_text<'a>(name: &str, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, str>> {
     use std::borrow::Cow;
     let binary = |why: String| {
-        Error::input(name, format!("binary file ({why}); expected JSON, a HAR file or a curl command"))
+        Error::input(
+            name,
+            format!("binary file ({why}); expected JSON, a HAR file or a curl command"),
+        )
     };
     let utf16 = match bytes {
         [0xFF, 0xFE, rest @ ..] => Some((rest, true)),
@@ -181,7 +199,13 @@ fn decode_text<'a>(name: &str, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, s
             if rest.len() % 2 != 0 {
                 return Err(binary("UTF-16 with an odd number of bytes".into()));
             }
-            let units = rest.chunks_exact(2).map(|c| if le { u16::from_le_bytes([c[0], c[1]]) } else { u16::from_be_bytes([c[0], c[1]]) });
+            let units = rest.chunks_exact(2).map(|c| {
+                if le {
+                    u16::from_le_bytes([c[0], c[1]])
+                } else {
+                    u16::from_be_bytes([c[0], c[1]])
+                }
+            });
             let s: String = char::decode_utf16(units)
                 .collect::<std::result::Result<String, _>>()
                 .map_err(|_| binary("invalid UTF-16".into()))?;
@@ -243,7 +267,10 @@ pub fn read_request_file(path: &std::path::Path, opts: &ParseOptions) -> Result<
 }
 
 fn too_large(n: u64) -> String {
-    format!("too large ({n} bytes; the limit is {} MiB)", MAX_REQUEST_BYTES / (1024 * 1024))
+    format!(
+        "too large ({n} bytes; the limit is {} MiB)",
+        MAX_REQUEST_BYTES / (1024 * 1024)
+    )
 }
 
 /// A short reason for an I/O error.
@@ -272,7 +299,11 @@ pub(crate) fn json_error(e: &serde_json::Error) -> String {
         // serde_json reports a problem found at a line break as column 0 of the next line.
         format!("malformed JSON at the end of line {}: {msg}", e.line() - 1)
     } else {
-        format!("malformed JSON at line {}, column {}: {msg}", e.line(), e.column())
+        format!(
+            "malformed JSON at line {}, column {}: {msg}",
+            e.line(),
+            e.column()
+        )
     }
 }
 
@@ -329,16 +360,26 @@ pub(crate) fn url_path(u: &str) -> String {
 }
 
 /// Parses a body given as text. `Ok(None)` for an empty body.
-pub(crate) fn body_from_text(name: &str, what: &str, text: &str) -> Result<Option<serde_json::Value>> {
+pub(crate) fn body_from_text(
+    name: &str,
+    what: &str,
+    text: &str,
+) -> Result<Option<serde_json::Value>> {
     if text.trim().is_empty() {
         return Ok(None);
     }
     let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
         let first = text.trim_start().chars().next().unwrap_or(' ');
         if first == '{' || first == '[' {
-            Error::input(name, format!("{what} is not valid JSON: {}", json_error(&e)))
+            Error::input(
+                name,
+                format!("{what} is not valid JSON: {}", json_error(&e)),
+            )
         } else {
-            Error::input(name, format!("{what} is not JSON (Cohere requests have a JSON object body)"))
+            Error::input(
+                name,
+                format!("{what} is not JSON (Cohere requests have a JSON object body)"),
+            )
         }
     })?;
     check_object(name, what, v).map(Some)
@@ -348,7 +389,10 @@ fn check_object(name: &str, what: &str, v: serde_json::Value) -> Result<serde_js
     if v.is_object() {
         Ok(v)
     } else {
-        Err(Error::input(name, format!("{what} is {}, not a JSON object", kind(&v))))
+        Err(Error::input(
+            name,
+            format!("{what} is {}, not a JSON object", kind(&v)),
+        ))
     }
 }
 
@@ -367,7 +411,10 @@ pub(crate) fn require_body(
         {
             Ok(serde_json::Value::Null)
         }
-        None => Err(Error::input(name, format!("{what}: the {method} request has no body"))),
+        None => Err(Error::input(
+            name,
+            format!("{what}: the {method} request has no body"),
+        )),
     }
 }
 
@@ -377,7 +424,9 @@ fn endpoint_hint(url: &str) -> Option<Endpoint> {
 
 fn from_curl(name: &str, text: &str, opts: &ParseOptions) -> Result<CapturedRequest> {
     let cmd = curl::parse(name, text)?;
-    let url = cmd.url.ok_or_else(|| Error::input(name, "curl command has no URL"))?;
+    let url = cmd
+        .url
+        .ok_or_else(|| Error::input(name, "curl command has no URL"))?;
     let method = match (&cmd.method, &cmd.data) {
         (Some(m), _) => m.to_ascii_uppercase(),
         (None, _) if cmd.get => "GET".to_string(),
@@ -389,7 +438,10 @@ fn from_curl(name: &str, text: &str, opts: &ParseOptions) -> Result<CapturedRequ
         Some(d) if !cmd.get => match body_from_text(name, "the curl body (-d/--data)", d) {
             Ok(b) => b,
             // PowerShell passes `'{\"model\": …}'` to curl.exe with the backslashes still there.
-            Err(e) => match d.contains("\\\"").then(|| serde_json::from_str::<serde_json::Value>(&d.replace("\\\"", "\""))) {
+            Err(e) => match d
+                .contains("\\\"")
+                .then(|| serde_json::from_str::<serde_json::Value>(&d.replace("\\\"", "\"")))
+            {
                 Some(Ok(v)) if v.is_object() => Some(v),
                 _ => return Err(e),
             },
@@ -438,8 +490,9 @@ pub(crate) fn headers_from_json(name: &str, v: &serde_json::Value) -> Result<Vec
                         }
                     }
                     other => {
-                        let s = scalar(other)
-                            .ok_or_else(|| Error::input(name, format!("headers.{k}: value must be a string")))?;
+                        let s = scalar(other).ok_or_else(|| {
+                            Error::input(name, format!("headers.{k}: value must be a string"))
+                        })?;
                         out.push(Header::new(k.clone(), s));
                     }
                 }
@@ -448,7 +501,10 @@ pub(crate) fn headers_from_json(name: &str, v: &serde_json::Value) -> Result<Vec
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 let pair = match item {
-                    Value::Object(o) => match (o.get("name").and_then(scalar), o.get("value").and_then(scalar)) {
+                    Value::Object(o) => match (
+                        o.get("name").and_then(scalar),
+                        o.get("value").and_then(scalar),
+                    ) {
                         (Some(n), Some(v)) => Some((n, v)),
                         _ => None,
                     },
@@ -459,7 +515,12 @@ pub(crate) fn headers_from_json(name: &str, v: &serde_json::Value) -> Result<Vec
                     _ => None,
                 };
                 let (n, v) = pair.ok_or_else(|| {
-                    Error::input(name, format!("headers[{i}] is neither {{\"name\", \"value\"}} nor [name, value]"))
+                    Error::input(
+                        name,
+                        format!(
+                            "headers[{i}] is neither {{\"name\", \"value\"}} nor [name, value]"
+                        ),
+                    )
                 })?;
                 out.push(Header::new(n, v));
             }
@@ -467,7 +528,10 @@ pub(crate) fn headers_from_json(name: &str, v: &serde_json::Value) -> Result<Vec
         other => {
             return Err(Error::input(
                 name,
-                format!("headers is {}; expected an object or a list of {{name, value}}", kind(other)),
+                format!(
+                    "headers is {}; expected an object or a list of {{name, value}}",
+                    kind(other)
+                ),
             ))
         }
     }
@@ -478,7 +542,8 @@ pub(crate) fn headers_from_json(name: &str, v: &serde_json::Value) -> Result<Vec
 fn is_recorded_body(o: &serde_json::Map<String, serde_json::Value>) -> bool {
     o.get("text").is_some_and(|t| t.is_string())
         && o.get("encoding").is_some_and(|e| e.is_string())
-        && o.keys().all(|k| matches!(k.as_str(), "text" | "encoding" | "size" | "truncated"))
+        && o.keys()
+            .all(|k| matches!(k.as_str(), "text" | "encoding" | "size" | "truncated"))
 }
 
 fn from_envelope(
@@ -487,7 +552,11 @@ fn from_envelope(
     opts: &ParseOptions,
 ) -> Result<CapturedRequest> {
     use serde_json::Value;
-    let url = obj.get("url").and_then(|u| u.as_str()).unwrap_or_default().to_string();
+    let url = obj
+        .get("url")
+        .and_then(|u| u.as_str())
+        .unwrap_or_default()
+        .to_string();
     let headers = headers_from_json(name, obj.get("headers").unwrap_or(&Value::Null))?;
     let body = match obj.get("body") {
         None | Some(Value::Null) => None,
@@ -502,7 +571,8 @@ fn from_envelope(
                     let bytes = base64::engine::general_purpose::STANDARD
                         .decode(recorded.text.as_bytes())
                         .map_err(|_| Error::input(name, "the recorded body is not valid base64"))?;
-                    String::from_utf8(bytes).map_err(|_| Error::input(name, "the recorded body is binary, not JSON"))?
+                    String::from_utf8(bytes)
+                        .map_err(|_| Error::input(name, "the recorded body is binary, not JSON"))?
                 }
             };
             body_from_text(name, "the recorded body", &text)?
@@ -514,7 +584,12 @@ fn from_envelope(
         None | Some(Value::Null) | Some(Value::String(_)) => {
             if body.is_some() { "POST" } else { "GET" }.to_string()
         }
-        Some(other) => return Err(Error::input(name, format!("method is {}, not a string", kind(other)))),
+        Some(other) => {
+            return Err(Error::input(
+                name,
+                format!("method is {}, not a string", kind(other)),
+            ))
+        }
     };
     let hint = opts.endpoint.or_else(|| endpoint_hint(&url));
     let body = require_body(name, "envelope", body, &method, hint)?;
@@ -543,8 +618,13 @@ mod tests {
     #[test]
     fn io_reasons_are_short_and_clear() {
         use std::io::{Error as IoError, ErrorKind};
-        assert_eq!(io_reason(&IoError::from(ErrorKind::NotFound)), "no such file");
-        assert!(io_reason(&IoError::from(ErrorKind::PermissionDenied)).starts_with("permission denied"));
+        assert_eq!(
+            io_reason(&IoError::from(ErrorKind::NotFound)),
+            "no such file"
+        );
+        assert!(
+            io_reason(&IoError::from(ErrorKind::PermissionDenied)).starts_with("permission denied")
+        );
         assert!(io_reason(&IoError::from_raw_os_error(21)).contains("is a directory"));
     }
 

@@ -18,25 +18,91 @@ pub fn content_placeholder(chars: usize) -> String {
 
 /// Keys whose values (all strings below them) are user content.
 const CONTENT_KEYS: &[&str] = &[
-    "text", "texts", "content", "prompt", "preamble", "query", "documents", "document", "inputs", "examples",
-    "chat_history", "token_strings", "tool_plan", "generations", "input", "snippet", "message", "messages",
-    "raw_prompt", "search_queries", "tool_results", "outputs", "arguments", "images", "image_url",
+    "text",
+    "texts",
+    "content",
+    "prompt",
+    "preamble",
+    "query",
+    "documents",
+    "document",
+    "inputs",
+    "examples",
+    "chat_history",
+    "token_strings",
+    "tool_plan",
+    "generations",
+    "input",
+    "snippet",
+    "message",
+    "messages",
+    "raw_prompt",
+    "search_queries",
+    "tool_results",
+    "outputs",
+    "arguments",
+    "images",
+    "image_url",
 ];
 
 /// Keys kept inside content: structure, never text.
 const KEEP_KEYS: &[&str] = &[
-    "type", "role", "id", "document_id", "model", "tool_call_id", "finish_reason", "usage", "meta", "billed_units",
-    "tokens", "index", "relevance_score", "start", "end", "generation_id", "response_id", "is_finished",
-    "event_type", "api_version", "warnings", "error", "errors",
+    "type",
+    "role",
+    "id",
+    "document_id",
+    "model",
+    "tool_call_id",
+    "finish_reason",
+    "usage",
+    "meta",
+    "billed_units",
+    "tokens",
+    "index",
+    "relevance_score",
+    "start",
+    "end",
+    "generation_id",
+    "response_id",
+    "is_finished",
+    "event_type",
+    "api_version",
+    "warnings",
+    "error",
+    "errors",
 ];
 
 /// Keys never descended into: error messages, request ids, model names, counts.
-const NEVER: &[&str] = &["error", "errors", "detail", "details", "meta", "usage", "id", "model", "request_id", "warnings"];
+const NEVER: &[&str] = &[
+    "error",
+    "errors",
+    "detail",
+    "details",
+    "meta",
+    "usage",
+    "id",
+    "model",
+    "request_id",
+    "warnings",
+];
 
 /// Sibling keys that make a top-level `message` string a chat request rather than an error message.
 const CHAT_SIBLINGS: &[&str] = &[
-    "model", "chat_history", "preamble", "documents", "stream", "temperature", "connectors", "conversation_id",
-    "tools", "max_tokens", "prompt_truncation", "p", "k", "seed", "response_format",
+    "model",
+    "chat_history",
+    "preamble",
+    "documents",
+    "stream",
+    "temperature",
+    "connectors",
+    "conversation_id",
+    "tools",
+    "max_tokens",
+    "prompt_truncation",
+    "p",
+    "k",
+    "seed",
+    "response_format",
 ];
 
 impl Scrubber {
@@ -57,7 +123,13 @@ impl Scrubber {
         let n = self.redact_content(endpoint, value);
         if n > 0 {
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            let c = state.report.members.entry(member.to_string()).or_default().entry("content".into()).or_default();
+            let c = state
+                .report
+                .members
+                .entry(member.to_string())
+                .or_default()
+                .entry("content".into())
+                .or_default();
             c.count += n as u64;
         }
         n
@@ -117,7 +189,12 @@ mod tests {
         assert_eq!(s.redact_content(Endpoint::ChatV2, &mut req), 1);
         assert_eq!(req["model"], "command-r");
         assert_eq!(req["messages"][0]["role"], "user");
-        assert_eq!(req["messages"][0]["content"].as_str().map(|c| c.chars().count()), Some(28));
+        assert_eq!(
+            req["messages"][0]["content"]
+                .as_str()
+                .map(|c| c.chars().count()),
+            Some(28)
+        );
         let mut err = serde_json::json!({"id": "abc", "message": "too many tokens: 5000 > 4096"});
         assert_eq!(s.redact_content(Endpoint::ChatV2, &mut err), 0);
         assert_eq!(err["message"], "too many tokens: 5000 > 4096");

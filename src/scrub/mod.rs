@@ -89,7 +89,10 @@ pub struct KnownSecret {
 impl KnownSecret {
     /// Builds a known secret.
     pub fn new(label: impl Into<String>, value: impl Into<SecretString>) -> Self {
-        KnownSecret { label: label.into(), value: value.into() }
+        KnownSecret {
+            label: label.into(),
+            value: value.into(),
+        }
     }
 }
 
@@ -97,8 +100,18 @@ impl KnownSecret {
 pub const MIN_SECRET_LEN: usize = 6;
 
 /// Environment variable name fragments that mark a value as secret.
-const SECRET_ENV_WORDS: &[&str] =
-    &["KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH", "PRIVATE", "SESSION", "COOKIE"];
+const SECRET_ENV_WORDS: &[&str] = &[
+    "KEY",
+    "TOKEN",
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "CREDENTIAL",
+    "AUTH",
+    "PRIVATE",
+    "SESSION",
+    "COOKIE",
+];
 
 /// True when an environment variable's name looks like it holds a secret.
 pub fn is_secret_env_name(name: &str) -> bool {
@@ -172,7 +185,11 @@ pub fn encoded_forms(secret: &str) -> Vec<(String, Encoding)> {
     let url = percent_encoding::utf8_percent_encode(secret, URL_SET).to_string();
     forms.push((url.clone(), Encoding::Url));
     forms.push((url.replace("%20", "+"), Encoding::Url));
-    forms.push((percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC).to_string(), Encoding::Url));
+    forms.push((
+        percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+            .to_string(),
+        Encoding::Url,
+    ));
     for run in base64_runs(secret.as_bytes()) {
         let url_safe = run.replace('+', "-").replace('/', "_");
         forms.push((run, Encoding::Base64));
@@ -241,7 +258,11 @@ pub struct RedactionReport {
 impl RedactionReport {
     /// Total redactions across members.
     pub fn total(&self) -> u64 {
-        self.members.values().flat_map(|m| m.values()).map(|c| c.count).sum()
+        self.members
+            .values()
+            .flat_map(|m| m.values())
+            .map(|c| c.count)
+            .sum()
     }
 }
 
@@ -372,7 +393,13 @@ impl Engine {
             .prefilter(false)
             .build(&patterns)
             .expect("literal patterns always build");
-        Engine { known_ac, known_meta, ac, actions, max_form }
+        Engine {
+            known_ac,
+            known_meta,
+            ac,
+            actions,
+            max_form,
+        }
     }
 
     /// Finds every redaction in `t`, merged and sorted.
@@ -385,7 +412,11 @@ impl Engine {
         if let Some(k) = &self.known_ac {
             for m in k.find_iter(t) {
                 let (secret, enc) = self.known_meta[m.pattern().as_usize()];
-                spans.push(Span { start: m.start(), end: m.end(), origin: Origin::Known(secret, enc) });
+                spans.push(Span {
+                    start: m.start(),
+                    end: m.end(),
+                    origin: Origin::Known(secret, enc),
+                });
             }
         }
         for m in self.ac.find_iter(t) {
@@ -402,20 +433,33 @@ impl Engine {
                         let to = (e + c.spec.fwd).min(t.len());
                         if let Some(caps) = c.re.captures_at(&t[..to], from) {
                             let whole = caps.get(0).map_or(0..0, |g| g.range());
-                            let g = caps.get(1).or_else(|| caps.get(0));
                             covered[r] = whole.end.max(s + 1);
-                            if let Some(g) = g {
-                                let doc = if c.spec.high_confidence {
+                            // Every participating group is redacted (a user and its password); with no
+                            // groups, the whole match.
+                            let groups = caps.len();
+                            for gi in if groups > 1 { 1..groups } else { 0..1 } {
+                                let Some(g) = caps.get(gi) else { continue };
+                                let doc = if c.spec.label == "credentials" {
+                                    // A user name or password in code or prose: `user@example.com` is real.
+                                    g.as_bytes().starts_with(b"[REDACTED")
+                                        || g.as_bytes().starts_with(b"[CONTENT")
+                                } else if c.spec.high_confidence {
                                     rules::is_doc_placeholder(g.as_bytes())
                                 } else {
                                     rules::is_placeholder_value(g.as_bytes())
                                 };
                                 if g.end() > g.start() && !doc {
-                                    spans.push(Span { start: g.start(), end: g.end(), origin: Origin::Pattern(r) });
+                                    spans.push(Span {
+                                        start: g.start(),
+                                        end: g.end(),
+                                        origin: Origin::Pattern(r),
+                                    });
                                 }
                             }
                         } else {
-                            covered[r] = to;
+                            // No match lies inside this hit's window; a later hit of the same rule may still
+                            // start a match that ends beyond it, so only this hit is done.
+                            covered[r] = s + 1;
                         }
                     }
                     Action::Structure(name) => {
@@ -423,7 +467,11 @@ impl Engine {
                             found.clear();
                             structure::check(t, s, e, name, &mut last_key, &mut found);
                             for f in &found {
-                                spans.push(Span { start: f.start, end: f.end, origin: Origin::Structure(f.rule, f.label) });
+                                spans.push(Span {
+                                    start: f.start,
+                                    end: f.end,
+                                    origin: Origin::Structure(f.rule, f.label),
+                                });
                             }
                         }
                     }
@@ -511,7 +559,9 @@ struct State {
 
 impl std::fmt::Debug for Scrubber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scrubber").field("known", &self.known.len()).finish()
+        f.debug_struct("Scrubber")
+            .field("known", &self.known.len())
+            .finish()
     }
 }
 
@@ -520,7 +570,8 @@ impl Scrubber {
     pub fn new(options: ScrubOptions) -> Scrubber {
         let mut known: Vec<KnownSecret> = Vec::new();
         for k in &options.known {
-            if k.value.expose().len() >= MIN_SECRET_LEN && !known.iter().any(|e| e.value == k.value) {
+            if k.value.expose().len() >= MIN_SECRET_LEN && !known.iter().any(|e| e.value == k.value)
+            {
                 known.push(k.clone());
             }
         }
@@ -542,7 +593,14 @@ impl Scrubber {
             Some(KnownMatcher { ac, meta })
         };
         let engine = Engine::new(&known);
-        Scrubber { known, matcher, engine, options, bundle_key: rand::random(), state: Mutex::new(State::default()) }
+        Scrubber {
+            known,
+            matcher,
+            engine,
+            options,
+            bundle_key: rand::random(),
+            state: Mutex::new(State::default()),
+        }
     }
 
     /// The options the scrubber was built with.
@@ -624,11 +682,15 @@ impl Scrubber {
                 ),
                 Origin::Pattern(r) => {
                     let spec = &rules::RULES[r];
-                    (self.keyed_placeholder(&mut state, spec.label, &t[s.start..s.end]), format!("pattern:{}", spec.id))
+                    (
+                        self.keyed_placeholder(&mut state, spec.label, &t[s.start..s.end]),
+                        format!("pattern:{}", spec.id),
+                    )
                 }
-                Origin::Structure(rule, label) => {
-                    (self.keyed_placeholder(&mut state, label, &t[s.start..s.end]), rule.to_string())
-                }
+                Origin::Structure(rule, label) => (
+                    self.keyed_placeholder(&mut state, label, &t[s.start..s.end]),
+                    rule.to_string(),
+                ),
             };
             out.extend_from_slice(ph.as_bytes());
             Self::count(&mut state, member, &rule, line);
@@ -662,9 +724,11 @@ impl Scrubber {
             let lower = h.name.to_ascii_lowercase();
             if SENSITIVE_HEADERS.contains(&lower.as_str()) && !h.value.starts_with("[REDACTED") {
                 let scheme = h.value.split_once(' ').map(|(s, _)| s).filter(|s| {
-                    ["bearer", "basic", "token", "digest"].contains(&s.to_ascii_lowercase().as_str())
+                    ["bearer", "basic", "token", "digest"]
+                        .contains(&s.to_ascii_lowercase().as_str())
                 });
-                if scheme.is_some_and(|s| h.value[s.len()..].trim_start().starts_with("[REDACTED")) {
+                if scheme.is_some_and(|s| h.value[s.len()..].trim_start().starts_with("[REDACTED"))
+                {
                     continue;
                 }
                 h.value = match scheme {
@@ -687,7 +751,11 @@ impl Scrubber {
         if let Some(m) = &self.matcher {
             for mat in m.ac.find_iter(data) {
                 let (secret, enc) = m.meta[mat.pattern().as_usize()];
-                let leak = Leak { member: member.to_string(), label: self.known[secret].label.clone(), encoding: enc };
+                let leak = Leak {
+                    member: member.to_string(),
+                    label: self.known[secret].label.clone(),
+                    encoding: enc,
+                };
                 if !seen.contains(&leak) {
                     seen.push(leak);
                 }
@@ -695,7 +763,11 @@ impl Scrubber {
         }
         for s in self.engine.scan(data, Mode::Leaks) {
             if let Origin::Pattern(r) = s.origin {
-                let leak = Leak { member: member.to_string(), label: format!("pattern:{}", rules::RULES[r].id), encoding: Encoding::Raw };
+                let leak = Leak {
+                    member: member.to_string(),
+                    label: format!("pattern:{}", rules::RULES[r].id),
+                    encoding: Encoding::Raw,
+                };
                 if !seen.contains(&leak) {
                     seen.push(leak);
                 }
@@ -706,7 +778,11 @@ impl Scrubber {
 
     /// A copy of the redaction report so far.
     pub fn report(&self) -> RedactionReport {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).report.clone()
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .report
+            .clone()
     }
 }
 
@@ -717,7 +793,10 @@ mod tests {
     const KEY: &str = "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5bC7d";
 
     fn scrubber() -> Scrubber {
-        Scrubber::new(ScrubOptions { known: vec![KnownSecret::new("cohere-key", KEY)], redact_content: false })
+        Scrubber::new(ScrubOptions {
+            known: vec![KnownSecret::new("cohere-key", KEY)],
+            redact_content: false,
+        })
     }
 
     #[test]
@@ -745,7 +824,10 @@ mod tests {
     #[test]
     fn masks_sensitive_headers() {
         let s = scrubber();
-        let mut h = vec![Header::new("Authorization", "Bearer abc"), Header::new("Accept", "x")];
+        let mut h = vec![
+            Header::new("Authorization", "Bearer abc"),
+            Header::new("Accept", "x"),
+        ];
         s.mask_headers("m", &mut h);
         assert_eq!(h[0].value, "Bearer [REDACTED:header:authorization]");
         assert_eq!(h[1].value, "x");
@@ -765,9 +847,15 @@ mod tests {
         let mut text = String::new();
         let mut i = 0;
         while text.len() < 3 << 20 {
-            text.push_str(&format!("{{\"n\": {i}, \"text\": \"{}\"}}\n", "lorem ipsum ".repeat(i % 50)));
+            text.push_str(&format!(
+                "{{\"n\": {i}, \"text\": \"{}\"}}\n",
+                "lorem ipsum ".repeat(i % 50)
+            ));
             if i % 97 == 0 {
-                text.push_str(&format!("Authorization: Bearer {KEY}\nghp_{}\n", "a1B2c3D4e5".repeat(4)));
+                text.push_str(&format!(
+                    "Authorization: Bearer {KEY}\nghp_{}\n",
+                    "a1B2c3D4e5".repeat(4)
+                ));
             }
             i += 1;
         }
@@ -781,7 +869,9 @@ mod tests {
             }
         }
         let mut out = Vec::new();
-        let stats = s.scrub_stream("log", Slow(text.as_bytes()), &mut out).unwrap();
+        let stats = s
+            .scrub_stream("log", Slow(text.as_bytes()), &mut out)
+            .unwrap();
         assert_eq!(stats.bytes_in as usize, text.len());
         let whole = s.scrub_bytes("again", text.as_bytes());
         assert_eq!(out, whole, "streaming and whole-text scrubbing agree");
@@ -791,7 +881,10 @@ mod tests {
         assert_eq!(out.lines().count(), text.lines().count());
         let rep = s.report();
         let lines = &rep.members["log"]["known:cohere-key:raw"].lines;
-        assert_eq!(lines[0], 2, "line numbers are 1-based and count across rounds");
+        assert_eq!(
+            lines[0], 2,
+            "line numbers are 1-based and count across rounds"
+        );
     }
 
     #[test]
@@ -801,5 +894,64 @@ mod tests {
         let input: &[u8] = b"-u\t22\x1c\0\0\0\0\0\0\x002\xad;u`key=paSs\xbc\xbc\xbc\xbc\xbcuu";
         let once = s.scrub_bytes("m", input);
         assert_eq!(s.scrub_bytes("m", &once), once);
+    }
+
+    /// Each case: the text, the values that must be gone, and the text that must stay.
+    const CONTEXT_CASES: &[(&str, &[&str], &str)] = &[
+        // Pattern rules with more than one group redact each group.
+        ("var c = new NetworkCredential(\"ops@corp.example.com\", \"Tr0ub4dor3\");", &["ops@corp.example.com", "Tr0ub4dor3"], "NetworkCredential("),
+        ("The default password for the user \"svc-build\" is \"hunter22\".", &["svc-build", "hunter22"], "The default password"),
+        ("echo \"The password is 'Kx9pQ2'\"", &["Kx9pQ2"], "The password is"),
+        // Comparisons with a literal.
+        ("if username == \"ops\" and password == \"letm3in!\":", &["letm3in!"], "if username"),
+        ("if creds.Secret != \"open-door-42\" {", &["open-door-42"], "creds.Secret"),
+        // CLI and PowerShell flags, with the user that goes with the password.
+        ("Connect-VIServer -Server 10.0.0.5 -User admin@vsphere.local -Password Vm9pass!", &["admin@vsphere.local", "Vm9pass!"], "Connect-VIServer"),
+        ("kubeadm join --tls-bootstrap-token q7w2e9.k3l5m8n1p4r6s2t9", &["q7w2e9.k3l5m8n1p4r6s2t9"], "kubeadm join"),
+        ("token: s.Qm3xT8vR2pL6nW9kZ4yB7cD1", &["s.Qm3xT8vR2pL6nW9kZ4yB7cD1"], "token:"),
+        // Ruby symbols, commented env lines, trailing comments, quoted passwords with a space.
+        ("  :password => 'r4ilsPass',", &["r4ilsPass"], ":password =>"),
+        ("# MAILER_PASSWORD=bluefalcon", &["bluefalcon"], "MAILER_PASSWORD"),
+        ("SMTP_PASSWORD=bluefalcon    # from the vault", &["bluefalcon"], "# from the vault"),
+        ("user = 'Ali'\npassword = 'open sez me'\n", &["open sez me", "Ali"], "password = "),
+        // OAuth client secret: its client id goes too; Azure DevOps PAT under a `_pat` key.
+        ("AUTH0_CLIENT_ID='Zq8rT2vX9kL3mN6pQ1sW4yB7cF0hJ5dG'\nAUTH0_CLIENT_SECRET='aB3dE6gH9jK2mN5pQ8sT1vW4yZ7'", &["Zq8rT2vX9kL3mN6pQ1sW4yB7cF0hJ5dG", "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7"], "AUTH0_CLIENT_ID="),
+        ("ado_pat = \"q3k7m2n9p4r8t6w1y5z3b7c2d9f4g8h6j1k5m3n7p2q9r4s8t6vw\"", &["q3k7m2n9p4r8t6w1y5z3b7c2d9f4g8h6j1k5m3n7p2q9r4s8t6vw"], "ado_pat"),
+        // Vendor keys known by their context.
+        ("Unseal Key 1: Zk3m9QpT2vX8rL5nW1yB7cF4hJ6dG0sA3eK9mP2qR5t+", &["Zk3m9QpT2vX8rL5nW1yB7cF4hJ6dG0sA3eK9mP2qR5t+"], "Unseal Key 1:"),
+        ("curl -H 'Jenkins-Crumb:9f8e7d6c5b4a39281716a5b4c3d2e1f0' http://ci/job", &["9f8e7d6c5b4a39281716a5b4c3d2e1f0"], "Jenkins-Crumb:"),
+        ("{\"method\":\"auth.login_with_api_key\",\"params\":[\"3-Qm3xT8vR2pL6nW9kZ4yB7cD1Qm3xT8vR2pL6nW9kZ4yB7cD1Qm3xT8vR2pL6nW9k\"]}", &["3-Qm3xT8vR2pL6nW9kZ4yB7cD1Qm3xT8vR2pL6nW9kZ4yB7cD1Qm3xT8vR2pL6nW9k"], "login_with_api_key"),
+        // Every host of a multi-host database URL goes with its credentials.
+        ("postgresql://app:s3cr3tpw@db1:5432,app:s3cr3tpw@db2:5432/orders", &["s3cr3tpw", "db2"], "/orders"),
+        // An API key as curl user name with an empty password.
+        ("curl -u \"Xk29vLq7Zp3R:\" https://localhost:9200", &["Xk29vLq7Zp3R"], "https://localhost:9200"),
+        // A pattern hit that fails near the start of a line does not hide a real token later in its window.
+        ("parser.add_argument(\"--hf_token\", default='hf_Qm3xT8vR2pL6nW9kZ4yB7cD1qWeRtYuIoP')", &["hf_Qm3xT8vR2pL6nW9kZ4yB7cD1qWeRtYuIoP"], "--hf_token"),
+    ];
+
+    #[test]
+    fn finds_credentials_known_by_context_code_and_prose() {
+        for (text, gone, kept) in CONTEXT_CASES {
+            let out = scrubber().scrub_str("m", text);
+            for g in *gone {
+                assert!(!out.contains(g), "{g:?} survived in {out:?}");
+            }
+            assert!(out.contains(kept), "{kept:?} lost in {out:?}");
+            assert!(out.contains("[REDACTED:"), "{out:?}");
+        }
+    }
+
+    #[test]
+    fn keeps_variables_comparisons_with_names_and_flags_that_name_files() {
+        for text in [
+            "if password == user_input:",
+            "if token != expected_token {",
+            "docker login -u ci --password-stdin registry.internal",
+            "export DB_PASSWORD=$DB_PASSWORD_FROM_VAULT",
+            "password: \"Enter a new password for your account below\"",
+            "foo = settings.client_id_for_tenant",
+        ] {
+            assert_eq!(scrubber().scrub_str("m", text), text);
+        }
     }
 }

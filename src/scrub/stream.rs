@@ -28,7 +28,12 @@ impl Scrubber {
     /// Scrubs `input` into `output` in rounds of about 1 MiB, with memory bounded whatever the input size.
     /// Rounds end at a line break where there is one; each round rescans the last 64 KiB of the previous one
     /// (and keeps 4 KiB of context before it), so a secret split across a read boundary is still found.
-    pub fn scrub_stream(&self, member: &str, mut input: impl Read, mut output: impl Write) -> io::Result<StreamStats> {
+    pub fn scrub_stream(
+        &self,
+        member: &str,
+        mut input: impl Read,
+        mut output: impl Write,
+    ) -> io::Result<StreamStats> {
         let overlap = MIN_OVERLAP.max(2 * self.engine.max_form);
         let cap = CHUNK + overlap;
         let mut buf: Vec<u8> = Vec::with_capacity(cap + CONTEXT);
@@ -75,7 +80,11 @@ impl Scrubber {
             let keep: Vec<_> = spans
                 .iter()
                 .filter(|s| s.start >= ctx && s.start < cut)
-                .map(|s| super::Span { start: s.start - ctx, end: s.end - ctx, origin: s.origin })
+                .map(|s| super::Span {
+                    start: s.start - ctx,
+                    end: s.end - ctx,
+                    origin: s.origin,
+                })
                 .collect();
             out.clear();
             self.render(member, &buf[ctx..cut], &keep, line, &mut out);
@@ -117,9 +126,16 @@ pub fn scrub_command(
     out: &mut dyn Write,
     report: Option<&mut dyn Write>,
 ) -> crate::Result<RedactionReport> {
-    let scrubber = Scrubber::new(ScrubOptions { known, redact_content });
+    let scrubber = Scrubber::new(ScrubOptions {
+        known,
+        redact_content,
+    });
     let stdin_path = PathBuf::from("<stdin>");
-    let sources: Vec<Option<&PathBuf>> = if inputs.is_empty() { vec![None] } else { inputs.iter().map(Some).collect() };
+    let sources: Vec<Option<&PathBuf>> = if inputs.is_empty() {
+        vec![None]
+    } else {
+        inputs.iter().map(Some).collect()
+    };
     for src in sources {
         let path = src.unwrap_or(&stdin_path);
         let member = path.display().to_string();
@@ -128,26 +144,41 @@ pub fn scrub_command(
             None => Box::new(io::stdin().lock()),
         };
         let failed = std::rc::Rc::new(Cell::new(false));
-        let tagged = Tagged { inner: reader, failed: failed.clone() };
+        let tagged = Tagged {
+            inner: reader,
+            failed: failed.clone(),
+        };
         let res = if redact_content {
             scrub_lines_with_content(&scrubber, &member, tagged, &mut *out)
         } else {
-            scrubber.scrub_stream(&member, tagged, &mut *out).map(|_| ())
+            scrubber
+                .scrub_stream(&member, tagged, &mut *out)
+                .map(|_| ())
         };
         if let Err(e) = res {
-            return Err(if failed.get() { Error::io(path, e) } else { Error::io("<stdout>", e) });
+            return Err(if failed.get() {
+                Error::io(path, e)
+            } else {
+                Error::io("<stdout>", e)
+            });
         }
     }
     let rep = scrubber.report();
     if let Some(w) = report {
-        serde_json::to_writer_pretty(&mut *w, &rep).map_err(|e| Error::Other(format!("redaction report: {e}")))?;
+        serde_json::to_writer_pretty(&mut *w, &rep)
+            .map_err(|e| Error::Other(format!("redaction report: {e}")))?;
         w.write_all(b"\n").map_err(|e| Error::io("<report>", e))?;
     }
     Ok(rep)
 }
 
 /// Line by line: JSON lines get layer 4 (content) before layers 1–3; other lines get layers 1–3.
-fn scrub_lines_with_content(s: &Scrubber, member: &str, input: impl Read, out: &mut dyn Write) -> io::Result<()> {
+fn scrub_lines_with_content(
+    s: &Scrubber,
+    member: &str,
+    input: impl Read,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let mut r = io::BufReader::with_capacity(1 << 16, input);
     let mut line = Vec::new();
     loop {

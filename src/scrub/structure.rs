@@ -9,8 +9,8 @@ use super::rules::is_placeholder_value;
 
 /// Words whose occurrence starts a structural check (matched case-insensitively).
 pub(crate) const TRIGGERS: &[&str] = &[
-    "pass", "pwd", "secret", "token", "key", "auth", "cookie", "cred", "session", "sig", "private", "://", "-u", "--user",
-    "-p ", "user", "login",
+    "pass", "pwd", "secret", "token", "key", "auth", "cookie", "cred", "session", "sig", "private",
+    "://", "-u", "--user", "-p ", "user", "login", "_pat",
 ];
 
 /// What a structural match is, for the report and the placeholder.
@@ -57,7 +57,10 @@ fn words(key: &[u8]) -> Vec<String> {
         if b.is_ascii_uppercase() && !cur.is_empty() {
             let prev = key[i - 1];
             let next_lower = key.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
-            if prev.is_ascii_lowercase() || prev.is_ascii_digit() || (prev.is_ascii_uppercase() && next_lower) {
+            if prev.is_ascii_lowercase()
+                || prev.is_ascii_digit()
+                || (prev.is_ascii_uppercase() && next_lower)
+            {
                 out.push(std::mem::take(&mut cur));
             }
         }
@@ -84,18 +87,96 @@ const HEADER_KEYS: &[&str] = &[
 
 /// Words after which a final `key` is not a credential.
 const NOT_SECRET_KEY_PREFIX: &[&str] = &[
-    "public", "primary", "foreign", "sort", "partition", "cache", "idempotency", "hot", "shortcut", "row", "lookup",
-    "hash", "map", "dict", "object", "index", "unique", "composite", "routing", "message", "dedup", "group", "join",
-    "sign", "ssh", "gpg", "pgp", "encryption",
+    "public",
+    "primary",
+    "foreign",
+    "sort",
+    "partition",
+    "cache",
+    "idempotency",
+    "hot",
+    "shortcut",
+    "row",
+    "lookup",
+    "hash",
+    "map",
+    "dict",
+    "object",
+    "index",
+    "unique",
+    "composite",
+    "routing",
+    "message",
+    "dedup",
+    "group",
+    "join",
+    "sign",
+    "ssh",
+    "gpg",
+    "pgp",
+    "encryption",
 ];
 
 /// Last words that make a key a name for something other than the secret (an id, a count, a path).
 const NOT_SECRET_LAST: &[&str] = &[
-    "id", "ids", "name", "names", "type", "count", "url", "uri", "path", "file", "length", "len", "size", "limit",
-    "expiry", "expires", "expiration", "at", "version", "prefix", "hint", "field", "header", "env", "var", "ttl",
-    "timeout", "format", "kind", "mode", "enabled", "required", "endpoint", "host", "port", "user", "username",
-    "policy", "provider", "label", "location", "region", "scope", "scopes", "pattern", "regex", "len", "min", "max",
-    "reset", "usage", "storage", "store", "manager", "service", "class", "tokens",
+    "id",
+    "ids",
+    "name",
+    "names",
+    "type",
+    "count",
+    "url",
+    "uri",
+    "path",
+    "file",
+    "length",
+    "len",
+    "size",
+    "limit",
+    "expiry",
+    "expires",
+    "expiration",
+    "at",
+    "version",
+    "prefix",
+    "hint",
+    "field",
+    "header",
+    "env",
+    "var",
+    "ttl",
+    "timeout",
+    "format",
+    "kind",
+    "mode",
+    "enabled",
+    "required",
+    "endpoint",
+    "host",
+    "port",
+    "user",
+    "username",
+    "policy",
+    "provider",
+    "label",
+    "location",
+    "region",
+    "scope",
+    "scopes",
+    "pattern",
+    "regex",
+    "len",
+    "min",
+    "max",
+    "reset",
+    "usage",
+    "storage",
+    "store",
+    "manager",
+    "service",
+    "class",
+    "tokens",
+    "stdin",
 ];
 
 fn classify(key: &[u8]) -> Option<Class> {
@@ -135,7 +216,10 @@ fn classify(key: &[u8]) -> Option<Class> {
             if b.is_ascii_uppercase() {
                 let prev = key[i - 1];
                 let next_lower = key.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
-                if prev.is_ascii_lowercase() || prev.is_ascii_digit() || (prev.is_ascii_uppercase() && next_lower) {
+                if prev.is_ascii_lowercase()
+                    || prev.is_ascii_digit()
+                    || (prev.is_ascii_uppercase() && next_lower)
+                {
                     if nw < ranges.len() {
                         ranges[nw] = (st, i);
                         nw += 1;
@@ -165,8 +249,15 @@ fn classify(key: &[u8]) -> Option<Class> {
         return Some(Class::User);
     }
     let strong = w.iter().any(|x| {
-        x.contains("password") || x.contains("passwd") || x.contains("secret") || x.contains("passphrase")
-            || *x == "pwd" || *x == "pass" || *x == "pw" || x.ends_with("credential") || x.ends_with("credentials")
+        x.contains("password")
+            || x.contains("passwd")
+            || x.contains("secret")
+            || x.contains("passphrase")
+            || *x == "pwd"
+            || *x == "pass"
+            || *x == "pw"
+            || x.ends_with("credential")
+            || x.ends_with("credentials")
             || *x == "creds"
     });
     if strong {
@@ -176,6 +267,7 @@ fn classify(key: &[u8]) -> Option<Class> {
         let x = *x;
         let prev = if i > 0 { w[i - 1] } else { "" };
         x.ends_with("token")
+            || (x == "pat" && i + 1 == w.len() && i > 0)
             || x == "apikey"
             || x == "jwt"
             || x == "bearer"
@@ -191,7 +283,20 @@ fn classify(key: &[u8]) -> Option<Class> {
             || x == "cookie"
             || x == "privatekey"
             || (x == "key" && i + 1 == w.len() && !NOT_SECRET_KEY_PREFIX.contains(&prev))
-            || (x.ends_with("key") && x.len() > 3 && i + 1 == w.len() && !["monkey", "hockey", "turkey", "whiskey", "donkey", "jockey"].contains(&x) && (x.starts_with("api") || x.starts_with("access") || x.starts_with("secret") || x.starts_with("private") || x.starts_with("master") || x.starts_with("account") || x.starts_with("auth") || x.starts_with("client") || x.starts_with("license") || x.starts_with("app")))
+            || (x.ends_with("key")
+                && x.len() > 3
+                && i + 1 == w.len()
+                && !["monkey", "hockey", "turkey", "whiskey", "donkey", "jockey"].contains(&x)
+                && (x.starts_with("api")
+                    || x.starts_with("access")
+                    || x.starts_with("secret")
+                    || x.starts_with("private")
+                    || x.starts_with("master")
+                    || x.starts_with("account")
+                    || x.starts_with("auth")
+                    || x.starts_with("client")
+                    || x.starts_with("license")
+                    || x.starts_with("app")))
             || (x == "private" && i + 1 < w.len() && w[i + 1] == "key")
     });
     tokenish.then_some(Class::Token)
@@ -203,8 +308,27 @@ fn key_boundary(b: Option<u8>) -> bool {
         None => true,
         Some(b) => matches!(
             b,
-            b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'' | b'`' | b'{' | b',' | b';' | b'?' | b'&' | b'(' | b'<'
-                | b'$' | b'[' | b'\\' | b'|' | b'@' | b'*' | b'#' | b'/'
+            b' ' | b'\t'
+                | b'\n'
+                | b'\r'
+                | b'"'
+                | b'\''
+                | b'`'
+                | b'{'
+                | b','
+                | b';'
+                | b'?'
+                | b'&'
+                | b'('
+                | b'<'
+                | b'$'
+                | b'['
+                | b'\\'
+                | b'|'
+                | b'@'
+                | b'*'
+                | b'#'
+                | b'/'
         ),
     }
 }
@@ -216,24 +340,60 @@ fn plausible(class: Class, v: &[u8], quoted: bool) -> bool {
     }
     let lower: Vec<u8> = v.iter().map(|b| b.to_ascii_lowercase()).collect();
     const WORDS: &[&[u8]] = &[
-        b"null", b"none", b"true", b"false", b"nil", b"undefined", b"password", b"secret", b"token", b"changeme",
-        b"required", b"optional", b"string", b"bearer", b"basic", b"env", b"os.environ", b"process.env", b"pass",
-        b"passwd", b"pwd", b"test", b"apikey", b"api_key", b"key", b"user", b"username", b"yyy", b"...",
+        b"null",
+        b"none",
+        b"true",
+        b"false",
+        b"nil",
+        b"undefined",
+        b"password",
+        b"secret",
+        b"token",
+        b"changeme",
+        b"required",
+        b"optional",
+        b"string",
+        b"bearer",
+        b"basic",
+        b"env",
+        b"os.environ",
+        b"process.env",
+        b"pass",
+        b"passwd",
+        b"pwd",
+        b"test",
+        b"apikey",
+        b"api_key",
+        b"key",
+        b"user",
+        b"username",
+        b"yyy",
+        b"...",
     ];
     if WORDS.contains(&lower.as_slice()) {
         return false;
     }
-    if matches!(v[0], b'$' | b'%' | b'{' | b'(' | b'@' | b'[' | b'<' | b'#') || v.iter().all(|b| !b.is_ascii_alphanumeric()) {
+    if matches!(v[0], b'$' | b'%' | b'{' | b'(' | b'@' | b'[' | b'<' | b'#')
+        || v.iter().all(|b| !b.is_ascii_alphanumeric())
+    {
         return false;
     }
-    if lower.starts_with(b"arn:") || v.windows(2).any(|w| w == b"$_" || w == b"#{") {
+    if lower.starts_with(b"arn:") || v.windows(2).any(|w| w == b"#{") {
         return false;
     }
     if v.contains(&b'(') && v.ends_with(b")") {
         return false; // a call: getenv("X"), os.getenv(...)
     }
     // Variable interpolation: '$PRECOMPILE_PASSWORD', "${X}", $(cmd).
-    if v.windows(2).any(|w| w[0] == b'$' && (w[1].is_ascii_uppercase() || matches!(w[1], b'_' | b'{' | b'('))) {
+    // PHP superglobals: $_ENV['X'], $_SERVER[...]. A `$_h` inside a random value is not a variable.
+    if v.windows(2).enumerate().any(|(k, w)| {
+        w[0] == b'$'
+            && (w[1].is_ascii_uppercase()
+                || matches!(w[1], b'{' | b'(')
+                || (w[1] == b'_'
+                    && v.get(k + 2)
+                        .is_none_or(|c| c.is_ascii_uppercase() || *c == b'_')))
+    }) {
         return false;
     }
     // A dotted reference in code or config: env.DB_PASSWORD, var.db_password, settings.API_SECRET.
@@ -241,16 +401,25 @@ fn plausible(class: Class, v: &[u8], quoted: bool) -> bool {
     if dotted {
         return false;
     }
-    let ident = v.iter().all(|b| b.is_ascii_alphabetic() || *b == b'_' || *b == b'.');
+    let ident = v
+        .iter()
+        .all(|b| b.is_ascii_alphabetic() || *b == b'_' || *b == b'.');
     match class {
         Class::Header | Class::Cookie => v.len() >= 3,
         Class::Password | Class::User => {
-            if v.len() < 4 || v.iter().any(|b| b.is_ascii_whitespace()) {
+            // A quoted password may hold a space or two (`'open sesame'`); a sentence is not a password.
+            let spaces = v.iter().filter(|b| b.is_ascii_whitespace()).count();
+            if v.len() < 4
+                || (spaces > 0
+                    && !(quoted && class == Class::Password && spaces <= 2 && v.len() <= 64))
+            {
                 return false;
             }
             // An unquoted identifier is a variable in code, not a password; an unquoted lower-case kebab name
             // (secretKey: api-key) names a secret rather than being one.
-            let kebab = v.contains(&b'-') && v.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
+            let kebab = v.contains(&b'-')
+                && v.iter()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
             !(ident && !quoted) && !(kebab && !quoted)
         }
         Class::Token => {
@@ -261,10 +430,16 @@ fn plausible(class: Class, v: &[u8], quoted: bool) -> bool {
                 return v.len() >= 20;
             }
             // Lower-case names and paths without digits (secret/mysecret, my-app.config) are not tokens.
-            if v.iter().all(|b| b.is_ascii_lowercase() || matches!(b, b'/' | b'-' | b'_' | b'.')) {
+            if v.iter()
+                .all(|b| b.is_ascii_lowercase() || matches!(b, b'/' | b'-' | b'_' | b'.'))
+            {
                 return false;
             }
-            if ident || v.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) && !v.iter().any(|b| b.is_ascii_digit()) {
+            if ident
+                || v.iter()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                    && !v.iter().any(|b| b.is_ascii_digit())
+            {
                 // Letters only: only random-looking mixed case counts.
                 let letters = v.iter().filter(|b| b.is_ascii_alphabetic()).count().max(1);
                 let upper = v.iter().filter(|b| b.is_ascii_uppercase()).count();
@@ -272,18 +447,42 @@ fn plausible(class: Class, v: &[u8], quoted: bool) -> bool {
                 return v.len() >= 16 && upper * 4 >= letters && lowerc * 4 >= letters;
             }
             // Names made of short words (SalesResults-1.2, DOC_Vector_5_32, host.int.example.com) are not tokens.
-            let longest = v.split(|b| matches!(b, b'-' | b'_' | b'.' | b':')).map(|p| p.len()).max().unwrap_or(0);
-            let transitions = v.windows(2).filter(|w| w[0].is_ascii_digit() != w[1].is_ascii_digit() && w[0].is_ascii_alphanumeric() && w[1].is_ascii_alphanumeric()).count();
+            let longest = v
+                .split(|b| matches!(b, b'-' | b'_' | b'.' | b':'))
+                .map(|p| p.len())
+                .max()
+                .unwrap_or(0);
+            let transitions = v
+                .windows(2)
+                .filter(|w| {
+                    w[0].is_ascii_digit() != w[1].is_ascii_digit()
+                        && w[0].is_ascii_alphanumeric()
+                        && w[1].is_ascii_alphanumeric()
+                })
+                .count();
             let uuid = v.len() == 36
-                && v.iter().enumerate().all(|(i, b)| if [8, 13, 18, 23].contains(&i) { *b == b'-' } else { b.is_ascii_hexdigit() });
-            if !uuid && longest <= 12 && transitions < 4 && v.iter().any(|b| matches!(b, b'-' | b'_' | b'.' | b':')) {
+                && v.iter().enumerate().all(|(i, b)| {
+                    if [8, 13, 18, 23].contains(&i) {
+                        *b == b'-'
+                    } else {
+                        b.is_ascii_hexdigit()
+                    }
+                });
+            if !uuid
+                && longest <= 12
+                && transitions < 4
+                && v.iter().any(|b| matches!(b, b'-' | b'_' | b'.' | b':'))
+            {
                 return false;
             }
             if v.len() < 10 {
                 return false;
             }
             // Paths and URLs are not tokens.
-            !(v.starts_with(b"/") || v.starts_with(b"./") || lower.starts_with(b"http://") || lower.starts_with(b"https://"))
+            !(v.starts_with(b"/")
+                || v.starts_with(b"./")
+                || lower.starts_with(b"http://")
+                || lower.starts_with(b"https://"))
         }
     }
 }
@@ -332,12 +531,21 @@ fn skip_ws(t: &[u8], mut i: usize) -> usize {
 }
 
 /// Structural check at a trigger hit `[s, e)`; pushes what it finds. `last_key` dedups hits in one key.
-pub(crate) fn check(t: &[u8], s: usize, e: usize, trigger: &str, last_key: &mut usize, out: &mut Vec<Found>) {
+pub(crate) fn check(
+    t: &[u8],
+    s: usize,
+    e: usize,
+    trigger: &str,
+    last_key: &mut usize,
+    out: &mut Vec<Found>,
+) {
     match trigger {
         "://" => url_userinfo(t, s, out),
         "-u" | "--user" => curl_user(t, s, e, out),
         "-p " => dash_p(t, s, e, out),
-        "cookie" if t.len() >= s + 8 && t[s..s + 8].eq_ignore_ascii_case(b"cookies\"") => har_cookies(t, s, out),
+        "cookie" if t.len() >= s + 8 && t[s..s + 8].eq_ignore_ascii_case(b"cookies\"") => {
+            har_cookies(t, s, out)
+        }
         _ => {
             if trigger == "secret" {
                 k8s_secret(t, s, out);
@@ -362,14 +570,22 @@ fn k8s_secret(t: &[u8], s: usize, out: &mut Vec<Found>) {
         return;
     }
     let k = &t[p.saturating_sub(6)..p - 1];
-    if !(k.ends_with(b"kind") || k.ends_with(b"kind\"")) || t.get(s + 6).is_some_and(|b| b.is_ascii_alphanumeric()) {
+    if !(k.ends_with(b"kind") || k.ends_with(b"kind\""))
+        || t.get(s + 6).is_some_and(|b| b.is_ascii_alphanumeric())
+    {
         return;
     }
     // The YAML document around it.
     let lo = s.saturating_sub(8192);
     let hi = (s + 8192).min(t.len());
-    let doc_start = t[lo..s].windows(4).rposition(|w| w == b"\n---").map_or(lo, |q| lo + q + 4);
-    let doc_end = t[s..hi].windows(4).position(|w| w == b"\n---").map_or(hi, |q| s + q);
+    let doc_start = t[lo..s]
+        .windows(4)
+        .rposition(|w| w == b"\n---")
+        .map_or(lo, |q| lo + q + 4);
+    let doc_end = t[s..hi]
+        .windows(4)
+        .position(|w| w == b"\n---")
+        .map_or(hi, |q| s + q);
     let doc = &t[doc_start..doc_end];
     let lines: Vec<(usize, &[u8])> = {
         let mut v = Vec::new();
@@ -417,14 +633,26 @@ fn k8s_secret(t: &[u8], s: usize, out: &mut Vec<Found>) {
                 i += 1;
             }
             // `key: value` with a real value: not empty, not a template, not a list.
-            let value = body.iter().position(|b| *b == b':').map(|c| body[c + 1..].trim_ascii());
+            let value = body
+                .iter()
+                .position(|b| *b == b':')
+                .map(|c| body[c + 1..].trim_ascii());
             let Some(value) = value else { continue };
             let bare = value.iter().filter(|b| !matches!(b, b'"' | b'\'')).count();
             let block = matches!(value, b"|" | b">" | b"|-" | b">-");
-            if body.starts_with(b"-") || value.starts_with(b"{") || value.starts_with(b"$") || (!block && bare < 12) {
+            if body.starts_with(b"-")
+                || value.starts_with(b"{")
+                || value.starts_with(b"$")
+                || (!block && bare < 12)
+            {
                 continue;
             }
-            out.push(Found { start, end, rule: "k8s:secret-data", label: "k8s-secret" });
+            out.push(Found {
+                start,
+                end,
+                rule: "k8s:secret-data",
+                label: "k8s-secret",
+            });
         }
     }
 }
@@ -432,7 +660,8 @@ fn k8s_secret(t: &[u8], s: usize, out: &mut Vec<Found>) {
 /// ADO.NET / ODBC / libpq connection strings (`Server=...;User ID=...;Password=...`,
 /// `host=... user=... password=...`): the user name and password, whatever they look like.
 fn conn_string(t: &[u8], s: usize, out: &mut Vec<Found>) {
-    static RE: std::sync::OnceLock<(regex::bytes::Regex, regex::bytes::Regex)> = std::sync::OnceLock::new();
+    static RE: std::sync::OnceLock<(regex::bytes::Regex, regex::bytes::Regex)> =
+        std::sync::OnceLock::new();
     let (marker, pair) = RE.get_or_init(|| {
         let b = |r: &str| regex::bytes::RegexBuilder::new(r).unicode(false).build().unwrap_or_else(|e| panic!("{r}: {e}"));
         (
@@ -440,15 +669,23 @@ fn conn_string(t: &[u8], s: usize, out: &mut Vec<Found>) {
             b(r#"(?i)(?:^|[;\s"'(])(password|pwd|user id|user name|username|user|uid)\s*=\s*([^;"'\s]{1,256})"#),
         )
     });
-    let a = t[s.saturating_sub(1000)..s].iter().rposition(|b| *b == b'\n').map_or(s.saturating_sub(1000), |p| s.saturating_sub(1000) + p + 1);
+    let a = t[s.saturating_sub(1000)..s]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(s.saturating_sub(1000), |p| s.saturating_sub(1000) + p + 1);
     let lim = (s + 1000).min(t.len());
-    let b = t[s..lim].iter().position(|b| *b == b'\n').map_or(lim, |p| s + p);
+    let b = t[s..lim]
+        .iter()
+        .position(|b| *b == b'\n')
+        .map_or(lim, |p| s + p);
     let line = &t[a..b];
     if !marker.is_match(line) {
         return;
     }
     for c in pair.captures_iter(line) {
-        let (Some(k), Some(v)) = (c.get(1), c.get(2)) else { continue };
+        let (Some(k), Some(v)) = (c.get(1), c.get(2)) else {
+            continue;
+        };
         let vb = v.as_bytes();
         if vb.starts_with(b"[REDACTED") || vb.starts_with(b"[CONTENT") {
             continue;
@@ -465,15 +702,38 @@ fn conn_string(t: &[u8], s: usize, out: &mut Vec<Found>) {
 
 fn url_userinfo(t: &[u8], s: usize, out: &mut Vec<Found>) {
     let mut a = s;
-    while a > 0 && (t[a - 1].is_ascii_alphanumeric() || matches!(t[a - 1], b'+' | b'.' | b'-' | b':')) {
+    while a > 0
+        && (t[a - 1].is_ascii_alphanumeric() || matches!(t[a - 1], b'+' | b'.' | b'-' | b':'))
+    {
         a -= 1;
     }
     let scheme: Vec<u8> = t[a..s].iter().map(|b| b.to_ascii_lowercase()).collect();
-    let scheme_last = scheme.rsplit(|b| *b == b':' || *b == b'+').next().unwrap_or(&[]).to_vec();
+    let scheme_last = scheme
+        .rsplit(|b| *b == b':' || *b == b'+')
+        .next()
+        .unwrap_or(&[])
+        .to_vec();
     let u0 = s + 3;
     let mut i = u0;
     let limit = (u0 + 1024).min(t.len());
-    while i < limit && !matches!(t[i], b'@' | b'/' | b'?' | b'#' | b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'' | b'<' | b'>' | b'\\' | b'`') {
+    while i < limit
+        && !matches!(
+            t[i],
+            b'@' | b'/'
+                | b'?'
+                | b'#'
+                | b' '
+                | b'\t'
+                | b'\n'
+                | b'\r'
+                | b'"'
+                | b'\''
+                | b'<'
+                | b'>'
+                | b'\\'
+                | b'`'
+        )
+    {
         i += 1;
     }
     if i >= limit || t[i] != b'@' || i == u0 {
@@ -484,32 +744,91 @@ fn url_userinfo(t: &[u8], s: usize, out: &mut Vec<Found>) {
         return;
     }
     let is_db = [
-        &b"mongodb"[..], b"postgres", b"postgresql", b"mysql", b"redis", b"rediss", b"amqp", b"amqps", b"mssql",
-        b"sqlserver", b"mariadb", b"oracle", b"clickhouse", b"cockroachdb", b"neo4j", b"couchdb", b"srv", b"ldap",
-        b"ldaps", b"ftp", b"sftp", b"smtp", b"smtps", b"jdbc", b"odbc", b"snowflake", b"cassandra", b"nats", b"kafka",
+        &b"mongodb"[..],
+        b"postgres",
+        b"postgresql",
+        b"mysql",
+        b"redis",
+        b"rediss",
+        b"amqp",
+        b"amqps",
+        b"mssql",
+        b"sqlserver",
+        b"mariadb",
+        b"oracle",
+        b"clickhouse",
+        b"cockroachdb",
+        b"neo4j",
+        b"couchdb",
+        b"srv",
+        b"ldap",
+        b"ldaps",
+        b"ftp",
+        b"sftp",
+        b"smtp",
+        b"smtps",
+        b"jdbc",
+        b"odbc",
+        b"snowflake",
+        b"cassandra",
+        b"nats",
+        b"kafka",
     ]
     .contains(&scheme_last.as_slice());
     match info.iter().position(|b| *b == b':') {
         Some(c) => {
             let pass = &info[c + 1..];
-            if pass.is_empty() || is_placeholder_value(pass) || pass.starts_with(b"$") || pass == b"password" {
+            if pass.is_empty()
+                || is_placeholder_value(pass)
+                || pass.starts_with(b"$")
+                || pass == b"password"
+            {
                 return;
             }
             let mut end = i;
             if is_db {
-                // Database URLs: the host goes too (it names the customer's database).
+                // Database URLs: the host goes too (it names the customer's database), and every host of a
+                // multi-host list (`user:pw@h1:1,user:pw@h2:2/db`).
                 let mut h = i + 1;
-                while h < t.len() && h < i + 512 && !matches!(t[h], b'/' | b'?' | b'#' | b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'' | b'<' | b'>' | b'\\' | b'`' | b',' | b';') {
+                while h < t.len()
+                    && h < i + 512
+                    && !matches!(
+                        t[h],
+                        b'/' | b'?'
+                            | b'#'
+                            | b' '
+                            | b'\t'
+                            | b'\n'
+                            | b'\r'
+                            | b'"'
+                            | b'\''
+                            | b'<'
+                            | b'>'
+                            | b'\\'
+                            | b'`'
+                            | b';'
+                    )
+                {
                     h += 1;
                 }
                 end = h;
             }
-            out.push(Found { start: u0, end, rule: "url:userinfo", label: "url-credentials" });
+            out.push(Found {
+                start: u0,
+                end,
+                rule: "url:userinfo",
+                label: "url-credentials",
+            });
         }
         None => {
             // A bare token as user name (https://ghp_xxx@github.com).
             if plausible(Class::Token, info, false) {
-                out.push(Found { start: u0, end: i, rule: "url:userinfo", label: "url-credentials" });
+                out.push(Found {
+                    start: u0,
+                    end: i,
+                    rule: "url:userinfo",
+                    label: "url-credentials",
+                });
             }
         }
     }
@@ -540,16 +859,50 @@ fn curl_user(t: &[u8], s: usize, e: usize, out: &mut Vec<Found>) {
     let v = &t[vs..ve];
     // psexec, docker login: `-u user -p password` — the user goes with the password.
     if !v.contains(&b':') {
-        let le = t[s..].iter().position(|b| *b == b'\n').map_or(t.len(), |p| s + p);
-        if t[ve..le].windows(4).any(|w| w == b" -p ") && !v.starts_with(b"[REDACTED") && !v.starts_with(b"$") {
-            out.push(Found { start: vs, end: ve, rule: "cli:user", label: "user" });
+        let le = t[s..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(t.len(), |p| s + p);
+        if t[ve..le].windows(4).any(|w| w == b" -p ")
+            && !v.starts_with(b"[REDACTED")
+            && !v.starts_with(b"$")
+        {
+            out.push(Found {
+                start: vs,
+                end: ve,
+                rule: "cli:user",
+                label: "user",
+            });
         }
         return;
     }
     if let Some(c) = v.iter().position(|b| *b == b':') {
-        let pass: Vec<u8> = v[c + 1..].iter().copied().filter(|b| !matches!(b, b'"' | b'\'')).collect();
-        if !pass.is_empty() && !v.starts_with(b"[REDACTED") && !matches!(v[0], b'<' | b'{' | b'[') && plausible(Class::Password, &pass, true) {
-            out.push(Found { start: vs, end: ve, rule: "curl:user", label: "credentials" });
+        let unquote = |p: &[u8]| -> Vec<u8> {
+            let p: Vec<u8> = p
+                .iter()
+                .copied()
+                .filter(|b| !matches!(b, b'"' | b'\''))
+                .collect();
+            // `"{id}":"{secret}"` in API docs: braces around a real value.
+            match (p.first(), p.last()) {
+                (Some(b'{'), Some(b'}')) if p.len() > 2 => p[1..p.len() - 1].to_vec(),
+                _ => p,
+            }
+        };
+        let (user, pass) = (unquote(&v[..c]), unquote(&v[c + 1..]));
+        // `-u "KEY:"`: an API key as user name with an empty password.
+        let ok = if pass.is_empty() {
+            plausible(Class::Password, &user, true) && user.len() >= 8
+        } else {
+            plausible(Class::Password, &pass, true)
+        };
+        if ok && !v.starts_with(b"[REDACTED") && !matches!(v[0], b'<' | b'{' | b'[') {
+            out.push(Found {
+                start: vs,
+                end: ve,
+                rule: "curl:user",
+                label: "credentials",
+            });
         }
     }
 }
@@ -559,48 +912,92 @@ fn dash_p(t: &[u8], s: usize, e: usize, out: &mut Vec<Found>) {
     if s == 0 || !t[s - 1].is_ascii_whitespace() {
         return;
     }
-    let ls = t[..s].iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
-    let le = t[s..].iter().position(|b| *b == b'\n').map_or(t.len(), |p| s + p);
+    let ls = t[..s]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |p| p + 1);
+    let le = t[s..]
+        .iter()
+        .position(|b| *b == b'\n')
+        .map_or(t.len(), |p| s + p);
     let line = &t[ls..le];
     if !line.windows(4).any(|w| w == b" -u " || w == b"ogin") {
         return;
     }
     let i = skip_ws(t, e);
     let mut j = i;
-    while j < t.len() && !t[j].is_ascii_whitespace() && !matches!(t[j], b'"' | b'\'' | b')' | b';') {
+    while j < t.len() && !t[j].is_ascii_whitespace() && !matches!(t[j], b'"' | b'\'' | b')' | b';')
+    {
         j += 1;
     }
     let v = &t[i..j];
     if !v.starts_with(b"[REDACTED") && plausible(Class::Password, v, true) {
-        out.push(Found { start: i, end: j, rule: "cli:password", label: "password" });
+        out.push(Found {
+            start: i,
+            end: j,
+            rule: "cli:password",
+            label: "password",
+        });
     }
 }
 
-const SCHEMES: &[&str] = &["bearer ", "basic ", "token ", "digest ", "aws4-hmac-sha256 ", "negotiate ", "ntlm ", "apikey ", "key "];
+const SCHEMES: &[&str] = &[
+    "bearer ",
+    "basic ",
+    "token ",
+    "digest ",
+    "aws4-hmac-sha256 ",
+    "negotiate ",
+    "ntlm ",
+    "apikey ",
+    "key ",
+];
 
 fn key_value(t: &[u8], s: usize, last_key: &mut usize, out: &mut Vec<Found>) {
     let before = out.len();
     key_value_inner(t, s, last_key, out);
     if out.len() > before && out[out.len() - 1].rule == "key:password" {
         let at = out[out.len() - 1].start;
+        // An OAuth client secret: its client id goes with it.
+        let key_before = t[at.saturating_sub(40)..at].to_ascii_lowercase();
+        if key_before.windows(6).any(|w| w == b"client") {
+            client_id_near(t, at, out);
+        }
         user_near(t, at, out);
     }
 }
 
-/// The user name that goes with a password found at `at`: `User ID=...;Password=...` in connection strings,
-/// `$user = "..."; $password = "..."` in code, `username: ...` next to `password: ...` in config. Looked for
-/// in the same line, or a few lines around the password.
-fn user_near(t: &[u8], at: usize, out: &mut Vec<Found>) {
+/// The client id that goes with a client secret found at `at` (`clientID: '...'`, `AUTH0_CLIENT_ID=...`,
+/// `client_id=...&client_secret=...`), a few lines around it.
+fn client_id_near(t: &[u8], at: usize, out: &mut Vec<Found>) {
     static RE: std::sync::OnceLock<regex::bytes::Regex> = std::sync::OnceLock::new();
     let re = RE.get_or_init(|| {
         regex::bytes::RegexBuilder::new(
-            r#"(?i)(?:^|[^A-Za-z0-9_])\$?(?:user(?:[ _-]?(?:id|name))?|uid|login|db_?user(?:name)?)\\?["']?\s*(?:=|:|=>)\s*\\?["']?([^;"'\s,&<>)(\\{}=\[\]]{1,128})"#,
+            r#"(?i)(?:^|[^A-Za-z0-9])(?:[A-Za-z0-9]+_){0,3}client_?id["']?\s*(?:=|:|=>)\s*["']?([A-Za-z0-9_.~-]{8,128})"#,
         )
         .unicode(false)
         .build()
-        .unwrap_or_else(|e| panic!("user regex: {e}"))
+        .unwrap_or_else(|e| panic!("client id regex: {e}"))
     });
-    // The window: up to three lines before and after the password, at most 300 bytes each way.
+    let (a, b) = around(t, at);
+    for c in re.captures_iter(&t[a..b]) {
+        if let Some(m) = c.get(1) {
+            let v = m.as_bytes();
+            if v.starts_with(b"[REDACTED") || is_dotted_ref(v) || is_placeholder_value(v) {
+                continue;
+            }
+            out.push(Found {
+                start: a + m.start(),
+                end: a + m.end(),
+                rule: "key:client-id",
+                label: "client-id",
+            });
+        }
+    }
+}
+
+/// Up to three lines before and after `at`, at most 300 bytes each way.
+fn around(t: &[u8], at: usize) -> (usize, usize) {
     let mut a = at;
     let mut lines = 0;
     while a > 0 && at - a < 300 {
@@ -623,13 +1020,52 @@ fn user_near(t: &[u8], at: usize, out: &mut Vec<Found>) {
         }
         b += 1;
     }
-    for c in re.captures_iter(&t[a..b]) {
-        if let Some(m) = c.get(1) {
+    (a, b)
+}
+
+/// The user name that goes with a password found at `at`: `User ID=...;Password=...` in connection strings,
+/// `$user = "..."; $password = "..."` in code, `username: ...` next to `password: ...` in config. Looked for
+/// in the same line, or a few lines around the password.
+fn user_near(t: &[u8], at: usize, out: &mut Vec<Found>) {
+    static RE: std::sync::OnceLock<regex::bytes::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::bytes::RegexBuilder::new(
+            r#"(?i)(?:^|[^A-Za-z0-9_])\$?(?:[A-Za-z0-9]+_){0,3}(?:user(?:[ _-]?(?:id|name))?|uid|login|db_?user(?:name)?)\\?["']?\s*(?:=|:|=>)\s*\\?["']?([^;"'\s,&<>)(\\{}=\[\]]{1,128})"#,
+        )
+        .unicode(false)
+        .build()
+        .unwrap_or_else(|e| panic!("user regex: {e}"))
+    });
+    // PowerShell and CLI flags (`-User admin -Password x`) and DSL lines (`username "deploy"`).
+    static FLAG: std::sync::OnceLock<regex::bytes::Regex> = std::sync::OnceLock::new();
+    let flag = FLAG.get_or_init(|| {
+        regex::bytes::RegexBuilder::new(
+            r#"(?im)(?:(?:^|\s)-(?:user(?:name)?|u)\s+["']?([^\s"'$%]{2,128})|^\s*(?:user(?:name)?|login)\s+["']([^"'\n$]{1,128})["'])"#,
+        )
+        .unicode(false)
+        .build()
+        .unwrap_or_else(|e| panic!("user flag regex: {e}"))
+    });
+    let (a, b) = around(t, at);
+    for c in re
+        .captures_iter(&t[a..b])
+        .chain(flag.captures_iter(&t[a..b]))
+    {
+        if let Some(m) = c.get(1).or_else(|| c.get(2)) {
             let v = m.as_bytes();
-            if v.starts_with(b"[REDACTED") || v.starts_with(b"[CONTENT") || v.len() < 2 || is_dotted_ref(v) {
+            if v.starts_with(b"[REDACTED")
+                || v.starts_with(b"[CONTENT")
+                || v.len() < 2
+                || is_dotted_ref(v)
+            {
                 continue;
             }
-            out.push(Found { start: a + m.start(), end: a + m.end(), rule: "key:user", label: "user" });
+            out.push(Found {
+                start: a + m.start(),
+                end: a + m.end(),
+                rule: "key:user",
+                label: "user",
+            });
         }
     }
 }
@@ -651,10 +1087,18 @@ fn key_value_inner(t: &[u8], s: usize, last_key: &mut usize, out: &mut Vec<Found
     while ke > ks && t[ke - 1] == b'.' {
         ke -= 1;
     }
-    if ke - ks > 100 || !key_boundary(if ks == 0 { None } else { Some(t[ks - 1]) }) {
+    // A Ruby symbol (`:password => '...'`) is a key like any other.
+    let symbol = ks >= 1
+        && t[ks - 1] == b':'
+        && (ks == 1 || matches!(t[ks - 2], b' ' | b'\t' | b'\n' | b'{' | b'(' | b','));
+    if ke - ks > 100 || !(symbol || key_boundary(if ks == 0 { None } else { Some(t[ks - 1]) })) {
         return;
     }
-    let before = if ks == 0 { None } else { Some(t[ks - 1]) };
+    let before = if ks == 0 || symbol {
+        None
+    } else {
+        Some(t[ks - 1])
+    };
     let key = &t[ks..ke];
     // A JSON string in value position (`"role": "user"`) is not a key, unless a `"value"` follows it (our
     // header records and HAR name/value pairs).
@@ -666,7 +1110,10 @@ fn key_value_inner(t: &[u8], s: usize, last_key: &mut usize, out: &mut Vec<Found
         if p > 0 && t[p - 1] == b':' && t.get(ke) == Some(&b'"') {
             let j = skip_ws_nl(t, (ke + 1).min(t.len()));
             let k = skip_ws_nl(t, (j + 1).min(t.len()));
-            if !(t.get(ke) == Some(&b'"') && t.get(j) == Some(&b',') && t[k..].starts_with(b"\"value\"")) {
+            if !(t.get(ke) == Some(&b'"')
+                && t.get(j) == Some(&b',')
+                && t[k..].starts_with(b"\"value\""))
+            {
                 return;
             }
         }
@@ -676,7 +1123,8 @@ fn key_value_inner(t: &[u8], s: usize, last_key: &mut usize, out: &mut Vec<Found
         if let Some((na, nb, nend)) = quoted_at(t, ke + 1) {
             let j = skip_ws(t, nend);
             if t[j..].starts_with(b"value=") {
-                if let (Some(class), Some((a, b, _))) = (classify(&t[na..nb]), quoted_at(t, j + 6)) {
+                if let (Some(class), Some((a, b, _))) = (classify(&t[na..nb]), quoted_at(t, j + 6))
+                {
                     push_value(t, class, a, b, true, out);
                 }
                 return;
@@ -723,7 +1171,12 @@ fn key_value_inner(t: &[u8], s: usize, last_key: &mut usize, out: &mut Vec<Found
                 ve -= 1;
             }
             if plausible(class, &t[vs..ve], true) {
-                out.push(Found { start: vs, end: ve, rule: rule_name(class), label: label(class) });
+                out.push(Found {
+                    start: vs,
+                    end: ve,
+                    rule: rule_name(class),
+                    label: label(class),
+                });
             }
             return;
         }
@@ -758,7 +1211,25 @@ fn key_value_inner(t: &[u8], s: usize, last_key: &mut usize, out: &mut Vec<Found
             i = k;
         }
     }
-    const OPS: &[&[u8]] = &[b":::=", b"::=", b":=", b"?=", b".=", b"+=", b"||=", b"=>", b"->", b"<-", b"=", b":"];
+    // A comparison with a literal is the password itself: `if password == "team10"`, `Secret != 'x'`.
+    if t[i..].starts_with(b"==") || t[i..].starts_with(b"!=") {
+        if class == Class::Password {
+            let mut k = i + 2;
+            if t.get(k) == Some(&b'=') {
+                k += 1;
+            }
+            let k = skip_ws(t, k);
+            if let Some((a, b, _)) = quoted_at(t, k) {
+                if b - a >= 3 {
+                    push_value(t, class, a, b, true, out);
+                }
+            }
+        }
+        return;
+    }
+    const OPS: &[&[u8]] = &[
+        b":::=", b"::=", b":=", b"?=", b".=", b"+=", b"||=", b"=>", b"->", b"<-", b"=", b":",
+    ];
     let mut op_found = false;
     for op in OPS {
         if t[i..].starts_with(op) {
@@ -773,10 +1244,23 @@ fn key_value_inner(t: &[u8], s: usize, last_key: &mut usize, out: &mut Vec<Found
     if !op_found {
         if quoted_key && t.get(i) == Some(&b',') {
             i += 1; // setenv("API_TOKEN", "value")
-        } else if key.starts_with(b"-") && t.get(i).is_some_and(|b| *b == b' ') {
-            // CLI flag: --token value
-        } else if matches!(class, Class::Password | Class::User) && t.get(i) == Some(&b' ') && near_before(t, ks, b"machine ") {
+        } else if key.starts_with(b"-") && t.get(ke) == Some(&b' ') && i > ke {
+            // CLI flag: --token value, -Password value (PowerShell)
+        } else if matches!(class, Class::Password | Class::User)
+            && t.get(ke) == Some(&b' ')
+            && near_before(t, ks, b"machine ")
+        {
             // .netrc: machine host login user password secret
+        } else if matches!(class, Class::Password | Class::User)
+            && t.get(ke) == Some(&b' ')
+            && matches!(t.get(i), Some(b'"' | b'\''))
+            && t[..ks]
+                .iter()
+                .rev()
+                .take_while(|b| **b != b'\n')
+                .all(|b| b.is_ascii_whitespace())
+        {
+            // Gradle / Groovy DSL: `password "value"` alone on its line.
         } else {
             return;
         }
@@ -819,7 +1303,14 @@ fn key_value_inner(t: &[u8], s: usize, last_key: &mut usize, out: &mut Vec<Found
         if b == b'\\' && matches!(t.get(j + 1), Some(b'n' | b'r' | b't' | b'"' | b'\'')) {
             break;
         }
-        if !line_value && (b == b' ' || b == b'\t' || matches!(b, b'"' | b'\'' | b',' | b';' | b'&' | b'<' | b'>' | b')' | b'}' | b']' | b'`')) {
+        if !line_value
+            && (b == b' '
+                || b == b'\t'
+                || matches!(
+                    b,
+                    b'"' | b'\'' | b',' | b';' | b'&' | b'<' | b'>' | b')' | b'}' | b']' | b'`'
+                ))
+        {
             break;
         }
         if line_value && enclosing.is_none() && matches!(b, b'"' | b'\'' | b'`') {
@@ -831,10 +1322,18 @@ fn key_value_inner(t: &[u8], s: usize, last_key: &mut usize, out: &mut Vec<Found
         j -= 1;
     }
     // `Password=open_sesame` alone on its line (INI, env, properties) is a value, not a variable in code.
-    let line_start = t[..ks].iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+    let line_start = t[..ks]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |p| p + 1);
     let lead = &t[line_start..ks];
-    let alone = (lead.iter().all(|b| b.is_ascii_whitespace()) || lead.trim_ascii() == b"export")
-        && matches!(t.get(j), None | Some(b'\n' | b'\r'));
+    // Also when commented out (`# PASSWORD=x`) or followed by a comment (`PASSWORD=x   # note`).
+    let lead = lead.trim_ascii();
+    let lead = lead.strip_prefix(b"#").map_or(lead, |l| l.trim_ascii());
+    let tail = skip_ws(t, j);
+    let alone = (lead.is_empty() || lead == b"export")
+        && (matches!(t.get(j), None | Some(b'\n' | b'\r'))
+            || (tail > j && t.get(tail) == Some(&b'#')));
     if is_dotted_ref(&t[i..j]) {
         return;
     }
@@ -845,9 +1344,21 @@ fn key_value_inner(t: &[u8], s: usize, last_key: &mut usize, out: &mut Vec<Found
 fn is_dotted_ref(v: &[u8]) -> bool {
     v.contains(&b'.')
         && v.split(|b| *b == b'.').all(|p| {
-            !p.is_empty() && (p[0].is_ascii_alphabetic() || p[0] == b'_') && p.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            !p.is_empty()
+                && (p[0].is_ascii_alphabetic() || p[0] == b'_')
+                && p.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                && !random_part(p)
         })
         && !v.starts_with(b"eyJ")
+}
+
+/// A long run of letters and digits mixed (`ZC9Ecf4M5g9o34Q6RkzGsj0z`): random, not an identifier.
+fn random_part(p: &[u8]) -> bool {
+    p.len() >= 12
+        && p.windows(2)
+            .filter(|w| w[0].is_ascii_digit() != w[1].is_ascii_digit())
+            .count()
+            >= 4
 }
 
 fn skip_ws_nl(t: &[u8], mut i: usize) -> usize {
@@ -858,7 +1369,9 @@ fn skip_ws_nl(t: &[u8], mut i: usize) -> usize {
 }
 
 fn near_before(t: &[u8], at: usize, needle: &[u8]) -> bool {
-    t[at.saturating_sub(200)..at].windows(needle.len()).any(|w| w == needle)
+    t[at.saturating_sub(200)..at]
+        .windows(needle.len())
+        .any(|w| w == needle)
 }
 
 fn push_value(t: &[u8], class: Class, mut a: usize, b: usize, quoted: bool, out: &mut Vec<Found>) {
@@ -878,7 +1391,10 @@ fn push_value(t: &[u8], class: Class, mut a: usize, b: usize, quoted: bool, out:
     if class == Class::Token {
         if let Some(sp) = t[a..b].iter().position(|c| *c == b' ') {
             let word = &t[a..a + sp];
-            if sp <= 12 && word.iter().all(|c| c.is_ascii_alphanumeric()) && !t[a + sp + 1..b].contains(&b' ') {
+            if sp <= 12
+                && word.iter().all(|c| c.is_ascii_alphanumeric())
+                && !t[a + sp + 1..b].contains(&b' ')
+            {
                 a += sp + 1;
             }
         }
@@ -888,7 +1404,12 @@ fn push_value(t: &[u8], class: Class, mut a: usize, b: usize, quoted: bool, out:
         return;
     }
     if plausible(class, v, quoted) {
-        out.push(Found { start: a, end: b, rule: rule_name(class), label: label(class) });
+        out.push(Found {
+            start: a,
+            end: b,
+            rule: rule_name(class),
+            label: label(class),
+        });
     }
 }
 
@@ -945,7 +1466,12 @@ pub(crate) fn har_cookies(t: &[u8], s: usize, out: &mut Vec<Found>) {
                     let k = skip_ws_nl(t, k + 1);
                     if let Some((a, b, end)) = quoted_at(t, k) {
                         if b > a && !t[a..b].starts_with(b"[REDACTED") {
-                            out.push(Found { start: a, end: b, rule: "har:cookie", label: "cookie" });
+                            out.push(Found {
+                                start: a,
+                                end: b,
+                                rule: "har:cookie",
+                                label: "cookie",
+                            });
                         }
                         j = end;
                         continue;
@@ -978,7 +1504,9 @@ mod tests {
                 check(t, p, p + trig.len(), trig, &mut last, &mut out);
             }
         }
-        out.iter().map(|f| text[f.start..f.end].to_string()).collect()
+        out.iter()
+            .map(|f| text[f.start..f.end].to_string())
+            .collect()
     }
 
     #[test]
@@ -990,11 +1518,23 @@ mod tests {
 
     #[test]
     fn finds_key_values() {
-        assert_eq!(find(r#"CO_API_KEY=wsEGdjnelIuVJy7VjzPhIzDz9YlDgiPBA3CO9PFw"#), vec!["wsEGdjnelIuVJy7VjzPhIzDz9YlDgiPBA3CO9PFw"]);
+        assert_eq!(
+            find(r#"CO_API_KEY=wsEGdjnelIuVJy7VjzPhIzDz9YlDgiPBA3CO9PFw"#),
+            vec!["wsEGdjnelIuVJy7VjzPhIzDz9YlDgiPBA3CO9PFw"]
+        );
         assert_eq!(find(r#"{"password": "hunter22"}"#), vec!["hunter22"]);
-        assert_eq!(find("Authorization: Bearer abc123def456\r\n"), vec!["abc123def456"]);
-        assert_eq!(find(r#"{"name": "Authorization", "value": "Bearer abc123def456"}"#), vec!["abc123def456"]);
-        assert_eq!(find(r#"curl -H "Authorization: Bearer abc123def456" https://x"#), vec!["abc123def456"]);
+        assert_eq!(
+            find("Authorization: Bearer abc123def456\r\n"),
+            vec!["abc123def456"]
+        );
+        assert_eq!(
+            find(r#"{"name": "Authorization", "value": "Bearer abc123def456"}"#),
+            vec!["abc123def456"]
+        );
+        assert_eq!(
+            find(r#"curl -H "Authorization: Bearer abc123def456" https://x"#),
+            vec!["abc123def456"]
+        );
         assert!(find(r#"{"max_tokens": 100, "input_tokens": 12}"#).is_empty());
         assert!(find(r#"public_key = "9Cnzj4p4WGeKLs1Pt8QuKUpRKfFLfRYC9AIKjbJTWit""#).is_empty());
     }
@@ -1005,7 +1545,9 @@ mod tests {
 
     #[test]
     fn finds_connection_string_credentials() {
-        let f = find("Server=db.internal,1433;Initial Catalog=Orders;User ID=svc_orders;Password=Tr0ub4dor;");
+        let f = find(
+            "Server=db.internal,1433;Initial Catalog=Orders;User ID=svc_orders;Password=Tr0ub4dor;",
+        );
         assert!(has(&f, "svc_orders") && has(&f, "Tr0ub4dor"), "{f:?}");
         let f = find("host=db port=5432 user=reporting password=hx7Qe2p dbname=sales");
         assert!(has(&f, "reporting") && has(&f, "hx7Qe2p"), "{f:?}");

@@ -15,8 +15,8 @@ use serde_json::{json, Map, Value};
 
 use super::stream::{ndjson, sse, sse_done, EventBody};
 use super::{
-    count_input_tokens, count_text_tokens, lock, prompt_tokens, tokenizer, ConnCtx, ModelKind, Scenario, Shared,
-    SimModel, SimRequest, TokenizerMode, MAX_RECORDED_REQUESTS, SIMULATE_HEADER,
+    count_input_tokens, count_text_tokens, lock, prompt_tokens, tokenizer, ConnCtx, ModelKind,
+    Scenario, Shared, SimModel, SimRequest, TokenizerMode, MAX_RECORDED_REQUESTS, SIMULATE_HEADER,
 };
 use crate::cohere::Endpoint;
 
@@ -155,7 +155,8 @@ fn error_response(rej: &Reject) -> Resp {
     let body = json!({"id": uuid::Uuid::new_v4().to_string(), "message": rej.message});
     let mut resp = json_response(rej.status, &body);
     if let Some(secs) = rej.retry_after {
-        resp.headers_mut().insert("retry-after", HeaderValue::from(secs));
+        resp.headers_mut()
+            .insert("retry-after", HeaderValue::from(secs));
     }
     resp
 }
@@ -181,7 +182,10 @@ fn finish(shared: &Shared, mut resp: Resp, trace_id: &str, meta: &Meta, started:
     );
     if let (Some(calls), true) = (meta.trial_calls, status != 429) {
         let cfg = &shared.config;
-        h.insert("x-trial-endpoint-call-limit", HeaderValue::from(cfg.trial_call_limit));
+        h.insert(
+            "x-trial-endpoint-call-limit",
+            HeaderValue::from(cfg.trial_call_limit),
+        );
         h.insert(
             "x-trial-endpoint-call-remaining",
             HeaderValue::from(cfg.trial_call_limit.saturating_sub(calls)),
@@ -232,7 +236,9 @@ fn bearer_key(headers: &HeaderMap) -> Option<String> {
 
 impl Shared {
     fn window(&self) -> Duration {
-        self.config.rate_limit.map_or(Duration::from_secs(60), |r| r.window)
+        self.config
+            .rate_limit
+            .map_or(Duration::from_secs(60), |r| r.window)
     }
 
     /// Calls of `key` to `path` in the current window, without counting a new one.
@@ -278,7 +284,10 @@ impl Shared {
     }
 
     fn trial_limit_message(&self) -> String {
-        let limit = self.config.rate_limit.map_or(self.config.trial_call_limit, |r| r.calls);
+        let limit = self
+            .config
+            .rate_limit
+            .map_or(self.config.trial_call_limit, |r| r.calls);
         format!(
             "You are using a Trial key, which is limited to {limit} API calls / minute. You can continue to use \
              the Trial key for free or upgrade to a Production key with higher rate limits at \
@@ -288,7 +297,8 @@ impl Shared {
     }
 }
 
-const PRODUCTION_LIMIT_MESSAGE: &str = "You are past the per minute request limit, please wait and try again later.";
+const PRODUCTION_LIMIT_MESSAGE: &str =
+    "You are past the per minute request limit, please wait and try again later.";
 
 #[allow(clippy::too_many_arguments)]
 async fn serve(
@@ -311,7 +321,10 @@ async fn serve(
     }
 
     // The scenario: header first, then the config, then flaky mode.
-    let forced = match headers.get(SIMULATE_HEADER).map(|v| v.to_str().unwrap_or("")) {
+    let forced = match headers
+        .get(SIMULATE_HEADER)
+        .map(|v| v.to_str().unwrap_or(""))
+    {
         Some(name) => Some(
             name.parse::<Scenario>()
                 .map_err(|e| Reject::bad(format!("invalid request: {SIMULATE_HEADER}: {e}")))?,
@@ -360,7 +373,12 @@ async fn serve(
             "Your API key has expired. Please create a new key at https://dashboard.cohere.com/api-keys",
         ));
     }
-    let known = trial || shared.config.valid_keys.as_ref().map_or(true, |v| v.contains(&key));
+    let known = trial
+        || shared
+            .config
+            .valid_keys
+            .as_ref()
+            .map_or(true, |v| v.contains(&key));
     if !known {
         if route == Route::Api(Endpoint::CheckApiKey) {
             return Ok(json_response(200, &json!({"valid": false})));
@@ -392,7 +410,10 @@ async fn serve(
         Route::Api(Endpoint::Models) => return Ok(model_list(shared)),
         Route::Api(e) => e,
         Route::Tokenizer(_) | Route::NotFound => {
-            return Err(Reject::new(404, format!("not found: no route for {method} {path}")))
+            return Err(Reject::new(
+                404,
+                format!("not found: no route for {method} {path}"),
+            ))
         }
     };
     if endpoint == Endpoint::CheckApiKey {
@@ -403,7 +424,11 @@ async fn serve(
     }
     let body = match parsed {
         Some(Ok(v)) => v,
-        Some(Err(e)) => return Err(Reject::bad(format!("invalid request: could not parse JSON body: {e}"))),
+        Some(Err(e)) => {
+            return Err(Reject::bad(format!(
+                "invalid request: could not parse JSON body: {e}"
+            )))
+        }
         None => Value::Null,
     };
     match endpoint {
@@ -412,7 +437,10 @@ async fn serve(
         Endpoint::EmbedV2 | Endpoint::EmbedV1 => embed(shared, endpoint, &body),
         Endpoint::RerankV2 | Endpoint::RerankV1 => rerank(shared, endpoint, &body),
         Endpoint::Tokenize => tokenize(shared, &body),
-        _ => Err(Reject::new(404, format!("not found: no route for {method} {path}"))),
+        _ => Err(Reject::new(
+            404,
+            format!("not found: no route for {method} {path}"),
+        )),
     }
 }
 
@@ -432,7 +460,9 @@ fn scenario_reject(shared: &Shared, sc: Scenario, route: &Route, json: Option<&V
             .map(str::to_string),
     };
     let model = model_name.as_deref().and_then(|m| shared.config.model(m));
-    let max_tokens = json.and_then(|j| j.get("max_tokens")).and_then(Value::as_u64);
+    let max_tokens = json
+        .and_then(|j| j.get("max_tokens"))
+        .and_then(Value::as_u64);
     let raw = json.map_or(0, |j| count_input_tokens(endpoint, j));
     let status = sc.status().unwrap_or(500);
     let message = match sc {
@@ -544,7 +574,9 @@ fn check_fields(o: &Map<String, Value>, allowed: &[&str]) -> R<()> {
 
 fn req_str<'a>(o: &'a Map<String, Value>, k: &str) -> R<&'a str> {
     match o.get(k) {
-        None | Some(Value::Null) => Err(Reject::malformed(format!("invalid request: {k} is required"))),
+        None | Some(Value::Null) => Err(Reject::malformed(format!(
+            "invalid request: {k} is required"
+        ))),
         Some(v) => v
             .as_str()
             .ok_or_else(|| Reject::malformed(format!("invalid request: {k} must be a string"))),
@@ -564,10 +596,11 @@ fn opt_str<'a>(o: &'a Map<String, Value>, k: &str) -> R<Option<&'a str>> {
 fn opt_u64(o: &Map<String, Value>, k: &str) -> R<Option<u64>> {
     match o.get(k) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| Reject::malformed(format!("invalid request: {k} must be a non-negative integer"))),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+            Reject::malformed(format!(
+                "invalid request: {k} must be a non-negative integer"
+            ))
+        }),
     }
 }
 
@@ -600,7 +633,12 @@ fn check_enum(what: &str, value: Option<&str>, allowed: &[&str]) -> R<()> {
     }
 }
 
-fn find_model<'a>(shared: &'a Shared, name: &str, endpoint: Endpoint, kind: ModelKind) -> R<&'a SimModel> {
+fn find_model<'a>(
+    shared: &'a Shared,
+    name: &str,
+    endpoint: Endpoint,
+    kind: ModelKind,
+) -> R<&'a SimModel> {
     let model = shared
         .config
         .model(name)
@@ -652,7 +690,11 @@ fn check_tokens(
 fn reply(shared: &Shared, max_tokens: Option<u64>) -> (Vec<String>, u64, bool) {
     let mut pieces = Vec::new();
     for (i, w) in shared.config.reply.split(' ').enumerate() {
-        pieces.push(if i == 0 { w.to_string() } else { format!(" {w}") });
+        pieces.push(if i == 0 {
+            w.to_string()
+        } else {
+            format!(" {w}")
+        });
     }
     let Some(max) = max_tokens else {
         let n = count_text_tokens(&pieces.concat());
@@ -733,7 +775,11 @@ fn chat_v2(shared: &Shared, body: &Value, mode: StreamMode) -> R<Resp> {
         opt_str(o, "safety_mode")?,
         &["CONTEXTUAL", "STRICT", "OFF"],
     )?;
-    check_enum("tool_choice", opt_str(o, "tool_choice")?, &["REQUIRED", "NONE"])?;
+    check_enum(
+        "tool_choice",
+        opt_str(o, "tool_choice")?,
+        &["REQUIRED", "NONE"],
+    )?;
     let model = find_model(shared, model_name, Endpoint::ChatV2, ModelKind::Chat)?;
     if messages.is_empty() {
         return Err(Reject::bad(
@@ -796,7 +842,10 @@ fn chat_v2(shared: &Shared, body: &Value, mode: StreamMode) -> R<Resp> {
                 "usage": usage_v2(raw, prompt, out_so_far)}}),
         ));
     } else {
-        frames.push(sse("content-end", &json!({"type": "content-end", "index": 0})));
+        frames.push(sse(
+            "content-end",
+            &json!({"type": "content-end", "index": 0}),
+        ));
         frames.push(sse(
             "message-end",
             &json!({"type": "message-end", "delta": {"finish_reason": finish, "usage": usage_v2(raw, prompt, out)}}),
@@ -962,7 +1011,14 @@ const EMBED_V2_FIELDS: &[&str] = &[
     "truncate",
     "priority",
 ];
-const EMBED_V1_FIELDS: &[&str] = &["texts", "images", "model", "input_type", "embedding_types", "truncate"];
+const EMBED_V1_FIELDS: &[&str] = &[
+    "texts",
+    "images",
+    "model",
+    "input_type",
+    "embedding_types",
+    "truncate",
+];
 const EMBEDDING_TYPES: &[&str] = &["float", "int8", "uint8", "binary", "ubinary", "base64"];
 /// The model v1 embed uses when the request names none.
 const V1_EMBED_DEFAULT_MODEL: &str = "embed-english-v3.0";
@@ -986,7 +1042,12 @@ fn vector(text: &str, dim: usize) -> Vec<f32> {
         }
         block += 1;
     }
-    let norm = out.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::EPSILON);
+    let norm = out
+        .iter()
+        .map(|x| x * x)
+        .sum::<f32>()
+        .sqrt()
+        .max(f32::EPSILON);
     out.iter().map(|x| x / norm).collect()
 }
 
@@ -1009,8 +1070,14 @@ fn embedding_of_type(v: &[f32], ty: &str) -> Value {
         Value::Array(bytes)
     };
     match ty {
-        "int8" => json!(v.iter().map(|x| (x * 127.0).round() as i32).collect::<Vec<_>>()),
-        "uint8" => json!(v.iter().map(|x| ((x + 1.0) * 127.5).round() as u32).collect::<Vec<_>>()),
+        "int8" => json!(v
+            .iter()
+            .map(|x| (x * 127.0).round() as i32)
+            .collect::<Vec<_>>()),
+        "uint8" => json!(v
+            .iter()
+            .map(|x| ((x + 1.0) * 127.5).round() as u32)
+            .collect::<Vec<_>>()),
         "binary" => bits(true),
         "ubinary" => bits(false),
         "base64" => {
@@ -1059,7 +1126,8 @@ fn embed(shared: &Shared, endpoint: Endpoint, body: &Value) -> R<Resp> {
     let texts = opt_array(o, "texts")?;
     let inputs = opt_array(o, "inputs")?;
     let images = opt_array(o, "images")?;
-    let dim = opt_u64(o, "output_dimension")?.map_or(DEFAULT_DIMENSION, |d| d.clamp(1, 4096) as usize);
+    let dim =
+        opt_u64(o, "output_dimension")?.map_or(DEFAULT_DIMENSION, |d| d.clamp(1, 4096) as usize);
     let model = find_model(shared, model_name, endpoint, ModelKind::Embed)?;
     let given = [!texts.is_empty(), !inputs.is_empty(), !images.is_empty()]
         .iter()
@@ -1139,7 +1207,14 @@ fn embed(shared: &Shared, endpoint: Endpoint, body: &Value) -> R<Resp> {
     ))
 }
 
-const RERANK_V2_FIELDS: &[&str] = &["model", "query", "documents", "top_n", "max_tokens_per_doc", "priority"];
+const RERANK_V2_FIELDS: &[&str] = &[
+    "model",
+    "query",
+    "documents",
+    "top_n",
+    "max_tokens_per_doc",
+    "priority",
+];
 const RERANK_V1_FIELDS: &[&str] = &[
     "model",
     "query",
@@ -1174,7 +1249,14 @@ fn relevance(query: &str, doc: &str, index: usize) -> f64 {
 fn rerank(shared: &Shared, endpoint: Endpoint, body: &Value) -> R<Resp> {
     let v2 = endpoint == Endpoint::RerankV2;
     let o = object(body)?;
-    check_fields(o, if v2 { RERANK_V2_FIELDS } else { RERANK_V1_FIELDS })?;
+    check_fields(
+        o,
+        if v2 {
+            RERANK_V2_FIELDS
+        } else {
+            RERANK_V1_FIELDS
+        },
+    )?;
     let model_name = if v2 {
         req_str(o, "model")?
     } else {
@@ -1203,7 +1285,8 @@ fn rerank(shared: &Shared, endpoint: Endpoint, body: &Value) -> R<Resp> {
         .iter()
         .map(|d| match d {
             Value::String(s) => s.clone(),
-            other => crate::tokens::input_texts(Endpoint::RerankV2, &json!({"documents": [other]})).concat(),
+            other => crate::tokens::input_texts(Endpoint::RerankV2, &json!({"documents": [other]}))
+                .concat(),
         })
         .collect();
     check_tokens(shared, endpoint, body, model, None)?;
@@ -1269,7 +1352,13 @@ fn model_json(shared: &Shared, m: &SimModel) -> Value {
     let (endpoints, features): (&[&str], &[&str]) = match m.kind() {
         ModelKind::Chat => (
             &["generate", "chat", "summarize"],
-            &["tools", "strict_tools", "json_mode", "json_schema", "safety_modes"],
+            &[
+                "tools",
+                "strict_tools",
+                "json_mode",
+                "json_schema",
+                "safety_modes",
+            ],
         ),
         ModelKind::Embed => (&["embed"], &[]),
         ModelKind::Rerank => (&["rerank"], &[]),
@@ -1298,7 +1387,12 @@ fn model_info(shared: &Shared, name: &str) -> R<Resp> {
 }
 
 fn model_list(shared: &Shared) -> Resp {
-    let models: Vec<Value> = shared.config.models.iter().map(|m| model_json(shared, m)).collect();
+    let models: Vec<Value> = shared
+        .config
+        .models
+        .iter()
+        .map(|m| model_json(shared, m))
+        .collect();
     json_response(200, &json!({"models": models}))
 }
 

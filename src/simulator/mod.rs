@@ -77,7 +77,11 @@ pub struct SimModel {
 
 impl SimModel {
     /// Builds a model entry.
-    pub fn new(name: impl Into<String>, context_length: u64, max_output_tokens: Option<u64>) -> SimModel {
+    pub fn new(
+        name: impl Into<String>,
+        context_length: u64,
+        max_output_tokens: Option<u64>,
+    ) -> SimModel {
         SimModel {
             name: name.into(),
             context_length,
@@ -184,7 +188,13 @@ impl Default for SimConfig {
     fn default() -> Self {
         let mut models: Vec<SimModel> = KNOWN_MODELS
             .iter()
-            .map(|m| SimModel::new(m.name, m.context_length.into(), m.max_output_tokens.map(u64::from)))
+            .map(|m| {
+                SimModel::new(
+                    m.name,
+                    m.context_length.into(),
+                    m.max_output_tokens.map(u64::from),
+                )
+            })
             .collect();
         models.push(SimModel::new("command-r", 128_000, Some(4_000)));
         models.push(SimModel::new("command-r-plus", 128_000, Some(4_000)));
@@ -211,7 +221,12 @@ impl Default for SimConfig {
 
 impl SimConfig {
     /// Adds a model, or replaces the limits of the model with that name.
-    pub fn with_model(mut self, name: &str, context_length: u64, max_output_tokens: Option<u64>) -> SimConfig {
+    pub fn with_model(
+        mut self,
+        name: &str,
+        context_length: u64,
+        max_output_tokens: Option<u64>,
+    ) -> SimConfig {
         let model = SimModel::new(name, context_length, max_output_tokens);
         match self.models.iter_mut().find(|m| m.name == name) {
             Some(m) => *m = model,
@@ -244,7 +259,10 @@ pub fn tokenizer() -> &'static tokenizers::Tokenizer {
 
 /// Tokens of one text with the simulator's tokenizer (no special tokens).
 pub fn count_text_tokens(text: &str) -> u64 {
-    tokenizer().encode(text, false).map(|e| e.len() as u64).unwrap_or(0)
+    tokenizer()
+        .encode(text, false)
+        .map(|e| e.len() as u64)
+        .unwrap_or(0)
 }
 
 /// The raw input-token count of a request body (`billed_units.input_tokens`): each of
@@ -259,11 +277,17 @@ pub fn count_input_tokens(endpoint: Endpoint, body: &serde_json::Value) -> u64 {
 /// The prompt count (`tokens.input_tokens`) for a raw count: chat endpoints add [`PROMPT_OVERHEAD_BASE`] plus
 /// [`PROMPT_OVERHEAD_PER_MESSAGE`] per message; other endpoints report the raw count.
 pub fn prompt_tokens(endpoint: Endpoint, body: &serde_json::Value, raw: u64) -> u64 {
-    let len = |k: &str| body.get(k).and_then(serde_json::Value::as_array).map_or(0, Vec::len) as u64;
+    let len = |k: &str| {
+        body.get(k)
+            .and_then(serde_json::Value::as_array)
+            .map_or(0, Vec::len) as u64
+    };
     let messages = match endpoint {
         Endpoint::ChatV2 => len("messages"),
         Endpoint::ChatV1 => {
-            len("chat_history") + u64::from(body.get("message").is_some()) + u64::from(body.get("preamble").is_some())
+            len("chat_history")
+                + u64::from(body.get("message").is_some())
+                + u64::from(body.get("preamble").is_some())
         }
         _ => return raw,
     };
@@ -342,13 +366,21 @@ impl Drop for ConnIo {
 }
 
 impl AsyncRead for ConnIo {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for ConnIo {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -538,8 +570,14 @@ mod tests {
         let c = SimConfig::default()
             .with_model("command-r-08-2024", 1000, Some(100))
             .with_model("tiny", 50, None);
-        assert_eq!(c.model("command-r-08-2024").map(|m| m.context_length), Some(1000));
+        assert_eq!(
+            c.model("command-r-08-2024").map(|m| m.context_length),
+            Some(1000)
+        );
         assert_eq!(c.model("tiny").map(|m| m.kind()), Some(ModelKind::Chat));
-        assert_eq!(c.model("embed-v4.0").map(|m| m.kind()), Some(ModelKind::Embed));
+        assert_eq!(
+            c.model("embed-v4.0").map(|m| m.kind()),
+            Some(ModelKind::Embed)
+        );
     }
 }

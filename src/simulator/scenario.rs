@@ -111,7 +111,9 @@ impl Scenario {
     /// scenarios (200).
     pub fn status(&self) -> Option<u16> {
         Some(match self {
-            Scenario::InvalidCombination | Scenario::TooManyTokens | Scenario::MaxTokensExceeded => 400,
+            Scenario::InvalidCombination
+            | Scenario::TooManyTokens
+            | Scenario::MaxTokensExceeded => 400,
             Scenario::NoApiKey | Scenario::InvalidApiKey | Scenario::ExpiredApiKey => 401,
             Scenario::PaymentRequired => 402,
             Scenario::Forbidden => 403,
@@ -123,7 +125,9 @@ impl Scenario {
             Scenario::ServerError => 500,
             Scenario::ServiceUnavailable => 503,
             Scenario::GatewayTimeout => 504,
-            Scenario::Hang | Scenario::Reset | Scenario::StreamError | Scenario::StreamCut => return None,
+            Scenario::Hang | Scenario::Reset | Scenario::StreamError | Scenario::StreamCut => {
+                return None
+            }
         })
     }
 }
@@ -141,7 +145,12 @@ pub struct UnknownScenario(pub String);
 impl fmt::Display for UnknownScenario {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = Scenario::ALL.iter().map(Scenario::name).collect();
-        write!(f, "unknown scenario '{}' (known: {})", self.0, names.join(", "))
+        write!(
+            f,
+            "unknown scenario '{}' (known: {})",
+            self.0,
+            names.join(", ")
+        )
     }
 }
 
@@ -158,7 +167,10 @@ impl FromStr for Scenario {
             return Ok(sc);
         }
         if let Ok(code) = norm.parse::<u16>() {
-            if let Some(sc) = Scenario::ALL.into_iter().find(|sc| sc.status() == Some(code)) {
+            if let Some(sc) = Scenario::ALL
+                .into_iter()
+                .find(|sc| sc.status() == Some(code))
+            {
                 return Ok(sc);
             }
         }
@@ -176,11 +188,20 @@ mod tests {
         for sc in Scenario::ALL {
             assert!(seen.insert(sc.name()), "duplicate name {}", sc.name());
             assert_eq!(sc.name().parse::<Scenario>(), Ok(sc));
-            assert!(sc.name().chars().all(|c| c.is_ascii_lowercase() || c == '-'));
+            assert!(sc
+                .name()
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '-'));
         }
-        assert_eq!("Server_Error".parse::<Scenario>(), Ok(Scenario::ServerError));
+        assert_eq!(
+            "Server_Error".parse::<Scenario>(),
+            Ok(Scenario::ServerError)
+        );
         assert_eq!("503".parse::<Scenario>(), Ok(Scenario::ServiceUnavailable));
         let err = "nope".parse::<Scenario>().unwrap_err().to_string();
-        assert!(err.contains("'nope'") && err.contains("stream-error"), "{err}");
+        assert!(
+            err.contains("'nope'") && err.contains("stream-error"),
+            "{err}"
+        );
     }
 }

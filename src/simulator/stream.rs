@@ -51,12 +51,17 @@ impl Body for EventBody {
     type Data = Bytes;
     type Error = std::io::Error;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
         if this.cut_after.is_some_and(|n| this.written >= n) {
             // Pause first so the status line and the frames so far reach the client before the cut.
             let pause = this.delay.max(CUT_PAUSE);
-            let sleep = this.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(pause)));
+            let sleep = this
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(pause)));
             if sleep.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
@@ -71,7 +76,9 @@ impl Body for EventBody {
         }
         if this.written > 0 && !this.delay.is_zero() {
             let delay = this.delay;
-            let sleep = this.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(delay)));
+            let sleep = this
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(delay)));
             if sleep.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }

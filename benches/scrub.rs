@@ -2,7 +2,8 @@
 //!
 //! `cargo bench --bench scrub` (256 MiB); `cargo bench --bench scrub -- --mib 1024` for 1 GiB.
 //! The log (JSON lines of requests, responses and headers, with planted secrets) is written to a temp dir.
-//! The scrubbing runs in a child process so its peak memory (VmHWM) is its own.
+//! The scrubbing runs in a child process so its peak memory (VmHWM) is its own. `SCRUB_BENCH_KEEP=DIR` keeps
+//! the generated log in DIR, so that `--child FILE` can be profiled alone.
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -214,7 +215,19 @@ fn main() {
                 }
             }
         }
-        let _ = std::fs::remove_file(&path);
+        // SCRUB_BENCH_KEEP=DIR keeps the generated log there (to profile `--child FILE` alone).
+        match std::env::var_os("SCRUB_BENCH_KEEP") {
+            Some(d) => {
+                let kept = Path::new(&d).join(path.file_name().unwrap_or_default());
+                if std::fs::rename(&path, &kept).is_err() {
+                    let _ = std::fs::copy(&path, &kept).map(|_| std::fs::remove_file(&path));
+                }
+                println!("kept the log at {}", kept.display());
+            }
+            None => {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
     }
 }
 

@@ -539,6 +539,16 @@ pub(crate) fn check(
     last_key: &mut usize,
     out: &mut Vec<Found>,
 ) {
+    // `tokens` ending a word (`max_tokens`, `"input_tokens":`) names a count: the commonest hit in an LLM log,
+    // dismissed before any parsing.
+    if trigger == "token"
+        && t.get(e).is_some_and(|b| b.eq_ignore_ascii_case(&b's'))
+        && !t
+            .get(e + 1)
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+    {
+        return;
+    }
     match trigger {
         "://" => url_userinfo(t, s, out),
         "-u" | "--user" => curl_user(t, s, e, out),

@@ -899,6 +899,38 @@ async fn v1_chat_embed_rerank_and_check_key_bodies() {
         raw
     );
 
+    // With `Accepts: text/event-stream` v1 sends the same events as SSE frames.
+    let r = client()
+        .post(format!("{}/v1/chat", s.base_url()))
+        .bearer_auth(DEMO_KEY)
+        .header("accepts", "text/event-stream")
+        .json(&stream)
+        .send()
+        .await
+        .expect("response");
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let text = r.text().await.unwrap();
+    let frames: Vec<(&str, Value)> = text
+        .split("\n\n")
+        .filter(|f| !f.is_empty())
+        .map(|f| {
+            let (ev, data) = f.split_once('\n').expect("event and data lines");
+            let ev = ev.strip_prefix("event: ").expect("event line");
+            let data = data.strip_prefix("data: ").expect("data line");
+            (ev, serde_json::from_str(data).expect("JSON data"))
+        })
+        .collect();
+    assert_eq!(frames.len(), lines.len());
+    assert_eq!(frames[0].0, "stream-start");
+    assert_eq!(frames[1].0, "text-generation");
+    let (last_ev, last) = frames.last().unwrap();
+    assert_eq!(*last_ev, "stream-end");
+    assert_eq!(last["event_type"], "stream-end");
+    assert_eq!(
+        last["response"]["meta"]["billed_units"]["input_tokens"],
+        raw
+    );
+
     let embed = json!({"model": "embed-v4.0", "input_type": "search_document", "texts": ["a cat", "a dog"], "embedding_types": ["float", "int8"]});
     let v: Value = post(&s, "/v2/embed", Some(DEMO_KEY), &embed, None)
         .await

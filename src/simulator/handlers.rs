@@ -433,7 +433,14 @@ async fn serve(
     };
     match endpoint {
         Endpoint::ChatV2 => chat_v2(shared, &body, mode),
-        Endpoint::ChatV1 => chat_v1(shared, &body, mode),
+        Endpoint::ChatV1 => {
+            // v1 streams newline-delimited JSON unless the client asks for SSE with `Accepts` (sic).
+            let sse = headers
+                .get_all("accepts")
+                .iter()
+                .any(|v| v.to_str().is_ok_and(|v| v.contains("text/event-stream")));
+            chat_v1(shared, &body, mode, sse)
+        }
         Endpoint::EmbedV2 | Endpoint::EmbedV1 => embed(shared, endpoint, &body),
         Endpoint::RerankV2 | Endpoint::RerankV1 => rerank(shared, endpoint, &body),
         Endpoint::Tokenize => tokenize(shared, &body),
@@ -904,7 +911,7 @@ fn meta_v1(version: &str, billed: Value, tokens: Option<Value>) -> Value {
     meta
 }
 
-fn chat_v1(shared: &Shared, body: &Value, mode: StreamMode) -> R<Resp> {
+fn chat_v1(shared: &Shared, body: &Value, mode: StreamMode, sse_frames: bool) -> R<Resp> {
     let o = object(body)?;
     check_fields(o, V1_CHAT_FIELDS)?;
     let message = req_str(o, "message")?;
@@ -975,17 +982,25 @@ fn chat_v1(shared: &Shared, body: &Value, mode: StreamMode) -> R<Resp> {
     if !stream {
         return Ok(json_response(200, &response));
     }
-    let mut frames = vec![ndjson(
-        &json!({"is_finished": false, "event_type": "stream-start", "generation_id": generation_id}),
+    let frame = |v: Value| {
+        if sse_frames {
+            let event = v["event_type"].as_str().unwrap_or("message").to_string();
+            sse(&event, &v)
+        } else {
+            ndjson(&v)
+        }
+    };
+    let mut frames = vec![frame(
+        json!({"is_finished": false, "event_type": "stream-start", "generation_id": generation_id}),
     )];
     for p in &pieces[..shown] {
-        frames.push(ndjson(
-            &json!({"is_finished": false, "event_type": "text-generation", "text": p}),
+        frames.push(frame(
+            json!({"is_finished": false, "event_type": "text-generation", "text": p}),
         ));
     }
     let cut_after = (mode == StreamMode::Cut).then_some(frames.len());
-    frames.push(ndjson(
-        &json!({"is_finished": true, "event_type": "stream-end", "finish_reason": finish, "response": response}),
+    frames.push(frame(
+        json!({"is_finished": true, "event_type": "stream-end", "finish_reason": finish, "response": response}),
     ));
     let body = EventBody::new(
         frames,
@@ -993,7 +1008,12 @@ fn chat_v1(shared: &Shared, body: &Value, mode: StreamMode) -> R<Resp> {
         cut_after,
         shared.event_times.clone(),
     );
-    Ok(stream_response("application/stream+json", body))
+    let content_type = if sse_frames {
+        "text/event-stream"
+    } else {
+        "application/stream+json"
+    };
+    Ok(stream_response(content_type, body))
 }
 
 // ---------------------------------------------------------------------------------------------------------

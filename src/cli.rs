@@ -234,9 +234,8 @@ fn print_outcome(o: &Outcome, json: bool) -> anyhow::Result<()> {
     };
     writeln!(
         out,
-        "{} {} with {}: {what}",
+        "{} request with {}: {what}",
         s.endpoint,
-        "request",
         s.model.as_deref().unwrap_or("(no model)")
     )?;
     if let Some(e) = &s.error {

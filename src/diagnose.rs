@@ -71,9 +71,8 @@ pub fn primary_exchange(exchanges: &[Exchange]) -> Option<&Exchange> {
     exchanges
         .iter()
         .filter(main)
-        .filter(|e| e.failure.is_some())
-        .last()
-        .or_else(|| exchanges.iter().filter(main).last())
+        .rfind(|e| e.failure.is_some())
+        .or_else(|| exchanges.iter().rfind(main))
         .or_else(|| exchanges.iter().find(|e| e.failure.is_some()))
 }
 
@@ -544,7 +543,7 @@ fn causes(ev: &Evidence<'_>, s: &Summary, class: Option<FailureClass>) -> Vec<Ca
                 format!("HTTP 499, request cancelled by the client: {}", quote(&message)),
                 "check client-side timeouts and cancellation (a closed stream or a timeout shorter than the generation time)",
             ),
-            500 | 501 | 502 => cause(
+            500..=502 => cause(
                 CauseCode::ServerError,
                 format!("HTTP {status} from the API: {}", quote(&message)),
                 format!("retry with backoff; if it persists, {send}"),
@@ -562,7 +561,7 @@ fn causes(ev: &Evidence<'_>, s: &Summary, class: Option<FailureClass>) -> Vec<Ca
             _ => cause(
                 CauseCode::ServerError,
                 format!("HTTP {status}: {}", quote(&message)),
-                format!("{send}"),
+                send.to_string(),
             ),
         };
         out.push(c);

@@ -136,7 +136,7 @@ const MARKERS: &[&str] = &[
 
 fn json_line(line: &str, lineno: usize) -> Option<Vec<SdkError>> {
     let t = line.trim();
-    if !(t.starts_with('{') && t.ends_with('}')) || !MARKERS.iter().any(|m| t.contains(m)) {
+    if !t.starts_with('{') || !t.ends_with('}') || !MARKERS.iter().any(|m| t.contains(m)) {
         return None;
     }
     let v: serde_json::Value = serde_json::from_str(t).ok()?;

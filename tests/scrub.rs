@@ -138,7 +138,7 @@ fn scrub_command_reads_files_writes_report_and_names_missing_files() {
     let mut out = Vec::new();
     let mut report = Vec::new();
     let rep = scrub_command(
-        &[log.clone()],
+        std::slice::from_ref(&log),
         vec![KnownSecret::new("secret", "s3cr3t-value-99")],
         false,
         &mut out,

@@ -11,7 +11,7 @@ pub fn content_placeholder(chars: usize) -> String {
     let mut p = format!("[CONTENT:{chars} chars]");
     let n = p.chars().count();
     if chars > n {
-        p.extend(std::iter::repeat_n('.', chars - n));
+        p.extend(std::iter::repeat('.').take(chars - n));
     }
     p
 }
@@ -138,11 +138,9 @@ impl Scrubber {
 
 fn walk(v: &mut Value, in_content: bool, top: bool, n: &mut usize) {
     match v {
-        Value::String(s) if in_content => {
-            if !s.starts_with("[CONTENT:") && !s.is_empty() {
-                *s = content_placeholder(s.chars().count());
-                *n += 1;
-            }
+        Value::String(s) if in_content && !s.starts_with("[CONTENT:") && !s.is_empty() => {
+            *s = content_placeholder(s.chars().count());
+            *n += 1;
         }
         Value::Array(a) => a.iter_mut().for_each(|x| walk(x, in_content, false, n)),
         Value::Object(o) => {

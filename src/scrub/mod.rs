@@ -402,6 +402,7 @@ impl Engine {
     /// one walk. Each lane first reads the `max_pattern_len - 1` bytes before its start, which puts it in the
     /// exact state a single walk would have there (a state depends only on that many bytes), and reports only
     /// matches that end inside its own range.
+    #[allow(clippy::needless_range_loop)] // four lanes indexed in step is the point
     fn hits(&self, t: &[u8]) -> Vec<(usize, u32)> {
         use aho_corasick::automaton::Automaton;
         const LANES: usize = 4;

@@ -392,7 +392,7 @@ fn plausible(class: Class, v: &[u8], quoted: bool) -> bool {
                 || matches!(w[1], b'{' | b'(')
                 || (w[1] == b'_'
                     && v.get(k + 2)
-                        .is_none_or(|c| c.is_ascii_uppercase() || *c == b'_')))
+                        .map_or(true, |c| c.is_ascii_uppercase() || *c == b'_')))
     }) {
         return false;
     }
@@ -420,7 +420,7 @@ fn plausible(class: Class, v: &[u8], quoted: bool) -> bool {
             let kebab = v.contains(&b'-')
                 && v.iter()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
-            !(ident && !quoted) && !(kebab && !quoted)
+            quoted || !(ident || kebab)
         }
         Class::Token => {
             if v.len() < 8 || v.iter().any(|b| b.is_ascii_whitespace()) {

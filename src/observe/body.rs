@@ -20,11 +20,12 @@ use crate::exchange::{Body, Failure, FailureClass, RecordedResponse};
 pub(crate) struct InFlight {
     pub shared: Arc<Shared>,
     pub seq: u64,
-    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub started_at: std::time::SystemTime,
     pub t0: Instant,
     pub time_to_headers: Option<Duration>,
-    pub method: String,
-    pub url: String,
+    pub method: hyper::Method,
+    /// The client's request URI (the path and query are what the record's upstream URL ends with).
+    pub uri: hyper::Uri,
     pub req_headers: HeaderMap,
     pub req_body: Bytes,
     pub meta: RequestMeta,

@@ -32,7 +32,7 @@ use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full};
@@ -40,8 +40,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -90,12 +89,20 @@ impl Default for ObserveOptions {
     }
 }
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// State shared by the connections of one proxy.
 pub(crate) struct Shared {
     upstream: String,
-    client: HttpsClient,
+    /// Scheme and authority of the upstream, what the connector dials.
+    connect_uri: hyper::Uri,
+    /// The `host` header sent upstream.
+    host: HeaderValue,
+    /// The path of the upstream base URL (`""`, or e.g. `/base`), put in front of every request path.
+    base_path: String,
+    connector: Connector,
     record_all: bool,
     body_cap: usize,
     seq: AtomicU64,
@@ -137,14 +144,17 @@ impl Proxy {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(https);
+        let target = UpstreamTarget::new(&upstream)?;
         let listener = TcpListener::bind(opts.listen)
             .await
             .map_err(|e| Error::input(format!("--listen {}", opts.listen), e.to_string()))?;
         let addr = listener.local_addr().map_err(|e| Error::Other(format!("listen address: {e}")))?;
         let shared = Arc::new(Shared {
             upstream,
-            client,
+            connect_uri: target.connect_uri,
+            host: target.host,
+            base_path: target.base_path,
+            connector: https,
             record_all: opts.record_all,
             body_cap: opts.body_cap,
             seq: AtomicU64::new(0),
@@ -214,6 +224,70 @@ fn normalize_upstream(raw: &str) -> Result<String> {
     Ok(s)
 }
 
+/// Where the upstream connections go, worked out once from the upstream base URL.
+struct UpstreamTarget {
+    connect_uri: hyper::Uri,
+    host: HeaderValue,
+    base_path: String,
+}
+
+impl UpstreamTarget {
+    fn new(upstream: &str) -> Result<UpstreamTarget> {
+        let what = || format!("upstream URL {upstream:?}");
+        let url = url::Url::parse(upstream).map_err(|e| Error::input(what(), e.to_string()))?;
+        let host = url.host_str().ok_or_else(|| Error::input(what(), "has no host"))?;
+        // The authority as the `host` header wants it: the port only when it is not the scheme's default.
+        let authority = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        };
+        let port = url.port_or_known_default().unwrap_or(80);
+        let connect_uri = format!("{}://{host}:{port}", url.scheme())
+            .parse()
+            .map_err(|e: hyper::http::uri::InvalidUri| Error::input(what(), e.to_string()))?;
+        let host = HeaderValue::from_str(&authority).map_err(|e| Error::input(what(), e.to_string()))?;
+        Ok(UpstreamTarget { connect_uri, host, base_path: url.path().trim_end_matches('/').to_string() })
+    }
+}
+
+/// The upstream connection of one client connection. HTTP/1 carries one exchange at a time, so each client
+/// connection gets its own upstream connection, opened on its first request and opened again when the
+/// upstream closed it: no pool lookup, no lock shared between connections, on the request path.
+#[derive(Default)]
+struct UpstreamSlot(Mutex<Option<Sender>>);
+
+impl UpstreamSlot {
+    /// Sends `req` on this client connection's upstream connection, opening one when there is none or the
+    /// old one closed before the request could be written.
+    async fn send(&self, shared: &Shared, mut req: Request<Full<Bytes>>) -> Result<Response<Incoming>, BoxError> {
+        let old = lock(&self.0).take();
+        if let Some(mut sender) = old {
+            if sender.ready().await.is_ok() {
+                let sent = sender.try_send_request(req);
+                *lock(&self.0) = Some(sender);
+                match sent.await {
+                    Ok(resp) => return Ok(resp),
+                    Err(mut e) => match e.take_message() {
+                        // Never written: the connection was closing. A new one gets it.
+                        Some(r) => req = r,
+                        None => return Err(e.into_error().into()),
+                    },
+                }
+            }
+        }
+        let mut connector = shared.connector.clone();
+        std::future::poll_fn(|cx| tower_service::Service::poll_ready(&mut connector, cx)).await?;
+        let io = tower_service::Service::call(&mut connector, shared.connect_uri.clone()).await?;
+        let (mut sender, conn) = hyper::client::conn::http1::Builder::new().handshake(io).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let sent = sender.send_request(req);
+        *lock(&self.0) = Some(sender);
+        Ok(sent.await?)
+    }
+}
+
 async fn serve(listener: TcpListener, shared: Arc<Shared>, mut rx: watch::Receiver<bool>, drain: Duration) {
     let mut conns = JoinSet::new();
     let conn_rx = rx.clone();
@@ -232,7 +306,8 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, mut rx: watch::Receiv
         let shared = shared.clone();
         let mut rx = conn_rx.clone();
         conns.spawn(async move {
-            let svc = hyper::service::service_fn(move |req| handle(shared.clone(), req));
+            let slot = Arc::new(UpstreamSlot::default());
+            let svc = hyper::service::service_fn(move |req| handle(shared.clone(), slot.clone(), req));
             let conn =
                 hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), svc);
             tokio::pin!(conn);
@@ -323,13 +398,15 @@ fn json_response(status: StatusCode, message: &str) -> Response<ProxyBody> {
     resp
 }
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<ProxyBody>, Infallible> {
-    let started_at = chrono::Utc::now();
+async fn handle(
+    shared: Arc<Shared>,
+    slot: Arc<UpstreamSlot>,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let started_at = SystemTime::now();
     let t0 = Instant::now();
     let seq = shared.seq.fetch_add(1, Ordering::Relaxed);
     let (parts, body) = req.into_parts();
-    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
-    let url = format!("{}{}", shared.upstream, path_and_query);
     let req_body = match body.collect().await {
         Ok(c) => c.to_bytes(),
         Err(e) => {
@@ -338,32 +415,36 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             return Ok(json_response(StatusCode::BAD_REQUEST, &msg));
         }
     };
+    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let meta = RequestMeta::new(parts.uri.path(), &req_body);
-    let key = retry_key(&parts.method, &path_and_query, &req_body);
+    let key = retry_key(&parts.method, path_and_query, &req_body);
     let group = lock(&shared.retries).lookup(key, t0);
 
-    let mut up = Request::builder().method(parts.method.clone());
-    let uri: hyper::Uri = match url.parse() {
+    let uri = match upstream_uri(&shared, &parts.uri) {
         Ok(u) => u,
-        Err(e) => return Ok(json_response(StatusCode::BAD_REQUEST, &format!("cannot forward to {url}: {e}"))),
-    };
-    up = up.uri(uri);
-    if let Some(h) = up.headers_mut() {
-        for (name, value) in parts.headers.iter() {
-            if is_hop_by_hop(name) || name == header::HOST || name == header::ACCEPT_ENCODING {
-                continue;
-            }
-            h.append(name.clone(), value.clone());
+        Err(e) => {
+            let url = format!("{}{path_and_query}", shared.upstream);
+            return Ok(json_response(StatusCode::BAD_REQUEST, &format!("cannot forward to {url}: {e}")));
         }
-        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
-        if !req_body.is_empty() || h.contains_key(header::CONTENT_LENGTH) {
-            h.insert(header::CONTENT_LENGTH, HeaderValue::from(req_body.len()));
+    };
+    // The client's headers minus the hop-by-hop ones; the upstream's host, and identity encoding so that the
+    // record is readable.
+    let mut headers = parts.headers.clone();
+    if headers.keys().any(is_hop_by_hop) {
+        let hop: Vec<HeaderName> = headers.keys().filter(|n| is_hop_by_hop(n)).cloned().collect();
+        for n in hop {
+            headers.remove(&n);
         }
     }
-    let up_req = match up.body(Full::new(req_body.clone())) {
-        Ok(r) => r,
-        Err(e) => return Ok(json_response(StatusCode::BAD_REQUEST, &format!("cannot forward to {url}: {e}"))),
-    };
+    headers.insert(header::HOST, shared.host.clone());
+    headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+    if !req_body.is_empty() || headers.contains_key(header::CONTENT_LENGTH) {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(req_body.len()));
+    }
+    let mut up_req = Request::new(Full::new(req_body.clone()));
+    *up_req.method_mut() = parts.method.clone();
+    *up_req.uri_mut() = uri;
+    *up_req.headers_mut() = headers;
 
     let inflight = InFlight {
         shared: shared.clone(),
@@ -371,8 +452,8 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         started_at,
         t0,
         time_to_headers: None,
-        method: parts.method.to_string(),
-        url,
+        method: parts.method,
+        uri: parts.uri,
         req_headers: parts.headers,
         req_body,
         meta,
@@ -384,7 +465,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
 
     // Until the upstream answers, a dropped handler (the client went away) is recorded by the guard.
     let mut guard = PendingGuard(Some(inflight));
-    let result = shared.client.request(up_req).await;
+    let result = slot.send(&shared, up_req).await;
     let Some(mut inflight) = guard.0.take() else {
         return Ok(json_response(StatusCode::INTERNAL_SERVER_ERROR, "cohere-bundle observe: internal error"));
     };
@@ -411,8 +492,8 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             Ok(Response::from_parts(rparts, Either::Left(body)))
         }
         Err(e) => {
-            let reason = error_chain(&e);
-            let msg = format!("cohere-bundle observe: cannot reach upstream {}: {reason}", inflight.url);
+            let reason = error_chain(e.as_ref());
+            let msg = format!("cohere-bundle observe: cannot reach upstream {}: {reason}", inflight.url());
             inflight.group = lock(&shared.retries).outcome(key, group, true, Instant::now());
             inflight.finish_without_response(Failure { class: FailureClass::Network, message: msg.clone() });
             Ok(json_response(StatusCode::BAD_GATEWAY, &msg))
@@ -436,7 +517,22 @@ impl Drop for PendingGuard {
     }
 }
 
+/// The request URI upstream: the upstream base path, then the client's path and query.
+fn upstream_uri(shared: &Shared, client_uri: &hyper::Uri) -> std::result::Result<hyper::Uri, hyper::http::Error> {
+    let pq = client_uri.path_and_query().cloned().unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/"));
+    let pq = if shared.base_path.is_empty() { pq } else { format!("{}{pq}", shared.base_path).try_into()? };
+    let mut parts = hyper::http::uri::Parts::default();
+    parts.path_and_query = Some(pq);
+    Ok(hyper::Uri::from_parts(parts)?)
+}
+
 impl InFlight {
+    /// The upstream URL of the request, as recorded.
+    pub(crate) fn url(&self) -> String {
+        let pq = self.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        format!("{}{pq}", self.shared.upstream)
+    }
+
     /// Builds the full record.
     pub(crate) fn exchange(
         &self,
@@ -448,14 +544,14 @@ impl InFlight {
             index: 0,
             purpose: "observed".into(),
             request: RecordedRequest {
-                method: self.method.clone(),
-                url: self.url.clone(),
+                method: self.method.to_string(),
+                url: self.url(),
                 headers: headers_vec(&self.req_headers),
                 body: Body::from_bytes(&self.req_body, Some(cap)),
             },
             response,
             timings: Timings {
-                started_at: self.started_at,
+                started_at: self.started_at.into(),
                 time_to_headers_ms: self.time_to_headers.map(|d| d.as_secs_f64() * 1000.0),
                 total_ms: self.t0.elapsed().as_secs_f64() * 1000.0,
             },

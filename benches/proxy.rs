@@ -8,11 +8,14 @@
 //! - a minimal hyper server that answers every request at once with a fixed v2 chat body, the worst case for
 //!   the proxy (an upstream that does no work), also with 2 ms and 10 ms of think time.
 //!
-//! Layout: client, proxy and upstream each run on their own tokio runtime (2 worker threads each, named
-//! `client`, `proxy`, `upstream`), as the SDK, `cohere-bundle observe` and the API are separate processes in
-//! real use. So every figure can say where the CPU went: per request, the microseconds of CPU spent by the
-//! threads of each runtime (`/proc/self/task/*/schedstat`, kernel time such as loopback TCP included).
-//! `PROXY_BENCH_LAYOUT=shared` runs all three on one runtime instead (no per-part split then).
+//! Layout: client and upstream each run on their own tokio runtime (2 worker threads each, named `client` and
+//! `upstream`), as the SDK and the API are separate processes in real use; the observe proxy runs on its own
+//! thread (`observe-proxy`, as in the product), and the bare reference forwarder on a 1-thread runtime
+//! (`proxy`) so that it is compared like for like. So every figure can say where the CPU went: per request,
+//! the microseconds of CPU spent by each part's threads (`/proc/self/task/*/schedstat`, kernel time such as
+//! loopback TCP included). `PROXY_BENCH_LAYOUT=shared` runs client, upstream and the reference forwarder on
+//! one runtime (no per-part split then). `PROXY_BENCH_THREADS_CLIENT` / `_UPSTREAM` / `_PROXY` change the
+//! worker counts.
 //!
 //! Fairness: the same client code, requests and concurrency (16 keep-alive connections) for direct and
 //! proxied; both warmed up first; rounds alternate the order (direct first, then proxied first) and every
@@ -168,14 +171,12 @@ fn cpu_by_part() -> [u64; 4] {
             .ok()
             .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()))
             .unwrap_or(0);
-        let i = if comm.starts_with("client") {
-            0
-        } else if comm.starts_with("proxy") {
-            1
-        } else if comm.starts_with("upstream") {
-            2
-        } else {
-            3
+        // `observe-proxy` is the proxy's own thread; the bench's `proxy` runtime only starts it.
+        let i = match comm.trim_end() {
+            "client" => 0,
+            "proxy" | "observe-proxy" => 1,
+            "upstream" => 2,
+            _ => 3,
         };
         out[i] += ns;
     }
@@ -304,10 +305,11 @@ async fn compare(label: &str, direct_url: &str, proxy_url: &str, total: usize, r
 }
 
 fn runtime(name: &'static str) -> Runtime {
+    let default = if name == "proxy" { 1 } else { 2 };
     let threads = std::env::var(format!("PROXY_BENCH_THREADS_{}", name.to_uppercase()))
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2);
+        .unwrap_or(default);
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .thread_name(name)
@@ -329,9 +331,9 @@ fn main() {
     println!(
         "layout: {}",
         if split {
-            "client, proxy and upstream on separate 2-thread runtimes"
+            "client and upstream on separate 2-thread runtimes, the proxy on its own thread"
         } else {
-            "client, proxy and upstream on one 2-thread runtime"
+            "client and upstream on one 2-thread runtime, the proxy on its own thread"
         }
     );
 

@@ -122,11 +122,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// A running recording proxy. Drop it or call [`Proxy::stop`] to stop it.
+///
+/// The proxy runs on a thread of its own (`observe-proxy`) with a single-threaded tokio runtime: one event
+/// loop serves all connections, so an exchange never wakes a second worker thread, and the proxy's work does
+/// not depend on the caller's runtime. One core carries tens of thousands of exchanges a second, far beyond
+/// what an application sends to the Cohere API.
 pub struct Proxy {
     addr: SocketAddr,
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
-    server: Option<tokio::task::JoinHandle<()>>,
+    /// Resolves when the proxy thread has drained and stopped.
+    done: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 impl Proxy {
@@ -145,9 +151,9 @@ impl Proxy {
             .enable_http1()
             .wrap_connector(http);
         let target = UpstreamTarget::new(&upstream)?;
-        let listener = TcpListener::bind(opts.listen)
-            .await
-            .map_err(|e| Error::input(format!("--listen {}", opts.listen), e.to_string()))?;
+        let listen_err = |e: std::io::Error| Error::input(format!("--listen {}", opts.listen), e.to_string());
+        let listener = std::net::TcpListener::bind(opts.listen).map_err(listen_err)?;
+        listener.set_nonblocking(true).map_err(listen_err)?;
         let addr = listener.local_addr().map_err(|e| Error::Other(format!("listen address: {e}")))?;
         let shared = Arc::new(Shared {
             upstream,
@@ -163,8 +169,29 @@ impl Proxy {
             stopping: AtomicBool::new(false),
         });
         let (shutdown, rx) = watch::channel(false);
-        let server = tokio::spawn(serve(listener, shared.clone(), rx, opts.drain_timeout));
-        Ok(Proxy { addr, shared, shutdown, server: Some(server) })
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name("observe-proxy")
+            .build()
+            .map_err(|e| Error::Other(format!("observe proxy runtime: {e}")))?;
+        let server_shared = shared.clone();
+        let drain = opts.drain_timeout;
+        std::thread::Builder::new()
+            .name("observe-proxy".into())
+            .spawn(move || {
+                rt.block_on(async move {
+                    match TcpListener::from_std(listener) {
+                        Ok(listener) => serve(listener, server_shared, rx, drain).await,
+                        Err(e) => eprintln!("cohere-bundle observe: listening on {addr}: {e}"),
+                    }
+                });
+                // Connections still open past the drain timeout are cut off when the runtime drops.
+                drop(rt);
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| Error::Other(format!("observe proxy thread: {e}")))?;
+        Ok(Proxy { addr, shared, shutdown, done: Some(done) })
     }
 
     /// The address the proxy listens on.
@@ -192,8 +219,8 @@ impl Proxy {
     pub async fn stop(mut self) -> Recording {
         self.shared.stopping.store(true, Ordering::SeqCst);
         let _ = self.shutdown.send(true);
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
+        if let Some(done) = self.done.take() {
+            let _ = done.await;
         }
         lock(&self.shared.store).snapshot()
     }
@@ -403,7 +430,6 @@ async fn handle(
     slot: Arc<UpstreamSlot>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
-    let started_at = SystemTime::now();
     let t0 = Instant::now();
     let seq = shared.seq.fetch_add(1, Ordering::Relaxed);
     let (parts, body) = req.into_parts();
@@ -449,7 +475,6 @@ async fn handle(
     let inflight = InFlight {
         shared: shared.clone(),
         seq,
-        started_at,
         t0,
         time_to_headers: None,
         method: parts.method,
@@ -472,9 +497,9 @@ async fn handle(
     match result {
         Ok(resp) => {
             let status = resp.status().as_u16();
-            inflight.time_to_headers = Some(t0.elapsed());
-            inflight.group =
-                lock(&shared.retries).outcome(key, group, record::is_retryable(Some(status)), Instant::now());
+            let now = Instant::now();
+            inflight.time_to_headers = Some(now.saturating_duration_since(t0));
+            inflight.group = lock(&shared.retries).outcome(key, group, record::is_retryable(Some(status)), now);
             inflight.status = Some(status);
             let (mut rparts, rbody) = resp.into_parts();
             let content_type = rparts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -517,6 +542,12 @@ impl Drop for PendingGuard {
     }
 }
 
+/// The wall-clock time of `t0`: read only when a record is built, so that the request path reads one clock.
+fn started_at(t0: Instant) -> SystemTime {
+    let now = SystemTime::now();
+    now.checked_sub(t0.elapsed()).unwrap_or(now)
+}
+
 /// The request URI upstream: the upstream base path, then the client's path and query.
 fn upstream_uri(shared: &Shared, client_uri: &hyper::Uri) -> std::result::Result<hyper::Uri, hyper::http::Error> {
     let pq = client_uri.path_and_query().cloned().unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/"));
@@ -551,7 +582,7 @@ impl InFlight {
             },
             response,
             timings: Timings {
-                started_at: self.started_at.into(),
+                started_at: started_at(self.t0).into(),
                 time_to_headers_ms: self.time_to_headers.map(|d| d.as_secs_f64() * 1000.0),
                 total_ms: self.t0.elapsed().as_secs_f64() * 1000.0,
             },
@@ -566,7 +597,7 @@ impl InFlight {
         self.shared.finish(Finished {
             seq: self.seq,
             endpoint: self.meta.endpoint.name(),
-            shape: self.meta.shape.clone(),
+            shape: self.meta.shape,
             status: None,
             failure_class: Some(class),
             request_bytes: self.req_body.len() as u64,

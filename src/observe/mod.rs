@@ -170,8 +170,10 @@ impl Proxy {
         });
         let (shutdown, rx) = watch::channel(false);
         let (done_tx, done) = tokio::sync::oneshot::channel();
+        // Sockets and timers only: the proxy spawns no processes and handles no signals.
         let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
+            .enable_io()
+            .enable_time()
             .thread_name("observe-proxy")
             .build()
             .map_err(|e| Error::Other(format!("observe proxy runtime: {e}")))?;

@@ -1,5 +1,6 @@
 //! The observe proxy's upstream connections: one per client connection, reused while it lives, opened again
-//! when the upstream closed it (with or without saying so), the upstream's base path and host applied.
+//! when the upstream closed it (with or without saying so), kept for the next client connection when the
+//! client closes its own; the upstream's base path and host applied.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -136,4 +137,23 @@ async fn an_upstream_closing_idle_connections_causes_no_failure() {
     let rec = proxy.stop().await;
     assert_eq!((rec.stats.requests, rec.stats.successes, rec.stats.failures), (3, 3, 0));
     assert!(rec.exchanges.is_empty());
+}
+
+#[tokio::test]
+async fn a_client_connection_per_request_still_reuses_the_upstream_connection() {
+    let (addr, seen) = upstream(None).await;
+    let proxy =
+        Proxy::start(ObserveOptions { upstream: format!("http://{addr}"), ..ObserveOptions::default() }).await.unwrap();
+    // No keep-alive on the client side: every request comes on a new connection to the proxy.
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    for _ in 0..3 {
+        chat(&client, &proxy.base_url()).await;
+        // Let the proxy see the client connection close and keep its upstream connection.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3);
+    assert!(seen.iter().all(|s| s.peer == seen[0].peer), "one upstream connection for all three: {seen:?}");
+    let rec = proxy.stop().await;
+    assert_eq!((rec.stats.requests, rec.stats.failures), (3, 0));
 }

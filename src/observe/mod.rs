@@ -103,6 +103,10 @@ pub(crate) struct Shared {
     /// The path of the upstream base URL (`""`, or e.g. `/base`), put in front of every request path.
     base_path: String,
     connector: Connector,
+    /// Idle upstream connections left by client connections that closed, with the time they became idle,
+    /// for the next client connections (a client that opens a connection per request still gets a warm
+    /// upstream connection, TLS included). Touched when a client connection opens or closes, not per request.
+    idle: Mutex<Vec<(Sender, Instant)>>,
     record_all: bool,
     body_cap: usize,
     seq: AtomicU64,
@@ -161,6 +165,7 @@ impl Proxy {
             host: target.host,
             base_path: target.base_path,
             connector: https,
+            idle: Mutex::new(Vec::new()),
             record_all: opts.record_all,
             body_cap: opts.body_cap,
             seq: AtomicU64::new(0),
@@ -279,21 +284,32 @@ impl UpstreamTarget {
     }
 }
 
+/// Idle upstream connections kept at most, and for how long.
+const MAX_IDLE: usize = 64;
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The upstream connection of one client connection. HTTP/1 carries one exchange at a time, so each client
-/// connection gets its own upstream connection, opened on its first request and opened again when the
-/// upstream closed it: no pool lookup, no lock shared between connections, on the request path.
-#[derive(Default)]
-struct UpstreamSlot(Mutex<Option<Sender>>);
+/// connection gets its own upstream connection: taken from the idle ones (or opened) on its first request,
+/// opened again when the upstream closed it, handed back to the idle ones when the client connection closes.
+/// No pool lookup and no lock shared between connections on the request path.
+struct UpstreamSlot {
+    shared: Arc<Shared>,
+    sender: Mutex<Option<Sender>>,
+}
 
 impl UpstreamSlot {
+    fn new(shared: Arc<Shared>) -> UpstreamSlot {
+        UpstreamSlot { shared, sender: Mutex::new(None) }
+    }
+
     /// Sends `req` on this client connection's upstream connection, opening one when there is none or the
     /// old one closed before the request could be written.
     async fn send(&self, shared: &Shared, mut req: Request<Full<Bytes>>) -> Result<Response<Incoming>, BoxError> {
-        let old = lock(&self.0).take();
+        let old = lock(&self.sender).take().or_else(|| take_idle(shared));
         if let Some(mut sender) = old {
             if sender.ready().await.is_ok() {
                 let sent = sender.try_send_request(req);
-                *lock(&self.0) = Some(sender);
+                *lock(&self.sender) = Some(sender);
                 match sent.await {
                     Ok(resp) => return Ok(resp),
                     Err(mut e) => match e.take_message() {
@@ -312,9 +328,35 @@ impl UpstreamSlot {
             let _ = conn.await;
         });
         let sent = sender.send_request(req);
-        *lock(&self.0) = Some(sender);
+        *lock(&self.sender) = Some(sender);
         Ok(sent.await?)
     }
+}
+
+impl Drop for UpstreamSlot {
+    /// The client connection closed: an upstream connection with no exchange under way is kept for others.
+    fn drop(&mut self) {
+        let Some(sender) = lock(&self.sender).take() else { return };
+        if sender.is_ready() && !self.shared.stopping.load(Ordering::SeqCst) {
+            let mut idle = lock(&self.shared.idle);
+            let now = Instant::now();
+            idle.retain(|(s, at)| !s.is_closed() && now.saturating_duration_since(*at) < IDLE_TIMEOUT);
+            if idle.len() < MAX_IDLE {
+                idle.push((sender, now));
+            }
+        }
+    }
+}
+
+/// The most recently idled upstream connection that is still open and not idle for too long.
+fn take_idle(shared: &Shared) -> Option<Sender> {
+    let mut idle = lock(&shared.idle);
+    while let Some((sender, at)) = idle.pop() {
+        if !sender.is_closed() && at.elapsed() < IDLE_TIMEOUT {
+            return Some(sender);
+        }
+    }
+    None
 }
 
 async fn serve(listener: TcpListener, shared: Arc<Shared>, mut rx: watch::Receiver<bool>, drain: Duration) {
@@ -335,7 +377,7 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, mut rx: watch::Receiv
         let shared = shared.clone();
         let mut rx = conn_rx.clone();
         conns.spawn(async move {
-            let slot = Arc::new(UpstreamSlot::default());
+            let slot = Arc::new(UpstreamSlot::new(shared.clone()));
             let svc = hyper::service::service_fn(move |req| handle(shared.clone(), slot.clone(), req));
             let conn =
                 hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), svc);
@@ -355,6 +397,8 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, mut rx: watch::Receiv
     drop(listener);
     let _ = tokio::time::timeout(drain, async { while conns.join_next().await.is_some() {} }).await;
     conns.shutdown().await;
+    // Close the idle upstream connections.
+    lock(&shared.idle).clear();
 }
 
 /// Facts about a request needed for stats, shapes and records.

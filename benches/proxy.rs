@@ -20,7 +20,7 @@
 //! Fairness: the same client code, requests and concurrency (16 keep-alive connections) for direct and
 //! proxied; both warmed up first; rounds alternate the order (direct first, then proxied first) and every
 //! round's ratio is printed, with the median and range. Knobs: `PROXY_BENCH_REQUESTS` (default 4000: latency
-//! samples; throughput runs use 5× that, 1× with think time), `PROXY_BENCH_ROUNDS` (default 3).
+//! samples; throughput runs use 5× that, 1× with think time), `PROXY_BENCH_ROUNDS` (default 5).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -237,7 +237,15 @@ fn avg_cpu(runs: &[Run]) -> [f64; 5] {
 }
 
 /// Alternating rounds of direct and proxied runs; prints every round and a summary.
-async fn compare(label: &str, direct_url: &str, proxy_url: &str, total: usize, rounds: usize, split: bool) -> f64 {
+/// Returns the median throughput ratio and the CPU-bound ratio, in %.
+async fn compare(
+    label: &str,
+    direct_url: &str,
+    proxy_url: &str,
+    total: usize,
+    rounds: usize,
+    split: bool,
+) -> (f64, f64) {
     let expect_len = body_len(direct_url).await;
     let (dc, pc) = (client(), client());
     // Warm-up: open the keep-alive connections and run the code paths of both sides.
@@ -301,7 +309,7 @@ async fn compare(label: &str, direct_url: &str, proxy_url: &str, total: usize, r
         "  CPU bound: when the cores are saturated, throughput ~ 1 / CPU per request: direct/proxied CPU = {:.1} %",
         dcpu[4] / pcpu[4] * 100.0
     );
-    med
+    (med, dcpu[4] / pcpu[4] * 100.0)
 }
 
 fn runtime(name: &'static str) -> Runtime {
@@ -320,7 +328,7 @@ fn runtime(name: &'static str) -> Runtime {
 
 fn main() {
     let n: usize = std::env::var("PROXY_BENCH_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(4000);
-    let rounds: usize = std::env::var("PROXY_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(1);
+    let rounds: usize = std::env::var("PROXY_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5).max(1);
     let split = std::env::var("PROXY_BENCH_LAYOUT").map_or(true, |v| v != "shared");
     let client_rt = Arc::new(runtime(if split { "client" } else { "bench" }));
     let (proxy_rt, upstream_rt) = if split {
@@ -353,7 +361,7 @@ fn main() {
 
     // `PROXY_BENCH_ONLY=simulator|no-work|think` runs only the throughput rows whose label contains it.
     let only = std::env::var("PROXY_BENCH_ONLY").ok();
-    let wanted = |label: &str| only.as_deref().is_none_or(|o| label.contains(o));
+    let wanted = |label: &str| only.as_deref().map_or(true, |o| label.contains(o));
     client_rt.block_on(async {
         // Latency: one keep-alive connection each, requests alternated so that drift hits both equally.
         for (label, direct_url, proxy_url) in
@@ -420,9 +428,9 @@ fn main() {
             let r = compare(&format!("throughput, {label}"), &min_direct, &bare_proxied, n * 5, rounds, split).await;
             rows.push((label.to_string(), r));
         }
-        println!("summary (median proxied/direct throughput):");
-        for (label, r) in rows {
-            println!("  {r:5.1} %  {label}");
+        println!("summary: median proxied/direct throughput (in brackets: direct/proxied CPU per request)");
+        for (label, (r, cpu)) in rows {
+            println!("  {r:5.1} %  ({cpu:5.1} %)  {label}");
         }
     });
 

@@ -5,6 +5,7 @@ mod email;
 mod library;
 mod matrix;
 mod observe;
+mod observe_conn;
 mod observe_sim;
 mod recorder;
 mod replay;

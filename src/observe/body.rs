@@ -20,11 +20,12 @@ use crate::exchange::{Body, Failure, FailureClass, RecordedResponse};
 pub(crate) struct InFlight {
     pub shared: Arc<Shared>,
     pub seq: u64,
-    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// When the request arrived (the wall-clock start is worked out from it when a record is built).
     pub t0: Instant,
     pub time_to_headers: Option<Duration>,
-    pub method: String,
-    pub url: String,
+    pub method: hyper::Method,
+    /// The client's request URI (the path and query are what the record's upstream URL ends with).
+    pub uri: hyper::Uri,
     pub req_headers: HeaderMap,
     pub req_body: Bytes,
     pub meta: RequestMeta,
@@ -181,14 +182,16 @@ impl Tracking {
         } else {
             None
         };
+        let size = self.size;
+        let f = self.inflight;
         f.shared.finish(Finished {
             seq: f.seq,
             endpoint: f.meta.endpoint.name(),
-            shape: f.meta.shape.clone(),
+            shape: f.meta.shape,
             status: f.status,
             failure_class: failure.map(|x| x.class),
             request_bytes: f.req_body.len() as u64,
-            response_bytes: self.size,
+            response_bytes: size,
             record,
         });
     }

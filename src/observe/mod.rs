@@ -32,7 +32,7 @@ use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full};
@@ -40,8 +40,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -90,12 +89,24 @@ impl Default for ObserveOptions {
     }
 }
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// State shared by the connections of one proxy.
 pub(crate) struct Shared {
     upstream: String,
-    client: HttpsClient,
+    /// Scheme and authority of the upstream, what the connector dials.
+    connect_uri: hyper::Uri,
+    /// The `host` header sent upstream.
+    host: HeaderValue,
+    /// The path of the upstream base URL (`""`, or e.g. `/base`), put in front of every request path.
+    base_path: String,
+    connector: Connector,
+    /// Idle upstream connections left by client connections that closed, with the time they became idle,
+    /// for the next client connections (a client that opens a connection per request still gets a warm
+    /// upstream connection, TLS included). Touched when a client connection opens or closes, not per request.
+    idle: Mutex<Vec<(Sender, Instant)>>,
     record_all: bool,
     body_cap: usize,
     seq: AtomicU64,
@@ -115,11 +126,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// A running recording proxy. Drop it or call [`Proxy::stop`] to stop it.
+///
+/// The proxy runs on a thread of its own (`observe-proxy`) with a single-threaded tokio runtime: one event
+/// loop serves all connections, so an exchange never wakes a second worker thread, and the proxy's work does
+/// not depend on the caller's runtime. One core carries tens of thousands of exchanges a second, far beyond
+/// what an application sends to the Cohere API.
 pub struct Proxy {
     addr: SocketAddr,
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
-    server: Option<tokio::task::JoinHandle<()>>,
+    /// Resolves when the proxy thread has drained and stopped.
+    done: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 impl Proxy {
@@ -137,18 +154,21 @@ impl Proxy {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(https);
-        let listener = TcpListener::bind(opts.listen)
-            .await
-            .map_err(|e| Error::input(format!("--listen {}", opts.listen), e.to_string()))?;
+        let target = UpstreamTarget::new(&upstream)?;
+        let listen_err =
+            |e: std::io::Error| Error::input(format!("--listen {}", opts.listen), e.to_string());
+        let listener = std::net::TcpListener::bind(opts.listen).map_err(listen_err)?;
+        listener.set_nonblocking(true).map_err(listen_err)?;
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Other(format!("listen address: {e}")))?;
         let shared = Arc::new(Shared {
             upstream,
-            client,
+            connect_uri: target.connect_uri,
+            host: target.host,
+            base_path: target.base_path,
+            connector: https,
+            idle: Mutex::new(Vec::new()),
             record_all: opts.record_all,
             body_cap: opts.body_cap,
             seq: AtomicU64::new(0),
@@ -157,12 +177,35 @@ impl Proxy {
             stopping: AtomicBool::new(false),
         });
         let (shutdown, rx) = watch::channel(false);
-        let server = tokio::spawn(serve(listener, shared.clone(), rx, opts.drain_timeout));
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        // Sockets and timers only: the proxy spawns no processes and handles no signals.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .thread_name("observe-proxy")
+            .build()
+            .map_err(|e| Error::Other(format!("observe proxy runtime: {e}")))?;
+        let server_shared = shared.clone();
+        let drain = opts.drain_timeout;
+        std::thread::Builder::new()
+            .name("observe-proxy".into())
+            .spawn(move || {
+                rt.block_on(async move {
+                    match TcpListener::from_std(listener) {
+                        Ok(listener) => serve(listener, server_shared, rx, drain).await,
+                        Err(e) => eprintln!("cohere-bundle observe: listening on {addr}: {e}"),
+                    }
+                });
+                // Connections still open past the drain timeout are cut off when the runtime drops.
+                drop(rt);
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| Error::Other(format!("observe proxy thread: {e}")))?;
         Ok(Proxy {
             addr,
             shared,
             shutdown,
-            server: Some(server),
+            done: Some(done),
         })
     }
 
@@ -191,8 +234,8 @@ impl Proxy {
     pub async fn stop(mut self) -> Recording {
         self.shared.stopping.store(true, Ordering::SeqCst);
         let _ = self.shutdown.send(true);
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
+        if let Some(done) = self.done.take() {
+            let _ = done.await;
         }
         lock(&self.shared.store).snapshot()
     }
@@ -225,6 +268,127 @@ fn normalize_upstream(raw: &str) -> Result<String> {
     Ok(s)
 }
 
+/// Where the upstream connections go, worked out once from the upstream base URL.
+struct UpstreamTarget {
+    connect_uri: hyper::Uri,
+    host: HeaderValue,
+    base_path: String,
+}
+
+impl UpstreamTarget {
+    fn new(upstream: &str) -> Result<UpstreamTarget> {
+        let what = || format!("upstream URL {upstream:?}");
+        let url = url::Url::parse(upstream).map_err(|e| Error::input(what(), e.to_string()))?;
+        let host = url
+            .host_str()
+            .ok_or_else(|| Error::input(what(), "has no host"))?;
+        // The authority as the `host` header wants it: the port only when it is not the scheme's default.
+        let authority = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        };
+        let port = url.port_or_known_default().unwrap_or(80);
+        let connect_uri = format!("{}://{host}:{port}", url.scheme())
+            .parse()
+            .map_err(|e: hyper::http::uri::InvalidUri| Error::input(what(), e.to_string()))?;
+        let host =
+            HeaderValue::from_str(&authority).map_err(|e| Error::input(what(), e.to_string()))?;
+        Ok(UpstreamTarget {
+            connect_uri,
+            host,
+            base_path: url.path().trim_end_matches('/').to_string(),
+        })
+    }
+}
+
+/// Idle upstream connections kept at most, and for how long.
+const MAX_IDLE: usize = 64;
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The upstream connection of one client connection. HTTP/1 carries one exchange at a time, so each client
+/// connection gets its own upstream connection: taken from the idle ones (or opened) on its first request,
+/// opened again when the upstream closed it, handed back to the idle ones when the client connection closes.
+/// No pool lookup and no lock shared between connections on the request path.
+struct UpstreamSlot {
+    shared: Arc<Shared>,
+    sender: Mutex<Option<Sender>>,
+}
+
+impl UpstreamSlot {
+    fn new(shared: Arc<Shared>) -> UpstreamSlot {
+        UpstreamSlot {
+            shared,
+            sender: Mutex::new(None),
+        }
+    }
+
+    /// Sends `req` on this client connection's upstream connection, opening one when there is none or the
+    /// old one closed before the request could be written.
+    async fn send(
+        &self,
+        shared: &Shared,
+        mut req: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, BoxError> {
+        let old = lock(&self.sender).take().or_else(|| take_idle(shared));
+        if let Some(mut sender) = old {
+            if sender.ready().await.is_ok() {
+                let sent = sender.try_send_request(req);
+                *lock(&self.sender) = Some(sender);
+                match sent.await {
+                    Ok(resp) => return Ok(resp),
+                    Err(mut e) => match e.take_message() {
+                        // Never written: the connection was closing. A new one gets it.
+                        Some(r) => req = r,
+                        None => return Err(e.into_error().into()),
+                    },
+                }
+            }
+        }
+        let mut connector = shared.connector.clone();
+        std::future::poll_fn(|cx| tower_service::Service::poll_ready(&mut connector, cx)).await?;
+        let io = tower_service::Service::call(&mut connector, shared.connect_uri.clone()).await?;
+        let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+            .handshake(io)
+            .await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let sent = sender.send_request(req);
+        *lock(&self.sender) = Some(sender);
+        Ok(sent.await?)
+    }
+}
+
+impl Drop for UpstreamSlot {
+    /// The client connection closed: an upstream connection with no exchange under way is kept for others.
+    fn drop(&mut self) {
+        let Some(sender) = lock(&self.sender).take() else {
+            return;
+        };
+        if sender.is_ready() && !self.shared.stopping.load(Ordering::SeqCst) {
+            let mut idle = lock(&self.shared.idle);
+            let now = Instant::now();
+            idle.retain(|(s, at)| {
+                !s.is_closed() && now.saturating_duration_since(*at) < IDLE_TIMEOUT
+            });
+            if idle.len() < MAX_IDLE {
+                idle.push((sender, now));
+            }
+        }
+    }
+}
+
+/// The most recently idled upstream connection that is still open and not idle for too long.
+fn take_idle(shared: &Shared) -> Option<Sender> {
+    let mut idle = lock(&shared.idle);
+    while let Some((sender, at)) = idle.pop() {
+        if !sender.is_closed() && at.elapsed() < IDLE_TIMEOUT {
+            return Some(sender);
+        }
+    }
+    None
+}
+
 async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
@@ -248,7 +412,9 @@ async fn serve(
         let shared = shared.clone();
         let mut rx = conn_rx.clone();
         conns.spawn(async move {
-            let svc = hyper::service::service_fn(move |req| handle(shared.clone(), req));
+            let slot = Arc::new(UpstreamSlot::new(shared.clone()));
+            let svc =
+                hyper::service::service_fn(move |req| handle(shared.clone(), slot.clone(), req));
             let conn = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), svc);
@@ -268,6 +434,8 @@ async fn serve(
     drop(listener);
     let _ = tokio::time::timeout(drain, async { while conns.join_next().await.is_some() {} }).await;
     conns.shutdown().await;
+    // Close the idle upstream connections.
+    lock(&shared.idle).clear();
 }
 
 /// Facts about a request needed for stats, shapes and records.
@@ -362,19 +530,12 @@ fn json_response(status: StatusCode, message: &str) -> Response<ProxyBody> {
 
 async fn handle(
     shared: Arc<Shared>,
+    slot: Arc<UpstreamSlot>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
-    let started_at = chrono::Utc::now();
     let t0 = Instant::now();
     let seq = shared.seq.fetch_add(1, Ordering::Relaxed);
     let (parts, body) = req.into_parts();
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/")
-        .to_string();
-    let url = format!("{}{}", shared.upstream, path_and_query);
     let req_body = match body.collect().await {
         Ok(c) => c.to_bytes(),
         Err(e) => {
@@ -383,54 +544,58 @@ async fn handle(
             return Ok(json_response(StatusCode::BAD_REQUEST, &msg));
         }
     };
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
     let meta = RequestMeta::new(parts.uri.path(), &req_body);
-    let key = retry_key(&parts.method, &path_and_query, &req_body);
+    let key = retry_key(&parts.method, path_and_query, &req_body);
     let group = lock(&shared.retries).lookup(key, t0);
 
-    let mut up = Request::builder().method(parts.method.clone());
-    let uri: hyper::Uri = match url.parse() {
+    let uri = match upstream_uri(&shared, &parts.uri) {
         Ok(u) => u,
         Err(e) => {
+            let url = format!("{}{path_and_query}", shared.upstream);
             return Ok(json_response(
                 StatusCode::BAD_REQUEST,
                 &format!("cannot forward to {url}: {e}"),
-            ))
+            ));
         }
     };
-    up = up.uri(uri);
-    if let Some(h) = up.headers_mut() {
-        for (name, value) in parts.headers.iter() {
-            if is_hop_by_hop(name) || name == header::HOST || name == header::ACCEPT_ENCODING {
-                continue;
-            }
-            h.append(name.clone(), value.clone());
-        }
-        h.insert(
-            header::ACCEPT_ENCODING,
-            HeaderValue::from_static("identity"),
-        );
-        if !req_body.is_empty() || h.contains_key(header::CONTENT_LENGTH) {
-            h.insert(header::CONTENT_LENGTH, HeaderValue::from(req_body.len()));
+    // The client's headers minus the hop-by-hop ones; the upstream's host, and identity encoding so that the
+    // record is readable.
+    let mut headers = parts.headers.clone();
+    if headers.keys().any(is_hop_by_hop) {
+        let hop: Vec<HeaderName> = headers
+            .keys()
+            .filter(|n| is_hop_by_hop(n))
+            .cloned()
+            .collect();
+        for n in hop {
+            headers.remove(&n);
         }
     }
-    let up_req = match up.body(Full::new(req_body.clone())) {
-        Ok(r) => r,
-        Err(e) => {
-            return Ok(json_response(
-                StatusCode::BAD_REQUEST,
-                &format!("cannot forward to {url}: {e}"),
-            ))
-        }
-    };
+    headers.insert(header::HOST, shared.host.clone());
+    headers.insert(
+        header::ACCEPT_ENCODING,
+        HeaderValue::from_static("identity"),
+    );
+    if !req_body.is_empty() || headers.contains_key(header::CONTENT_LENGTH) {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(req_body.len()));
+    }
+    let mut up_req = Request::new(Full::new(req_body.clone()));
+    *up_req.method_mut() = parts.method.clone();
+    *up_req.uri_mut() = uri;
+    *up_req.headers_mut() = headers;
 
     let inflight = InFlight {
         shared: shared.clone(),
         seq,
-        started_at,
         t0,
         time_to_headers: None,
-        method: parts.method.to_string(),
-        url,
+        method: parts.method,
+        uri: parts.uri,
         req_headers: parts.headers,
         req_body,
         meta,
@@ -442,7 +607,7 @@ async fn handle(
 
     // Until the upstream answers, a dropped handler (the client went away) is recorded by the guard.
     let mut guard = PendingGuard(Some(inflight));
-    let result = shared.client.request(up_req).await;
+    let result = slot.send(&shared, up_req).await;
     let Some(mut inflight) = guard.0.take() else {
         return Ok(json_response(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -452,13 +617,10 @@ async fn handle(
     match result {
         Ok(resp) => {
             let status = resp.status().as_u16();
-            inflight.time_to_headers = Some(t0.elapsed());
-            inflight.group = lock(&shared.retries).outcome(
-                key,
-                group,
-                record::is_retryable(Some(status)),
-                Instant::now(),
-            );
+            let now = Instant::now();
+            inflight.time_to_headers = Some(now.saturating_duration_since(t0));
+            inflight.group =
+                lock(&shared.retries).outcome(key, group, record::is_retryable(Some(status)), now);
             inflight.status = Some(status);
             let (mut rparts, rbody) = resp.into_parts();
             let content_type = rparts
@@ -488,10 +650,10 @@ async fn handle(
             Ok(Response::from_parts(rparts, Either::Left(body)))
         }
         Err(e) => {
-            let reason = error_chain(&e);
+            let reason = error_chain(e.as_ref());
             let msg = format!(
                 "cohere-bundle observe: cannot reach upstream {}: {reason}",
-                inflight.url
+                inflight.url()
             );
             inflight.group = lock(&shared.retries).outcome(key, group, true, Instant::now());
             inflight.finish_without_response(Failure {
@@ -522,7 +684,38 @@ impl Drop for PendingGuard {
     }
 }
 
+/// The wall-clock time of `t0`: read only when a record is built, so that the request path reads one clock.
+fn started_at(t0: Instant) -> SystemTime {
+    let now = SystemTime::now();
+    now.checked_sub(t0.elapsed()).unwrap_or(now)
+}
+
+/// The request URI upstream: the upstream base path, then the client's path and query.
+fn upstream_uri(
+    shared: &Shared,
+    client_uri: &hyper::Uri,
+) -> std::result::Result<hyper::Uri, hyper::http::Error> {
+    let pq = client_uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/"));
+    let pq = if shared.base_path.is_empty() {
+        pq
+    } else {
+        format!("{}{pq}", shared.base_path).try_into()?
+    };
+    let mut parts = hyper::http::uri::Parts::default();
+    parts.path_and_query = Some(pq);
+    Ok(hyper::Uri::from_parts(parts)?)
+}
+
 impl InFlight {
+    /// The upstream URL of the request, as recorded.
+    pub(crate) fn url(&self) -> String {
+        let pq = self.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        format!("{}{pq}", self.shared.upstream)
+    }
+
     /// Builds the full record.
     pub(crate) fn exchange(
         &self,
@@ -534,14 +727,14 @@ impl InFlight {
             index: 0,
             purpose: "observed".into(),
             request: RecordedRequest {
-                method: self.method.clone(),
-                url: self.url.clone(),
+                method: self.method.to_string(),
+                url: self.url(),
                 headers: headers_vec(&self.req_headers),
                 body: Body::from_bytes(&self.req_body, Some(cap)),
             },
             response,
             timings: Timings {
-                started_at: self.started_at,
+                started_at: started_at(self.t0).into(),
                 time_to_headers_ms: self.time_to_headers.map(|d| d.as_secs_f64() * 1000.0),
                 total_ms: self.t0.elapsed().as_secs_f64() * 1000.0,
             },
@@ -556,7 +749,7 @@ impl InFlight {
         self.shared.finish(Finished {
             seq: self.seq,
             endpoint: self.meta.endpoint.name(),
-            shape: self.meta.shape.clone(),
+            shape: self.meta.shape,
             status: None,
             failure_class: Some(class),
             request_bytes: self.req_body.len() as u64,

@@ -143,7 +143,10 @@ impl Store {
             f.shape.model.as_deref().unwrap_or("(none)"),
         );
         match f.status {
-            Some(st) => bump(&mut s.by_status, &st.to_string()),
+            Some(st) => {
+                let mut buf = [0u8; 5];
+                bump(&mut s.by_status, status_str(st, &mut buf));
+            }
             None => bump(&mut s.by_status, "network"),
         }
         if let Some(c) = f.failure_class {
@@ -151,10 +154,12 @@ impl Store {
         }
         s.request_bytes += f.request_bytes;
         s.response_bytes += f.response_bytes;
-        let counts = if self.shapes.contains_key(&f.shape) || self.shapes.len() < MAX_KEYS {
+        let counts = if self.shapes.len() < MAX_KEYS {
             self.shapes.entry(f.shape).or_default()
         } else {
-            &mut self.other_shapes
+            self.shapes
+                .get_mut(&f.shape)
+                .unwrap_or(&mut self.other_shapes)
         };
         if failed {
             counts.1 += 1;
@@ -246,6 +251,22 @@ impl Store {
         stats.shapes = shapes;
         Recording { exchanges, stats }
     }
+}
+
+/// A status code as text, without allocating.
+fn status_str(status: u16, buf: &mut [u8; 5]) -> &str {
+    let mut n = status;
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    std::str::from_utf8(&buf[i..]).unwrap_or("?")
 }
 
 fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
@@ -538,6 +559,20 @@ mod tests {
         assert_eq!(r.stats.dropped_successes, 2);
         assert_eq!(r.stats.dropped_failures, 1);
         assert_eq!(r.exchanges.len(), 3);
+    }
+
+    #[test]
+    fn status_codes_are_written_without_allocating() {
+        let mut buf = [0u8; 5];
+        for (n, text) in [
+            (0u16, "0"),
+            (7, "7"),
+            (200, "200"),
+            (429, "429"),
+            (65535, "65535"),
+        ] {
+            assert_eq!(status_str(n, &mut buf), text);
+        }
     }
 
     #[test]

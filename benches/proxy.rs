@@ -372,7 +372,47 @@ fn runtime(name: &'static str) -> Runtime {
         .expect("runtime")
 }
 
+/// Pins every thread of this process (or, with `only_self`, the calling thread) to `cpu`.
+fn pin(cpu: usize, only_self: bool) {
+    let tids: Vec<i32> = if only_self {
+        vec![0]
+    } else {
+        std::fs::read_dir("/proc/self/task")
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for tid in tids {
+        // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it; the call reads it.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        }
+    }
+}
+
+/// `--serve-simulator`: the simulator alone in this process, pinned to the last CPU, until stdin closes.
+fn serve_simulator() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    pin(cpus - 1, true); // before the runtime starts, so its threads inherit it
+    let rt = runtime("upstream");
+    let sim = rt
+        .block_on(Simulator::start(SimConfig::default()))
+        .expect("simulator");
+    println!("SIM {}", sim.base_url());
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+    drop(sim);
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "--serve-simulator") {
+        serve_simulator();
+        return;
+    }
     let n: usize = std::env::var("PROXY_BENCH_REQUESTS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -487,6 +527,33 @@ fn main() {
         if wanted(label) {
             let r = compare(&format!("throughput, {label}"), &min_direct, &bare_proxied, n * 5, rounds, split).await;
             rows.push((label.to_string(), r));
+        }
+        // The deployment shape: the API runs on other machines, not on the cores of the program and the proxy.
+        // The simulator runs in its own process pinned to one core; client and proxy share the other core.
+        let label = "simulator in its own process on its own core (as a remote API is), client + proxy on the other";
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if wanted(label) && cpus >= 2 {
+            let mut child = std::process::Command::new(std::env::current_exe().expect("own path"))
+                .arg("--serve-simulator")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("simulator process");
+            let mut line = String::new();
+            let out = child.stdout.take().expect("child stdout");
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line).expect("simulator address");
+            let base = line.trim().strip_prefix("SIM ").expect("SIM line").to_string();
+            let proxy = Proxy::start(ObserveOptions { upstream: base.clone(), ..ObserveOptions::default() })
+                .await
+                .expect("proxy");
+            pin(0, false);
+            let direct = format!("{base}/v2/chat");
+            let proxied = format!("{}/v2/chat", proxy.base_url());
+            let r = compare(&format!("throughput, {label}"), &direct, &proxied, n * 2, rounds, false).await;
+            rows.push((label.to_string(), r));
+            let _ = proxy.stop().await;
+            drop(child.stdin.take());
+            let _ = child.wait();
         }
         println!("summary: median proxied/direct throughput (in brackets: direct/proxied CPU per request)");
         for (label, (r, cpu)) in rows {

@@ -34,6 +34,8 @@ pub struct Evidence<'a> {
     pub key_present: bool,
     /// Errors found in logs (status, message, request id) when there is no exchange.
     pub log_errors: Vec<LogError>,
+    /// In observe mode, the proxy's counts over every exchange (successes are counted, not kept).
+    pub observed: Option<&'a crate::observe::ObserveStats>,
 }
 
 /// An error found in a log (e.g. a Python SDK traceback), used when no exchange shows the failure.
@@ -141,6 +143,7 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
         rate_limit,
         causes: Vec::new(),
         matrix: None,
+        observed: None,
         timings: primary.map(|e| TimingInfo {
             time_to_headers_ms: e.timings.time_to_headers_ms,
             total_ms: e.timings.total_ms,
@@ -232,6 +235,24 @@ fn key_info(ev: &Evidence<'_>, rl: &RateLimitInfo, message: Option<&str>) -> Key
             KeyKind::Production,
             Some("a successful response carried no trial-key headers".to_string()),
         )
+    } else if let Some(o) = ev.observed.filter(|o| o.successes > 0) {
+        if o.successes_with_trial_headers > 0 {
+            (
+                KeyKind::Trial,
+                Some(format!(
+                    "{} of {} successful responses seen by observe carried x-trial-endpoint-call-limit",
+                    o.successes_with_trial_headers, o.successes
+                )),
+            )
+        } else {
+            (
+                KeyKind::Production,
+                Some(format!(
+                    "{} successful responses seen by observe carried no trial-key headers",
+                    o.successes
+                )),
+            )
+        }
     } else {
         (KeyKind::Unknown, None)
     };

@@ -419,6 +419,7 @@ impl FailureReport {
             known_secrets: known,
             http: None,
             matrix: None,
+            observed: None,
         }
     }
 

@@ -307,6 +307,7 @@ pub async fn replay_with_matrix(
         known_secrets: known,
         http: Some((client, key)),
         matrix,
+        observed: None,
     };
     write_support_bundle(capture, bo).await
 }
@@ -332,6 +333,8 @@ pub struct Capture {
     pub http: Option<(Client, Option<SecretString>)>,
     /// The shape matrix ([`crate::matrix::MatrixResult`] as JSON), when one was swept.
     pub matrix: Option<serde_json::Value>,
+    /// What the observe proxy counted over every exchange (successes included), in observe mode.
+    pub observed: Option<crate::observe::ObserveStats>,
 }
 
 /// A response given by hand to the offline `bundle` command.
@@ -411,6 +414,7 @@ pub fn offline_capture(
         known_secrets: known,
         http: None,
         matrix: None,
+        observed: None,
     }
 }
 
@@ -544,9 +548,11 @@ pub async fn write_support_bundle(mut capture: Capture, bo: &BundleOptions) -> R
         model_limits,
         key_present: capture.key_present,
         log_errors: log_errors.clone(),
+        observed: capture.observed.as_ref(),
     };
     let mut summary = diagnose::diagnose(&evidence);
     summary.matrix = capture.matrix.clone();
+    summary.observed = capture.observed.clone();
     summary.logs = names.clone();
     let path = target_path(bo, &summary);
     bundle::check_output(&path, bo.force)?;
@@ -615,6 +621,9 @@ pub async fn write_support_bundle(mut capture: Capture, bo: &BundleOptions) -> R
             Member::text("summary.json", json(&summary)),
             Member::text("request.json", json(&request)),
         ];
+        if let Some(o) = &capture.observed {
+            members.push(Member::text("observe.json", json(o)));
+        }
         if let Some(m) = &capture.matrix {
             members.push(Member::text("matrix.json", json(m)));
         }
@@ -673,6 +682,7 @@ mod erased {
 /// Builds a [`Capture`] from what the observe proxy recorded: the failing exchanges (or all, as recorded),
 /// with the most recent failure as the request. `None` when nothing was recorded.
 pub fn observed_capture(recording: crate::observe::Recording, upstream: &str) -> Option<Capture> {
+    let stats = recording.stats;
     let exchanges = recording.exchanges;
     let primary = diagnose::primary_exchange(&exchanges)?.clone();
     let url = primary.request.url.clone();
@@ -717,5 +727,6 @@ pub fn observed_capture(recording: crate::observe::Recording, upstream: &str) ->
         known_secrets: known,
         http,
         matrix: None,
+        observed: Some(stats),
     })
 }

@@ -48,6 +48,9 @@ pub struct Summary {
     /// The shape matrix, when one was swept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matrix: Option<serde_json::Value>,
+    /// In observe mode: counts over every exchange the proxy saw, successes included, by shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<crate::observe::ObserveStats>,
     /// Timings of the failing exchange in milliseconds.
     pub timings: Option<TimingInfo>,
     /// The number of exchanges recorded in `exchanges/`.

@@ -486,6 +486,7 @@ fn diagnose_429(headers: &[(&str, &str)], message: &str) -> Summary {
     .expect("parses");
     let ex = vec![exchange_429(headers, message)];
     diagnose(&Evidence {
+        observed: None,
         mode: "bundle",
         request: &req,
         exchanges: &ex,

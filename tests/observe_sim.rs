@@ -214,3 +214,98 @@ async fn simulator_stream_faults_are_recorded_and_the_proxy_keeps_serving() {
         .contains("upstream connection broke"));
     sim.shutdown().await;
 }
+
+/// An observed run becomes a bundle whose section 5 answers "do other shapes fail too?" from the successes the
+/// proxy counted, and whose key kind comes from those successes (they are counted, not kept).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observed_successes_give_the_shape_table_and_the_key_kind() {
+    use cohere_bundle::pipeline::{observed_capture, write_support_bundle, BundleOptions};
+    let sim = Simulator::start(SimConfig::default())
+        .await
+        .expect("simulator");
+    let proxy = proxy_for(&sim.base_url()).await;
+    let http = reqwest::Client::new();
+    let send = |body: Value| {
+        http.post(format!("{}/v2/chat", proxy.base_url()))
+            .bearer_auth(DEMO_KEY)
+            .json(&body)
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(send(chat(false)).await.unwrap().status(), 200);
+    }
+    let bad =
+        json!({"model": "no-such-model", "messages": [{"role": "user", "content": "hello there"}]});
+    assert_eq!(send(bad).await.unwrap().status(), 404);
+    let rec = proxy.stop().await;
+    assert_eq!((rec.stats.successes, rec.stats.failures), (3, 1));
+    assert_eq!(rec.stats.successes_with_trial_headers, 0);
+    let upstream = sim.base_url();
+    let capture = observed_capture(rec, &upstream).expect("a failure was recorded");
+    let dir = tempfile::tempdir().unwrap();
+    let bo = BundleOptions {
+        output: Some(dir.path().join("observed.zip")),
+        scan_env: false,
+        cache_dir: Some(dir.path().join("cache")),
+        ..BundleOptions::default()
+    };
+    let out = write_support_bundle(capture, &bo).await.expect("bundle");
+    sim.shutdown().await;
+
+    let s = &out.summary;
+    assert_eq!(
+        s.key.kind,
+        cohere_bundle::KeyKind::Production,
+        "{:?}",
+        s.key
+    );
+    assert!(
+        s.key
+            .evidence
+            .as_deref()
+            .unwrap_or("")
+            .contains("3 successful responses"),
+        "{:?}",
+        s.key
+    );
+    let observed = s.observed.as_ref().expect("summary.observed");
+    let ok = observed
+        .shapes
+        .iter()
+        .find(|x| x.shape.model.as_deref() == Some(MODEL))
+        .expect("the successful shape");
+    assert_eq!((ok.successes, ok.failures), (3, 0));
+
+    let f = std::fs::File::open(&out.path).unwrap();
+    let mut zip = zip::ZipArchive::new(f).unwrap();
+    let mut read = |name: &str| {
+        let mut s = String::new();
+        std::io::Read::read_to_string(
+            &mut zip
+                .by_name(name)
+                .unwrap_or_else(|_| panic!("{name} in the zip")),
+            &mut s,
+        )
+        .unwrap();
+        s
+    };
+    let stats: Value = serde_json::from_str(&read("observe.json")).unwrap();
+    assert_eq!(stats["successes"], 3);
+    let report = read("report.md");
+    let section5 = report
+        .split("### 5.")
+        .nth(1)
+        .unwrap()
+        .split("### 6.")
+        .next()
+        .unwrap();
+    assert!(
+        section5.contains("4 requests went through the proxy: 3 succeeded and 1 failed"),
+        "{section5}"
+    );
+    assert!(
+        section5.contains(&format!("| v2/chat | {MODEL} | no |")),
+        "{section5}"
+    );
+    assert!(section5.contains("| no-such-model |"), "{section5}");
+}

@@ -192,6 +192,7 @@ impl Tracking {
             failure_class: failure.map(|x| x.class),
             request_bytes: f.req_body.len() as u64,
             response_bytes: size,
+            trial_headers: f.resp_headers.contains_key("x-trial-endpoint-call-limit"),
             record,
         });
     }

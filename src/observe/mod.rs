@@ -754,6 +754,7 @@ impl InFlight {
             failure_class: Some(class),
             request_bytes: self.req_body.len() as u64,
             response_bytes: 0,
+            trial_headers: false,
             record: Some(record),
         });
     }

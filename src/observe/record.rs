@@ -57,6 +57,10 @@ pub struct ObserveStats {
     pub dropped_failures: u64,
     /// Calls the SDK retried (retry groups with more than one attempt).
     pub retried_calls: u64,
+    /// Successful responses that carried trial-key headers (`x-trial-endpoint-call-limit`): key-kind evidence
+    /// that survives even though successes are not kept in full.
+    #[serde(default)]
+    pub successes_with_trial_headers: u64,
 }
 
 /// The shape of a request, for telling "every request fails" from "only long inputs fail".
@@ -102,6 +106,8 @@ pub(crate) struct Finished {
     pub request_bytes: u64,
     /// Response body bytes.
     pub response_bytes: u64,
+    /// The response carried trial-key headers.
+    pub trial_headers: bool,
     /// The full record, when it is kept.
     pub record: Option<Exchange>,
 }
@@ -136,6 +142,7 @@ impl Store {
             s.failures += 1;
         } else {
             s.successes += 1;
+            s.successes_with_trial_headers += f.trial_headers as u64;
         }
         bump(&mut s.by_endpoint, f.endpoint);
         bump(
@@ -524,6 +531,7 @@ mod tests {
             },
             status: Some(if failed { 400 } else { 200 }),
             failure_class: failed.then_some(FailureClass::Http),
+            trial_headers: false,
             request_bytes: 10,
             response_bytes: 20,
             record: keep.then(|| exchange(failed)),

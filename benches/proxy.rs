@@ -549,6 +549,10 @@ fn main() {
             pin(0, false);
             let direct = format!("{base}/v2/chat");
             let proxied = format!("{}/v2/chat", proxy.base_url());
+            // A fresh process speeds up over its first thousands of requests: warm it before measuring.
+            let warm = client();
+            let len = body_len(&direct).await;
+            throughput(&warm, &direct, n * 2, len).await;
             let r = compare(&format!("throughput, {label}"), &direct, &proxied, n * 2, rounds, false).await;
             rows.push((label.to_string(), r));
             let _ = proxy.stop().await;

@@ -710,6 +710,26 @@ fn conn_string(t: &[u8], s: usize, out: &mut Vec<Found>) {
     }
 }
 
+/// A byte that ends a URL's authority (userinfo and host) in text: a path, query or fragment start, white
+/// space, a quote or a bracket around the URL.
+fn ends_url_part(b: u8) -> bool {
+    matches!(
+        b,
+        b'/' | b'?'
+            | b'#'
+            | b' '
+            | b'\t'
+            | b'\n'
+            | b'\r'
+            | b'"'
+            | b'\''
+            | b'<'
+            | b'>'
+            | b'\\'
+            | b'`'
+    )
+}
+
 fn url_userinfo(t: &[u8], s: usize, out: &mut Vec<Found>) {
     let mut a = s;
     while a > 0
@@ -726,24 +746,7 @@ fn url_userinfo(t: &[u8], s: usize, out: &mut Vec<Found>) {
     let u0 = s + 3;
     let mut i = u0;
     let limit = (u0 + 1024).min(t.len());
-    while i < limit
-        && !matches!(
-            t[i],
-            b'@' | b'/'
-                | b'?'
-                | b'#'
-                | b' '
-                | b'\t'
-                | b'\n'
-                | b'\r'
-                | b'"'
-                | b'\''
-                | b'<'
-                | b'>'
-                | b'\\'
-                | b'`'
-        )
-    {
+    while i < limit && t[i] != b'@' && !ends_url_part(t[i]) {
         i += 1;
     }
     if i >= limit || t[i] != b'@' || i == u0 {
@@ -800,25 +803,7 @@ fn url_userinfo(t: &[u8], s: usize, out: &mut Vec<Found>) {
                 // Database URLs: the host goes too (it names the customer's database), and every host of a
                 // multi-host list (`user:pw@h1:1,user:pw@h2:2/db`).
                 let mut h = i + 1;
-                while h < t.len()
-                    && h < i + 512
-                    && !matches!(
-                        t[h],
-                        b'/' | b'?'
-                            | b'#'
-                            | b' '
-                            | b'\t'
-                            | b'\n'
-                            | b'\r'
-                            | b'"'
-                            | b'\''
-                            | b'<'
-                            | b'>'
-                            | b'\\'
-                            | b'`'
-                            | b';'
-                    )
-                {
+                while h < t.len() && h < i + 512 && t[h] != b';' && !ends_url_part(t[h]) {
                     h += 1;
                 }
                 end = h;

@@ -28,7 +28,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::client::{Client, PreparedRequest, DEFAULT_BODY_CAP};
+use crate::client::{Client, DEFAULT_BODY_CAP};
 use crate::cohere::{Endpoint, Platform};
 use crate::error::Result;
 use crate::exchange::{
@@ -431,30 +431,7 @@ impl FailureReport {
         let key = ro.api_key.clone().or_else(|| self.api_key.clone());
         let mut capture = self.into_capture();
         let base = pipeline::resolve_base_url(&ro, &capture.request);
-        let url = format!("{base}{}", capture.request.endpoint.path());
-        let mut headers: Vec<Header> = capture
-            .request
-            .headers
-            .iter()
-            .filter(|h| {
-                !["authorization", "host", "content-length", "cookie"]
-                    .contains(&h.name.to_ascii_lowercase().as_str())
-            })
-            .cloned()
-            .collect();
-        if !headers
-            .iter()
-            .any(|h| h.name.eq_ignore_ascii_case("content-type"))
-        {
-            headers.push(Header::new("Content-Type", "application/json"));
-        }
-        let body = serde_json::to_vec(&capture.request.body).unwrap_or_default();
-        let prepared = PreparedRequest {
-            method: capture.request.method.clone(),
-            url,
-            headers,
-            body,
-        };
+        let prepared = pipeline::prepare_replay(&capture.request, &base);
         let client = Client::new(ro.timeout)?;
         let sent = client.send(&prepared, key.as_ref(), "replay", 2).await;
         capture.exchanges.push(sent.exchange);

@@ -191,27 +191,9 @@ pub async fn replay(
     replay_with_matrix(request, ro, bo, mode, None).await
 }
 
-/// [`replay`], then, when `matrix` is given, the shape matrix ([`crate::matrix`]) after the replay: its result
-/// goes into `summary.matrix` and `matrix.json`. Consent is checked before any traffic.
-pub async fn replay_with_matrix(
-    request: CapturedRequest,
-    ro: &ReplayOptions,
-    bo: &BundleOptions,
-    mode: &str,
-    matrix: Option<&crate::matrix::MatrixRun>,
-) -> Result<Outcome> {
-    if let Some(m) = matrix {
-        crate::matrix::check_consent_possible(m.yes)?;
-    }
-    preflight(bo)?;
-    let base = resolve_base_url(ro, &request);
-    url::Url::parse(&base).map_err(|e| Error::input(format!("base URL {base}"), e.to_string()))?;
-    let key = ro.api_key.clone().or_else(|| {
-        request
-            .bearer_token()
-            .filter(|t| !t.starts_with('$') && !t.starts_with('<'))
-            .map(SecretString::new)
-    });
+/// The request a replay sends to `base`: the captured method, headers and body, with the captured
+/// credentials, host and length headers dropped (the client sets its own) and JSON as the content type.
+pub fn prepare_replay(request: &CapturedRequest, base: &str) -> PreparedRequest {
     let url = match (request.endpoint, &request.url) {
         (Endpoint::Other, Some(u)) => u.clone(),
         (Endpoint::Models, Some(u)) => {
@@ -244,12 +226,37 @@ pub async fn replay_with_matrix(
     } else {
         serde_json::to_vec(&request.body).unwrap_or_default()
     };
-    let prepared = PreparedRequest {
+    PreparedRequest {
         method: request.method.clone(),
-        url: url.clone(),
+        url,
         headers,
         body,
-    };
+    }
+}
+
+/// [`replay`], then, when `matrix` is given, the shape matrix ([`crate::matrix`]) after the replay: its result
+/// goes into `summary.matrix` and `matrix.json`. Consent is checked before any traffic.
+pub async fn replay_with_matrix(
+    request: CapturedRequest,
+    ro: &ReplayOptions,
+    bo: &BundleOptions,
+    mode: &str,
+    matrix: Option<&crate::matrix::MatrixRun>,
+) -> Result<Outcome> {
+    if let Some(m) = matrix {
+        crate::matrix::check_consent_possible(m.yes)?;
+    }
+    preflight(bo)?;
+    let base = resolve_base_url(ro, &request);
+    url::Url::parse(&base).map_err(|e| Error::input(format!("base URL {base}"), e.to_string()))?;
+    let key = ro.api_key.clone().or_else(|| {
+        request
+            .bearer_token()
+            .filter(|t| !t.starts_with('$') && !t.starts_with('<'))
+            .map(SecretString::new)
+    });
+    let prepared = prepare_replay(&request, &base);
+    let url = prepared.url.clone();
     let client = Client::new(ro.timeout)?;
     let outcome = client.send(&prepared, key.as_ref(), "replay", 1).await;
     if let Some(kind) = outcome.unreachable {

@@ -158,6 +158,38 @@ fn quote_body(b: &[u8]) -> String {
     q
 }
 
+/// Sends an API request (with the key, when given) and returns its JSON body; a failed send, an HTTP error
+/// status or a body that is not JSON is a one-line error naming `method` and `url`.
+async fn send_for_json(
+    req: reqwest::RequestBuilder,
+    method: &str,
+    url: &str,
+    key: Option<&SecretString>,
+) -> Result<Value> {
+    let mut req = req.header("accept", "application/json");
+    if let Some(k) = key {
+        req = req.bearer_auth(k.expose());
+    }
+    let resp = req.send().await.map_err(|e| Error::Unreachable {
+        url: url.to_string(),
+        reason: short_err(&e),
+    })?;
+    let status = resp.status();
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| Error::Other(format!("{method} {url}: {}", short_err(&e))))?;
+    if !status.is_success() {
+        return Err(Error::Other(format!(
+            "{method} {url}: HTTP {}: {}",
+            status.as_u16(),
+            quote_body(&body)
+        )));
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| Error::Other(format!("{method} {url}: response is not JSON: {e}")))
+}
+
 /// `GET {base_url}/v1/models/{model}` and parses it into a [`ModelMeta`].
 pub async fn fetch_model_meta(
     http: &reqwest::Client,
@@ -172,31 +204,8 @@ pub async fn fetch_model_meta(
             percent_encoding::utf8_percent_encode(model, SEGMENT)
         ),
     );
-    let mut req = http
-        .get(&url)
-        .header("accept", "application/json")
-        .timeout(META_TIMEOUT);
-    if let Some(k) = key {
-        req = req.bearer_auth(k.expose());
-    }
-    let resp = req.send().await.map_err(|e| Error::Unreachable {
-        url: url.clone(),
-        reason: short_err(&e),
-    })?;
-    let status = resp.status();
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| Error::Other(format!("GET {url}: {}", short_err(&e))))?;
-    if !status.is_success() {
-        return Err(Error::Other(format!(
-            "GET {url}: HTTP {}: {}",
-            status.as_u16(),
-            quote_body(&body)
-        )));
-    }
-    let v: Value = serde_json::from_slice(&body)
-        .map_err(|e| Error::Other(format!("GET {url}: response is not JSON: {e}")))?;
+    let req = http.get(&url).timeout(META_TIMEOUT);
+    let v = send_for_json(req, "GET", &url, key).await?;
     if !v.is_object() {
         return Err(Error::Other(format!(
             "GET {url}: response is not a JSON object"
@@ -691,32 +700,11 @@ async fn tokenize_api_count(
     }
     let mut total = 0u64;
     for p in pieces {
-        let mut req = http
+        let req = http
             .post(&url)
             .timeout(TOKENIZE_TIMEOUT)
-            .header("accept", "application/json")
             .json(&serde_json::json!({"text": p, "model": model}));
-        if let Some(k) = key {
-            req = req.bearer_auth(k.expose());
-        }
-        let resp = req.send().await.map_err(|e| Error::Unreachable {
-            url: url.clone(),
-            reason: short_err(&e),
-        })?;
-        let status = resp.status();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| Error::Other(format!("POST {url}: {}", short_err(&e))))?;
-        if !status.is_success() {
-            return Err(Error::Other(format!(
-                "POST {url}: HTTP {}: {}",
-                status.as_u16(),
-                quote_body(&body)
-            )));
-        }
-        let v: Value = serde_json::from_slice(&body)
-            .map_err(|e| Error::Other(format!("POST {url}: response is not JSON: {e}")))?;
+        let v = send_for_json(req, "POST", &url, key).await?;
         let n = v
             .get("tokens")
             .and_then(Value::as_array)

@@ -54,6 +54,10 @@ enum Command {
         /// Agree to the --matrix sweep's calls and tokens without being asked.
         #[arg(long, requires = "matrix")]
         yes: bool,
+        /// Replay without any API key, on purpose (to reproduce an authentication failure). Without it, a
+        /// replay with no key from CO_API_KEY, COHERE_API_KEY or the request's Authorization header is refused.
+        #[arg(long)]
+        no_key: bool,
         #[command(flatten)]
         out: OutputArgs,
     },
@@ -429,6 +433,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             matrix,
             max_calls,
             yes,
+            no_key,
             out,
         } => {
             let req = read_request_file(
@@ -443,6 +448,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 api_key: pipeline::api_key_from_env(),
                 timeout: timeout(t)?,
                 platform,
+                no_key,
             };
             if matrix && max_calls == 0 {
                 anyhow::bail!(cohere_bundle::Error::input(
@@ -458,6 +464,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 yes,
                 quiet: out.json,
             });
+            // The outputs, logs and key are checked before anything is spent.
+            pipeline::preflight(&out.bundle_options())?;
+            pipeline::replay_key(&ro, &req).map_err(|_| {
+                cohere_bundle::Error::input(
+                    "no API key",
+                    "set CO_API_KEY (or COHERE_API_KEY), or replay a request whose Authorization header holds the key; --no-key replays without one on purpose",
+                )
+            })?;
             let o = pipeline::replay_with_matrix(
                 req,
                 &ro,

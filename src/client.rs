@@ -139,10 +139,7 @@ impl Client {
             Err(e) => {
                 let (class, kind) = classify(&e);
                 exchange.timings.total_ms = ms(t0);
-                exchange.failure = Some(Failure {
-                    class,
-                    message: describe(&e, self.timeout),
-                });
+                exchange.failure = Some(Failure::new(class, describe(&e, self.timeout)));
                 let unreachable = kind.filter(|k| {
                     matches!(
                         k,
@@ -185,8 +182,14 @@ impl Client {
         body.size = total;
         body.truncated = total > bytes.len() as u64;
         exchange.timings.total_ms = ms(t0);
+        let request_json: serde_json::Value =
+            serde_json::from_slice(&req.body).unwrap_or(serde_json::Value::Null);
         exchange.failure = if let Some(e) = read_error {
             let (class, _) = classify(&e);
+            // A stream whose terminal event had arrived is complete, however the connection then ended.
+            let done = status < 400
+                && crate::sse::check_complete(status, &headers, &request_json, &body).is_none()
+                && crate::sse::is_stream(&headers, &request_json, status);
             let class = if class == FailureClass::Timeout {
                 class
             } else if status < 400 {
@@ -194,23 +197,19 @@ impl Client {
             } else {
                 class
             };
-            Some(Failure {
-                class,
-                message: format!(
-                    "response body broke off after {total} bytes: {}",
-                    describe(&e, self.timeout)
-                ),
+            (!done).then(|| {
+                Failure::new(
+                    class,
+                    format!(
+                        "response body broke off after {total} bytes: {}",
+                        describe(&e, self.timeout)
+                    ),
+                )
             })
         } else if status >= 400 {
-            Some(Failure {
-                class: FailureClass::Http,
-                message: error_message(&body),
-            })
+            Some(Failure::new(FailureClass::Http, error_message(&body)))
         } else {
-            stream_error(&body).map(|message| Failure {
-                class: FailureClass::Stream,
-                message,
-            })
+            crate::sse::check_complete(status, &headers, &request_json, &body)
         };
         exchange.response = Some(RecordedResponse {
             status,
@@ -262,41 +261,13 @@ pub fn error_message(body: &Body) -> String {
 }
 
 /// An error carried inside a successful stream: v2 SSE `message-end` with `finish_reason: ERROR` (or an `error`
-/// delta), or v1 `stream-end` with `finish_reason: ERROR`.
+/// delta), or v1 `stream-end` with `finish_reason: ERROR`. See [`crate::sse`] for the whole check (a stream
+/// that ended before its terminal event, a JSON body cut short).
 pub fn stream_error(body: &Body) -> Option<String> {
-    if !body.text.contains("ERROR") && !body.text.contains("\"error\"") {
-        return None;
-    }
-    for line in body.text.lines() {
-        let data = line
-            .strip_prefix("data:")
-            .map(str::trim)
-            .unwrap_or(line.trim());
-        if !data.starts_with('{') {
-            continue;
-        }
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(data) else {
-            continue;
-        };
-        let finish = v
-            .pointer("/delta/finish_reason")
-            .or_else(|| v.get("finish_reason"))
-            .and_then(|f| f.as_str());
-        let err = v.pointer("/delta/error").or_else(|| v.get("error"));
-        let err_text = err.and_then(|e| {
-            e.as_str().map(str::to_string).or_else(|| {
-                e.get("message")
-                    .and_then(|m| m.as_str())
-                    .map(str::to_string)
-            })
-        });
-        if finish == Some("ERROR") || err_text.is_some() {
-            return Some(
-                err_text.unwrap_or_else(|| "stream ended with finish_reason ERROR".to_string()),
-            );
-        }
-    }
-    None
+    let mut s = crate::sse::StreamScanner::default();
+    s.feed(body.text.as_bytes());
+    s.finish();
+    s.take_failure()
 }
 
 /// The message of an error and its sources, e.g. `client error (Connect): tcp connect error: Connection refused`.

@@ -325,6 +325,7 @@ pub fn status_meaning(status: u16, platform: Platform) -> Option<String> {
 pub enum CauseCode {
     InvalidParameterCombination,
     ContextLengthExceeded,
+    MaxOutputExceeded,
     MalformedRequest,
     ClientCanceled,
     InvalidApiKey,
@@ -348,6 +349,7 @@ impl CauseCode {
         match self {
             CauseCode::InvalidParameterCombination => "invalid_parameter_combination",
             CauseCode::ContextLengthExceeded => "context_length_exceeded",
+            CauseCode::MaxOutputExceeded => "max_output_exceeded",
             CauseCode::MalformedRequest => "malformed_request",
             CauseCode::ClientCanceled => "client_canceled",
             CauseCode::InvalidApiKey => "invalid_api_key",

@@ -42,6 +42,7 @@ pub async fn run(bo: &BundleOptions) -> Result<Outcome> {
         api_key: Some(SecretString::new(DEMO_KEY)),
         timeout: Duration::from_secs(10),
         platform: None,
+        no_key: false,
     };
     let out = pipeline::replay(request, &ro, &bo, "demo").await;
     sim.shutdown().await;

@@ -5,12 +5,12 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
-use crate::cohere::{self, CauseCode, Endpoint, KeyKind, Platform};
+use crate::cohere::{self, CauseCode, KeyKind, Platform};
 use crate::exchange::{Exchange, FailureClass};
 use crate::request::CapturedRequest;
 use crate::summary::{
-    Cause, ErrorInfo, KeyInfo, ModelLimits, RateLimitInfo, SeqLen, Summary, TimingInfo,
-    SCHEMA_VERSION,
+    Cause, ClientInfo, ErrorInfo, KeyInfo, ModelLimits, OriginalFailure, OtherFailure,
+    RateLimitInfo, SeqLen, Summary, TimingInfo, SCHEMA_VERSION,
 };
 
 /// Everything known about one failure.
@@ -36,6 +36,8 @@ pub struct Evidence<'a> {
     pub log_errors: Vec<LogError>,
     /// In observe mode, the proxy's counts over every exchange (successes are counted, not kept).
     pub observed: Option<&'a crate::observe::ObserveStats>,
+    /// The client as a log's SDK traceback shows it (its paths), when headers do not say.
+    pub client_from_logs: Option<ClientInfo>,
 }
 
 /// An error found in a log (e.g. a Python SDK traceback), used when no exchange shows the failure.
@@ -49,6 +51,9 @@ pub struct LogError {
     pub message: Option<String>,
     /// The request id, if the log shows one.
     pub request_id: Option<String>,
+    /// When it happened, as the log gives it (the line's timestamp, or the response's `date` header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
 }
 
 /// Docs pages the next steps point at.
@@ -61,21 +66,44 @@ mod docs {
     pub const STATUS: &str = "https://status.cohere.com";
 }
 
-/// Picks the exchange that shows the failure: the last failing replayed/observed/recorded exchange, else the
-/// last such exchange.
-pub fn primary_exchange(exchanges: &[Exchange]) -> Option<&Exchange> {
-    let main = |e: &&Exchange| {
-        matches!(
-            e.purpose.as_str(),
-            "replay" | "observed" | "recorded" | "library"
-        )
-    };
+/// Whether an exchange is the request itself (as replayed, observed or recorded), not a follow-up call.
+fn is_main(e: &Exchange) -> bool {
+    matches!(
+        e.purpose.as_str(),
+        "replay" | "observed" | "recorded" | "library"
+    )
+}
+
+/// The exchange recorded by an error handler when a replay was made as well: the failure the application saw.
+fn original_exchange(exchanges: &[Exchange]) -> Option<&Exchange> {
+    let replayed = exchanges.iter().any(|e| e.purpose == "replay");
     exchanges
         .iter()
-        .filter(main)
-        .rfind(|e| e.failure.is_some())
-        .or_else(|| exchanges.iter().rfind(main))
+        .find(|e| replayed && e.purpose == "recorded")
+}
+
+/// Picks the exchange the summary is about. Among failing exchanges, the most serious
+/// ([`crate::exchange::Failure::severity`]: an API error response, then a network failure or timeout, then a
+/// broken stream, then a client-side disconnect), and the earliest of equals. With no failure, the last
+/// exchange. A handler's own record is the original failure when a replay was made too, and not a candidate.
+pub fn primary_exchange(exchanges: &[Exchange]) -> Option<&Exchange> {
+    let original = original_exchange(exchanges).map(|e| e.index);
+    let candidates = || {
+        exchanges
+            .iter()
+            .filter(move |e| is_main(e) && (original.is_none() || Some(e.index) != original))
+    };
+    candidates()
+        .filter_map(|e| e.failure.as_ref().map(|f| (f.severity(), e)))
+        .min_by_key(|(sev, _)| *sev)
+        .map(|(_, e)| e)
+        .or_else(|| candidates().next_back())
         .or_else(|| exchanges.iter().find(|e| e.failure.is_some()))
+}
+
+/// The name an exchange is cited by: its bundle member and purpose, e.g. `exchanges/001.json (replay)`.
+pub fn exchange_source(e: &Exchange) -> String {
+    format!("exchanges/{:03}.json ({})", e.index, e.purpose)
 }
 
 fn re(cell: &'static OnceLock<Regex>, pat: &str) -> &'static Regex {
@@ -86,44 +114,86 @@ fn num(s: &str) -> Option<u64> {
     s.replace(',', "").parse().ok()
 }
 
-/// Builds the summary from the evidence.
+/// The facts of one failure, all from one source (an exchange or a log line): never mixed with another's.
+#[derive(Debug, Clone, Default)]
+struct Facts {
+    status: Option<u16>,
+    message: Option<String>,
+    class: Option<FailureClass>,
+    client_side: bool,
+    request_id: Option<String>,
+    time: Option<String>,
+    total_ms: Option<f64>,
+    rate_limit: RateLimitInfo,
+    source: String,
+}
+
+impl Facts {
+    fn from_exchange(e: &Exchange) -> Facts {
+        let message = e.failure.as_ref().map(|f| f.message.clone());
+        Facts {
+            status: e.status(),
+            class: e.failure.as_ref().map(|f| f.class),
+            client_side: e.failure.as_ref().is_some_and(|f| f.client_side),
+            request_id: e
+                .request_id()
+                .or_else(|| e.response_header("x-amzn-requestid").map(str::to_string)),
+            time: Some(
+                e.timings
+                    .started_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            ),
+            total_ms: Some(e.timings.total_ms),
+            rate_limit: rate_limit_info(Some(e), message.as_deref()),
+            message,
+            source: exchange_source(e),
+        }
+    }
+
+    fn from_log(l: &LogError) -> Facts {
+        Facts {
+            status: l.status,
+            class: l.status.filter(|s| *s >= 400).map(|_| FailureClass::Http),
+            client_side: false,
+            request_id: l.request_id.clone(),
+            time: l.time.clone(),
+            total_ms: None,
+            rate_limit: rate_limit_info(None, l.message.as_deref()),
+            message: l.message.clone(),
+            source: l.location.clone(),
+        }
+    }
+
+    fn error_info(&self, platform: Platform) -> Option<ErrorInfo> {
+        let message = self.message.clone()?;
+        let class = self.class?;
+        Some(ErrorInfo {
+            class: class.as_str().to_string(),
+            message,
+            faq_meaning: self
+                .status
+                .filter(|_| class == FailureClass::Http)
+                .and_then(|s| cohere::status_meaning(s, platform)),
+            source: Some(self.source.clone()),
+            client_side: self.client_side,
+        })
+    }
+}
+
+/// Builds the summary from the evidence. `status`, `request_id` and `error` come from one source: the
+/// exchange [`primary_exchange`] picks, else (with no exchange at all) the most telling log error. The
+/// failure the application saw, from a log or the handler's record, goes into `original`, apart.
 pub fn diagnose(ev: &Evidence<'_>) -> Summary {
     let primary = primary_exchange(ev.exchanges);
     let log_err = best_log_error(&ev.log_errors);
-    let status = primary
-        .and_then(Exchange::status)
-        .or_else(|| log_err.and_then(|l| l.status));
-    let failure = primary.and_then(|e| e.failure.clone());
-    let message = failure
-        .as_ref()
-        .map(|f| f.message.clone())
-        .or_else(|| log_err.and_then(|l| l.message.clone()));
-    let error = match (&failure, &message) {
-        (Some(f), Some(m)) => Some(ErrorInfo {
-            class: f.class.as_str().to_string(),
-            message: m.clone(),
-            faq_meaning: status
-                .filter(|_| f.class == FailureClass::Http)
-                .and_then(|s| cohere::status_meaning(s, ev.platform)),
-        }),
-        (None, Some(m)) if status.is_some_and(|s| s >= 400) => Some(ErrorInfo {
-            class: "http".into(),
-            message: m.clone(),
-            faq_meaning: status.and_then(|s| cohere::status_meaning(s, ev.platform)),
-        }),
-        _ => None,
-    };
-    let request_id = primary
-        .and_then(Exchange::request_id)
-        .or_else(|| {
-            primary
-                .and_then(|e| e.response_header("x-amzn-requestid"))
-                .map(str::to_string)
-        })
-        .or_else(|| log_err.and_then(|l| l.request_id.clone()))
-        .or_else(|| ev.log_errors.iter().find_map(|l| l.request_id.clone()));
-    let rate_limit = rate_limit_info(ev.exchanges, message.as_deref());
-    let key = key_info(ev, &rate_limit, message.as_deref());
+    let subject = primary
+        .map(Facts::from_exchange)
+        .or_else(|| log_err.map(Facts::from_log))
+        .unwrap_or_default();
+    let original = original_exchange(ev.exchanges)
+        .map(Facts::from_exchange)
+        .or_else(|| log_err.map(Facts::from_log));
+    let key = key_info(ev, &subject);
     let mut summary = Summary {
         schema_version: SCHEMA_VERSION,
         tool: crate::TOOL.to_string(),
@@ -133,17 +203,27 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
         model: ev.request.model().map(str::to_string),
         platform: ev.platform,
         base_url: ev.base_url.map(str::to_string),
-        status,
-        request_id,
-        error,
+        status: subject.status,
+        request_id: subject.request_id.clone(),
+        error: subject.error_info(ev.platform),
+        original: original.as_ref().map(|o| OriginalFailure {
+            status: o.status,
+            message: o.message.clone(),
+            request_id: o.request_id.clone(),
+            time: o.time.clone(),
+            source: o.source.clone(),
+            reproduced: primary.map(|_| o.status == subject.status && o.status.is_some()),
+        }),
+        client: client_info(ev, primary),
+        other_failures: other_failures(ev.exchanges, primary),
         seq_len: ev.seq_len.clone(),
         max_tokens: ev.request.max_tokens(),
         model_limits: ev.model_limits.clone(),
         key,
-        rate_limit,
+        rate_limit: subject.rate_limit.clone(),
         causes: Vec::new(),
         matrix: None,
-        observed: None,
+        observed: ev.observed.cloned(),
         timings: primary.map(|e| TimingInfo {
             time_to_headers_ms: e.timings.time_to_headers_ms,
             total_ms: e.timings.total_ms,
@@ -152,8 +232,65 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
         logs: Vec::new(),
         cuts: Vec::new(),
     };
-    summary.causes = causes(ev, &summary, failure.as_ref().map(|f| f.class));
+    let mut causes = causes_for(ev, &summary, &subject);
+    if let Some(c) = context_overflow(&summary) {
+        if !causes.iter().any(|o| o.code == c.code) {
+            causes.push(c);
+        }
+    }
+    // The application's own failure, when the exchange above does not show it: its causes, cited apart.
+    if let (Some(o), Some(orig)) = (&original, &summary.original) {
+        if orig.reproduced == Some(false) {
+            for mut c in causes_for(ev, &summary, o) {
+                if !causes.iter().any(|x| x.code == c.code) {
+                    c.evidence =
+                        format!("the application's failure ({}): {}", o.source, c.evidence);
+                    causes.push(c);
+                }
+            }
+        }
+    }
+    summary.causes = causes;
     summary
+}
+
+/// Every failing main exchange but `primary`, most serious first, then in order.
+fn other_failures(exchanges: &[Exchange], primary: Option<&Exchange>) -> Vec<OtherFailure> {
+    let mut out: Vec<(u8, OtherFailure)> = exchanges
+        .iter()
+        .filter(|e| is_main(e) && Some(e.index) != primary.map(|p| p.index))
+        .filter_map(|e| {
+            let f = e.failure.as_ref()?;
+            Some((
+                f.severity(),
+                OtherFailure {
+                    source: exchange_source(e),
+                    status: e.status(),
+                    class: f.class.as_str().to_string(),
+                    message: f.message.chars().take(500).collect(),
+                    client_side: f.client_side,
+                },
+            ))
+        })
+        .collect();
+    out.sort_by_key(|(sev, _)| *sev);
+    out.into_iter().map(|(_, o)| o).collect()
+}
+
+/// The client that sent the request: from the headers of the exchange the summary is about, else the
+/// captured request's headers, else the paths of an SDK traceback in a log.
+fn client_info(ev: &Evidence<'_>, primary: Option<&Exchange>) -> Option<ClientInfo> {
+    let from_headers = |headers: &[crate::exchange::Header], source: String| {
+        crate::sdklog::client_from_headers(headers).map(|mut c| {
+            c.source = source;
+            c
+        })
+    };
+    primary
+        .filter(|e| e.purpose != "replay")
+        .and_then(|e| from_headers(&e.request.headers, exchange_source(e)))
+        .or_else(|| from_headers(&ev.request.headers, "request.json".into()))
+        .or_else(|| ev.client_from_logs.clone())
 }
 
 /// The log error that says most: one with a request id, then one with a real message (not just an HTTP reason
@@ -171,20 +308,13 @@ fn best_log_error(errors: &[LogError]) -> Option<&LogError> {
         })
 }
 
-fn header_u64(exchanges: &[Exchange], name: &str) -> Option<u64> {
-    exchanges
-        .iter()
-        .rev()
-        .find_map(|e| e.response_header(name))
-        .and_then(|v| v.trim().parse().ok())
-}
-
-fn rate_limit_info(exchanges: &[Exchange], message: Option<&str>) -> RateLimitInfo {
-    let retry_after_s = exchanges
-        .iter()
-        .rev()
-        .find_map(|e| e.response_header("retry-after"))
-        .and_then(|v| v.trim().parse::<f64>().ok());
+/// Rate-limit evidence of one failure: the headers of its own exchange (if any) and its own message.
+fn rate_limit_info(e: Option<&Exchange>, message: Option<&str>) -> RateLimitInfo {
+    let h = |name: &str| -> Option<u64> { e?.response_header(name)?.trim().parse().ok() };
+    let retry_after_s = e
+        .and_then(|e| e.response_header("retry-after"))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v >= 0.0);
     let limit_hit = message.and_then(|m| {
         let l = m.to_ascii_lowercase();
         static PER_MIN: OnceLock<Regex> = OnceLock::new();
@@ -205,35 +335,46 @@ fn rate_limit_info(exchanges: &[Exchange], message: Option<&str>) -> RateLimitIn
         }
     });
     RateLimitInfo {
-        trial_endpoint_call_limit: header_u64(exchanges, "x-trial-endpoint-call-limit"),
-        trial_endpoint_call_remaining: header_u64(exchanges, "x-trial-endpoint-call-remaining"),
-        endpoint_monthly_call_limit: header_u64(exchanges, "x-endpoint-monthly-call-limit"),
+        trial_endpoint_call_limit: h("x-trial-endpoint-call-limit"),
+        trial_endpoint_call_remaining: h("x-trial-endpoint-call-remaining"),
+        endpoint_monthly_call_limit: h("x-endpoint-monthly-call-limit"),
         retry_after_s,
         limit_hit,
     }
 }
 
-fn key_info(ev: &Evidence<'_>, rl: &RateLimitInfo, message: Option<&str>) -> KeyInfo {
-    let m = message.unwrap_or("").to_ascii_lowercase();
-    let (kind, evidence) = if let Some(l) = rl.trial_endpoint_call_limit {
+/// What the evidence says about the key, each finding naming the exchange or count it comes from.
+fn key_info(ev: &Evidence<'_>, subject: &Facts) -> KeyInfo {
+    let m = subject
+        .message
+        .as_deref()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let trial_header = ev.exchanges.iter().find_map(|e| {
+        e.response_header("x-trial-endpoint-call-limit")
+            .map(|v| (e, v.trim().to_string()))
+    });
+    let (kind, evidence, source) = if let Some((e, l)) = trial_header {
         (
             KeyKind::Trial,
             Some(format!("response header x-trial-endpoint-call-limit: {l}")),
+            Some(exchange_source(e)),
         )
     } else if m.contains("trial key") || m.contains("trial token") {
         (
             KeyKind::Trial,
             Some("the 429 message names a trial key".to_string()),
+            Some(subject.source.clone()),
         )
     } else if let Some(e) = ev
         .exchanges
         .iter()
         .find(|e| e.status().is_some_and(|s| (200..300).contains(&s)))
     {
-        let _ = e;
         (
             KeyKind::Production,
             Some("a successful response carried no trial-key headers".to_string()),
+            Some(exchange_source(e)),
         )
     } else if let Some(o) = ev.observed.filter(|o| o.successes > 0) {
         if o.successes_with_trial_headers > 0 {
@@ -243,6 +384,7 @@ fn key_info(ev: &Evidence<'_>, rl: &RateLimitInfo, message: Option<&str>) -> Key
                     "{} of {} successful responses seen by observe carried x-trial-endpoint-call-limit",
                     o.successes_with_trial_headers, o.successes
                 )),
+                Some("observe.json".to_string()),
             )
         } else {
             (
@@ -251,14 +393,16 @@ fn key_info(ev: &Evidence<'_>, rl: &RateLimitInfo, message: Option<&str>) -> Key
                     "{} successful responses seen by observe carried no trial-key headers",
                     o.successes
                 )),
+                Some("observe.json".to_string()),
             )
         }
     } else {
-        (KeyKind::Unknown, None)
+        (KeyKind::Unknown, None, None)
     };
     KeyInfo {
         kind,
         evidence,
+        source,
         present: ev.key_present,
     }
 }
@@ -268,6 +412,7 @@ fn cause(code: CauseCode, evidence: impl Into<String>, next_step: impl Into<Stri
         code,
         evidence: evidence.into(),
         next_step: next_step.into(),
+        source: None,
     }
 }
 
@@ -276,31 +421,44 @@ fn quote(m: &str) -> String {
     format!("\"{m}\"")
 }
 
-/// The context-window arithmetic, when the numbers are known: input + max_tokens vs the context length, and
-/// max_tokens vs the model's output cap.
-fn context_overflow(ev: &Evidence<'_>, s: &Summary) -> Option<Cause> {
+/// `max_tokens N`, or `max_tokens not set` (never a made-up 0).
+fn max_tokens_words(mt: Option<u64>) -> String {
+    match mt {
+        Some(n) => format!("max_tokens {n}"),
+        None => "max_tokens not set".to_string(),
+    }
+}
+
+/// The context-window arithmetic from the request and the measurements, when the numbers are known:
+/// max_tokens against the model's output cap, and input + max_tokens against the context length.
+fn context_overflow(s: &Summary) -> Option<Cause> {
     let limits = s.model_limits.as_ref()?;
-    let max_tokens = s.max_tokens;
-    if let (Some(cap), Some(mt)) = (limits.max_output_tokens, max_tokens) {
+    let source = format!("request.json; model limits from {}", limits.source);
+    if let (Some(cap), Some(mt)) = (limits.max_output_tokens, s.max_tokens) {
         if mt > cap {
-            return Some(cause(
-                CauseCode::ContextLengthExceeded,
-                format!("max_tokens {mt} exceeds the model's maximum output of {cap} tokens ({})", limits.source),
+            let cap_source = limits
+                .max_output_source
+                .as_deref()
+                .unwrap_or(&limits.source);
+            let mut c = cause(
+                CauseCode::MaxOutputExceeded,
+                format!("max_tokens {mt} (sent) exceeds the model's maximum output of {cap} tokens ({cap_source})"),
                 format!("set max_tokens to at most {cap}, or omit it to use the model's default; see {}", docs::MODELS),
-            ));
+            );
+            c.source = Some(source);
+            return Some(c);
         }
     }
     let ctx = limits.context_length?;
     let input = s.seq_len.prompt_tokens.or(s.seq_len.tokens)?;
-    let total = input + max_tokens.unwrap_or(0);
+    let total = input + s.max_tokens.unwrap_or(0);
     if total > ctx {
-        let _ = ev;
-        return Some(cause(
+        let mut c = cause(
             CauseCode::ContextLengthExceeded,
             format!(
-                "input {input} tokens ({}) + max_tokens {} = {total} > context length {ctx} ({})",
+                "input {input} tokens ({}) + {} = {total} > context length {ctx} ({})",
                 s.seq_len.method,
-                max_tokens.unwrap_or(0),
+                max_tokens_words(s.max_tokens),
                 limits.source
             ),
             format!(
@@ -308,24 +466,64 @@ fn context_overflow(ev: &Evidence<'_>, s: &Summary) -> Option<Cause> {
                 total - ctx,
                 docs::MODELS
             ),
-        ));
+        );
+        c.source = Some(format!("{source}; seq_len by {}", s.seq_len.method));
+        return Some(c);
     }
     None
 }
 
-fn too_many_tokens(ev: &Evidence<'_>, s: &Summary, message: &str) -> Cause {
+/// A 400 about tokens: the API's own figures first (and said to be the API's), then the measurements, and a
+/// documentation figure that disagrees with the API shown as such.
+fn too_many_tokens(s: &Summary, message: &str) -> Cause {
     static PROMPT: OnceLock<Regex> = OnceLock::new();
     static MAXTOK: OnceLock<Regex> = OnceLock::new();
     static EXCEED: OnceLock<Regex> = OnceLock::new();
+    let limits = s.model_limits.as_ref();
+    let lower = message.to_ascii_lowercase();
     let mut evidence = format!("the API said {}", quote(message));
+    let maxtok = re(
+        &MAXTOK,
+        r"less than or equal to ([\d,]+).*?received ([\d,]+)",
+    )
+    .captures(message);
+    if maxtok.is_some() || lower.contains("maximum output") {
+        let figures = maxtok.and_then(|c| Some((num(&c[1])?, num(&c[2])?)));
+        let mut next = format!("lower max_tokens; see {}", docs::MODELS);
+        if let Some((cap, got)) = figures {
+            evidence.push_str(&format!(
+                "; the API's own figures: max_tokens {got} > the model's maximum output {cap}"
+            ));
+            if let Some(t) = limits.and_then(|l| l.max_output_tokens) {
+                let source =
+                    limits.map_or("", |l| l.max_output_source.as_deref().unwrap_or(&l.source));
+                if t == cap {
+                    evidence.push_str(&format!("; {source} agrees ({t})"));
+                } else {
+                    evidence.push_str(&format!(
+                        "; {source} says {t}, which disagrees with the API"
+                    ));
+                }
+            }
+            next = format!(
+                "set max_tokens to at most {cap}, or omit it; see {}",
+                docs::MODELS
+            );
+        } else {
+            evidence.push_str(&format!("; {} sent", max_tokens_words(s.max_tokens)));
+        }
+        return cause(CauseCode::MaxOutputExceeded, evidence, next);
+    }
     let mut next = format!(
         "shorten the input or lower max_tokens; see {}",
         docs::MODELS
     );
+    let mut api_limit = None;
     if let Some(c) = re(&PROMPT, r"cannot exceed ([\d,]+) - received ([\d,]+)").captures(message) {
         if let (Some(limit), Some(got)) = (num(&c[1]), num(&c[2])) {
+            api_limit = Some(limit);
             evidence.push_str(&format!(
-                "; limit {limit}, received {got} ({} over)",
+                "; the API's own figures: limit {limit}, received {got} ({} over)",
                 got.saturating_sub(limit)
             ));
             next = format!(
@@ -334,32 +532,21 @@ fn too_many_tokens(ev: &Evidence<'_>, s: &Summary, message: &str) -> Cause {
                 docs::MODELS
             );
         }
-    } else if let Some(c) = re(
-        &MAXTOK,
-        r"less than or equal to ([\d,]+).*received ([\d,]+)",
-    )
-    .captures(message)
-    {
-        if let (Some(limit), Some(got)) = (num(&c[1]), num(&c[2])) {
-            evidence.push_str(&format!(
-                "; max_tokens {got} > model maximum output {limit}"
-            ));
-            next = format!("set max_tokens to at most {limit}; see {}", docs::MODELS);
-        }
     } else if let Some(c) = re(&EXCEED, r"exceeded by ([\d,]+) tokens").captures(message) {
         if let Some(over) = num(&c[1]) {
-            evidence.push_str(&format!("; {over} tokens over the limit"));
+            evidence.push_str(&format!(
+                "; the API's own figure: {over} tokens over the limit"
+            ));
             next = format!(
                 "cut at least {over} tokens from the input; see {}",
                 docs::MODELS
             );
         }
     }
-    let ctx = s.model_limits.as_ref().and_then(|l| l.context_length);
-    match (s.seq_len.tokens, ctx) {
-        (Some(t), Some(ctx)) => {
+    let ctx = limits.and_then(|l| l.context_length);
+    match (s.seq_len.tokens, s.max_tokens, ctx) {
+        (Some(t), Some(mt), Some(ctx)) => {
             // The arithmetic the API did: input + max_tokens against the context window.
-            let mt = s.max_tokens.unwrap_or(0);
             let total = t + mt;
             let cmp = if total > ctx { ">" } else { "<=" };
             evidence.push_str(&format!(
@@ -367,22 +554,28 @@ fn too_many_tokens(ev: &Evidence<'_>, s: &Summary, message: &str) -> Cause {
                 s.seq_len.method
             ));
         }
-        (t, ctx) => {
+        (t, mt, ctx) => {
             if let Some(t) = t {
                 evidence.push_str(&format!(
                     "; measured input {t} tokens ({})",
                     s.seq_len.method
                 ));
             }
-            if let Some(mt) = s.max_tokens {
-                evidence.push_str(&format!(", max_tokens {mt}"));
-            }
+            evidence.push_str(&format!(", {}", max_tokens_words(mt)));
             if let Some(ctx) = ctx {
                 evidence.push_str(&format!(", context length {ctx}"));
             }
         }
     }
-    let _ = ev;
+    // The API's prompt limit is the context length less max_tokens; a table that says otherwise is shown.
+    if let (Some(a), Some(ctx), Some(l)) = (api_limit, ctx, limits) {
+        if a != ctx && a + s.max_tokens.unwrap_or(0) != ctx {
+            evidence.push_str(&format!(
+                "; {} gives context length {ctx}, which disagrees with the API's limit {a}",
+                l.source
+            ));
+        }
+    }
     cause(CauseCode::ContextLengthExceeded, evidence, next)
 }
 
@@ -413,192 +606,253 @@ fn strsim(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-fn causes(ev: &Evidence<'_>, s: &Summary, class: Option<FailureClass>) -> Vec<Cause> {
+const SEND: &str = "send this bundle to support@cohere.com with the request id";
+
+/// The causes that one failure's facts support, each citing that failure's source.
+fn causes_for(ev: &Evidence<'_>, s: &Summary, f: &Facts) -> Vec<Cause> {
     let mut out: Vec<Cause> = Vec::new();
-    let message = s
-        .error
-        .as_ref()
-        .map(|e| e.message.clone())
-        .unwrap_or_default();
-    let lower = message.to_ascii_lowercase();
-    let model = s.model.clone().unwrap_or_else(|| "(none given)".into());
-    let send = "send this bundle to support@cohere.com with the request id";
-    match class {
-        Some(FailureClass::Timeout) => out.push(cause(
-            CauseCode::Timeout,
-            if message.starts_with("no complete response") { message.clone() } else { format!("no complete response: {message}") },
-            "retry with a longer --timeout; if a streaming request, check time to first event; for long generations lower max_tokens or use streaming",
-        )),
-        Some(FailureClass::Network) => out.push(cause(
-            CauseCode::NetworkError,
-            format!("the connection failed: {message}"),
-            "check proxies, firewalls and DNS between this machine and the API (HTTPS_PROXY, NO_PROXY); retry; if it persists, send this bundle",
-        )),
-        Some(FailureClass::Stream) => out.push(cause(
-            CauseCode::StreamError,
-            format!("HTTP {} stream carried an error: {}", s.status.unwrap_or(200), quote(&message)),
-            format!("retry the request; if it recurs with the same input, {send}"),
-        )),
-        _ => {}
+    let message = f.message.clone().unwrap_or_default();
+    if let Some(c) = transport_cause(f, &message) {
+        out.push(c);
     }
-    if let Some(status) = s.status.filter(|st| *st >= 400) {
-        let aws = ev.platform.is_aws();
+    if let Some(status) = f.status.filter(|st| *st >= 400) {
         let c = match status {
-            400 if lower.contains("too many tokens") || lower.contains("context length") || lower.contains("too long") => {
-                too_many_tokens(ev, s, &message)
-            }
-            400 | 422 if lower.contains("total number of texts") || lower.contains("must be at most") => cause(
-                CauseCode::InvalidParameterCombination,
-                format!("the API said {}", quote(&message)),
-                "split the input into batches within the documented limit (e.g. 96 texts per embed call)",
-            ),
-            400 if aws => cause(
-                CauseCode::InvalidParameterCombination,
-                format!("{} answered 400 (ValidationException): {}", ev.platform.name(), quote(&message)),
-                "check the body against the Bedrock/SageMaker Cohere schema: `model` and `stream` are not body fields there",
-            ),
-            400 => cause(
-                CauseCode::InvalidParameterCombination,
-                format!("HTTP 400, which the support FAQ reads as an invalid combination of parameters: {}", quote(&message)),
-                format!("change the parameter combination the message names; see {}", docs::ERRORS),
-            ),
-            401 => {
-                let detail = if lower.contains("no api key") || !ev.key_present {
-                    "no API key was sent".to_string()
-                } else if lower.contains("expired") {
-                    "the key has expired".to_string()
-                } else {
-                    "the key was sent but not accepted".to_string()
-                };
-                cause(
-                    CauseCode::InvalidApiKey,
-                    format!("HTTP 401 {}: {detail}", quote(&message)),
-                    format!("set CO_API_KEY to a valid key from {}; check for stray whitespace or a key from another organisation", docs::API_KEYS),
-                )
-            }
-            402 => cause(
-                CauseCode::PaymentRequired,
-                format!("HTTP 402: {}", quote(&message)),
-                format!("add or update the payment method, or raise the spending limit, at {}", docs::BILLING),
-            ),
-            403 => cause(
-                CauseCode::Forbidden,
-                format!("HTTP 403: {}", quote(&message)),
-                if aws {
-                    "grant the IAM identity bedrock:InvokeModel (or sagemaker:InvokeEndpoint) and request access to the model in this region".to_string()
-                } else {
-                    format!("check that this key's organisation may use model {model}; {send}")
-                },
-            ),
-            404 | 424 if aws && status == 424 => cause(
-                CauseCode::ServerError,
-                format!("{} answered 424 (ModelErrorException): the model failed on this input: {}", ev.platform.name(), quote(&message)),
-                "retry; if the same input fails again, check input length and parameters, then contact AWS support with the request id",
-            ),
-            404 => {
-                let similar = s.model.as_deref().map(similar_models).unwrap_or_default();
-                let known = s.model.as_deref().and_then(cohere::known_model).is_some();
-                let mut evidence = format!("HTTP 404 for model {model}: {}", quote(&message));
-                if known {
-                    evidence.push_str(&format!("; {model} is a published model, so check the endpoint ({}) supports it", s.endpoint.name()));
-                } else if !similar.is_empty() {
-                    evidence.push_str(&format!("; not a published model ID; close matches: {}", similar.join(", ")));
-                }
-                if aws {
-                    evidence.push_str("; on AWS a 404 means the model ID or endpoint does not exist in this region");
-                }
-                cause(
-                    CauseCode::ModelNotFound,
-                    evidence,
-                    format!("use an exact model ID from {} (or GET /v1/models); fine-tuned models need their full ID", docs::MODELS),
-                )
-            }
-            408 if aws => cause(
-                CauseCode::Timeout,
-                format!("{} answered 408 (ModelTimeoutException): {}", ev.platform.name(), quote(&message)),
-                "lower max_tokens or the input size, or use the streaming API",
-            ),
-            422 => cause(
-                CauseCode::MalformedRequest,
-                format!("HTTP 422, a malformed request (unsupported enum value or unknown parameter): {}", quote(&message)),
-                format!("fix the field the message names against the API reference for {} ({})", s.endpoint.name(), docs::ERRORS),
-            ),
-            429 => {
-                let trial = s.key.kind == KeyKind::Trial;
-                let mut evidence = format!("HTTP 429: {}", quote(&message));
-                if let Some(l) = s.rate_limit.trial_endpoint_call_limit {
-                    evidence.push_str(&format!("; x-trial-endpoint-call-limit: {l}"));
-                }
-                if let Some(r) = s.rate_limit.trial_endpoint_call_remaining {
-                    evidence.push_str(&format!("; x-trial-endpoint-call-remaining: {r}"));
-                }
-                if let Some(r) = s.rate_limit.retry_after_s {
-                    evidence.push_str(&format!("; Retry-After: {r}s"));
-                }
-                if let Some(h) = &s.rate_limit.limit_hit {
-                    evidence.push_str(&format!("; limit hit: {h}"));
-                }
-                if aws {
-                    cause(CauseCode::RateLimited, format!("{evidence} (ThrottlingException on AWS)"), "request a quota increase in AWS Service Quotas, or retry with backoff")
-                } else if trial {
-                    cause(
-                        CauseCode::RateLimitedTrial,
-                        evidence,
-                        format!("wait and retry with backoff, or use a production key (see {})", docs::RATE_LIMITS),
-                    )
-                } else {
-                    cause(
-                        CauseCode::RateLimited,
-                        evidence,
-                        format!("retry after the Retry-After delay with exponential backoff and fewer concurrent requests; see {}", docs::RATE_LIMITS),
-                    )
-                }
-            }
-            498 => cause(
-                CauseCode::BlockedToken,
-                format!("HTTP 498: the request or response contains a deny-listed token: {}", quote(&message)),
-                "rephrase the input; if you believe it is wrong, send this bundle",
-            ),
-            499 => cause(
-                CauseCode::ClientCanceled,
-                format!("HTTP 499, request cancelled by the client: {}", quote(&message)),
-                "check client-side timeouts and cancellation (a closed stream or a timeout shorter than the generation time)",
-            ),
-            500..=502 => cause(
-                CauseCode::ServerError,
-                format!("HTTP {status} from the API: {}", quote(&message)),
-                format!("retry with backoff; if it persists, {send}"),
-            ),
-            503 => cause(
-                CauseCode::ServiceUnavailable,
-                format!("HTTP 503: {}", quote(&message)),
-                format!("retry with backoff and check {}", docs::STATUS),
-            ),
-            504 => cause(
-                CauseCode::GatewayTimeout,
-                format!("HTTP 504 after {:.0} ms: {}", s.timings.as_ref().map(|t| t.total_ms).unwrap_or(0.0), quote(&message)),
-                "retry; for long generations lower max_tokens or stream the response",
-            ),
-            _ => cause(
-                CauseCode::ServerError,
-                format!("HTTP {status}: {}", quote(&message)),
-                send.to_string(),
-            ),
+            429 => rate_limit_cause(ev, s, f, &message),
+            400..=499 => client_error_cause(ev, s, status, &message),
+            _ => server_error_cause(ev, f, status, &message),
         };
         out.push(c);
     }
-    if let Some(c) = context_overflow(ev, s) {
-        if !out
-            .iter()
-            .any(|o| o.code == CauseCode::ContextLengthExceeded)
-        {
-            out.push(c);
-        }
-    }
-    if s.endpoint == Endpoint::Other && !out.is_empty() {
-        // Nothing to add: causes above already speak for the status.
+    for c in &mut out {
+        c.source.get_or_insert_with(|| f.source.clone());
     }
     out
+}
+
+/// Causes of a failure without an API error status: a timeout, a network failure, a broken stream, or the
+/// client going away.
+fn transport_cause(f: &Facts, message: &str) -> Option<Cause> {
+    if f.client_side {
+        return Some(cause(
+            CauseCode::ClientCanceled,
+            format!("the client ended the exchange, not the API: {message}"),
+            "check the client's timeouts and cancellation (a timeout shorter than the generation, a closed stream); the API did not fail here",
+        ));
+    }
+    Some(match f.class? {
+        FailureClass::Timeout => cause(
+            CauseCode::Timeout,
+            if message.starts_with("no complete response") { message.to_string() } else { format!("no complete response: {message}") },
+            "retry with a longer --timeout; if a streaming request, check time to first event; for long generations lower max_tokens or use streaming",
+        ),
+        FailureClass::Network => cause(
+            CauseCode::NetworkError,
+            format!("the connection failed: {message}"),
+            "check proxies, firewalls and DNS between this machine and the API (HTTPS_PROXY, NO_PROXY); retry; if it persists, send this bundle",
+        ),
+        FailureClass::Stream => cause(
+            CauseCode::StreamError,
+            format!("the HTTP {} response did not complete: {}", f.status.unwrap_or(200), quote(message)),
+            format!("retry the request; if it recurs with the same input, {SEND}"),
+        ),
+        FailureClass::Http => return None,
+    })
+}
+
+/// Causes of a 4xx other than 429.
+fn client_error_cause(ev: &Evidence<'_>, s: &Summary, status: u16, message: &str) -> Cause {
+    let lower = message.to_ascii_lowercase();
+    let aws = ev.platform.is_aws();
+    let model = s.model.clone().unwrap_or_else(|| "(none given)".into());
+    match status {
+        400 if lower.contains("too many tokens")
+            || lower.contains("context length")
+            || lower.contains("too long")
+            || lower.contains("maximum output") =>
+        {
+            too_many_tokens(s, message)
+        }
+        400 | 422 if lower.contains("total number of texts") || lower.contains("must be at most") => cause(
+            CauseCode::InvalidParameterCombination,
+            format!("the API said {}", quote(message)),
+            "split the input into batches within the documented limit (e.g. 96 texts per embed call)",
+        ),
+        400 if aws => cause(
+            CauseCode::InvalidParameterCombination,
+            format!("{} answered 400 (ValidationException): {}", ev.platform.name(), quote(message)),
+            "check the body against the Bedrock/SageMaker Cohere schema: `model` and `stream` are not body fields there",
+        ),
+        400 => cause(
+            CauseCode::InvalidParameterCombination,
+            format!("HTTP 400, which the support FAQ reads as an invalid combination of parameters: {}", quote(message)),
+            format!("change the parameter combination the message names; see {}", docs::ERRORS),
+        ),
+        401 => {
+            let detail = if lower.contains("no api key") || !ev.key_present {
+                "no API key was sent"
+            } else if lower.contains("expired") {
+                "the key has expired"
+            } else {
+                "the key was sent but not accepted"
+            };
+            cause(
+                CauseCode::InvalidApiKey,
+                format!("HTTP 401 {}: {detail}", quote(message)),
+                format!("set CO_API_KEY to a valid key from {}; check for stray whitespace or a key from another organisation", docs::API_KEYS),
+            )
+        }
+        402 => cause(
+            CauseCode::PaymentRequired,
+            format!("HTTP 402: {}", quote(message)),
+            format!("add or update the payment method, or raise the spending limit, at {}", docs::BILLING),
+        ),
+        403 => cause(
+            CauseCode::Forbidden,
+            format!("HTTP 403: {}", quote(message)),
+            if aws {
+                "grant the IAM identity bedrock:InvokeModel (or sagemaker:InvokeEndpoint) and request access to the model in this region".to_string()
+            } else {
+                format!("check that this key's organisation may use model {model}; {SEND}")
+            },
+        ),
+        404 => model_not_found(ev, s, message),
+        424 if aws => cause(
+            CauseCode::ServerError,
+            format!("{} answered 424 (ModelErrorException): the model failed on this input: {}", ev.platform.name(), quote(message)),
+            "retry; if the same input fails again, check input length and parameters, then contact AWS support with the request id",
+        ),
+        408 if aws => cause(
+            CauseCode::Timeout,
+            format!("{} answered 408 (ModelTimeoutException): {}", ev.platform.name(), quote(message)),
+            "lower max_tokens or the input size, or use the streaming API",
+        ),
+        422 => cause(
+            CauseCode::MalformedRequest,
+            format!("HTTP 422, a malformed request (unsupported enum value or unknown parameter): {}", quote(message)),
+            format!("fix the field the message names against the API reference for {} ({})", s.endpoint.name(), docs::ERRORS),
+        ),
+        498 => cause(
+            CauseCode::BlockedToken,
+            format!("HTTP 498: the request or response contains a deny-listed token: {}", quote(message)),
+            "rephrase the input; if you believe it is wrong, send this bundle",
+        ),
+        499 => cause(
+            CauseCode::ClientCanceled,
+            format!("HTTP 499, request cancelled by the client: {}", quote(message)),
+            "check client-side timeouts and cancellation (a closed stream or a timeout shorter than the generation time)",
+        ),
+        _ => cause(
+            CauseCode::InvalidParameterCombination,
+            format!("HTTP {status}: {}", quote(message)),
+            format!("check the request against the API reference for {} ({})", s.endpoint.name(), docs::ERRORS),
+        ),
+    }
+}
+
+fn model_not_found(ev: &Evidence<'_>, s: &Summary, message: &str) -> Cause {
+    let model = s.model.clone().unwrap_or_else(|| "(none given)".into());
+    let similar = s.model.as_deref().map(similar_models).unwrap_or_default();
+    let known = s.model.as_deref().and_then(cohere::known_model).is_some();
+    let mut evidence = format!("HTTP 404 for model {model}: {}", quote(message));
+    if known {
+        evidence.push_str(&format!(
+            "; {model} is a published model, so check the endpoint ({}) supports it",
+            s.endpoint.name()
+        ));
+    } else if !similar.is_empty() {
+        evidence.push_str(&format!(
+            "; not a published model ID; close matches: {}",
+            similar.join(", ")
+        ));
+    }
+    if ev.platform.is_aws() {
+        evidence.push_str(
+            "; on AWS a 404 means the model ID or endpoint does not exist in this region",
+        );
+    }
+    cause(
+        CauseCode::ModelNotFound,
+        evidence,
+        format!("use an exact model ID from {} (or GET /v1/models); fine-tuned models need their full ID", docs::MODELS),
+    )
+}
+
+/// A 429: the rate-limit evidence of this failure's own exchange and message.
+fn rate_limit_cause(ev: &Evidence<'_>, s: &Summary, f: &Facts, message: &str) -> Cause {
+    let rl = &f.rate_limit;
+    let trial = rl.trial_endpoint_call_limit.is_some()
+        || rl
+            .limit_hit
+            .as_deref()
+            .is_some_and(|h| h.starts_with("trial"))
+        || (s.key.kind == KeyKind::Trial);
+    let mut evidence = format!("HTTP 429: {}", quote(message));
+    if let Some(l) = rl.trial_endpoint_call_limit {
+        evidence.push_str(&format!("; x-trial-endpoint-call-limit: {l}"));
+    }
+    if let Some(r) = rl.trial_endpoint_call_remaining {
+        evidence.push_str(&format!("; x-trial-endpoint-call-remaining: {r}"));
+    }
+    if let Some(r) = rl.retry_after_s {
+        evidence.push_str(&format!("; Retry-After: {r}s"));
+    }
+    if let Some(h) = &rl.limit_hit {
+        evidence.push_str(&format!("; limit hit: {h}"));
+    }
+    if ev.platform.is_aws() {
+        cause(
+            CauseCode::RateLimited,
+            format!("{evidence} (ThrottlingException on AWS)"),
+            "request a quota increase in AWS Service Quotas, or retry with backoff",
+        )
+    } else if trial {
+        cause(
+            CauseCode::RateLimitedTrial,
+            evidence,
+            format!(
+                "wait and retry with backoff, or use a production key (see {})",
+                docs::RATE_LIMITS
+            ),
+        )
+    } else {
+        cause(
+            CauseCode::RateLimited,
+            evidence,
+            format!("retry after the Retry-After delay with exponential backoff and fewer concurrent requests; see {}", docs::RATE_LIMITS),
+        )
+    }
+}
+
+/// A 5xx (or any other status ≥ 500).
+fn server_error_cause(_ev: &Evidence<'_>, f: &Facts, status: u16, message: &str) -> Cause {
+    match status {
+        500..=502 => cause(
+            CauseCode::ServerError,
+            format!("HTTP {status} from the API: {}", quote(message)),
+            format!("retry with backoff; if it persists, {SEND}"),
+        ),
+        503 => cause(
+            CauseCode::ServiceUnavailable,
+            format!("HTTP 503: {}", quote(message)),
+            format!("retry with backoff and check {}", docs::STATUS),
+        ),
+        504 => {
+            let after = f
+                .total_ms
+                .map(|t| format!(" after {t:.0} ms"))
+                .unwrap_or_default();
+            cause(
+                CauseCode::GatewayTimeout,
+                format!("HTTP 504{after}: {}", quote(message)),
+                "retry; for long generations lower max_tokens or stream the response",
+            )
+        }
+        _ => cause(
+            CauseCode::ServerError,
+            format!("HTTP {status}: {}", quote(message)),
+            SEND.to_string(),
+        ),
+    }
 }
 
 #[cfg(test)]

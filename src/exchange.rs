@@ -165,7 +165,8 @@ pub enum FailureClass {
     Network,
     /// No complete answer within the timeout.
     Timeout,
-    /// A 200 stream that carried an error (e.g. `finish_reason: ERROR`) or broke off.
+    /// A 200 response that carried an error (e.g. `finish_reason: ERROR`) or broke off: a stream that ended
+    /// before its terminal event, or a JSON body cut short.
     Stream,
 }
 
@@ -188,6 +189,48 @@ pub struct Failure {
     pub class: FailureClass,
     /// The error message verbatim: the API's `message`, or the client's error text.
     pub message: String,
+    /// True when the client, not the API, ended the exchange (it disconnected or gave up before the
+    /// response was complete). Such a failure says nothing about the API and ranks last.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub client_side: bool,
+}
+
+impl Failure {
+    /// A failure of `class` with the message verbatim.
+    ///
+    /// ```
+    /// use cohere_bundle::exchange::{Failure, FailureClass};
+    /// let f = Failure::new(FailureClass::Http, "model 'x' not found");
+    /// assert!(!f.client_side);
+    /// ```
+    pub fn new(class: FailureClass, message: impl Into<String>) -> Failure {
+        Failure {
+            class,
+            message: message.into(),
+            client_side: false,
+        }
+    }
+
+    /// A failure that the client caused by disconnecting or giving up.
+    pub fn client_side(class: FailureClass, message: impl Into<String>) -> Failure {
+        Failure {
+            client_side: true,
+            ..Failure::new(class, message)
+        }
+    }
+
+    /// How serious the failure is as evidence about the API, lowest first: an API error response (0), a
+    /// network failure or timeout (1), a broken or erroring stream (2), a client-side disconnect (3).
+    pub fn severity(&self) -> u8 {
+        if self.client_side {
+            return 3;
+        }
+        match self.class {
+            FailureClass::Http => 0,
+            FailureClass::Network | FailureClass::Timeout => 1,
+            FailureClass::Stream => 2,
+        }
+    }
 }
 
 /// One recorded exchange.

@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod bundle;
+pub mod capture;
 pub mod client;
 pub mod cohere;
 pub mod demo;
@@ -32,6 +33,7 @@ pub mod request;
 pub mod scrub;
 pub mod sdklog;
 pub mod simulator;
+pub mod sse;
 pub mod summary;
 pub mod tokenizer;
 pub mod tokens;

@@ -28,12 +28,11 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::Serialize;
 
+use crate::capture::{recorded_exchange, CaptureBuilder};
 use crate::client::{Client, DEFAULT_BODY_CAP};
 use crate::cohere::{Endpoint, Platform};
 use crate::error::Result;
-use crate::exchange::{
-    Body, Exchange, Failure, FailureClass, Header, RecordedRequest, RecordedResponse, Timings,
-};
+use crate::exchange::{Body, Failure, FailureClass, Header, RecordedResponse};
 use crate::pipeline::{self, BundleOptions, Capture, Outcome, ReplayOptions};
 use crate::request::{CapturedRequest, RequestSource};
 use crate::scrub::{KnownSecret, SecretString};
@@ -204,10 +203,7 @@ impl FailureReport {
 
     /// A failure without (or besides) an HTTP status: a network error, a timeout, a broken stream.
     pub fn error(mut self, class: FailureClass, message: impl Into<String>) -> Self {
-        self.failure = Some(Failure {
-            class,
-            message: message.into(),
-        });
+        self.failure = Some(Failure::new(class, message));
         self
     }
 
@@ -251,13 +247,10 @@ impl FailureReport {
                     bytes.extend_from_slice(&c[..c.len().min(room)]);
                 }
                 Err(e) => {
-                    self.failure = Some(Failure {
-                        class: FailureClass::Stream,
-                        message: format!(
-                            "response body broke off after {} bytes: {e}",
-                            bytes.len()
-                        ),
-                    });
+                    self.failure = Some(Failure::new(
+                        FailureClass::Stream,
+                        format!("response body broke off after {} bytes: {e}", bytes.len()),
+                    ));
                     break;
                 }
             }
@@ -349,11 +342,12 @@ impl FailureReport {
 
     /// Builds the [`Capture`] (no replay): the request and the failure as recorded.
     pub fn into_capture(self) -> Capture {
+        self.builder().build()
+    }
+
+    /// The capture builder with the request and the failure as recorded.
+    fn builder(&self) -> CaptureBuilder {
         let request = self.request();
-        let platform = self
-            .platform
-            .or_else(|| self.url.as_deref().map(Platform::from_url))
-            .unwrap_or_default();
         let response =
             (self.status.is_some() || self.response_body.is_some()).then(|| RecordedResponse {
                 status: self.status.unwrap_or(0),
@@ -363,64 +357,23 @@ impl FailureReport {
                     Some(DEFAULT_BODY_CAP),
                 ),
             });
-        let failure = self.failure.clone().or_else(|| {
-            let r = response.as_ref()?;
-            if r.status >= 400 {
-                Some(Failure {
-                    class: FailureClass::Http,
-                    message: crate::client::error_message(&r.body),
-                })
-            } else {
-                crate::client::stream_error(&r.body).map(|message| Failure {
-                    class: FailureClass::Stream,
-                    message,
-                })
-            }
-        });
-        let body_text = match &self.body {
-            RequestBody::Json(v) => serde_json::to_string_pretty(v).unwrap_or_default(),
-            RequestBody::Raw(b) => String::from_utf8_lossy(b).into_owned(),
-        };
-        let exchange = Exchange {
-            index: 1,
-            purpose: "recorded".into(),
-            request: RecordedRequest {
-                method: self.method.clone(),
-                url: self
-                    .url
-                    .clone()
-                    .unwrap_or_else(|| self.endpoint.path().to_string()),
-                headers: self.request_headers.clone(),
-                body: Body::from_text(body_text),
-            },
+        let mut exchange = recorded_exchange(
+            &request,
             response,
-            timings: Timings {
-                total_ms: self.elapsed_ms.unwrap_or(0.0),
-                ..Timings::default()
-            },
-            failure,
-            retry_group: None,
-        };
-        let mut known: Vec<KnownSecret> = self
-            .secrets
-            .iter()
-            .map(|s| KnownSecret::new("secret", s.clone()))
-            .collect();
-        if let Some(k) = &self.api_key {
-            known.push(KnownSecret::new("cohere-key", k.clone()));
+            self.failure.clone(),
+            self.elapsed_ms.unwrap_or(0.0),
+        );
+        if let RequestBody::Raw(b) = &self.body {
+            exchange.request.body = Body::from_text(String::from_utf8_lossy(b).into_owned());
         }
-        Capture {
-            mode: "library".into(),
-            key_present: self.api_key.is_some() || request.bearer_token().is_some(),
-            request,
-            exchanges: vec![exchange],
-            platform,
-            base_url: None,
-            known_secrets: known,
-            http: None,
-            matrix: None,
-            observed: None,
+        let mut b = Capture::builder("library", request)
+            .platform(self.platform)
+            .api_key(self.api_key.clone())
+            .exchange(exchange);
+        for s in &self.secrets {
+            b = b.secret(KnownSecret::new("secret", s.clone()));
         }
+        b
     }
 
     /// Builds the capture, replaying first when [`FailureReport::replay`] was given.
@@ -428,23 +381,26 @@ impl FailureReport {
         let Some(ro) = self.replay.clone() else {
             return Ok(self.into_capture());
         };
-        let key = ro.api_key.clone().or_else(|| self.api_key.clone());
-        let mut capture = self.into_capture();
-        let base = pipeline::resolve_base_url(&ro, &capture.request);
-        let prepared = pipeline::prepare_replay(&capture.request, &base);
+        let mut ro = ro;
+        if ro.api_key.is_none() {
+            ro.api_key = self.api_key.clone();
+        }
+        let request = self.request();
+        let key = pipeline::replay_key(&ro, &request)?;
+        let base = pipeline::resolve_base_url(&ro, &request);
+        let prepared = pipeline::prepare_replay(&request, &base);
         let client = Client::new(ro.timeout)?;
         let sent = client.send(&prepared, key.as_ref(), "replay", 2).await;
-        capture.exchanges.push(sent.exchange);
-        if let Some(k) = &key {
-            capture
-                .known_secrets
-                .push(KnownSecret::new("cohere-key", k.clone()));
-        }
-        capture.key_present |= key.is_some();
-        capture.platform = ro.platform.unwrap_or_else(|| Platform::from_url(&base));
-        capture.base_url = Some(base);
-        capture.http = Some((client, key));
-        Ok(capture)
+        Ok(self
+            .builder()
+            .exchange(sent.exchange)
+            .api_key(key)
+            .platform(Some(
+                ro.platform.unwrap_or_else(|| Platform::from_url(&base)),
+            ))
+            .base_url(base)
+            .client(client)
+            .build())
     }
 
     /// Writes the bundle (replaying first if asked) with `bo`, plus this report's logs and secrets.

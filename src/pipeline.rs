@@ -10,7 +10,7 @@ use crate::cohere::{self, Endpoint, Platform};
 use crate::diagnose::{self, Evidence, LogError};
 use crate::environment::Environment;
 use crate::error::{Error, Result};
-use crate::exchange::{Body, Exchange, Header, RecordedRequest, RecordedResponse, Timings};
+use crate::exchange::{Body, Header, RecordedResponse};
 use crate::report::{self, LogListing, ReportInput};
 use crate::request::CapturedRequest;
 use crate::scrub::{KnownSecret, ScrubOptions, Scrubber, SecretString};
@@ -73,6 +73,9 @@ pub struct ReplayOptions {
     pub timeout: Duration,
     /// The platform, when the URL does not tell.
     pub platform: Option<Platform>,
+    /// Replay without any key on purpose (to reproduce an authentication problem); without it, a replay
+    /// with no key is refused before any traffic.
+    pub no_key: bool,
 }
 
 impl Default for ReplayOptions {
@@ -82,6 +85,7 @@ impl Default for ReplayOptions {
             api_key: None,
             timeout: Duration::from_secs(120),
             platform: None,
+            no_key: false,
         }
     }
 }
@@ -180,6 +184,26 @@ pub fn preflight(opts: &BundleOptions) -> Result<()> {
     Ok(())
 }
 
+/// The key a replay sends: [`ReplayOptions::api_key`], else the request's own bearer token. With neither,
+/// the replay is refused before any traffic ([`Error::Input`] on `api_key`), unless
+/// [`ReplayOptions::no_key`] asks for a replay without a key on purpose.
+pub fn replay_key(ro: &ReplayOptions, request: &CapturedRequest) -> Result<Option<SecretString>> {
+    if ro.no_key {
+        return Ok(None);
+    }
+    let key = ro
+        .api_key
+        .clone()
+        .or_else(|| crate::capture::bearer(&request.headers).map(SecretString::new));
+    match key {
+        Some(k) => Ok(Some(k)),
+        None => Err(Error::input(
+            "api_key",
+            "no API key: none was given, and the request has no Authorization header with a real key",
+        )),
+    }
+}
+
 /// Replays `request` and writes a bundle. A failing replay still yields a bundle; an API that cannot be
 /// reached at all is an [`Error::Unreachable`] and writes nothing.
 pub async fn replay(
@@ -249,12 +273,7 @@ pub async fn replay_with_matrix(
     preflight(bo)?;
     let base = resolve_base_url(ro, &request);
     url::Url::parse(&base).map_err(|e| Error::input(format!("base URL {base}"), e.to_string()))?;
-    let key = ro.api_key.clone().or_else(|| {
-        request
-            .bearer_token()
-            .filter(|t| !t.starts_with('$') && !t.starts_with('<'))
-            .map(SecretString::new)
-    });
+    let key = replay_key(ro, &request)?;
     let prepared = prepare_replay(&request, &base);
     let url = prepared.url.clone();
     let client = Client::new(ro.timeout)?;
@@ -299,50 +318,18 @@ pub async fn replay_with_matrix(
         }
         None => None,
     };
-    let platform = ro.platform.unwrap_or_else(|| Platform::from_url(&base));
-    let mut known = Vec::new();
-    if let Some(k) = &key {
-        known.push(KnownSecret::new("cohere-key", k.clone()));
-    }
-    let capture = Capture {
-        mode: mode.to_string(),
-        request,
-        exchanges: vec![outcome.exchange],
-        platform,
-        base_url: Some(base),
-        key_present: key.is_some(),
-        known_secrets: known,
-        http: Some((client, key)),
-        matrix,
-        observed: None,
-    };
+    let capture = Capture::builder(mode, request)
+        .platform(ro.platform)
+        .base_url(base)
+        .api_key(key)
+        .exchange(outcome.exchange)
+        .client(client)
+        .matrix(matrix)
+        .build();
     write_support_bundle(capture, bo).await
 }
 
-/// Everything captured about a failure, ready to be diagnosed and bundled.
-#[derive(Debug)]
-pub struct Capture {
-    /// `replay`, `observe`, `bundle`, `library` or `demo`.
-    pub mode: String,
-    /// The failing request.
-    pub request: CapturedRequest,
-    /// The exchanges recorded (numbered from 1).
-    pub exchanges: Vec<Exchange>,
-    /// Where it was sent.
-    pub platform: Platform,
-    /// The base URL used, if any.
-    pub base_url: Option<String>,
-    /// Whether a key was sent.
-    pub key_present: bool,
-    /// Secrets known from the capture (the key used, tokens in the request).
-    pub known_secrets: Vec<KnownSecret>,
-    /// A client and key for follow-up calls (model metadata, tokenizer), when online.
-    pub http: Option<(Client, Option<SecretString>)>,
-    /// The shape matrix ([`crate::matrix::MatrixResult`] as JSON), when one was swept.
-    pub matrix: Option<serde_json::Value>,
-    /// What the observe proxy counted over every exchange (successes included), in observe mode.
-    pub observed: Option<crate::observe::ObserveStats>,
-}
+pub use crate::capture::Capture;
 
 /// A response given by hand to the offline `bundle` command.
 #[derive(Debug, Clone, Default)]
@@ -361,9 +348,6 @@ pub fn offline_capture(
     response: OfflineResponse,
     platform: Option<Platform>,
 ) -> Capture {
-    let platform = platform
-        .or_else(|| request.url.as_deref().map(Platform::from_url))
-        .unwrap_or_default();
     let recorded = request.recorded_response.clone().or_else(|| {
         (response.status.is_some() || response.body.is_some()).then(|| RecordedResponse {
             status: response.status.unwrap_or(0),
@@ -371,58 +355,18 @@ pub fn offline_capture(
             body: Body::from_text(response.body.clone().unwrap_or_default()),
         })
     });
-    let mut exchanges = Vec::new();
-    if let Some(mut resp) = recorded {
+    let recorded = recorded.map(|mut r| {
         if let Some(s) = response.status {
-            resp.status = s;
+            r.status = s;
         }
-        let failure = (resp.status >= 400).then(|| crate::exchange::Failure {
-            class: crate::exchange::FailureClass::Http,
-            message: crate::client::error_message(&resp.body),
-        });
-        let failure = failure.or_else(|| {
-            crate::client::stream_error(&resp.body).map(|m| crate::exchange::Failure {
-                class: crate::exchange::FailureClass::Stream,
-                message: m,
-            })
-        });
-        exchanges.push(Exchange {
-            index: 1,
-            purpose: "recorded".into(),
-            request: RecordedRequest {
-                method: request.method.clone(),
-                url: request
-                    .url
-                    .clone()
-                    .unwrap_or_else(|| request.endpoint.path().to_string()),
-                headers: request.headers.clone(),
-                body: Body::from_text(
-                    serde_json::to_string_pretty(&request.body).unwrap_or_default(),
-                ),
-            },
-            response: Some(resp),
-            timings: Timings::default(),
-            failure,
-            retry_group: None,
-        });
-    }
-    let known = request
-        .bearer_token()
-        .filter(|t| !t.starts_with('$'))
-        .map(|t| vec![KnownSecret::new("cohere-key", t)])
-        .unwrap_or_default();
-    Capture {
-        mode: "bundle".into(),
-        key_present: request.bearer_token().is_some(),
-        request,
-        exchanges,
-        platform,
-        base_url: None,
-        known_secrets: known,
-        http: None,
-        matrix: None,
-        observed: None,
-    }
+        r
+    });
+    let exchange =
+        recorded.map(|r| crate::capture::recorded_exchange(&request, Some(r), None, 0.0));
+    Capture::builder("bundle", request)
+        .platform(platform)
+        .exchanges(exchange)
+        .build()
 }
 
 /// Reads at most the last `max` bytes of a log as text (for finding SDK errors in it).
@@ -464,6 +408,7 @@ fn limits_from_table(model: Option<&str>) -> Option<ModelLimits> {
         context_length: Some(u64::from(m.context_length)),
         max_output_tokens: m.max_output_tokens.map(u64::from),
         source: "docs_table".into(),
+        max_output_source: None,
     })
 }
 
@@ -504,22 +449,12 @@ async fn measure(capture: &Capture, bo: &BundleOptions) -> (SeqLen, Option<Model
 }
 
 /// Diagnoses a capture, renders the report and writes the bundle.
-pub async fn write_support_bundle(mut capture: Capture, bo: &BundleOptions) -> Result<Outcome> {
+pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Result<Outcome> {
     preflight(bo)?;
-    for (i, e) in capture.exchanges.iter_mut().enumerate() {
-        e.index = i as u32 + 1;
-    }
-    // Known secrets: the key used, tokens in the request, --secret values, the environment's.
+    // Known secrets: the capture's (the key used, every bearer token seen), --secret values, the environment's.
     let mut known = capture.known_secrets.clone();
     if let Some(k) = api_key_from_env() {
         known.push(KnownSecret::new("cohere-key", k));
-    }
-    if let Some(t) = capture
-        .request
-        .bearer_token()
-        .filter(|t| !t.starts_with('$'))
-    {
-        known.push(KnownSecret::new("cohere-key", t));
     }
     for s in &bo.secrets {
         known.push(KnownSecret::new("secret", s.clone()));
@@ -535,13 +470,22 @@ pub async fn write_support_bundle(mut capture: Capture, bo: &BundleOptions) -> R
     let (seq_len, model_limits) = measure(&capture, bo).await;
     let names = log_names(&bo.logs);
     let mut log_errors = Vec::new();
+    let mut client_from_logs = None;
     for (path, name) in bo.logs.iter().zip(&names) {
-        for e in crate::sdklog::find_sdk_errors(&log_tail(path, 4 << 20)) {
+        let text = log_tail(path, 4 << 20);
+        for e in crate::sdklog::find_sdk_errors(&text) {
             log_errors.push(LogError {
                 location: format!("{name}:{}", e.line),
                 status: e.status,
                 message: e.message.clone(),
                 request_id: e.request_id.clone(),
+                time: crate::sdklog::time_near(&text, e.line),
+            });
+        }
+        if client_from_logs.is_none() {
+            client_from_logs = crate::sdklog::client_from_log(&text).map(|(line, mut c)| {
+                c.source = format!("{name}:{line}");
+                c
             });
         }
     }
@@ -556,6 +500,7 @@ pub async fn write_support_bundle(mut capture: Capture, bo: &BundleOptions) -> R
         key_present: capture.key_present,
         log_errors: log_errors.clone(),
         observed: capture.observed.as_ref(),
+        client_from_logs,
     };
     let mut summary = diagnose::diagnose(&evidence);
     summary.matrix = capture.matrix.clone();
@@ -686,8 +631,8 @@ mod erased {
     }
 }
 
-/// Builds a [`Capture`] from what the observe proxy recorded: the failing exchanges (or all, as recorded),
-/// with the most recent failure as the request. `None` when nothing was recorded.
+/// Builds a [`Capture`] from what the observe proxy recorded: every exchange as recorded, with the failure
+/// the summary is about ([`diagnose::primary_exchange`]) as the request. `None` when nothing was recorded.
 pub fn observed_capture(recording: crate::observe::Recording, upstream: &str) -> Option<Capture> {
     let stats = recording.stats;
     let exchanges = recording.exchanges;
@@ -710,30 +655,13 @@ pub fn observed_capture(recording: crate::observe::Recording, upstream: &str) ->
         body,
         recorded_response: None,
     };
-    let mut known = Vec::new();
-    for e in &exchanges {
-        if let Some(v) = crate::exchange::header(&e.request.headers, "authorization") {
-            let token = v
-                .trim()
-                .strip_prefix("Bearer ")
-                .or_else(|| v.trim().strip_prefix("bearer "))
-                .unwrap_or(v)
-                .trim();
-            known.push(KnownSecret::new("cohere-key", token));
-        }
+    let mut b = Capture::builder("observe", request)
+        .platform(Some(Platform::from_url(upstream)))
+        .base_url(upstream)
+        .exchanges(exchanges)
+        .observed(stats);
+    if let Ok(c) = Client::new(Duration::from_secs(30)) {
+        b = b.client(c);
     }
-    let key = known.last().map(|k| k.value.clone());
-    let http = Client::new(Duration::from_secs(30)).ok().map(|c| (c, key));
-    Some(Capture {
-        mode: "observe".into(),
-        key_present: !known.is_empty(),
-        platform: Platform::from_url(upstream),
-        base_url: Some(upstream.to_string()),
-        request,
-        exchanges,
-        known_secrets: known,
-        http,
-        matrix: None,
-        observed: Some(stats),
-    })
+    Some(b.build())
 }

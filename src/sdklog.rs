@@ -705,6 +705,131 @@ pub(crate) mod pylit {
     }
 }
 
+/// When the error at `line` (from 1) happened, as the log gives it: the `date` response header printed on
+/// that line, else the timestamp that starts that line or the nearest line above it (up to 50 lines up).
+///
+/// ```
+/// let log = "2026-11-24 16:02:01,209 ERROR app: failed\nTraceback (most recent call last):\nNotFoundError: status_code: 404";
+/// assert_eq!(cohere_bundle::sdklog::time_near(log, 3).as_deref(), Some("2026-11-24 16:02:01,209"));
+/// ```
+pub fn time_near(text: &str, line: usize) -> Option<String> {
+    static DATE: OnceLock<Regex> = OnceLock::new();
+    static STAMP: OnceLock<Regex> = OnceLock::new();
+    let date = DATE.get_or_init(|| {
+        Regex::new(r#"['"]date['"]\s*:\s*['"]([A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT)['"]"#)
+            .expect("static regex")
+    });
+    let stamp = STAMP.get_or_init(|| {
+        Regex::new(
+            r"^\[?(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)",
+        )
+        .expect("static regex")
+    });
+    let lines: Vec<&str> = text.lines().collect();
+    let at = line.checked_sub(1).filter(|i| *i < lines.len())?;
+    if let Some(c) = date.captures(lines[at]) {
+        return Some(c[1].to_string());
+    }
+    (at.saturating_sub(50)..=at).rev().find_map(|i| {
+        stamp
+            .captures(lines[i].trim_start())
+            .map(|c| c[1].to_string())
+    })
+}
+
+/// The client named by request headers: the Fern SDK headers (`X-Fern-SDK-Name`, `X-Fern-SDK-Version`,
+/// `X-Fern-Language`, `X-Fern-Runtime`, `X-Fern-Runtime-Version`), else the User-Agent's first `name/version`
+/// product (`ai-sdk/cohere/2.0.0` reads as `@ai-sdk/cohere` 2.0.0). `source` is left empty for the caller.
+///
+/// ```
+/// use cohere_bundle::exchange::Header;
+/// let c = cohere_bundle::sdklog::client_from_headers(&[
+///     Header::new("X-Fern-SDK-Name", "cohere"),
+///     Header::new("X-Fern-SDK-Version", "7.3.1"),
+///     Header::new("X-Fern-Language", "Python"),
+/// ]).unwrap();
+/// assert_eq!((c.sdk.as_deref(), c.version.as_deref()), (Some("cohere"), Some("7.3.1")));
+/// ```
+pub fn client_from_headers(
+    headers: &[crate::exchange::Header],
+) -> Option<crate::summary::ClientInfo> {
+    use crate::exchange::header;
+    let h = |n: &str| header(headers, n).map(str::trim).filter(|v| !v.is_empty());
+    let ua = h("user-agent").filter(|u| !u.starts_with("cohere-bundle/"));
+    let mut c = crate::summary::ClientInfo {
+        sdk: h("x-fern-sdk-name").map(str::to_string),
+        version: h("x-fern-sdk-version").map(str::to_string),
+        user_agent: ua.map(str::to_string),
+        ..Default::default()
+    };
+    c.runtime = match (h("x-fern-runtime"), h("x-fern-runtime-version")) {
+        (Some(r), Some(v)) => Some(format!("{r} {v}")),
+        (Some(r), None) => Some(r.to_string()),
+        _ => h("x-fern-language").map(|l| l.to_ascii_lowercase()),
+    };
+    c.platform = h("x-fern-platform").map(str::to_string);
+    if let Some(ua) = ua {
+        let products: Vec<&str> = ua.split_whitespace().filter(|t| t.contains('/')).collect();
+        for p in &products {
+            let parts: Vec<&str> = p.split('/').collect();
+            match parts.as_slice() {
+                ["ai-sdk", name, v] if c.sdk.is_none() || c.sdk.as_deref() == Some("ai") => {
+                    c.sdk = Some(format!("@ai-sdk/{name}"));
+                    c.version = Some(v.to_string());
+                }
+                ["runtime", r, v] if c.runtime.is_none() => c.runtime = Some(format!("{r} {v}")),
+                ["ai", v] if c.sdk.is_none() => {
+                    c.sdk = Some("ai".into());
+                    c.version = Some(v.to_string());
+                }
+                [name, v] if c.sdk.is_none() && !name.is_empty() => {
+                    c.sdk = Some(name.to_string());
+                    c.version = Some(v.to_string());
+                }
+                _ => {}
+            }
+        }
+        if c.platform.is_none() {
+            if let (Some(a), Some(b)) = (ua.find('('), ua.find(')')) {
+                if a < b {
+                    c.platform = Some(ua[a + 1..b].to_string());
+                }
+            }
+        }
+    }
+    (c.sdk.is_some() || c.user_agent.is_some()).then_some(c)
+}
+
+/// The client named by an SDK traceback's paths (`site-packages/cohere/`, `node_modules/cohere-ai/`,
+/// `node_modules/@ai-sdk/cohere/`), with the line it was found on (from 1).
+pub fn client_from_log(text: &str) -> Option<(usize, crate::summary::ClientInfo)> {
+    static PY: OnceLock<Regex> = OnceLock::new();
+    let py = PY.get_or_init(|| {
+        Regex::new(r"(python\d(?:\.\d+)?)[/\\](?:site|dist)-packages[/\\]cohere[/\\]")
+            .expect("static regex")
+    });
+    for (i, line) in text.lines().enumerate() {
+        let (sdk, runtime) = if let Some(c) = py.captures(line) {
+            ("cohere", Some(c[1].replacen("python", "python ", 1)))
+        } else if line.contains("node_modules/@ai-sdk/cohere/") {
+            ("@ai-sdk/cohere", Some("node".to_string()))
+        } else if line.contains("node_modules/cohere-ai/") {
+            ("cohere-ai", Some("node".to_string()))
+        } else {
+            continue;
+        };
+        return Some((
+            i + 1,
+            crate::summary::ClientInfo {
+                sdk: Some(sdk.to_string()),
+                runtime,
+                ..Default::default()
+            },
+        ));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

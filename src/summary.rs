@@ -33,6 +33,16 @@ pub struct Summary {
     pub request_id: Option<String>,
     /// The error, or `None` when the replay succeeded.
     pub error: Option<ErrorInfo>,
+    /// The failure the application saw, when a log, an SDK traceback or the error handler's own record
+    /// shows it: kept apart from the exchange above, never merged with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<OriginalFailure>,
+    /// Which client made the request: SDK, version, runtime, from its headers or a traceback's paths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<ClientInfo>,
+    /// The other failing exchanges, besides the one the summary is about, most serious first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_failures: Vec<OtherFailure>,
     /// The request's sequence length.
     pub seq_len: SeqLen,
     /// The generation max tokens asked for (`max_tokens`), if the request set it.
@@ -71,6 +81,62 @@ pub struct ErrorInfo {
     pub message: String,
     /// The support FAQ's meaning of the status (platform-aware), if it has one.
     pub faq_meaning: Option<String>,
+    /// Where this comes from: an exchange (`exchanges/001.json (replay)`) or a log line (`logs/app.log:12`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// True when the client ended the exchange (it disconnected or gave up): no evidence about the API.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub client_side: bool,
+}
+
+/// The failure as the application saw it (from a log, a traceback or the handler's record).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OriginalFailure {
+    /// The HTTP status, when known.
+    pub status: Option<u16>,
+    /// The message verbatim, when known.
+    pub message: Option<String>,
+    /// The request id, when known.
+    pub request_id: Option<String>,
+    /// When it happened, as the source gives it.
+    pub time: Option<String>,
+    /// Where it comes from: `logs/app.log:12` or `exchanges/001.json (recorded)`.
+    pub source: String,
+    /// Whether the exchange the summary is about shows the same status; `None` when there is none.
+    pub reproduced: Option<bool>,
+}
+
+/// Which client made the request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClientInfo {
+    /// The SDK, e.g. `cohere` (Python), `cohere-ai` (TypeScript), `@ai-sdk/cohere`.
+    pub sdk: Option<String>,
+    /// The SDK's version.
+    pub version: Option<String>,
+    /// The runtime and its version, e.g. `python 3.11.7`, `node v20.20.2`.
+    pub runtime: Option<String>,
+    /// The operating system or platform the client reports.
+    pub platform: Option<String>,
+    /// The User-Agent header as sent.
+    pub user_agent: Option<String>,
+    /// Where this comes from: an exchange's or the request's headers, or a log's paths.
+    pub source: String,
+}
+
+/// A failing exchange other than the one the summary is about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OtherFailure {
+    /// The exchange, e.g. `exchanges/002.json (observed)`.
+    pub source: String,
+    /// Its status, when a response arrived.
+    pub status: Option<u16>,
+    /// Its failure class.
+    pub class: String,
+    /// Its message verbatim.
+    pub message: String,
+    /// True when the client ended it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub client_side: bool,
 }
 
 /// The request's sequence length and how it was measured.
@@ -98,6 +164,10 @@ pub struct ModelLimits {
     pub max_output_tokens: Option<u64>,
     /// `models_api` or `docs_table`.
     pub source: String,
+    /// Where `max_output_tokens` comes from when that differs from `source` (the models API gives no output
+    /// cap, so it is then the docs table's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_source: Option<String>,
 }
 
 /// What is known about the key.
@@ -107,6 +177,9 @@ pub struct KeyInfo {
     pub kind: KeyKind,
     /// Why: the header or message that says so.
     pub evidence: Option<String>,
+    /// Where that evidence comes from: an exchange, a log line or `observe.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Whether a key was sent at all.
     pub present: bool,
 }
@@ -135,6 +208,9 @@ pub struct Cause {
     pub evidence: String,
     /// A next step the user can act on.
     pub next_step: String,
+    /// Where the facts come from: the exchange or log line, plus the inputs used (request, tokenizer, docs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// Timings of the failing exchange.

@@ -55,6 +55,8 @@ pub struct ModelMeta {
     pub endpoints: Vec<String>,
     /// The maximum output tokens: from the API if it gives it, else from [`crate::cohere::KNOWN_MODELS`].
     pub max_output_tokens: Option<u64>,
+    /// Whether `max_output_tokens` came from the API (else from the docs table).
+    pub max_output_from_api: bool,
 }
 
 impl ModelMeta {
@@ -90,6 +92,7 @@ impl ModelMeta {
                         .collect()
                 })
                 .unwrap_or_default(),
+            max_output_from_api: num("max_output_tokens").is_some(),
             max_output_tokens: num("max_output_tokens")
                 .or_else(|| known.and_then(|m| m.max_output_tokens.map(u64::from))),
             name,
@@ -100,16 +103,23 @@ impl ModelMeta {
     /// length, else `docs_table` (gaps filled from [`crate::cohere::KNOWN_MODELS`]).
     pub fn limits(&self) -> ModelLimits {
         let known = crate::cohere::known_model(&self.name);
+        // The models API does not give the output cap: when it came from the docs table, say so apart.
+        let max_output_source = self
+            .max_output_tokens
+            .filter(|_| !self.max_output_from_api)
+            .map(|_| "docs_table".to_string());
         match self.context_length {
             Some(c) => ModelLimits {
                 context_length: Some(c),
                 max_output_tokens: self.max_output_tokens,
                 source: "models_api".into(),
+                max_output_source,
             },
             None => ModelLimits {
                 context_length: known.map(|m| m.context_length as u64),
                 max_output_tokens: self.max_output_tokens,
                 source: "docs_table".into(),
+                max_output_source: None,
             },
         }
     }
@@ -977,7 +987,8 @@ mod tests {
             ModelLimits {
                 context_length: Some(512),
                 max_output_tokens: None,
-                source: "docs_table".into()
+                source: "docs_table".into(),
+                max_output_source: None,
             }
         );
     }

@@ -198,6 +198,7 @@ fn unreachable_base_url() {
             &base,
             "--out",
             "out.zip",
+            "--no-key",
         ])
         .run()
         .fails(1, &[&base, "cannot reach"]);
@@ -366,6 +367,7 @@ fn leak_surviving_scrubbing_is_refused_by_the_cli() {
             "out.zip",
             "--secret",
             "REDACTED",
+            "--no-key",
             "--log",
         ])
         .arg(&log)
@@ -389,7 +391,14 @@ fn leak_surviving_scrubbing_is_refused_by_the_cli() {
     util::cli(d.path())
         .arg("replay")
         .arg(&req)
-        .args(["--base-url", &sim.base_url(), "--out", "out.zip", "--log"])
+        .args([
+            "--base-url",
+            &sim.base_url(),
+            "--out",
+            "out.zip",
+            "--no-key",
+            "--log",
+        ])
         .arg(&log)
         .run()
         .success();

@@ -56,6 +56,7 @@ async fn replay(config: SimConfig, req: Req) -> Summary {
     .expect("parses");
     let ro = ReplayOptions {
         base_url: Some(sim.base_url()),
+        no_key: req.key.is_none(),
         api_key: req.key.map(SecretString::new),
         timeout: req.timeout,
         platform: None,
@@ -129,13 +130,26 @@ async fn context_length_exceeded_input_plus_max_tokens() {
 }
 
 #[tokio::test]
-async fn context_length_exceeded_max_tokens_over_output_cap() {
+async fn max_output_exceeded_when_max_tokens_is_over_the_output_cap() {
+    // Issue 11: a max_tokens above the model's output cap is `max_output_exceeded`, with the API's own
+    // figures, not `context_length_exceeded` (it was labelled so until then).
     let config = SimConfig::default().with_model(MODEL, 128_000, Some(100));
     let mut req = Req::chat();
     req.body["max_tokens"] = json!(500);
     let s = replay(config, req).await;
     assert_eq!(s.status, Some(400));
-    first(&s, CauseCode::ContextLengthExceeded, &["500", "100"]);
+    first(
+        &s,
+        CauseCode::MaxOutputExceeded,
+        &["500", "100", "the API's own figures"],
+    );
+    assert!(
+        s.causes
+            .iter()
+            .all(|c| c.code != CauseCode::ContextLengthExceeded),
+        "{:?}",
+        s.causes
+    );
 }
 
 #[tokio::test]
@@ -463,10 +477,10 @@ fn exchange_429(headers: &[(&str, &str)], message: &str) -> cohere_bundle::Excha
             body: Body::from_text(json!({"id": "abc", "message": message}).to_string()),
         }),
         timings: Timings::default(),
-        failure: Some(cohere_bundle::Failure {
-            class: cohere_bundle::FailureClass::Http,
-            message: message.into(),
-        }),
+        failure: Some(cohere_bundle::Failure::new(
+            cohere_bundle::FailureClass::Http,
+            message,
+        )),
         retry_group: None,
     }
 }
@@ -496,6 +510,7 @@ fn diagnose_429(headers: &[(&str, &str)], message: &str) -> Summary {
         model_limits: None,
         key_present: true,
         log_errors: Vec::new(),
+        client_from_logs: None,
     })
 }
 

@@ -12,9 +12,10 @@ use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use hyper::header::HeaderMap;
 
-use super::record::{Finished, StreamScanner};
+use super::record::Finished;
 use super::{error_chain, headers_vec, RequestMeta, Shared};
 use crate::exchange::{Body, Failure, FailureClass, RecordedResponse};
+use crate::sse::StreamScanner;
 
 /// An exchange whose response is under way.
 pub(crate) struct InFlight {
@@ -47,6 +48,8 @@ struct Tracking {
     /// The kept copy (up to the cap plus a few bytes so a cut never splits a UTF-8 character), if kept.
     copy: Option<Vec<u8>>,
     size: u64,
+    /// The last byte that was not white space (a JSON body that ends in neither `}` nor `]` was cut).
+    last: u8,
     scanner: Option<StreamScanner>,
 }
 
@@ -65,6 +68,7 @@ impl RecordingBody {
                 inflight,
                 copy: keep.then(Vec::new),
                 size: 0,
+                last: 0,
                 scanner,
             })),
         }
@@ -91,6 +95,9 @@ impl HttpBody for RecordingBody {
             Poll::Ready(Some(Ok(frame))) => {
                 if let (Some(t), Some(data)) = (this.tracking.as_deref_mut(), frame.data_ref()) {
                     t.size += data.len() as u64;
+                    if let Some(b) = data.iter().rev().find(|b| !b.is_ascii_whitespace()) {
+                        t.last = *b;
+                    }
                     let cap = t.inflight.shared.body_cap;
                     if let Some(copy) = &mut t.copy {
                         let room = (cap + 4).saturating_sub(copy.len());
@@ -136,6 +143,15 @@ impl Drop for RecordingBody {
     }
 }
 
+/// ", N events" for a stream.
+fn events_note(is_stream: bool, events: u64) -> String {
+    if is_stream {
+        format!(" ({events} event{})", if events == 1 { "" } else { "s" })
+    } else {
+        String::new()
+    }
+}
+
 impl Tracking {
     fn finish(mut self, how: End) {
         let f = &self.inflight;
@@ -145,30 +161,43 @@ impl Tracking {
                 s.finish();
             }
         }
+        let stopping = f.shared.stopping.load(Ordering::SeqCst);
+        // A stream whose terminal event arrived is complete however it then ended (the SDKs close the
+        // connection right after `message-end`); one that ended before it failed.
+        let terminal = self.scanner.as_ref().is_some_and(|s| s.terminal());
+        let carried = self.scanner.as_mut().and_then(|s| s.take_failure());
+        let events = self.scanner.as_ref().map_or(0, |s| s.events());
         let failure = match how {
-            End::UpstreamBroke(reason) => Some(Failure {
-                class: if f.is_stream { FailureClass::Stream } else { FailureClass::Network },
-                message: format!(
-                    "upstream connection broke after {} bytes of the HTTP {status} response body: {reason}",
-                    self.size
-                ),
-            }),
-            End::ClientGone => Some(Failure {
-                class: FailureClass::Stream,
-                message: if f.shared.stopping.load(Ordering::SeqCst) {
-                    format!("observe stopped after {} bytes of the HTTP {status} response body", self.size)
-                } else {
-                    format!("client disconnected after {} bytes of the HTTP {status} response body", self.size)
-                },
-            }),
-            End::Complete if status >= 400 => {
-                Some(Failure { class: FailureClass::Http, message: self.http_message(status) })
+            _ if carried.is_some() && status < 400 => {
+                carried.map(|m| Failure::new(FailureClass::Stream, m))
             }
-            End::Complete => self
+            End::UpstreamBroke(_) | End::ClientGone if terminal && status < 400 => None,
+            End::UpstreamBroke(reason) => Some(Failure::new(
+                if f.is_stream { FailureClass::Stream } else { FailureClass::Network },
+                format!(
+                    "upstream connection broke after {} bytes of the HTTP {status} response body{}: {reason}",
+                    self.size,
+                    events_note(f.is_stream, events)
+                ),
+            )),
+            End::ClientGone => Some(Failure::client_side(
+                FailureClass::Stream,
+                format!(
+                    "{} after {} bytes of the HTTP {status} response body{}",
+                    if stopping { "observe stopped" } else { "the client disconnected" },
+                    self.size,
+                    events_note(f.is_stream, events)
+                ),
+            )),
+            End::Complete if status >= 400 => {
+                Some(Failure::new(FailureClass::Http, self.http_message(status)))
+            }
+            End::Complete if f.is_stream && !terminal => self
                 .scanner
-                .as_mut()
-                .and_then(|s| s.failure.take())
-                .map(|message| Failure { class: FailureClass::Stream, message }),
+                .as_ref()
+                .and_then(StreamScanner::verdict)
+                .map(|m| Failure::new(FailureClass::Stream, m)),
+            End::Complete => self.cut_json(status),
         };
         let keep = failure.is_some() || f.shared.record_all || f.group.is_some();
         let record = if keep {
@@ -195,6 +224,37 @@ impl Tracking {
             trial_headers: f.resp_headers.contains_key("x-trial-endpoint-call-limit"),
             record,
         });
+    }
+
+    /// A 2xx JSON body that does not parse, when the whole of it was kept.
+    fn cut_json(&self, status: u16) -> Option<Failure> {
+        let Some(copy) = self
+            .copy
+            .as_ref()
+            .filter(|_| self.size <= self.inflight.shared.body_cap as u64)
+        else {
+            // Not kept: judge by the last byte alone.
+            let json = self
+                .inflight
+                .resp_headers
+                .get(hyper::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ct| ct.contains("json"));
+            let cut = json
+                && (200..300).contains(&status)
+                && self.size > 0
+                && !matches!(self.last, b'}' | b']');
+            return cut.then(|| {
+                Failure::new(
+                    FailureClass::Stream,
+                    format!("the HTTP {status} response body is not complete JSON: it ends after {} bytes", self.size),
+                )
+            });
+        };
+        let headers = headers_vec(&self.inflight.resp_headers);
+        let mut body = Body::from_bytes(copy, None);
+        body.size = self.size;
+        crate::sse::check_complete(status, &headers, &serde_json::Value::Null, &body)
     }
 
     fn response_body(&self) -> Body {

@@ -656,10 +656,7 @@ async fn handle(
                 inflight.url()
             );
             inflight.group = lock(&shared.retries).outcome(key, group, true, Instant::now());
-            inflight.finish_without_response(Failure {
-                class: FailureClass::Network,
-                message: msg.clone(),
-            });
+            inflight.finish_without_response(Failure::new(FailureClass::Network, msg.clone()));
             Ok(json_response(StatusCode::BAD_GATEWAY, &msg))
         }
     }
@@ -674,12 +671,11 @@ impl Drop for PendingGuard {
             let message = if inflight.shared.stopping.load(Ordering::SeqCst) {
                 "observe stopped before the upstream answered".to_string()
             } else {
-                "client disconnected before the upstream answered".to_string()
+                "the client disconnected before the upstream answered".to_string()
             };
-            inflight.finish_without_response(Failure {
-                class: FailureClass::Stream,
-                message,
-            });
+            // The client gave up (or observe stopped) before any response: a client-side abort, which
+            // says nothing about the API.
+            inflight.finish_without_response(Failure::client_side(FailureClass::Stream, message));
         }
     }
 }

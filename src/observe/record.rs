@@ -353,155 +353,10 @@ impl RetryTable {
     }
 }
 
-/// Longest stream line the scanner looks at; longer lines are skipped.
-const MAX_LINE: usize = 1 << 20;
-
-/// Reads a response stream line by line (SSE `data:` lines or v1 NDJSON) and notes the first error it carries:
-/// a v2 `message-end` with `finish_reason: ERROR` or an `error`, an `error` event, or a v1 `stream-end` with
-/// `finish_reason: ERROR`.
-#[derive(Default)]
-pub(crate) struct StreamScanner {
-    line: Vec<u8>,
-    skipping: bool,
-    /// The error found, if any.
-    pub failure: Option<String>,
-}
-
-impl StreamScanner {
-    pub fn feed(&mut self, mut chunk: &[u8]) {
-        if self.failure.is_some() {
-            return;
-        }
-        while let Some(i) = chunk.iter().position(|&b| b == b'\n') {
-            let (head, rest) = (&chunk[..i], &chunk[i + 1..]);
-            if self.skipping {
-                self.skipping = false;
-            } else if self.line.is_empty() {
-                self.check_line(head);
-            } else {
-                let mut line = std::mem::take(&mut self.line);
-                line.extend_from_slice(head);
-                self.check_line(&line);
-                line.clear();
-                self.line = line;
-            }
-            chunk = rest;
-            if self.failure.is_some() {
-                return;
-            }
-        }
-        if !chunk.is_empty() && !self.skipping {
-            if self.line.len() + chunk.len() <= MAX_LINE {
-                self.line.extend_from_slice(chunk);
-            } else {
-                self.line.clear();
-                self.skipping = true;
-            }
-        }
-    }
-
-    /// Checks a last line that had no newline.
-    pub fn finish(&mut self) {
-        if !self.line.is_empty() && !self.skipping && self.failure.is_none() {
-            let line = std::mem::take(&mut self.line);
-            self.check_line(&line);
-        }
-    }
-
-    fn check_line(&mut self, line: &[u8]) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let data = line
-            .strip_prefix(b"data:")
-            .unwrap_or(line)
-            .trim_ascii_start();
-        if !data.starts_with(b"{") || !(contains(data, b"ERROR") || contains(data, b"error")) {
-            return;
-        }
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
-            return;
-        };
-        self.failure = stream_error(&v);
-    }
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
-/// The error a stream event carries, if any.
-fn stream_error(v: &serde_json::Value) -> Option<String> {
-    let text = |e: &serde_json::Value| -> Option<String> {
-        match e {
-            serde_json::Value::Null => None,
-            serde_json::Value::String(s) if s.is_empty() => None,
-            serde_json::Value::String(s) => Some(s.clone()),
-            other => Some(
-                other
-                    .get("message")
-                    .and_then(|m| m.as_str())
-                    .map(str::to_string)
-                    .unwrap_or_else(|| other.to_string()),
-            ),
-        }
-    };
-    let kind = v.get("type").and_then(|t| t.as_str());
-    if kind == Some("error") {
-        return Some(
-            v.get("error")
-                .and_then(text)
-                .or_else(|| v.get("message").and_then(text))
-                .or_else(|| v.pointer("/delta/error").and_then(text))
-                .unwrap_or_else(|| "stream carried an error event".into()),
-        );
-    }
-    if let Some(err) = v.pointer("/delta/error").and_then(text) {
-        return Some(err);
-    }
-    if kind == Some("message-end")
-        && v.pointer("/delta/finish_reason").and_then(|f| f.as_str()) == Some("ERROR")
-    {
-        return Some("stream ended with finish_reason ERROR (message-end, HTTP 200)".into());
-    }
-    if v.get("event_type").and_then(|t| t.as_str()) == Some("stream-end")
-        && v.get("finish_reason").and_then(|f| f.as_str()) == Some("ERROR")
-    {
-        return Some(v.get("error").and_then(text).unwrap_or_else(|| {
-            "stream ended with finish_reason ERROR (stream-end, HTTP 200)".into()
-        }));
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::exchange::{Failure, FailureClass};
-
-    fn scan(chunks: &[&str]) -> Option<String> {
-        let mut s = StreamScanner::default();
-        for c in chunks {
-            s.feed(c.as_bytes());
-        }
-        s.finish();
-        s.failure
-    }
-
-    #[test]
-    fn scanner_finds_errors_split_across_chunks() {
-        let ok = "event: message-end\ndata: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"COMPLETE\"}}\n\ndata: [DONE]\n\n";
-        assert_eq!(scan(&[ok]), None);
-        let bad = "event: message-end\ndata: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"ERROR\",\"error\":\"internal failure\"}}\n\n";
-        let (a, b) = bad.split_at(40);
-        assert_eq!(scan(&[a, b]).as_deref(), Some("internal failure"));
-        let no_text = "data: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"ERROR\"}}\n";
-        assert!(scan(&[no_text]).unwrap().contains("finish_reason ERROR"));
-        let v1 = "{\"event_type\":\"text-generation\",\"text\":\"hi\"}\n{\"is_finished\":true,\"event_type\":\"stream-end\",\"finish_reason\":\"ERROR\"}";
-        assert!(scan(&[v1]).unwrap().contains("stream-end"));
-        // The word "error" inside generated text is not an error.
-        let text =
-            "data: {\"type\":\"content-delta\",\"delta\":{\"message\":{\"content\":{\"text\":\"error ERROR\"}}}}\n";
-        assert_eq!(scan(&[text]), None);
-    }
 
     fn exchange(failed: bool) -> Exchange {
         Exchange {
@@ -510,10 +365,7 @@ mod tests {
             request: Default::default(),
             response: None,
             timings: Default::default(),
-            failure: failed.then(|| Failure {
-                class: FailureClass::Http,
-                message: "x".into(),
-            }),
+            failure: failed.then(|| Failure::new(FailureClass::Http, "x")),
             retry_group: None,
         }
     }

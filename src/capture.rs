@@ -1,0 +1,340 @@
+//! The one way a [`Capture`] is built, whatever the mode: replay, observe, offline `bundle`, the library.
+//!
+//! Every mode hands the builder the request, the exchanges it recorded and the key it used; the builder
+//! works out the platform, which secrets are known (the key, the request's bearer token, every bearer
+//! token seen in an exchange) and whether a key was sent, in one place, so that every mode gets the same
+//! evidence model.
+//!
+//! ```
+//! use cohere_bundle::capture::{recorded_exchange, Capture};
+//! use cohere_bundle::exchange::{Body, RecordedResponse};
+//! use cohere_bundle::request::{parse_request, ParseOptions};
+//!
+//! let req = parse_request(
+//!     "req.json",
+//!     br#"{"model":"command-r","messages":[{"role":"user","content":"hi"}]}"#,
+//!     &ParseOptions::default(),
+//! )?;
+//! let response = RecordedResponse { status: 404, headers: vec![], body: Body::from_text(r#"{"message":"model 'command-r' not found"}"#) };
+//! let exchange = recorded_exchange(&req, Some(response), None, 0.0);
+//! assert_eq!(exchange.failure.as_ref().unwrap().message, "model 'command-r' not found");
+//! let capture = Capture::builder("bundle", req).exchange(exchange).build();
+//! assert_eq!(capture.exchanges[0].index, 1);
+//! assert!(!capture.key_present);
+//! # Ok::<(), cohere_bundle::Error>(())
+//! ```
+
+use crate::client::Client;
+use crate::cohere::Platform;
+use crate::exchange::{
+    header, Body, Exchange, Failure, FailureClass, Header, RecordedRequest, RecordedResponse,
+    Timings,
+};
+use crate::request::CapturedRequest;
+use crate::scrub::{KnownSecret, SecretString};
+
+/// Everything captured about a failure, ready to be diagnosed and bundled. Built by [`CaptureBuilder`].
+#[derive(Debug)]
+pub struct Capture {
+    /// `replay`, `observe`, `bundle`, `library` or `demo`.
+    pub mode: String,
+    /// The failing request.
+    pub request: CapturedRequest,
+    /// The exchanges recorded (numbered from 1).
+    pub exchanges: Vec<Exchange>,
+    /// Where it was sent.
+    pub platform: Platform,
+    /// The base URL used, if any.
+    pub base_url: Option<String>,
+    /// Whether a key was sent.
+    pub key_present: bool,
+    /// Secrets known from the capture (the key used, bearer tokens in the request and the exchanges).
+    pub known_secrets: Vec<KnownSecret>,
+    /// A client and key for follow-up calls (model metadata, tokenizer), when online.
+    pub http: Option<(Client, Option<SecretString>)>,
+    /// The shape matrix ([`crate::matrix::MatrixResult`] as JSON), when one was swept.
+    pub matrix: Option<serde_json::Value>,
+    /// What the observe proxy counted over every exchange (successes included), in observe mode.
+    pub observed: Option<crate::observe::ObserveStats>,
+}
+
+impl Capture {
+    /// Starts a capture of `request` in `mode` (`replay`, `observe`, `bundle`, `library`, `demo`).
+    pub fn builder(mode: impl Into<String>, request: CapturedRequest) -> CaptureBuilder {
+        CaptureBuilder {
+            mode: mode.into(),
+            request,
+            exchanges: Vec::new(),
+            platform: None,
+            base_url: None,
+            api_key: None,
+            secrets: Vec::new(),
+            client: None,
+            matrix: None,
+            observed: None,
+        }
+    }
+}
+
+/// Builds a [`Capture`]; see [`Capture::builder`].
+#[derive(Debug)]
+#[must_use]
+pub struct CaptureBuilder {
+    mode: String,
+    request: CapturedRequest,
+    exchanges: Vec<Exchange>,
+    platform: Option<Platform>,
+    base_url: Option<String>,
+    api_key: Option<SecretString>,
+    secrets: Vec<KnownSecret>,
+    client: Option<Client>,
+    matrix: Option<serde_json::Value>,
+    observed: Option<crate::observe::ObserveStats>,
+}
+
+impl CaptureBuilder {
+    /// Adds a recorded exchange (they are numbered in the order added).
+    pub fn exchange(mut self, e: Exchange) -> Self {
+        self.exchanges.push(e);
+        self
+    }
+
+    /// Adds recorded exchanges.
+    pub fn exchanges(mut self, es: impl IntoIterator<Item = Exchange>) -> Self {
+        self.exchanges.extend(es);
+        self
+    }
+
+    /// The platform, when the caller knows it; else it is worked out from the base URL or the request URL.
+    pub fn platform(mut self, p: Option<Platform>) -> Self {
+        if p.is_some() {
+            self.platform = p;
+        }
+        self
+    }
+
+    /// The base URL the request was (re)sent to.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// The API key that was used: a known secret, and the key for follow-up calls.
+    pub fn api_key(mut self, key: Option<SecretString>) -> Self {
+        if key.is_some() {
+            self.api_key = key;
+        }
+        self
+    }
+
+    /// Another secret known to the capture.
+    pub fn secret(mut self, s: KnownSecret) -> Self {
+        self.secrets.push(s);
+        self
+    }
+
+    /// The client for follow-up calls (model metadata, tokenizer): the capture is online.
+    pub fn client(mut self, c: Client) -> Self {
+        self.client = Some(c);
+        self
+    }
+
+    /// The shape matrix's result.
+    pub fn matrix(mut self, m: Option<serde_json::Value>) -> Self {
+        self.matrix = m;
+        self
+    }
+
+    /// The observe proxy's counts.
+    pub fn observed(mut self, o: crate::observe::ObserveStats) -> Self {
+        self.observed = Some(o);
+        self
+    }
+
+    /// The capture: exchanges numbered from 1, the platform worked out, every bearer token known.
+    pub fn build(self) -> Capture {
+        let mut exchanges = self.exchanges;
+        for (i, e) in exchanges.iter_mut().enumerate() {
+            e.index = i as u32 + 1;
+        }
+        let platform = self
+            .platform
+            .or_else(|| self.base_url.as_deref().map(Platform::from_url))
+            .or_else(|| self.request.url.as_deref().map(Platform::from_url))
+            .unwrap_or_default();
+        let mut known = Vec::new();
+        let mut push = |label: &str, v: SecretString| {
+            if !known
+                .iter()
+                .any(|k: &KnownSecret| k.value.expose() == v.expose())
+            {
+                known.push(KnownSecret::new(label, v));
+            }
+        };
+        if let Some(k) = &self.api_key {
+            push("cohere-key", k.clone());
+        }
+        let request_token = bearer(&self.request.headers);
+        if let Some(t) = request_token {
+            push("cohere-key", SecretString::new(t));
+        }
+        let mut seen_token = None;
+        for e in &exchanges {
+            if let Some(t) = bearer(&e.request.headers) {
+                push("cohere-key", SecretString::new(t));
+                seen_token = Some(SecretString::new(t));
+            }
+        }
+        for s in self.secrets {
+            push(&s.label, s.value);
+        }
+        let key_present = self.api_key.is_some() || request_token.is_some() || seen_token.is_some();
+        let key = self.api_key.clone().or(seen_token);
+        Capture {
+            mode: self.mode,
+            request: self.request,
+            exchanges,
+            platform,
+            base_url: self.base_url,
+            key_present,
+            known_secrets: known,
+            http: self.client.map(|c| (c, key)),
+            matrix: self.matrix,
+            observed: self.observed,
+        }
+    }
+}
+
+/// The bearer token of an `Authorization` header, unless it is a placeholder left in a copied command
+/// (`$CO_API_KEY`, `<token>`, `{{key}}`) or empty. The one bearer filter every mode uses.
+///
+/// ```
+/// use cohere_bundle::capture::bearer;
+/// use cohere_bundle::exchange::Header;
+/// assert_eq!(bearer(&[Header::new("authorization", "Bearer abc123")]), Some("abc123"));
+/// assert_eq!(bearer(&[Header::new("Authorization", "bearer $CO_API_KEY")]), None);
+/// ```
+pub fn bearer(headers: &[Header]) -> Option<&str> {
+    let v = header(headers, "authorization")?.trim();
+    let t = ["Bearer ", "bearer ", "BEARER "]
+        .iter()
+        .find_map(|p| v.strip_prefix(p))
+        .unwrap_or(v)
+        .trim();
+    let placeholder = t.is_empty()
+        || t.starts_with('$')
+        || t.starts_with('<')
+        || t.starts_with("{{")
+        || t.contains(' ');
+    (!placeholder).then_some(t)
+}
+
+/// How a response that was received in full failed, if it did: a status ≥ 400 with the API's message
+/// verbatim, else a 2xx stream or JSON body that is not complete ([`crate::sse::check_complete`]).
+pub fn judge_response(
+    response: &RecordedResponse,
+    request_body: &serde_json::Value,
+) -> Option<Failure> {
+    if response.status >= 400 {
+        return Some(Failure::new(
+            FailureClass::Http,
+            crate::client::error_message(&response.body),
+        ));
+    }
+    crate::sse::check_complete(
+        response.status,
+        &response.headers,
+        request_body,
+        &response.body,
+    )
+}
+
+/// The exchange of a failure that was recorded elsewhere (given offline, or by an error handler): the
+/// request as captured and the response as received. The failure is `failure` when the caller knows it
+/// (a timeout, a broken connection), else judged from the response.
+pub fn recorded_exchange(
+    request: &CapturedRequest,
+    response: Option<RecordedResponse>,
+    failure: Option<Failure>,
+    total_ms: f64,
+) -> Exchange {
+    let failure = failure.or_else(|| judge_response(response.as_ref()?, &request.body));
+    let body = if request.body.is_null() {
+        Body::default()
+    } else {
+        Body::from_text(serde_json::to_string_pretty(&request.body).unwrap_or_default())
+    };
+    Exchange {
+        index: 1,
+        purpose: "recorded".into(),
+        request: RecordedRequest {
+            method: request.method.clone(),
+            url: request
+                .url
+                .clone()
+                .unwrap_or_else(|| request.endpoint.path().to_string()),
+            headers: request.headers.clone(),
+            body,
+        },
+        response,
+        timings: Timings {
+            total_ms,
+            ..Timings::default()
+        },
+        failure,
+        retry_group: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::{parse_request, ParseOptions};
+
+    fn req(headers: &str) -> CapturedRequest {
+        let env = format!(
+            r#"{{"method":"POST","url":"https://api.cohere.com/v2/chat","headers":{headers},"body":{{"model":"m","messages":[]}}}}"#
+        );
+        parse_request("r.json", env.as_bytes(), &ParseOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn every_bearer_token_is_known_once_and_placeholders_are_not() {
+        let mut e = recorded_exchange(&req("{}"), None, None, 0.0);
+        e.request.headers = vec![Header::new("Authorization", "Bearer tok-from-exchange")];
+        let c = Capture::builder("observe", req(r#"{"Authorization":"Bearer tok-req"}"#))
+            .api_key(Some(SecretString::new("tok-req")))
+            .exchange(e.clone())
+            .exchange(e)
+            .build();
+        let values: Vec<&str> = c.known_secrets.iter().map(|k| k.value.expose()).collect();
+        assert_eq!(values, ["tok-req", "tok-from-exchange"]);
+        assert!(c.key_present);
+        assert_eq!(c.exchanges[1].index, 2);
+        assert_eq!(c.platform, Platform::Cohere);
+
+        let c =
+            Capture::builder("bundle", req(r#"{"Authorization":"bearer $CO_API_KEY"}"#)).build();
+        assert!(c.known_secrets.is_empty());
+        assert!(!c.key_present);
+    }
+
+    #[test]
+    fn recorded_responses_are_judged_in_one_place() {
+        let r = req("{}");
+        let ok = RecordedResponse {
+            status: 200,
+            headers: vec![Header::new("content-type", "application/json")],
+            body: Body::from_text("{\"id\":\"1\"}"),
+        };
+        assert!(recorded_exchange(&r, Some(ok.clone()), None, 0.0)
+            .failure
+            .is_none());
+        let cut = RecordedResponse {
+            body: Body::from_text("{\"id\":"),
+            ..ok
+        };
+        let f = recorded_exchange(&r, Some(cut), None, 0.0).failure.unwrap();
+        assert_eq!(f.class, FailureClass::Stream);
+    }
+}

@@ -865,6 +865,32 @@ async fn stream_event_delay_spaces_the_events_and_records_write_times() {
 }
 
 #[tokio::test]
+async fn stream_end_delay_holds_the_body_open_after_the_last_event() {
+    let s = sim(SimConfig {
+        stream_end_delay: Duration::from_millis(300),
+        ..SimConfig::default()
+    })
+    .await;
+    let mut body = chat_body();
+    body["stream"] = json!(true);
+    let mut r = post(&s, "/v2/chat", Some(DEMO_KEY), &body, None).await;
+    let mut text = String::new();
+    let mut got_done = None;
+    while let Some(chunk) = r.chunk().await.unwrap() {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        if got_done.is_none() && text.ends_with("data: [DONE]\n\n") {
+            got_done = Some(std::time::Instant::now());
+        }
+    }
+    let held = got_done.expect("[DONE] arrived").elapsed();
+    assert!(
+        held >= Duration::from_millis(250),
+        "the body ended {held:?} after [DONE]"
+    );
+    assert!(text.contains("event: message-end"));
+}
+
+#[tokio::test]
 async fn v1_chat_embed_rerank_and_check_key_bodies() {
     let s = sim(SimConfig::default()).await;
     let v1 = json!({"message": "hello there", "preamble": "be brief", "chat_history": [{"role": "USER", "message": "hi"}]});

@@ -4,6 +4,7 @@ mod diagnose;
 mod email;
 mod library;
 mod matrix;
+mod node_clients;
 mod observe;
 mod observe_conn;
 mod observe_sim;

@@ -864,7 +864,8 @@ fn chat_v2(shared: &Shared, body: &Value, mode: StreamMode) -> R<Resp> {
         shared.config.stream_event_delay,
         cut_after,
         shared.event_times.clone(),
-    );
+    )
+    .end_after(shared.config.stream_end_delay);
     Ok(stream_response("text/event-stream", body))
 }
 
@@ -1007,7 +1008,8 @@ fn chat_v1(shared: &Shared, body: &Value, mode: StreamMode, sse_frames: bool) ->
         shared.config.stream_event_delay,
         cut_after,
         shared.event_times.clone(),
-    );
+    )
+    .end_after(shared.config.stream_end_delay);
     let content_type = if sse_frames {
         "text/event-stream"
     } else {

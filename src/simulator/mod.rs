@@ -176,6 +176,9 @@ pub struct SimConfig {
     pub fail_max_tokens_over: Option<u64>,
     /// Pause before every stream frame but the first. Default 0.
     pub stream_event_delay: Duration,
+    /// Pause after the last stream frame (`data: [DONE]`, `stream-end`) before the response body ends, as when
+    /// the end of the HTTP body reaches the client a moment after the terminal event. Default 0.
+    pub stream_end_delay: Duration,
     /// How long the `hang` scenario waits before answering 504. Default 10 minutes; shutdown cancels it.
     pub hang_for: Duration,
     /// Whether the tokenizer is served.
@@ -211,6 +214,7 @@ impl Default for SimConfig {
             fail_input_tokens_over: None,
             fail_max_tokens_over: None,
             stream_event_delay: Duration::ZERO,
+            stream_end_delay: Duration::ZERO,
             hang_for: Duration::from_secs(600),
             tokenizer: TokenizerMode::Served,
             reply: "Hello! This is the simulated Cohere API answering your request. How can I help you today?"

@@ -24,6 +24,8 @@ pub(crate) struct EventBody {
     written: usize,
     /// After this many frames the body fails, which makes hyper abort the connection mid-stream.
     cut_after: Option<usize>,
+    /// A pause after the last frame before the body ends (zero: it ends with the last frame).
+    end_delay: Duration,
     times: Arc<Mutex<Vec<Instant>>>,
 }
 
@@ -42,8 +44,17 @@ impl EventBody {
             sleep: None,
             written: 0,
             cut_after,
+            end_delay: Duration::ZERO,
             times,
         }
+    }
+
+    /// Holds the end of the body for `delay` after the last frame, as a server does that writes the terminal
+    /// event and finishes the response a moment later: a client that stops reading at the terminal event
+    /// closes the connection before the body has ended.
+    pub(crate) fn end_after(mut self, delay: Duration) -> EventBody {
+        self.end_delay = delay;
+        self
     }
 }
 
@@ -72,6 +83,17 @@ impl Body for EventBody {
             ))));
         }
         if this.frames.is_empty() {
+            if !this.end_delay.is_zero() {
+                let delay = this.end_delay;
+                let sleep = this
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(delay)));
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.sleep = None;
+                this.end_delay = Duration::ZERO;
+            }
             return Poll::Ready(None);
         }
         if this.written > 0 && !this.delay.is_zero() {
@@ -93,7 +115,7 @@ impl Body for EventBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.frames.is_empty() && self.cut_after.is_none()
+        self.frames.is_empty() && self.cut_after.is_none() && self.end_delay.is_zero()
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -331,6 +331,26 @@ fn known_secrets(values: &[String]) -> Vec<cohere_bundle::KnownSecret> {
     known
 }
 
+/// Why observe wrote no bundle: it saw nothing (and the likely reason), or it saw only successes.
+fn observed_nothing(seen: u64, proxy_url: &str, ran_command: bool) -> String {
+    if seen > 0 {
+        return format!(
+            "observed {seen} request{}, none failed; no bundle written (use --all to bundle every exchange)",
+            if seen == 1 { "" } else { "s" }
+        );
+    }
+    let who = if ran_command {
+        "the command"
+    } else {
+        "no client"
+    };
+    format!(
+        "observed 0 requests: {who} sent nothing through the proxy, so no bundle was written. A client that ignores \
+         CO_API_URL is the likely reason: the TypeScript SDK (cohere-ai) does, so pass baseUrl: \"{proxy_url}\" to \
+         new CohereClientV2(...); the Vercel AI SDK takes createCohere({{ baseURL: \"{proxy_url}/v2\" }})"
+    )
+}
+
 /// Runs the parsed command line; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
@@ -386,20 +406,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 let status = observe::run_command(&proxy.base_url(), &command).await?;
                 status.code().map(|c| c.clamp(0, 255) as u8).unwrap_or(1)
             };
+            let proxy_url = proxy.base_url();
             let recording = proxy.stop().await;
+            let seen = recording.stats.requests;
             match pipeline::observed_capture(recording, &upstream) {
                 Some(capture) => {
                     let o = pipeline::write_support_bundle(capture, &bo).await?;
                     print_outcome(&o, out.json)?;
                 }
                 None => {
+                    let reason = observed_nothing(seen, &proxy_url, !command.is_empty());
                     if out.json {
                         println!(
                             "{}",
-                            serde_json::json!({"bundle": null, "reason": "no failing exchange was recorded"})
+                            serde_json::json!({"bundle": null, "observed": seen, "reason": reason})
                         );
                     } else {
-                        eprintln!("cohere-bundle: no failing exchange was recorded; no bundle written (use --all to bundle every exchange)");
+                        eprintln!("cohere-bundle: {reason}");
                     }
                 }
             }

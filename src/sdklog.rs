@@ -773,7 +773,10 @@ pub fn client_from_headers(
         for p in &products {
             let parts: Vec<&str> = p.split('/').collect();
             match parts.as_slice() {
-                ["ai-sdk", name, v] if c.sdk.is_none() || c.sdk.as_deref() == Some("ai") => {
+                ["ai-sdk", name, v]
+                    if *name != "provider-utils"
+                        && (c.sdk.is_none() || c.sdk.as_deref() == Some("ai")) =>
+                {
                     c.sdk = Some(format!("@ai-sdk/{name}"));
                     c.version = Some(v.to_string());
                 }
@@ -899,5 +902,59 @@ mod tests {
         ] {
             let _ = find_sdk_errors(s);
         }
+    }
+
+    #[test]
+    fn clients_are_named_from_the_headers_each_sdk_sends() {
+        use crate::exchange::Header;
+        let ts = client_from_headers(&[
+            Header::new("X-Fern-Language", "JavaScript"),
+            Header::new("X-Fern-SDK-Name", "cohere-ai"),
+            Header::new("X-Fern-SDK-Version", "8.1.0"),
+            Header::new("User-Agent", "cohere-ai/8.1.0"),
+            Header::new("X-Fern-Runtime", "node"),
+            Header::new("X-Fern-Runtime-Version", "20.20.2"),
+        ])
+        .unwrap();
+        assert_eq!(ts.sdk.as_deref(), Some("cohere-ai"));
+        assert_eq!(ts.version.as_deref(), Some("8.1.0"));
+        assert_eq!(ts.runtime.as_deref(), Some("node 20.20.2"));
+        // The Vercel AI SDK: streamText names the provider, generateText names `ai` only.
+        let ua = |v: &str| client_from_headers(&[Header::new("user-agent", v)]).unwrap();
+        let s = ua("ai-sdk/cohere/3.0.63 ai-sdk/provider-utils/4.0.53 runtime/node.js/v20.20.2");
+        assert_eq!(
+            (s.sdk.as_deref(), s.version.as_deref()),
+            (Some("@ai-sdk/cohere"), Some("3.0.63"))
+        );
+        assert_eq!(s.runtime.as_deref(), Some("node.js v20.20.2"));
+        let g = ua("ai/6.0.325 ai-sdk/provider-utils/4.0.53 runtime/node.js/v20.20.2");
+        assert_eq!(
+            (g.sdk.as_deref(), g.version.as_deref()),
+            (Some("ai"), Some("6.0.325"))
+        );
+        // The tool's own replays name no client.
+        assert!(client_from_headers(&[Header::new("user-agent", "cohere-bundle/0.1.0")]).is_none());
+    }
+
+    #[test]
+    fn error_times_come_from_the_date_header_else_the_nearest_stamp() {
+        let log = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/logs/python_v5_notfound.log"
+        ))
+        .unwrap();
+        let e = find_sdk_errors(&log)
+            .into_iter()
+            .find(|e| e.status == Some(404) && e.request_id.is_some())
+            .unwrap();
+        assert_eq!(
+            time_near(&log, e.line).as_deref(),
+            Some("Tue, 24 Nov 2026 16:02:01 GMT")
+        );
+        assert_eq!(time_near("no stamp here", 1), None);
+        let (line, c) = client_from_log(&log).unwrap();
+        assert_eq!(c.sdk.as_deref(), Some("cohere"));
+        assert_eq!(c.runtime.as_deref(), Some("python 3.12"));
+        assert!(line > 1);
     }
 }

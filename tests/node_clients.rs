@@ -298,8 +298,7 @@ fn check_ai_sdk_headers(o: &Observed) {
     );
 }
 
-// PENDING main (summary.client, being added on main): these fail on this branch until that lands, with
-// "summary.client is missing". Everything before them in each test passes on its own.
+// summary.client, from the headers of the exchange the summary is about.
 fn check_client_cohere_ai(o: &Observed) {
     let c = &o.summary["client"];
     assert!(c.is_object(), "summary.client is missing: {:#}", o.summary);
@@ -314,7 +313,7 @@ fn check_client_cohere_ai(o: &Observed) {
     );
 }
 
-// PENDING main (summary.client): see check_client_cohere_ai. The 404 comes from `generateText`, whose
+// The 404 comes from `generateText`, whose
 // User-Agent names `ai` and its version, not `@ai-sdk/cohere` (replaced, see the module doc), so the client is
 // `ai` with that version, or `@ai-sdk/cohere` without a version or with its own; `@ai-sdk/provider-utils` (the
 // second product in that User-Agent) is not the SDK.
@@ -388,10 +387,10 @@ fn held_end() -> SimConfig {
     }
 }
 
-// PENDING main (stream fix): on this branch the proxy records the cohere-ai close after `[DONE]` as a stream
-// failure ("client disconnected after N bytes of the HTTP 200 response body"), and the bundle then blames the
-// completed stream (status 200, `stream_error`) instead of the 404; main's fix treats a stream whose terminal
-// event was forwarded as complete however the connection then ends. Then it fails on summary.client like the rest.
+// cohere-ai closes the connection after `[DONE]`, before the body's end arrives. The proxy used to record that
+// as a stream failure ("client disconnected after N bytes of the HTTP 200 response body") and blame the
+// completed stream instead of the 404; a stream whose terminal event was forwarded is complete, however the
+// connection then ends.
 #[test]
 fn node_cohere_ai_closing_after_done_is_not_blamed() {
     for order in ORDERS {

@@ -762,9 +762,10 @@ pub fn client_from_headers(
         user_agent: ua.map(str::to_string),
         ..Default::default()
     };
+    // `python/3.11.7` (Python SDK) or `node` with `X-Fern-Runtime-Version: 20.20.2` (TypeScript SDK).
     c.runtime = match (h("x-fern-runtime"), h("x-fern-runtime-version")) {
         (Some(r), Some(v)) => Some(format!("{r} {v}")),
-        (Some(r), None) => Some(r.to_string()),
+        (Some(r), None) => Some(r.replacen('/', " ", 1)),
         _ => h("x-fern-language").map(|l| l.to_ascii_lowercase()),
     };
     c.platform = h("x-fern-platform").map(str::to_string);

@@ -2,6 +2,8 @@
 mod cli;
 mod diagnose;
 mod email;
+mod evidence;
+mod fault;
 mod library;
 mod matrix;
 mod node_clients;

@@ -181,6 +181,7 @@ fn build(name: &str, c: &Candidate, opts: &ParseOptions) -> Result<CapturedReque
         headers,
         body,
         recorded_response,
+        url_model: Default::default(),
     })
 }
 

@@ -245,6 +245,16 @@ fn har_ignores_dashboard_pages_and_preflights() {
     assert!(!cohere_bundle::request::is_cohere_url(
         "https://example.com/health"
     ));
+    // The collections' paths are too generic to count on another host.
+    assert!(cohere_bundle::request::is_cohere_url(
+        "https://api.cohere.com/v1/datasets/ds-1"
+    ));
+    assert!(!cohere_bundle::request::is_cohere_url(
+        "https://example.com/v1/datasets/ds-1"
+    ));
+    assert!(cohere_bundle::request::is_cohere_url(
+        "http://127.0.0.1:8080/proxy/v2/embed"
+    ));
 }
 
 #[test]

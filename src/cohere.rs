@@ -9,7 +9,8 @@ pub const DEFAULT_BASE_URL: &str = "https://api.cohere.com";
 /// The support address the report and the email draft are written for.
 pub const SUPPORT_EMAIL: &str = "support@cohere.com";
 
-/// A Cohere API endpoint the tool understands. Serialized as its name, e.g. `"v2/chat"`.
+/// A Cohere API endpoint: one path of the API reference (its operations differ by method). Serialized as its
+/// name, the path without the leading `/` (e.g. `"v2/chat"`, `"v1/datasets/{id}"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     /// `POST /v2/chat`
@@ -36,13 +37,109 @@ pub enum Endpoint {
     Models,
     /// `POST /v1/check-api-key`
     CheckApiKey,
+    /// `POST /v1/summarize`
+    Summarize,
+    /// `POST /v2/audio/transcriptions` (a multipart form)
+    AudioTranscriptions,
+    /// `GET` and `POST /v2/batches`
+    Batches,
+    /// `GET /v2/batches/{id}`
+    Batch,
+    /// `POST /v2/batches/{id}:cancel`
+    BatchCancel,
+    /// `GET` and `POST /v1/embed-jobs`
+    EmbedJobs,
+    /// `GET /v1/embed-jobs/{id}`
+    EmbedJob,
+    /// `POST /v1/embed-jobs/{id}/cancel`
+    EmbedJobCancel,
+    /// `GET` and `POST /v1/datasets` (the POST is a multipart form)
+    Datasets,
+    /// `GET /v1/datasets/usage`
+    DatasetsUsage,
+    /// `GET` and `DELETE /v1/datasets/{id}`
+    Dataset,
+    /// `GET` and `POST /v1/connectors`
+    Connectors,
+    /// `GET`, `PATCH` and `DELETE /v1/connectors/{id}`
+    Connector,
+    /// `POST /v1/connectors/{id}/oauth/authorize`
+    ConnectorAuthorize,
+    /// `GET` and `POST /v1/finetuning/finetuned-models`
+    FinetunedModels,
+    /// `GET`, `PATCH` and `DELETE /v1/finetuning/finetuned-models/{id}`
+    FinetunedModel,
+    /// `GET /v1/finetuning/finetuned-models/{finetuned_model_id}/events`
+    FinetunedModelEvents,
+    /// `GET /v1/finetuning/finetuned-models/{finetuned_model_id}/training-step-metrics`
+    FinetunedModelMetrics,
     /// Any other path.
     Other,
 }
 
+/// The path templates matched by [`Endpoint::locate`]: every path of the API reference. `{name}` stands for one
+/// path segment; `{id}:cancel` for a segment ending in `:cancel`.
+const PATH_TEMPLATES: &[(&str, Endpoint)] = &[
+    ("/v2/chat", Endpoint::ChatV2),
+    ("/v1/chat", Endpoint::ChatV1),
+    ("/v2/embed", Endpoint::EmbedV2),
+    ("/v1/embed", Endpoint::EmbedV1),
+    ("/v2/rerank", Endpoint::RerankV2),
+    ("/v1/rerank", Endpoint::RerankV1),
+    ("/v1/classify", Endpoint::Classify),
+    ("/v1/generate", Endpoint::Generate),
+    ("/v1/tokenize", Endpoint::Tokenize),
+    ("/v1/detokenize", Endpoint::Detokenize),
+    ("/v1/models", Endpoint::Models),
+    ("/v1/models/{model}", Endpoint::Models),
+    ("/v1/check-api-key", Endpoint::CheckApiKey),
+    ("/v1/summarize", Endpoint::Summarize),
+    ("/v2/audio/transcriptions", Endpoint::AudioTranscriptions),
+    ("/v2/batches", Endpoint::Batches),
+    ("/v2/batches/{id}", Endpoint::Batch),
+    ("/v2/batches/{id}:cancel", Endpoint::BatchCancel),
+    ("/v1/embed-jobs", Endpoint::EmbedJobs),
+    ("/v1/embed-jobs/{id}", Endpoint::EmbedJob),
+    ("/v1/embed-jobs/{id}/cancel", Endpoint::EmbedJobCancel),
+    ("/v1/datasets", Endpoint::Datasets),
+    ("/v1/datasets/usage", Endpoint::DatasetsUsage),
+    ("/v1/datasets/{id}", Endpoint::Dataset),
+    ("/v1/connectors", Endpoint::Connectors),
+    ("/v1/connectors/{id}", Endpoint::Connector),
+    (
+        "/v1/connectors/{id}/oauth/authorize",
+        Endpoint::ConnectorAuthorize,
+    ),
+    ("/v1/finetuning/finetuned-models", Endpoint::FinetunedModels),
+    (
+        "/v1/finetuning/finetuned-models/{id}",
+        Endpoint::FinetunedModel,
+    ),
+    (
+        "/v1/finetuning/finetuned-models/{finetuned_model_id}/events",
+        Endpoint::FinetunedModelEvents,
+    ),
+    (
+        "/v1/finetuning/finetuned-models/{finetuned_model_id}/training-step-metrics",
+        Endpoint::FinetunedModelMetrics,
+    ),
+];
+
+/// True when one path segment fits one template segment.
+fn segment_fits(template: &str, segment: &str) -> bool {
+    if segment.is_empty() {
+        return false;
+    }
+    match template.strip_prefix('{').and_then(|t| t.split_once('}')) {
+        Some((_, "")) => true,
+        Some((_, suffix)) => segment.len() > suffix.len() && segment.ends_with(suffix),
+        None => template == segment,
+    }
+}
+
 impl Endpoint {
-    /// All endpoints with a fixed path, for `--endpoint` parsing and path matching.
-    pub const ALL: [Endpoint; 12] = [
+    /// All endpoints with a path, for `--endpoint` parsing and path matching.
+    pub const ALL: [Endpoint; 30] = [
         Endpoint::ChatV2,
         Endpoint::ChatV1,
         Endpoint::EmbedV2,
@@ -55,9 +152,27 @@ impl Endpoint {
         Endpoint::Detokenize,
         Endpoint::Models,
         Endpoint::CheckApiKey,
+        Endpoint::Summarize,
+        Endpoint::AudioTranscriptions,
+        Endpoint::Batches,
+        Endpoint::Batch,
+        Endpoint::BatchCancel,
+        Endpoint::EmbedJobs,
+        Endpoint::EmbedJob,
+        Endpoint::EmbedJobCancel,
+        Endpoint::Datasets,
+        Endpoint::DatasetsUsage,
+        Endpoint::Dataset,
+        Endpoint::Connectors,
+        Endpoint::Connector,
+        Endpoint::ConnectorAuthorize,
+        Endpoint::FinetunedModels,
+        Endpoint::FinetunedModel,
+        Endpoint::FinetunedModelEvents,
+        Endpoint::FinetunedModelMetrics,
     ];
 
-    /// The URL path, e.g. `/v2/chat`.
+    /// The URL path, e.g. `/v2/chat`; a path template for paths with parameters, e.g. `/v1/datasets/{id}`.
     pub fn path(self) -> &'static str {
         match self {
             Endpoint::ChatV2 => "/v2/chat",
@@ -72,6 +187,28 @@ impl Endpoint {
             Endpoint::Detokenize => "/v1/detokenize",
             Endpoint::Models => "/v1/models",
             Endpoint::CheckApiKey => "/v1/check-api-key",
+            Endpoint::Summarize => "/v1/summarize",
+            Endpoint::AudioTranscriptions => "/v2/audio/transcriptions",
+            Endpoint::Batches => "/v2/batches",
+            Endpoint::Batch => "/v2/batches/{id}",
+            Endpoint::BatchCancel => "/v2/batches/{id}:cancel",
+            Endpoint::EmbedJobs => "/v1/embed-jobs",
+            Endpoint::EmbedJob => "/v1/embed-jobs/{id}",
+            Endpoint::EmbedJobCancel => "/v1/embed-jobs/{id}/cancel",
+            Endpoint::Datasets => "/v1/datasets",
+            Endpoint::DatasetsUsage => "/v1/datasets/usage",
+            Endpoint::Dataset => "/v1/datasets/{id}",
+            Endpoint::Connectors => "/v1/connectors",
+            Endpoint::Connector => "/v1/connectors/{id}",
+            Endpoint::ConnectorAuthorize => "/v1/connectors/{id}/oauth/authorize",
+            Endpoint::FinetunedModels => "/v1/finetuning/finetuned-models",
+            Endpoint::FinetunedModel => "/v1/finetuning/finetuned-models/{id}",
+            Endpoint::FinetunedModelEvents => {
+                "/v1/finetuning/finetuned-models/{finetuned_model_id}/events"
+            }
+            Endpoint::FinetunedModelMetrics => {
+                "/v1/finetuning/finetuned-models/{finetuned_model_id}/training-step-metrics"
+            }
             Endpoint::Other => "",
         }
     }
@@ -98,22 +235,56 @@ impl Endpoint {
         Endpoint::ALL.into_iter().find(|e| e.name() == s)
     }
 
-    /// The endpoint of a URL path (query and a leading base path are ignored), e.g. `/proxy/v2/chat?x=1`.
+    /// The endpoint of a URL path (query and a leading base path are ignored), e.g. `/proxy/v2/chat?x=1`,
+    /// `/v1/datasets/my-id`.
     pub fn from_path(path: &str) -> Endpoint {
+        Endpoint::locate(path).map_or(Endpoint::Other, |(e, _)| e)
+    }
+
+    /// The endpoint of a URL path and the byte offset in `path` where the endpoint's own path starts (what
+    /// comes before it is a base path, e.g. a proxy's `/proxy`). The path's last segments must fit one of the
+    /// API reference's path templates; the longest fit wins, and literal segments beat parameters
+    /// (`/v1/datasets/usage` is not the dataset `usage`).
+    pub fn locate(path: &str) -> Option<(Endpoint, usize)> {
         let path = path
             .split(['?', '#'])
             .next()
             .unwrap_or("")
             .trim_end_matches('/');
-        if let Some(i) = path.find("/v1/models") {
-            if path[i..].starts_with("/v1/models") {
-                return Endpoint::Models;
+        // (offset of the segment's leading '/', or of the segment itself when it has none; segment)
+        let mut segments: Vec<(usize, &str)> = Vec::new();
+        let mut start = 0;
+        for part in path.split('/') {
+            let at = if start == 0 { 0 } else { start - 1 };
+            if !(start == 0 && part.is_empty()) {
+                segments.push((at, part));
+            }
+            start += part.len() + 1;
+        }
+        let mut best: Option<((usize, usize, usize), Endpoint, usize)> = None;
+        for (template, endpoint) in PATH_TEMPLATES {
+            let parts: Vec<&str> = template[1..].split('/').collect();
+            if parts.len() > segments.len() {
+                continue;
+            }
+            let tail = &segments[segments.len() - parts.len()..];
+            if !parts.iter().zip(tail).all(|(t, (_, s))| segment_fits(t, s)) {
+                continue;
+            }
+            let rank = (
+                parts.len(),
+                parts.iter().filter(|t| !t.starts_with('{')).count(),
+                parts.iter().filter(|t| !t.ends_with('}')).count(),
+            );
+            if best.as_ref().map_or(true, |(r, _, _)| rank > *r) {
+                best = Some((rank, *endpoint, tail[0].0));
             }
         }
-        Endpoint::ALL
-            .into_iter()
-            .find(|e| path.ends_with(e.path()))
-            .unwrap_or(Endpoint::Other)
+        if let Some((_, e, at)) = best {
+            return Some((e, at));
+        }
+        // `/v1/models/{model}` with a model ID that has a `/` in it.
+        path.find("/v1/models/").map(|i| (Endpoint::Models, i))
     }
 
     /// Guesses the endpoint of a bare JSON body from its fields (`messages` → v2 chat, `message` → v1 chat,
@@ -149,6 +320,72 @@ impl Endpoint {
             Endpoint::ChatV2 | Endpoint::ChatV1 | Endpoint::Generate
         )
     }
+
+    /// True for endpoints whose every operation sends a body (chat, embed, rerank, …): a request to one without
+    /// a body is a mistake in the input, not a request to replay. The others (lists, gets, deletes, cancels)
+    /// replay without one.
+    pub fn requires_body(self) -> bool {
+        matches!(
+            self,
+            Endpoint::ChatV2
+                | Endpoint::ChatV1
+                | Endpoint::EmbedV2
+                | Endpoint::EmbedV1
+                | Endpoint::RerankV2
+                | Endpoint::RerankV1
+                | Endpoint::Classify
+                | Endpoint::Generate
+                | Endpoint::Tokenize
+                | Endpoint::Detokenize
+                | Endpoint::Summarize
+                | Endpoint::AudioTranscriptions
+        )
+    }
+}
+
+/// The model a request's URL names where the path (or an Azure serverless host) names it instead of the body,
+/// percent-decoded:
+/// - Cohere's `/v1/models/{model}`;
+/// - Bedrock's `/model/{modelId}/invoke` (and `invoke-with-response-stream`, `converse`, `converse-stream`),
+///   e.g. `cohere.command-r-v1%3A0` → `cohere.command-r-v1:0`;
+/// - SageMaker's `/endpoints/{EndpointName}/invocations` (and `invocations-response-stream`): the endpoint;
+/// - Azure's `/openai/deployments/{deployment}/…`, and a serverless endpoint's host
+///   `{endpoint}.{region}.models.ai.azure.com`: the deployment or endpoint.
+///
+/// OCI names the model in the body (`servingMode.modelId`), not in its paths (`/20231130/actions/chat`).
+pub fn model_from_url(url: &str) -> Option<String> {
+    let (host, path) = match url::Url::parse(url) {
+        Ok(u) => (
+            u.host_str().map(str::to_ascii_lowercase),
+            u.path().to_string(),
+        ),
+        Err(_) => (None, url.split(['?', '#']).next().unwrap_or("").to_string()),
+    };
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    if let Some((Endpoint::Models, at)) = Endpoint::locate(&path) {
+        return path[at..]
+            .trim_end_matches('/')
+            .strip_prefix("/v1/models/")
+            .filter(|m| !m.is_empty())
+            .map(decode);
+    }
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    for w in segments.windows(3) {
+        match *w {
+            ["model", id, "invoke" | "invoke-with-response-stream" | "converse" | "converse-stream"]
+            | ["endpoints", id, "invocations" | "invocations-response-stream"]
+            | ["openai", "deployments", id] => return Some(decode(id)),
+            _ => {}
+        }
+    }
+    let host = host?;
+    let name = host.strip_suffix(".models.ai.azure.com")?;
+    let (endpoint, _region) = name.split_once('.')?;
+    Some(endpoint.to_string())
 }
 
 impl Serialize for Endpoint {
@@ -506,6 +743,107 @@ mod tests {
             Endpoint::Models
         );
         assert_eq!(Endpoint::from_path("/v3/whatever"), Endpoint::Other);
+    }
+
+    #[test]
+    fn endpoint_from_templated_paths() {
+        let e = Endpoint::from_path;
+        assert_eq!(e("/v1/datasets/usage"), Endpoint::DatasetsUsage);
+        assert_eq!(e("/v1/datasets/usage-2"), Endpoint::Dataset);
+        assert_eq!(e("/v1/datasets"), Endpoint::Datasets);
+        assert_eq!(e("/v2/batches/b-1"), Endpoint::Batch);
+        assert_eq!(e("/v2/batches/b-1:cancel"), Endpoint::BatchCancel);
+        assert_eq!(e("/v2/batches/%3Cid%3E:cancel"), Endpoint::BatchCancel);
+        assert_eq!(e("/v1/embed-jobs/j/cancel"), Endpoint::EmbedJobCancel);
+        assert_eq!(
+            e("/v1/connectors/c/oauth/authorize"),
+            Endpoint::ConnectorAuthorize
+        );
+        assert_eq!(
+            e("/v1/finetuning/finetuned-models/f/training-step-metrics/"),
+            Endpoint::FinetunedModelMetrics
+        );
+        assert_eq!(
+            e("/v1/finetuning/finetuned-models/f/other"),
+            Endpoint::Other
+        );
+        assert_eq!(e("/v1/datasets//"), Endpoint::Datasets);
+        // Where the endpoint's own path starts: what comes before is a base path.
+        assert_eq!(
+            Endpoint::locate("/proxy/v1/datasets/abc?x=1"),
+            Some((Endpoint::Dataset, 6))
+        );
+        assert_eq!(
+            Endpoint::locate("/v2/batches/v2/batches"),
+            Some((Endpoint::Batches, 11))
+        );
+        assert_eq!(
+            Endpoint::locate("/v1/models/command-r"),
+            Some((Endpoint::Models, 0))
+        );
+        assert_eq!(Endpoint::locate("/nothing/here"), None);
+        for e in Endpoint::ALL {
+            assert!(
+                PATH_TEMPLATES.iter().any(|(_, t)| *t == e),
+                "{e} has no template"
+            );
+        }
+    }
+
+    #[test]
+    fn model_from_url_paths() {
+        let m = |u: &str| model_from_url(u);
+        assert_eq!(
+            m("https://api.cohere.com/v1/models/command-a-03-2025").as_deref(),
+            Some("command-a-03-2025")
+        );
+        assert_eq!(
+            m("http://127.0.0.1:9/proxy/v1/models/embed-v4.0?x=1").as_deref(),
+            Some("embed-v4.0")
+        );
+        assert_eq!(m("https://api.cohere.com/v1/models"), None);
+        assert_eq!(m("https://api.cohere.com/v2/chat"), None);
+        // Bedrock: the model ID, URL-decoded.
+        assert_eq!(
+            m("https://bedrock-runtime.us-east-1.amazonaws.com/model/cohere.command-r-v1%3A0/invoke")
+                .as_deref(),
+            Some("cohere.command-r-v1:0")
+        );
+        assert_eq!(
+            m("https://bedrock-runtime.us-west-2.amazonaws.com/model/cohere.command-r-plus-v1:0/invoke-with-response-stream")
+                .as_deref(),
+            Some("cohere.command-r-plus-v1:0")
+        );
+        // SageMaker: the endpoint name.
+        assert_eq!(
+            m("https://runtime.sagemaker.us-east-1.amazonaws.com/endpoints/cohere-rerank-ep/invocations")
+                .as_deref(),
+            Some("cohere-rerank-ep")
+        );
+        assert_eq!(
+            m("https://runtime.sagemaker.eu-west-1.amazonaws.com/endpoints/my%20ep/invocations-response-stream")
+                .as_deref(),
+            Some("my ep")
+        );
+        // Azure: a deployment path, or a serverless endpoint's host.
+        assert_eq!(
+            m("https://res.openai.azure.com/openai/deployments/command-r-plus/chat/completions?api-version=2024-05-01-preview")
+                .as_deref(),
+            Some("command-r-plus")
+        );
+        assert_eq!(
+            m("https://Cohere-command-r-plus-abcd.eastus2.models.ai.azure.com/v1/chat").as_deref(),
+            Some("cohere-command-r-plus-abcd")
+        );
+        // OCI names the model in the body only.
+        assert_eq!(
+            m("https://inference.generativeai.us-chicago-1.oci.oraclecloud.com/20231130/actions/chat"),
+            None
+        );
+        assert_eq!(
+            m("/model/cohere.embed-english-v3/invoke").as_deref(),
+            Some("cohere.embed-english-v3")
+        );
     }
 
     #[test]

@@ -337,6 +337,7 @@ impl FailureReport {
             headers: self.request_headers.clone(),
             body,
             recorded_response: None,
+            url_model: Default::default(),
         }
     }
 

@@ -125,11 +125,10 @@ pub fn resolve_base_url(opts: &ReplayOptions, request: &CapturedRequest) -> Stri
     }
     if let Some(u) = request.url.as_deref().and_then(|u| url::Url::parse(u).ok()) {
         let path = u.path();
-        let ep = request.endpoint.path();
-        let base_path = if !ep.is_empty() && path.ends_with(ep) {
-            &path[..path.len() - ep.len()]
-        } else {
-            ""
+        // What comes before the endpoint's own path (`/v1/datasets/{id}`, …) is the base's path, e.g. a proxy's.
+        let base_path = match Endpoint::locate(path) {
+            Some((e, at)) if e == request.endpoint => &path[..at],
+            _ => "",
         };
         return format!(
             "{}{}",
@@ -217,17 +216,30 @@ pub async fn replay(
 
 /// The request a replay sends to `base`: the captured method, headers and body, with the captured
 /// credentials, host and length headers dropped (the client sets its own) and JSON as the content type.
+///
+/// The URL is `base` and the endpoint's path as the captured URL has it, path parameters and query included
+/// (`{base}/v1/datasets/my-id`, `{base}/v1/models/command-r`); a bare body goes to the endpoint's path. A
+/// request without a body (`null`) is sent without one; a form ([`crate::request::form`]) as
+/// `multipart/form-data`.
 pub fn prepare_replay(request: &CapturedRequest, base: &str) -> PreparedRequest {
-    let url = match (request.endpoint, &request.url) {
-        (Endpoint::Other, Some(u)) => u.clone(),
-        (Endpoint::Models, Some(u)) => {
-            let path = url::Url::parse(u)
-                .map(|x| x.path().to_string())
-                .unwrap_or_default();
-            let i = path.find("/v1/models").unwrap_or(0);
-            format!("{base}{}", &path[i..])
-        }
-        (e, _) => format!("{base}{}", e.path()),
+    let own_path = request.url.as_deref().and_then(|u| {
+        let (path, query) = match url::Url::parse(u) {
+            Ok(x) => (x.path().to_string(), x.query().map(str::to_string)),
+            Err(_) => match u.split_once('?') {
+                Some((p, q)) => (p.to_string(), Some(q.to_string())),
+                None => (u.to_string(), None),
+            },
+        };
+        let (e, at) = Endpoint::locate(&path)?;
+        (e == request.endpoint).then(|| match query {
+            Some(q) => format!("{}?{q}", &path[at..]),
+            None => path[at..].to_string(),
+        })
+    });
+    let url = match (own_path, request.endpoint, &request.url) {
+        (Some(p), _, _) => format!("{base}{p}"),
+        (None, Endpoint::Other, Some(u)) => u.clone(),
+        (None, e, _) => format!("{base}{}", e.path()),
     };
     let mut headers: Vec<Header> = request
         .headers
@@ -238,6 +250,11 @@ pub fn prepare_replay(request: &CapturedRequest, base: &str) -> PreparedRequest 
         })
         .cloned()
         .collect();
+    let form = crate::request::form::multipart(request);
+    if let Some((content_type, _)) = &form {
+        headers.retain(|h| !h.name.eq_ignore_ascii_case("content-type"));
+        headers.push(Header::new("Content-Type", content_type.clone()));
+    }
     if !headers
         .iter()
         .any(|h| h.name.eq_ignore_ascii_case("content-type"))
@@ -245,10 +262,10 @@ pub fn prepare_replay(request: &CapturedRequest, base: &str) -> PreparedRequest 
     {
         headers.push(Header::new("Content-Type", "application/json"));
     }
-    let body = if request.body.is_null() {
-        Vec::new()
-    } else {
-        serde_json::to_vec(&request.body).unwrap_or_default()
+    let body = match form {
+        Some((_, bytes)) => bytes,
+        None if request.body.is_null() => Vec::new(),
+        None => serde_json::to_vec(&request.body).unwrap_or_default(),
     };
     PreparedRequest {
         method: request.method.clone(),
@@ -654,6 +671,7 @@ pub fn observed_capture(recording: crate::observe::Recording, upstream: &str) ->
         headers: primary.request.headers.clone(),
         body,
         recorded_response: None,
+        url_model: Default::default(),
     };
     let mut b = Capture::builder("observe", request)
         .platform(Some(Platform::from_url(upstream)))

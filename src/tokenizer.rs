@@ -10,6 +10,9 @@
 //! 2. `usage`: the response's `billed_units.input_tokens`, when no tokenizer could be had;
 //! 3. `api`: `POST {base}/v1/tokenize`, one call per text (split at 65,536 characters);
 //! 4. `estimate`: characters / 4.
+//!
+//! An endpoint without input text (a list, a get, a job, an unknown path: see [`crate::tokens::has_input_texts`])
+//! has no sequence length: `tokens` null, method `unknown`.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -769,6 +772,19 @@ pub async fn measure_seq_len_with_notes(
     body: &Value,
     response_body: Option<&Value>,
 ) -> SeqLenOutcome {
+    if !crate::tokens::has_input_texts(endpoint) {
+        // Lists, gets, jobs, unknown paths: no input text to count, so no sequence length.
+        return SeqLenOutcome {
+            seq_len: SeqLen {
+                tokens: None,
+                method: "unknown".into(),
+                chars: 0,
+                prompt_tokens: None,
+            },
+            meta: None,
+            notes: vec![format!("{endpoint}: no input text to measure")],
+        };
+    }
     let texts = crate::tokens::input_texts(endpoint, body);
     let chars: u64 = texts.iter().map(|s| s.chars().count() as u64).sum();
     let usage = response_body.map(usage_from_response).unwrap_or_default();

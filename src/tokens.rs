@@ -46,7 +46,7 @@ fn push_content<'a>(out: &mut Vec<&'a str>, content: Option<&'a Value>) {
 /// - v2 chat: message contents (text parts), tool plans and tool call arguments, documents, tools;
 /// - v1 chat: preamble, chat_history messages, message, documents, tools, tool_results;
 /// - embed: texts (and text parts of inputs); rerank: query and documents;
-/// - generate: prompt; classify: inputs and example texts; tokenize: text.
+/// - generate: prompt; classify: inputs and example texts; tokenize and summarize: text.
 pub fn input_texts(endpoint: Endpoint, body: &Value) -> Vec<&str> {
     let mut out = Vec::new();
     let arr = |k: &str| {
@@ -118,10 +118,28 @@ pub fn input_texts(endpoint: Endpoint, body: &Value) -> Vec<&str> {
                 push_str(&mut out, e.get("text"));
             }
         }
-        Endpoint::Tokenize => push_str(&mut out, body.get("text")),
+        Endpoint::Tokenize | Endpoint::Summarize => push_str(&mut out, body.get("text")),
         _ => {}
     }
     out
+}
+
+/// True for endpoints whose requests carry input text that [`input_texts`] finds. For the others (model and
+/// key checks, datasets, connectors, jobs, fine-tuning, unknown paths) a sequence length means nothing.
+pub fn has_input_texts(endpoint: Endpoint) -> bool {
+    matches!(
+        endpoint,
+        Endpoint::ChatV2
+            | Endpoint::ChatV1
+            | Endpoint::EmbedV2
+            | Endpoint::EmbedV1
+            | Endpoint::RerankV2
+            | Endpoint::RerankV1
+            | Endpoint::Generate
+            | Endpoint::Classify
+            | Endpoint::Tokenize
+            | Endpoint::Summarize
+    )
 }
 
 /// Characters of all input texts.

@@ -245,6 +245,16 @@ fn har_ignores_dashboard_pages_and_preflights() {
     assert!(!cohere_bundle::request::is_cohere_url(
         "https://example.com/health"
     ));
+    // The collections' paths are too generic to count on another host.
+    assert!(cohere_bundle::request::is_cohere_url(
+        "https://api.cohere.com/v1/datasets/ds-1"
+    ));
+    assert!(!cohere_bundle::request::is_cohere_url(
+        "https://example.com/v1/datasets/ds-1"
+    ));
+    assert!(cohere_bundle::request::is_cohere_url(
+        "http://127.0.0.1:8080/proxy/v2/embed"
+    ));
 }
 
 #[test]
@@ -802,4 +812,173 @@ mod sdklog_json_lines {
             Some("invalid request: list of documents must not be empty")
         );
     }
+}
+
+fn parse_ok(bytes: &[u8]) -> CapturedRequest {
+    parse_request("req", bytes, &ParseOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn endpoint_from_any_spec_path() {
+    let r = parse_ok(b"curl https://api.cohere.com/v1/datasets/my-ds -H 'Authorization: Bearer k'");
+    assert_eq!((r.method.as_str(), r.endpoint), ("GET", Endpoint::Dataset));
+    assert!(r.body.is_null());
+    let r = parse_ok(b"curl -X DELETE https://api.cohere.com/v1/connectors/c-1");
+    assert_eq!(
+        (r.method.as_str(), r.endpoint),
+        ("DELETE", Endpoint::Connector)
+    );
+    // A body-less POST: the cancels and the OAuth authorize take none.
+    let r = parse_ok(b"curl --request POST --url 'https://api.cohere.com/v2/batches/b-1:cancel'");
+    assert_eq!(
+        (r.method.as_str(), r.endpoint),
+        ("POST", Endpoint::BatchCancel)
+    );
+    assert!(r.body.is_null());
+    let r = parse_ok(br#"{"method":"POST","url":"https://api.cohere.com/v1/embed-jobs/j/cancel"}"#);
+    assert_eq!(r.endpoint, Endpoint::EmbedJobCancel);
+    // The path decides even when the body's fields look like another endpoint's.
+    let r =
+        parse_ok(br#"curl https://api.cohere.com/v1/summarize -d '{"text": "t", "model": "m"}'"#);
+    assert_eq!(r.endpoint, Endpoint::Summarize);
+    // An explicit --endpoint still wins.
+    let r = parse_request(
+        "req",
+        br#"curl https://api.cohere.com/v1/summarize -d '{"text": "t"}'"#,
+        &ParseOptions {
+            endpoint: Some(Endpoint::Tokenize),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(r.endpoint, Endpoint::Tokenize);
+    // Endpoints that always take a body still refuse a POST without one.
+    let e = parse_err(b"curl -X POST https://api.cohere.com/v1/summarize");
+    assert!(e.contains("has no body"), "{e}");
+}
+
+#[test]
+fn model_from_the_path_where_the_body_has_none() {
+    let m = |bytes: &[u8]| parse_ok(bytes).model().map(str::to_string);
+    assert_eq!(
+        m(b"curl https://api.cohere.com/v1/models/command-a-03-2025").as_deref(),
+        Some("command-a-03-2025")
+    );
+    assert_eq!(m(b"curl https://api.cohere.com/v1/models"), None);
+    // Bedrock: the model ID, URL-decoded; the body (v1 chat's fields) gives the endpoint.
+    let bedrock = br#"curl -X POST 'https://bedrock-runtime.us-east-1.amazonaws.com/model/cohere.command-r-v1%3A0/invoke' -d '{"message": "hi", "max_tokens": 10}'"#;
+    let r = parse_ok(bedrock);
+    assert_eq!(r.endpoint, Endpoint::ChatV1);
+    assert_eq!(r.model(), Some("cohere.command-r-v1:0"));
+    assert_eq!(
+        m(br#"curl https://bedrock-runtime.us-west-2.amazonaws.com/model/cohere.embed-english-v3/invoke-with-response-stream -d '{"texts": ["a"], "input_type": "search_document"}'"#)
+            .as_deref(),
+        Some("cohere.embed-english-v3")
+    );
+    // SageMaker: the endpoint name.
+    assert_eq!(
+        m(br#"curl https://runtime.sagemaker.us-east-1.amazonaws.com/endpoints/cohere-rerank-ep/invocations -d '{"query": "q", "documents": ["d"]}'"#)
+            .as_deref(),
+        Some("cohere-rerank-ep")
+    );
+    // Azure: a deployment path, or a serverless endpoint's host.
+    assert_eq!(
+        m(br#"curl 'https://res.openai.azure.com/openai/deployments/cmd-r-plus/chat/completions?api-version=1' -d '{"messages": []}'"#)
+            .as_deref(),
+        Some("cmd-r-plus")
+    );
+    assert_eq!(
+        m(br#"curl https://my-cohere-ep.eastus2.models.ai.azure.com/v2/chat -d '{"messages": []}'"#)
+            .as_deref(),
+        Some("my-cohere-ep")
+    );
+    // OCI: the serving mode's model (or dedicated endpoint); OCI's body needs --endpoint.
+    let m = |bytes: &[u8]| {
+        let opts = ParseOptions {
+            endpoint: Some(Endpoint::ChatV1),
+            ..Default::default()
+        };
+        let r = parse_request("req", bytes, &opts).unwrap_or_else(|e| panic!("{e}"));
+        r.model().map(str::to_string)
+    };
+    assert_eq!(
+        m(br#"curl https://inference.generativeai.us-chicago-1.oci.oraclecloud.com/20231130/actions/chat -d '{"compartmentId": "c", "servingMode": {"servingType": "ON_DEMAND", "modelId": "cohere.command-r-plus"}, "chatRequest": {"message": "hi"}}'"#)
+            .as_deref(),
+        Some("cohere.command-r-plus")
+    );
+    assert_eq!(
+        m(br#"{"url": "https://inference.generativeai.eu-frankfurt-1.oci.oraclecloud.com/20231130/actions/chat", "body": {"servingMode": {"servingType": "DEDICATED", "endpointId": "ocid1.generativeaiendpoint.oc1.x"}, "chatRequest": {"message": "hi"}}}"#)
+            .as_deref(),
+        Some("ocid1.generativeaiendpoint.oc1.x")
+    );
+    // The body's own model wins.
+    assert_eq!(
+        m(br#"curl https://bedrock-runtime.us-east-1.amazonaws.com/model/cohere.x/invoke -d '{"model": "m", "message": "hi"}'"#)
+            .as_deref(),
+        Some("m")
+    );
+}
+
+#[test]
+fn replay_keeps_path_parameters_query_and_base_path() {
+    use cohere_bundle::pipeline::{prepare_replay, resolve_base_url, ReplayOptions};
+    let r = parse_ok(
+        b"curl 'http://127.0.0.1:9/proxy/v1/datasets/my%20ds?x=1' -H 'Authorization: Bearer k'",
+    );
+    let base = resolve_base_url(&ReplayOptions::default(), &r);
+    assert_eq!(base, "http://127.0.0.1:9/proxy");
+    let p = prepare_replay(&r, &base);
+    assert_eq!(p.method, "GET");
+    assert_eq!(p.url, "http://127.0.0.1:9/proxy/v1/datasets/my%20ds?x=1");
+    assert!(p.body.is_empty());
+    assert!(!p
+        .headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case("content-type")));
+    // Against another base URL, the endpoint's path and its parameters go along.
+    let p = prepare_replay(&r, "http://localhost:8080");
+    assert_eq!(p.url, "http://localhost:8080/v1/datasets/my%20ds?x=1");
+    let r = parse_ok(b"curl -X DELETE https://api.cohere.com/v1/finetuning/finetuned-models/ft-1");
+    let p = prepare_replay(&r, "http://h");
+    assert_eq!(
+        (p.method.as_str(), p.url.as_str()),
+        ("DELETE", "http://h/v1/finetuning/finetuned-models/ft-1")
+    );
+    let r = parse_ok(b"curl -X POST https://api.cohere.com/v2/batches/b-1:cancel");
+    assert_eq!(
+        prepare_replay(&r, "http://h").url,
+        "http://h/v2/batches/b-1:cancel"
+    );
+}
+
+#[test]
+fn curl_forms_are_kept_for_a_multipart_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("a.wav");
+    std::fs::write(&wav, b"RIFF").unwrap();
+    let cmd = format!(
+        "curl https://api.cohere.com/v2/audio/transcriptions -H 'Authorization: Bearer k' -F model=cohere-transcribe-03-2026 -F language=en -F file=@{}",
+        wav.display()
+    );
+    let r = parse_ok(cmd.as_bytes());
+    assert_eq!(
+        (r.method.as_str(), r.endpoint),
+        ("POST", Endpoint::AudioTranscriptions)
+    );
+    assert_eq!(r.model(), Some("cohere-transcribe-03-2026"));
+    assert_eq!(
+        header(&r.headers, "content-type"),
+        Some("multipart/form-data")
+    );
+    assert_eq!(r.body["file"]["@file"], wav.display().to_string());
+    let p = cohere_bundle::pipeline::prepare_replay(&r, "http://h");
+    let ct = header(&p.headers, "content-type").unwrap();
+    assert!(ct.starts_with("multipart/form-data; boundary="), "{ct}");
+    let body = String::from_utf8(p.body).unwrap();
+    assert!(
+        body.contains("filename=\"a.wav\"\r\nContent-Type: audio/wav\r\n\r\nRIFF\r\n"),
+        "{body}"
+    );
+    let e = parse_err(b"curl https://api.cohere.com/v2/audio/transcriptions -F a=b -d '{}'");
+    assert!(e.contains("-F/--form"), "{e}");
 }

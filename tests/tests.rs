@@ -1,5 +1,6 @@
 // One integration-test binary; one module per feature.
 mod cli;
+mod curl_samples;
 mod diagnose;
 mod email;
 mod evidence;

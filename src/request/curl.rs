@@ -20,6 +20,18 @@ pub(crate) struct CurlCommand {
     pub get: bool,
     /// `-I`/`--head`.
     pub head: bool,
+    /// `-F`/`--form` and `--form-string` parts in order, as written (`name=value`, `name=@file;type=…`); a
+    /// `--form-string` part is marked literal.
+    pub form: Vec<FormSpec>,
+}
+
+/// One `-F`/`--form` (or `--form-string`) argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FormSpec {
+    /// `name=content` as given.
+    pub spec: String,
+    /// `--form-string`: the content is taken as is (no `@file` or `<file`).
+    pub literal: bool,
 }
 
 /// True when `text` (after an optional `$ ` prompt) starts with the word `curl`.
@@ -182,12 +194,10 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<CurlCommand> {
                         cmd.headers.push(Header::new("Accept", "application/json"));
                     }
                 }
-                "--form" | "--form-string" => {
-                    return Err(Error::input(
-                        name,
-                        "curl -F/--form sends a multipart form, not a JSON body",
-                    ))
-                }
+                "--form" | "--form-string" => cmd.form.push(FormSpec {
+                    spec: value(&mut words)?,
+                    literal: opt == "--form-string",
+                }),
                 "--get" => cmd.get = true,
                 "--head" => cmd.head = true,
                 o if SKIP_WITH_VALUE.contains(&o) => {
@@ -219,12 +229,10 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<CurlCommand> {
                         'A' => cmd.headers.push(Header::new("User-Agent", v)),
                         'e' => cmd.headers.push(Header::new("Referer", v)),
                         'b' => cmd.headers.push(Header::new("Cookie", v)),
-                        'F' => {
-                            return Err(Error::input(
-                                name,
-                                "curl -F/--form sends a multipart form, not a JSON body",
-                            ))
-                        }
+                        'F' => cmd.form.push(FormSpec {
+                            spec: v,
+                            literal: false,
+                        }),
                         _ => {}
                     }
                     break;

@@ -22,12 +22,14 @@ impl Candidate<'_> {
     }
 }
 
-/// True for a URL that looks like a Cohere API call: a known endpoint path, another `/v1/` or `/v2/` path on a
-/// Cohere host (not the dashboard's or the docs' pages), a Bedrock / SageMaker invocation of a Cohere model, or
-/// OCI Generative AI's chat / embed actions.
+/// True for a URL that looks like a Cohere API call: a model endpoint's path (chat, embed, rerank, …, the models
+/// and key checks) on any host, another `/v1/` or `/v2/` path on a Cohere host (not the dashboard's or the docs'
+/// pages; the datasets, connectors, jobs and fine-tuning paths are too generic to count elsewhere), a Bedrock /
+/// SageMaker invocation of a Cohere model, or OCI Generative AI's chat / embed actions.
 pub(super) fn cohere_looking(url: &str) -> bool {
     let path = super::url_path(url);
-    if Endpoint::from_path(&path) != Endpoint::Other {
+    let e = Endpoint::from_path(&path);
+    if e.requires_body() || matches!(e, Endpoint::Models | Endpoint::CheckApiKey) {
         return true;
     }
     let host = url::Url::parse(url)
@@ -181,6 +183,7 @@ fn build(name: &str, c: &Candidate, opts: &ParseOptions) -> Result<CapturedReque
         headers,
         body,
         recorded_response,
+        url_model: Default::default(),
     })
 }
 

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::exchange::{Header, RecordedResponse};
 
 mod curl;
+pub mod form;
 mod har;
 
 /// What form the request was given in.
@@ -49,6 +50,20 @@ pub struct CapturedRequest {
     /// The response recorded with the request (HAR entries carry one), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorded_response: Option<RecordedResponse>,
+    /// The model the URL names, worked out from `url` on first use by [`CapturedRequest::model`].
+    #[serde(skip)]
+    pub(crate) url_model: UrlModel,
+}
+
+/// The model a request's URL names ([`crate::cohere::model_from_url`]), worked out once. Two requests are equal
+/// whatever this cache holds.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct UrlModel(std::sync::OnceLock<Option<String>>);
+
+impl PartialEq for UrlModel {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl CapturedRequest {
@@ -62,12 +77,24 @@ impl CapturedRequest {
             headers: Vec::new(),
             body,
             recorded_response: None,
+            url_model: UrlModel::default(),
         }
     }
 
-    /// The `model` field of the body, if any.
+    /// The model: the body's `model` field; else OCI's `servingMode.modelId` (or a dedicated endpoint's
+    /// `servingMode.endpointId`); else what the URL names ([`crate::cohere::model_from_url`]: `/v1/models/{model}`,
+    /// a Bedrock model ID, a SageMaker endpoint, an Azure deployment). `None` when none names one.
     pub fn model(&self) -> Option<&str> {
-        self.body.get("model").and_then(|v| v.as_str())
+        let body = |p: &str| self.body.pointer(p).and_then(|v| v.as_str());
+        body("/model")
+            .or_else(|| body("/servingMode/modelId"))
+            .or_else(|| body("/servingMode/endpointId"))
+            .or_else(|| {
+                self.url_model
+                    .0
+                    .get_or_init(|| self.url.as_deref().and_then(crate::cohere::model_from_url))
+                    .as_deref()
+            })
     }
 
     /// The `max_tokens` field of the body, if any.
@@ -396,7 +423,8 @@ fn check_object(name: &str, what: &str, v: serde_json::Value) -> Result<serde_js
     }
 }
 
-/// The body, or `null` when the request may go without one; an error otherwise.
+/// The body, or `null` when the request may go without one: a `GET`, `HEAD`, `DELETE` or `OPTIONS`, or a
+/// request to a known endpoint that does not always take one (a cancel, a key check); an error otherwise.
 pub(crate) fn require_body(
     name: &str,
     what: &str,
@@ -407,7 +435,7 @@ pub(crate) fn require_body(
     match body {
         Some(b) => Ok(b),
         None if matches!(method, "GET" | "HEAD" | "DELETE" | "OPTIONS")
-            || matches!(endpoint, Some(Endpoint::Models | Endpoint::CheckApiKey)) =>
+            || endpoint.is_some_and(|e| e != Endpoint::Other && !e.requires_body()) =>
         {
             Ok(serde_json::Value::Null)
         }
@@ -431,10 +459,24 @@ fn from_curl(name: &str, text: &str, opts: &ParseOptions) -> Result<CapturedRequ
         (Some(m), _) => m.to_ascii_uppercase(),
         (None, _) if cmd.get => "GET".to_string(),
         (None, Some(_)) => "POST".to_string(),
+        (None, None) if !cmd.form.is_empty() => "POST".to_string(),
         (None, None) if cmd.head => "HEAD".to_string(),
         (None, None) => "GET".to_string(),
     };
+    let mut headers = cmd.headers;
     let body = match &cmd.data {
+        _ if !cmd.form.is_empty() => {
+            if cmd.data.is_some() {
+                return Err(Error::input(
+                    name,
+                    "the curl command gives both -d/--data and -F/--form; curl sends only one body",
+                ));
+            }
+            if crate::exchange::header(&headers, "content-type").is_none() {
+                headers.push(Header::new("Content-Type", "multipart/form-data"));
+            }
+            Some(form::form_body(name, &cmd.form)?)
+        }
         Some(d) if !cmd.get => match body_from_text(name, "the curl body (-d/--data)", d) {
             Ok(b) => b,
             // PowerShell passes `'{\"model\": …}'` to curl.exe with the backslashes still there.
@@ -456,9 +498,10 @@ fn from_curl(name: &str, text: &str, opts: &ParseOptions) -> Result<CapturedRequ
         method,
         url: Some(url),
         endpoint,
-        headers: cmd.headers,
+        headers,
         body,
         recorded_response: None,
+        url_model: UrlModel::default(),
     })
 }
 
@@ -602,6 +645,7 @@ fn from_envelope(
         headers,
         body,
         recorded_response: None,
+        url_model: UrlModel::default(),
     })
 }
 

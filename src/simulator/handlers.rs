@@ -20,6 +20,9 @@ use super::{
 };
 use crate::cohere::Endpoint;
 
+mod resources;
+pub(crate) use resources::Store;
+
 pub(crate) type SimBody = UnsyncBoxBody<Bytes, std::io::Error>;
 type Resp = Response<SimBody>;
 type R<T> = Result<T, Reject>;
@@ -59,6 +62,8 @@ enum StreamMode {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Route {
     Api(Endpoint),
+    /// A path answered generically by [`resources`].
+    Resource(Endpoint),
     Model(String),
     Tokenizer(String),
     NotFound,
@@ -78,7 +83,11 @@ fn route_of(method: &Method, path: &str) -> Route {
                 .into_owned();
             return Route::Model(name);
         }
-        return Route::NotFound;
+    }
+    if let Some((e, 0)) = Endpoint::locate(path) {
+        if resources::serves(e) {
+            return Route::Resource(e);
+        }
     }
     if method != Method::POST {
         return Route::NotFound;
@@ -110,6 +119,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, ctx: Arc<ConnCtx>, req: Request<
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
     shared.total.fetch_add(1, Ordering::SeqCst);
     *lock(&shared.hits).entry(path.clone()).or_default() += 1;
     let trace_id = uuid::Uuid::new_v4().simple().to_string();
@@ -144,7 +154,11 @@ pub(crate) async fn handle(shared: Arc<Shared>, ctx: Arc<ConnCtx>, req: Request<
         record: index,
         ..Meta::default()
     };
-    let resp = match serve(&shared, &ctx, &method, &path, &headers, &body, &mut meta).await {
+    let resp = match serve(
+        &shared, &ctx, &method, &path, &query, &headers, &body, &mut meta,
+    )
+    .await
+    {
         Ok(r) => r,
         Err(rej) => error_response(&rej),
     };
@@ -306,6 +320,7 @@ async fn serve(
     ctx: &ConnCtx,
     method: &Method,
     path: &str,
+    query: &str,
     headers: &HeaderMap,
     body: &[u8],
     meta: &mut Meta,
@@ -408,6 +423,9 @@ async fn serve(
     let endpoint = match route {
         Route::Model(name) => return model_info(shared, &name),
         Route::Api(Endpoint::Models) => return Ok(model_list(shared)),
+        Route::Resource(e) => {
+            return resources::handle(shared, e, method, path, query, headers, body)
+        }
         Route::Api(e) => e,
         Route::Tokenizer(_) | Route::NotFound => {
             return Err(Reject::new(
@@ -456,7 +474,7 @@ async fn serve(
 
 fn scenario_reject(shared: &Shared, sc: Scenario, route: &Route, json: Option<&Value>) -> Reject {
     let endpoint = match route {
-        Route::Api(e) => *e,
+        Route::Api(e) | Route::Resource(e) => *e,
         _ => Endpoint::Other,
     };
     let model_name = match route {

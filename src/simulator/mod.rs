@@ -347,6 +347,8 @@ pub(crate) struct Shared {
     pub(crate) path_calls: Mutex<HashMap<String, u64>>,
     /// (key, path) → (window start, calls), for the rate limit and the trial headers.
     pub(crate) windows: Mutex<HashMap<(String, String), (Instant, u64)>>,
+    /// What was created through the batches, embed jobs, datasets, connectors and fine-tuning paths.
+    pub(crate) store: Mutex<handlers::Store>,
 }
 
 /// Per-connection state: lets a handler reset its connection.
@@ -440,6 +442,7 @@ impl Simulator {
             scenario,
             path_calls: Mutex::new(HashMap::new()),
             windows: Mutex::new(HashMap::new()),
+            store: Mutex::new(handlers::Store::default()),
         });
         let task = tokio::spawn(accept_loop(listener, shared.clone()));
         Ok(Simulator { shared, task })

@@ -1,0 +1,271 @@
+//! Multipart forms (curl's `-F`/`--form`): the form as a JSON object in [`CapturedRequest::body`], and the
+//! `multipart/form-data` body a replay sends.
+//!
+//! A form request is one whose `Content-Type` header is `multipart/form-data` and whose body is an object: each
+//! part by name (a name given twice gives a list), a text part as its string, a file part as
+//! `{"@file": path, "filename": …, "type": …}` (`filename` and `type` only when given). The file itself is not
+//! copied into the request: it is read when the request is sent, from the path as given (relative to the
+//! working directory, as curl reads it).
+
+use serde_json::{Map, Value};
+
+use super::curl::FormSpec;
+use super::CapturedRequest;
+use crate::error::{Error, Result};
+
+/// The key of a file part's path.
+pub const FILE_KEY: &str = "@file";
+
+/// The form of curl `-F` arguments as a body (see the module docs). A file part's file must exist; `<file`
+/// content is read now, as curl reads it.
+pub(super) fn form_body(name: &str, specs: &[FormSpec]) -> Result<Value> {
+    let mut form = Map::new();
+    for spec in specs {
+        let Some((field, content)) = spec.spec.split_once('=') else {
+            return Err(Error::input(
+                name,
+                format!(
+                    "curl -F {:?}: a multipart form part is written name=content",
+                    spec.spec
+                ),
+            ));
+        };
+        let value = if spec.literal {
+            Value::String(content.to_string())
+        } else if let Some(file) = content.strip_prefix('@') {
+            let mut modifiers = file.split(';');
+            let path = modifiers.next().unwrap_or("");
+            check_file(name, field, '@', path)?;
+            let mut part = Map::new();
+            part.insert(FILE_KEY.into(), Value::String(path.to_string()));
+            for m in modifiers {
+                if let Some((k @ ("type" | "filename"), v)) = m.split_once('=') {
+                    part.insert(k.into(), Value::String(v.trim_matches('"').to_string()));
+                }
+            }
+            Value::Object(part)
+        } else if let Some(path) = content.strip_prefix('<') {
+            check_file(name, field, '<', path)?;
+            let text = std::fs::read(path)
+                .map_err(|e| file_error(name, field, '<', path, &super::io_reason(&e)))?;
+            Value::String(String::from_utf8_lossy(&text).into_owned())
+        } else {
+            Value::String(content.to_string())
+        };
+        match form.get_mut(field) {
+            None => {
+                form.insert(field.to_string(), value);
+            }
+            Some(Value::Array(items)) => items.push(value),
+            Some(first) => {
+                let first = first.take();
+                form.insert(field.to_string(), Value::Array(vec![first, value]));
+            }
+        }
+    }
+    Ok(Value::Object(form))
+}
+
+fn file_error(name: &str, field: &str, sigil: char, path: &str, why: &str) -> Error {
+    Error::input(
+        name,
+        format!("the multipart form's file {path} (-F {field}={sigil}{path}): {why}"),
+    )
+}
+
+fn check_file(name: &str, field: &str, sigil: char, path: &str) -> Result<()> {
+    if path == "-" || path.is_empty() {
+        return Err(file_error(
+            name,
+            field,
+            sigil,
+            path,
+            "read from stdin; save it to a file and name that",
+        ));
+    }
+    let meta = std::fs::metadata(path)
+        .map_err(|e| file_error(name, field, sigil, path, &super::io_reason(&e)))?;
+    if meta.is_dir() {
+        return Err(file_error(name, field, sigil, path, "is a directory"));
+    }
+    if meta.len() > super::MAX_REQUEST_BYTES {
+        return Err(file_error(
+            name,
+            field,
+            sigil,
+            path,
+            &format!("too large ({} bytes)", meta.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// True for a form request (see the module docs).
+pub fn is_form(request: &CapturedRequest) -> bool {
+    request.body.is_object()
+        && crate::exchange::header(&request.headers, "content-type").is_some_and(|v| {
+            v.trim()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        })
+}
+
+/// The `multipart/form-data` body of a form request and its `Content-Type` (with the boundary); `None` for any
+/// other request. File parts are read now; a file that cannot be read any more is sent empty.
+pub fn multipart(request: &CapturedRequest) -> Option<(String, Vec<u8>)> {
+    if !is_form(request) {
+        return None;
+    }
+    let form = request.body.as_object()?;
+    let boundary = format!(
+        "------------------------{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..24]
+    );
+    let mut out: Vec<u8> = Vec::new();
+    for (name, value) in form {
+        let parts = match value {
+            Value::Array(items) => items.iter().collect::<Vec<_>>(),
+            v => vec![v],
+        };
+        for part in parts {
+            out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+            let name = quote(name);
+            match part.get(FILE_KEY).and_then(Value::as_str) {
+                Some(path) => {
+                    let filename = part
+                        .get("filename")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .unwrap_or_else(|| {
+                            std::path::Path::new(path)
+                                .file_name()
+                                .map(|f| f.to_string_lossy().into_owned())
+                                .unwrap_or_else(|| path.to_string())
+                        });
+                    let ty = part
+                        .get("type")
+                        .and_then(Value::as_str)
+                        .unwrap_or_else(|| content_type_of(path));
+                    out.extend_from_slice(
+                        format!(
+                            "Content-Disposition: form-data; name=\"{name}\"; filename=\"{}\"\r\nContent-Type: {ty}\r\n\r\n",
+                            quote(&filename)
+                        )
+                        .as_bytes(),
+                    );
+                    out.extend_from_slice(&std::fs::read(path).unwrap_or_default());
+                }
+                None => {
+                    let text = match part {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    out.extend_from_slice(
+                        format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n{text}")
+                            .as_bytes(),
+                    );
+                }
+            }
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    Some((format!("multipart/form-data; boundary={boundary}"), out))
+}
+
+/// A name for a quoted header parameter, as browsers write it.
+fn quote(s: &str) -> String {
+    s.replace('"', "%22").replace(['\r', '\n'], " ")
+}
+
+/// The content type curl gives a file part, from its extension.
+fn content_type_of(path: &str) -> &'static str {
+    let ext = path
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "txt" => "text/plain",
+        "json" => "application/json",
+        "html" | "htm" => "text/html",
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "gif" => "image/gif",
+        "wav" => "audio/wav",
+        "mp3" => "audio/mpeg",
+        "pdf" => "application/pdf",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(s: &str) -> FormSpec {
+        FormSpec {
+            spec: s.into(),
+            literal: false,
+        }
+    }
+
+    #[test]
+    fn form_parts_become_an_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.wav");
+        std::fs::write(&f, b"RIFF").unwrap();
+        let p = f.display().to_string();
+        let body = form_body(
+            "x",
+            &[
+                spec("model=m"),
+                spec(&format!("file=@{p};type=audio/x-wav")),
+                FormSpec {
+                    spec: "note=@not-a-file".into(),
+                    literal: true,
+                },
+                spec("tag=a"),
+                spec("tag=b"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(body["model"], "m");
+        assert_eq!(body["file"][FILE_KEY], p.as_str());
+        assert_eq!(body["file"]["type"], "audio/x-wav");
+        assert_eq!(body["note"], "@not-a-file");
+        assert_eq!(body["tag"], serde_json::json!(["a", "b"]));
+
+        let mut r = CapturedRequest::from_body(crate::cohere::Endpoint::AudioTranscriptions, body);
+        assert!(multipart(&r).is_none(), "no multipart content type");
+        r.headers.push(crate::exchange::Header::new(
+            "Content-Type",
+            "multipart/form-data",
+        ));
+        let (ct, bytes) = multipart(&r).unwrap();
+        let boundary = ct.strip_prefix("multipart/form-data; boundary=").unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.starts_with(&format!("--{boundary}\r\n")));
+        assert!(text.ends_with(&format!("--{boundary}--\r\n")));
+        assert!(text.contains(
+            "name=\"file\"; filename=\"a.wav\"\r\nContent-Type: audio/x-wav\r\n\r\nRIFF\r\n"
+        ));
+        assert!(text.contains("name=\"model\"\r\n\r\nm\r\n"));
+        assert_eq!(text.matches("name=\"tag\"").count(), 2);
+    }
+
+    #[test]
+    fn missing_form_files_are_one_line_errors() {
+        let e = form_body("req.sh", &[spec("file=@./no/such.wav")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("multipart form's file ./no/such.wav") && e.contains("no such file"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'));
+        let e = form_body("req.sh", &[spec("novalue")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("name=content"), "{e}");
+    }
+}

@@ -928,12 +928,19 @@ impl Sweeper<'_> {
         let head = "Could not tell whether the failure depends on the request's size";
         let seen = if sizes.is_empty() {
             "no call got an answer other than 429".to_string()
+        } else if !self.shaper.has_axis() {
+            format!("every shape tried failed ({})", self.fail_statuses())
         } else {
-            let list: Vec<String> = sizes.iter().map(|&x| fmt_num(x)).collect();
+            let mut list: Vec<String> = sizes.iter().map(|&x| fmt_num(x)).collect();
+            let last = list.pop().unwrap_or_default();
+            let list = if list.is_empty() {
+                last
+            } else {
+                format!("{} and {last}", list.join(", "))
+            };
             format!(
-                "every shape tried failed ({}) at input sizes of {} tokens{}",
+                "every shape tried failed ({}), at {list} input tokens{}",
                 self.fail_statuses(),
-                list.join(", "),
                 self.est()
             )
         };
@@ -948,8 +955,9 @@ impl Sweeper<'_> {
             InconclusiveReason::CouldNotShrink => {
                 let min = self.shaper.variant(0, self.cheap_col()).tokens;
                 format!(
-                    "the input cannot be made smaller than {} tokens ({}% of the original {}), because {} tokens are \
-                     outside the texts the sweep varies ({}), so {small}",
+                    "the input cannot be made smaller than {} tokens ({}% of the original {}): {} tokens are in parts \
+                     the sweep leaves as they are (it varies {}; tool definitions, tool calls, the rerank query and \
+                     images stay), so {small}",
                     fmt_num(min),
                     self.percent_of_original(min),
                     fmt_num(self.shaper.original_tokens()),

@@ -141,7 +141,8 @@ impl Scheduler {
     }
 
     async fn sleep(&mut self, d: Duration, why: &str, pb: Option<&ProgressBar>) {
-        let d = d.min(self.max_wait);
+        // Pacing windows come from the server's answers too: never longer than the documented cap.
+        let d = d.min(MAX_RETRY_AFTER);
         if d.is_zero() {
             return;
         }

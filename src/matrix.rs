@@ -2,27 +2,36 @@
 //! by measurement.
 //!
 //! From the failing request [`sweep`] derives variants along two axes and sends them:
-//! - **input length**: the last user text (v2 chat: the last user message's text; v1 chat: `message`;
-//!   generate: `prompt`) cut or grown to a target token count with the model's tokenizer (exact), or, without a
-//!   tokenizer, scaled by characters (labelled `chars` in [`MatrixResult::input_measure`]); embed: the number of
-//!   texts; rerank: the number of documents;
+//! - **input length**: every text the model reads — message text of every role, documents, tool results, the
+//!   v1 preamble and chat history, generate's prompt, embed texts and rerank documents — cut (largest first) or
+//!   grown to a target token count with the model's tokenizer, or, without a tokenizer, by characters (labelled
+//!   `chars` in [`MatrixResult::input_measure`]); embed and rerank lists first lose items from the end. Each
+//!   variant is measured again: cells record the size reached, not the target (see `shape.rs` for what is
+//!   varied and what is left alone);
 //! - **max_tokens** (generative endpoints): `1` and the original value.
 //!
 //! First a coarse grid (input ≈ 5 %, 25 %, 100 % of the original × max_tokens {1, original}; the 5 % row only when
 //! 25 % fails even with max_tokens 1), the original cell twice to catch intermittent failures, then bisection on the
 //! axis where the outcome changes until the boundary is known within [`PRECISION`].
 //!
+//! `all_fail` needs a failure at a **small** input: at most [`SMALL_INPUT_FRACTION`] of the original's input
+//! tokens or at most [`SMALL_INPUT_TOKENS`], with the cheapest max_tokens. When every shape tried failed but no
+//! small one was tried, the verdict is `inconclusive` with an [`InconclusiveReason`].
+//!
 //! A [`Scheduler`]-driven pacing honours the key's rate limit: the documented per-minute limits as defaults
 //! (trial chat 20/min, embed 5/min, rerank 10/min), `x-trial-endpoint-call-limit` / `-remaining` when the API sends
-//! them, and a 429's `Retry-After` (wait, then send the same cell again). No more than
-//! [`MatrixOptions::max_calls`] requests are ever sent, 429s included. [`plan`] states the cost beforehand and
-//! [`confirm`] asks for consent on stderr.
+//! them, and a 429's `Retry-After` (wait, then send the same cell again) up to [`MAX_RETRY_AFTER`]; a longer wait
+//! stops the sweep. No more than [`MatrixOptions::max_calls`] requests are ever sent, 429s included. [`plan`]
+//! states the cost beforehand and [`confirm`] asks for consent on stderr.
 
-use std::collections::VecDeque;
+mod schedule;
+mod shape;
+
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use chrono::Utc;
 use indicatif::ProgressBar;
 use serde::Serialize;
 use serde_json::Value;
@@ -36,6 +45,12 @@ use crate::request::CapturedRequest;
 use crate::scrub::SecretString;
 use crate::tokenizer::{self, TokenizerCache};
 
+pub use schedule::{
+    parse_retry_after, parse_retry_after_value, RetryAfter, Scheduler, DEFAULT_RETRY_WAIT,
+    MAX_RETRY_AFTER,
+};
+use shape::{Shaper, Variant};
+
 /// The default call budget (`--max-calls`).
 pub const DEFAULT_MAX_CALLS: u32 = 12;
 
@@ -44,6 +59,12 @@ pub const PRECISION: f64 = 0.05;
 
 /// The input levels of the coarse grid, as fractions of the original.
 pub const GRID_FRACTIONS: [f64; 3] = [0.05, 0.25, 1.0];
+
+/// An input is small when it has at most this fraction of the original's input tokens…
+pub const SMALL_INPUT_FRACTION: f64 = 0.25;
+
+/// …or at most this many input tokens. `all_fail` needs a failure at a small input.
+pub const SMALL_INPUT_TOKENS: u64 = 128;
 
 /// Consecutive 429 answers after which the sweep stops (the key is rate limited, not the shape).
 const MAX_CONSECUTIVE_429: u32 = 3;
@@ -56,7 +77,8 @@ pub struct MatrixOptions {
     /// Calls per minute to stay under; default: the trial header if seen, else the documented limit (see
     /// [`documented_limit_per_minute`]).
     pub rate_per_minute: Option<u32>,
-    /// The longest single wait for a rate limit (a longer `Retry-After` is capped to this).
+    /// The longest single wait for a rate limit (never more than [`MAX_RETRY_AFTER`]); a 429 asking for longer
+    /// stops the sweep.
     pub max_wait: Duration,
 }
 
@@ -65,7 +87,7 @@ impl Default for MatrixOptions {
         MatrixOptions {
             max_calls: DEFAULT_MAX_CALLS,
             rate_per_minute: None,
-            max_wait: Duration::from_secs(60),
+            max_wait: MAX_RETRY_AFTER,
         }
     }
 }
@@ -91,10 +113,12 @@ pub struct SweepContext {
 /// What [`sweep`] found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MatrixResult {
-    /// Every observation, in the order made.
+    /// Every observation, in the order made (a 429 that stopped the sweep included; it is no shape's outcome).
     pub cells: Vec<Cell>,
     /// The verdict.
     pub verdict: Verdict,
+    /// Why the verdict is `inconclusive`; `null` otherwise.
+    pub inconclusive_reason: Option<InconclusiveReason>,
     /// The largest input (tokens) that succeeded next to one that failed, when the verdict has an input boundary.
     pub boundary_input_tokens: Option<u64>,
     /// The largest max_tokens that succeeded next to one that failed, when there is a max_tokens boundary.
@@ -103,16 +127,34 @@ pub struct MatrixResult {
     pub calls: u32,
     /// The most requests the sweep was allowed.
     pub max_calls: u32,
-    /// Answers that were 429 (waited for and retried).
+    /// Answers that were 429.
     pub rate_limited: u32,
     /// Seconds spent waiting for rate limits.
     pub waited_s: f64,
     /// `tokenizer` (exact counts with the model's tokenizer) or `chars` (characters / 4).
     pub input_measure: String,
-    /// The axis varied for input length: `text`, `texts`, `documents` or `none`.
+    /// The axis varied for input length: `text` (texts cut or grown), `texts` or `documents` (list items
+    /// dropped, then the last one cut) or `none`.
     pub input_axis: String,
+    /// The kinds of text varied: `messages`, `tool_results`, `documents`, `preamble`, `chat_history`,
+    /// `message`, `prompt`, `texts`, `inputs`, `text`.
+    pub input_varied: Vec<String>,
+    /// How many texts the sweep varies.
+    pub input_parts: usize,
+    /// `largest_first`, `items_then_largest_first` or `none`.
+    pub input_scaling: String,
+    /// Input tokens of the original request.
+    pub original_input_tokens: u64,
+    /// The smallest input (tokens reached) that got an answer other than 429.
+    pub smallest_input_tokens: Option<u64>,
+    /// Inputs up to this many tokens count as small (see [`SMALL_INPUT_FRACTION`], [`SMALL_INPUT_TOKENS`]).
+    pub small_input_tokens: u64,
     /// True when the call budget ran out before the sweep was done.
     pub stopped_early: bool,
+    /// Why the sweep stopped before it was done (`budget_exhausted`, `rate_limited`, `retry_after_too_long`).
+    pub stop_reason: Option<InconclusiveReason>,
+    /// The longest wait for a rate limit the sweep accepts, in seconds.
+    pub max_wait_s: f64,
     /// One line for the report, under the FAQ's question.
     pub conclusion: String,
 }
@@ -127,8 +169,13 @@ impl MatrixResult {
 /// One observation of one shape.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Cell {
-    /// Input tokens of the variant (see [`MatrixResult::input_measure`]).
+    /// Input tokens of the variant as sent, measured on it (see [`MatrixResult::input_measure`]).
     pub input_tokens: u64,
+    /// The input tokens the variant was built for (the reached size may differ slightly).
+    pub target_input_tokens: u64,
+    /// Texts or documents sent, when the input axis is a list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<usize>,
     /// `max_tokens` sent; `None`: not set (the model's default).
     pub max_tokens: Option<u64>,
     /// The HTTP status, or `network` / `timeout` when no response came.
@@ -156,7 +203,8 @@ impl Cell {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    /// Every shape fails: not a size problem (key, model, service).
+    /// Every shape fails, a small input (see [`SMALL_INPUT_TOKENS`]) with the cheapest max_tokens included: not
+    /// a size problem (key, model, service).
     AllFail,
     /// Every shape succeeds: the failure did not reproduce.
     NoneFail,
@@ -168,6 +216,9 @@ pub enum Verdict {
     Intermittent,
     /// Both axes matter, or no simple pattern.
     Mixed,
+    /// Every shape tried failed but no small one was tried (or no shape got an answer): the sweep cannot tell
+    /// whether size matters. See [`MatrixResult::inconclusive_reason`].
+    Inconclusive,
 }
 
 impl Verdict {
@@ -180,6 +231,34 @@ impl Verdict {
             Verdict::MaxTokens => "max_tokens",
             Verdict::Intermittent => "intermittent",
             Verdict::Mixed => "mixed",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+/// Why a sweep could not tell (or stopped early).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InconclusiveReason {
+    /// The input could not be made small: most of it is outside the texts the sweep varies (tool definitions,
+    /// images), or there is no text at all.
+    CouldNotShrink,
+    /// `--max-calls` ran out first.
+    BudgetExhausted,
+    /// The API kept answering 429.
+    RateLimited,
+    /// A 429 asked to wait longer than [`MAX_RETRY_AFTER`] (or the `max_wait` option).
+    RetryAfterTooLong,
+}
+
+impl InconclusiveReason {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InconclusiveReason::CouldNotShrink => "could_not_shrink",
+            InconclusiveReason::BudgetExhausted => "budget_exhausted",
+            InconclusiveReason::RateLimited => "rate_limited",
+            InconclusiveReason::RetryAfterTooLong => "retry_after_too_long",
         }
     }
 }
@@ -192,249 +271,6 @@ pub fn documented_limit_per_minute(endpoint: Endpoint, trial: bool) -> u32 {
         (Endpoint::RerankV1 | Endpoint::RerankV2, true) => 10,
         (_, true) => 20,
         (_, false) => 500,
-    }
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Variants
-
-/// Which part of the body the input axis changes.
-#[derive(Debug, Clone)]
-enum Axis {
-    /// A string at a JSON pointer; `other` is the input outside it (tokens or estimated tokens).
-    Text {
-        pointer: String,
-        text: String,
-        other: u64,
-        own: u64,
-    },
-    /// An array at a JSON pointer whose length is varied.
-    List {
-        pointer: String,
-        len: usize,
-        name: &'static str,
-    },
-    /// Nothing to vary.
-    None,
-}
-
-/// Builds variant bodies and measures them.
-struct Shaper {
-    endpoint: Endpoint,
-    body: Value,
-    tokenizer: Option<Arc<Tokenizer>>,
-    axis: Axis,
-}
-
-fn last_user_text_pointer(endpoint: Endpoint, body: &Value) -> Option<String> {
-    match endpoint {
-        Endpoint::ChatV2 => {
-            let msgs = body.get("messages")?.as_array()?;
-            let i = msgs
-                .iter()
-                .rposition(|m| m.get("role").and_then(Value::as_str) == Some("user"))?;
-            match msgs[i].get("content")? {
-                Value::String(_) => Some(format!("/messages/{i}/content")),
-                Value::Array(parts) => {
-                    let j = parts
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, p)| p.get("text").and_then(Value::as_str).is_some())
-                        .max_by_key(|(_, p)| {
-                            p.get("text").and_then(Value::as_str).map_or(0, str::len)
-                        })?
-                        .0;
-                    Some(format!("/messages/{i}/content/{j}/text"))
-                }
-                _ => None,
-            }
-        }
-        Endpoint::ChatV1 => body
-            .get("message")
-            .and_then(Value::as_str)
-            .map(|_| "/message".to_string()),
-        Endpoint::Generate => body
-            .get("prompt")
-            .and_then(Value::as_str)
-            .map(|_| "/prompt".to_string()),
-        _ => None,
-    }
-}
-
-impl Shaper {
-    fn new(endpoint: Endpoint, body: &Value, tokenizer: Option<Arc<Tokenizer>>) -> Shaper {
-        let mut s = Shaper {
-            endpoint,
-            body: body.clone(),
-            tokenizer,
-            axis: Axis::None,
-        };
-        let list = |k: &str| {
-            body.get(k)
-                .and_then(Value::as_array)
-                .map(Vec::len)
-                .filter(|n| *n > 1)
-        };
-        s.axis = match endpoint {
-            Endpoint::EmbedV1 | Endpoint::EmbedV2 => match (list("texts"), list("inputs")) {
-                (Some(n), _) => Axis::List {
-                    pointer: "/texts".into(),
-                    len: n,
-                    name: "texts",
-                },
-                (None, Some(n)) => Axis::List {
-                    pointer: "/inputs".into(),
-                    len: n,
-                    name: "texts",
-                },
-                _ => Axis::None,
-            },
-            Endpoint::RerankV1 | Endpoint::RerankV2 => match list("documents") {
-                Some(n) => Axis::List {
-                    pointer: "/documents".into(),
-                    len: n,
-                    name: "documents",
-                },
-                None => Axis::None,
-            },
-            _ => match last_user_text_pointer(endpoint, body) {
-                Some(p) => {
-                    let text = body
-                        .pointer(&p)
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string();
-                    let own = s.text_tokens(&text);
-                    let total = s.input_tokens(body);
-                    Axis::Text {
-                        pointer: p,
-                        text,
-                        other: total.saturating_sub(own),
-                        own,
-                    }
-                }
-                None => Axis::None,
-            },
-        };
-        s
-    }
-
-    fn measure(&self) -> &'static str {
-        if self.tokenizer.is_some() {
-            "tokenizer"
-        } else {
-            "chars"
-        }
-    }
-
-    fn axis_name(&self) -> &'static str {
-        match &self.axis {
-            Axis::Text { .. } => "text",
-            Axis::List { name, .. } => name,
-            Axis::None => "none",
-        }
-    }
-
-    fn text_tokens(&self, text: &str) -> u64 {
-        match &self.tokenizer {
-            Some(t) => tokenizer::count_text(t, text),
-            None => crate::tokens::estimate_tokens(text.chars().count() as u64),
-        }
-    }
-
-    /// Input tokens of a body: exact with the tokenizer, else characters / 4.
-    fn input_tokens(&self, body: &Value) -> u64 {
-        match &self.tokenizer {
-            Some(t) => tokenizer::count(t, self.endpoint, body),
-            None => {
-                let chars: u64 = crate::tokens::input_texts(self.endpoint, body)
-                    .iter()
-                    .map(|s| s.chars().count() as u64)
-                    .sum();
-                crate::tokens::estimate_tokens(chars)
-            }
-        }
-    }
-
-    /// The original position on the input axis (total tokens for text, item count for lists).
-    fn original_x(&self) -> u64 {
-        match &self.axis {
-            Axis::Text { other, own, .. } => other + own,
-            Axis::List { len, .. } => *len as u64,
-            Axis::None => 0,
-        }
-    }
-
-    /// The smallest position that still sends some input.
-    fn min_x(&self) -> u64 {
-        match &self.axis {
-            Axis::Text { other, .. } => other + 1,
-            Axis::List { .. } => 1,
-            Axis::None => 0,
-        }
-    }
-
-    /// The grid position for a fraction of the original.
-    fn x_at(&self, fraction: f64) -> u64 {
-        let x0 = self.original_x();
-        ((x0 as f64 * fraction).round() as u64).clamp(self.min_x().min(x0), x0)
-    }
-
-    /// The body for input position `x` and `max_tokens` (`None`: removed), and its input tokens.
-    fn variant(&self, x: u64, max_tokens: Option<u64>) -> (Value, u64) {
-        let mut body = self.body.clone();
-        match &self.axis {
-            Axis::Text {
-                pointer,
-                text,
-                other,
-                own,
-            } if x != other + own => {
-                let want = x.saturating_sub(*other).max(1);
-                let new = match &self.tokenizer {
-                    Some(t) if want < *own => tokenizer::truncate_to_tokens(t, text, want),
-                    Some(t) => tokenizer::grow_to_tokens(t, text, want),
-                    None => {
-                        let chars = (want * 4) as usize;
-                        let n = text.chars().count();
-                        if chars <= n {
-                            text.chars().take(chars).collect()
-                        } else {
-                            text.chars().cycle().take(chars).collect()
-                        }
-                    }
-                };
-                if let Some(slot) = body.pointer_mut(pointer) {
-                    *slot = Value::String(new);
-                }
-            }
-            Axis::List { pointer, len, .. } if x != *len as u64 => {
-                if let Some(Value::Array(a)) = body.pointer_mut(pointer) {
-                    a.truncate((x as usize).max(1));
-                }
-            }
-            _ => {}
-        }
-        if let Some(o) = body.as_object_mut() {
-            match max_tokens {
-                Some(m) => {
-                    o.insert("max_tokens".into(), Value::from(m));
-                }
-                None => {
-                    o.remove("max_tokens");
-                }
-            }
-        }
-        let tokens = self.input_tokens(&body);
-        (body, tokens)
-    }
-
-    /// The position of a measured variant on the axis: tokens for text, the count for lists.
-    fn x_of(&self, x_target: u64, tokens: u64) -> u64 {
-        match &self.axis {
-            Axis::Text { .. } => tokens,
-            _ => x_target,
-        }
     }
 }
 
@@ -479,11 +315,7 @@ fn columns(request: &CapturedRequest) -> Vec<Option<u64>> {
 pub fn plan(ctx: &SweepContext, request: &CapturedRequest, opts: &MatrixOptions) -> Plan {
     let shaper = Shaper::new(request.endpoint, &request.body, ctx.tokenizer.clone());
     let cols = columns(request).len() as u32;
-    let rows = if matches!(shaper.axis, Axis::None) {
-        1
-    } else {
-        2
-    };
+    let rows = if shaper.has_axis() { 2 } else { 1 };
     let coarse = rows * cols + 1 - u32::from(ctx.prior.is_some());
     // Bisection: ⌈log2(range / (PRECISION × boundary))⌉ for a boundary in the upper part of the range.
     let steps = if rows * cols > 1 {
@@ -491,7 +323,7 @@ pub fn plan(ctx: &SweepContext, request: &CapturedRequest, opts: &MatrixOptions)
     } else {
         0
     };
-    let input_tokens = shaper.input_tokens(&request.body);
+    let input_tokens = shaper.original_tokens();
     let generative = request.endpoint.is_generative();
     let max_tokens = request.max_tokens();
     Plan {
@@ -581,155 +413,9 @@ pub fn confirm(plan: &Plan, yes: bool) -> Result<bool> {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Scheduler
-
-/// Paces calls under a rate limit and enforces the call budget.
-#[derive(Debug)]
-pub struct Scheduler {
-    limit: u32,
-    window: Duration,
-    sent: VecDeque<Instant>,
-    calls: u32,
-    max_calls: u32,
-    waited: Duration,
-    max_wait: Duration,
-    /// Calls accepted since the last 429 (or the start), and when the first of them was sent.
-    run: (u32, Option<Instant>),
-    pause_until: Option<Instant>,
-    /// The limit to switch to when an answer shows a production key (no trial headers); `None` once known.
-    production_limit: Option<u32>,
-}
-
-impl Scheduler {
-    /// A scheduler allowing `limit` calls per `window` and `max_calls` calls in all.
-    pub fn new(limit: u32, window: Duration, max_calls: u32, max_wait: Duration) -> Scheduler {
-        Scheduler {
-            limit: limit.max(1),
-            window,
-            sent: VecDeque::new(),
-            calls: 0,
-            max_calls,
-            waited: Duration::ZERO,
-            max_wait,
-            run: (0, None),
-            pause_until: None,
-            production_limit: None,
-        }
-    }
-
-    /// Until an answer shows otherwise, assume a trial key's limit; switch to `limit` when an answer carries no
-    /// trial headers (trial keys get them on every answer but 429s).
-    pub fn assume_trial_until_seen(&mut self, production_limit: u32) {
-        self.production_limit = Some(production_limit);
-    }
-
-    /// Calls made so far.
-    pub fn calls(&self) -> u32 {
-        self.calls
-    }
-
-    /// Calls left in the budget.
-    pub fn left(&self) -> u32 {
-        self.max_calls.saturating_sub(self.calls)
-    }
-
-    /// Time spent waiting.
-    pub fn waited(&self) -> Duration {
-        self.waited
-    }
-
-    async fn sleep(&mut self, d: Duration, why: &str, pb: Option<&ProgressBar>) {
-        if d.is_zero() {
-            return;
-        }
-        if let Some(pb) = pb {
-            pb.set_message(format!("waiting {:.1} s ({why})", d.as_secs_f64()));
-        }
-        tokio::time::sleep(d).await;
-        self.waited += d;
-    }
-
-    /// Waits until a call is allowed; `false` when the budget is spent.
-    pub async fn acquire(&mut self, pb: Option<&ProgressBar>) -> bool {
-        if self.calls >= self.max_calls {
-            return false;
-        }
-        if let Some(t) = self.pause_until.take() {
-            let d = t.saturating_duration_since(Instant::now());
-            self.sleep(d, "rate limit", pb).await;
-        }
-        while let Some(first) = self.sent.front().copied() {
-            if first.elapsed() >= self.window {
-                self.sent.pop_front();
-            } else {
-                break;
-            }
-        }
-        if self.sent.len() as u32 >= self.limit {
-            if let Some(first) = self.sent.front().copied() {
-                let d = (first + self.window).saturating_duration_since(Instant::now());
-                self.sleep(d, "staying under the rate limit", pb).await;
-                self.sent.pop_front();
-            }
-        }
-        let now = Instant::now();
-        self.sent.push_back(now);
-        self.calls += 1;
-        if self.run.1.is_none() {
-            self.run.1 = Some(now);
-        }
-        true
-    }
-
-    /// Learns from an accepted answer's headers (trial call limit and remaining calls).
-    pub fn accepted(&mut self, headers: &[Header]) {
-        self.run.0 += 1;
-        let num = |n: &str| header(headers, n).and_then(|v| v.trim().parse::<u32>().ok());
-        match (
-            num("x-trial-endpoint-call-limit"),
-            self.production_limit.take(),
-        ) {
-            (Some(l), _) => self.limit = self.limit.min(l.max(1)),
-            (None, Some(p)) => self.limit = self.limit.max(p),
-            (None, None) => {}
-        }
-        if num("x-trial-endpoint-call-remaining") == Some(0) {
-            self.pause_until = Some(Instant::now() + self.window.min(self.max_wait));
-        }
-    }
-
-    /// Learns from a 429: waits `Retry-After` (capped), and from then on allows only as many calls per window as
-    /// were accepted before it.
-    pub async fn rate_limited(&mut self, retry_after: Option<Duration>, pb: Option<&ProgressBar>) {
-        let wait = retry_after
-            .unwrap_or(Duration::from_secs(2))
-            .min(self.max_wait);
-        if let (n, Some(start)) = self.run {
-            if n > 0 {
-                // n calls were accepted in a window that ends `wait` from now.
-                self.limit = n;
-                self.window = (start.elapsed() + wait).min(Duration::from_secs(60).max(wait));
-            }
-        }
-        self.sent.clear();
-        self.sleep(wait, "429 Retry-After", pb).await;
-        self.run = (0, None);
-    }
-}
-
-fn retry_after(headers: &[Header]) -> Option<Duration> {
-    if let Some(ms) = header(headers, "retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok()) {
-        return Some(Duration::from_secs_f64((ms / 1000.0).max(0.0)));
-    }
-    header(headers, "retry-after")
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|s| Duration::from_secs_f64(s.max(0.0)))
-}
-
-// ---------------------------------------------------------------------------------------------------------
 // The sweep
 
-fn cell_from(ex: &Exchange, input_tokens: u64, max_tokens: Option<u64>, phase: &str) -> Cell {
+fn cell_from(ex: &Exchange, v: &Variant, max_tokens: Option<u64>, phase: &str) -> Cell {
     let status = match (&ex.response, &ex.failure) {
         (Some(r), _) => Value::from(r.status),
         (None, Some(f)) => Value::from(f.class.as_str()),
@@ -741,7 +427,9 @@ fn cell_from(ex: &Exchange, input_tokens: u64, max_tokens: Option<u64>, phase: &
         .and_then(|r| header(&r.headers, "x-debug-trace-id"))
         .map(str::to_string);
     Cell {
-        input_tokens,
+        input_tokens: v.tokens,
+        target_input_tokens: v.target,
+        items: v.items,
         max_tokens,
         status,
         class: ex.failure.as_ref().map(|f| f.class.as_str().to_string()),
@@ -754,13 +442,39 @@ fn cell_from(ex: &Exchange, input_tokens: u64, max_tokens: Option<u64>, phase: &
     }
 }
 
-/// One grid point: its axis position, max_tokens and observations (indices into `cells`).
+/// The wait a 429 asked for, as sent (printable ASCII, shortened), for the conclusion.
+fn asked_wait(headers: &[Header]) -> String {
+    let raw = match header(headers, "retry-after-ms") {
+        Some(ms) if ms.trim().parse::<f64>().is_ok() => format!("{} ms", ms.trim()),
+        _ => header(headers, "retry-after")
+            .unwrap_or("")
+            .trim()
+            .to_string(),
+    };
+    let clean: String = raw
+        .chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .take(40)
+        .collect();
+    if clean.is_empty() {
+        "(unreadable)".into()
+    } else {
+        format!("\"{clean}\"")
+    }
+}
+
+/// One grid point: its measured input position, max_tokens, the target that produced it and its observations
+/// (indices into `cells`; 429 answers are not observations of a shape).
 #[derive(Debug, Clone)]
 struct Point {
     x: u64,
     col: Option<u64>,
+    target: u64,
     obs: Vec<usize>,
 }
+
+/// A boundary: the largest ok value and the smallest failing one.
+type Bounds = Option<(u64, u64)>;
 
 struct Sweeper<'a> {
     ctx: &'a SweepContext,
@@ -768,88 +482,29 @@ struct Sweeper<'a> {
     sched: Scheduler,
     cells: Vec<Cell>,
     points: Vec<Point>,
+    /// max_tokens columns, cheapest first, the original's last.
+    cols: Vec<Option<u64>>,
+    max_calls: u32,
     rate_limited: u32,
     stopped_early: bool,
-    /// Set when 429s keep coming: the sweep stops.
-    blocked: bool,
+    /// Why the sweep stopped before it was done.
+    stop: Option<InconclusiveReason>,
+    /// The Retry-After the sweep refused to wait for.
+    refused_wait: Option<String>,
     pb: Option<&'a ProgressBar>,
 }
 
 impl Sweeper<'_> {
-    fn point(&mut self, x: u64, col: Option<u64>) -> usize {
-        match self.points.iter().position(|p| p.x == x && p.col == col) {
-            Some(i) => i,
-            None => {
-                self.points.push(Point {
-                    x,
-                    col,
-                    obs: Vec::new(),
-                });
-                self.points.len() - 1
-            }
-        }
+    fn orig_col(&self) -> Option<u64> {
+        *self.cols.last().unwrap_or(&None)
     }
 
-    /// Sends the variant at (`x`, `col`); returns the index of its point, or `None` when no answer could be
-    /// had within the budget.
-    async fn observe(&mut self, x: u64, col: Option<u64>, phase: &str) -> Option<usize> {
-        if self.blocked {
-            return None;
-        }
-        let (body, tokens) = self.shaper.variant(x, col);
-        let px = self.shaper.x_of(x, tokens);
-        let prepared = PreparedRequest {
-            method: "POST".into(),
-            url: self.ctx.url.clone(),
-            headers: self.ctx.headers.clone(),
-            body: serde_json::to_vec(&body).unwrap_or_default(),
-        };
-        let mut consecutive = 0;
-        loop {
-            if !self.sched.acquire(self.pb).await {
-                self.stopped_early = true;
-                return None;
-            }
-            if let Some(pb) = self.pb {
-                let mt = col.map(fmt_num).unwrap_or_else(|| "default".into());
-                pb.set_message(format!("{} input tokens, max_tokens {mt}", fmt_num(tokens)));
-            }
-            let out = self
-                .ctx
-                .client
-                .send(
-                    &prepared,
-                    self.ctx.key.as_ref(),
-                    "matrix",
-                    self.sched.calls(),
-                )
-                .await;
-            if let Some(pb) = self.pb {
-                pb.inc(1);
-            }
-            let ex = out.exchange;
-            if let Some(r) = ex.response.as_ref().filter(|r| r.status == 429) {
-                self.rate_limited += 1;
-                consecutive += 1;
-                if consecutive >= MAX_CONSECUTIVE_429 {
-                    self.blocked = true;
-                    let i = self.point(px, col);
-                    self.cells.push(cell_from(&ex, tokens, col, phase));
-                    self.points[i].obs.push(self.cells.len() - 1);
-                    return Some(i);
-                }
-                let ra = retry_after(&r.headers);
-                self.sched.rate_limited(ra, self.pb).await;
-                continue;
-            }
-            if let Some(r) = &ex.response {
-                self.sched.accepted(&r.headers);
-            }
-            let i = self.point(px, col);
-            self.cells.push(cell_from(&ex, tokens, col, phase));
-            self.points[i].obs.push(self.cells.len() - 1);
-            return Some(i);
-        }
+    fn cheap_col(&self) -> Option<u64> {
+        *self.cols.first().unwrap_or(&None)
+    }
+
+    fn find(&self, x: u64, col: Option<u64>) -> Option<usize> {
+        self.points.iter().position(|p| p.x == x && p.col == col)
     }
 
     /// `Some(true)`: every observation failed; `Some(false)`: none did; `None`: both (or none made).
@@ -868,27 +523,295 @@ impl Sweeper<'_> {
         }
     }
 
-    fn find(&self, x: u64, col: Option<u64>) -> Option<usize> {
-        self.points.iter().position(|p| p.x == x && p.col == col)
+    fn state(&self, x: u64, col: Option<u64>) -> Option<bool> {
+        self.find(x, col).and_then(|p| self.fails(p))
     }
 
-    /// Bisects the input axis in column `col` between an ok position `lo` and a failing `hi`.
+    /// Records an answer as an observation of the variant's shape; returns its point.
+    fn record(&mut self, ex: &Exchange, v: &Variant, col: Option<u64>, phase: &str) -> usize {
+        self.cells.push(cell_from(ex, v, col, phase));
+        let i = match self.find(v.tokens, col) {
+            Some(i) => i,
+            None => {
+                self.points.push(Point {
+                    x: v.tokens,
+                    col,
+                    target: v.target,
+                    obs: Vec::new(),
+                });
+                self.points.len() - 1
+            }
+        };
+        self.points[i].obs.push(self.cells.len() - 1);
+        i
+    }
+
+    /// Notes a 429 whose wait is too long: the sweep stops.
+    fn refuse_wait(&mut self, headers: &[Header]) {
+        self.stop = Some(InconclusiveReason::RetryAfterTooLong);
+        self.refused_wait = Some(asked_wait(headers));
+    }
+
+    /// Sends a variant until an answer other than 429 comes. `None` when the sweep stops instead (budget spent,
+    /// 429s kept coming, or a 429 asked for too long a wait; the last 429 is then kept in `cells`).
+    async fn send(&mut self, v: &Variant, col: Option<u64>, phase: &str) -> Option<Exchange> {
+        if self.stop.is_some() {
+            return None;
+        }
+        let prepared = PreparedRequest {
+            method: "POST".into(),
+            url: self.ctx.url.clone(),
+            headers: self.ctx.headers.clone(),
+            body: serde_json::to_vec(&v.body).unwrap_or_default(),
+        };
+        let mut consecutive = 0;
+        loop {
+            if !self.sched.acquire(self.pb).await {
+                self.stopped_early = true;
+                self.stop = Some(InconclusiveReason::BudgetExhausted);
+                return None;
+            }
+            if let Some(pb) = self.pb {
+                let mt = col.map(fmt_num).unwrap_or_else(|| "default".into());
+                pb.set_message(format!(
+                    "{} input tokens, max_tokens {mt}",
+                    fmt_num(v.tokens)
+                ));
+            }
+            let n = self.sched.calls();
+            let out = self
+                .ctx
+                .client
+                .send(&prepared, self.ctx.key.as_ref(), "matrix", n)
+                .await;
+            if let Some(pb) = self.pb {
+                pb.inc(1);
+            }
+            let ex = out.exchange;
+            let limited = ex.response.as_ref().filter(|r| r.status == 429);
+            let Some(headers) = limited.map(|r| r.headers.clone()) else {
+                if let Some(r) = &ex.response {
+                    self.sched.accepted(&r.headers);
+                }
+                return Some(ex);
+            };
+            self.rate_limited += 1;
+            consecutive += 1;
+            if consecutive < MAX_CONSECUTIVE_429 {
+                let asked = parse_retry_after(&headers, Utc::now());
+                if self.sched.rate_limited(asked, self.pb).await {
+                    continue;
+                }
+                self.refuse_wait(&headers);
+            } else {
+                self.stop = Some(InconclusiveReason::RateLimited);
+            }
+            self.cells.push(cell_from(&ex, v, col, phase));
+            return None;
+        }
+    }
+
+    /// Sends the variant for `target` and `col` and records the answer. Unless `again`, a shape already observed
+    /// (same measured size and column) is not sent a second time. `None` when no answer could be had.
+    async fn observe(
+        &mut self,
+        target: u64,
+        col: Option<u64>,
+        phase: &str,
+        again: bool,
+    ) -> Option<usize> {
+        if self.stop.is_some() {
+            return None;
+        }
+        let v = self.shaper.variant(target, col);
+        if !again {
+            if let Some(p) = self.find(v.tokens, col) {
+                return Some(p);
+            }
+        }
+        let ex = self.send(&v, col, phase).await?;
+        Some(self.record(&ex, &v, col, phase))
+    }
+
+    /// The replay as the original cell's first observation. A 429 replay is not a shape's outcome: its
+    /// Retry-After holds the first call back, or stops the sweep when it is too long.
+    fn seed_from_prior(&mut self, prior: &Exchange) {
+        let col = self.orig_col();
+        let v = self.shaper.variant(self.shaper.original_tokens(), col);
+        match prior.response.as_ref().filter(|r| r.status == 429) {
+            None => {
+                self.record(prior, &v, col, "replay");
+            }
+            Some(r) => {
+                self.cells.push(cell_from(prior, &v, col, "replay"));
+                match self
+                    .sched
+                    .wait_for(parse_retry_after(&r.headers, Utc::now()))
+                {
+                    Some(d) => self.sched.pause(d),
+                    None => self.refuse_wait(&r.headers),
+                }
+            }
+        }
+    }
+
+    /// Phase 1: the original cell, twice.
+    async fn originals(&mut self) {
+        let (x0, col) = (self.shaper.original_tokens(), self.orig_col());
+        let ctx = self.ctx;
+        match &ctx.prior {
+            Some(prior) => self.seed_from_prior(prior),
+            None => {
+                self.observe(x0, col, "grid", true).await;
+            }
+        }
+        self.observe(x0, col, "repeat", true).await;
+    }
+
+    /// Phase 2, the coarse grid: 100 % with the other columns, 25 % with every column, 5 % when 25 % fails cheaply.
+    /// Returns the rows reached (measured input tokens, ascending).
+    async fn coarse_grid(&mut self) -> Vec<u64> {
+        let x0 = self.shaper.original_tokens();
+        let (orig, cheap) = (self.orig_col(), self.cheap_col());
+        for c in self.cols.clone().into_iter().filter(|c| *c != orig) {
+            self.observe(x0, c, "grid", false).await;
+        }
+        let mut rows = vec![x0];
+        if !self.shaper.has_axis() {
+            return rows;
+        }
+        let t25 = self.shaper.target_at(GRID_FRACTIONS[1]);
+        let mut got = None;
+        for c in self.cols.clone().into_iter().rev() {
+            if let Some(p) = self.observe(t25, c, "grid", false).await {
+                got = Some(self.points[p].x);
+            }
+        }
+        let Some(x25) = got.filter(|&x| x < x0) else {
+            return rows;
+        };
+        rows.push(x25);
+        if self.state(x25, cheap) == Some(true) {
+            let t5 = self.shaper.target_at(GRID_FRACTIONS[0]);
+            if let Some(p) = self.observe(t5, cheap, "grid", false).await {
+                rows.push(self.points[p].x);
+            }
+        }
+        rows.sort_unstable();
+        rows.dedup();
+        rows
+    }
+
+    /// Phase 3: re-checks cells that break monotonicity (a failure where a larger shape succeeded).
+    async fn recheck(&mut self) {
+        let le = |p: Option<u64>, q: Option<u64>| match (p, q) {
+            (Some(p), Some(q)) => p <= q,
+            (_, None) => true,
+            (None, Some(_)) => false,
+        };
+        let grid = self.points.len();
+        for a in 0..grid {
+            if self.fails(a) != Some(true) {
+                continue;
+            }
+            let (ax, ac, at) = (self.points[a].x, self.points[a].col, self.points[a].target);
+            let violated = (0..grid).any(|b| {
+                b != a
+                    && self.fails(b) == Some(false)
+                    && ax <= self.points[b].x
+                    && le(ac, self.points[b].col)
+            });
+            if violated {
+                self.observe(at, ac, "recheck", true).await;
+            }
+        }
+    }
+
+    fn row_state(&self, x: u64) -> Vec<Option<bool>> {
+        self.cols.iter().map(|&c| self.state(x, c)).collect()
+    }
+
+    fn col_state(&self, rows: &[u64], c: Option<u64>) -> Vec<Option<bool>> {
+        rows.iter().map(|&x| self.state(x, c)).collect()
+    }
+
+    /// Phase 4: the verdict from the grid (before the small-input rule of [`Sweeper::settle`]).
+    fn grid_verdict(&self, rows: &[u64]) -> Verdict {
+        let states: Vec<Option<bool>> = (0..self.points.len()).map(|p| self.fails(p)).collect();
+        let uniform = |v: &[Option<bool>]| {
+            let known: Vec<bool> = v.iter().flatten().copied().collect();
+            known.windows(2).all(|w| w[0] == w[1])
+        };
+        let rows_uniform = rows.iter().all(|&x| uniform(&self.row_state(x)));
+        let cols_uniform = self.cols.iter().all(|&c| uniform(&self.col_state(rows, c)));
+        if states.iter().any(Option::is_none) {
+            Verdict::Intermittent
+        } else if !states.contains(&Some(true)) {
+            Verdict::NoneFail
+        } else if !states.contains(&Some(false)) {
+            Verdict::AllFail
+        } else if rows_uniform && !cols_uniform {
+            Verdict::InputLength
+        } else if cols_uniform && !rows_uniform {
+            Verdict::MaxTokens
+        } else {
+            Verdict::Mixed
+        }
+    }
+
+    /// Phase 5: bisection where the outcome changes: the input axis in the cheapest column where it changes, max_tokens
+    /// at the smallest input where max_tokens 1 succeeds and the original fails.
+    async fn bisect(&mut self, verdict: Verdict, rows: &[u64]) -> (Bounds, Bounds) {
+        let mut b_in = None;
+        let mut b_max = None;
+        if matches!(verdict, Verdict::InputLength | Verdict::Mixed) {
+            for c in self.cols.clone() {
+                let st = self.col_state(rows, c);
+                let at = |want: bool| rows.iter().zip(&st).filter(move |(_, f)| **f == Some(want));
+                let lo = at(false).map(|(x, _)| *x).max();
+                let hi = at(true).map(|(x, _)| *x).min();
+                if let (Some(lo), Some(hi)) = (lo, hi) {
+                    if lo < hi {
+                        b_in = Some(self.bisect_input(c, lo, hi).await);
+                        break;
+                    }
+                }
+            }
+        }
+        if let (true, Some(orig)) = (
+            matches!(verdict, Verdict::MaxTokens | Verdict::Mixed) && self.cols.len() > 1,
+            self.orig_col(),
+        ) {
+            for &x in rows {
+                let st = self.row_state(x);
+                if st.first() == Some(&Some(false)) && st.last() == Some(&Some(true)) {
+                    b_max = Some(self.bisect_max(x, 1, orig).await);
+                    break;
+                }
+            }
+        }
+        (b_in, b_max)
+    }
+
+    /// Bisects the input axis in column `col` between an ok size `lo` and a failing `hi` (measured tokens).
     async fn bisect_input(&mut self, col: Option<u64>, mut lo: u64, mut hi: u64) -> (u64, u64) {
-        while hi > lo + 1 && (hi - lo) as f64 > PRECISION * lo as f64 && !self.blocked {
-            let list = !matches!(self.shaper.axis, Axis::Text { .. });
-            // For lists, positions are item counts; for text, token counts.
-            let mid = lo + (hi - lo) / 2;
-            let Some(p) = self.observe(mid, col, "bisect").await else {
+        while hi > lo + 1 && (hi - lo) as f64 > PRECISION * lo as f64 && self.stop.is_none() {
+            let mut v = self.shaper.variant(lo + (hi - lo) / 2, col);
+            if v.tokens <= lo && self.shaper.items.is_some() {
+                // Items are uneven: the largest count below `hi`.
+                v = self.shaper.variant(hi - 1, col);
+            }
+            if v.tokens <= lo || v.tokens >= hi {
+                break; // no shape between them
+            }
+            let Some(ex) = self.send(&v, col, "bisect").await else {
                 break;
             };
-            let x = self.points[p].x;
+            let p = self.record(&ex, &v, col, "bisect");
             match self.fails(p) {
-                Some(true) if x < hi => hi = x,
-                Some(false) if x > lo => lo = x,
-                _ => break,
-            }
-            if list && hi - lo <= 1 {
-                break;
+                Some(true) => hi = v.tokens,
+                Some(false) => lo = v.tokens,
+                None => break,
             }
         }
         (lo, hi)
@@ -896,9 +819,14 @@ impl Sweeper<'_> {
 
     /// Bisects max_tokens at input position `x` between an ok `lo` and a failing `hi`.
     async fn bisect_max(&mut self, x: u64, mut lo: u64, mut hi: u64) -> (u64, u64) {
-        while hi > lo + 1 && (hi - lo) as f64 > PRECISION * lo as f64 && !self.blocked {
+        let target = self
+            .points
+            .iter()
+            .find(|p| p.x == x)
+            .map_or(x, |p| p.target);
+        while hi > lo + 1 && (hi - lo) as f64 > PRECISION * lo as f64 && self.stop.is_none() {
             let mid = lo + (hi - lo) / 2;
-            let Some(p) = self.observe(x, Some(mid), "bisect").await else {
+            let Some(p) = self.observe(target, Some(mid), "bisect", true).await else {
                 break;
             };
             match self.fails(p) {
@@ -910,34 +838,292 @@ impl Sweeper<'_> {
         (lo, hi)
     }
 
-    /// Input tokens of the first observation at position `x` in any column.
-    fn tokens_at(&self, x: u64) -> u64 {
-        self.points
+    /// Inputs up to this many tokens are small.
+    fn small_ceiling(&self) -> u64 {
+        let f = (self.shaper.original_tokens() as f64 * SMALL_INPUT_FRACTION).ceil() as u64;
+        f.max(SMALL_INPUT_TOKENS)
+    }
+
+    /// The smallest failing input observed with the cheapest max_tokens.
+    fn smallest_failure(&self) -> Option<u64> {
+        (0..self.points.len())
+            .filter(|&p| self.points[p].col == self.cheap_col() && self.fails(p) == Some(true))
+            .map(|p| self.points[p].x)
+            .min()
+    }
+
+    /// Phase 6, the final verdict: `all_fail` only when a small input failed with the cheapest max_tokens; otherwise,
+    /// and when no shape got an answer, `inconclusive` with the reason.
+    fn settle(&self, grid: Verdict) -> (Verdict, Option<InconclusiveReason>) {
+        let answered = self.points.iter().any(|p| !p.obs.is_empty());
+        let small = self.shaper.has_axis()
+            && self
+                .smallest_failure()
+                .is_some_and(|x| x <= self.small_ceiling());
+        if answered && (grid != Verdict::AllFail || small) {
+            return (grid, None);
+        }
+        let reachable = self.shaper.has_axis()
+            && self.shaper.variant(0, self.cheap_col()).tokens <= self.small_ceiling();
+        // A request that cannot shrink could not have told even without the stop.
+        let reason = match self.stop {
+            Some(r) if reachable || !answered => r,
+            _ => InconclusiveReason::CouldNotShrink,
+        };
+        (Verdict::Inconclusive, Some(reason))
+    }
+
+    fn est(&self) -> &'static str {
+        if self.shaper.measure() == "chars" {
+            " (estimated from characters)"
+        } else {
+            ""
+        }
+    }
+
+    /// An input size in words: `3,000 tokens`, or for lists `22 texts (3,000 tokens)`.
+    fn in_words(&self, x: u64) -> String {
+        let items = self
+            .cells
             .iter()
-            .find(|p| p.x == x && !p.obs.is_empty())
-            .map(|p| self.cells[p.obs[0]].input_tokens)
-            .unwrap_or(x)
+            .find(|c| c.input_tokens == x)
+            .and_then(|c| c.items);
+        match (&self.shaper.items, items) {
+            (Some(it), Some(n)) => {
+                format!("{} {} ({} tokens)", fmt_num(n as u64), it.name, fmt_num(x))
+            }
+            _ => format!("{} tokens{}", fmt_num(x), self.est()),
+        }
+    }
+
+    /// The statuses of the failed observations: `400, 429`.
+    fn fail_statuses(&self) -> String {
+        let mut v: Vec<String> = self
+            .points
+            .iter()
+            .flat_map(|p| &p.obs)
+            .map(|&i| &self.cells[i])
+            .filter(|c| c.failed())
+            .map(|c| c.status.to_string().trim_matches('"').to_string())
+            .collect();
+        v.sort();
+        v.dedup();
+        v.join(", ")
+    }
+
+    fn percent_of_original(&self, x: u64) -> u64 {
+        (x as f64 * 100.0 / self.shaper.original_tokens().max(1) as f64).round() as u64
+    }
+
+    /// The conclusion of an inconclusive sweep: that it could not tell, and why.
+    fn conclusion_inconclusive(&self, reason: InconclusiveReason) -> String {
+        let mut sizes: Vec<u64> = self
+            .points
+            .iter()
+            .filter(|p| !p.obs.is_empty())
+            .map(|p| p.x)
+            .collect();
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        sizes.dedup();
+        let head = "Could not tell whether the failure depends on the request's size";
+        let seen = if sizes.is_empty() {
+            "no call got an answer other than 429".to_string()
+        } else if !self.shaper.has_axis() {
+            format!("every shape tried failed ({})", self.fail_statuses())
+        } else {
+            let mut list: Vec<String> = sizes.iter().map(|&x| fmt_num(x)).collect();
+            let last = list.pop().unwrap_or_default();
+            let list = if list.is_empty() {
+                last
+            } else {
+                format!("{} and {last}", list.join(", "))
+            };
+            format!(
+                "every shape tried failed ({}), at {list} input tokens{}",
+                self.fail_statuses(),
+                self.est()
+            )
+        };
+        let small = format!(
+            "no input of {} tokens or less was tried",
+            fmt_num(self.small_ceiling())
+        );
+        let why = match reason {
+            InconclusiveReason::CouldNotShrink if !self.shaper.has_axis() => {
+                "the request has no text the sweep can shrink (only input it cannot vary, such as images)".to_string()
+            }
+            InconclusiveReason::CouldNotShrink => {
+                let min = self.shaper.variant(0, self.cheap_col()).tokens;
+                format!(
+                    "the input cannot be made smaller than {} tokens ({}% of the original {}): {} tokens are in parts \
+                     the sweep leaves as they are (it varies {}; tool definitions, tool calls, the rerank query and \
+                     images stay), so {small}",
+                    fmt_num(min),
+                    self.percent_of_original(min),
+                    fmt_num(self.shaper.original_tokens()),
+                    fmt_num(self.shaper.fixed_tokens()),
+                    self.shaper.kinds.join(", ")
+                )
+            }
+            InconclusiveReason::BudgetExhausted => format!(
+                "the budget of {} calls ran out first, so {small}; raise --max-calls",
+                self.max_calls
+            ),
+            InconclusiveReason::RateLimited => format!(
+                "the API kept answering 429 (rate limited), so {small}; sweep again once the rate limit has reset"
+            ),
+            InconclusiveReason::RetryAfterTooLong => format!(
+                "the API answered 429 asking to wait {} (Retry-After), longer than the {} s the sweep waits at most, \
+                 so {small}; sweep again later",
+                self.refused_wait.as_deref().unwrap_or("(unreadable)"),
+                self.sched.max_wait().as_secs()
+            ),
+        };
+        format!("{head}: {seen}; {why}.")
+    }
+
+    /// The conclusion of a sweep that could tell.
+    fn conclusion_found(&self, verdict: Verdict, b_in: Bounds, b_max: Bounds) -> String {
+        let est = self.est();
+        let total_obs = self.points.iter().map(|p| p.obs.len()).sum::<usize>();
+        let failed_obs = self
+            .points
+            .iter()
+            .flat_map(|p| &p.obs)
+            .filter(|&&i| self.cells[i].failed())
+            .count();
+        let statuses = self.fail_statuses();
+        match verdict {
+            Verdict::AllFail => {
+                let min = self.smallest_failure().unwrap_or(0);
+                let at = if min < self.shaper.original_tokens() {
+                    format!("down to {} input tokens{est} ({}% of the original)", fmt_num(min), self.percent_of_original(min))
+                } else {
+                    format!("at {} input tokens{est}, already a small input", fmt_num(min))
+                };
+                let mt = if self.cols.len() > 1 { " with max_tokens 1" } else { "" };
+                format!(
+                    "Every shape fails ({statuses}), {at}{mt}: the failure does not depend on the request's size; look at \
+                     the key, the model or the service."
+                )
+            }
+            Verdict::NoneFail => format!(
+                "Every shape succeeded ({total_obs} calls, the original included): the failure did not reproduce."
+            ),
+            Verdict::Intermittent => format!(
+                "The same shape both failed and succeeded ({failed_obs} of {total_obs} calls failed: {statuses}): the \
+                 failures are intermittent, not tied to the input length or max_tokens."
+            ),
+            Verdict::InputLength => match b_in {
+                Some((lo, hi)) => format!(
+                    "Fails only when the input exceeds ≈{}; every shorter input succeeds (ok at {}, fails at {}).",
+                    self.in_words(lo),
+                    self.in_words(lo),
+                    self.in_words(hi)
+                ),
+                None => "Fails only with longer inputs; shorter inputs succeed.".to_string(),
+            },
+            Verdict::MaxTokens => match b_max {
+                Some((lo, hi)) => format!(
+                    "Fails only when max_tokens exceeds ≈{}; every input length succeeds with a smaller max_tokens (ok \
+                     at {}, fails at {}).",
+                    fmt_num(lo),
+                    fmt_num(lo),
+                    fmt_num(hi)
+                ),
+                None => "Fails only with the original max_tokens; max_tokens 1 succeeds at every input length.".to_string(),
+            },
+            _ => {
+                let mut parts = vec!["Failures depend on both the input length and max_tokens".to_string()];
+                if let Some((lo, hi)) = b_in {
+                    parts.push(format!("with the input boundary between {} and {}", self.in_words(lo), self.in_words(hi)));
+                }
+                if let Some((lo, hi)) = b_max {
+                    parts.push(format!("with the max_tokens boundary between {} and {}", fmt_num(lo), fmt_num(hi)));
+                }
+                format!("{}; compare input + max_tokens with the model's context window.", parts.join(", "))
+            }
+        }
+    }
+
+    /// The one-line conclusion, with a note when the sweep stopped early.
+    fn conclusion(
+        &self,
+        verdict: Verdict,
+        reason: Option<InconclusiveReason>,
+        b_in: Bounds,
+        b_max: Bounds,
+    ) -> String {
+        if let Some(r) = reason {
+            return self.conclusion_inconclusive(r);
+        }
+        let mut c = self.conclusion_found(verdict, b_in, b_max);
+        match self.stop {
+            Some(InconclusiveReason::RateLimited) => {
+                c.push_str(" The sweep stopped: the API kept answering 429 (rate limited).");
+            }
+            Some(InconclusiveReason::RetryAfterTooLong) => c.push_str(&format!(
+                " The sweep stopped: the API asked to wait {} (Retry-After), longer than {} s.",
+                self.refused_wait.as_deref().unwrap_or("(unreadable)"),
+                self.sched.max_wait().as_secs()
+            )),
+            Some(_) if self.stopped_early => {
+                c.push_str(&format!(
+                    " (Stopped at the budget of {} calls.)",
+                    self.max_calls
+                ));
+            }
+            _ => {}
+        }
+        c
+    }
+
+    fn finish(self, grid: Verdict, b_in: Bounds, b_max: Bounds) -> MatrixResult {
+        let (verdict, reason) = self.settle(grid);
+        let (b_in, b_max) = if reason.is_some() {
+            (None, None)
+        } else {
+            (b_in, b_max)
+        };
+        let conclusion = self.conclusion(verdict, reason, b_in, b_max);
+        if let Some(pb) = self.pb {
+            pb.finish_and_clear();
+        }
+        let smallest = self
+            .points
+            .iter()
+            .filter(|p| !p.obs.is_empty())
+            .map(|p| p.x)
+            .min();
+        MatrixResult {
+            verdict,
+            inconclusive_reason: reason,
+            boundary_input_tokens: b_in.map(|(lo, _)| lo),
+            boundary_max_tokens: b_max.map(|(lo, _)| lo),
+            calls: self.sched.calls(),
+            max_calls: self.max_calls,
+            rate_limited: self.rate_limited,
+            waited_s: (self.sched.waited().as_secs_f64() * 10.0).round() / 10.0,
+            input_measure: self.shaper.measure().into(),
+            input_axis: self.shaper.axis_name().into(),
+            input_varied: self.shaper.kinds.iter().map(|k| k.to_string()).collect(),
+            input_parts: self.shaper.slots.len(),
+            input_scaling: self.shaper.scaling().into(),
+            original_input_tokens: self.shaper.original_tokens(),
+            smallest_input_tokens: smallest,
+            small_input_tokens: self.small_ceiling(),
+            stopped_early: self.stopped_early,
+            stop_reason: self.stop,
+            max_wait_s: self.sched.max_wait().as_secs_f64(),
+            conclusion,
+            cells: self.cells,
+        }
     }
 }
 
-/// Sweeps the shapes of `request` (see the module docs). `progress`, when given, gets a length and one tick per
-/// call. Fails only on a request the sweep cannot vary at all (no JSON object body).
-pub async fn sweep(
-    ctx: &SweepContext,
-    request: &CapturedRequest,
-    opts: &MatrixOptions,
-    progress: Option<&ProgressBar>,
-) -> Result<MatrixResult> {
-    if !request.body.is_object() {
-        return Err(Error::input(
-            "--matrix",
-            "the request has no JSON object body to vary",
-        ));
-    }
-    if opts.max_calls == 0 {
-        return Err(Error::input("--max-calls", "must be at least 1"));
-    }
-    let shaper = Shaper::new(request.endpoint, &request.body, ctx.tokenizer.clone());
+/// The pacing for a sweep: `--rate`, else the trial header of the replay, else the documented limit (a trial
+/// key's until an answer shows a production key).
+fn scheduler_for(ctx: &SweepContext, request: &CapturedRequest, opts: &MatrixOptions) -> Scheduler {
     let prior_headers: Vec<Header> = ctx
         .prior
         .as_ref()
@@ -971,263 +1157,49 @@ pub async fn sweep(
         sched.accepted(&prior_headers);
         sched.run = (0, None);
     }
+    sched
+}
+
+/// Sweeps the shapes of `request` (see the module docs). `progress`, when given, gets a length and one tick per
+/// call. Fails only on a request the sweep cannot vary at all (no JSON object body).
+pub async fn sweep(
+    ctx: &SweepContext,
+    request: &CapturedRequest,
+    opts: &MatrixOptions,
+    progress: Option<&ProgressBar>,
+) -> Result<MatrixResult> {
+    if !request.body.is_object() {
+        return Err(Error::input(
+            "--matrix",
+            "the request has no JSON object body to vary",
+        ));
+    }
+    if opts.max_calls == 0 {
+        return Err(Error::input("--max-calls", "must be at least 1"));
+    }
     if let Some(pb) = progress {
         pb.set_length(u64::from(plan(ctx, request, opts).expected_calls));
     }
     let mut s = Sweeper {
         ctx,
-        shaper,
-        sched,
+        shaper: Shaper::new(request.endpoint, &request.body, ctx.tokenizer.clone()),
+        sched: scheduler_for(ctx, request, opts),
         cells: Vec::new(),
         points: Vec::new(),
+        cols: columns(request),
+        max_calls: opts.max_calls,
         rate_limited: 0,
         stopped_early: false,
-        blocked: false,
+        stop: None,
+        refused_wait: None,
         pb: progress,
     };
-    let cols = columns(request);
-    let orig_col = *cols.last().unwrap_or(&None);
-    let cheap_col = cols[0];
-    let x0 = s.shaper.original_x();
-    let has_axis = !matches!(s.shaper.axis, Axis::None);
-
-    // 1. The original cell, twice.
-    if let Some(prior) = &ctx.prior {
-        let tokens = s.shaper.input_tokens(&request.body);
-        let i = s.point(s.shaper.x_of(x0, tokens), orig_col);
-        s.cells
-            .push(cell_from(prior, tokens, request.max_tokens(), "replay"));
-        s.points[i].obs.push(s.cells.len() - 1);
-    } else {
-        s.observe(x0, orig_col, "grid").await;
-    }
-    s.observe(x0, orig_col, "repeat").await;
-    // Positions are re-read from the points: text positions are measured token counts.
-    let x0 = s.points.first().map_or(x0, |p| p.x);
-
-    // 2. The coarse grid: 100 % with the other columns, 25 % with every column, 5 % when 25 % fails cheaply.
-    for &c in cols.iter().filter(|c| **c != orig_col) {
-        s.observe(x0, c, "grid").await;
-    }
-    let x25 = s.shaper.x_at(GRID_FRACTIONS[1]);
-    let x5 = s.shaper.x_at(GRID_FRACTIONS[0]);
-    let mut rows = vec![x0];
-    if has_axis && x25 < x0 {
-        let mut got = None;
-        for &c in cols.iter().rev() {
-            if let Some(p) = s.observe(x25, c, "grid").await {
-                got = Some(s.points[p].x);
-            }
-        }
-        if let Some(x) = got {
-            rows.insert(0, x);
-            let cheap_fails = s.find(x, cheap_col).and_then(|p| s.fails(p)) == Some(true);
-            if cheap_fails && x5 < x25 {
-                if let Some(p) = s.observe(x5, cheap_col, "grid").await {
-                    rows.insert(0, s.points[p].x);
-                }
-            }
-        }
-    }
-    rows.dedup();
-
-    // 3. Re-check cells that break monotonicity (a failure where a larger shape succeeded).
-    let grid: Vec<usize> = (0..s.points.len()).collect();
-    for &a in &grid {
-        if s.fails(a) != Some(true) {
-            continue;
-        }
-        let (ax, ac) = (s.points[a].x, s.points[a].col);
-        let le = |p: Option<u64>, q: Option<u64>| match (p, q) {
-            (Some(p), Some(q)) => p <= q,
-            (_, None) => true,
-            (None, Some(_)) => false,
-        };
-        let violated = grid.iter().any(|&b| {
-            b != a && s.fails(b) == Some(false) && ax <= s.points[b].x && le(ac, s.points[b].col)
-        });
-        if violated {
-            s.observe(ax, ac, "recheck").await;
-        }
-    }
-
-    // 4. The verdict from the grid.
-    let grid_points: Vec<usize> = (0..s.points.len()).collect();
-    let states: Vec<Option<bool>> = grid_points.iter().map(|&p| s.fails(p)).collect();
-    let intermittent = states.iter().any(Option::is_none);
-    let any_fail = states.contains(&Some(true));
-    let any_ok = states.contains(&Some(false));
-    let row_state = |s: &Sweeper<'_>, x: u64| -> Vec<Option<bool>> {
-        cols.iter()
-            .map(|&c| s.find(x, c).and_then(|p| s.fails(p)))
-            .collect()
-    };
-    let col_state = |s: &Sweeper<'_>, c: Option<u64>| -> Vec<Option<bool>> {
-        rows.iter()
-            .map(|&x| s.find(x, c).and_then(|p| s.fails(p)))
-            .collect()
-    };
-    let uniform = |v: &[Option<bool>]| {
-        let known: Vec<bool> = v.iter().flatten().copied().collect();
-        known.windows(2).all(|w| w[0] == w[1])
-    };
-    let rows_uniform = rows.iter().all(|&x| uniform(&row_state(&s, x)));
-    let cols_uniform = cols.iter().all(|&c| uniform(&col_state(&s, c)));
-    let verdict = if intermittent {
-        Verdict::Intermittent
-    } else if !any_fail {
-        Verdict::NoneFail
-    } else if !any_ok {
-        Verdict::AllFail
-    } else if rows_uniform && !cols_uniform {
-        Verdict::InputLength
-    } else if cols_uniform && !rows_uniform {
-        Verdict::MaxTokens
-    } else {
-        Verdict::Mixed
-    };
-
-    // 5. Bisection where the outcome changes.
-    let mut b_in: Option<(u64, u64)> = None;
-    let mut b_max: Option<(u64, u64)> = None;
-    if matches!(verdict, Verdict::InputLength | Verdict::Mixed) {
-        // The cheapest column in which the outcome changes along the input axis.
-        for &c in &cols {
-            let st = col_state(&s, c);
-            let lo = rows
-                .iter()
-                .zip(&st)
-                .filter(|(_, f)| **f == Some(false))
-                .map(|(x, _)| *x)
-                .max();
-            let hi = rows
-                .iter()
-                .zip(&st)
-                .filter(|(_, f)| **f == Some(true))
-                .map(|(x, _)| *x)
-                .min();
-            if let (Some(lo), Some(hi)) = (lo, hi) {
-                if lo < hi {
-                    b_in = Some(s.bisect_input(c, lo, hi).await);
-                    break;
-                }
-            }
-        }
-    }
-    if matches!(verdict, Verdict::MaxTokens | Verdict::Mixed) {
-        if let Some(orig) = orig_col {
-            // The smallest input at which max_tokens 1 succeeds and the original fails.
-            for &x in &rows {
-                let st = row_state(&s, x);
-                if st.first() == Some(&Some(false))
-                    && st.last() == Some(&Some(true))
-                    && cols.len() > 1
-                {
-                    b_max = Some(s.bisect_max(x, 1, orig).await);
-                    break;
-                }
-            }
-        }
-    }
-
-    // 6. The conclusion.
-    let est = if s.shaper.measure() == "chars" {
-        " (estimated from characters)"
-    } else {
-        ""
-    };
-    let unit = match &s.shaper.axis {
-        Axis::List { name, .. } => *name,
-        _ => "tokens",
-    };
-    let in_words = |s: &Sweeper<'_>, x: u64| match &s.shaper.axis {
-        Axis::List { .. } => format!("{} {unit} ({} tokens)", fmt_num(x), fmt_num(s.tokens_at(x))),
-        _ => format!("{} tokens{est}", fmt_num(x)),
-    };
-    let fail_statuses = {
-        let mut v: Vec<String> = s
-            .cells
-            .iter()
-            .filter(|c| c.failed())
-            .map(|c| c.status.to_string().trim_matches('"').to_string())
-            .collect();
-        v.sort();
-        v.dedup();
-        v.join(", ")
-    };
-    let total_obs = s.cells.len();
-    let failed_obs = s.cells.iter().filter(|c| c.failed()).count();
-    let min_tokens = s.cells.iter().map(|c| c.input_tokens).min().unwrap_or(0);
-    let mut conclusion = match verdict {
-        Verdict::AllFail => format!(
-            "Every shape fails ({fail_statuses}), down to {} input tokens{est}{}: the failure does not depend on the \
-             request's size; look at the key, the model or the service.",
-            fmt_num(min_tokens),
-            if cols.len() > 1 { " with max_tokens 1" } else { "" }
-        ),
-        Verdict::NoneFail => format!(
-            "Every shape succeeded ({total_obs} calls, the original included): the failure did not reproduce."
-        ),
-        Verdict::Intermittent => format!(
-            "The same shape both failed and succeeded ({failed_obs} of {total_obs} calls failed: {fail_statuses}): the \
-             failures are intermittent, not tied to the input length or max_tokens."
-        ),
-        Verdict::InputLength => match b_in {
-            Some((lo, hi)) => format!(
-                "Fails only when the input exceeds ≈{}{est}; every shorter input succeeds (ok at {}, fails at {}).",
-                if unit == "tokens" { format!("{} tokens", fmt_num(lo)) } else { in_words(&s, lo) },
-                in_words(&s, lo),
-                in_words(&s, hi)
-            ),
-            None => "Fails only with longer inputs; shorter inputs succeed.".to_string(),
-        },
-        Verdict::MaxTokens => match b_max {
-            Some((lo, hi)) => format!(
-                "Fails only when max_tokens exceeds ≈{}; every input length succeeds with a smaller max_tokens (ok at {}, \
-                 fails at {}).",
-                fmt_num(lo),
-                fmt_num(lo),
-                fmt_num(hi)
-            ),
-            None => "Fails only with the original max_tokens; max_tokens 1 succeeds at every input length.".to_string(),
-        },
-        Verdict::Mixed => {
-            let mut parts = vec!["Failures depend on both the input length and max_tokens".to_string()];
-            if let Some((lo, hi)) = b_in {
-                parts.push(format!("with the input boundary between {} and {}", in_words(&s, lo), in_words(&s, hi)));
-            }
-            if let Some((lo, hi)) = b_max {
-                parts.push(format!("with the max_tokens boundary between {} and {}", fmt_num(lo), fmt_num(hi)));
-            }
-            format!("{}; compare input + max_tokens with the model's context window.", parts.join(", "))
-        }
-    };
-    if s.blocked {
-        conclusion.push_str(" The sweep stopped: the API kept answering 429 (rate limited).");
-    } else if s.stopped_early {
-        conclusion.push_str(&format!(
-            " (Stopped at the budget of {} calls.)",
-            opts.max_calls
-        ));
-    }
-    if let Some(pb) = progress {
-        pb.finish_and_clear();
-    }
-    let boundary_input_tokens = b_in.map(|(lo, _)| s.tokens_at(lo));
-    Ok(MatrixResult {
-        boundary_input_tokens,
-        boundary_max_tokens: b_max.map(|(lo, _)| lo),
-        calls: s.sched.calls(),
-        max_calls: opts.max_calls,
-        rate_limited: s.rate_limited,
-        waited_s: (s.sched.waited().as_secs_f64() * 10.0).round() / 10.0,
-        input_measure: s.shaper.measure().into(),
-        input_axis: s.shaper.axis_name().into(),
-        stopped_early: s.stopped_early,
-        conclusion,
-        verdict,
-        cells: s.cells,
-    })
+    s.originals().await;
+    let rows = s.coarse_grid().await;
+    s.recheck().await;
+    let grid = s.grid_verdict(&rows);
+    let (b_in, b_max) = s.bisect(grid, &rows).await;
+    Ok(s.finish(grid, b_in, b_max))
 }
 
 /// The model's tokenizer for a sweep: `GET {base}/v1/models/{model}` for `tokenizer_url`, then the cache (which
@@ -1347,7 +1319,7 @@ mod tests {
     async fn scheduler_paces_under_its_limit_and_keeps_the_budget() {
         let window = Duration::from_millis(300);
         let mut s = Scheduler::new(2, window, 4, Duration::from_secs(5));
-        let t0 = Instant::now();
+        let t0 = std::time::Instant::now();
         assert!(s.acquire(None).await && s.acquire(None).await);
         assert!(t0.elapsed() < window, "the first two calls go at once");
         assert!(s.acquire(None).await);
@@ -1358,18 +1330,19 @@ mod tests {
             Header::new("x-trial-endpoint-call-remaining", "0"),
         ]);
         assert_eq!(s.limit, 1);
-        let t1 = Instant::now();
+        let t1 = std::time::Instant::now();
         assert!(s.acquire(None).await);
         assert!(t1.elapsed() >= window - Duration::from_millis(20));
         assert!(!s.acquire(None).await, "the budget of 4 is spent");
         assert_eq!(s.calls(), 4);
+        let now = Utc::now();
         assert_eq!(
-            retry_after(&[Header::new("Retry-After", "2")]),
-            Some(Duration::from_secs(2))
+            parse_retry_after(&[Header::new("Retry-After", "2")], now),
+            RetryAfter::Wait(Duration::from_secs(2))
         );
         assert_eq!(
-            retry_after(&[Header::new("retry-after-ms", "1500")]),
-            Some(Duration::from_millis(1500))
+            parse_retry_after(&[Header::new("retry-after-ms", "1500")], now),
+            RetryAfter::Wait(Duration::from_millis(1500))
         );
     }
 
@@ -1388,20 +1361,20 @@ mod tests {
         let body = json!({"model": "command-a-03-2025", "max_tokens": 700,
             "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": text}]});
         let s = Shaper::new(Endpoint::ChatV2, &body, Some(t.clone()));
-        let x0 = s.original_x();
+        let x0 = s.original_tokens();
         assert_eq!(x0, tokenizer::count(&t, Endpoint::ChatV2, &body));
-        for target in [s.x_at(0.05), s.x_at(0.25), 1234] {
-            let (v, n) = s.variant(target, Some(1));
-            assert_eq!(n, target, "variant hits {target} tokens");
-            assert_eq!(v["max_tokens"], json!(1));
+        for target in [s.target_at(0.05), s.target_at(0.25), 1234] {
+            let v = s.variant(target, Some(1));
+            assert_eq!(v.tokens, target, "variant hits {target} tokens");
+            assert_eq!(v.body["max_tokens"], json!(1));
             assert_eq!(
-                v["messages"][0]["content"],
+                v.body["messages"][0]["content"],
                 json!("Be brief."),
-                "other messages untouched"
+                "the short message keeps its length: the largest text is cut first"
             );
         }
-        let (v, _) = s.variant(x0, None);
-        assert!(v.get("max_tokens").is_none());
+        let v = s.variant(x0, None);
+        assert!(v.body.get("max_tokens").is_none());
     }
 
     #[test]
@@ -1410,13 +1383,13 @@ mod tests {
         let s = Shaper::new(Endpoint::EmbedV2, &body, None);
         assert_eq!(s.axis_name(), "texts");
         assert_eq!(s.measure(), "chars");
-        let (v, _) = s.variant(s.x_at(0.25), None);
-        assert_eq!(v["texts"].as_array().map(Vec::len), Some(1));
+        let v = s.variant(s.target_at(0.25), None);
+        assert_eq!(v.body["texts"].as_array().map(Vec::len), Some(1));
         let body = json!({"message": "x".repeat(4000)});
         let s = Shaper::new(Endpoint::ChatV1, &body, None);
-        let (v, n) = s.variant(250, Some(5));
-        assert_eq!(v["message"].as_str().map(str::len), Some(1000));
-        assert_eq!(n, 250);
+        let v = s.variant(250, Some(5));
+        assert_eq!(v.body["message"].as_str().map(str::len), Some(1000));
+        assert_eq!(v.tokens, 250);
     }
 
     #[test]

@@ -21,7 +21,8 @@ fn push_all_strings<'a>(out: &mut Vec<&'a str>, v: &'a Value) {
     }
 }
 
-/// v2 message content: a string, or a list of parts of which `{type:"text", text}` count.
+/// v2 message content: a string, or a list of parts of which `{type:"text", text}` and (tool results)
+/// `{type:"document", document}` count; images do not.
 fn push_content<'a>(out: &mut Vec<&'a str>, content: Option<&'a Value>) {
     match content {
         Some(Value::String(s)) => out.push(s),
@@ -29,10 +30,16 @@ fn push_content<'a>(out: &mut Vec<&'a str>, content: Option<&'a Value>) {
             for p in parts {
                 match p {
                     Value::String(s) => out.push(s),
-                    Value::Object(o)
-                        if o.get("type").and_then(Value::as_str).unwrap_or("text") == "text" =>
-                    {
-                        push_str(out, o.get("text"));
+                    Value::Object(o) => {
+                        match o.get("type").and_then(Value::as_str).unwrap_or("text") {
+                            "text" => push_str(out, o.get("text")),
+                            "document" => {
+                                if let Some(d) = o.get("document") {
+                                    push_all_strings(out, d);
+                                }
+                            }
+                            _ => {}
+                        }
                     }
                     _ => {}
                 }
@@ -43,8 +50,9 @@ fn push_content<'a>(out: &mut Vec<&'a str>, content: Option<&'a Value>) {
 }
 
 /// The texts an endpoint sends to the model, in request order:
-/// - v2 chat: message contents (text parts), tool plans and tool call arguments, documents, tools;
-/// - v1 chat: preamble, chat_history messages, message, documents, tools, tool_results;
+/// - v2 chat: message contents of every role (text parts; a tool message's document parts and legacy
+///   `tool_results`), tool plans and tool call arguments, documents, tools;
+/// - v1 chat: preamble, chat_history messages (and their tool_results), message, documents, tools, tool_results;
 /// - embed: texts (and text parts of inputs); rerank: query and documents;
 /// - generate: prompt; classify: inputs and example texts; tokenize and summarize: text.
 pub fn input_texts(endpoint: Endpoint, body: &Value) -> Vec<&str> {
@@ -60,6 +68,14 @@ pub fn input_texts(endpoint: Endpoint, body: &Value) -> Vec<&str> {
             for m in arr("messages") {
                 push_content(&mut out, m.get("content"));
                 push_str(&mut out, m.get("tool_plan"));
+                for r in m
+                    .get("tool_results")
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[])
+                {
+                    push_all_strings(&mut out, r);
+                }
                 for call in m
                     .get("tool_calls")
                     .and_then(Value::as_array)
@@ -80,6 +96,14 @@ pub fn input_texts(endpoint: Endpoint, body: &Value) -> Vec<&str> {
             push_str(&mut out, body.get("preamble"));
             for m in arr("chat_history") {
                 push_str(&mut out, m.get("message"));
+                for r in m
+                    .get("tool_results")
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[])
+                {
+                    push_all_strings(&mut out, r);
+                }
             }
             push_str(&mut out, body.get("message"));
             for d in arr("documents") {
@@ -174,6 +198,31 @@ mod tests {
         assert_eq!(
             input_texts(Endpoint::ChatV2, &body),
             vec!["sys", "hello", "plan", "{}", "doc", "t"]
+        );
+    }
+
+    #[test]
+    fn tool_results_count_in_both_chat_versions() {
+        let v2 = json!({"messages": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "tool_plan": "p", "tool_calls": [{"function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": [
+                {"type": "document", "document": {"id": "d", "data": {"body": "result"}}},
+                {"type": "text", "text": "more"}]},
+            {"role": "tool", "tool_call_id": "c2", "content": "plain"},
+            {"role": "tool", "tool_results": [{"call": {"name": "g"}, "outputs": [{"v": "legacy"}]}]}
+        ]});
+        assert_eq!(
+            input_texts(Endpoint::ChatV2, &v2),
+            vec!["q", "p", "{}", "d", "result", "more", "plain", "g", "legacy"]
+        );
+        let v1 = json!({"message": "m", "chat_history": [
+            {"role": "USER", "message": "u"},
+            {"role": "TOOL", "tool_results": [{"call": {"name": "f", "parameters": {}}, "outputs": [{"x": "old"}]}]}],
+            "tool_results": [{"call": {"name": "f", "parameters": {}}, "outputs": [{"x": "new"}]}]});
+        assert_eq!(
+            input_texts(Endpoint::ChatV1, &v1),
+            vec!["u", "f", "old", "m", "f", "new"]
         );
     }
 

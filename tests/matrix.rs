@@ -1,6 +1,7 @@
 //! The shape matrix against the project's simulated Cohere API: verdicts, boundaries within 5 %, call budgets
 //! (counted by the simulator), rate limits with Retry-After, the bundle members and the CLI's consent rule.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,19 +45,25 @@ fn ctx(sim: &Simulator, path: &str) -> SweepContext {
 
 async fn run(config: SimConfig, request: &CapturedRequest, max_calls: u32) -> (MatrixResult, u64) {
     let sim = Simulator::start(config).await.expect("simulator starts");
+    run_on(&sim, request, max_calls).await
+}
+
+/// Sweeps `request` against a running simulator; returns the result and the simulator's count of calls.
+async fn run_on(sim: &Simulator, request: &CapturedRequest, max_calls: u32) -> (MatrixResult, u64) {
     let path = format!("/{}", request.endpoint.path().trim_start_matches('/'));
     let opts = MatrixOptions {
         max_calls,
         ..MatrixOptions::default()
     };
-    let r = matrix::sweep(&ctx(&sim, &path), request, &opts, None)
+    let r = matrix::sweep(&ctx(sim, &path), request, &opts, None)
         .await
         .expect("sweep runs");
     let hits = sim.hits(&path);
     eprintln!(
-        "matrix figures: verdict {}, {} calls (simulator hits {hits}, budget {max_calls}), boundary input {:?} max_tokens {:?}, \
+        "matrix figures: verdict {}{}, {} calls (simulator hits {hits}, budget {max_calls}), boundary input {:?} max_tokens {:?}, \
          429s {}, waited {} s",
         r.verdict.as_str(),
+        r.inconclusive_reason.map(|x| format!(" ({})", x.as_str())).unwrap_or_default(),
         r.calls,
         r.boundary_input_tokens,
         r.boundary_max_tokens,
@@ -415,4 +422,465 @@ fn cli_matrix_with_yes_states_the_plan_and_reports_the_shapes() {
         "replay plus the budget: {}",
         sim.hits("/v2/chat")
     );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The whole input is varied (project issue 11): the big text is not the last one.
+
+const LIMIT: u64 = 3000;
+
+/// The chat of issue 11: a 13,000-character first user message, an assistant turn, a 61-character last turn.
+fn multi_turn_chat() -> CapturedRequest {
+    let para = "The night shift ran the rebalance job on the search cluster, and the worker on the seventh node \
+                reported that one shard could not be reached after three retries. ";
+    let first: String = para.chars().cycle().take(13_000).collect();
+    let last = "Which job failed first, and what error did it report exactly?";
+    assert_eq!(last.len(), 61);
+    CapturedRequest::from_body(
+        Endpoint::ChatV2,
+        json!({"model": MODEL, "max_tokens": 400, "messages": [
+            {"role": "user", "content": first},
+            {"role": "assistant", "content": "I have read the logs. What would you like to know about them?"},
+            {"role": "user", "content": last}]}),
+    )
+}
+
+/// Every cell agrees with a limit of `limit` input tokens counted over the whole request: the sizes recorded
+/// are the sizes sent.
+#[track_caller]
+fn cells_agree_with(r: &MatrixResult, limit: u64) {
+    for c in &r.cells {
+        assert_eq!(c.class.is_some(), c.input_tokens > limit, "cell {c:?}");
+    }
+}
+
+#[tokio::test]
+async fn multi_turn_chat_with_the_big_message_first_finds_the_input_limit() {
+    let req = multi_turn_chat();
+    let original = cohere_bundle::simulator::count_input_tokens(Endpoint::ChatV2, &req.body);
+    eprintln!("multi-turn chat: {original} input tokens");
+    // The brief's limit, and one just under the original (as in the issue: 3,731 tokens against 3,000).
+    for limit in [LIMIT, original * 4 / 5] {
+        assert!(original > limit + 500, "the chat has {original} tokens");
+        let sim = Simulator::start(SimConfig {
+            fail_input_tokens_over: Some(limit),
+            ..SimConfig::default()
+        })
+        .await
+        .expect("simulator starts");
+        let (r, hits) = run_on(&sim, &req, matrix::DEFAULT_MAX_CALLS).await;
+        assert_eq!(r.verdict, Verdict::InputLength, "{}", r.conclusion);
+        within(r.boundary_input_tokens, limit);
+        budget(&r, hits, matrix::DEFAULT_MAX_CALLS);
+        cells_agree_with(&r, limit);
+        assert_eq!(r.original_input_tokens, original);
+        assert_eq!(r.input_varied, vec!["messages"]);
+        assert_eq!(r.input_parts, 3);
+        assert!(
+            r.smallest_input_tokens
+                .is_some_and(|x| x <= original / 4 + 1),
+            "{:?}",
+            r.smallest_input_tokens
+        );
+        // The first message was cut; the short last turn went out unchanged every time.
+        let sent: Vec<Value> = sim.requests().iter().filter_map(|q| q.json()).collect();
+        assert!(sent
+            .iter()
+            .all(|b| b["messages"][2] == req.body["messages"][2]));
+        let first_lens: Vec<usize> = sent
+            .iter()
+            .filter_map(|b| b["messages"][0]["content"].as_str().map(str::len))
+            .collect();
+        assert!(first_lens.iter().any(|&n| n < 13_000 / 2), "{first_lens:?}");
+    }
+}
+
+#[tokio::test]
+async fn chat_with_large_documents_finds_the_context_limit() {
+    // The model's context window is the limit: input + max_tokens <= 3,000.
+    let config = SimConfig::default().with_model(MODEL, LIMIT, Some(1000));
+    let tok = cohere_bundle::simulator::tokenizer();
+    let snippet = |topic: &str| {
+        cohere_bundle::tokenizer::grow_to_tokens(
+            tok,
+            &format!(
+                "Section on {topic}: the carrier accepts pallets up to 1,200 kg and 1.8 m high. "
+            ),
+            2600,
+        )
+    };
+    let req = CapturedRequest::from_body(
+        Endpoint::ChatV2,
+        json!({"model": MODEL, "max_tokens": 100,
+               "messages": [{"role": "user", "content": "What is the weight limit per pallet?"}],
+               "documents": [
+                   {"id": "terms", "data": {"title": "Terms", "snippet": snippet("terms")}},
+                   {"id": "rates", "data": {"title": "Rates", "snippet": snippet("rates")}},
+                   snippet("customs")]}),
+    );
+    let (r, hits) = run(config, &req, matrix::DEFAULT_MAX_CALLS).await;
+    assert_eq!(r.verdict, Verdict::InputLength, "{}", r.conclusion);
+    // Bisected with max_tokens 1: the prompt may have 2,999 tokens.
+    within(r.boundary_input_tokens, LIMIT - 1);
+    budget(&r, hits, matrix::DEFAULT_MAX_CALLS);
+    for c in &r.cells {
+        let room = LIMIT - c.max_tokens.unwrap_or(0);
+        assert_eq!(c.class.is_some(), c.input_tokens > room, "cell {c:?}");
+    }
+    assert!(
+        r.input_varied.contains(&"documents".to_string()),
+        "{:?}",
+        r.input_varied
+    );
+}
+
+#[tokio::test]
+async fn tool_result_turns_find_the_input_limit() {
+    let tok = cohere_bundle::simulator::tokenizer();
+    let rows = cohere_bundle::tokenizer::grow_to_tokens(
+        tok,
+        "{\"order\": 88123, \"status\": \"in transit\", \"hub\": \"Hamburg\", \"eta\": \"2025-03-04\"}, ",
+        6000,
+    );
+    let v2 = CapturedRequest::from_body(
+        Endpoint::ChatV2,
+        json!({"model": MODEL, "max_tokens": 300, "messages": [
+            {"role": "system", "content": "You answer questions about orders."},
+            {"role": "user", "content": "Where are my orders?"},
+            {"role": "assistant", "tool_plan": "I will look the orders up.",
+             "tool_calls": [{"id": "call_1", "type": "function",
+                             "function": {"name": "orders", "arguments": "{\"customer\": 42}"}}]},
+            {"role": "tool", "tool_call_id": "call_1",
+             "content": [{"type": "document", "document": {"id": "orders", "data": {"rows": rows}}}]}]}),
+    );
+    let v1 = CapturedRequest::from_body(
+        Endpoint::ChatV1,
+        json!({"model": MODEL, "max_tokens": 300, "message": "Where are my orders?",
+               "tool_results": [{"call": {"name": "orders", "parameters": {"customer": 42}},
+                                 "outputs": [{"rows": rows}]}]}),
+    );
+    for req in [v2, v1] {
+        let (r, hits) = run(
+            SimConfig {
+                fail_input_tokens_over: Some(LIMIT),
+                ..SimConfig::default()
+            },
+            &req,
+            matrix::DEFAULT_MAX_CALLS,
+        )
+        .await;
+        assert_eq!(
+            r.verdict,
+            Verdict::InputLength,
+            "{:?}: {}",
+            req.endpoint,
+            r.conclusion
+        );
+        within(r.boundary_input_tokens, LIMIT);
+        budget(&r, hits, matrix::DEFAULT_MAX_CALLS);
+        cells_agree_with(&r, LIMIT);
+        assert!(
+            r.input_varied.contains(&"tool_results".to_string()),
+            "{:?}",
+            r.input_varied
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_simulator_counts_every_text_toward_its_limit() {
+    let sim = Simulator::start(SimConfig {
+        fail_input_tokens_over: Some(LIMIT),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator starts");
+    let req = multi_turn_chat();
+    let client = Client::new(Duration::from_secs(30)).expect("client");
+    let send = |body: Value| {
+        let prepared = cohere_bundle::client::PreparedRequest {
+            method: "POST".into(),
+            url: format!("{}/v2/chat", sim.base_url()),
+            headers: vec![Header::new("Content-Type", "application/json")],
+            body: serde_json::to_vec(&body).expect("json"),
+        };
+        let client = client.clone();
+        async move {
+            let key = SecretString::new(DEMO_KEY);
+            let ex = client.send(&prepared, Some(&key), "test", 1).await.exchange;
+            ex.response.map(|r| r.status)
+        }
+    };
+    // The long message is first, the last turn is short: 400 all the same.
+    assert_eq!(send(req.body.clone()).await, Some(400));
+    let mut short = req.body.clone();
+    short["messages"][0]["content"] = json!("Here are the logs: none today.");
+    assert_eq!(send(short.clone()).await, Some(200));
+    // A long tool result counts too.
+    let mut tool = short;
+    tool["messages"]
+        .as_array_mut()
+        .expect("messages")
+        .push(json!({"role": "tool", "tool_call_id": "c",
+                     "content": [{"type": "document", "document": {"data": {"log": req.body["messages"][0]["content"]}}}]}));
+    assert_eq!(send(tool).await, Some(400));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Could not tell: inconclusive instead of all_fail
+
+#[tokio::test]
+async fn a_request_that_cannot_shrink_is_inconclusive() {
+    // Large tool definitions (left as they are) and a tiny message: nothing small can be sent.
+    let tools: Vec<Value> = (0..40)
+        .map(|i| {
+            json!({"type": "function", "function": {"name": format!("lookup_{i}"),
+                "description": "Looks a shipment up by its number and returns the carrier, the route, the hubs it passed \
+                                and the expected arrival, with the customs state of every parcel on it.",
+                "parameters": {"type": "object", "properties": {"id": {"type": "string"}}}}})
+        })
+        .collect();
+    let req = CapturedRequest::from_body(
+        Endpoint::ChatV2,
+        json!({"model": MODEL, "max_tokens": 200, "tools": tools,
+               "messages": [{"role": "user", "content": "Where is 4411?"}]}),
+    );
+    let config = SimConfig {
+        fail_input_tokens_over: Some(1000),
+        ..SimConfig::default()
+    };
+    let (r, hits) = run(config, &req, matrix::DEFAULT_MAX_CALLS).await;
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{}", r.conclusion);
+    assert_eq!(
+        r.inconclusive_reason,
+        Some(matrix::InconclusiveReason::CouldNotShrink)
+    );
+    budget(&r, hits, matrix::DEFAULT_MAX_CALLS);
+    assert!(hits <= 5, "no calls wasted on the same size: {hits}");
+    assert!(r.cells.iter().all(|c| c.class.is_some()));
+    assert!(
+        r.conclusion.starts_with("Could not tell")
+            && r.conclusion
+                .contains("in parts the sweep leaves as they are"),
+        "{}",
+        r.conclusion
+    );
+    assert!(
+        !r.conclusion.contains("does not depend"),
+        "{}",
+        r.conclusion
+    );
+    assert_eq!(
+        (r.boundary_input_tokens, r.boundary_max_tokens),
+        (None, None)
+    );
+
+    // Only images: nothing to vary at all.
+    let images = CapturedRequest::from_body(
+        Endpoint::EmbedV2,
+        json!({"model": "embed-v4.0", "input_type": "image", "embedding_types": ["float"],
+               "images": ["data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8/58BAwAI/AL+hc2rNAAAAABJRU5ErkJggg=="]}),
+    );
+    let config = SimConfig {
+        scenario: Some(Scenario::PaymentRequired),
+        ..SimConfig::default()
+    };
+    let (r, hits) = run(config, &images, matrix::DEFAULT_MAX_CALLS).await;
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{}", r.conclusion);
+    assert_eq!(r.input_axis, "none");
+    assert_eq!(
+        r.inconclusive_reason,
+        Some(matrix::InconclusiveReason::CouldNotShrink)
+    );
+    budget(&r, hits, matrix::DEFAULT_MAX_CALLS);
+    assert!(
+        r.conclusion.contains("no text the sweep can shrink"),
+        "{}",
+        r.conclusion
+    );
+}
+
+#[tokio::test]
+async fn a_trial_key_429_after_one_size_is_inconclusive() {
+    // The replay fails at the original size; every sweep call then gets the trial key's 429 (Retry-After 1).
+    let sim = Simulator::start(SimConfig {
+        fail_input_tokens_over: Some(LIMIT),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator starts");
+    let req = long_chat(500);
+    let mut c = ctx(&sim, "/v2/chat");
+    let prepared = cohere_bundle::client::PreparedRequest {
+        method: "POST".into(),
+        url: c.url.clone(),
+        headers: c.headers.clone(),
+        body: serde_json::to_vec(&req.body).expect("json"),
+    };
+    c.prior = Some(
+        c.client
+            .send(&prepared, c.key.as_ref(), "replay", 1)
+            .await
+            .exchange,
+    );
+    c.headers
+        .push(Header::new("x-simulate", Scenario::TrialRateLimit.name()));
+    let r = matrix::sweep(&c, &req, &MatrixOptions::default(), None)
+        .await
+        .expect("sweep runs");
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{}", r.conclusion);
+    assert_eq!(
+        r.inconclusive_reason,
+        Some(matrix::InconclusiveReason::RateLimited)
+    );
+    assert_eq!(r.rate_limited, 3);
+    assert_eq!(r.smallest_input_tokens, Some(ORIGINAL_TOKENS));
+    assert!(
+        r.conclusion.starts_with("Could not tell") && r.conclusion.contains("429"),
+        "{}",
+        r.conclusion
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Retry-After from the server is capped (project issue 12)
+
+/// A 127.0.0.1 server for `POST /v2/chat`: the first request gets a 400 when `first_400`, every other one a 429
+/// with `Retry-After: {retry_after}`; anything else 404. Returns its base URL and its call count.
+async fn retry_after_server(retry_after: &str, first_400: bool) -> (String, Arc<AtomicU64>) {
+    use axum::response::IntoResponse;
+    let hits = Arc::new(AtomicU64::new(0));
+    let (h, ra) = (hits.clone(), retry_after.to_string());
+    let chat = move || {
+        let (h, ra) = (h.clone(), ra.clone());
+        async move {
+            if h.fetch_add(1, Ordering::SeqCst) == 0 && first_400 {
+                let body = json!({"id": "e1", "message": "too many tokens: total number of tokens in the prompt cannot exceed 3000 - received 4000."});
+                return (axum::http::StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+            }
+            let body = json!({"id": "e2", "message": "You are using a Trial key, which is limited to 20 API calls / minute."});
+            (
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", ra)],
+                axum::Json(body),
+            )
+                .into_response()
+        }
+    };
+    let app = axum::Router::new().route("/v2/chat", axum::routing::post(chat));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}"), hits)
+}
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_cap_stops_the_sweep_with_a_bundle() {
+    for value in ["1e30", "inf", "Fri, 31 Dec 9999 23:59:59 GMT", "3600"] {
+        let (base, hits) = retry_after_server(value, true).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ro = cohere_bundle::pipeline::ReplayOptions {
+            base_url: Some(base),
+            api_key: Some(SecretString::new(DEMO_KEY)),
+            ..Default::default()
+        };
+        let bo = cohere_bundle::pipeline::BundleOptions {
+            output: Some(dir.path().join("bundle.zip")),
+            cache_dir: Some(dir.path().join("cache")),
+            scan_env: false,
+            ..Default::default()
+        };
+        let run = matrix::MatrixRun {
+            yes: true,
+            quiet: true,
+            ..Default::default()
+        };
+        let t0 = Instant::now();
+        let o = cohere_bundle::pipeline::replay_with_matrix(
+            long_chat(500),
+            &ro,
+            &bo,
+            "replay",
+            Some(&run),
+        )
+        .await
+        .expect("bundle written");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "{value}: no long wait"
+        );
+        let m = read_member(&o.path, "matrix.json");
+        assert_eq!(m["verdict"], json!("inconclusive"), "{value}: {m}");
+        assert_eq!(
+            m["inconclusive_reason"],
+            json!("retry_after_too_long"),
+            "{value}"
+        );
+        assert_eq!(m["stop_reason"], json!("retry_after_too_long"));
+        assert_eq!(m["max_wait_s"], json!(60.0));
+        let conclusion = m["conclusion"].as_str().expect("conclusion");
+        assert!(
+            conclusion.starts_with("Could not tell") && conclusion.contains("Retry-After"),
+            "{conclusion}"
+        );
+        // The replay, then one sweep call that got the 429.
+        assert_eq!(hits.load(Ordering::SeqCst), 2, "{value}");
+        assert_eq!(m["calls"], json!(1));
+    }
+}
+
+/// The JSON member `name` of a bundle.
+fn read_member(zip: &std::path::Path, name: &str) -> Value {
+    let f = std::fs::File::open(zip).expect("zip exists");
+    let mut a = zip::ZipArchive::new(f).expect("zip opens");
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut a.by_name(name).expect(name), &mut s).expect("utf-8");
+    serde_json::from_str(&s).expect("JSON")
+}
+
+#[test]
+fn cli_survives_a_retry_after_of_1e30_on_every_answer() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    for value in ["1e30", "inf", "NaN"] {
+        let (base, hits) = rt.block_on(retry_after_server(value, false));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let req = dir.path().join("req.json");
+        std::fs::write(&req, long_chat(100).body.to_string()).expect("write request");
+        let out = assert_cmd::Command::cargo_bin("cohere-bundle")
+            .expect("binary")
+            .args([
+                "replay",
+                "--endpoint",
+                "v2/chat",
+                "--matrix",
+                "--yes",
+                "--base-url",
+                &base,
+                "-o",
+            ])
+            .arg(dir.path().join("b.zip"))
+            .arg(&req)
+            .env("CO_API_KEY", DEMO_KEY)
+            .env("COHERE_BUNDLE_CACHE_DIR", dir.path().join("cache"))
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{value}: stderr: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        let m = read_member(&dir.path().join("b.zip"), "matrix.json");
+        assert_eq!(m["verdict"], json!("inconclusive"), "{value}: {m}");
+        let (reason, calls) = match value {
+            // NaN is no duration: the default wait, then the sweep gives up after three 429s.
+            "NaN" => ("rate_limited", 3),
+            // Too long already on the replay: the sweep sends nothing.
+            _ => ("retry_after_too_long", 0),
+        };
+        assert_eq!(m["inconclusive_reason"], json!(reason), "{value}");
+        assert_eq!(m["calls"], json!(calls), "{value}");
+        assert_eq!(hits.load(Ordering::SeqCst), 1 + calls, "{value}");
+    }
 }

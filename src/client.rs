@@ -11,6 +11,9 @@ use crate::exchange::{
 };
 use crate::scrub::SecretString;
 
+/// The longest whole-request timeout a [`Client`] takes: one day.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+
 /// Bodies larger than this are recorded truncated.
 pub const DEFAULT_BODY_CAP: usize = 8 * 1024 * 1024;
 
@@ -60,8 +63,9 @@ pub struct Client {
 }
 
 impl Client {
-    /// Builds a client with a whole-request timeout.
+    /// Builds a client with a whole-request timeout (at most [`MAX_TIMEOUT`]; a longer one is cut to it).
     pub fn new(timeout: Duration) -> Result<Client> {
+        let timeout = timeout.min(MAX_TIMEOUT);
         let http = reqwest::Client::builder()
             .user_agent(concat!("cohere-bundle/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(timeout.min(Duration::from_secs(30)))

@@ -315,7 +315,10 @@ pub async fn replay_with_matrix(
             ),
             _ => detail,
         };
-        return Err(Error::Unreachable { url, reason });
+        return Err(Error::Unreachable {
+            url: crate::scrub::mask_url(&url),
+            reason: scrub_line(&known_for_errors(key.as_ref()), &reason),
+        });
     }
     let matrix = match matrix {
         Some(m) => {
@@ -619,10 +622,11 @@ pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Resul
         crate::email::write_fitted(bo.max_size, &path, bo.force, &scrubber, &log_sizes, render)
             .await?;
     summary.cuts = cuts;
+    // The summary handed back is scrubbed like the member: callers print it and log it.
     let mut outcome = Outcome {
         path: written.path,
         size: written.size,
-        summary,
+        summary: scrub_summary(&scrubber, &summary),
         redactions: written.redactions.total(),
         eml: None,
     };
@@ -633,6 +637,37 @@ pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Resul
         )?);
     }
     Ok(outcome)
+}
+
+/// The summary with every string scrubbed by `scrubber`, as `summary.json` holds it.
+fn scrub_summary(scrubber: &Scrubber, summary: &Summary) -> Summary {
+    fn walk(s: &Scrubber, v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(t) => *t = s.scrub_str("summary.json", t),
+            serde_json::Value::Array(a) => a.iter_mut().for_each(|x| walk(s, x)),
+            serde_json::Value::Object(o) => o.values_mut().for_each(|x| walk(s, x)),
+            _ => {}
+        }
+    }
+    let Ok(mut v) = serde_json::to_value(summary) else {
+        return summary.clone();
+    };
+    walk(scrubber, &mut v);
+    serde_json::from_value(v).unwrap_or_else(|_| summary.clone())
+}
+
+fn known_for_errors(key: Option<&SecretString>) -> Vec<KnownSecret> {
+    key.map(|k| vec![KnownSecret::new("cohere-key", k.clone())])
+        .unwrap_or_default()
+}
+
+/// One line of text fit to print: known secrets and credential shapes scrubbed.
+fn scrub_line(known: &[KnownSecret], text: &str) -> String {
+    Scrubber::new(ScrubOptions {
+        known: known.to_vec(),
+        redact_content: false,
+    })
+    .scrub_str("error", text)
 }
 
 mod erased {

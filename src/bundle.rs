@@ -275,6 +275,7 @@ pub fn write_bundle(
         .suffix(".zip.tmp")
         .tempfile_in(&dir)
         .map_err(|e| Error::io(&dir, e))?;
+    let _unfinished = crate::cleanup::track(tmp.path());
     let file = tmp
         .as_file()
         .try_clone()

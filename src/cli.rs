@@ -392,12 +392,50 @@ fn terminal_secrets(cli: &Cli) -> (Vec<cohere_bundle::KnownSecret>, bool) {
 }
 
 /// Runs the parsed command line, printing through a scrubbing [`Term`]; returns the process exit code.
+/// SIGINT and SIGTERM (except while `observe` waits for Ctrl-C to stop) remove every unfinished file and
+/// exit 130 or 143.
 pub async fn main(cli: Cli) -> u8 {
     let (known, json) = terminal_secrets(&cli);
     let mut term = Term::new(known, json);
-    match run(cli, &mut term).await {
+    let observe = matches!(cli.command, Command::Observe { .. });
+    let work = run(cli, &mut term);
+    let result = if observe {
+        work.await
+    } else {
+        tokio::select! {
+            r = work => r,
+            code = interrupted() => {
+                let n = cohere_bundle::cleanup::remove_unfinished();
+                let _ = n;
+                eprintln!("cohere-bundle: interrupted; unfinished files removed, no bundle written");
+                return code;
+            }
+        }
+    };
+    match result {
         Ok(code) => code,
         Err(e) => term.error(&e),
+    }
+}
+
+/// Waits for SIGINT (exit code 130) or SIGTERM (143).
+async fn interrupted() -> u8 {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => 130,
+            _ = term.recv() => 143,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        130
     }
 }
 

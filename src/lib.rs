@@ -15,6 +15,7 @@
 
 pub mod bundle;
 pub mod capture;
+pub mod cleanup;
 pub mod client;
 pub mod cohere;
 pub mod demo;

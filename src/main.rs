@@ -20,5 +20,9 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    ExitCode::from(runtime.block_on(cli::main(cli)))
+    let code = runtime.block_on(cli::main(cli));
+    // Blocking writers still running after an interrupt get a moment, then whatever they left is removed.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    cohere_bundle::cleanup::remove_unfinished();
+    ExitCode::from(code)
 }

@@ -138,3 +138,56 @@ fn numeric_flags_out_of_range_are_usage_errors_not_panics() {
             .fails(2, &["--timeout"]);
     }
 }
+
+/// Ctrl-C (or SIGTERM) while the bundle is being written: exit 130 (143), and no temp file is left.
+#[test]
+fn an_interrupt_while_writing_removes_every_unfinished_file() {
+    use std::io::Write;
+    let sim = util::Sim::default_config();
+    for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+        let d = util::tempdir();
+        let req = util::write(
+            d.path(),
+            "req.json",
+            util::envelope(&sim.base_url(), "/v2/chat", &[], &chat()),
+        );
+        // A large log, so that writing takes long enough to be interrupted.
+        let log = d.path().join("app.log");
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&log).unwrap());
+        let line = "2026-11-24 16:02:01,209 INFO app.worker: processed document 4711 in 12 ms with no error at all\n";
+        for _ in 0..(160 << 20) / line.len() {
+            f.write_all(line.as_bytes()).unwrap();
+        }
+        drop(f);
+        let before = util::dir_listing(d.path());
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cohere-bundle"))
+            .current_dir(d.path())
+            .env("CO_API_KEY", DEMO_KEY)
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .args(["replay", "req.json", "--out", "b.zip", "--max-size", "0", "--log", "app.log"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait for the temp zip to appear, then interrupt.
+        let started = std::time::Instant::now();
+        let seen = loop {
+            let tmp = util::dir_listing(d.path())
+                .into_iter()
+                .any(|n| n.starts_with(".cohere-bundle-"));
+            if tmp || started.elapsed() > std::time::Duration::from_secs(30) {
+                break tmp;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        };
+        assert!(seen, "the bundle's temp file appeared while writing");
+        unsafe {
+            libc::kill(child.id() as i32, signal);
+        }
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{stderr}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
+        assert_eq!(util::dir_listing(d.path()), before, "nothing left behind");
+    }
+}

@@ -150,10 +150,64 @@ pub fn default_name(summary: &Summary) -> String {
     format!("cohere-support-{when}-{what}.zip")
 }
 
-fn target_path(opts: &BundleOptions, summary: &Summary) -> PathBuf {
-    opts.output
-        .clone()
-        .unwrap_or_else(|| opts.out_dir.join(default_name(summary)))
+/// The output path, and for a default name the reservation that holds it: the name is created exclusively
+/// (an empty file, replaced by the zip), with `-2`, `-3` … on collision, so that concurrent runs never take
+/// the same name.
+fn target_path(opts: &BundleOptions, summary: &Summary) -> Result<(PathBuf, Option<Reserved>)> {
+    if let Some(o) = &opts.output {
+        return Ok((o.clone(), None));
+    }
+    let name = default_name(summary);
+    let stem = name.trim_end_matches(".zip");
+    for i in 1..=1000 {
+        let p = if i == 1 {
+            opts.out_dir.join(&name)
+        } else {
+            opts.out_dir.join(format!("{stem}-{i}.zip"))
+        };
+        let taken = opts.eml && crate::email::eml_path(&p).exists();
+        if taken {
+            continue;
+        }
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&p)
+        {
+            Ok(_) => {
+                let guard = crate::cleanup::track(&p);
+                return Ok((
+                    p.clone(),
+                    Some(Reserved {
+                        path: p,
+                        kept: false,
+                        _unfinished: guard,
+                    }),
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(p, e)),
+        }
+    }
+    Err(Error::input(
+        opts.out_dir.display().to_string(),
+        "a thousand bundles of this name exist already; give --out",
+    ))
+}
+
+/// A default output name created exclusively; removed unless the bundle replaced it.
+struct Reserved {
+    path: PathBuf,
+    kept: bool,
+    _unfinished: crate::cleanup::Tracked,
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Checks, before any network traffic, that the logs can be read and an explicit output can be written.
@@ -174,11 +228,8 @@ pub fn preflight(opts: &BundleOptions) -> Result<()> {
     if let Some(o) = &opts.output {
         bundle::check_output(o, opts.force)?;
     }
-    if opts.output.is_none() && !opts.out_dir.is_dir() {
-        return Err(Error::input(
-            opts.out_dir.display().to_string(),
-            "output directory does not exist",
-        ));
+    if opts.output.is_none() {
+        bundle::check_writable_dir(&opts.out_dir)?;
     }
     Ok(())
 }
@@ -526,8 +577,10 @@ pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Resul
     summary.matrix = capture.matrix.clone();
     summary.observed = capture.observed.clone();
     summary.logs = names.clone();
-    let path = target_path(bo, &summary);
-    bundle::check_output(&path, bo.force)?;
+    let (path, mut reserved) = target_path(bo, &summary)?;
+    // A reserved name is ours to replace.
+    let force = bo.force || reserved.is_some();
+    bundle::check_output(&path, force)?;
     if bo.eml {
         bundle::check_output(&crate::email::eml_path(&path), bo.force)?;
     }
@@ -619,9 +672,12 @@ pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Resul
         Ok((members, cuts))
     };
     let (written, cuts) =
-        crate::email::write_fitted(bo.max_size, &path, bo.force, &scrubber, &log_sizes, render)
+        crate::email::write_fitted(bo.max_size, &path, force, &scrubber, &log_sizes, render)
             .await?;
     summary.cuts = cuts;
+    if let Some(r) = reserved.as_mut() {
+        r.kept = true;
+    }
     // The summary handed back is scrubbed like the member: callers print it and log it.
     let mut outcome = Outcome {
         path: written.path,

@@ -146,7 +146,7 @@ fn an_interrupt_while_writing_removes_every_unfinished_file() {
     let sim = util::Sim::default_config();
     for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
         let d = util::tempdir();
-        let req = util::write(
+        util::write(
             d.path(),
             "req.json",
             util::envelope(&sim.base_url(), "/v2/chat", &[], &chat()),
@@ -160,11 +160,20 @@ fn an_interrupt_while_writing_removes_every_unfinished_file() {
         }
         drop(f);
         let before = util::dir_listing(d.path());
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cohere-bundle"))
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_cohere-bundle"))
             .current_dir(d.path())
             .env("CO_API_KEY", DEMO_KEY)
             .env("NO_PROXY", "127.0.0.1,localhost")
-            .args(["replay", "req.json", "--out", "b.zip", "--max-size", "0", "--log", "app.log"])
+            .args([
+                "replay",
+                "req.json",
+                "--out",
+                "b.zip",
+                "--max-size",
+                "0",
+                "--log",
+                "app.log",
+            ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -189,5 +198,77 @@ fn an_interrupt_while_writing_removes_every_unfinished_file() {
         assert_eq!(out.status.code(), Some(code), "{stderr}");
         assert!(stderr.contains("interrupted"), "{stderr}");
         assert_eq!(util::dir_listing(d.path()), before, "nothing left behind");
+    }
+}
+
+#[test]
+fn the_output_is_checked_before_any_call_and_default_names_never_collide() {
+    let sim = util::Sim::default_config();
+    let d = util::tempdir();
+    let req = util::write(
+        d.path(),
+        "req.json",
+        util::envelope(&sim.base_url(), "/v2/chat", &[], &chat()),
+    );
+    util::cli(d.path())
+        .env("CO_API_KEY", DEMO_KEY)
+        .arg("replay")
+        .arg(&req)
+        .args(["--out", "missing/b.zip"])
+        .run()
+        .fails(2, &["missing", "does not exist"]);
+    assert!(
+        sim.requests().is_empty(),
+        "no call before the output is known to be writable"
+    );
+
+    // Four replays at once with default names in one directory: four bundles.
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_cohere-bundle"))
+                .current_dir(d.path())
+                .env("CO_API_KEY", DEMO_KEY)
+                .env("NO_PROXY", "127.0.0.1,localhost")
+                .args(["replay", "req.json"])
+                .output_async()
+        })
+        .collect();
+    let mut zips = Vec::new();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for n in util::dir_listing(d.path()) {
+        if n.ends_with(".zip") {
+            zips.push(n);
+        }
+    }
+    assert_eq!(zips.len(), 4, "{zips:?}");
+    for z in &zips {
+        util::summary(&d.path().join(z));
+    }
+    assert!(
+        util::dir_listing(d.path())
+            .iter()
+            .all(|n| !n.starts_with('.')),
+        "no temp or probe file left"
+    );
+}
+
+trait OutputAsync {
+    fn output_async(&mut self) -> std::process::Child;
+}
+
+impl OutputAsync for std::process::Command {
+    fn output_async(&mut self) -> std::process::Child {
+        self.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn")
     }
 }

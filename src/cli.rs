@@ -169,6 +169,24 @@ struct OutputArgs {
     /// (e.g. 10MiB, 500KiB, bytes; 0 for no budget).
     #[arg(long, default_value = "10MiB", value_name = "SIZE", value_parser = parse_max_size)]
     max_size: u64,
+    /// How long a --log that is a pipe or FIFO may stay silent (no writer, or no data) before reading stops.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS", value_parser = parse_secs)]
+    log_timeout: f64,
+}
+
+/// Seconds above 0 and at most a day.
+fn parse_secs(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if v.is_finite() && v > 0.0 && v <= MAX_TIMEOUT_S {
+        Ok(v)
+    } else {
+        Err(format!(
+            "must be above 0 and at most {MAX_TIMEOUT_S} seconds"
+        ))
+    }
 }
 
 fn parse_max_size(s: &str) -> Result<u64, String> {
@@ -199,6 +217,8 @@ impl OutputArgs {
             max_size: (self.max_size > 0).then_some(self.max_size),
             eml: self.eml,
             extra_members: Vec::new(),
+            log_limits: cohere_bundle::logs::LogLimits::default()
+                .with_idle_timeout(Duration::from_secs_f64(self.log_timeout)),
         }
     }
 }

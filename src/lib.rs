@@ -25,6 +25,7 @@ pub mod environment;
 pub mod error;
 pub mod exchange;
 pub mod library;
+pub mod logs;
 pub mod matrix;
 pub mod observe;
 pub mod pipeline;

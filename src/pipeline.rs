@@ -42,6 +42,8 @@ pub struct BundleOptions {
     pub eml: bool,
     /// Extra members written into the bundle as given (e.g. `storm.json` from the recorder).
     pub extra_members: Vec<Member>,
+    /// How logs from pipes and FIFOs are read: the newest bytes kept, and how long they may stay silent.
+    pub log_limits: crate::logs::LogLimits,
 }
 
 impl Default for BundleOptions {
@@ -58,6 +60,7 @@ impl Default for BundleOptions {
             max_size: Some(crate::email::DEFAULT_MAX_SIZE),
             eml: false,
             extra_members: Vec::new(),
+            log_limits: crate::logs::LogLimits::default(),
         }
     }
 }
@@ -223,6 +226,10 @@ pub fn preflight(opts: &BundleOptions) -> Result<()> {
         ));
     }
     for l in &opts.logs {
+        // A pipe or FIFO can be read only once: crate::logs::prepare reads it, later.
+        if std::fs::metadata(l).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+            continue;
+        }
         bundle::open_log(l)?;
     }
     if let Some(o) = &opts.output {
@@ -339,6 +346,8 @@ pub async fn replay_with_matrix(
         crate::matrix::check_consent_possible(m.yes)?;
     }
     preflight(bo)?;
+    // Logs from pipes are read before anything is spent.
+    let logs = crate::logs::prepare(&bo.logs, &bo.log_limits)?;
     let base = resolve_base_url(ro, &request);
     url::Url::parse(&base).map_err(|e| Error::input(format!("base URL {base}"), e.to_string()))?;
     let key = replay_key(ro, &request)?;
@@ -397,7 +406,8 @@ pub async fn replay_with_matrix(
         .client(client)
         .matrix(matrix)
         .build();
-    write_support_bundle(capture, bo).await
+    preflight(bo)?;
+    write_prepared(capture, bo, logs).await
 }
 
 pub use crate::capture::Capture;
@@ -522,6 +532,16 @@ async fn measure(capture: &Capture, bo: &BundleOptions) -> (SeqLen, Option<Model
 /// Diagnoses a capture, renders the report and writes the bundle.
 pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Result<Outcome> {
     preflight(bo)?;
+    let logs = crate::logs::prepare(&bo.logs, &bo.log_limits)?;
+    write_prepared(capture, bo, logs).await
+}
+
+/// [`write_support_bundle`] with the logs already read ([`crate::logs::prepare`]).
+async fn write_prepared(
+    capture: Capture,
+    bo: &BundleOptions,
+    logs: crate::logs::PreparedLogs,
+) -> Result<Outcome> {
     // Known secrets: the capture's (the key used, every bearer token seen), --secret values, the environment's.
     let mut known = capture.known_secrets.clone();
     if let Some(k) = api_key_from_env() {
@@ -542,7 +562,7 @@ pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Resul
     let names = log_names(&bo.logs);
     let mut log_errors = Vec::new();
     let mut client_from_logs = None;
-    for (path, name) in bo.logs.iter().zip(&names) {
+    for (path, name) in logs.paths.iter().zip(&names) {
         let text = log_tail(path, 4 << 20);
         for e in crate::sdklog::find_sdk_errors(&text) {
             log_errors.push(LogError {
@@ -598,8 +618,8 @@ pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Resul
     scrubber.mask_headers("request.json", &mut request.headers);
 
     let environment = Environment::collect();
-    let log_sizes: Vec<(PathBuf, String, u64)> = bo
-        .logs
+    let log_sizes: Vec<(PathBuf, String, u64)> = logs
+        .paths
         .iter()
         .zip(&names)
         .map(|(p, n)| {
@@ -612,7 +632,8 @@ pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Resul
         .collect();
     // Renders every member for a size-budget plan (see `email::write_fitted`); returns them with the cuts made.
     let render = |fit: &crate::email::Fit| -> Result<(Vec<Member>, Vec<String>)> {
-        let mut cuts = fit.cuts.clone();
+        let mut cuts = logs.cuts.clone();
+        cuts.extend(fit.cuts.iter().cloned());
         let mut exchanges = exchanges.clone();
         for e in &mut exchanges {
             cuts.extend(

@@ -272,3 +272,100 @@ impl OutputAsync for std::process::Command {
             .expect("spawn")
     }
 }
+
+/// Logs from pipes and FIFOs are read once as streams; a FIFO nobody writes to times out; binary regions in a
+/// text log are left out and recorded.
+#[test]
+fn logs_from_pipes_fifos_and_with_binary_regions() {
+    let d = util::tempdir();
+    util::write(d.path(), "req.json", chat().to_string());
+    util::write(d.path(), "resp.json", r#"{"message":"model not found"}"#);
+    let bin = env!("CARGO_BIN_EXE_cohere-bundle");
+    // Process substitution: /dev/fd/N, a pipe that cannot seek.
+    let out = std::process::Command::new("bash")
+        .current_dir(d.path())
+        .arg("-c")
+        .arg(format!(
+            "{bin} bundle --request req.json --endpoint v2/chat --response resp.json --status 404 --no-env-scan \
+             --out pipe.zip --log <(printf '2026-11-24 ERROR from a pipe\\n')"
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let logs: Vec<String> = util::members(&d.path().join("pipe.zip"))
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("logs/"))
+        .map(|(_, b)| String::from_utf8(b).unwrap())
+        .collect();
+    assert_eq!(logs.len(), 1);
+    assert!(logs[0].contains("ERROR from a pipe"), "{logs:?}");
+
+    // A FIFO with no writer: a one-line error after --log-timeout, exit 2, nothing written.
+    let fifo = d.path().join("silent.fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    util::cli(d.path())
+        .args([
+            "bundle",
+            "--request",
+            "req.json",
+            "--endpoint",
+            "v2/chat",
+            "--status",
+            "404",
+        ])
+        .args(["--out", "fifo.zip", "--log-timeout", "0.5", "--log"])
+        .arg(&fifo)
+        .run()
+        .fails(2, &["silent.fifo", "no writer"]);
+    assert!(!d.path().join("fifo.zip").exists());
+
+    // Text, then random bytes, then text: the binary region is left out and the cut recorded.
+    let mut mixed = b"2026-11-24 INFO started\n".repeat(400);
+    let mut x: u32 = 12345;
+    for _ in 0..200_000 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        mixed.push((x >> 16) as u8);
+    }
+    mixed.extend_from_slice(b"\n2026-11-24 ERROR after the binary part\n");
+    util::write(d.path(), "mixed.log", &mixed);
+    let run = util::cli(d.path())
+        .args([
+            "bundle",
+            "--request",
+            "req.json",
+            "--endpoint",
+            "v2/chat",
+            "--status",
+            "404",
+        ])
+        .args([
+            "--response",
+            "resp.json",
+            "--out",
+            "mixed.zip",
+            "--log",
+            "mixed.log",
+            "--json",
+        ])
+        .run()
+        .success();
+    let log = util::member(&d.path().join("mixed.zip"), "logs/mixed.log");
+    assert!(
+        log.contains("ERROR after the binary part"),
+        "the text after it is kept"
+    );
+    assert!(log.contains("bytes of binary data left out"));
+    assert!(
+        log.len() < 100_000,
+        "the binary region is gone: {} bytes",
+        log.len()
+    );
+    let cuts = run.json()["cuts"].to_string();
+    assert!(cuts.contains("binary data left out"), "{cuts}");
+}

@@ -1,6 +1,6 @@
 //! The command line: clap definitions and their translation into library calls. No logic of its own.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -592,6 +592,12 @@ async fn run(cli: Cli, term: &mut Term) -> anyhow::Result<u8> {
                     "must be at least 1"
                 ));
             }
+            if matrix && !yes && !std::io::stdin().is_terminal() {
+                anyhow::bail!(cohere_bundle::Error::input(
+                    "--matrix",
+                    "the sweep spends API calls and tokens and needs consent, but stdin is not a terminal; add --yes to agree",
+                ));
+            }
             let run = matrix.then(|| cohere_bundle::matrix::MatrixRun {
                 options: cohere_bundle::matrix::MatrixOptions {
                     max_calls,
@@ -599,6 +605,7 @@ async fn run(cli: Cli, term: &mut Term) -> anyhow::Result<u8> {
                 },
                 yes,
                 quiet: out.json,
+                host: Some(std::sync::Arc::new(crate::term::TerminalHost::new(term))),
             });
             // The outputs, logs and key are checked before anything is spent.
             pipeline::preflight(&out.bundle_options())?;

@@ -343,7 +343,7 @@ pub async fn replay_with_matrix(
     matrix: Option<&crate::matrix::MatrixRun>,
 ) -> Result<Outcome> {
     if let Some(m) = matrix {
-        crate::matrix::check_consent_possible(m.yes)?;
+        crate::matrix::check_consent_possible(m)?;
     }
     preflight(bo)?;
     // Logs from pipes are read before anything is spent.

@@ -8,7 +8,7 @@ use cohere_bundle::scrub::{KnownSecret, ScrubOptions, Scrubber};
 
 /// The terminal: stdout and stderr, scrubbed.
 pub struct Term {
-    known: Vec<KnownSecret>,
+    pub(crate) known: Vec<KnownSecret>,
     scrubber: Scrubber,
     /// Under `--json`, errors are also printed as a JSON object on stdout.
     pub json: bool,
@@ -80,4 +80,59 @@ fn scrubber(known: &[KnownSecret]) -> Scrubber {
         known: known.to_vec(),
         redact_content: false,
     })
+}
+
+/// The shape sweep's host on a terminal: states the plan and asks on stdin, draws a progress bar on stderr.
+pub struct TerminalHost {
+    scrubber: Scrubber,
+    bar: indicatif::ProgressBar,
+}
+
+impl TerminalHost {
+    /// A host whose text is scrubbed like the terminal's.
+    pub fn new(term: &Term) -> TerminalHost {
+        let bar = indicatif::ProgressBar::new(0);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "shape matrix {bar:30} {pos}/{len} calls  {msg}",
+        ) {
+            bar.set_style(style);
+        }
+        TerminalHost {
+            scrubber: scrubber(&term.known),
+            bar,
+        }
+    }
+}
+
+impl cohere_bundle::matrix::SweepHost for TerminalHost {
+    fn plan(&self, plan: &cohere_bundle::matrix::Plan) {
+        let text = self.scrubber.scrub_str("terminal", &plan.describe());
+        let _ = writeln!(std::io::stderr(), "{text}");
+    }
+    fn consent(&self, _plan: &cohere_bundle::matrix::Plan) -> bool {
+        let _ = write!(std::io::stderr(), "Send them? [y/N] ");
+        let mut line = String::new();
+        let yes = std::io::stdin().read_line(&mut line).is_ok()
+            && matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes");
+        if !yes {
+            let _ = writeln!(
+                std::io::stderr(),
+                "Shape matrix skipped; writing the bundle without it."
+            );
+        }
+        yes
+    }
+    fn set_length(&self, calls: u64) {
+        self.bar.set_length(calls);
+    }
+    fn tick(&self) {
+        self.bar.inc(1);
+    }
+    fn message(&self, text: &str) {
+        self.bar
+            .set_message(self.scrubber.scrub_str("terminal", text));
+    }
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
 }

@@ -294,7 +294,10 @@ fn classify(e: &reqwest::Error) -> (FailureClass, Option<NetworkKind>) {
         NetworkKind::Refused
     } else if chain.contains("dns") || chain.contains("lookup") || chain.contains("resolve") {
         NetworkKind::Dns
-    } else if chain.contains("tls") || chain.contains("certificate") || chain.contains("handshake")
+    } else if tls_error(e).is_some()
+        || chain.contains("tls")
+        || chain.contains("certificate")
+        || chain.contains("handshake")
     {
         NetworkKind::Tls
     } else if chain.contains("reset")
@@ -309,6 +312,44 @@ fn classify(e: &reqwest::Error) -> (FailureClass, Option<NetworkKind>) {
     (FailureClass::Network, Some(kind))
 }
 
+/// The rustls error in the chain of `e`, if any. rustls errors reach us inside an `io::Error`, whose `source()`
+/// skips the error it wraps, so each `io::Error` is looked into as well. A server that is not TLS at all (an
+/// `https://` URL on a plain-HTTP port) shows up here as a corrupt message, with no "tls" in any message.
+pub(crate) fn tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if let Some(t) = c.downcast_ref::<rustls::Error>() {
+            return Some(t);
+        }
+        if let Some(inner) = c
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            if let Some(t) = tls_error(inner) {
+                return Some(t);
+            }
+        }
+        cur = c.source();
+    }
+    None
+}
+
+/// What a TLS failure most likely means, as the last `: `-separated part of the failure message (which the
+/// one-line unreachable error quotes).
+pub(crate) fn tls_hint(t: &rustls::Error) -> Option<&'static str> {
+    use rustls::{CertificateError, Error as E};
+    match t {
+        E::InvalidMessage(_) | E::InappropriateMessage { .. } => {
+            Some("the server did not answer with TLS; is the URL meant to be http://?")
+        }
+        E::InvalidCertificate(CertificateError::UnknownIssuer) => Some(
+            "the server's certificate is not signed by a trusted root; behind a TLS-inspecting proxy, \
+             set SSL_CERT_FILE to its CA certificate (PEM)",
+        ),
+        _ => None,
+    }
+}
+
 fn describe(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
         return format!(
@@ -320,6 +361,10 @@ fn describe(e: &reqwest::Error, timeout: Duration) -> String {
     if let Some(url) = e.url() {
         let u = url.as_str();
         s = s.replace(&format!(" for url ({u})"), "");
+    }
+    if let Some(hint) = tls_error(e).and_then(tls_hint) {
+        s.push_str(": ");
+        s.push_str(hint);
     }
     s
 }

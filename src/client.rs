@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::exchange::{
     Body, Exchange, Failure, FailureClass, Header, RecordedRequest, RecordedResponse, Timings,
 };
+use crate::net::{NetOptions, ProxyMode};
 use crate::scrub::SecretString;
 
 /// Bodies larger than this are recorded truncated.
@@ -60,10 +61,15 @@ pub struct Client {
 }
 
 impl Client {
-    /// Builds a client with a whole-request timeout.
+    /// Builds a client with a whole-request timeout and the default [`NetOptions`]: the system's and the
+    /// bundled Mozilla roots, proxies from the environment.
     pub fn new(timeout: Duration) -> Result<Client> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("cohere-bundle/", env!("CARGO_PKG_VERSION")))
+        Client::with_options(timeout, &NetOptions::default())
+    }
+
+    /// Builds a client with a whole-request timeout, trusting the roots and using the proxy of `net`.
+    pub fn with_options(timeout: Duration, net: &NetOptions) -> Result<Client> {
+        let http = http_client(net)?
             .connect_timeout(timeout.min(Duration::from_secs(30)))
             .build()
             .map_err(|e| Error::Other(format!("cannot build the HTTP client: {e}")))?;
@@ -221,6 +227,21 @@ impl Client {
             unreachable: None,
         }
     }
+}
+
+/// A reqwest client builder with the tool's user agent, trusting the roots of `net` and using its proxy: for
+/// follow-up calls that need their own client.
+pub fn http_client(net: &NetOptions) -> Result<reqwest::ClientBuilder> {
+    let mut tls = net.tls_config()?;
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let builder = reqwest::Client::builder()
+        .user_agent(concat!("cohere-bundle/", env!("CARGO_PKG_VERSION")))
+        .use_preconfigured_tls(tls);
+    // reqwest reads HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY itself, with the rules observe uses.
+    Ok(match net.proxy {
+        ProxyMode::Environment => builder,
+        ProxyMode::Direct => builder.no_proxy(),
+    })
 }
 
 fn ms(t0: Instant) -> f64 {

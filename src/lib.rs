@@ -25,6 +25,7 @@ pub mod error;
 pub mod exchange;
 pub mod library;
 pub mod matrix;
+pub mod net;
 pub mod observe;
 pub mod pipeline;
 pub mod recorder;

@@ -24,8 +24,8 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-pub use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+pub use rustls::pki_types::CertificateDer;
 use rustls::RootCertStore;
 
 use crate::{Error, Result};
@@ -145,9 +145,9 @@ pub fn load_pem_roots(path: &Path, what: &str) -> Result<Vec<CertificateDer<'sta
 
 /// The certificates of every PEM file in the directories of `dirs` (as `SSL_CERT_DIR` gives them: separated
 /// by `:`, `;` on Windows). Files that are not PEM are passed over, as certificate directories hold other files
-/// too. Fails like [`load_pem_roots`] when a directory cannot be read or none of them holds a usable certificate.
+/// too, and an empty directory is no error. Fails with a one-line [`Error::Input`] naming `what` and the
+/// directory when one cannot be read.
 pub fn load_pem_dir_roots(dirs: &OsStr, what: &str) -> Result<Vec<CertificateDer<'static>>> {
-    let at = format!("{what} {}", Path::new(dirs).display());
     let mut certs = Vec::new();
     for dir in std::env::split_paths(dirs).filter(|p| !p.as_os_str().is_empty()) {
         let entries = std::fs::read_dir(&dir)
@@ -160,11 +160,11 @@ pub fn load_pem_dir_roots(dirs: &OsStr, what: &str) -> Result<Vec<CertificateDer
             }
         }
     }
-    usable(certs, &at)
+    Ok(dedup(certs))
 }
 
 /// `certs` without duplicates, or an error when none can be a trusted root.
-fn usable(mut certs: Vec<CertificateDer<'static>>, at: &str) -> Result<Vec<CertificateDer<'static>>> {
+fn usable(certs: Vec<CertificateDer<'static>>, at: &str) -> Result<Vec<CertificateDer<'static>>> {
     if certs.is_empty() {
         return Err(Error::input(
             at,
@@ -178,9 +178,13 @@ fn usable(mut certs: Vec<CertificateDer<'static>>, at: &str) -> Result<Vec<Certi
             "none of its certificates can be used as a trusted root",
         ));
     }
+    Ok(dedup(certs))
+}
+
+fn dedup(mut certs: Vec<CertificateDer<'static>>) -> Vec<CertificateDer<'static>> {
     certs.sort_unstable_by(|a, b| a.as_ref().cmp(b.as_ref()));
     certs.dedup();
-    Ok(certs)
+    certs
 }
 
 #[cfg(test)]
@@ -214,7 +218,9 @@ mod tests {
         let e = load_pem_roots(&garbage, "SSL_CERT_FILE").unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert_eq!(e.to_string().lines().count(), 1);
-        let e = load_pem_dir_roots(dir.path().as_os_str(), "SSL_CERT_DIR").unwrap_err();
+        let e = load_pem_dir_roots(missing.as_os_str(), "SSL_CERT_DIR").unwrap_err();
         assert!(e.to_string().starts_with("SSL_CERT_DIR "), "{e}");
+        let none = load_pem_dir_roots(dir.path().as_os_str(), "SSL_CERT_DIR").unwrap();
+        assert!(none.is_empty());
     }
 }

@@ -365,7 +365,7 @@ pub(crate) fn tls_hint(t: &rustls::Error) -> Option<&'static str> {
         }
         E::InvalidCertificate(CertificateError::UnknownIssuer) => Some(
             "the server's certificate is not signed by a trusted root; behind a TLS-inspecting proxy, \
-             set SSL_CERT_FILE to its CA certificate (PEM)",
+             set SSL_CERT_FILE to its CA certificate in PEM form",
         ),
         _ => None,
     }

@@ -17,5 +17,6 @@ mod request;
 mod screenshot;
 mod scrub;
 mod simulator;
+mod tls;
 mod tokenizer;
 mod util;

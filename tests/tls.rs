@@ -282,7 +282,15 @@ fn tls_https_url_on_a_plain_http_port_exits_1_and_says_tls() {
 fn observe(dir: &Path, upstream: &str, env: &[(&str, &str)]) -> (Run, Value) {
     let req = request(dir);
     let mut c = util::cli(dir)
-        .args(["observe", "--upstream", upstream, "--force", "--out", "o.zip", "--"])
+        .args([
+            "observe",
+            "--upstream",
+            upstream,
+            "--force",
+            "--out",
+            "o.zip",
+            "--",
+        ])
         .arg(env!("CARGO_BIN_EXE_cohere-bundle"))
         .arg("replay")
         .arg(&req)

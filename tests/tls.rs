@@ -406,9 +406,13 @@ fn tls_observe_upstream_goes_through_https_proxy_and_http_proxy() {
     let proxy = format!("http://127.0.0.1:{proxy_port}");
     let ca_pem = ca.ca_pem.to_string_lossy().into_owned();
 
-    // An https upstream: observe tunnels through HTTPS_PROXY; the inner replay reaches observe on 127.0.0.1
-    // directly (NO_PROXY).
+    // An https upstream: observe tunnels through HTTPS_PROXY. NO_PROXY is empty, yet the inner replay reaches
+    // observe on 127.0.0.1 directly: observe adds its own host to the command's NO_PROXY.
     let mut env = proxied("HTTPS_PROXY", &proxy);
+    env.push(("HTTP_PROXY".into(), proxy.clone()));
+    env.push(("http_proxy".into(), proxy.clone()));
+    env.push(("NO_PROXY".into(), String::new()));
+    env.push(("no_proxy".into(), String::new()));
     env.push(("SSL_CERT_FILE".into(), ca_pem));
     let upstream = format!("https://localhost:{tls_port}");
     let (run, s) = observe(dir.path(), &upstream, &pairs(&env));
@@ -417,6 +421,15 @@ fn tls_observe_upstream_goes_through_https_proxy_and_http_proxy() {
     assert!(
         seen.lock().unwrap().contains(&tunnel),
         "{:?}",
+        seen.lock().unwrap()
+    );
+    assert!(
+        !seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.starts_with("POST http://127.0.0.1")),
+        "the command talked to observe directly: {:?}",
         seen.lock().unwrap()
     );
 

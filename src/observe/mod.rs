@@ -756,7 +756,9 @@ impl InFlight {
 }
 
 /// Runs `command` with `CO_API_URL` set to the proxy's base URL (no `/v1`), stdin, stdout and stderr
-/// inherited, and returns its exit status.
+/// inherited, and returns its exit status. When a proxy is set (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`), the
+/// command's `NO_PROXY` and `no_proxy` also name the recording proxy's host, so that a client which honours them
+/// (the Python SDK does) talks to the recording proxy directly, not through the network's proxy.
 pub async fn run_command(
     proxy_base_url: &str,
     command: &[OsString],
@@ -771,6 +773,9 @@ pub async fn run_command(
         .stdout(std::process::Stdio::inherit())
         .stderr(std::process::Stdio::inherit())
         .kill_on_drop(true);
+    for (var, value) in child_no_proxy(proxy_base_url) {
+        cmd.env(var, value);
+    }
     let mut child = cmd.spawn().map_err(|e| {
         Error::input(
             format!("command {}", program.to_string_lossy()),
@@ -781,6 +786,39 @@ pub async fn run_command(
         .wait()
         .await
         .map_err(|e| Error::Other(format!("waiting for {}: {e}", program.to_string_lossy())))
+}
+
+/// `NO_PROXY` and `no_proxy` for the command of [`run_command`]: each as it is (or as the other is) plus the host
+/// of `proxy_base_url`. Nothing when no proxy is set or the host is listed already.
+fn child_no_proxy(proxy_base_url: &str) -> Vec<(&'static str, String)> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let proxied = ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"]
+        .iter()
+        .any(|k| var(k).or_else(|| var(&k.to_ascii_lowercase())).is_some());
+    let Some(host) = url::Url::parse(proxy_base_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+    else {
+        return Vec::new();
+    };
+    if !proxied {
+        return Vec::new();
+    }
+    [("NO_PROXY", "no_proxy"), ("no_proxy", "NO_PROXY")]
+        .into_iter()
+        .filter_map(|(name, other)| {
+            let current = var(name).or_else(|| var(other)).unwrap_or_default();
+            if current.split(',').any(|h| h.trim() == host) {
+                return None;
+            }
+            let value = if current.is_empty() {
+                host.clone()
+            } else {
+                format!("{current},{host}")
+            };
+            Some((name, value))
+        })
+        .collect()
 }
 
 /// Resolves on Ctrl-C, or on SIGTERM on Unix.

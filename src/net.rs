@@ -5,7 +5,8 @@
 //! [`NetOptions::extra_roots`] (the binary adds those of `SSL_CERT_FILE` and `SSL_CERT_DIR`, so that a TLS
 //! inspecting proxy's CA works here as it does for the user's own application). On Linux and the BSDs the
 //! system store is read from the usual certificate directories (`/etc/ssl/certs`, `/etc/pki/tls/certs`),
-//! whatever `SSL_CERT_FILE` says; on macOS and Windows from the platform's store.
+//! whatever `SSL_CERT_FILE` says; on macOS and Windows from the platform's store through `rustls-native-certs`,
+//! which reads the files of `SSL_CERT_FILE` / `SSL_CERT_DIR` instead of that store while either is set.
 //!
 //! Proxies come from `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` (and their lowercase forms), read
 //! the way curl reads them, unless [`ProxyMode::Direct`] is asked for.

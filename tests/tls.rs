@@ -413,7 +413,7 @@ fn tls_observe_upstream_goes_through_https_proxy_and_http_proxy() {
     env.push(("http_proxy".into(), proxy.clone()));
     env.push(("NO_PROXY".into(), String::new()));
     env.push(("no_proxy".into(), String::new()));
-    env.push(("SSL_CERT_FILE".into(), ca_pem));
+    env.push(("SSL_CERT_FILE".into(), ca_pem.clone()));
     let upstream = format!("https://localhost:{tls_port}");
     let (run, s) = observe(dir.path(), &upstream, &pairs(&env));
     assert_eq!(s["status"], 404, "{s:#}\n{}", run.stderr);
@@ -446,6 +446,25 @@ fn tls_observe_upstream_goes_through_https_proxy_and_http_proxy() {
     let chat = format!("POST http://localhost:{sim_port}/v2/chat HTTP/1.1");
     assert!(
         seen.lock().unwrap().contains(&chat),
+        "{:?}",
+        seen.lock().unwrap()
+    );
+
+    // An https:// proxy (TLS to the proxy, trusted through SSL_CERT_FILE too), then TLS to the upstream inside
+    // the tunnel.
+    seen.lock().unwrap().clear();
+    let proxy_addr: SocketAddr = format!("127.0.0.1:{proxy_port}").parse().unwrap();
+    let tls_proxy_port = servers.tls_front(ca.server.clone(), proxy_addr);
+    let mut env = proxied(
+        "HTTPS_PROXY",
+        &format!("https://localhost:{tls_proxy_port}"),
+    );
+    env.push(("SSL_CERT_FILE".into(), ca_pem.clone()));
+    let upstream = format!("https://localhost:{tls_port}");
+    let (run, s) = observe(dir.path(), &upstream, &pairs(&env));
+    assert_eq!(s["status"], 404, "{s:#}\n{}", run.stderr);
+    assert!(
+        seen.lock().unwrap().contains(&tunnel),
         "{:?}",
         seen.lock().unwrap()
     );

@@ -102,10 +102,34 @@ pub fn check_output(path: &Path, force: bool) -> Result<()> {
             "is a directory; give a .zip file path",
         ));
     }
-    if !force && path.exists() {
+    if !force && (path.exists() || path.is_symlink()) {
         return Err(Error::OutputExists(path.to_path_buf()));
     }
-    Ok(())
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    check_writable_dir(dir)
+}
+
+/// Checks that `dir` exists and a file can be created in it (by creating and removing a probe file).
+pub fn check_writable_dir(dir: &Path) -> Result<()> {
+    if !dir.is_dir() {
+        return Err(Error::input(
+            dir.display().to_string(),
+            "the output directory does not exist",
+        ));
+    }
+    tempfile::Builder::new()
+        .prefix(".cohere-bundle-probe-")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| {
+            Error::input(
+                dir.display().to_string(),
+                format!("cannot write in the output directory: {e}"),
+            )
+        })
 }
 
 struct HashingWriter<'a, W: Write> {
@@ -275,6 +299,7 @@ pub fn write_bundle(
         .suffix(".zip.tmp")
         .tempfile_in(&dir)
         .map_err(|e| Error::io(&dir, e))?;
+    let _unfinished = crate::cleanup::track(tmp.path());
     let file = tmp
         .as_file()
         .try_clone()

@@ -12,6 +12,9 @@ use crate::exchange::{
 use crate::net::{NetOptions, ProxyMode};
 use crate::scrub::SecretString;
 
+/// The longest whole-request timeout a [`Client`] takes: one day.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+
 /// Bodies larger than this are recorded truncated.
 pub const DEFAULT_BODY_CAP: usize = 8 * 1024 * 1024;
 
@@ -61,14 +64,16 @@ pub struct Client {
 }
 
 impl Client {
-    /// Builds a client with a whole-request timeout and the default [`NetOptions`]: the system's and the
-    /// bundled Mozilla roots, proxies from the environment.
+    /// Builds a client with a whole-request timeout (at most [`MAX_TIMEOUT`]; a longer one is cut to it) and the
+    /// default [`NetOptions`]: the system's and the bundled Mozilla roots, proxies from the environment.
     pub fn new(timeout: Duration) -> Result<Client> {
         Client::with_options(timeout, &NetOptions::default())
     }
 
-    /// Builds a client with a whole-request timeout, trusting the roots and using the proxy of `net`.
+    /// Builds a client with a whole-request timeout (at most [`MAX_TIMEOUT`]), trusting the roots and using the
+    /// proxy of `net`.
     pub fn with_options(timeout: Duration, net: &NetOptions) -> Result<Client> {
+        let timeout = timeout.min(MAX_TIMEOUT);
         let http = http_client(net)?
             .connect_timeout(timeout.min(Duration::from_secs(30)))
             .build()

@@ -27,6 +27,7 @@ pub async fn run(bo: &BundleOptions) -> Result<Outcome> {
         &ParseOptions::default(),
     )?;
     let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let _unfinished = crate::cleanup::track(dir.path());
     let log = dir.path().join("app.log");
     std::fs::write(
         &log,

@@ -384,6 +384,7 @@ where
             .tempfile_in(&dir)
             .map_err(|e| Error::io(&dir, e))?
             .into_temp_path();
+        let _unfinished = crate::cleanup::track(&tmp);
         let (members, cuts) = render(&fit)?;
         let (mut written, cuts) = attempt(members, cuts, tmp.to_path_buf(), true).await?;
         if written.size <= budget {

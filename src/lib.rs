@@ -15,6 +15,7 @@
 
 pub mod bundle;
 pub mod capture;
+pub mod cleanup;
 pub mod client;
 pub mod cohere;
 pub mod demo;
@@ -24,6 +25,7 @@ pub mod environment;
 pub mod error;
 pub mod exchange;
 pub mod library;
+pub mod logs;
 pub mod matrix;
 pub mod net;
 pub mod observe;

@@ -42,6 +42,8 @@ pub struct BundleOptions {
     pub eml: bool,
     /// Extra members written into the bundle as given (e.g. `storm.json` from the recorder).
     pub extra_members: Vec<Member>,
+    /// How logs from pipes and FIFOs are read: the newest bytes kept, and how long they may stay silent.
+    pub log_limits: crate::logs::LogLimits,
 }
 
 impl Default for BundleOptions {
@@ -58,6 +60,7 @@ impl Default for BundleOptions {
             max_size: Some(crate::email::DEFAULT_MAX_SIZE),
             eml: false,
             extra_members: Vec::new(),
+            log_limits: crate::logs::LogLimits::default(),
         }
     }
 }
@@ -153,10 +156,64 @@ pub fn default_name(summary: &Summary) -> String {
     format!("cohere-support-{when}-{what}.zip")
 }
 
-fn target_path(opts: &BundleOptions, summary: &Summary) -> PathBuf {
-    opts.output
-        .clone()
-        .unwrap_or_else(|| opts.out_dir.join(default_name(summary)))
+/// The output path, and for a default name the reservation that holds it: the name is created exclusively
+/// (an empty file, replaced by the zip), with `-2`, `-3` … on collision, so that concurrent runs never take
+/// the same name.
+fn target_path(opts: &BundleOptions, summary: &Summary) -> Result<(PathBuf, Option<Reserved>)> {
+    if let Some(o) = &opts.output {
+        return Ok((o.clone(), None));
+    }
+    let name = default_name(summary);
+    let stem = name.trim_end_matches(".zip");
+    for i in 1..=1000 {
+        let p = if i == 1 {
+            opts.out_dir.join(&name)
+        } else {
+            opts.out_dir.join(format!("{stem}-{i}.zip"))
+        };
+        let taken = opts.eml && crate::email::eml_path(&p).exists();
+        if taken {
+            continue;
+        }
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&p)
+        {
+            Ok(_) => {
+                let guard = crate::cleanup::track(&p);
+                return Ok((
+                    p.clone(),
+                    Some(Reserved {
+                        path: p,
+                        kept: false,
+                        _unfinished: guard,
+                    }),
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(p, e)),
+        }
+    }
+    Err(Error::input(
+        opts.out_dir.display().to_string(),
+        "a thousand bundles of this name exist already; give --out",
+    ))
+}
+
+/// A default output name created exclusively; removed unless the bundle replaced it.
+struct Reserved {
+    path: PathBuf,
+    kept: bool,
+    _unfinished: crate::cleanup::Tracked,
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Checks, before any network traffic, that the logs can be read and an explicit output can be written.
@@ -172,16 +229,17 @@ pub fn preflight(opts: &BundleOptions) -> Result<()> {
         ));
     }
     for l in &opts.logs {
+        // A pipe or FIFO can be read only once: crate::logs::prepare reads it, later.
+        if std::fs::metadata(l).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+            continue;
+        }
         bundle::open_log(l)?;
     }
     if let Some(o) = &opts.output {
         bundle::check_output(o, opts.force)?;
     }
-    if opts.output.is_none() && !opts.out_dir.is_dir() {
-        return Err(Error::input(
-            opts.out_dir.display().to_string(),
-            "output directory does not exist",
-        ));
+    if opts.output.is_none() {
+        bundle::check_writable_dir(&opts.out_dir)?;
     }
     Ok(())
 }
@@ -291,6 +349,8 @@ pub async fn replay_with_matrix(
         crate::matrix::check_consent_possible(m.yes)?;
     }
     preflight(bo)?;
+    // Logs from pipes are read before anything is spent.
+    let logs = crate::logs::prepare(&bo.logs, &bo.log_limits)?;
     let base = resolve_base_url(ro, &request);
     url::Url::parse(&base).map_err(|e| Error::input(format!("base URL {base}"), e.to_string()))?;
     let key = replay_key(ro, &request)?;
@@ -318,7 +378,10 @@ pub async fn replay_with_matrix(
             ),
             _ => detail,
         };
-        return Err(Error::Unreachable { url, reason });
+        return Err(Error::Unreachable {
+            url: crate::scrub::mask_url(&url),
+            reason: scrub_line(&known_for_errors(key.as_ref()), &reason),
+        });
     }
     let matrix = match matrix {
         Some(m) => {
@@ -346,7 +409,8 @@ pub async fn replay_with_matrix(
         .client(client)
         .matrix(matrix)
         .build();
-    write_support_bundle(capture, bo).await
+    preflight(bo)?;
+    write_prepared(capture, bo, logs).await
 }
 
 pub use crate::capture::Capture;
@@ -471,6 +535,16 @@ async fn measure(capture: &Capture, bo: &BundleOptions) -> (SeqLen, Option<Model
 /// Diagnoses a capture, renders the report and writes the bundle.
 pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Result<Outcome> {
     preflight(bo)?;
+    let logs = crate::logs::prepare(&bo.logs, &bo.log_limits)?;
+    write_prepared(capture, bo, logs).await
+}
+
+/// [`write_support_bundle`] with the logs already read ([`crate::logs::prepare`]).
+async fn write_prepared(
+    capture: Capture,
+    bo: &BundleOptions,
+    logs: crate::logs::PreparedLogs,
+) -> Result<Outcome> {
     // Known secrets: the capture's (the key used, every bearer token seen), --secret values, the environment's.
     let mut known = capture.known_secrets.clone();
     if let Some(k) = api_key_from_env() {
@@ -491,7 +565,7 @@ pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Resul
     let names = log_names(&bo.logs);
     let mut log_errors = Vec::new();
     let mut client_from_logs = None;
-    for (path, name) in bo.logs.iter().zip(&names) {
+    for (path, name) in logs.paths.iter().zip(&names) {
         let text = log_tail(path, 4 << 20);
         for e in crate::sdklog::find_sdk_errors(&text) {
             log_errors.push(LogError {
@@ -526,8 +600,10 @@ pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Resul
     summary.matrix = capture.matrix.clone();
     summary.observed = capture.observed.clone();
     summary.logs = names.clone();
-    let path = target_path(bo, &summary);
-    bundle::check_output(&path, bo.force)?;
+    let (path, mut reserved) = target_path(bo, &summary)?;
+    // A reserved name is ours to replace.
+    let force = bo.force || reserved.is_some();
+    bundle::check_output(&path, force)?;
     if bo.eml {
         bundle::check_output(&crate::email::eml_path(&path), bo.force)?;
     }
@@ -545,8 +621,8 @@ pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Resul
     scrubber.mask_headers("request.json", &mut request.headers);
 
     let environment = Environment::collect();
-    let log_sizes: Vec<(PathBuf, String, u64)> = bo
-        .logs
+    let log_sizes: Vec<(PathBuf, String, u64)> = logs
+        .paths
         .iter()
         .zip(&names)
         .map(|(p, n)| {
@@ -559,7 +635,8 @@ pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Resul
         .collect();
     // Renders every member for a size-budget plan (see `email::write_fitted`); returns them with the cuts made.
     let render = |fit: &crate::email::Fit| -> Result<(Vec<Member>, Vec<String>)> {
-        let mut cuts = fit.cuts.clone();
+        let mut cuts = logs.cuts.clone();
+        cuts.extend(fit.cuts.iter().cloned());
         let mut exchanges = exchanges.clone();
         for e in &mut exchanges {
             cuts.extend(
@@ -619,13 +696,17 @@ pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Resul
         Ok((members, cuts))
     };
     let (written, cuts) =
-        crate::email::write_fitted(bo.max_size, &path, bo.force, &scrubber, &log_sizes, render)
+        crate::email::write_fitted(bo.max_size, &path, force, &scrubber, &log_sizes, render)
             .await?;
     summary.cuts = cuts;
+    if let Some(r) = reserved.as_mut() {
+        r.kept = true;
+    }
+    // The summary handed back is scrubbed like the member: callers print it and log it.
     let mut outcome = Outcome {
         path: written.path,
         size: written.size,
-        summary,
+        summary: scrub_summary(&scrubber, &summary),
         redactions: written.redactions.total(),
         eml: None,
     };
@@ -636,6 +717,37 @@ pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Resul
         )?);
     }
     Ok(outcome)
+}
+
+/// The summary with every string scrubbed by `scrubber`, as `summary.json` holds it.
+fn scrub_summary(scrubber: &Scrubber, summary: &Summary) -> Summary {
+    fn walk(s: &Scrubber, v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(t) => *t = s.scrub_str("summary.json", t),
+            serde_json::Value::Array(a) => a.iter_mut().for_each(|x| walk(s, x)),
+            serde_json::Value::Object(o) => o.values_mut().for_each(|x| walk(s, x)),
+            _ => {}
+        }
+    }
+    let Ok(mut v) = serde_json::to_value(summary) else {
+        return summary.clone();
+    };
+    walk(scrubber, &mut v);
+    serde_json::from_value(v).unwrap_or_else(|_| summary.clone())
+}
+
+fn known_for_errors(key: Option<&SecretString>) -> Vec<KnownSecret> {
+    key.map(|k| vec![KnownSecret::new("cohere-key", k.clone())])
+        .unwrap_or_default()
+}
+
+/// One line of text fit to print: known secrets and credential shapes scrubbed.
+fn scrub_line(known: &[KnownSecret], text: &str) -> String {
+    Scrubber::new(ScrubOptions {
+        known: known.to_vec(),
+        redact_content: false,
+    })
+    .scrub_str("error", text)
 }
 
 mod erased {

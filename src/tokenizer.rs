@@ -439,6 +439,7 @@ fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
         .prefix(".tmp-")
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
+    let _unfinished = crate::cleanup::track(tmp.path());
     tmp.write_all(bytes).map_err(|e| Error::io(tmp.path(), e))?;
     tmp.as_file()
         .sync_all()

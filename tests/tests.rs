@@ -16,6 +16,7 @@ mod replay;
 mod request;
 mod screenshot;
 mod scrub;
+mod security;
 mod simulator;
 mod tls;
 mod tokenizer;

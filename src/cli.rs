@@ -342,6 +342,22 @@ fn read_opt(path: &Option<PathBuf>, flag: &str) -> anyhow::Result<Option<String>
     Ok(Some(text))
 }
 
+/// Trust and proxy settings from the environment: the system's and the bundled roots, plus the CA certificates
+/// of `SSL_CERT_FILE` and `SSL_CERT_DIR`; proxies from `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY`.
+fn net_options() -> anyhow::Result<cohere_bundle::net::NetOptions> {
+    use cohere_bundle::net;
+    let mut opts = net::NetOptions::default();
+    if let Some(f) = std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty()) {
+        let roots = net::load_pem_roots(std::path::Path::new(&f), "SSL_CERT_FILE")?;
+        opts.extra_roots.extend(roots);
+    }
+    if let Some(d) = std::env::var_os("SSL_CERT_DIR").filter(|v| !v.is_empty()) {
+        opts.extra_roots
+            .extend(net::load_pem_dir_roots(&d, "SSL_CERT_DIR")?);
+    }
+    Ok(opts)
+}
+
 fn parse_headers(text: &str) -> Vec<cohere_bundle::exchange::Header> {
     use cohere_bundle::exchange::Header;
     if let Ok(serde_json::Value::Object(o)) = serde_json::from_str::<serde_json::Value>(text) {
@@ -495,10 +511,12 @@ async fn run(cli: Cli, term: &mut Term) -> anyhow::Result<u8> {
                 .unwrap_or_else(|| cohere_bundle::cohere::DEFAULT_BASE_URL.to_string());
             let bo = out.bundle_options();
             pipeline::preflight(&bo)?;
+            let net = net_options()?;
             let proxy = Proxy::start(ObserveOptions {
                 listen,
                 upstream: upstream.clone(),
                 record_all: all,
+                net: net.clone(),
                 ..Default::default()
             })
             .await?;
@@ -519,7 +537,7 @@ async fn run(cli: Cli, term: &mut Term) -> anyhow::Result<u8> {
             let proxy_url = proxy.base_url();
             let recording = proxy.stop().await;
             let seen = recording.stats.requests;
-            match pipeline::observed_capture(recording, &upstream) {
+            match pipeline::observed_capture_with(recording, &upstream, &net) {
                 Some(capture) => {
                     let o = pipeline::write_support_bundle(capture, &bo).await?;
                     print_outcome(term, &o, out.json)?;
@@ -585,6 +603,7 @@ async fn run(cli: Cli, term: &mut Term) -> anyhow::Result<u8> {
                 timeout: timeout(t)?,
                 platform,
                 no_key,
+                net: net_options()?,
             };
             if matrix && max_calls == 0 {
                 anyhow::bail!(cohere_bundle::Error::input(

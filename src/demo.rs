@@ -44,6 +44,7 @@ pub async fn run(bo: &BundleOptions) -> Result<Outcome> {
         timeout: Duration::from_secs(10),
         platform: None,
         no_key: false,
+        net: Default::default(),
     };
     let out = pipeline::replay(request, &ro, &bo, "demo").await;
     sim.shutdown().await;

@@ -27,6 +27,7 @@ pub mod exchange;
 pub mod library;
 pub mod logs;
 pub mod matrix;
+pub mod net;
 pub mod observe;
 pub mod pipeline;
 pub mod recorder;

@@ -79,6 +79,8 @@ pub struct ReplayOptions {
     /// Replay without any key on purpose (to reproduce an authentication problem); without it, a replay
     /// with no key is refused before any traffic.
     pub no_key: bool,
+    /// Trusted roots and proxy for the replay and its follow-up calls.
+    pub net: crate::net::NetOptions,
 }
 
 impl Default for ReplayOptions {
@@ -89,6 +91,7 @@ impl Default for ReplayOptions {
             timeout: Duration::from_secs(120),
             platform: None,
             no_key: false,
+            net: Default::default(),
         }
     }
 }
@@ -353,7 +356,7 @@ pub async fn replay_with_matrix(
     let key = replay_key(ro, &request)?;
     let prepared = prepare_replay(&request, &base);
     let url = prepared.url.clone();
-    let client = Client::new(ro.timeout)?;
+    let client = Client::with_options(ro.timeout, &ro.net)?;
     let outcome = client.send(&prepared, key.as_ref(), "replay", 1).await;
     if let Some(kind) = outcome.unreachable {
         use crate::client::NetworkKind;
@@ -763,6 +766,16 @@ mod erased {
 /// Builds a [`Capture`] from what the observe proxy recorded: every exchange as recorded, with the failure
 /// the summary is about ([`diagnose::primary_exchange`]) as the request. `None` when nothing was recorded.
 pub fn observed_capture(recording: crate::observe::Recording, upstream: &str) -> Option<Capture> {
+    observed_capture_with(recording, upstream, &crate::net::NetOptions::default())
+}
+
+/// [`observed_capture`] whose follow-up calls (model metadata, tokenizer) trust the roots and use the proxy of
+/// `net`, as the observe proxy's upstream connections did.
+pub fn observed_capture_with(
+    recording: crate::observe::Recording,
+    upstream: &str,
+    net: &crate::net::NetOptions,
+) -> Option<Capture> {
     let stats = recording.stats;
     let exchanges = recording.exchanges;
     let primary = diagnose::primary_exchange(&exchanges)?.clone();
@@ -790,7 +803,7 @@ pub fn observed_capture(recording: crate::observe::Recording, upstream: &str) ->
         .base_url(upstream)
         .exchanges(exchanges)
         .observed(stats);
-    if let Ok(c) = Client::new(Duration::from_secs(30)) {
+    if let Ok(c) = Client::with_options(Duration::from_secs(30), net) {
         b = b.client(c);
     }
     Some(b.build())

@@ -60,6 +60,7 @@ async fn replay(config: SimConfig, req: Req) -> Summary {
         api_key: req.key.map(SecretString::new),
         timeout: req.timeout,
         platform: None,
+        net: Default::default(),
     };
     let bo = BundleOptions {
         output: Some(dir.path().join("b.zip")),

@@ -18,5 +18,6 @@ mod screenshot;
 mod scrub;
 mod security;
 mod simulator;
+mod tls;
 mod tokenizer;
 mod util;

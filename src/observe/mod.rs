@@ -24,6 +24,7 @@
 //! is readable; the client still gets a valid response.
 
 mod body;
+mod connect;
 mod record;
 
 use std::convert::Infallible;
@@ -39,7 +40,6 @@ use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -47,11 +47,13 @@ use tokio::task::JoinSet;
 
 use crate::cohere::{Endpoint, DEFAULT_BASE_URL};
 use crate::exchange::{Body, Exchange, Failure, FailureClass, Header, RecordedRequest, Timings};
+use crate::net::NetOptions;
 use crate::{Error, Result};
 
 pub use record::{ObserveStats, Recording, Shape, ShapeStats};
 
 use body::{InFlight, RecordingBody};
+use connect::UpstreamConnector;
 use record::{Finished, RetryTable, Store};
 
 /// How the proxy listens, where it forwards and what it keeps.
@@ -73,6 +75,9 @@ pub struct ObserveOptions {
     pub retry_window: Duration,
     /// How long [`Proxy::stop`] waits for in-flight exchanges before cutting them off.
     pub drain_timeout: Duration,
+    /// Trusted roots and proxy for the upstream connections (`NO_PROXY` decides, once, whether the upstream
+    /// goes through `HTTPS_PROXY` / `HTTP_PROXY`).
+    pub net: NetOptions,
 }
 
 impl Default for ObserveOptions {
@@ -85,24 +90,23 @@ impl Default for ObserveOptions {
             max_records: 1000,
             retry_window: Duration::from_secs(65),
             drain_timeout: Duration::from_secs(30),
+            net: NetOptions::default(),
         }
     }
 }
 
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// State shared by the connections of one proxy.
 pub(crate) struct Shared {
     upstream: String,
-    /// Scheme and authority of the upstream, what the connector dials.
-    connect_uri: hyper::Uri,
     /// The `host` header sent upstream.
     host: HeaderValue,
     /// The path of the upstream base URL (`""`, or e.g. `/base`), put in front of every request path.
     base_path: String,
-    connector: Connector,
+    /// Opens the upstream connections: to the upstream's scheme, host and port, or through a proxy.
+    connector: UpstreamConnector,
     /// Idle upstream connections left by client connections that closed, with the time they became idle,
     /// for the next client connections (a client that opens a connection per request still gets a warm
     /// upstream connection, TLS included). Touched when a client connection opens or closes, not per request.
@@ -144,17 +148,8 @@ impl Proxy {
     /// listen address at fault.
     pub async fn start(opts: ObserveOptions) -> Result<Proxy> {
         let upstream = normalize_upstream(&opts.upstream)?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(30)));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| Error::Other(format!("TLS setup for {upstream}: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
         let target = UpstreamTarget::new(&upstream)?;
+        let connector = UpstreamConnector::new(target.connect_uri, &opts.net)?;
         let listen_err =
             |e: std::io::Error| Error::input(format!("--listen {}", opts.listen), e.to_string());
         let listener = std::net::TcpListener::bind(opts.listen).map_err(listen_err)?;
@@ -164,10 +159,9 @@ impl Proxy {
             .map_err(|e| Error::Other(format!("listen address: {e}")))?;
         let shared = Arc::new(Shared {
             upstream,
-            connect_uri: target.connect_uri,
             host: target.host,
             base_path: target.base_path,
-            connector: https,
+            connector,
             idle: Mutex::new(Vec::new()),
             record_all: opts.record_all,
             body_cap: opts.body_cap,
@@ -222,6 +216,12 @@ impl Proxy {
     /// The upstream base URL requests are forwarded to.
     pub fn upstream(&self) -> &str {
         &self.shared.upstream
+    }
+
+    /// The HTTP proxy the upstream connections go through (`HTTPS_PROXY` and the like), if any, as
+    /// `scheme://host:port` without credentials.
+    pub fn via(&self) -> Option<&str> {
+        self.shared.connector.via()
     }
 
     /// What has been recorded so far (exchanges still in flight are not in it yet).
@@ -329,6 +329,7 @@ impl UpstreamSlot {
         shared: &Shared,
         mut req: Request<Full<Bytes>>,
     ) -> Result<Response<Incoming>, BoxError> {
+        shared.connector.prepare(&mut req);
         let old = lock(&self.sender).take().or_else(|| take_idle(shared));
         if let Some(mut sender) = old {
             if sender.ready().await.is_ok() {
@@ -344,9 +345,7 @@ impl UpstreamSlot {
                 }
             }
         }
-        let mut connector = shared.connector.clone();
-        std::future::poll_fn(|cx| tower_service::Service::poll_ready(&mut connector, cx)).await?;
-        let io = tower_service::Service::call(&mut connector, shared.connect_uri.clone()).await?;
+        let io = shared.connector.connect().await?;
         let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
             .handshake(io)
             .await?;
@@ -757,7 +756,9 @@ impl InFlight {
 }
 
 /// Runs `command` with `CO_API_URL` set to the proxy's base URL (no `/v1`), stdin, stdout and stderr
-/// inherited, and returns its exit status.
+/// inherited, and returns its exit status. When a proxy is set (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`), the
+/// command's `NO_PROXY` and `no_proxy` also name the recording proxy's host, so that a client which honours them
+/// (the Python SDK does) talks to the recording proxy directly, not through the network's proxy.
 pub async fn run_command(
     proxy_base_url: &str,
     command: &[OsString],
@@ -772,6 +773,9 @@ pub async fn run_command(
         .stdout(std::process::Stdio::inherit())
         .stderr(std::process::Stdio::inherit())
         .kill_on_drop(true);
+    for (var, value) in child_no_proxy(proxy_base_url) {
+        cmd.env(var, value);
+    }
     let mut child = cmd.spawn().map_err(|e| {
         Error::input(
             format!("command {}", program.to_string_lossy()),
@@ -782,6 +786,39 @@ pub async fn run_command(
         .wait()
         .await
         .map_err(|e| Error::Other(format!("waiting for {}: {e}", program.to_string_lossy())))
+}
+
+/// `NO_PROXY` and `no_proxy` for the command of [`run_command`]: each as it is (or as the other is) plus the host
+/// of `proxy_base_url`. Nothing when no proxy is set or the host is listed already.
+fn child_no_proxy(proxy_base_url: &str) -> Vec<(&'static str, String)> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let proxied = ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"]
+        .iter()
+        .any(|k| var(k).or_else(|| var(&k.to_ascii_lowercase())).is_some());
+    let Some(host) = url::Url::parse(proxy_base_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+    else {
+        return Vec::new();
+    };
+    if !proxied {
+        return Vec::new();
+    }
+    [("NO_PROXY", "no_proxy"), ("no_proxy", "NO_PROXY")]
+        .into_iter()
+        .filter_map(|(name, other)| {
+            let current = var(name).or_else(|| var(other)).unwrap_or_default();
+            if current.split(',').any(|h| h.trim() == host) {
+                return None;
+            }
+            let value = if current.is_empty() {
+                host.clone()
+            } else {
+                format!("{current},{host}")
+            };
+            Some((name, value))
+        })
+        .collect()
 }
 
 /// Resolves on Ctrl-C, or on SIGTERM on Unix.

@@ -276,7 +276,7 @@ impl Endpoint {
                 parts.iter().filter(|t| !t.starts_with('{')).count(),
                 parts.iter().filter(|t| !t.ends_with('}')).count(),
             );
-            if best.as_ref().map_or(true, |(r, _, _)| rank > *r) {
+            if best.as_ref().is_none_or(|(r, _, _)| rank > *r) {
                 best = Some((rank, *endpoint, tail[0].0));
             }
         }

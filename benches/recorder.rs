@@ -40,7 +40,7 @@ fn main() {
         let rec = Recorder::new(RecorderConfig {
             dir: dir.path().join("spool"),
             interval: Duration::from_secs(3600),
-            bundle: BundleOptions { scan_env: false, cache_dir: Some(dir.path().join("cache")), ..BundleOptions::default() },
+            bundle: BundleOptions { cache_dir: Some(dir.path().join("cache")), ..BundleOptions::default() },
             ..RecorderConfig::default()
         })
         .expect("recorder");

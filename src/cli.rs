@@ -11,6 +11,7 @@ use cohere_bundle::pipeline::{self, BundleOptions, Outcome, ReplayOptions};
 use cohere_bundle::request::{read_request_file, ParseOptions};
 use cohere_bundle::{Endpoint, Platform, SecretString};
 
+use crate::settings::EnvSettings;
 use crate::term::Term;
 
 /// Turn a failing Cohere API request into a support bundle that Cohere support can act on at once.
@@ -204,16 +205,25 @@ fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
 }
 
 impl OutputArgs {
-    fn bundle_options(&self) -> BundleOptions {
+    fn bundle_options(&self, env: &EnvSettings) -> BundleOptions {
+        let mut known: Vec<cohere_bundle::KnownSecret> = env
+            .api_key
+            .iter()
+            .map(|k| cohere_bundle::KnownSecret::new("cohere-key", k.clone()))
+            .collect();
+        if !self.no_env_scan {
+            known.extend(env.secrets.iter().cloned());
+        }
         BundleOptions {
             output: self.out.clone(),
             out_dir: PathBuf::from("."),
             force: self.force,
             logs: self.logs.clone(),
             secrets: self.secrets.iter().map(SecretString::new).collect(),
-            scan_env: !self.no_env_scan,
+            known,
+            env_vars_set: env.vars_set.clone(),
             redact_content: self.redact_content,
-            cache_dir: None,
+            cache_dir: env.cache_root.clone(),
             max_size: (self.max_size > 0).then_some(self.max_size),
             eml: self.eml,
             extra_members: Vec::new(),
@@ -380,15 +390,15 @@ fn parse_headers(text: &str) -> Vec<cohere_bundle::exchange::Header> {
         .collect()
 }
 
-fn known_secrets(values: &[String]) -> Vec<cohere_bundle::KnownSecret> {
+fn known_secrets(values: &[String], env: &EnvSettings) -> Vec<cohere_bundle::KnownSecret> {
     let mut known: Vec<cohere_bundle::KnownSecret> = values
         .iter()
         .map(|s| cohere_bundle::KnownSecret::new("secret", s.as_str()))
         .collect();
-    if let Some(k) = pipeline::api_key_from_env() {
-        known.push(cohere_bundle::KnownSecret::new("cohere-key", k));
+    if let Some(k) = &env.api_key {
+        known.push(cohere_bundle::KnownSecret::new("cohere-key", k.clone()));
     }
-    known.extend(cohere_bundle::scrub::secrets_from_env());
+    known.extend(env.secrets.iter().cloned());
     known
 }
 
@@ -414,7 +424,7 @@ fn observed_nothing(seen: u64, proxy_url: &str, ran_command: bool) -> String {
 
 /// The secrets the terminal knows before anything is read: the keys in the environment, every `--secret`,
 /// and the values of secret-looking environment variables.
-fn terminal_secrets(cli: &Cli) -> (Vec<cohere_bundle::KnownSecret>, bool) {
+fn terminal_secrets(cli: &Cli, env: &EnvSettings) -> (Vec<cohere_bundle::KnownSecret>, bool) {
     let (secrets, json): (&[String], bool) = match &cli.command {
         Command::Demo { out }
         | Command::Replay { out, .. }
@@ -424,17 +434,18 @@ fn terminal_secrets(cli: &Cli) -> (Vec<cohere_bundle::KnownSecret>, bool) {
         Command::Verify { secrets, json, .. } => (secrets, *json),
         Command::Simulator { .. } => (&[], false),
     };
-    (known_secrets(secrets), json)
+    (known_secrets(secrets, env), json)
 }
 
 /// Runs the parsed command line, printing through a scrubbing [`Term`]; returns the process exit code.
 /// SIGINT and SIGTERM (except while `observe` waits for Ctrl-C to stop) remove every unfinished file and
 /// exit 130 or 143.
 pub async fn main(cli: Cli) -> u8 {
-    let (known, json) = terminal_secrets(&cli);
+    let env = EnvSettings::read();
+    let (known, json) = terminal_secrets(&cli, &env);
     let mut term = Term::new(known, json);
     let observe = matches!(cli.command, Command::Observe { .. });
-    let work = run(cli, &mut term);
+    let work = run(cli, &env, &mut term);
     let result = if observe {
         work.await
     } else {
@@ -476,7 +487,7 @@ async fn interrupted() -> u8 {
 }
 
 /// Runs the parsed command line; returns the process exit code.
-async fn run(cli: Cli, term: &mut Term) -> anyhow::Result<u8> {
+async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8> {
     match cli.command {
         Command::Simulator { port } => {
             use cohere_bundle::simulator::{SimConfig, Simulator};
@@ -503,13 +514,9 @@ async fn run(cli: Cli, term: &mut Term) -> anyhow::Result<u8> {
         } => {
             use cohere_bundle::observe::{self, ObserveOptions, Proxy};
             let upstream = upstream
-                .or_else(|| {
-                    std::env::var("CO_API_URL")
-                        .ok()
-                        .filter(|u| !u.trim().is_empty())
-                })
+                .or_else(|| env.api_url.clone())
                 .unwrap_or_else(|| cohere_bundle::cohere::DEFAULT_BASE_URL.to_string());
-            let bo = out.bundle_options();
+            let bo = out.bundle_options(&env);
             pipeline::preflight(&bo)?;
             let net = net_options()?;
             let proxy = Proxy::start(ObserveOptions {
@@ -562,7 +569,7 @@ async fn run(cli: Cli, term: &mut Term) -> anyhow::Result<u8> {
             report,
             redact_content,
         } => {
-            let known = known_secrets(&secrets);
+            let known = known_secrets(&secrets, &env);
             let mut stdout = std::io::stdout().lock();
             let mut stderr = std::io::stderr();
             let rep: Option<&mut dyn Write> = if report { Some(&mut stderr) } else { None };
@@ -570,7 +577,7 @@ async fn run(cli: Cli, term: &mut Term) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Demo { out } => {
-            let o = cohere_bundle::demo::run(&out.bundle_options()).await?;
+            let o = cohere_bundle::demo::run(&out.bundle_options(&env)).await?;
             print_outcome(term, &o, out.json)?;
             Ok(0)
         }
@@ -598,8 +605,8 @@ async fn run(cli: Cli, term: &mut Term) -> anyhow::Result<u8> {
                 term.know(cohere_bundle::KnownSecret::new("cohere-key", t));
             }
             let ro = ReplayOptions {
-                base_url,
-                api_key: pipeline::api_key_from_env(),
+                base_url: base_url.or_else(|| env.api_url.clone()),
+                api_key: env.api_key.clone(),
                 timeout: timeout(t)?,
                 platform,
                 no_key,
@@ -627,7 +634,7 @@ async fn run(cli: Cli, term: &mut Term) -> anyhow::Result<u8> {
                 host: Some(std::sync::Arc::new(crate::term::TerminalHost::new(term))),
             });
             // The outputs, logs and key are checked before anything is spent.
-            pipeline::preflight(&out.bundle_options())?;
+            pipeline::preflight(&out.bundle_options(&env))?;
             pipeline::replay_key(&ro, &req).map_err(|_| {
                 cohere_bundle::Error::input(
                     "no API key",
@@ -637,7 +644,7 @@ async fn run(cli: Cli, term: &mut Term) -> anyhow::Result<u8> {
             let o = pipeline::replay_with_matrix(
                 req,
                 &ro,
-                &out.bundle_options(),
+                &out.bundle_options(&env),
                 "replay",
                 run.as_ref(),
             )
@@ -672,12 +679,12 @@ async fn run(cli: Cli, term: &mut Term) -> anyhow::Result<u8> {
                 body: read_opt(&response, "--response")?,
             };
             let capture = pipeline::offline_capture(req, resp, platform);
-            let o = pipeline::write_support_bundle(capture, &out.bundle_options()).await?;
+            let o = pipeline::write_support_bundle(capture, &out.bundle_options(&env)).await?;
             print_outcome(term, &o, out.json)?;
             Ok(0)
         }
         Command::Verify { zip, secrets, json } => {
-            let known = known_secrets(&secrets);
+            let known = known_secrets(&secrets, &env);
             let n = known.len();
             let scrubber =
                 cohere_bundle::scrub::Scrubber::new(cohere_bundle::scrub::ScrubOptions {

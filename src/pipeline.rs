@@ -30,11 +30,16 @@ pub struct BundleOptions {
     pub logs: Vec<PathBuf>,
     /// Extra secrets to scrub (`--secret`).
     pub secrets: Vec<SecretString>,
-    /// Also scrub the values of secret-looking environment variables.
-    pub scan_env: bool,
+    /// Secrets known by value besides `secrets`, with their labels (e.g. the environment's, read at the
+    /// binary's edge: the library reads no environment).
+    pub known: Vec<KnownSecret>,
+    /// The names (never the values) of the relevant environment variables that are set, for
+    /// `environment.json` ([`crate::environment::RELEVANT_VARS`]); given by the caller.
+    pub env_vars_set: Vec<String>,
     /// Replace prompt and completion text with length-keeping placeholders.
     pub redact_content: bool,
-    /// The tool's cache directory (tokenizers); default `$COHERE_BUNDLE_CACHE_DIR`, else the XDG cache dir.
+    /// The tool's cache directory (tokenizers go in `tokenizers/` below it); `None`: tokenizers are kept in
+    /// memory only.
     pub cache_dir: Option<PathBuf>,
     /// The size budget of the zip in bytes (`--max-size`); `None`: no budget. See [`crate::email::write_fitted`].
     pub max_size: Option<u64>,
@@ -54,7 +59,8 @@ impl Default for BundleOptions {
             force: false,
             logs: Vec::new(),
             secrets: Vec::new(),
-            scan_env: true,
+            known: Vec::new(),
+            env_vars_set: Vec::new(),
             redact_content: false,
             cache_dir: None,
             max_size: Some(crate::email::DEFAULT_MAX_SIZE),
@@ -111,23 +117,10 @@ pub struct Outcome {
     pub eml: Option<PathBuf>,
 }
 
-/// The API key from the environment: `CO_API_KEY`, else `COHERE_API_KEY`.
-pub fn api_key_from_env() -> Option<SecretString> {
-    ["CO_API_KEY", "COHERE_API_KEY"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
-        .map(|v| SecretString::new(v.trim()))
-}
-
 /// The base URL for a replay (see [`ReplayOptions::base_url`]).
 pub fn resolve_base_url(opts: &ReplayOptions, request: &CapturedRequest) -> String {
     if let Some(b) = &opts.base_url {
         return b.trim_end_matches('/').to_string();
-    }
-    if let Ok(b) = std::env::var("CO_API_URL") {
-        if !b.trim().is_empty() {
-            return b.trim().trim_end_matches('/').to_string();
-        }
     }
     if let Some(u) = request.url.as_deref().and_then(|u| url::Url::parse(u).ok()) {
         let path = u.path();
@@ -387,7 +380,7 @@ pub async fn replay_with_matrix(
         Some(m) => {
             let cache = match &bo.cache_dir {
                 Some(d) => TokenizerCache::new(d.join("tokenizers")),
-                None => TokenizerCache::from_env(),
+                None => TokenizerCache::memory_only(),
             };
             let target = crate::matrix::Target {
                 client: &client,
@@ -500,7 +493,7 @@ fn limits_from_table(model: Option<&str>) -> Option<ModelLimits> {
 async fn measure(capture: &Capture, bo: &BundleOptions) -> (SeqLen, Option<ModelLimits>) {
     let cache = match &bo.cache_dir {
         Some(d) => TokenizerCache::new(d.join("tokenizers")),
-        None => TokenizerCache::from_env(),
+        None => TokenizerCache::memory_only(),
     };
     let response = diagnose::primary_exchange(&capture.exchanges)
         .and_then(|e| e.response.as_ref()?.body.json());
@@ -547,15 +540,10 @@ async fn write_prepared(
 ) -> Result<Outcome> {
     // Known secrets: the capture's (the key used, every bearer token seen), --secret values, the environment's.
     let mut known = capture.known_secrets.clone();
-    if let Some(k) = api_key_from_env() {
-        known.push(KnownSecret::new("cohere-key", k));
-    }
     for s in &bo.secrets {
         known.push(KnownSecret::new("secret", s.clone()));
     }
-    if bo.scan_env {
-        known.extend(crate::scrub::secrets_from_env());
-    }
+    known.extend(bo.known.iter().cloned());
     let scrubber = Scrubber::new(ScrubOptions {
         known,
         redact_content: bo.redact_content,
@@ -620,7 +608,7 @@ async fn write_prepared(
     let mut request = capture.request.clone();
     scrubber.mask_headers("request.json", &mut request.headers);
 
-    let environment = Environment::collect();
+    let environment = Environment::collect_with(|n| bo.env_vars_set.iter().any(|s| s == n));
     let log_sizes: Vec<(PathBuf, String, u64)> = logs
         .paths
         .iter()

@@ -64,7 +64,6 @@ async fn replay(config: SimConfig, req: Req) -> Summary {
     };
     let bo = BundleOptions {
         output: Some(dir.path().join("b.zip")),
-        scan_env: false,
         cache_dir: Some(dir.path().join("cache")),
         ..BundleOptions::default()
     };

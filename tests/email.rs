@@ -12,7 +12,6 @@ use serde_json::json;
 fn opts(dir: &std::path::Path, name: &str) -> BundleOptions {
     BundleOptions {
         output: Some(dir.join(name)),
-        scan_env: false,
         cache_dir: Some(dir.join("cache")),
         ..BundleOptions::default()
     }

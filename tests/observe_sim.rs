@@ -245,7 +245,6 @@ async fn observed_successes_give_the_shape_table_and_the_key_kind() {
     let dir = tempfile::tempdir().unwrap();
     let bo = BundleOptions {
         output: Some(dir.path().join("observed.zip")),
-        scan_env: false,
         cache_dir: Some(dir.path().join("cache")),
         ..BundleOptions::default()
     };

@@ -429,40 +429,38 @@ fn check_member(
     scrubber: &Scrubber,
     leaks: &mut Vec<Leak>,
 ) -> Result<()> {
-    const OVERLAP: usize = 8192;
-    let mut m = zip.by_index(i)?;
+    let m = zip.by_index(i)?;
     let name = m.name().to_string();
-    leaks.extend(
-        scrubber
-            .find_leaks(&name, name.as_bytes())
-            .into_iter()
-            .map(|mut l| {
-                l.member = format!("{name} (file name)");
-                l
-            }),
-    );
-    let mut window: Vec<u8> = Vec::with_capacity(CHUNK + OVERLAP);
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = read_full(&mut m, &mut buf).map_err(|e| Error::Verify {
-            path: format!("{}:{name}", path.display()),
-            reason: e.to_string(),
-        })?;
-        if n == 0 {
-            break;
-        }
-        window.extend_from_slice(&buf[..n]);
-        for l in scrubber.find_leaks(&name, &window) {
-            if !leaks.contains(&l) {
-                leaks.push(l);
-            }
-        }
-        if window.len() > OVERLAP {
-            window.drain(..window.len() - OVERLAP);
+    let found = scrubber
+        .find_leaks(&name, name.as_bytes())
+        .into_iter()
+        .map(|mut l| {
+            l.member = format!("{name} (file name)");
+            l
+        })
+        .chain(
+            scrubber
+                .find_leaks_stream(&name, m)
+                .map_err(|e| Error::Verify {
+                    path: format!("{}:{name}", path.display()),
+                    reason: e.to_string(),
+                })?,
+        );
+    for l in found {
+        if !leaks.contains(&l) {
+            leaks.push(l);
         }
     }
     Ok(())
 }
+
+/// The most members a bundle may have: `verify` refuses a zip with more before reading any of them, and
+/// [`write_bundle`] refuses to write one. A bundle holds tens (observe keeps at most 1,000 exchanges).
+pub const MAX_MEMBERS: usize = 10_000;
+
+/// The most bytes `verify` inflates of a JSON member it parses (`manifest.json`, `summary.json`): 16 MiB. A
+/// real manifest of [`MAX_MEMBERS`] entries is under 2 MiB; beyond the cap the bundle fails verification.
+pub const MAX_JSON_MEMBER_BYTES: u64 = 16 << 20;
 
 /// The result of [`verify`].
 #[derive(Debug, Clone, Serialize)]
@@ -558,4 +556,47 @@ pub fn verify(path: &Path, scrubber: &Scrubber, secrets_searched: usize) -> Resu
         members_checked: manifest.members.len(),
         secrets_searched,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scrub::{KnownSecret, ScrubOptions};
+
+    #[test]
+    fn a_secret_is_found_wherever_rounds_cut_the_stream() {
+        const KEY: &str = "Zq8Wm2Lp4Rt6Vw8Yb0Nc2Df4Gh6Jk8Ls0Pq2Ws4E";
+        let s = Scrubber::new(ScrubOptions {
+            known: vec![KnownSecret::new("secret", KEY)],
+            redact_content: false,
+        });
+        let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, KEY);
+        // Lines of 100 bytes, so rounds end at line breaks; and one long line, so they end anywhere.
+        for line in [100usize, 10 << 20] {
+            let mut data: Vec<u8> = (0..(3usize << 20))
+                .map(|i| if i % line == line - 1 { b'\n' } else { b'x' })
+                .collect();
+            for &at in &[
+                (1usize << 20) - 3,
+                (1 << 20) + (64 << 10) - 17,
+                (1 << 20) + (64 << 10) + 1,
+                (2 << 20) + (128 << 10) - 9,
+                (3 << 20) - KEY.len(),
+            ] {
+                let mut d = data.clone();
+                d[at..at + KEY.len()].copy_from_slice(KEY.as_bytes());
+                let leaks = s.find_leaks_stream("m", &d[..]).unwrap();
+                assert!(
+                    leaks.iter().any(|l| l.label == "secret"),
+                    "line {line}, at {at}: {leaks:?}"
+                );
+            }
+            let at = (1 << 20) + (64 << 10) - 20;
+            data[at..at + b64.len()].copy_from_slice(b64.as_bytes());
+            let leaks = s.find_leaks_stream("m", &data[..]).unwrap();
+            assert_eq!(leaks.len(), 1, "reported once: {leaks:?}");
+            assert_eq!(leaks[0].encoding.as_str(), "base64");
+        }
+        assert!(s.find_leaks_stream("m", &b""[..]).unwrap().is_empty());
+    }
 }

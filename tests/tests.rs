@@ -2,6 +2,7 @@
 mod cli;
 mod diagnose;
 mod email;
+mod hostile_zips;
 mod library;
 mod matrix;
 mod node_clients;
@@ -13,6 +14,7 @@ mod replay;
 mod request;
 mod screenshot;
 mod scrub;
+mod security_verify;
 mod simulator;
 mod tokenizer;
 mod util;

@@ -94,7 +94,8 @@ pub struct Written {
     pub redactions: RedactionReport,
 }
 
-/// Fails with [`Error::OutputExists`] when `path` exists and `force` is off.
+/// Fails with [`Error::OutputExists`] when `path` exists (a symbolic link counts, even one that points nowhere)
+/// and `force` is off.
 pub fn check_output(path: &Path, force: bool) -> Result<()> {
     if path.is_dir() {
         return Err(Error::input(
@@ -102,10 +103,76 @@ pub fn check_output(path: &Path, force: bool) -> Result<()> {
             "is a directory; give a .zip file path",
         ));
     }
-    if !force && path.exists() {
+    // A symbolic link counts as existing even when it points nowhere: it is never written through.
+    if !force && path.symlink_metadata().is_ok() {
         return Err(Error::OutputExists(path.to_path_buf()));
     }
     Ok(())
+}
+
+/// A temp file in the directory of `path` (so the final rename stays on one file system), readable and
+/// writable by its owner only (mode 0600, set explicitly so the umask does not matter). It is deleted when
+/// dropped, so every early return cleans up.
+fn temp_beside(path: &Path, suffix: &str) -> Result<tempfile::NamedTempFile> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::input(
+            path.display().to_string(),
+            "the output directory does not exist",
+        ));
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix(".cohere-bundle-")
+        .suffix(suffix)
+        .tempfile_in(&dir)
+        .map_err(|e| Error::io(&dir, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::io(tmp.path(), e))?;
+    }
+    Ok(tmp)
+}
+
+/// Renames a finished temp file onto `path`: over an existing file only with `force` (a symbolic link there is
+/// replaced by the rename, never followed); otherwise [`Error::OutputExists`]. On failure the temp file is
+/// deleted.
+fn persist(tmp: tempfile::NamedTempFile, path: &Path, force: bool) -> Result<()> {
+    let kept = if force {
+        tmp.persist(path)
+    } else {
+        tmp.persist_noclobber(path)
+    };
+    kept.map(drop).map_err(|e| {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::OutputExists(path.to_path_buf())
+        } else {
+            Error::io(path, e.error)
+        }
+    })
+}
+
+/// Writes a file the way the bundle is written: `fill` writes a temp file beside `path` (mode 0600 whatever
+/// the umask), which is synced and renamed onto `path`. A symbolic link at `path` is replaced, never written
+/// through; with `force` off an existing `path` is left alone ([`Error::OutputExists`]). On any failure,
+/// `fill`'s included, the temp file is removed and `path` is untouched.
+pub fn write_private(
+    path: &Path,
+    force: bool,
+    suffix: &str,
+    fill: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> Result<()> {
+    check_output(path, force)?;
+    let mut tmp = temp_beside(path, suffix)?;
+    fill(tmp.as_file_mut())
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| Error::io(path, e))?;
+    persist(tmp, path, force)
 }
 
 struct HashingWriter<'a, W: Write> {
@@ -267,21 +334,7 @@ pub fn write_bundle(
             members.len() + 2
         )));
     }
-    let dir = match opts.path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !dir.is_dir() {
-        return Err(Error::input(
-            opts.path.display().to_string(),
-            "the output directory does not exist",
-        ));
-    }
-    let tmp = tempfile::Builder::new()
-        .prefix(".cohere-bundle-")
-        .suffix(".zip.tmp")
-        .tempfile_in(&dir)
-        .map_err(|e| Error::io(&dir, e))?;
+    let tmp = temp_beside(&opts.path, ".zip.tmp")?;
     let file = tmp
         .as_file()
         .try_clone()
@@ -360,18 +413,7 @@ pub fn write_bundle(
         .sync_all()
         .map_err(|e| Error::io(tmp.path(), e))?;
     let size = tmp.as_file().metadata().map(|m| m.len()).unwrap_or(0);
-    let persisted = if opts.force {
-        tmp.persist(&opts.path)
-    } else {
-        tmp.persist_noclobber(&opts.path)
-    };
-    persisted.map_err(|e| {
-        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-            Error::OutputExists(opts.path.clone())
-        } else {
-            Error::io(&opts.path, e.error)
-        }
-    })?;
+    persist(tmp, &opts.path, opts.force)?;
     Ok(Written {
         path: opts.path.clone(),
         size,
@@ -897,5 +939,43 @@ mod tests {
             assert_eq!(leaks[0].encoding.as_str(), "base64");
         }
         assert!(s.find_leaks_stream("m", &b""[..]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_failed_private_write_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("d.eml");
+        // The writer fails midway, as on a full disk.
+        let e = write_private(&target, false, ".eml.tmp", |f| {
+            f.write_all(b"half a draft")?;
+            Err(std::io::Error::from_raw_os_error(28)) // ENOSPC
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("d.eml"), "{e}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        // A directory that does not exist: an error, nothing created.
+        let gone = dir.path().join("nope").join("d.eml");
+        assert!(write_private(&gone, true, ".eml.tmp", |_| Ok(())).is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_private_write_replaces_a_link_and_never_follows_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let target = dir.path().join("d.eml");
+        std::os::unix::fs::symlink(&victim, &target).unwrap();
+        let e = write_private(&target, false, ".eml.tmp", |f| f.write_all(b"new")).unwrap_err();
+        assert!(matches!(e, Error::OutputExists(_)), "{e}");
+        write_private(&target, true, ".eml.tmp", |f| f.write_all(b"new")).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        let meta = std::fs::symlink_metadata(&target).unwrap();
+        assert!(meta.file_type().is_file());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "no temp left");
     }
 }

@@ -561,8 +561,8 @@ fn bad_name(name: &str) -> Option<&'static str> {
 struct Directory {
     /// Where it starts.
     start: u64,
-    /// Member names in order (lossy UTF-8), with whether the member is a symbolic link.
-    entries: Vec<(String, bool)>,
+    /// Member names in order, as stored, with whether the member is a symbolic link.
+    entries: Vec<(Vec<u8>, bool)>,
 }
 
 fn le16(b: &[u8], at: usize) -> u64 {
@@ -579,12 +579,34 @@ fn le64(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(a)
 }
 
+/// Why [`read_directory`] gave up.
+enum DirError {
+    /// More members than [`MAX_MEMBERS`].
+    TooMany(u64),
+    /// Not a zip it can read.
+    Unreadable(String),
+}
+
+impl From<String> for DirError {
+    fn from(s: String) -> Self {
+        DirError::Unreadable(s)
+    }
+}
+
+impl From<&str> for DirError {
+    fn from(s: &str) -> Self {
+        DirError::Unreadable(s.into())
+    }
+}
+
 /// Reads the end-of-central-directory record (and its zip64 form when the counts overflow), refuses more than
 /// [`MAX_MEMBERS`] members before reading any entry, then walks the entries: linear in their number, memory in
 /// proportion to the names.
-fn read_directory(f: &mut File) -> std::result::Result<Directory, String> {
+fn read_directory(f: &mut File) -> std::result::Result<Directory, DirError> {
     const EOCD: &[u8] = b"PK\x05\x06";
-    let len = f.seek(std::io::SeekFrom::End(0)).map_err(|e| e.to_string())?;
+    let len = f
+        .seek(std::io::SeekFrom::End(0))
+        .map_err(|e| e.to_string())?;
     let tail_len = len.min(22 + 0xFFFF);
     let mut tail = vec![0u8; tail_len as usize];
     f.seek(std::io::SeekFrom::Start(len - tail_len))
@@ -624,9 +646,7 @@ fn read_directory(f: &mut File) -> std::result::Result<Directory, String> {
         }
     }
     if count > MAX_MEMBERS as u64 {
-        return Err(format!(
-            "{count} members, more than the limit of {MAX_MEMBERS}"
-        ));
+        return Err(DirError::TooMany(count));
     }
     // Each entry takes at least 46 bytes: a count the directory cannot hold is a lie.
     let fits = start.checked_add(size).is_some_and(|end| end <= eocd_pos);
@@ -653,7 +673,7 @@ fn read_directory(f: &mut File) -> std::result::Result<Directory, String> {
         // Made on Unix (upper byte of "version made by" is 3) with S_IFLNK in the upper half of the attributes.
         let unix = head[5] == 3;
         let link = unix && (le32(&head, 38) >> 16) & 0o170000 == 0o120000;
-        entries.push((String::from_utf8_lossy(&name).into_owned(), link));
+        entries.push((name, link));
     }
     Ok(Directory { start, entries })
 }
@@ -662,17 +682,18 @@ fn read_directory(f: &mut File) -> std::result::Result<Directory, String> {
 /// that would extract outside the current folder. Linear in the number of members.
 fn check_names(dir: &Directory) -> std::result::Result<(), String> {
     let mut seen = std::collections::HashSet::with_capacity(dir.entries.len());
-    for (name, link) in &dir.entries {
-        if let Some(why) = bad_name(name) {
-            return Err(format!("member name {} {why}", shown(name)));
+    for (raw, link) in &dir.entries {
+        let name = String::from_utf8_lossy(raw);
+        if let Some(why) = bad_name(&name) {
+            return Err(format!("member name {} {why}", shown(&name)));
         }
         if *link {
-            return Err(format!("{} is a symbolic link", shown(name)));
+            return Err(format!("{} is a symbolic link", shown(&name)));
         }
-        if !seen.insert(name.as_str()) {
+        if !seen.insert(raw.as_slice()) {
             return Err(format!(
                 "{} appears twice (a second copy would hide behind the first)",
-                shown(name)
+                shown(&name)
             ));
         }
     }
@@ -773,7 +794,10 @@ pub fn verify(path: &Path, scrubber: &Scrubber, secrets_searched: usize) -> Resu
     if f.metadata().is_ok_and(|m| m.is_dir()) {
         return Err(Error::input(&shown_path, "is a directory, not a zip"));
     }
-    let dir = read_directory(&mut f).map_err(|e| verr(format!("not a readable zip: {e}")))?;
+    let dir = read_directory(&mut f).map_err(|e| match e {
+        DirError::TooMany(n) => verr(format!("{n} members, more than the limit of {MAX_MEMBERS}")),
+        DirError::Unreadable(why) => verr(format!("not a readable zip: {why}")),
+    })?;
     check_names(&dir).map_err(verr)?;
     f.rewind().map_err(|e| Error::io(path, e))?;
     let mut zip = zip::ZipArchive::new(BufReader::new(f))
@@ -872,10 +896,18 @@ mod tests {
 
     #[test]
     fn names_that_escape_or_differ_across_systems_are_refused() {
-        for ok in ["report.md", "logs/app.log", "exchanges/001.json", "a..b", "..."] {
+        for ok in [
+            "report.md",
+            "logs/app.log",
+            "exchanges/001.json",
+            "a..b",
+            "...",
+        ] {
             assert_eq!(bad_name(ok), None, "{ok}");
         }
-        for bad in ["", "../x", "a/../b", "..", "/abs", "C:/x", "c:x", "a\\b", "a\0b"] {
+        for bad in [
+            "", "../x", "a/../b", "..", "/abs", "C:/x", "c:x", "a\\b", "a\0b",
+        ] {
             assert!(bad_name(bad).is_some(), "{bad:?}");
         }
         assert_eq!(shown("a\nb"), "a\\nb");
@@ -898,7 +930,9 @@ mod tests {
         let e = parse_capped::<V>(over.as_bytes(), 64).err().unwrap();
         assert!(e.contains("more than 64 bytes"), "{e}");
         // An endless stream stops at the cap.
-        let e = parse_capped::<V>(std::io::repeat(b' '), 1 << 20).err().unwrap();
+        let e = parse_capped::<V>(std::io::repeat(b' '), 1 << 20)
+            .err()
+            .unwrap();
         assert!(e.contains("1.0 MiB"), "{e}");
         let e = parse_capped::<V>(&b"{oops"[..], 64).err().unwrap();
         assert!(e.contains("line 1"), "{e}");
@@ -976,6 +1010,10 @@ mod tests {
         assert!(meta.file_type().is_file());
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "no temp left");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "no temp left"
+        );
     }
 }

@@ -241,7 +241,11 @@ fn the_draft_is_private_whatever_the_umask() {
     // It carries the zip, so it gets the zip's mode: 0600, not 0666 under `umask 000`.
     let dir = tempfile::tempdir().unwrap();
     let out = demo_eml_umask_000(dir.path(), "");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(mode(&dir.path().join("x.eml")), 0o600);
     assert_eq!(mode(&dir.path().join("x.zip")), 0o600);
     let names: Vec<String> = std::fs::read_dir(dir.path())
@@ -267,7 +271,11 @@ fn a_symlink_at_the_draft_is_replaced_under_force_never_written_through() {
     assert!(!dir.path().join("x.zip").exists());
     // With --force: the link itself is replaced by a private regular file; its target is untouched.
     let out = demo_eml_umask_000(dir.path(), "--force");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
     let meta = std::fs::symlink_metadata(&eml).unwrap();
     assert!(meta.file_type().is_file(), "the link was replaced");
@@ -285,5 +293,8 @@ fn a_dangling_symlink_at_the_draft_counts_as_existing() {
     std::os::unix::fs::symlink(dir.path().join("nowhere"), &eml).unwrap();
     let out = demo_eml_umask_000(dir.path(), "");
     assert_eq!(out.status.code(), Some(2));
-    assert!(!dir.path().join("nowhere").exists(), "nothing created through the link");
+    assert!(
+        !dir.path().join("nowhere").exists(),
+        "nothing created through the link"
+    );
 }

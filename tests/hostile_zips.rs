@@ -3,10 +3,8 @@
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
@@ -122,7 +120,8 @@ pub fn many_members(path: &Path, n: usize) {
 pub fn rename_member(path: &Path, from: &str, to: &str) {
     assert_eq!(from.len(), to.len(), "same length");
     let (local, central) = {
-        let mut z = zip::ZipArchive::new(std::fs::File::open(path).expect("open zip")).expect("zip");
+        let mut z =
+            zip::ZipArchive::new(std::fs::File::open(path).expect("open zip")).expect("zip");
         let m = z.by_name(from).expect("member to rename");
         (m.header_start(), m.central_header_start())
     };
@@ -135,51 +134,18 @@ pub fn rename_member(path: &Path, from: &str, to: &str) {
     std::fs::write(path, bytes).expect("write zip");
 }
 
-/// How one run of a command went, measured from outside: exit code, stderr, peak resident memory (the child's
-/// `ru_maxrss`) and wall time.
-pub struct Measured {
-    /// Exit code (-1 when killed by a signal).
-    pub code: i32,
-    /// Stderr as text.
-    pub stderr: String,
-    /// Peak resident set size of the child, in MiB.
-    pub peak_rss_mib: f64,
-    /// Wall time.
-    pub elapsed: Duration,
-}
-
-/// Runs `cmd` to its end and measures it with `wait4`, which reports the resource use of that one child.
-pub fn run_measured(cmd: &mut Command) -> Measured {
-    let start = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("read stderr");
-    let mut status: libc::c_int = 0;
-    // SAFETY: `rusage` is plain data that `wait4` fills in; the pid is our own unreaped child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4: {}", std::io::Error::last_os_error());
-    let elapsed = start.elapsed();
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
+/// Makes member `name` claim to inflate to `size` bytes (in its local header and the central directory), so a
+/// reader that trusts the claim is fooled: how a bomb hides from a size check.
+pub fn set_declared_size(path: &Path, name: &str, size: u32) {
+    let (local, central) = {
+        let mut z =
+            zip::ZipArchive::new(std::fs::File::open(path).expect("open zip")).expect("zip");
+        let m = z.by_name(name).expect("member");
+        (m.header_start(), m.central_header_start())
     };
-    Measured {
-        code,
-        stderr,
-        peak_rss_mib: usage.ru_maxrss as f64 / 1024.0,
-        elapsed,
+    let mut bytes = std::fs::read(path).expect("read zip");
+    for at in [local as usize + 22, central as usize + 24] {
+        bytes[at..at + 4].copy_from_slice(&size.to_le_bytes());
     }
+    std::fs::write(path, bytes).expect("write zip");
 }

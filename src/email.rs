@@ -486,6 +486,11 @@ pub fn subject(outcome: &Outcome) -> String {
 /// Writes an RFC 5322 draft to support@cohere.com at `path`: the subject from [`subject`], the bundle's
 /// `report.md` as the text body and the zip attached. Marked `X-Unsent: 1` so mail clients open it as a
 /// draft. `From` is `$COHERE_BUNDLE_FROM` or `$EMAIL` when set, else left for the mail client to fill in.
+///
+/// Written like the zip: a temp file beside `path` with mode 0600 (whatever the umask), renamed into place;
+/// nothing is left behind on failure. A file or symbolic link already at `path` is replaced (the link itself,
+/// never its target): check with [`bundle::check_output`] first to refuse it, as the pipeline does without
+/// `--force`.
 pub fn write_eml(outcome: &Outcome, path: &Path) -> Result<PathBuf> {
     let zip_bytes = std::fs::read(&outcome.path).map_err(|e| Error::io(&outcome.path, e))?;
     let report = {
@@ -515,8 +520,11 @@ pub fn write_eml(outcome: &Outcome, path: &Path) -> Result<PathBuf> {
         msg = msg.from(from.trim().to_string());
     }
     let bytes = msg.write_to_vec().map_err(|e| Error::io(path, e))?;
-    let mut f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    f.write_all(&bytes).map_err(|e| Error::io(path, e))?;
+    // It carries the zip: private, atomic, and never written through a link (see `bundle::write_private`).
+    // An existing draft was cleared by the caller (`bundle::check_output` with `--force`) and is replaced;
+    // one that appears meanwhile is not.
+    let replace = path.symlink_metadata().is_ok();
+    bundle::write_private(path, replace, ".eml.tmp", |f| f.write_all(&bytes))?;
     Ok(path.to_path_buf())
 }
 

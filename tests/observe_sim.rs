@@ -120,7 +120,7 @@ async fn python_sdk_through_the_proxy_against_the_simulator() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_sse_event_reaches_the_client_before_the_simulator_writes_the_next() {
     let config = SimConfig {
-        stream_event_delay: Duration::from_millis(40),
+        stream_event_delay: Duration::from_millis(120),
         ..SimConfig::default()
     };
     let sim = Simulator::start(config).await.expect("simulator");

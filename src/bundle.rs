@@ -780,7 +780,7 @@ fn parse_capped<T: serde::de::DeserializeOwned>(
     if limited.limit() == 0 {
         return Err(format!(
             "inflates to more than {}, the cap for a JSON member verify parses",
-            crate::email::human(cap)
+            human(cap)
         ));
     }
     parsed.map_err(|e| e.to_string())
@@ -795,8 +795,8 @@ fn read_json<T: serde::de::DeserializeOwned>(
     if m.size() > MAX_JSON_MEMBER_BYTES {
         return Err(format!(
             "{name}: inflates to {}, more than {}, the cap for a JSON member verify parses",
-            crate::email::human(m.size()),
-            crate::email::human(MAX_JSON_MEMBER_BYTES)
+            human(m.size()),
+            human(MAX_JSON_MEMBER_BYTES)
         ));
     }
     parse_capped(m, MAX_JSON_MEMBER_BYTES).map_err(|e| format!("{name}: {e}"))
@@ -913,6 +913,21 @@ pub fn verify(path: &Path, scrubber: &Scrubber, secrets_searched: usize) -> Resu
         members_checked: manifest.members.len(),
         secrets_searched,
     })
+}
+
+/// A size in words: `9.5 MiB`, `512 KiB`, `300 bytes`.
+pub fn human(n: u64) -> String {
+    const K: f64 = 1024.0;
+    let f = n as f64;
+    if f >= K * K * K {
+        format!("{:.1} GiB", f / (K * K * K))
+    } else if f >= K * K {
+        format!("{:.1} MiB", f / (K * K))
+    } else if f >= K {
+        format!("{:.1} KiB", f / K)
+    } else {
+        format!("{n} bytes")
+    }
 }
 
 #[cfg(test)]

@@ -194,7 +194,7 @@ fn parse_max_size(s: &str) -> Result<u64, String> {
     if s.trim() == "0" {
         return Ok(0);
     }
-    cohere_bundle::email::parse_size(s)
+    cohere_bundle::fit::parse_size(s)
 }
 
 fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
@@ -227,6 +227,7 @@ impl OutputArgs {
             max_size: (self.max_size > 0).then_some(self.max_size),
             eml: self.eml,
             extra_members: Vec::new(),
+            email_from: EnvSettings::email_from(),
             log_limits: cohere_bundle::logs::LogLimits::default()
                 .with_idle_timeout(Duration::from_secs_f64(self.log_timeout)),
         }
@@ -516,7 +517,7 @@ async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8>
             let upstream = upstream
                 .or_else(|| env.api_url.clone())
                 .unwrap_or_else(|| cohere_bundle::cohere::DEFAULT_BASE_URL.to_string());
-            let bo = out.bundle_options(&env);
+            let bo = out.bundle_options(env);
             pipeline::preflight(&bo)?;
             let net = net_options()?;
             let proxy = Proxy::start(ObserveOptions {
@@ -569,7 +570,7 @@ async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8>
             report,
             redact_content,
         } => {
-            let known = known_secrets(&secrets, &env);
+            let known = known_secrets(&secrets, env);
             let mut stdout = std::io::stdout().lock();
             let mut stderr = std::io::stderr();
             let rep: Option<&mut dyn Write> = if report { Some(&mut stderr) } else { None };
@@ -577,7 +578,7 @@ async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8>
             Ok(0)
         }
         Command::Demo { out } => {
-            let o = cohere_bundle::demo::run(&out.bundle_options(&env)).await?;
+            let o = cohere_bundle::demo::run(&out.bundle_options(env)).await?;
             print_outcome(term, &o, out.json)?;
             Ok(0)
         }
@@ -634,7 +635,7 @@ async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8>
                 host: Some(std::sync::Arc::new(crate::term::TerminalHost::new(term))),
             });
             // The outputs, logs and key are checked before anything is spent.
-            pipeline::preflight(&out.bundle_options(&env))?;
+            pipeline::preflight(&out.bundle_options(env))?;
             pipeline::replay_key(&ro, &req).map_err(|_| {
                 cohere_bundle::Error::input(
                     "no API key",
@@ -644,7 +645,7 @@ async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8>
             let o = pipeline::replay_with_matrix(
                 req,
                 &ro,
-                &out.bundle_options(&env),
+                &out.bundle_options(env),
                 "replay",
                 run.as_ref(),
             )
@@ -679,12 +680,12 @@ async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8>
                 body: read_opt(&response, "--response")?,
             };
             let capture = pipeline::offline_capture(req, resp, platform);
-            let o = pipeline::write_support_bundle(capture, &out.bundle_options(&env)).await?;
+            let o = pipeline::write_support_bundle(capture, &out.bundle_options(env)).await?;
             print_outcome(term, &o, out.json)?;
             Ok(0)
         }
         Command::Verify { zip, secrets, json } => {
-            let known = known_secrets(&secrets, &env);
+            let known = known_secrets(&secrets, env);
             let n = known.len();
             let scrubber =
                 cohere_bundle::scrub::Scrubber::new(cohere_bundle::scrub::ScrubOptions {

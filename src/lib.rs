@@ -24,6 +24,7 @@ pub mod email;
 pub mod environment;
 pub mod error;
 pub mod exchange;
+pub mod fit;
 pub mod library;
 pub mod logs;
 pub mod matrix;

@@ -41,7 +41,7 @@ pub struct BundleOptions {
     /// The tool's cache directory (tokenizers go in `tokenizers/` below it); `None`: tokenizers are kept in
     /// memory only.
     pub cache_dir: Option<PathBuf>,
-    /// The size budget of the zip in bytes (`--max-size`); `None`: no budget. See [`crate::email::write_fitted`].
+    /// The size budget of the zip in bytes (`--max-size`); `None`: no budget. See [`crate::fit::write_fitted`].
     pub max_size: Option<u64>,
     /// Also write an email draft beside the zip (`--eml`), see [`crate::email::write_eml`].
     pub eml: bool,
@@ -49,6 +49,8 @@ pub struct BundleOptions {
     pub extra_members: Vec<Member>,
     /// How logs from pipes and FIFOs are read: the newest bytes kept, and how long they may stay silent.
     pub log_limits: crate::logs::LogLimits,
+    /// The email draft's `From` address; `None`: left for the mail client to fill in.
+    pub email_from: Option<String>,
 }
 
 impl Default for BundleOptions {
@@ -63,10 +65,11 @@ impl Default for BundleOptions {
             env_vars_set: Vec::new(),
             redact_content: false,
             cache_dir: None,
-            max_size: Some(crate::email::DEFAULT_MAX_SIZE),
+            max_size: Some(crate::fit::DEFAULT_MAX_SIZE),
             eml: false,
             extra_members: Vec::new(),
             log_limits: crate::logs::LogLimits::default(),
+            email_from: None,
         }
     }
 }
@@ -211,10 +214,10 @@ impl Drop for Reserved {
 
 /// Checks, before any network traffic, that the logs can be read and an explicit output can be written.
 pub fn preflight(opts: &BundleOptions) -> Result<()> {
-    if let Some(m) = opts.max_size.filter(|m| *m < crate::email::MIN_MAX_SIZE) {
+    if let Some(m) = opts.max_size.filter(|m| *m < crate::fit::MIN_MAX_SIZE) {
         let (h, min) = (
-            crate::email::human(m),
-            crate::email::human(crate::email::MIN_MAX_SIZE),
+            crate::fit::human(m),
+            crate::fit::human(crate::fit::MIN_MAX_SIZE),
         );
         return Err(Error::input(
             "--max-size",
@@ -621,8 +624,10 @@ async fn write_prepared(
             )
         })
         .collect();
-    // Renders every member for a size-budget plan (see `email::write_fitted`); returns them with the cuts made.
-    let render = |fit: &crate::email::Fit| -> Result<(Vec<Member>, Vec<String>)> {
+    // Renders every member for a size-budget plan (see `fit::write_fitted`); returns them with the cuts made.
+    // The report of the attempt that was kept, for the email draft's body.
+    let mut last_report = String::new();
+    let render = |fit: &crate::fit::Fit| -> Result<(Vec<Member>, Vec<String>)> {
         let mut cuts = logs.cuts.clone();
         cuts.extend(fit.cuts.iter().cloned());
         let mut exchanges = exchanges.clone();
@@ -653,7 +658,10 @@ async fn write_prepared(
         };
         let json = |v: &dyn erased::Json| v.to_json();
         let mut members = vec![
-            Member::text("report.md", report::render_markdown(&input)?),
+            Member::text("report.md", {
+                last_report = report::render_markdown(&input)?;
+                last_report.clone()
+            }),
             Member::text("report.html", report::render_html(&input)?),
             Member::text("summary.json", json(&summary)),
             Member::text("request.json", json(&request)),
@@ -684,8 +692,7 @@ async fn write_prepared(
         Ok((members, cuts))
     };
     let (written, cuts) =
-        crate::email::write_fitted(bo.max_size, &path, force, &scrubber, &log_sizes, render)
-            .await?;
+        crate::fit::write_fitted(bo.max_size, &path, force, &scrubber, &log_sizes, render).await?;
     summary.cuts = cuts;
     if let Some(r) = reserved.as_mut() {
         r.kept = true;
@@ -699,8 +706,13 @@ async fn write_prepared(
         eml: None,
     };
     if bo.eml {
+        // The body is scrubbed as the zip's report.md was (the first member, so the same placeholders).
+        let body = Scrubber::new(scrubber.options().clone()).scrub_str("report.md", &last_report);
         outcome.eml = Some(crate::email::write_eml(
-            &outcome,
+            &outcome.summary,
+            &outcome.path,
+            &body,
+            bo.email_from.as_deref(),
             &crate::email::eml_path(&outcome.path),
         )?);
     }

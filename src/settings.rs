@@ -66,7 +66,6 @@ impl EnvSettings {
     }
 
     /// The From address for an email draft: `COHERE_BUNDLE_FROM`, else `EMAIL`, when it looks like one.
-    #[allow(dead_code)] // wired into the draft writer with the email changes
     pub fn email_from() -> Option<String> {
         ["COHERE_BUNDLE_FROM", "EMAIL"].iter().find_map(|k| {
             std::env::var(k)

@@ -608,8 +608,7 @@ pub fn truncate_to_tokens(tokenizer: &Tokenizer, text: &str, n: u64) -> String {
                 if c == n as u64 {
                     return text[..cut].to_string();
                 }
-                if c < n as u64 && best.is_none_or(|(bc, bcut)| c > bc || (c == bc && cut > bcut))
-                {
+                if c < n as u64 && best.is_none_or(|(bc, bcut)| c > bc || (c == bc && cut > bcut)) {
                     best = Some((c, cut));
                 }
             }

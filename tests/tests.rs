@@ -1,4 +1,5 @@
 // One integration-test binary; one module per feature.
+mod architecture;
 mod cli;
 mod curl_samples;
 mod diagnose;

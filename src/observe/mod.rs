@@ -181,15 +181,16 @@ impl Proxy {
             .map_err(|e| Error::Other(format!("observe proxy runtime: {e}")))?;
         let server_shared = shared.clone();
         let drain = opts.drain_timeout;
+        // Registered with the proxy's own runtime here, so that a failure is an error, not a print.
+        let listener = {
+            let _in_rt = rt.enter();
+            TcpListener::from_std(listener)
+                .map_err(|e| Error::Other(format!("observe: listening on {addr}: {e}")))?
+        };
         std::thread::Builder::new()
             .name("observe-proxy".into())
             .spawn(move || {
-                rt.block_on(async move {
-                    match TcpListener::from_std(listener) {
-                        Ok(listener) => serve(listener, server_shared, rx, drain).await,
-                        Err(e) => eprintln!("cohere-bundle observe: listening on {addr}: {e}"),
-                    }
-                });
+                rt.block_on(serve(listener, server_shared, rx, drain));
                 // Connections still open past the drain timeout are cut off when the runtime drops.
                 drop(rt);
                 let _ = done_tx.send(());

@@ -98,6 +98,10 @@ enum Command {
         /// Record every exchange, not only failures.
         #[arg(long)]
         all: bool,
+        /// Do not preload the module that sends a Node program's fetch requests for the Cohere API to the
+        /// proxy (it makes cohere-ai and the Vercel AI SDK observable without a baseUrl in code).
+        #[arg(long)]
+        no_node_preload: bool,
         #[command(flatten)]
         out: OutputArgs,
         /// The command to run with CO_API_URL pointing at the proxy (after `--`).
@@ -510,6 +514,7 @@ async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8>
             listen,
             upstream,
             all,
+            no_node_preload,
             out,
             command,
         } => {
@@ -539,7 +544,10 @@ async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8>
                 observe::wait_for_shutdown_signal().await;
                 0
             } else {
-                let status = observe::run_command(&proxy.base_url(), &command).await?;
+                let mut run = observe::RunOptions::for_upstream(&upstream);
+                run.node_preload = !no_node_preload;
+                run.node_options = std::env::var("NODE_OPTIONS").ok();
+                let status = observe::run_command_with(&proxy.base_url(), &command, &run).await?;
                 status.code().map(|c| c.clamp(0, 255) as u8).unwrap_or(1)
             };
             let proxy_url = proxy.base_url();

@@ -756,13 +756,70 @@ impl InFlight {
     }
 }
 
-/// Runs `command` with `CO_API_URL` set to the proxy's base URL (no `/v1`), stdin, stdout and stderr
-/// inherited, and returns its exit status. When a proxy is set (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`), the
-/// command's `NO_PROXY` and `no_proxy` also name the recording proxy's host, so that a client which honours them
-/// (the Python SDK does) talks to the recording proxy directly, not through the network's proxy.
+/// How [`run_command_with`] starts the command.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RunOptions {
+    /// For a Node program (the command is `node`, `npm`, `npx` …, or `NODE_OPTIONS` is set): preload a module
+    /// (`--import`) that sends `fetch` requests for `api_hosts` to the proxy, for SDKs that ignore `CO_API_URL`.
+    pub node_preload: bool,
+    /// The hosts whose requests the preload redirects (`host` or `host:port`): the Cohere API's, and the
+    /// upstream's.
+    pub api_hosts: Vec<String>,
+    /// The command's `NODE_OPTIONS` as the caller's environment has it (the library reads no environment).
+    pub node_options: Option<String>,
+}
+
+impl RunOptions {
+    /// The preload on, for the Cohere API's hosts and `upstream`'s.
+    pub fn for_upstream(upstream: &str) -> RunOptions {
+        let mut api_hosts = vec!["api.cohere.com".to_string(), "api.cohere.ai".to_string()];
+        if let Ok(u) = url::Url::parse(upstream) {
+            if let Some(h) = u.host_str() {
+                api_hosts.push(match u.port() {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h.to_string(),
+                });
+            }
+        }
+        RunOptions {
+            node_preload: true,
+            api_hosts,
+            node_options: None,
+        }
+    }
+}
+
+/// The module [`RunOptions::node_preload`] loads.
+const NODE_PRELOAD: &str = include_str!("../../assets/node-preload.mjs");
+
+/// Programs that run Node.
+const NODE_PROGRAMS: &[&str] = &[
+    "node", "nodejs", "npm", "npx", "pnpm", "yarn", "tsx", "ts-node",
+];
+
+/// [`run_command_with`] with the Node preload off.
 pub async fn run_command(
     proxy_base_url: &str,
     command: &[OsString],
+) -> Result<std::process::ExitStatus> {
+    let opts = RunOptions {
+        node_preload: false,
+        api_hosts: Vec::new(),
+        node_options: None,
+    };
+    run_command_with(proxy_base_url, command, &opts).await
+}
+
+/// Runs `command` with `CO_API_URL` set to the proxy's base URL (no `/v1`), stdin, stdout and stderr
+/// inherited, and returns its exit status. A Node program also gets the preload of
+/// [`RunOptions::node_preload`]. When a proxy is set (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`), the
+/// command's `NO_PROXY` and `no_proxy` also name the recording proxy's host, so that a client which honours them
+/// (the Python SDK does) talks to the recording proxy directly, not through the network's proxy.
+pub async fn run_command_with(
+    proxy_base_url: &str,
+    command: &[OsString],
+    opts: &RunOptions,
 ) -> Result<std::process::ExitStatus> {
     let (program, args) = command
         .split_first()
@@ -776,6 +833,36 @@ pub async fn run_command(
         .kill_on_drop(true);
     for (var, value) in child_no_proxy(proxy_base_url) {
         cmd.env(var, value);
+    }
+    let name = std::path::Path::new(program)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let node = NODE_PROGRAMS.contains(&name.as_str()) || opts.node_options.is_some();
+    // Kept until the command ends; removed with it (and on an interrupt).
+    let mut _preload = None;
+    if opts.node_preload && node {
+        let dir = tempfile::Builder::new()
+            .prefix("cohere-bundle-preload-")
+            .tempdir()
+            .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        let file = dir.path().join("observe-preload.mjs");
+        std::fs::write(&file, NODE_PRELOAD).map_err(|e| Error::io(&file, e))?;
+        let url = url::Url::from_file_path(&file)
+            .map_err(|_| Error::Other(format!("{}: not an absolute path", file.display())))?;
+        let mut node_options = format!("--import={url}");
+        if let Some(o) = opts
+            .node_options
+            .as_deref()
+            .filter(|o| !o.trim().is_empty())
+        {
+            node_options = format!("{o} {node_options}");
+        }
+        cmd.env("NODE_OPTIONS", node_options)
+            .env("COHERE_BUNDLE_OBSERVE_PROXY", proxy_base_url)
+            .env("COHERE_BUNDLE_OBSERVE_HOSTS", opts.api_hosts.join(","));
+        let guard = crate::cleanup::track(dir.path());
+        _preload = Some((dir, guard));
     }
     let mut child = cmd.spawn().map_err(|e| {
         Error::input(

@@ -185,6 +185,7 @@ fn persist(tmp: tempfile::NamedTempFile, path: &Path, force: bool) -> Result<()>
 /// the umask), which is synced and renamed onto `path`. A symbolic link at `path` is replaced, never written
 /// through; with `force` off an existing `path` is left alone ([`Error::OutputExists`]). On any failure,
 /// `fill`'s included, the temp file is removed and `path` is untouched.
+#[cfg_attr(not(feature = "email"), allow(dead_code))]
 pub(crate) fn write_private(
     path: &Path,
     force: bool,

@@ -1,9 +1,11 @@
 //! The `.eml` draft to Cohere support ([`write_eml`]): drafted from the summary, the report text and the zip
 //! path; it never parses the zip again.
 
+#[cfg(feature = "email")]
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "email")]
 use crate::error::{Error, Result};
 use crate::summary::Summary;
 
@@ -38,6 +40,7 @@ pub fn subject(s: &Summary) -> String {
     subj
 }
 
+#[cfg(feature = "email")]
 /// Writes an RFC 5322 draft to support@cohere.com at `path`: the subject from [`subject`], the bundle's
 /// `report.md` as the text body and the zip attached. Marked `X-Unsent: 1` so mail clients open it as a
 /// draft. `report` is the body (the bundle's `report.md`, scrubbed); `from` the `From` address, else left for

@@ -18,6 +18,7 @@ pub mod capture;
 pub mod cleanup;
 pub mod client;
 pub mod cohere;
+#[cfg(feature = "simulator")]
 pub mod demo;
 pub mod diagnose;
 pub mod email;
@@ -36,6 +37,7 @@ pub mod report;
 pub mod request;
 pub mod scrub;
 pub mod sdklog;
+#[cfg(feature = "simulator")]
 pub mod simulator;
 pub mod sse;
 pub mod summary;

@@ -1328,7 +1328,12 @@ mod tests {
     use serde_json::json;
 
     fn sim_tokenizer() -> Arc<Tokenizer> {
-        Arc::new(crate::simulator::tokenizer().clone())
+        // The simulator's tokenizer, read from its asset (the simulator itself is an optional feature).
+        Arc::new(
+            include_str!("../assets/sim-tokenizer.json")
+                .parse()
+                .expect("the asset is a tokenizer"),
+        )
     }
 
     #[tokio::test]

@@ -214,6 +214,12 @@ impl Drop for Reserved {
 
 /// Checks, before any network traffic, that the logs can be read and an explicit output can be written.
 pub fn preflight(opts: &BundleOptions) -> Result<()> {
+    if opts.eml && !cfg!(feature = "email") {
+        return Err(Error::input(
+            "eml",
+            "this build has no email draft (the `email` feature is off)",
+        ));
+    }
     if let Some(m) = opts.max_size.filter(|m| *m < crate::fit::MIN_MAX_SIZE) {
         let (h, min) = (
             crate::fit::human(m),
@@ -698,6 +704,7 @@ async fn write_prepared(
         r.kept = true;
     }
     // The summary handed back is scrubbed like the member: callers print it and log it.
+    #[cfg_attr(not(feature = "email"), allow(unused_mut))]
     let mut outcome = Outcome {
         path: written.path,
         size: written.size,
@@ -705,6 +712,7 @@ async fn write_prepared(
         redactions: written.redactions.total(),
         eml: None,
     };
+    #[cfg(feature = "email")]
     if bo.eml {
         // The body is scrubbed as the zip's report.md was (the first member, so the same placeholders).
         let body = Scrubber::new(scrubber.options().clone()).scrub_str("report.md", &last_report);

@@ -545,7 +545,11 @@ mod tests {
     use serde_json::json;
 
     fn sim() -> Arc<Tokenizer> {
-        Arc::new(crate::simulator::tokenizer().clone())
+        Arc::new(
+            include_str!("../../assets/sim-tokenizer.json")
+                .parse()
+                .expect("the asset is a tokenizer"),
+        )
     }
 
     #[test]

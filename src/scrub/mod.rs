@@ -1,9 +1,9 @@
 //! The scrubber: nothing secret leaves the machine.
 //!
-//! - Layer 1 (known values, [`known`]) finds every known secret, the API key, each `--secret` value and the
-//!   values of secret-looking environment variables, raw and in its base64 (standard and URL-safe, at any
-//!   alignment), base64-of-base64, base32, hex, URL-encoded, JSON-escaped and `\uXXXX`-escaped forms, each also
-//!   when broken over lines (backslash continuations, line wraps), and replaces each with one stable
+//! - Layer 1 (known values, [`encoded_forms`]) finds every known secret, the API key, each `--secret` value
+//!   and the values of secret-looking environment variables, raw and in its base64 (standard and URL-safe, at
+//!   any alignment), base64-of-base64, base32, hex, URL-encoded, JSON-escaped and `\uXXXX`-escaped forms, each
+//!   also when broken over lines (backslash continuations, line wraps), and replaces each with one stable
 //!   placeholder per secret, e.g. `[REDACTED:cohere-key:1]`.
 //! - Layer 2 (structure) finds values by where they sit: secret-looking keys in JSON, YAML,
 //!   INI, env files and code, HTTP header lines and JSON header records, HAR cookies, URL userinfo, credential

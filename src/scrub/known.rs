@@ -761,6 +761,45 @@ mod tests {
     }
 
     #[test]
+    fn scrub_command_with_content_redaction_finds_broken_values_too() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("app.log");
+        let text = format!(
+            "{{\"text\": \"a prompt\", \"api_key\": \"{KEY}\"}}\nexport KEY={}\\\n{}\nwrapped: {}\n  {}\n",
+            &KEY[..11],
+            &KEY[11..],
+            &KEY[..30],
+            &KEY[30..]
+        );
+        std::fs::write(&log, &text).expect("write");
+        let mut out = Vec::new();
+        let rep = crate::scrub::scrub_command(
+            std::slice::from_ref(&log),
+            vec![KnownSecret::new("cohere-key", KEY)],
+            true,
+            &mut out,
+            None,
+        )
+        .expect("scrub");
+        let out = String::from_utf8(out).expect("utf-8");
+        assert!(
+            !out.contains(&KEY[..11]) && !out.contains(&KEY[30..]),
+            "{out}"
+        );
+        assert!(!out.contains("a prompt"), "content redacted: {out}");
+        assert!(
+            out.ends_with(&format!("export KEY={PH}\\\n\nwrapped: {PH}\n  \n")),
+            "{out}"
+        );
+        let m = &rep.members[&log.display().to_string()];
+        assert!(
+            m.contains_key("known:cohere-key:line_continuation")
+                && m.contains_key("known:cohere-key:line_wrap"),
+            "{m:?}"
+        );
+    }
+
+    #[test]
     fn short_values_stay_out() {
         let s = scrubber_for("abc12");
         let text = format!("{}\n{}\n", hex::encode("abc12"), "abc\n12");

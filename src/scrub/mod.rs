@@ -245,7 +245,8 @@ struct Span {
 enum Mode {
     /// Every layer.
     Scrub,
-    /// The final check: known values and high-confidence rules only.
+    /// The final check's patterns: the high-confidence rules only ([`Scrubber::find_leaks`] searches the
+    /// known values itself).
     Leaks,
 }
 

@@ -43,7 +43,7 @@ pub enum Error {
         member: String,
         /// The secret's label, e.g. `cohere-key` (never its value).
         label: String,
-        /// The encoding it was found in: raw, base64, url, json.
+        /// The encoding it was found in ([`crate::scrub::Encoding::as_str`]): raw, base64, hex, line_wrap, ...
         encoding: String,
     },
     /// A bundle failed verification (bad manifest, checksum mismatch, unreadable zip).

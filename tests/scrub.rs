@@ -1,9 +1,15 @@
-//! Scrubber: property tests (known values never survive, idempotence, clean text untouched), snapshots of
-//! scrubbed HTTP captures, env dumps, HAR and curl lines, and the `scrub` command.
+//! Scrubber: property tests (known values never survive in any encoding, idempotence, clean text untouched),
+//! snapshots of scrubbed HTTP captures, env dumps, HAR and curl lines, the `scrub` command, and known values
+//! in every encoding through `bundle --log` and `verify --secret`.
+
+use std::io::Write as _;
 
 use base64::Engine as _;
 use cohere_bundle::scrub::{scrub_command, KnownSecret, ScrubOptions, Scrubber};
 use proptest::prelude::*;
+use sha2::Digest as _;
+
+use crate::util;
 
 const KEY: &str = "Zq3vR8mT1xW6yB0nL5pK2sD9fH4jG7cA1eU8iO3r";
 
@@ -205,5 +211,282 @@ proptest! {
         s.scrub_stream("fuzz", data.as_slice(), &mut streamed).unwrap();
         prop_assert_eq!(&streamed, &once);
         let _ = cohere_bundle::request::parse_request("input", &data, &Default::default());
+    }
+}
+
+fn b64(data: impl AsRef<[u8]>) -> String {
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+fn b64url(data: impl AsRef<[u8]>) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
+}
+
+/// RFC 4648 base32, written here independently of the scrubber's own encoder.
+fn base32(data: &[u8], pad: bool) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::new();
+    for chunk in data.chunks(5) {
+        let mut block = [0u8; 5];
+        block[..chunk.len()].copy_from_slice(chunk);
+        let n = u64::from_be_bytes([0, 0, 0, block[0], block[1], block[2], block[3], block[4]]);
+        let chars = (chunk.len() * 8).div_ceil(5);
+        for i in 0..8 {
+            if i < chars {
+                out.push(A[((n >> (35 - 5 * i)) & 31) as usize] as char);
+            } else if pad {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Breaks `text` into lines of `width` characters, each line after the first indented by `indent`.
+fn wrap(text: &str, width: usize, indent: &str) -> String {
+    let lines: Vec<&str> = text
+        .as_bytes()
+        .chunks(width.max(1))
+        .map(|c| std::str::from_utf8(c).expect("ascii"))
+        .collect();
+    lines.join(&format!("\n{indent}"))
+}
+
+/// The encodings of issue 12, by name: `secret` written in one of them (`pre`/`post` are neighbours inside
+/// the encoded data, `at` a split position, `indent` a next line's indentation, `width` a wrap width).
+fn encode_new(
+    secret: &str,
+    how: u8,
+    pre: &str,
+    post: &str,
+    at: usize,
+    indent: &str,
+    width: usize,
+) -> (&'static str, String) {
+    let data = format!("{pre}{secret}{post}");
+    let at = 1 + at % (secret.len() - 1);
+    match how % 11 {
+        0 => ("hex", hex::encode(secret)),
+        1 => ("hex", hex::encode_upper(secret)),
+        2 => ("base32", base32(data.as_bytes(), true)),
+        3 => (
+            "base32",
+            base32(data.as_bytes(), false).to_ascii_lowercase(),
+        ),
+        4 => ("base64_of_base64", b64(format!("{post}{}", b64(&data)))),
+        5 => (
+            "base64_of_base64",
+            b64url(format!("{pre}{}{post}", b64url(&data))),
+        ),
+        6 => (
+            "json_unicode",
+            secret
+                .chars()
+                .map(|c| format!("\\u{:04x}", c as u32))
+                .collect(),
+        ),
+        7 => (
+            "json_unicode",
+            secret
+                .chars()
+                .map(|c| format!("\\u{:04X}", c as u32))
+                .collect(),
+        ),
+        8 => (
+            "line_continuation",
+            format!("{}\\\n{indent}{}", &secret[..at], &secret[at..]),
+        ),
+        9 => (
+            "line_wrap",
+            format!("{}\n{indent}{}", &secret[..at], &secret[at..]),
+        ),
+        _ => ("line_wrap", wrap(&b64(&data), width, indent)),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, .. ProptestConfig::default() })]
+
+    /// A key in any of the encodings of issue 12, anywhere in random text with newlines: the final check finds
+    /// it, scrubbing leaves neither it nor its encoded form, and the final check then finds nothing (whole or
+    /// streamed).
+    #[test]
+    fn a_known_key_never_survives_in_any_new_encoding(
+        key in "[A-Za-z0-9+/=_-]{20,60}",
+        text in "[ -~\n]{0,300}",
+        offset in 0usize..300,
+        how in 0u8..11,
+        pre in "[a-z]{0,4}",
+        post in "[a-z]{0,4}",
+        at in 0usize..60,
+        indent in "[ \t]{0,4}",
+        width in 16usize..80,
+    ) {
+        let s = Scrubber::new(ScrubOptions { known: vec![KnownSecret::new("secret", key.as_str())], redact_content: false });
+        let (name, encoded) = encode_new(&key, how, &pre, &post, at, &indent, width);
+        let at = offset.min(text.len());
+        let input = format!("{}{encoded}{}", &text[..at], &text[at..]);
+        let leaks = s.find_leaks("m", input.as_bytes());
+        prop_assert!(!leaks.is_empty(), "{name} not found by the final check: {input:?}");
+        let out = s.scrub_str("m", &input);
+        prop_assert!(!out.contains(&key), "raw key survived: {out:?}");
+        prop_assert!(!out.contains(&encoded), "{name} form survived: {out:?}");
+        prop_assert!(out.contains("[REDACTED:secret:1]"), "{out:?}");
+        prop_assert!(s.find_leaks("m", out.as_bytes()).is_empty(), "a form survived: {out:?}");
+        let mut streamed = Vec::new();
+        s.scrub_stream("m", input.as_bytes(), &mut streamed).unwrap();
+        prop_assert_eq!(String::from_utf8(streamed).unwrap(), out);
+    }
+}
+
+/// A 45-byte key: its hex, base32 and base64-of-base64 encodings hold no character that depends on anything
+/// else, so each is replaced whole.
+const KEY45: &str = "Qm3xT8vR2pL6nW9kZ4yB7cD1fH5jG0sA3eK9mP2qR5tU8";
+const PH: &str = "[REDACTED:secret:1]";
+
+/// The key of issue 12 in each new encoding: (encoding name, the text as written in the log, the text the
+/// scrubbed log must hold instead).
+fn issue12_lines() -> Vec<(&'static str, String, String)> {
+    let k = KEY45;
+    vec![
+        ("hex", hex::encode(k), PH.into()),
+        ("hex", hex::encode_upper(k), PH.into()),
+        ("base32", base32(k.as_bytes(), true), PH.into()),
+        (
+            "base32",
+            base32(k.as_bytes(), false).to_ascii_lowercase(),
+            PH.into(),
+        ),
+        ("base64_of_base64", b64(b64(k)), PH.into()),
+        ("base64_of_base64", b64url(b64url(k)), PH.into()),
+        (
+            "json_unicode",
+            k.chars().map(|c| format!("\\u{:04x}", c as u32)).collect(),
+            PH.into(),
+        ),
+        (
+            "json_unicode",
+            k.chars().map(|c| format!("\\u{:04X}", c as u32)).collect(),
+            PH.into(),
+        ),
+        (
+            "line_continuation",
+            format!("{}\\\n{}", &k[..17], &k[17..]),
+            format!("{PH}\\\n"),
+        ),
+        (
+            "line_continuation",
+            format!("{}\\\r\n    {}", &k[..30], &k[30..]),
+            format!("{PH}\\\r\n    "),
+        ),
+        (
+            "line_wrap",
+            format!("{}\n{}", &k[..9], &k[9..]),
+            format!("{PH}\n"),
+        ),
+        (
+            "line_wrap",
+            format!("{}\n\t{}", &k[..40], &k[40..]),
+            format!("{PH}\n\t"),
+        ),
+        // base64 wrapped at 16 columns: 60 characters over four lines.
+        ("line_wrap", wrap(&b64(k), 16, ""), format!("{PH}\n\n\n")),
+    ]
+}
+
+#[test]
+fn scrub_bundle_log_with_the_key_in_every_new_encoding_keeps_no_trace_and_verifies() {
+    let d = util::tempdir();
+    let req = util::write(
+        d.path(),
+        "req.json",
+        util::envelope(
+            "https://api.cohere.com",
+            "/v2/chat",
+            &[("Content-Type", "application/json")],
+            &serde_json::json!({"model": "command-r-08-2024", "messages": [{"role": "user", "content": "hello"}]}),
+        ),
+    );
+    let lines = issue12_lines();
+    let mut log = String::new();
+    let mut want = String::new();
+    for (i, (name, written, scrubbed)) in lines.iter().enumerate() {
+        log.push_str(&format!("{i} {name}: {written} end\n"));
+        want.push_str(&format!("{i} {name}: {scrubbed} end\n"));
+    }
+    let log_path = util::write(d.path(), "app.log", &log);
+    util::cli(d.path())
+        .args(["bundle", "--request"])
+        .arg(&req)
+        .arg("--log")
+        .arg(&log_path)
+        .args(["--secret", KEY45, "--out", "b.zip"])
+        .run()
+        .success();
+    let zip = d.path().join("b.zip");
+    assert_eq!(util::member(&zip, "logs/app.log"), want);
+    let pieces: Vec<&str> = [&KEY45[..9], &KEY45[9..17], &KEY45[17..30], &KEY45[30..40]].to_vec();
+    for (member, data) in util::members(&zip) {
+        let hay = String::from_utf8_lossy(&data);
+        assert!(!hay.contains(KEY45), "raw key in {member}");
+        for (name, written, _) in &lines {
+            assert!(!hay.contains(written.as_str()), "{name} form in {member}");
+        }
+        for p in &pieces {
+            assert!(!hay.contains(p), "a piece of the key in {member}");
+        }
+    }
+    util::cli(d.path())
+        .args(["verify", "b.zip", "--secret", KEY45])
+        .run()
+        .success();
+}
+
+/// A zip with `logs/app.log` holding `log` and a correct `manifest.json`.
+fn zip_with_log(path: &std::path::Path, log: &str) {
+    let f = std::fs::File::create(path).expect("create zip");
+    let mut z = zip::ZipWriter::new(f);
+    let opts = zip::write::SimpleFileOptions::default();
+    let summary = "{\"schema_version\": 1}\n";
+    let mut entries = Vec::new();
+    for (name, body) in [("summary.json", summary), ("logs/app.log", log)] {
+        z.start_file(name, opts).expect("start");
+        z.write_all(body.as_bytes()).expect("write");
+        entries.push(serde_json::json!({
+            "name": name,
+            "size": body.len(),
+            "sha256": hex::encode(sha2::Sha256::digest(body.as_bytes())),
+        }));
+    }
+    let manifest =
+        serde_json::json!({"schema_version": 1, "tool": "test", "members": entries, "cuts": []});
+    z.start_file("manifest.json", opts).expect("start");
+    z.write_all(manifest.to_string().as_bytes()).expect("write");
+    z.finish().expect("finish zip");
+}
+
+#[test]
+fn scrub_verify_rejects_a_zip_holding_the_key_in_each_new_encoding_and_names_it() {
+    let d = util::tempdir();
+    // The same zip without the key verifies, so each refusal is about the key alone.
+    zip_with_log(&d.path().join("clean.zip"), "nothing secret here\n");
+    util::cli(d.path())
+        .args(["verify", "clean.zip", "--secret", KEY45])
+        .run()
+        .success();
+    for (i, (name, written, _)) in issue12_lines().into_iter().enumerate() {
+        let zip = format!("leak-{i}.zip");
+        zip_with_log(
+            &d.path().join(&zip),
+            &format!("2026-11-24 DEBUG token {written} sent\n"),
+        );
+        let run = util::cli(d.path())
+            .args(["verify", &zip, "--secret", KEY45])
+            .run()
+            .fails(
+                3,
+                &["logs/app.log", "known secret", &format!("(secret, {name})")],
+            );
+        assert!(run.stdout.is_empty(), "{}", run.stdout);
     }
 }

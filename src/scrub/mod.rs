@@ -1,9 +1,10 @@
 //! The scrubber: nothing secret leaves the machine.
 //!
-//! - Layer 1 (known values) finds every known secret, the API key, each `--secret` value and the values of
-//!   secret-looking environment variables, raw and in its base64 (standard and URL-safe, at any alignment),
-//!   URL-encoded and JSON-escaped forms, and replaces each with one stable placeholder per secret, e.g.
-//!   `[REDACTED:cohere-key:1]`.
+//! - Layer 1 (known values, [`encoded_forms`]) finds every known secret, the API key, each `--secret` value
+//!   and the values of secret-looking environment variables, raw and in its base64 (standard and URL-safe, at
+//!   any alignment), base64-of-base64, base32, hex, URL-encoded, JSON-escaped and `\uXXXX`-escaped forms, each
+//!   also when broken over lines (backslash continuations, line wraps), and replaces each with one stable
+//!   placeholder per secret, e.g. `[REDACTED:cohere-key:1]`.
 //! - Layer 2 (structure) finds values by where they sit: secret-looking keys in JSON, YAML,
 //!   INI, env files and code, HTTP header lines and JSON header records, HAR cookies, URL userinfo, credential
 //!   query parameters, curl `-u`. A Cohere key has no prefix: only layers 1 and 2 can catch it.
@@ -23,18 +24,19 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use base64::Engine as _;
+use aho_corasick::MatchKind;
 use serde::Serialize;
 
 use crate::exchange::Header;
 
 mod content;
+mod known;
 pub mod rules;
 mod stream;
 mod structure;
 
 pub use content::content_placeholder;
+pub use known::{encoded_forms, Encoding};
 pub use stream::{scrub_command, StreamStats};
 
 /// A secret value. Its `Debug` and `Display` print `(redacted)`, so it cannot leak through logs.
@@ -209,83 +211,6 @@ pub const SENSITIVE_HEADERS: &[&str] = &[
     "x-auth-token",
 ];
 
-/// How a secret was encoded where it was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Encoding {
-    /// Verbatim.
-    Raw,
-    /// Base64 (standard alphabet), any alignment.
-    Base64,
-    /// Base64 (URL-safe alphabet), any alignment.
-    Base64Url,
-    /// Percent-encoded.
-    Url,
-    /// JSON string escaping.
-    Json,
-}
-
-impl Encoding {
-    /// The lower-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Encoding::Raw => "raw",
-            Encoding::Base64 => "base64",
-            Encoding::Base64Url => "base64url",
-            Encoding::Url => "url",
-            Encoding::Json => "json",
-        }
-    }
-}
-
-/// The forms in which a secret is searched for: raw, JSON-escaped, URL-encoded, and the base64 runs that
-/// any base64 text containing the secret must contain (one per alignment, both alphabets).
-pub fn encoded_forms(secret: &str) -> Vec<(String, Encoding)> {
-    let mut forms = vec![(secret.to_string(), Encoding::Raw)];
-    let json = serde_json::to_string(secret).unwrap_or_default();
-    let json = &json[1..json.len().saturating_sub(1)];
-    forms.push((json.to_string(), Encoding::Json));
-    forms.push((json.replace('/', "\\/"), Encoding::Json));
-    const URL_SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~');
-    let url = percent_encoding::utf8_percent_encode(secret, URL_SET).to_string();
-    forms.push((url.clone(), Encoding::Url));
-    forms.push((url.replace("%20", "+"), Encoding::Url));
-    forms.push((
-        percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
-            .to_string(),
-        Encoding::Url,
-    ));
-    for run in base64_runs(secret.as_bytes()) {
-        let url_safe = run.replace('+', "-").replace('/', "_");
-        forms.push((run, Encoding::Base64));
-        forms.push((url_safe, Encoding::Base64Url));
-    }
-    forms.retain(|(f, _)| f.len() >= 4);
-    forms.sort_by(|a, b| a.0.cmp(&b.0));
-    forms.dedup_by(|a, b| a.0 == b.0);
-    forms
-}
-
-/// The base64 characters fully determined by `bytes` when they start at each of the three alignments.
-fn base64_runs(bytes: &[u8]) -> Vec<String> {
-    let mut runs = Vec::with_capacity(3);
-    for k in 0..3usize {
-        let mut buf = vec![0u8; k];
-        buf.extend_from_slice(bytes);
-        let enc = base64::engine::general_purpose::STANDARD_NO_PAD.encode(&buf);
-        let start = (8 * k).div_ceil(6);
-        let end = (8 * (k + bytes.len())) / 6;
-        if end > start + 3 {
-            runs.push(enc[start..end].to_string());
-        }
-    }
-    runs
-}
-
 /// Options for a [`Scrubber`].
 #[derive(Debug, Clone, Default)]
 pub struct ScrubOptions {
@@ -335,12 +260,6 @@ impl RedactionReport {
     }
 }
 
-struct KnownMatcher {
-    ac: AhoCorasick,
-    /// Pattern index → (secret index, encoding).
-    meta: Vec<(usize, Encoding)>,
-}
-
 /// What a trigger literal starts.
 #[derive(Debug, Clone, Copy)]
 enum Action {
@@ -350,13 +269,13 @@ enum Action {
     Structure(&'static str),
 }
 
-/// Two automata: the known values' encoded forms (case-sensitive, leftmost-longest), and every trigger
-/// literal of layers 2 and 3 (ASCII case-insensitive, leftmost-longest, no overlaps). A trigger that is a
-/// substring of a longer one is run wherever the longer one matches, so no check is lost to an overlap.
+/// The known values' search ([`known::KnownSearch`]: every encoded form, whole or broken over lines), and an
+/// automaton of every trigger literal of layers 2 and 3 (ASCII case-insensitive, leftmost-longest, no
+/// overlaps). A trigger that is a substring of a longer one is run wherever the longer one matches, so no
+/// check is lost to an overlap.
 struct Engine {
-    known_ac: Option<AhoCorasick>,
-    /// Known pattern index → (secret index, encoding).
-    known_meta: Vec<(usize, Encoding)>,
+    /// Layer 1; `None` without known values.
+    known: Option<known::KnownSearch>,
     /// The trigger literals of layers 2 and 3 (ASCII case-insensitive), walked by [`Engine::hits`].
     triggers: aho_corasick::dfa::DFA,
     /// Trigger pattern index → its length and actions.
@@ -395,7 +314,8 @@ struct Span {
 enum Mode {
     /// Every layer.
     Scrub,
-    /// The final check: known values and high-confidence rules only.
+    /// The final check's patterns: the high-confidence rules only ([`Scrubber::find_leaks`] searches the
+    /// known values itself).
     Leaks,
 }
 
@@ -426,21 +346,8 @@ fn trigger_literals() -> (Vec<Vec<u8>>, Vec<Vec<Action>>) {
 
 impl Engine {
     fn new(known: &[KnownSecret]) -> Engine {
-        let mut forms = Vec::new();
-        let mut known_meta = Vec::new();
-        for (i, k) in known.iter().enumerate() {
-            for (form, enc) in encoded_forms(k.value.expose()) {
-                forms.push(form);
-                known_meta.push((i, enc));
-            }
-        }
-        let max_form = forms.iter().map(|f| f.len()).max().unwrap_or(0);
-        let known_ac = (!forms.is_empty()).then(|| {
-            AhoCorasickBuilder::new()
-                .match_kind(MatchKind::LeftmostLongest)
-                .build(&forms)
-                .expect("literal patterns always build")
-        });
+        let known = known::KnownSearch::new(known);
+        let max_form = known.as_ref().map_or(0, |k| k.max_form);
         let (patterns, own) = trigger_literals();
         // Standard semantics: every state knows all the literals that end at it (overlapping matches), which
         // is what lets `hits` walk the text in independent lanes.
@@ -456,8 +363,7 @@ impl Engine {
             .map(|(p, a)| (p.len(), a))
             .collect();
         Engine {
-            known_ac,
-            known_meta,
+            known,
             triggers,
             actions,
             max_form,
@@ -542,15 +448,15 @@ impl Engine {
         let mut covered = vec![0usize; compiled.len()];
         let mut last_key = usize::MAX;
         let mut found = Vec::new();
-        if let Some(k) = &self.known_ac {
-            for m in k.find_iter(t) {
-                let (secret, enc) = self.known_meta[m.pattern().as_usize()];
-                spans.push(Span {
-                    start: m.start(),
-                    end: m.end(),
-                    origin: Origin::Known(secret, enc),
-                });
-            }
+        // The final check searches known values itself ([`Scrubber::find_leaks`]).
+        if let (Some(k), Mode::Scrub) = (&self.known, mode) {
+            let mut hits = Vec::new();
+            k.find(t, &mut hits);
+            spans.extend(hits.into_iter().map(|h| Span {
+                start: h.start,
+                end: h.end,
+                origin: Origin::Known(h.secret, h.encoding),
+            }));
         }
         for (s, pattern) in self.hits(t) {
             let (len, ref acts) = self.actions[pattern as usize];
@@ -672,7 +578,6 @@ fn merge(mut spans: Vec<Span>) -> Vec<Span> {
 /// that hash, and none is ever written.
 pub struct Scrubber {
     known: Vec<KnownSecret>,
-    matcher: Option<KnownMatcher>,
     engine: Engine,
     options: ScrubOptions,
     bundle_key: [u8; 32],
@@ -708,27 +613,9 @@ impl Scrubber {
                 known.push(k.clone());
             }
         }
-        let mut patterns = Vec::new();
-        let mut meta = Vec::new();
-        for (i, k) in known.iter().enumerate() {
-            for (form, enc) in encoded_forms(k.value.expose()) {
-                patterns.push(form);
-                meta.push((i, enc));
-            }
-        }
-        let matcher = if patterns.is_empty() {
-            None
-        } else {
-            let ac = AhoCorasickBuilder::new()
-                .match_kind(MatchKind::LeftmostLongest)
-                .build(&patterns)
-                .expect("literal patterns always build");
-            Some(KnownMatcher { ac, meta })
-        };
         let engine = Engine::new(&known);
         Scrubber {
             known,
-            matcher,
             engine,
             options,
             bundle_key: rand::random(),
@@ -826,6 +713,14 @@ impl Scrubber {
                 ),
             };
             out.extend_from_slice(ph.as_bytes());
+            if let Origin::Known(..) = s.origin {
+                // A value broken over lines keeps its line breaks (and indentation) after the placeholder, so
+                // the lines after it keep their numbers.
+                for p in memchr::memchr_iter(b'\n', &t[s.start..s.end]) {
+                    let (bs, be) = known::break_around(t, s.start + p);
+                    out.extend_from_slice(&t[bs.max(s.start)..be.min(s.end)]);
+                }
+            }
             Self::count(&mut state, member, &rule, line);
             line += memchr::memchr_iter(b'\n', &t[s.start..s.end]).count() as u64;
             last = s.end;
@@ -881,13 +776,14 @@ impl Scrubber {
     /// searched in `data`. A pattern hit is reported with the rule id as its label.
     pub fn find_leaks(&self, member: &str, data: &[u8]) -> Vec<Leak> {
         let mut seen = Vec::new();
-        if let Some(m) = &self.matcher {
-            for mat in m.ac.find_iter(data) {
-                let (secret, enc) = m.meta[mat.pattern().as_usize()];
+        if let Some(k) = &self.engine.known {
+            let mut hits = Vec::new();
+            k.find(data, &mut hits);
+            for h in hits {
                 let leak = Leak {
                     member: member.to_string(),
-                    label: self.known[secret].label.clone(),
-                    encoding: enc,
+                    label: self.known[h.secret].label.clone(),
+                    encoding: h.encoding,
                 };
                 if !seen.contains(&leak) {
                     seen.push(leak);
@@ -922,6 +818,7 @@ impl Scrubber {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
 
     const KEY: &str = "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5bC7d";
 

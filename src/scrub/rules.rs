@@ -1039,8 +1039,15 @@ fn is_placeholder_value_inner(v: &[u8]) -> bool {
     }
     let lower: Vec<u8> = v.iter().map(|b| b.to_ascii_lowercase()).collect();
     let has = |n: &[u8]| lower.windows(n.len()).any(|w| w == n);
+    // A run of x's marks a placeholder (`sk-xxxxxxxx`) when it is long, or much of the value; a short run
+    // inside a long random value (`…aaxxxXA0…`) happens by chance.
+    let x_run = lower
+        .split(|&b| b != b'x')
+        .map(<[u8]>::len)
+        .max()
+        .unwrap_or(0);
     if has(b"example")
-        || has(b"xxxx")
+        || (x_run >= 4 && (x_run >= 6 || x_run * 4 >= lower.len()))
         || has(b"&lt;")
         || has(b"#{")
         || has(b"${")

@@ -194,11 +194,17 @@ pub fn scrub_command(
             failed: failed.clone(),
         };
         let res = if redact_content {
-            scrub_lines_with_content(&scrubber, &member, tagged, &mut *out)
+            let lines = ContentLines {
+                scrubber: &scrubber,
+                member: &member,
+                input: io::BufReader::with_capacity(1 << 16, tagged),
+                line: Vec::new(),
+                out: Vec::new(),
+                pos: 0,
+            };
+            scrubber.scrub_stream(&member, lines, &mut *out)
         } else {
-            scrubber
-                .scrub_stream(&member, tagged, &mut *out)
-                .map(|_| ())
+            scrubber.scrub_stream(&member, tagged, &mut *out)
         };
         if let Err(e) = res {
             return Err(if failed.get() {
@@ -217,36 +223,54 @@ pub fn scrub_command(
     Ok(rep)
 }
 
-/// Line by line: JSON lines get layer 4 (content) before layers 1–3; other lines get layers 1–3.
-fn scrub_lines_with_content(
-    s: &Scrubber,
-    member: &str,
-    input: impl Read,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    let mut r = io::BufReader::with_capacity(1 << 16, input);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        if r.read_until(b'\n', &mut line)? == 0 {
-            break;
-        }
-        let body = line.strip_suffix(b"\n").unwrap_or(&line);
-        let mut done = false;
-        if body.first() == Some(&b'{') {
-            if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) {
-                s.redact_content_in(member, crate::cohere::Endpoint::Other, &mut v);
-                let text = serde_json::to_string(&v).unwrap_or_default();
-                out.write_all(s.scrub_str(member, &text).as_bytes())?;
-                if line.ends_with(b"\n") {
-                    out.write_all(b"\n")?;
+/// Layer 4 on a stream, before layers 1–3 see it: each JSON line (an object) is read back with its content
+/// redacted, every other line as it is. Layers 1–3 then scrub the whole stream ([`Scrubber::scrub_stream`]),
+/// so a value broken over lines is found as it is in any other file.
+struct ContentLines<'a, R> {
+    scrubber: &'a Scrubber,
+    member: &'a str,
+    input: io::BufReader<R>,
+    /// The line being read.
+    line: Vec<u8>,
+    /// What the line became, and how much of it has been handed out.
+    out: Vec<u8>,
+    pos: usize,
+}
+
+impl<R: Read> Read for ContentLines<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.out.len() {
+            self.out.clear();
+            self.line.clear();
+            self.pos = 0;
+            if self.input.read_until(b'\n', &mut self.line)? == 0 {
+                return Ok(0);
+            }
+            let body = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+            let json = match body.first() {
+                Some(b'{') => serde_json::from_slice::<serde_json::Value>(body).ok(),
+                _ => None,
+            };
+            match json {
+                Some(mut v) => {
+                    self.scrubber.redact_content_in(
+                        self.member,
+                        crate::cohere::Endpoint::Other,
+                        &mut v,
+                    );
+                    self.out.extend_from_slice(
+                        serde_json::to_string(&v).unwrap_or_default().as_bytes(),
+                    );
+                    if self.line.ends_with(b"\n") {
+                        self.out.push(b'\n');
+                    }
                 }
-                done = true;
+                None => std::mem::swap(&mut self.out, &mut self.line),
             }
         }
-        if !done {
-            out.write_all(&s.scrub_bytes(member, &line))?;
-        }
+        let n = (self.out.len() - self.pos).min(buf.len());
+        buf[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
-    out.flush()
 }

@@ -518,7 +518,7 @@ mod tests {
     /// RFC 4648 base32 with `=` padding.
     fn base32_padded(bytes: &[u8]) -> String {
         let mut s = base32(bytes);
-        while s.len() % 8 != 0 {
+        while !s.len().is_multiple_of(8) {
             s.push('=');
         }
         s

@@ -330,75 +330,81 @@ def _flush_at_exit() -> None:
 # ------------------------------------------------------------------------------------- stream watching
 
 
-class _SyncWatch(httpx.SyncByteStream):
-    """A response body that tells the sink how it ended."""
+class _Watch:
+    """What a watched stream body saw: the head of the body (kept for a bundle) and its tail (for the
+    terminal event); it tells the sink once, when the body ended, broke off, or was closed after its
+    terminal event (the SDKs stop reading at ``[DONE]``; a stream closed before its terminal event was the
+    reader's own choice and is no failure)."""
 
     def __init__(self, inner: Any, sink: _Sink, response: httpx.Response) -> None:
         self._inner = inner
         self._sink = sink
         self._response = response
+        self._kept: List[bytes] = []
+        self._size = 0
+        self._tail = b""
+        self._done = False
 
-    def __iter__(self) -> Iterator[bytes]:
-        kept: List[bytes] = []
-        size = 0
-        tail = b""
-        try:
-            for chunk in self._inner:
-                if size < _STREAM_KEEP:
-                    kept.append(chunk)
-                    size += len(chunk)
-                tail = chunk[-_TAIL:] if len(chunk) >= _TAIL else (tail + chunk)[-_TAIL:]
-                yield chunk
-        except GeneratorExit:  # the reader stopped early: its own choice, not a failure
-            raise
-        except Exception as e:
-            self._ended(kept, tail, e)
-            raise
-        self._ended(kept, tail, None)
+    def _see(self, chunk: bytes) -> None:
+        if self._size < _STREAM_KEEP:
+            self._kept.append(chunk)
+            self._size += len(chunk)
+        self._tail = chunk[-_TAIL:] if len(chunk) >= _TAIL else (self._tail + chunk)[-_TAIL:]
 
-    def _ended(self, kept: List[bytes], tail: bytes, e: Optional[BaseException]) -> None:
+    def _finish(self, e: Optional[BaseException]) -> None:
+        if self._done:
+            return
+        self._done = True
         try:
-            self._sink.stream_ended(self._response, kept, tail, e)
+            self._sink.stream_ended(self._response, self._kept, self._tail, e)
         except Exception:
             self._sink.internal_errors += 1
 
+    def _closed(self) -> None:
+        if not self._done and any(m in self._tail for m in _TERMINAL):
+            self._finish(None)
+        self._done = True
+
+
+class _SyncWatch(_Watch, httpx.SyncByteStream):
+    """A response body that tells the sink how it ended."""
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            for chunk in self._inner:
+                self._see(chunk)
+                yield chunk
+        except GeneratorExit:
+            self._closed()
+            raise
+        except Exception as e:
+            self._finish(e)
+            raise
+        self._finish(None)
+
     def close(self) -> None:
+        self._closed()
         self._inner.close()
 
 
-class _AsyncWatch(httpx.AsyncByteStream):
+class _AsyncWatch(_Watch, httpx.AsyncByteStream):
     """The async twin of :class:`_SyncWatch`."""
 
-    def __init__(self, inner: Any, sink: _Sink, response: httpx.Response) -> None:
-        self._inner = inner
-        self._sink = sink
-        self._response = response
-
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        kept: List[bytes] = []
-        size = 0
-        tail = b""
         try:
             async for chunk in self._inner:
-                if size < _STREAM_KEEP:
-                    kept.append(chunk)
-                    size += len(chunk)
-                tail = chunk[-_TAIL:] if len(chunk) >= _TAIL else (tail + chunk)[-_TAIL:]
+                self._see(chunk)
                 yield chunk
         except GeneratorExit:
+            self._closed()
             raise
         except Exception as e:
-            self._ended(kept, tail, e)
+            self._finish(e)
             raise
-        self._ended(kept, tail, None)
-
-    def _ended(self, kept: List[bytes], tail: bytes, e: Optional[BaseException]) -> None:
-        try:
-            self._sink.stream_ended(self._response, kept, tail, e)
-        except Exception:
-            self._sink.internal_errors += 1
+        self._finish(None)
 
     async def aclose(self) -> None:
+        self._closed()
         await self._inner.aclose()
 
 

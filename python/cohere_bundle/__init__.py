@@ -75,11 +75,6 @@ DEFAULT_MAX_SIZE: int = _native.DEFAULT_MAX_SIZE
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-# The events that end a stream: v2 `message-end`, v1 `stream-end`, `data: [DONE]`.
-_TERMINAL = (b"message-end", b"stream-end", b"[DONE]")
-# Seen near a terminal event, the stream may still have carried an error (`finish_reason: ERROR`): the
-# library judges it then.
-_SUSPECT = (b"ERROR", b'"error"')
 _STREAM_TYPES = ("event-stream", "ndjson", "stream+json")
 # How much of a streamed body is kept for a bundle (the rest is counted, not kept), and of its tail.
 _STREAM_KEEP = 2 * 1024 * 1024
@@ -181,8 +176,31 @@ def _elapsed(request: httpx.Request) -> Optional[float]:
 
 
 def _is_stream(response: httpx.Response) -> bool:
-    ct = response.headers.get("content-type")
-    return ct is not None and any(t in ct for t in _STREAM_TYPES)
+    try:
+        # httpx keeps (raw name, lowercased name, value) triples: a scan of them costs a fraction of
+        # `headers.get`, which lowercases and decodes every header on each call.
+        for _, name, value in response.headers._list:  # type: ignore[attr-defined]
+            if name == b"content-type":
+                return b"event-stream" in value or b"ndjson" in value or b"stream+json" in value
+        return False
+    except Exception:  # another httpx: the public way
+        ct = response.headers.get("content-type")
+        return ct is not None and any(t in ct for t in _STREAM_TYPES)
+
+
+def _after_terminal(tail: bytes) -> Optional[bytes]:
+    """The tail from the last terminal event's name on (v2 ``message-end``, v1 ``stream-end``, ``[DONE]``), or
+    None when the tail has none. ``rfind`` scans from the end, so a terminal event near it costs little."""
+    for m in (b"message-end", b"stream-end", b"[DONE]"):
+        i = tail.rfind(m)
+        if i >= 0:
+            return tail[i:]
+    return None
+
+
+def _is_async(stream: Any) -> bool:
+    # httpx.ByteStream (a body already in memory) is both kinds: read it as sync.
+    return isinstance(stream, httpx.AsyncByteStream) and not isinstance(stream, httpx.SyncByteStream)
 
 
 def _error_of(e: BaseException) -> Tuple[str, str]:
@@ -267,7 +285,7 @@ class _Sink:
 
     def stream_ended(self, response: httpx.Response, kept: List[bytes], tail: bytes, e: Optional[BaseException]) -> None:
         """A watched stream ended: at its end (`e` None) or with an error. Records it when it failed."""
-        terminal = any(m in tail for m in _TERMINAL)
+        after = _after_terminal(tail)
         if e is not None:
             if getattr(e, _SEEN, False):
                 return
@@ -275,9 +293,11 @@ class _Sink:
                 setattr(e, _SEEN, True)
             except Exception:
                 pass
-            if terminal:
+            if after is not None:
                 return  # complete: how the connection ended afterwards does not matter
-        elif terminal and not any(m in tail for m in _SUSPECT):
+        elif after is not None and b"ERROR" not in after and b'"error"' not in after:
+            # Complete and, as far as its terminal event tells, sound (one with `finish_reason: ERROR` or an
+            # `error` is judged by the library below).
             return
         body = b"".join(kept)
         headers = response.headers.multi_items()
@@ -361,7 +381,7 @@ class _Watch:
             self._sink.internal_errors += 1
 
     def _closed(self) -> None:
-        if not self._done and any(m in self._tail for m in _TERMINAL):
+        if not self._done and _after_terminal(self._tail) is not None:
             self._finish(None)
         self._done = True
 
@@ -503,7 +523,7 @@ class EventHooks(Dict[str, List[Any]]):
     def _response(self, response: httpx.Response) -> Any:
         try:
             if response.status_code >= 400:
-                if isinstance(response.stream, httpx.AsyncByteStream):
+                if _is_async(response.stream):
                     return self._aerror(response)
                 try:
                     response.read()
@@ -511,7 +531,7 @@ class EventHooks(Dict[str, List[Any]]):
                     pass  # the application's own read will raise it
                 self._sink.http_failure(response)
             elif _is_stream(response):
-                if isinstance(response.stream, httpx.AsyncByteStream):
+                if _is_async(response.stream):
                     response.stream = _AsyncWatch(response.stream, self._sink, response)
                 else:
                     response.stream = _SyncWatch(response.stream, self._sink, response)
@@ -549,9 +569,13 @@ class EventHooks(Dict[str, List[Any]]):
         same recorder: ``httpx.Client(event_hooks=hooks, transport=hooks.transport())``. ``inner`` defaults to
         ``httpx.HTTPTransport()`` (``httpx.AsyncHTTPTransport()`` for hooks made with ``async_=True``, or when
         ``inner`` is an async transport)."""
-        if isinstance(inner, httpx.AsyncBaseTransport) or (inner is None and self.async_ is True):
-            return AsyncTransport(inner, self)
-        return Transport(inner, self)
+        if inner is None:
+            use_async = self.async_ is True
+        elif isinstance(inner, httpx.BaseTransport) and isinstance(inner, httpx.AsyncBaseTransport):
+            use_async = self.async_ is True  # both kinds (httpx.MockTransport): as the hooks were made
+        else:
+            use_async = isinstance(inner, httpx.AsyncBaseTransport)
+        return AsyncTransport(inner, self) if use_async else Transport(inner, self)
 
     def async_transport(self, inner: Optional[httpx.AsyncBaseTransport] = None) -> "AsyncTransport":
         """:meth:`transport` for ``httpx.AsyncClient``."""

@@ -13,6 +13,7 @@ VERSION: str
 DEMO_KEY: str
 SPOOL_PREFIX: str
 DEFAULT_MAX_SIZE: int
+DEBUG_BUILD: bool
 
 class BundleError(Exception):
     """A cohere-bundle library call failed (the base class of the package's errors)."""

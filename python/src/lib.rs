@@ -620,5 +620,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEMO_KEY", cohere_bundle::simulator::DEMO_KEY)?;
     m.add("SPOOL_PREFIX", recorder::SPOOL_PREFIX)?;
     m.add("DEFAULT_MAX_SIZE", cohere_bundle::email::DEFAULT_MAX_SIZE)?;
+    m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
     Ok(())
 }

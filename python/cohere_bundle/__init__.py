@@ -222,6 +222,7 @@ class _Sink:
         self._recorder: Optional[Recorder] = None
         self._pid = 0
         self._lock = threading.Lock()
+        self._count_lock = threading.Lock()
         #: Errors inside the hooks themselves (swallowed: the hooks never raise into the application).
         self.internal_errors = 0
         self.outcomes: Dict[str, int] = {"queued": 0, "counted": 0, "dropped": 0}
@@ -253,7 +254,13 @@ class _Sink:
             ex.error_message,
             ex.elapsed,
         )
-        self.outcomes[what] = self.outcomes.get(what, 0) + 1
+        with self._count_lock:
+            self.outcomes[what] = self.outcomes.get(what, 0) + 1
+
+    def oops(self) -> None:
+        """Counts an error inside the hooks (swallowed: they never raise into the application)."""
+        with self._count_lock:
+            self.internal_errors += 1
 
     # -- the cases
 
@@ -378,7 +385,7 @@ class _Watch:
         try:
             self._sink.stream_ended(self._response, self._kept, self._tail, e)
         except Exception:
-            self._sink.internal_errors += 1
+            self._sink.oops()
 
     def _closed(self) -> None:
         if not self._done and _after_terminal(self._tail) is not None:
@@ -474,7 +481,7 @@ def _guard(sink: _Sink, f: Any, *args: Any) -> None:
     try:
         f(*args)
     except Exception:
-        sink.internal_errors += 1
+        sink.oops()
 
 
 # ------------------------------------------------------------------------------------------- the hooks
@@ -517,7 +524,7 @@ class EventHooks(Dict[str, List[Any]]):
             setattr(request, _T0, perf_counter())
             _note(request)
         except Exception:
-            self._sink.internal_errors += 1
+            self._sink.oops()
         return _DONE
 
     def _response(self, response: httpx.Response) -> Any:
@@ -536,7 +543,7 @@ class EventHooks(Dict[str, List[Any]]):
                 else:
                     response.stream = _SyncWatch(response.stream, self._sink, response)
         except Exception:
-            self._sink.internal_errors += 1
+            self._sink.oops()
         return _DONE
 
     async def _aerror(self, response: httpx.Response) -> None:
@@ -547,7 +554,7 @@ class EventHooks(Dict[str, List[Any]]):
                 pass
             self._sink.http_failure(response)
         except Exception:
-            self._sink.internal_errors += 1
+            self._sink.oops()
 
     async def _arequest(self, request: httpx.Request) -> None:
         self._request(request)
@@ -690,7 +697,7 @@ class Transport(httpx.BaseTransport):
             if not _is_stream(response) and isinstance(response.stream, httpx.SyncByteStream):
                 response.stream = _BodyWatch(response.stream, self._sink, request)
         except Exception:
-            self._sink.internal_errors += 1
+            self._sink.oops()
         return response
 
     def close(self) -> None:
@@ -718,7 +725,7 @@ class AsyncTransport(httpx.AsyncBaseTransport):
             if not _is_stream(response) and isinstance(response.stream, httpx.AsyncByteStream):
                 response.stream = _AsyncBodyWatch(response.stream, self._sink, request)
         except Exception:
-            self._sink.internal_errors += 1
+            self._sink.oops()
         return response
 
     async def aclose(self) -> None:

@@ -179,7 +179,7 @@ def _is_stream(response: httpx.Response) -> bool:
     try:
         # httpx keeps (raw name, lowercased name, value) triples: a scan of them costs a fraction of
         # `headers.get`, which lowercases and decodes every header on each call.
-        for _, name, value in response.headers._list:  # type: ignore[attr-defined]
+        for _, name, value in response.headers._list:
             if name == b"content-type":
                 return b"event-stream" in value or b"ndjson" in value or b"stream+json" in value
         return False
@@ -309,13 +309,13 @@ class _Sink:
         body = b"".join(kept)
         headers = response.headers.multi_items()
         verdict = _native.judge_stream(response.status_code, headers, body)
-        if e is None and verdict is None:
-            return
         if e is not None:
             cls = "timeout" if isinstance(e, httpx.TimeoutException) else "stream"
             msg = f"{verdict or 'the stream broke off'} ({type(e).__name__}: {e})"
-        else:
+        elif verdict is not None:
             cls, msg = "stream", verdict
+        else:
+            return
         request = response.request
         self.record(Exchange(request, response.status_code, headers, body, cls, msg, _elapsed(request)))
 
@@ -328,7 +328,7 @@ class _Sink:
     def stats(self) -> Dict[str, int]:
         r = self._recorder
         s: Dict[str, int] = (
-            dict(r.stats())
+            r.stats()
             if r is not None and self._pid == os.getpid()
             else {"captured": 0, "dropped": 0, "bundles_written": 0, "bundles_evicted": 0, "write_errors": 0}
         )
@@ -868,6 +868,7 @@ def capture(
     (``LeakError`` when the final check found a known secret and kept no zip).
     """
     last = last_exchange()
+    req: Optional[httpx.Request]
     if request is not None:
         req = _as_request(request)
     else:

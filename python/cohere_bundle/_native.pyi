@@ -3,10 +3,14 @@
 The public API is re-exported, with friendlier signatures, by ``cohere_bundle`` itself; prefer it."""
 
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple, TypedDict, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, TypedDict, Union
 
 _Path = Union[str, "os.PathLike[str]"]
 _Headers = Sequence[Tuple[str, str]]
+
+# `options` (how a bundle is written; every key optional, unknown keys refused): output (str | None), out_dir
+# (str), force (bool), logs (list[str]), secrets (list[str]), scan_env (bool), redact_content (bool), cache_dir
+# (str | None), max_size (int | None; None or 0: no budget), eml (bool).
 
 TOOL: str
 VERSION: str
@@ -30,33 +34,12 @@ class VerifyError(BundleError):
 class UnreachableError(BundleError):
     """The API could not be reached at all, so nothing could be replayed."""
 
-class BundleOptions(TypedDict, total=False):
-    """How a bundle is written (every key optional)."""
-
-    output: Optional[str]
-    out_dir: str
-    force: bool
-    logs: List[str]
-    secrets: List[str]
-    scan_env: bool
-    redact_content: bool
-    cache_dir: Optional[str]
-    max_size: Optional[int]
-    eml: bool
-
 class OutcomeDict(TypedDict):
     path: str
     size: int
     redactions: int
     summary: str
     eml: Optional[str]
-
-class RecorderStats(TypedDict):
-    captured: int
-    dropped: int
-    bundles_written: int
-    bundles_evicted: int
-    write_errors: int
 
 class VerifyDict(TypedDict):
     path: str
@@ -77,7 +60,7 @@ class Recorder:
         max_bundles: int = 20,
         max_spool_bytes: int = 209715200,
         queue: int = 64,
-        options: Optional[BundleOptions] = None,
+        options: Optional[Mapping[str, Any]] = None,
     ) -> None: ...
     @property
     def dir(self) -> str: ...
@@ -100,8 +83,9 @@ class Recorder:
         status >= 400 speaks for itself), "http", "network", "timeout" or "stream"."""
     def flush(self, timeout: Optional[float] = None) -> bool:
         """Writes every pending bundle now and waits (at most ``timeout`` s); False when that ran out."""
-    def stats(self) -> RecorderStats: ...
-    def close(self, timeout: Optional[float] = None) -> RecorderStats:
+    def stats(self) -> Dict[str, int]:
+        """The counters: captured, dropped, bundles_written, bundles_evicted, write_errors."""
+    def close(self, timeout: Optional[float] = None) -> Dict[str, int]:
         """Flushes and takes no more failures; returns the final counters."""
 
 def write_report(
@@ -115,7 +99,7 @@ def write_report(
     error_class: Optional[str] = None,
     error_message: Optional[str] = None,
     elapsed: Optional[float] = None,
-    options: Optional[BundleOptions] = None,
+    options: Optional[Mapping[str, Any]] = None,
 ) -> OutcomeDict:
     """Writes one bundle for a failed exchange now, on the calling thread (the GIL released)."""
 
@@ -131,7 +115,7 @@ def replay(
     timeout: float = 120.0,
     platform: Optional[str] = None,
     no_key: bool = False,
-    options: Optional[BundleOptions] = None,
+    options: Optional[Mapping[str, Any]] = None,
 ) -> OutcomeDict:
     """Replays a request (exactly one of ``data`` and ``path``) and writes a bundle."""
 

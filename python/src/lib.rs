@@ -7,6 +7,8 @@
 
 // The binary's command line, compiled here from the same files, so `python -m cohere_bundle` runs exactly the
 // binary's CLI without a copy of it (src/cli.rs refers to `crate::term` and to the library as `cohere_bundle`).
+// A binary-only module that src/main.rs gains and src/cli.rs uses needs a line here too; the dependencies
+// src/cli.rs uses directly are in python/Cargo.toml.
 #[allow(dead_code)]
 #[path = "../../src/cli.rs"]
 mod cli;

@@ -86,9 +86,13 @@ enum Command {
     },
     /// Run a local recording proxy (and optionally a command through it) and bundle the failures it saw.
     Observe {
-        /// Address to listen on.
+        /// Address to listen on (loopback only, unless --allow-remote).
         #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
         listen: std::net::SocketAddr,
+        /// Allow a --listen address beyond this machine: anyone who can reach it can send requests through
+        /// the proxy, spending the API key of whoever sends through it.
+        #[arg(long)]
+        allow_remote: bool,
         /// Where to forward [default: $CO_API_URL as it was, else https://api.cohere.com].
         #[arg(long, value_name = "URL")]
         upstream: Option<String>,
@@ -371,6 +375,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Observe {
             listen,
+            allow_remote,
             upstream,
             all,
             out,
@@ -388,11 +393,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             pipeline::preflight(&bo)?;
             let proxy = Proxy::start(ObserveOptions {
                 listen,
+                allow_remote,
                 upstream: upstream.clone(),
                 record_all: all,
                 ..Default::default()
             })
             .await?;
+            if !proxy.addr().ip().to_canonical().is_loopback() {
+                eprintln!("cohere-bundle: warning: listening on {} beyond this machine (--allow-remote): anyone who can reach it can send requests through the proxy and spend the API key of whoever sends through it", proxy.addr());
+            }
             eprintln!(
                 "cohere-bundle: recording proxy on {} -> {upstream}",
                 proxy.base_url()

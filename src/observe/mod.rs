@@ -59,8 +59,12 @@ use upload::{Upload, UploadBody};
 /// How the proxy listens, where it forwards and what it keeps.
 #[derive(Debug, Clone)]
 pub struct ObserveOptions {
-    /// Where to listen; the default `127.0.0.1:0` picks a free port.
+    /// Where to listen; the default `127.0.0.1:0` picks a free port. Only loopback addresses unless
+    /// `allow_remote` is set.
     pub listen: SocketAddr,
+    /// Allow a `listen` address other than loopback. Off by default: anyone who can reach the proxy can send
+    /// requests through it, and so spend the API key of whoever sends through it.
+    pub allow_remote: bool,
     /// The upstream base URL, e.g. `https://api.cohere.com` (a trailing `/v1` is removed for Cohere hosts,
     /// as the SDK does).
     pub upstream: String,
@@ -83,6 +87,7 @@ impl Default for ObserveOptions {
     fn default() -> Self {
         ObserveOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            allow_remote: false,
             upstream: DEFAULT_BASE_URL.to_string(),
             record_all: false,
             body_cap: 1 << 20,
@@ -147,6 +152,7 @@ impl Proxy {
     /// Binds the listener and starts serving. Fails with a one-line error naming the upstream URL or the
     /// listen address at fault.
     pub async fn start(opts: ObserveOptions) -> Result<Proxy> {
+        check_listen(opts.listen, opts.allow_remote)?;
         let upstream = normalize_upstream(&opts.upstream)?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -219,8 +225,16 @@ impl Proxy {
     }
 
     /// The base URL for clients: `http://127.0.0.1:PORT` (no `/v1`), for `CO_API_URL` or a TS `baseUrl`.
+    /// A proxy listening on every interface (`0.0.0.0`, `::`) is reached on loopback.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let mut addr = self.addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        format!("http://{addr}")
     }
 
     /// The upstream base URL requests are forwarded to.
@@ -249,6 +263,18 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
     }
+}
+
+/// Refuses a listen address beyond this machine unless `allow_remote` says so.
+fn check_listen(listen: SocketAddr, allow_remote: bool) -> Result<()> {
+    if allow_remote || listen.ip().to_canonical().is_loopback() {
+        return Ok(());
+    }
+    Err(Error::input(
+        format!("--listen {listen}"),
+        "not a loopback address: anyone who can reach the proxy could send requests through it and spend the \
+         API key of whoever sends through it; pass --allow-remote (ObserveOptions::allow_remote) to listen there anyway",
+    ))
 }
 
 /// Checks the upstream URL and removes a trailing `/` (and `/v1` for Cohere hosts, like the SDK's
@@ -1012,6 +1038,25 @@ mod tests {
             (m.shape.input_chars_up_to, m.shape.max_tokens),
             (0, Some(5))
         );
+    }
+
+    #[test]
+    fn only_loopback_unless_allow_remote() {
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(check_listen(at("127.0.0.1:0"), false).is_ok());
+        assert!(check_listen(at("[::1]:0"), false).is_ok());
+        assert!(check_listen(at("[::ffff:127.0.0.1]:0"), false).is_ok());
+        let e = check_listen(at("0.0.0.0:0"), false).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let msg = e.to_string();
+        assert!(
+            msg.contains("--listen 0.0.0.0:0")
+                && msg.contains("--allow-remote")
+                && msg.contains("allow_remote"),
+            "{msg}"
+        );
+        assert!(check_listen(at("[::]:0"), false).is_err());
+        assert!(check_listen(at("0.0.0.0:0"), true).is_ok());
     }
 
     #[tokio::test]

@@ -475,6 +475,21 @@ pub(crate) struct RequestMeta {
 }
 
 impl RequestMeta {
+    /// A placeholder until the body has been read.
+    fn pending() -> RequestMeta {
+        RequestMeta {
+            endpoint: Endpoint::Other,
+            shape: Shape {
+                endpoint: String::new(),
+                model: None,
+                stream: false,
+                input_chars_up_to: 0,
+                input_chars_unknown: true,
+                max_tokens: None,
+            },
+        }
+    }
+
     /// The facts of a request from its path and its body: all of it when `complete`, else its first bytes
     /// (a body larger than the cap), from which a scan of the top-level members gets the model, the stream
     /// flag and `max_tokens` when they come before the cut; the input size is then unknown.
@@ -615,7 +630,8 @@ async fn handle(
         req_headers: parts.headers.clone(),
         req_head: Bytes::new(),
         upload: upload.clone(),
-        meta: RequestMeta::new(parts.uri.path(), b"", declared == Some(0)),
+        // Worked out once the first part of the body is in (or by the guard, if the client goes first).
+        meta: RequestMeta::pending(),
         group: None,
         status: None,
         resp_headers: HeaderMap::new(),
@@ -647,7 +663,9 @@ async fn handle(
                 upload.set_broke(reason.clone());
                 let msg = format!("client request body could not be read: {reason}");
                 if let Some(mut inflight) = guard.inflight.take() {
-                    inflight.req_head = concat(std::mem::take(&mut guard.frames));
+                    let head = concat(std::mem::take(&mut guard.frames));
+                    inflight.meta = RequestMeta::new(inflight.uri.path(), &head, false);
+                    inflight.req_head = head;
                     let failure = Failure::client_side(
                         FailureClass::Stream,
                         upload_broke_message(&inflight, &reason),
@@ -690,6 +708,7 @@ async fn handle(
         HeaderValue::from_static("identity"),
     );
     let up_body = if complete {
+        drop(body);
         if !head.is_empty() || headers.contains_key(header::CONTENT_LENGTH) {
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(head.len()));
         }
@@ -710,6 +729,7 @@ async fn handle(
     *up_req.uri_mut() = uri;
     *up_req.headers_mut() = headers;
 
+    guard.meta_ready = true;
     if let Some(inflight) = guard.inflight.as_mut() {
         // Only the first cap (and a few bytes, so that a cut never splits a UTF-8 character) is kept.
         inflight.req_head = head.slice(..head.len().min(cap.saturating_add(4)));
@@ -792,6 +812,8 @@ struct PendingGuard {
     inflight: Option<InFlight>,
     /// The request body read so far, while the first part of it is being read.
     frames: Vec<Bytes>,
+    /// The request's meta is worked out (false while the first part of the body is being read).
+    meta_ready: bool,
 }
 
 impl PendingGuard {
@@ -799,6 +821,7 @@ impl PendingGuard {
         PendingGuard {
             inflight: Some(inflight),
             frames: Vec::new(),
+            meta_ready: false,
         }
     }
 }
@@ -806,7 +829,7 @@ impl PendingGuard {
 impl Drop for PendingGuard {
     fn drop(&mut self) {
         if let Some(mut inflight) = self.inflight.take() {
-            if !self.frames.is_empty() {
+            if !self.meta_ready {
                 // Dropped while reading the first part of the body: record what arrived.
                 let head = concat(std::mem::take(&mut self.frames));
                 inflight.meta = RequestMeta::new(inflight.uri.path(), &head, false);

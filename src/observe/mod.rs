@@ -15,10 +15,18 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Request bodies are streamed too: the proxy reads the first `body_cap` bytes (all of a usual request: the
+//! model, stream flag and shape come from them), then sends the request upstream and passes the rest on as
+//! it arrives, so a body of any size costs it about one cap of memory. Records keep the first `body_cap`
+//! bytes of each body, marked truncated with the full size.
+//!
 //! Failure classes: status ≥ 400 → `http` (the body's `message` verbatim); the upstream unreachable →
 //! `network` (the client gets a 502 with a JSON `message`); an error inside a 200 stream, the upstream
 //! breaking off mid-body, or the client going away mid-body → `stream` (`network` for a non-stream body that
-//! broke off). Retries of one SDK call share a `retry_group`.
+//! broke off). A client that goes away before any response (mid-upload or waiting) is a client-side abort
+//! (`client_side`, no status). Retries of one SDK call share a `retry_group`.
+//!
+//! The proxy listens on loopback unless [`ObserveOptions::allow_remote`] says otherwise.
 //!
 //! The proxy asks the upstream for uncompressed bodies (`accept-encoding: identity`) so that what it records
 //! is readable; the client still gets a valid response.

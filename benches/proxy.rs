@@ -461,7 +461,7 @@ fn main() {
 
     // `PROXY_BENCH_ONLY=simulator|no-work|think` runs only the throughput rows whose label contains it.
     let only = std::env::var("PROXY_BENCH_ONLY").ok();
-    let wanted = |label: &str| only.as_deref().map_or(true, |o| label.contains(o));
+    let wanted = |label: &str| only.as_deref().is_none_or(|o| label.contains(o));
     client_rt.block_on(async {
         // Latency: one keep-alive connection each, requests alternated so that drift hits both equally.
         for (label, direct_url, proxy_url) in

@@ -10,7 +10,7 @@ use cohere_bundle::Endpoint;
 use serde_json::json;
 
 fn report(i: usize, body: &serde_json::Value) -> FailureReport {
-    let (model_status, resp) = if i % 2 == 0 {
+    let (model_status, resp) = if i.is_multiple_of(2) {
         (
             429,
             r#"{"message":"You are using a Trial key, which is limited to 20 API calls / minute."}"#,
@@ -40,7 +40,7 @@ fn main() {
         let rec = Recorder::new(RecorderConfig {
             dir: dir.path().join("spool"),
             interval: Duration::from_secs(3600),
-            bundle: BundleOptions { scan_env: false, cache_dir: Some(dir.path().join("cache")), ..BundleOptions::default() },
+            bundle: BundleOptions { cache_dir: Some(dir.path().join("cache")), ..BundleOptions::default() },
             ..RecorderConfig::default()
         })
         .expect("recorder");

@@ -1,6 +1,6 @@
 //! The command line: clap definitions and their translation into library calls. No logic of its own.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,6 +10,9 @@ use clap::{Args, Parser, Subcommand};
 use cohere_bundle::pipeline::{self, BundleOptions, Outcome, ReplayOptions};
 use cohere_bundle::request::{read_request_file, ParseOptions};
 use cohere_bundle::{Endpoint, Platform, SecretString};
+
+use crate::settings::EnvSettings;
+use crate::term::Term;
 
 /// Turn a failing Cohere API request into a support bundle that Cohere support can act on at once.
 #[derive(Debug, Parser)]
@@ -99,6 +102,10 @@ enum Command {
         /// Record every exchange, not only failures.
         #[arg(long)]
         all: bool,
+        /// Do not preload the module that sends a Node program's fetch requests for the Cohere API to the
+        /// proxy (it makes cohere-ai and the Vercel AI SDK observable without a baseUrl in code).
+        #[arg(long)]
+        no_node_preload: bool,
         #[command(flatten)]
         out: OutputArgs,
         /// The command to run with CO_API_URL pointing at the proxy (after `--`).
@@ -171,13 +178,31 @@ struct OutputArgs {
     /// (e.g. 10MiB, 500KiB, bytes; 0 for no budget).
     #[arg(long, default_value = "10MiB", value_name = "SIZE", value_parser = parse_max_size)]
     max_size: u64,
+    /// How long a --log that is a pipe or FIFO may stay silent (no writer, or no data) before reading stops.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS", value_parser = parse_secs)]
+    log_timeout: f64,
+}
+
+/// Seconds above 0 and at most a day.
+fn parse_secs(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if v.is_finite() && v > 0.0 && v <= MAX_TIMEOUT_S {
+        Ok(v)
+    } else {
+        Err(format!(
+            "must be above 0 and at most {MAX_TIMEOUT_S} seconds"
+        ))
+    }
 }
 
 fn parse_max_size(s: &str) -> Result<u64, String> {
     if s.trim() == "0" {
         return Ok(0);
     }
-    cohere_bundle::email::parse_size(s)
+    cohere_bundle::fit::parse_size(s)
 }
 
 fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
@@ -188,41 +213,57 @@ fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
 }
 
 impl OutputArgs {
-    fn bundle_options(&self) -> BundleOptions {
+    fn bundle_options(&self, env: &EnvSettings) -> BundleOptions {
+        let mut known: Vec<cohere_bundle::KnownSecret> = env
+            .api_key
+            .iter()
+            .map(|k| cohere_bundle::KnownSecret::new("cohere-key", k.clone()))
+            .collect();
+        if !self.no_env_scan {
+            known.extend(env.secrets.iter().cloned());
+        }
         BundleOptions {
             output: self.out.clone(),
             out_dir: PathBuf::from("."),
             force: self.force,
             logs: self.logs.clone(),
             secrets: self.secrets.iter().map(SecretString::new).collect(),
-            scan_env: !self.no_env_scan,
+            known,
+            env_vars_set: env.vars_set.clone(),
             redact_content: self.redact_content,
-            cache_dir: None,
+            cache_dir: env.cache_root.clone(),
             max_size: (self.max_size > 0).then_some(self.max_size),
             eml: self.eml,
             extra_members: Vec::new(),
+            email_from: EnvSettings::email_from(),
+            log_limits: cohere_bundle::logs::LogLimits::default()
+                .with_idle_timeout(Duration::from_secs_f64(self.log_timeout)),
         }
     }
 }
 
+/// The longest `--timeout`: one day.
+const MAX_TIMEOUT_S: f64 = 86_400.0;
+
 fn timeout(secs: f64) -> anyhow::Result<Duration> {
-    if !(secs.is_finite() && secs > 0.0) {
+    if !(secs.is_finite() && secs > 0.0 && secs <= MAX_TIMEOUT_S) {
         anyhow::bail!(cohere_bundle::Error::input(
             "--timeout",
-            "must be a positive number of seconds"
+            format!("must be a number of seconds above 0 and at most {MAX_TIMEOUT_S} (one day), not {secs}"),
         ));
     }
     Ok(Duration::from_secs_f64(secs))
 }
 
-fn print_outcome(o: &Outcome, json: bool) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+fn print_outcome(term: &Term, o: &Outcome, json: bool) -> anyhow::Result<()> {
     if json {
         let v = serde_json::json!({
             "bundle": o.path,
             "size": o.size,
             "status": o.summary.status,
             "error": o.summary.error,
+            "original": o.summary.original,
+            "client": o.summary.client,
             "request_id": o.summary.request_id,
             "causes": o.summary.causes,
             "redactions": o.redactions,
@@ -230,27 +271,48 @@ fn print_outcome(o: &Outcome, json: bool) -> anyhow::Result<()> {
             "eml": o.eml,
             "cuts": o.summary.cuts,
         });
-        writeln!(out, "{v}")?;
+        term.out(&v.to_string());
         return Ok(());
     }
     let s = &o.summary;
+    let mut lines = Vec::new();
     let what = match (&s.status, &s.error) {
-        (Some(st), Some(e)) => format!("HTTP {st} ({})", e.class),
-        (None, Some(e)) => e.class.clone(),
+        (Some(st), Some(e)) if e.class == "http" => format!("HTTP {st}"),
+        (Some(st), Some(e)) => format!("HTTP {st}, {} failure", e.class),
+        (None, Some(e)) => format!("{} failure, no response", e.class),
         (Some(st), None) => format!("HTTP {st}, no error"),
         (None, None) => "no error".into(),
     };
-    writeln!(
-        out,
+    lines.push(format!(
         "{} request with {}: {what}",
         s.endpoint,
         s.model.as_deref().unwrap_or("(no model)")
-    )?;
+    ));
     if let Some(e) = &s.error {
-        writeln!(out, "  error:      {}", e.message)?;
+        lines.push(format!("  error:      {}", e.message));
     }
     if let Some(id) = &s.request_id {
-        writeln!(out, "  request id: {id}")?;
+        lines.push(format!("  request id: {id}"));
+    }
+    if let Some(orig) = &s.original {
+        let status = orig
+            .status
+            .map(|x| format!("HTTP {x}"))
+            .unwrap_or_else(|| "status unknown".into());
+        let id = orig
+            .request_id
+            .as_deref()
+            .map(|i| format!(", request id {i}"))
+            .unwrap_or_default();
+        let again = if orig.reproduced == Some(false) {
+            "; the replay did not reproduce it"
+        } else {
+            ""
+        };
+        lines.push(format!(
+            "  original:   {status}{id} (from {}){again}",
+            orig.source
+        ));
     }
     if let Some(c) = s
         .matrix
@@ -258,35 +320,33 @@ fn print_outcome(o: &Outcome, json: bool) -> anyhow::Result<()> {
         .and_then(|m| m.get("conclusion"))
         .and_then(|c| c.as_str())
     {
-        writeln!(out, "  shapes:     {c}")?;
+        lines.push(format!("  shapes:     {c}"));
     }
     if let Some(c) = s.causes.first() {
-        writeln!(out, "  cause:      {}: {}", c.code, c.evidence)?;
-        writeln!(out, "  next step:  {}", c.next_step)?;
+        lines.push(format!("  cause:      {}: {}", c.code, c.evidence));
+        lines.push(format!("  next step:  {}", c.next_step));
     }
-    writeln!(
-        out,
+    lines.push(format!(
         "Wrote {} ({} bytes, {} redactions, verified).",
         o.path.display(),
         o.size,
         o.redactions
-    )?;
+    ));
     for c in &s.cuts {
-        writeln!(out, "  cut to fit --max-size: {c}")?;
+        lines.push(format!("  cut to fit --max-size: {c}"));
     }
-    match &o.eml {
-        Some(e) => writeln!(
-            out,
+    lines.push(match &o.eml {
+        Some(e) => format!(
             "Email draft to {}: {} (the zip attached).",
             cohere_bundle::cohere::SUPPORT_EMAIL,
             e.display()
-        )?,
-        None => writeln!(
-            out,
+        ),
+        None => format!(
             "Attach it to an email to {}.",
             cohere_bundle::cohere::SUPPORT_EMAIL
-        )?,
-    }
+        ),
+    });
+    term.out(&lines.join("\n"));
     Ok(())
 }
 
@@ -299,6 +359,22 @@ fn read_opt(path: &Option<PathBuf>, flag: &str) -> anyhow::Result<Option<String>
         cohere_bundle::Error::input(format!("{flag} {}", p.display()), "binary file, not text")
     })?;
     Ok(Some(text))
+}
+
+/// Trust and proxy settings from the environment: the system's and the bundled roots, plus the CA certificates
+/// of `SSL_CERT_FILE` and `SSL_CERT_DIR`; proxies from `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY`.
+fn net_options() -> anyhow::Result<cohere_bundle::net::NetOptions> {
+    use cohere_bundle::net;
+    let mut opts = net::NetOptions::default();
+    if let Some(f) = std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty()) {
+        let roots = net::load_pem_roots(std::path::Path::new(&f), "SSL_CERT_FILE")?;
+        opts.extra_roots.extend(roots);
+    }
+    if let Some(d) = std::env::var_os("SSL_CERT_DIR").filter(|v| !v.is_empty()) {
+        opts.extra_roots
+            .extend(net::load_pem_dir_roots(&d, "SSL_CERT_DIR")?);
+    }
+    Ok(opts)
 }
 
 fn parse_headers(text: &str) -> Vec<cohere_bundle::exchange::Header> {
@@ -323,15 +399,15 @@ fn parse_headers(text: &str) -> Vec<cohere_bundle::exchange::Header> {
         .collect()
 }
 
-fn known_secrets(values: &[String]) -> Vec<cohere_bundle::KnownSecret> {
+fn known_secrets(values: &[String], env: &EnvSettings) -> Vec<cohere_bundle::KnownSecret> {
     let mut known: Vec<cohere_bundle::KnownSecret> = values
         .iter()
         .map(|s| cohere_bundle::KnownSecret::new("secret", s.as_str()))
         .collect();
-    if let Some(k) = pipeline::api_key_from_env() {
-        known.push(cohere_bundle::KnownSecret::new("cohere-key", k));
+    if let Some(k) = &env.api_key {
+        known.push(cohere_bundle::KnownSecret::new("cohere-key", k.clone()));
     }
-    known.extend(cohere_bundle::scrub::secrets_from_env());
+    known.extend(env.secrets.iter().cloned());
     known
 }
 
@@ -355,14 +431,79 @@ fn observed_nothing(seen: u64, proxy_url: &str, ran_command: bool) -> String {
     )
 }
 
+/// The secrets the terminal knows before anything is read: the keys in the environment, every `--secret`,
+/// and the values of secret-looking environment variables.
+fn terminal_secrets(cli: &Cli, env: &EnvSettings) -> (Vec<cohere_bundle::KnownSecret>, bool) {
+    let (secrets, json): (&[String], bool) = match &cli.command {
+        Command::Demo { out }
+        | Command::Replay { out, .. }
+        | Command::Bundle { out, .. }
+        | Command::Observe { out, .. } => (&out.secrets, out.json),
+        Command::Scrub { secrets, .. } => (secrets, false),
+        Command::Verify { secrets, json, .. } => (secrets, *json),
+        Command::Simulator { .. } => (&[], false),
+    };
+    (known_secrets(secrets, env), json)
+}
+
+/// Runs the parsed command line, printing through a scrubbing [`Term`]; returns the process exit code.
+/// SIGINT and SIGTERM (except while `observe` waits for Ctrl-C to stop) remove every unfinished file and
+/// exit 130 or 143.
+pub async fn main(cli: Cli) -> u8 {
+    let env = EnvSettings::read();
+    let (known, json) = terminal_secrets(&cli, &env);
+    let mut term = Term::new(known, json);
+    let observe = matches!(cli.command, Command::Observe { .. });
+    let work = run(cli, &env, &mut term);
+    let result = if observe {
+        work.await
+    } else {
+        tokio::select! {
+            r = work => r,
+            code = interrupted() => {
+                let n = cohere_bundle::cleanup::remove_unfinished();
+                let _ = n;
+                eprintln!("cohere-bundle: interrupted; unfinished files removed, no bundle written");
+                return code;
+            }
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => term.error(&e),
+    }
+}
+
+/// Waits for SIGINT (exit code 130) or SIGTERM (143).
+async fn interrupted() -> u8 {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => 130,
+            _ = term.recv() => 143,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        130
+    }
+}
+
 /// Runs the parsed command line; returns the process exit code.
-pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8> {
     match cli.command {
         Command::Simulator { port } => {
             use cohere_bundle::simulator::{SimConfig, Simulator};
             let sim = Simulator::start_on(SimConfig::default(), port)
                 .await
                 .context("cannot start the simulator")?;
+            // The demo key is public (it only opens the simulator), so it is printed as it is.
             println!("{}", sim.base_url());
             eprintln!(
                 "cohere-bundle: simulated Cohere API on {} (key {}); Ctrl-C to stop",
@@ -378,60 +519,63 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             allow_remote,
             upstream,
             all,
+            no_node_preload,
             out,
             command,
         } => {
             use cohere_bundle::observe::{self, ObserveOptions, Proxy};
             let upstream = upstream
-                .or_else(|| {
-                    std::env::var("CO_API_URL")
-                        .ok()
-                        .filter(|u| !u.trim().is_empty())
-                })
+                .or_else(|| env.api_url.clone())
                 .unwrap_or_else(|| cohere_bundle::cohere::DEFAULT_BASE_URL.to_string());
-            let bo = out.bundle_options();
+            let bo = out.bundle_options(env);
             pipeline::preflight(&bo)?;
+            let net = net_options()?;
             let proxy = Proxy::start(ObserveOptions {
                 listen,
                 allow_remote,
                 upstream: upstream.clone(),
                 record_all: all,
+                net: net.clone(),
                 ..Default::default()
             })
             .await?;
             if !proxy.addr().ip().to_canonical().is_loopback() {
-                eprintln!("cohere-bundle: warning: listening on {} beyond this machine (--allow-remote): anyone who can reach it can send requests through the proxy and spend the API key of whoever sends through it", proxy.addr());
+                term.note(&format!("warning: listening on {} beyond this machine (--allow-remote): anyone who can reach it can send requests through the proxy and spend the API key of whoever sends through it", proxy.addr()));
             }
-            eprintln!(
-                "cohere-bundle: recording proxy on {} -> {upstream}",
-                proxy.base_url()
-            );
-            eprintln!("cohere-bundle: Python SDK: CO_API_URL={}   TypeScript SDK: new CohereClient({{ baseUrl: \"{}\" }})", proxy.base_url(), proxy.base_url());
+            term.note(&format!(
+                "recording proxy on {} -> {}",
+                proxy.base_url(),
+                cohere_bundle::scrub::mask_url(&upstream)
+            ));
+            term.note(&format!("Python SDK: CO_API_URL={}   TypeScript SDK: new CohereClientV2({{ baseUrl: \"{}\" }})", proxy.base_url(), proxy.base_url()));
             let code = if command.is_empty() {
-                eprintln!("cohere-bundle: press Ctrl-C to stop and write the bundle");
+                term.note("press Ctrl-C to stop and write the bundle");
                 observe::wait_for_shutdown_signal().await;
                 0
             } else {
-                let status = observe::run_command(&proxy.base_url(), &command).await?;
+                let mut run = observe::RunOptions::for_upstream(&upstream);
+                run.node_preload = !no_node_preload;
+                run.node_options = std::env::var("NODE_OPTIONS").ok();
+                let status = observe::run_command_with(&proxy.base_url(), &command, &run).await?;
                 status.code().map(|c| c.clamp(0, 255) as u8).unwrap_or(1)
             };
             let proxy_url = proxy.base_url();
             let recording = proxy.stop().await;
             let seen = recording.stats.requests;
-            match pipeline::observed_capture(recording, &upstream) {
+            match pipeline::observed_capture_with(recording, &upstream, &net) {
                 Some(capture) => {
                     let o = pipeline::write_support_bundle(capture, &bo).await?;
-                    print_outcome(&o, out.json)?;
+                    print_outcome(term, &o, out.json)?;
                 }
                 None => {
                     let reason = observed_nothing(seen, &proxy_url, !command.is_empty());
                     if out.json {
-                        println!(
-                            "{}",
-                            serde_json::json!({"bundle": null, "observed": seen, "reason": reason})
+                        term.out(
+                            &serde_json::json!({"bundle": null, "observed": seen, "reason": reason})
+                                .to_string(),
                         );
                     } else {
-                        eprintln!("cohere-bundle: {reason}");
+                        term.note(&reason);
                     }
                 }
             }
@@ -443,7 +587,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             report,
             redact_content,
         } => {
-            let known = known_secrets(&secrets);
+            let known = known_secrets(&secrets, env);
             let mut stdout = std::io::stdout().lock();
             let mut stderr = std::io::stderr();
             let rep: Option<&mut dyn Write> = if report { Some(&mut stderr) } else { None };
@@ -451,8 +595,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Demo { out } => {
-            let o = cohere_bundle::demo::run(&out.bundle_options()).await?;
-            print_outcome(&o, out.json)?;
+            let o = cohere_bundle::demo::run(&out.bundle_options(env)).await?;
+            print_outcome(term, &o, out.json)?;
             Ok(0)
         }
         Command::Replay {
@@ -475,17 +619,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                     har_entry,
                 },
             )?;
+            if let Some(t) = cohere_bundle::capture::bearer(&req.headers) {
+                term.know(cohere_bundle::KnownSecret::new("cohere-key", t));
+            }
             let ro = ReplayOptions {
-                base_url,
-                api_key: pipeline::api_key_from_env(),
+                base_url: base_url.or_else(|| env.api_url.clone()),
+                api_key: env.api_key.clone(),
                 timeout: timeout(t)?,
                 platform,
                 no_key,
+                net: net_options()?,
             };
             if matrix && max_calls == 0 {
                 anyhow::bail!(cohere_bundle::Error::input(
                     "--max-calls",
                     "must be at least 1"
+                ));
+            }
+            if matrix && !yes && !std::io::stdin().is_terminal() {
+                anyhow::bail!(cohere_bundle::Error::input(
+                    "--matrix",
+                    "the sweep spends API calls and tokens and needs consent, but stdin is not a terminal; add --yes to agree",
                 ));
             }
             let run = matrix.then(|| cohere_bundle::matrix::MatrixRun {
@@ -495,9 +649,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 },
                 yes,
                 quiet: out.json,
+                host: Some(std::sync::Arc::new(crate::term::TerminalHost::new(term))),
             });
             // The outputs, logs and key are checked before anything is spent.
-            pipeline::preflight(&out.bundle_options())?;
+            pipeline::preflight(&out.bundle_options(env))?;
             pipeline::replay_key(&ro, &req).map_err(|_| {
                 cohere_bundle::Error::input(
                     "no API key",
@@ -507,12 +662,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             let o = pipeline::replay_with_matrix(
                 req,
                 &ro,
-                &out.bundle_options(),
+                &out.bundle_options(env),
                 "replay",
                 run.as_ref(),
             )
             .await?;
-            print_outcome(&o, out.json)?;
+            print_outcome(term, &o, out.json)?;
             Ok(0)
         }
         Command::Bundle {
@@ -531,6 +686,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                     har_entry: None,
                 },
             )?;
+            if let Some(t) = cohere_bundle::capture::bearer(&req.headers) {
+                term.know(cohere_bundle::KnownSecret::new("cohere-key", t));
+            }
             let resp = pipeline::OfflineResponse {
                 status,
                 headers: read_opt(&headers, "--headers")?
@@ -539,12 +697,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 body: read_opt(&response, "--response")?,
             };
             let capture = pipeline::offline_capture(req, resp, platform);
-            let o = pipeline::write_support_bundle(capture, &out.bundle_options()).await?;
-            print_outcome(&o, out.json)?;
+            let o = pipeline::write_support_bundle(capture, &out.bundle_options(env)).await?;
+            print_outcome(term, &o, out.json)?;
             Ok(0)
         }
         Command::Verify { zip, secrets, json } => {
-            let known = known_secrets(&secrets);
+            let known = known_secrets(&secrets, env);
             let n = known.len();
             let scrubber =
                 cohere_bundle::scrub::Scrubber::new(cohere_bundle::scrub::ScrubOptions {
@@ -554,15 +712,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             let r = cohere_bundle::bundle::verify(&zip, &scrubber, n)
                 .with_context(|| "verify failed".to_string())?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::json!({"bundle": r.path, "ok": true, "members_checked": r.members_checked, "secrets_searched": r.secrets_searched})
-                );
+                term.out(&serde_json::json!({"bundle": r.path, "ok": true, "members_checked": r.members_checked, "secrets_searched": r.secrets_searched}).to_string());
             } else {
-                println!(
+                term.out(&format!(
                     "{}: OK ({} members match the manifest; {} known secrets searched, none found)",
                     r.path, r.members_checked, r.secrets_searched
-                );
+                ));
             }
             Ok(0)
         }

@@ -9,7 +9,11 @@ use crate::error::{Error, Result};
 use crate::exchange::{
     Body, Exchange, Failure, FailureClass, Header, RecordedRequest, RecordedResponse, Timings,
 };
+use crate::net::{NetOptions, ProxyMode};
 use crate::scrub::SecretString;
+
+/// The longest whole-request timeout a [`Client`] takes: one day.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
 
 /// Bodies larger than this are recorded truncated.
 pub const DEFAULT_BODY_CAP: usize = 8 * 1024 * 1024;
@@ -60,10 +64,17 @@ pub struct Client {
 }
 
 impl Client {
-    /// Builds a client with a whole-request timeout.
+    /// Builds a client with a whole-request timeout (at most [`MAX_TIMEOUT`]; a longer one is cut to it) and the
+    /// default [`NetOptions`]: the system's and the bundled Mozilla roots, proxies from the environment.
     pub fn new(timeout: Duration) -> Result<Client> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("cohere-bundle/", env!("CARGO_PKG_VERSION")))
+        Client::with_options(timeout, &NetOptions::default())
+    }
+
+    /// Builds a client with a whole-request timeout (at most [`MAX_TIMEOUT`]), trusting the roots and using the
+    /// proxy of `net`.
+    pub fn with_options(timeout: Duration, net: &NetOptions) -> Result<Client> {
+        let timeout = timeout.min(MAX_TIMEOUT);
+        let http = http_client(net)?
             .connect_timeout(timeout.min(Duration::from_secs(30)))
             .build()
             .map_err(|e| Error::Other(format!("cannot build the HTTP client: {e}")))?;
@@ -223,6 +234,21 @@ impl Client {
     }
 }
 
+/// A reqwest client builder with the tool's user agent, trusting the roots of `net` and using its proxy: for
+/// follow-up calls that need their own client.
+pub fn http_client(net: &NetOptions) -> Result<reqwest::ClientBuilder> {
+    let mut tls = net.tls_config()?;
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let builder = reqwest::Client::builder()
+        .user_agent(concat!("cohere-bundle/", env!("CARGO_PKG_VERSION")))
+        .use_preconfigured_tls(tls);
+    // reqwest reads HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY itself, with the rules observe uses.
+    Ok(match net.proxy {
+        ProxyMode::Environment => builder,
+        ProxyMode::Direct => builder.no_proxy(),
+    })
+}
+
 fn ms(t0: Instant) -> f64 {
     (t0.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0
 }
@@ -294,7 +320,10 @@ fn classify(e: &reqwest::Error) -> (FailureClass, Option<NetworkKind>) {
         NetworkKind::Refused
     } else if chain.contains("dns") || chain.contains("lookup") || chain.contains("resolve") {
         NetworkKind::Dns
-    } else if chain.contains("tls") || chain.contains("certificate") || chain.contains("handshake")
+    } else if tls_error(e).is_some()
+        || chain.contains("tls")
+        || chain.contains("certificate")
+        || chain.contains("handshake")
     {
         NetworkKind::Tls
     } else if chain.contains("reset")
@@ -309,6 +338,44 @@ fn classify(e: &reqwest::Error) -> (FailureClass, Option<NetworkKind>) {
     (FailureClass::Network, Some(kind))
 }
 
+/// The rustls error in the chain of `e`, if any. rustls errors reach us inside an `io::Error`, whose `source()`
+/// skips the error it wraps, so each `io::Error` is looked into as well. A server that is not TLS at all (an
+/// `https://` URL on a plain-HTTP port) shows up here as a corrupt message, with no "tls" in any message.
+pub(crate) fn tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if let Some(t) = c.downcast_ref::<rustls::Error>() {
+            return Some(t);
+        }
+        if let Some(inner) = c
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            if let Some(t) = tls_error(inner) {
+                return Some(t);
+            }
+        }
+        cur = c.source();
+    }
+    None
+}
+
+/// What a TLS failure most likely means, as the last `: `-separated part of the failure message (which the
+/// one-line unreachable error quotes).
+pub(crate) fn tls_hint(t: &rustls::Error) -> Option<&'static str> {
+    use rustls::{CertificateError, Error as E};
+    match t {
+        E::InvalidMessage(_) | E::InappropriateMessage { .. } => {
+            Some("the server did not answer with TLS; is the URL meant to be http://?")
+        }
+        E::InvalidCertificate(CertificateError::UnknownIssuer) => Some(
+            "the server's certificate is not signed by a trusted root; behind a TLS-inspecting proxy, \
+             set SSL_CERT_FILE to its CA certificate in PEM form",
+        ),
+        _ => None,
+    }
+}
+
 fn describe(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
         return format!(
@@ -320,6 +387,10 @@ fn describe(e: &reqwest::Error, timeout: Duration) -> String {
     if let Some(url) = e.url() {
         let u = url.as_str();
         s = s.replace(&format!(" for url ({u})"), "");
+    }
+    if let Some(hint) = tls_error(e).and_then(tls_hint) {
+        s.push_str(": ");
+        s.push_str(hint);
     }
     s
 }

@@ -276,7 +276,7 @@ impl Endpoint {
                 parts.iter().filter(|t| !t.starts_with('{')).count(),
                 parts.iter().filter(|t| !t.ends_with('}')).count(),
             );
-            if best.as_ref().map_or(true, |(r, _, _)| rank > *r) {
+            if best.as_ref().is_none_or(|(r, _, _)| rank > *r) {
                 best = Some((rank, *endpoint, tail[0].0));
             }
         }
@@ -412,9 +412,8 @@ impl std::fmt::Display for Endpoint {
 }
 
 /// Where the failing request was sent. Status codes mean different things on each.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Platform {
     /// Cohere's own API (api.cohere.com or a compatible base URL).

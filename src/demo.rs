@@ -27,6 +27,7 @@ pub async fn run(bo: &BundleOptions) -> Result<Outcome> {
         &ParseOptions::default(),
     )?;
     let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let _unfinished = crate::cleanup::track(dir.path());
     let log = dir.path().join("app.log");
     std::fs::write(
         &log,
@@ -43,6 +44,7 @@ pub async fn run(bo: &BundleOptions) -> Result<Outcome> {
         timeout: Duration::from_secs(10),
         platform: None,
         no_key: false,
+        net: Default::default(),
     };
     let out = pipeline::replay(request, &ro, &bo, "demo").await;
     sim.shutdown().await;

@@ -202,7 +202,7 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
         endpoint: ev.request.endpoint,
         model: ev.request.model().map(str::to_string),
         platform: ev.platform,
-        base_url: ev.base_url.map(str::to_string),
+        base_url: ev.base_url.map(crate::scrub::mask_url),
         status: subject.status,
         request_id: subject.request_id.clone(),
         error: subject.error_info(ev.platform),

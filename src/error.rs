@@ -84,6 +84,21 @@ impl Error {
         }
     }
 
+    /// A short name of the variant, for machine-readable error output: `input`, `io`, `output_exists`,
+    /// `unreachable`, `leak`, `verify`, `template` or `other`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Input { .. } => "input",
+            Error::Io { .. } => "io",
+            Error::OutputExists(_) => "output_exists",
+            Error::Unreachable { .. } => "unreachable",
+            Error::Leak { .. } => "leak",
+            Error::Verify { .. } => "verify",
+            Error::Template { .. } => "template",
+            Error::Other(_) => "other",
+        }
+    }
+
     /// The process exit code the CLI uses for this error: 2 usage or unusable input, 3 leak, 1 anything else.
     pub fn exit_code(&self) -> u8 {
         match self {

@@ -15,16 +15,21 @@
 
 pub mod bundle;
 pub mod capture;
+pub mod cleanup;
 pub mod client;
 pub mod cohere;
+#[cfg(feature = "simulator")]
 pub mod demo;
 pub mod diagnose;
 pub mod email;
 pub mod environment;
 pub mod error;
 pub mod exchange;
+pub mod fit;
 pub mod library;
+pub mod logs;
 pub mod matrix;
+pub mod net;
 pub mod observe;
 pub mod pipeline;
 pub mod recorder;
@@ -32,6 +37,7 @@ pub mod report;
 pub mod request;
 pub mod scrub;
 pub mod sdklog;
+#[cfg(feature = "simulator")]
 pub mod simulator;
 pub mod sse;
 pub mod summary;

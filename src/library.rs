@@ -390,7 +390,7 @@ impl FailureReport {
         let key = pipeline::replay_key(&ro, &request)?;
         let base = pipeline::resolve_base_url(&ro, &request);
         let prepared = pipeline::prepare_replay(&request, &base);
-        let client = Client::new(ro.timeout)?;
+        let client = Client::with_options(ro.timeout, &ro.net)?;
         let sent = client.send(&prepared, key.as_ref(), "replay", 2).await;
         Ok(self
             .builder()

@@ -2,17 +2,12 @@
 //! 3 leak check refused the bundle).
 
 mod cli;
+mod settings;
+mod term;
 
 use std::process::ExitCode;
 
 use clap::Parser;
-
-fn exit_code(err: &anyhow::Error) -> u8 {
-    err.chain()
-        .find_map(|e| e.downcast_ref::<cohere_bundle::Error>())
-        .map(cohere_bundle::Error::exit_code)
-        .unwrap_or(1)
-}
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -26,12 +21,9 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(cli::run(cli)) {
-        Ok(code) => ExitCode::from(code),
-        Err(err) => {
-            let chain: Vec<String> = err.chain().map(|e| e.to_string()).collect();
-            eprintln!("cohere-bundle: {}", chain.join(": "));
-            ExitCode::from(exit_code(&err))
-        }
-    }
+    let code = runtime.block_on(cli::main(cli));
+    // Blocking writers still running after an interrupt get a moment, then whatever they left is removed.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    cohere_bundle::cleanup::remove_unfinished();
+    ExitCode::from(code)
 }

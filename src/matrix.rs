@@ -27,12 +27,10 @@
 mod schedule;
 mod shape;
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use indicatif::ProgressBar;
 use serde::Serialize;
 use serde_json::Value;
 use tokenizers::Tokenizer;
@@ -347,7 +345,7 @@ pub fn fmt_num(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -381,35 +379,55 @@ impl Plan {
     }
 }
 
-/// Fails with a usage error (exit 2) when consent would be needed but cannot be asked: stdin is not a
-/// terminal and `yes` was not given. Call it before any network traffic.
-pub fn check_consent_possible(yes: bool) -> Result<()> {
-    if yes || std::io::stdin().is_terminal() {
+/// What a sweep tells and asks the program it runs in: consent before it spends calls and tokens, and its
+/// progress. The library never prompts or prints; the CLI's host asks on the terminal and draws a progress
+/// bar, a service's host may approve within its own policy.
+///
+/// ```
+/// use cohere_bundle::matrix::{Plan, SweepHost};
+/// struct Approve;
+/// impl SweepHost for Approve {
+///     fn consent(&self, _plan: &Plan) -> bool { true }
+/// }
+/// ```
+pub trait SweepHost: Send + Sync {
+    /// The plan (the calls and tokens the sweep may spend), told before anything is spent, with or without
+    /// consent given beforehand.
+    fn plan(&self, _plan: &Plan) {}
+    /// Asked after [`SweepHost::plan`] when consent was not given beforehand: `true` to go ahead.
+    fn consent(&self, plan: &Plan) -> bool;
+    /// The number of calls the sweep expects to make.
+    fn set_length(&self, _calls: u64) {}
+    /// One call was sent.
+    fn tick(&self) {}
+    /// What the sweep is doing now (the shape being sent, a wait and why).
+    fn message(&self, _text: &str) {}
+    /// The sweep is over.
+    fn finish(&self) {}
+}
+
+/// Fails with a usage error when consent would be needed but cannot be had: neither `yes` nor a host. Call
+/// it before any network traffic.
+pub fn check_consent_possible(run: &MatrixRun) -> Result<()> {
+    if run.yes || run.host.is_some() {
         return Ok(());
     }
     Err(Error::input(
-        "--matrix",
-        "the sweep spends API calls and tokens and needs consent, but stdin is not a terminal; add --yes to agree",
+        "matrix consent",
+        "the sweep spends API calls and tokens and needs consent: agree beforehand (yes) or give a host that asks",
     ))
 }
 
-/// States the plan on stderr and asks for consent. `Ok(true)`: go ahead (always with `yes`); `Ok(false)`: the
-/// user said no. Without `yes` and without a terminal on stdin, fails as [`check_consent_possible`] does.
-pub fn confirm(plan: &Plan, yes: bool) -> Result<bool> {
-    eprintln!("{}", plan.describe());
-    if yes {
-        return Ok(true);
+/// Consent for `plan`: `Ok(true)` with `yes` (the host still hears the plan), else the host's answer.
+pub fn confirm(plan: &Plan, run: &MatrixRun) -> Result<bool> {
+    check_consent_possible(run)?;
+    if let Some(h) = &run.host {
+        h.plan(plan);
     }
-    check_consent_possible(false)?;
-    eprint!("Send them? [y/N] ");
-    let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .map_err(|e| Error::io("stdin", e))?;
-    Ok(matches!(
-        line.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
+    match &run.host {
+        Some(h) if !run.yes => Ok(h.consent(plan)),
+        _ => Ok(true),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -491,7 +509,7 @@ struct Sweeper<'a> {
     stop: Option<InconclusiveReason>,
     /// The Retry-After the sweep refused to wait for.
     refused_wait: Option<String>,
-    pb: Option<&'a ProgressBar>,
+    pb: Option<&'a dyn SweepHost>,
 }
 
 impl Sweeper<'_> {
@@ -573,7 +591,7 @@ impl Sweeper<'_> {
             }
             if let Some(pb) = self.pb {
                 let mt = col.map(fmt_num).unwrap_or_else(|| "default".into());
-                pb.set_message(format!(
+                pb.message(&format!(
                     "{} input tokens, max_tokens {mt}",
                     fmt_num(v.tokens)
                 ));
@@ -585,7 +603,7 @@ impl Sweeper<'_> {
                 .send(&prepared, self.ctx.key.as_ref(), "matrix", n)
                 .await;
             if let Some(pb) = self.pb {
-                pb.inc(1);
+                pb.tick();
             }
             let ex = out.exchange;
             let limited = ex.response.as_ref().filter(|r| r.status == 429);
@@ -1087,7 +1105,7 @@ impl Sweeper<'_> {
         };
         let conclusion = self.conclusion(verdict, reason, b_in, b_max);
         if let Some(pb) = self.pb {
-            pb.finish_and_clear();
+            pb.finish();
         }
         let smallest = self
             .points
@@ -1166,7 +1184,7 @@ pub async fn sweep(
     ctx: &SweepContext,
     request: &CapturedRequest,
     opts: &MatrixOptions,
-    progress: Option<&ProgressBar>,
+    progress: Option<&dyn SweepHost>,
 ) -> Result<MatrixResult> {
     if !request.body.is_object() {
         return Err(Error::input(
@@ -1235,14 +1253,27 @@ pub async fn load_tokenizer(
 }
 
 /// The matrix step of a replay, as the command line asks for it (`--matrix`, `--max-calls`, `--yes`, `--json`).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct MatrixRun {
     /// Sweep options.
     pub options: MatrixOptions,
     /// Consent given beforehand (`--yes`).
     pub yes: bool,
-    /// No progress bar (`--json`).
+    /// No progress reports to the host (`--json`).
     pub quiet: bool,
+    /// Who is asked for consent and told the progress; `None`: nobody (then `yes` is needed).
+    pub host: Option<std::sync::Arc<dyn SweepHost>>,
+}
+
+impl std::fmt::Debug for MatrixRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MatrixRun")
+            .field("options", &self.options)
+            .field("yes", &self.yes)
+            .field("quiet", &self.quiet)
+            .field("host", &self.host.as_ref().map(|_| "…"))
+            .finish()
+    }
 }
 
 /// Where a replay went: what [`run_after_replay`] needs to send variants the same way.
@@ -1283,27 +1314,12 @@ pub async fn run_after_replay(
         tokenizer: tok,
         prior: Some(replayed.clone()),
     };
-    if !confirm(&plan(&ctx, request, &run.options), run.yes)? {
-        eprintln!("Shape matrix skipped; writing the bundle without it.");
+    if !confirm(&plan(&ctx, request, &run.options), run)? {
         return Ok(None);
     }
-    let pb = progress_bar(run.quiet);
-    let r = sweep(&ctx, request, &run.options, Some(&pb)).await?;
+    let host = run.host.as_deref().filter(|_| !run.quiet);
+    let r = sweep(&ctx, request, &run.options, host).await?;
     Ok(Some(r))
-}
-
-/// A progress bar on stderr for a sweep (hidden when `quiet` or when stderr is not a terminal).
-pub fn progress_bar(quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(0);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("shape matrix {bar:30} {pos}/{len} calls  {msg}")
-    {
-        pb.set_style(style);
-    }
-    pb
 }
 
 #[cfg(test)]
@@ -1312,7 +1328,12 @@ mod tests {
     use serde_json::json;
 
     fn sim_tokenizer() -> Arc<Tokenizer> {
-        Arc::new(crate::simulator::tokenizer().clone())
+        // The simulator's tokenizer, read from its asset (the simulator itself is an optional feature).
+        Arc::new(
+            include_str!("../assets/sim-tokenizer.json")
+                .parse()
+                .expect("the asset is a tokenizer"),
+        )
     }
 
     #[tokio::test]

@@ -30,18 +30,27 @@ pub struct BundleOptions {
     pub logs: Vec<PathBuf>,
     /// Extra secrets to scrub (`--secret`).
     pub secrets: Vec<SecretString>,
-    /// Also scrub the values of secret-looking environment variables.
-    pub scan_env: bool,
+    /// Secrets known by value besides `secrets`, with their labels (e.g. the environment's, read at the
+    /// binary's edge: the library reads no environment).
+    pub known: Vec<KnownSecret>,
+    /// The names (never the values) of the relevant environment variables that are set, for
+    /// `environment.json` ([`crate::environment::RELEVANT_VARS`]); given by the caller.
+    pub env_vars_set: Vec<String>,
     /// Replace prompt and completion text with length-keeping placeholders.
     pub redact_content: bool,
-    /// The tool's cache directory (tokenizers); default `$COHERE_BUNDLE_CACHE_DIR`, else the XDG cache dir.
+    /// The tool's cache directory (tokenizers go in `tokenizers/` below it); `None`: tokenizers are kept in
+    /// memory only.
     pub cache_dir: Option<PathBuf>,
-    /// The size budget of the zip in bytes (`--max-size`); `None`: no budget. See [`crate::email::write_fitted`].
+    /// The size budget of the zip in bytes (`--max-size`); `None`: no budget. See [`crate::fit::write_fitted`].
     pub max_size: Option<u64>,
     /// Also write an email draft beside the zip (`--eml`), see [`crate::email::write_eml`].
     pub eml: bool,
     /// Extra members written into the bundle as given (e.g. `storm.json` from the recorder).
     pub extra_members: Vec<Member>,
+    /// How logs from pipes and FIFOs are read: the newest bytes kept, and how long they may stay silent.
+    pub log_limits: crate::logs::LogLimits,
+    /// The email draft's `From` address; `None`: left for the mail client to fill in.
+    pub email_from: Option<String>,
 }
 
 impl Default for BundleOptions {
@@ -52,12 +61,15 @@ impl Default for BundleOptions {
             force: false,
             logs: Vec::new(),
             secrets: Vec::new(),
-            scan_env: true,
+            known: Vec::new(),
+            env_vars_set: Vec::new(),
             redact_content: false,
             cache_dir: None,
-            max_size: Some(crate::email::DEFAULT_MAX_SIZE),
+            max_size: Some(crate::fit::DEFAULT_MAX_SIZE),
             eml: false,
             extra_members: Vec::new(),
+            log_limits: crate::logs::LogLimits::default(),
+            email_from: None,
         }
     }
 }
@@ -76,6 +88,8 @@ pub struct ReplayOptions {
     /// Replay without any key on purpose (to reproduce an authentication problem); without it, a replay
     /// with no key is refused before any traffic.
     pub no_key: bool,
+    /// Trusted roots and proxy for the replay and its follow-up calls.
+    pub net: crate::net::NetOptions,
 }
 
 impl Default for ReplayOptions {
@@ -86,6 +100,7 @@ impl Default for ReplayOptions {
             timeout: Duration::from_secs(120),
             platform: None,
             no_key: false,
+            net: Default::default(),
         }
     }
 }
@@ -105,23 +120,10 @@ pub struct Outcome {
     pub eml: Option<PathBuf>,
 }
 
-/// The API key from the environment: `CO_API_KEY`, else `COHERE_API_KEY`.
-pub fn api_key_from_env() -> Option<SecretString> {
-    ["CO_API_KEY", "COHERE_API_KEY"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
-        .map(|v| SecretString::new(v.trim()))
-}
-
 /// The base URL for a replay (see [`ReplayOptions::base_url`]).
 pub fn resolve_base_url(opts: &ReplayOptions, request: &CapturedRequest) -> String {
     if let Some(b) = &opts.base_url {
         return b.trim_end_matches('/').to_string();
-    }
-    if let Ok(b) = std::env::var("CO_API_URL") {
-        if !b.trim().is_empty() {
-            return b.trim().trim_end_matches('/').to_string();
-        }
     }
     if let Some(u) = request.url.as_deref().and_then(|u| url::Url::parse(u).ok()) {
         let path = u.path();
@@ -150,18 +152,78 @@ pub fn default_name(summary: &Summary) -> String {
     format!("cohere-support-{when}-{what}.zip")
 }
 
-fn target_path(opts: &BundleOptions, summary: &Summary) -> PathBuf {
-    opts.output
-        .clone()
-        .unwrap_or_else(|| opts.out_dir.join(default_name(summary)))
+/// The output path, and for a default name the reservation that holds it: the name is created exclusively
+/// (an empty file, replaced by the zip), with `-2`, `-3` … on collision, so that concurrent runs never take
+/// the same name.
+fn target_path(opts: &BundleOptions, summary: &Summary) -> Result<(PathBuf, Option<Reserved>)> {
+    if let Some(o) = &opts.output {
+        return Ok((o.clone(), None));
+    }
+    let name = default_name(summary);
+    let stem = name.trim_end_matches(".zip");
+    for i in 1..=1000 {
+        let p = if i == 1 {
+            opts.out_dir.join(&name)
+        } else {
+            opts.out_dir.join(format!("{stem}-{i}.zip"))
+        };
+        let taken = opts.eml && crate::email::eml_path(&p).exists();
+        if taken {
+            continue;
+        }
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&p)
+        {
+            Ok(_) => {
+                let guard = crate::cleanup::track(&p);
+                return Ok((
+                    p.clone(),
+                    Some(Reserved {
+                        path: p,
+                        kept: false,
+                        _unfinished: guard,
+                    }),
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(p, e)),
+        }
+    }
+    Err(Error::input(
+        opts.out_dir.display().to_string(),
+        "a thousand bundles of this name exist already; give --out",
+    ))
+}
+
+/// A default output name created exclusively; removed unless the bundle replaced it.
+struct Reserved {
+    path: PathBuf,
+    kept: bool,
+    _unfinished: crate::cleanup::Tracked,
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Checks, before any network traffic, that the logs can be read and an explicit output can be written.
 pub fn preflight(opts: &BundleOptions) -> Result<()> {
-    if let Some(m) = opts.max_size.filter(|m| *m < crate::email::MIN_MAX_SIZE) {
+    if opts.eml && !cfg!(feature = "email") {
+        return Err(Error::input(
+            "eml",
+            "this build has no email draft (the `email` feature is off)",
+        ));
+    }
+    if let Some(m) = opts.max_size.filter(|m| *m < crate::fit::MIN_MAX_SIZE) {
         let (h, min) = (
-            crate::email::human(m),
-            crate::email::human(crate::email::MIN_MAX_SIZE),
+            crate::fit::human(m),
+            crate::fit::human(crate::fit::MIN_MAX_SIZE),
         );
         return Err(Error::input(
             "--max-size",
@@ -169,16 +231,17 @@ pub fn preflight(opts: &BundleOptions) -> Result<()> {
         ));
     }
     for l in &opts.logs {
+        // A pipe or FIFO can be read only once: crate::logs::prepare reads it, later.
+        if std::fs::metadata(l).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+            continue;
+        }
         bundle::open_log(l)?;
     }
     if let Some(o) = &opts.output {
         bundle::check_output(o, opts.force)?;
     }
-    if opts.output.is_none() && !opts.out_dir.is_dir() {
-        return Err(Error::input(
-            opts.out_dir.display().to_string(),
-            "output directory does not exist",
-        ));
+    if opts.output.is_none() {
+        bundle::check_writable_dir(&opts.out_dir)?;
     }
     Ok(())
 }
@@ -285,15 +348,17 @@ pub async fn replay_with_matrix(
     matrix: Option<&crate::matrix::MatrixRun>,
 ) -> Result<Outcome> {
     if let Some(m) = matrix {
-        crate::matrix::check_consent_possible(m.yes)?;
+        crate::matrix::check_consent_possible(m)?;
     }
     preflight(bo)?;
+    // Logs from pipes are read before anything is spent.
+    let logs = crate::logs::prepare(&bo.logs, &bo.log_limits)?;
     let base = resolve_base_url(ro, &request);
     url::Url::parse(&base).map_err(|e| Error::input(format!("base URL {base}"), e.to_string()))?;
     let key = replay_key(ro, &request)?;
     let prepared = prepare_replay(&request, &base);
     let url = prepared.url.clone();
-    let client = Client::new(ro.timeout)?;
+    let client = Client::with_options(ro.timeout, &ro.net)?;
     let outcome = client.send(&prepared, key.as_ref(), "replay", 1).await;
     if let Some(kind) = outcome.unreachable {
         use crate::client::NetworkKind;
@@ -315,13 +380,16 @@ pub async fn replay_with_matrix(
             ),
             _ => detail,
         };
-        return Err(Error::Unreachable { url, reason });
+        return Err(Error::Unreachable {
+            url: crate::scrub::mask_url(&url),
+            reason: scrub_line(&known_for_errors(key.as_ref()), &reason),
+        });
     }
     let matrix = match matrix {
         Some(m) => {
             let cache = match &bo.cache_dir {
                 Some(d) => TokenizerCache::new(d.join("tokenizers")),
-                None => TokenizerCache::from_env(),
+                None => TokenizerCache::memory_only(),
             };
             let target = crate::matrix::Target {
                 client: &client,
@@ -343,7 +411,8 @@ pub async fn replay_with_matrix(
         .client(client)
         .matrix(matrix)
         .build();
-    write_support_bundle(capture, bo).await
+    preflight(bo)?;
+    write_prepared(capture, bo, logs).await
 }
 
 pub use crate::capture::Capture;
@@ -433,7 +502,7 @@ fn limits_from_table(model: Option<&str>) -> Option<ModelLimits> {
 async fn measure(capture: &Capture, bo: &BundleOptions) -> (SeqLen, Option<ModelLimits>) {
     let cache = match &bo.cache_dir {
         Some(d) => TokenizerCache::new(d.join("tokenizers")),
-        None => TokenizerCache::from_env(),
+        None => TokenizerCache::memory_only(),
     };
     let response = diagnose::primary_exchange(&capture.exchanges)
         .and_then(|e| e.response.as_ref()?.body.json());
@@ -468,17 +537,22 @@ async fn measure(capture: &Capture, bo: &BundleOptions) -> (SeqLen, Option<Model
 /// Diagnoses a capture, renders the report and writes the bundle.
 pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Result<Outcome> {
     preflight(bo)?;
+    let logs = crate::logs::prepare(&bo.logs, &bo.log_limits)?;
+    write_prepared(capture, bo, logs).await
+}
+
+/// [`write_support_bundle`] with the logs already read ([`crate::logs::prepare`]).
+async fn write_prepared(
+    capture: Capture,
+    bo: &BundleOptions,
+    logs: crate::logs::PreparedLogs,
+) -> Result<Outcome> {
     // Known secrets: the capture's (the key used, every bearer token seen), --secret values, the environment's.
     let mut known = capture.known_secrets.clone();
-    if let Some(k) = api_key_from_env() {
-        known.push(KnownSecret::new("cohere-key", k));
-    }
     for s in &bo.secrets {
         known.push(KnownSecret::new("secret", s.clone()));
     }
-    if bo.scan_env {
-        known.extend(crate::scrub::secrets_from_env());
-    }
+    known.extend(bo.known.iter().cloned());
     let scrubber = Scrubber::new(ScrubOptions {
         known,
         redact_content: bo.redact_content,
@@ -488,7 +562,7 @@ pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Resul
     let names = log_names(&bo.logs);
     let mut log_errors = Vec::new();
     let mut client_from_logs = None;
-    for (path, name) in bo.logs.iter().zip(&names) {
+    for (path, name) in logs.paths.iter().zip(&names) {
         let text = log_tail(path, 4 << 20);
         for e in crate::sdklog::find_sdk_errors(&text) {
             log_errors.push(LogError {
@@ -523,8 +597,10 @@ pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Resul
     summary.matrix = capture.matrix.clone();
     summary.observed = capture.observed.clone();
     summary.logs = names.clone();
-    let path = target_path(bo, &summary);
-    bundle::check_output(&path, bo.force)?;
+    let (path, mut reserved) = target_path(bo, &summary)?;
+    // A reserved name is ours to replace.
+    let force = bo.force || reserved.is_some();
+    bundle::check_output(&path, force)?;
     if bo.eml {
         bundle::check_output(&crate::email::eml_path(&path), bo.force)?;
     }
@@ -541,9 +617,9 @@ pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Resul
     let mut request = capture.request.clone();
     scrubber.mask_headers("request.json", &mut request.headers);
 
-    let environment = Environment::collect();
-    let log_sizes: Vec<(PathBuf, String, u64)> = bo
-        .logs
+    let environment = Environment::collect_with(|n| bo.env_vars_set.iter().any(|s| s == n));
+    let log_sizes: Vec<(PathBuf, String, u64)> = logs
+        .paths
         .iter()
         .zip(&names)
         .map(|(p, n)| {
@@ -554,9 +630,12 @@ pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Resul
             )
         })
         .collect();
-    // Renders every member for a size-budget plan (see `email::write_fitted`); returns them with the cuts made.
-    let render = |fit: &crate::email::Fit| -> Result<(Vec<Member>, Vec<String>)> {
-        let mut cuts = fit.cuts.clone();
+    // Renders every member for a size-budget plan (see `fit::write_fitted`); returns them with the cuts made.
+    // The report of the attempt that was kept, for the email draft's body.
+    let mut last_report = String::new();
+    let render = |fit: &crate::fit::Fit| -> Result<(Vec<Member>, Vec<String>)> {
+        let mut cuts = logs.cuts.clone();
+        cuts.extend(fit.cuts.iter().cloned());
         let mut exchanges = exchanges.clone();
         for e in &mut exchanges {
             cuts.extend(
@@ -585,7 +664,10 @@ pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Resul
         };
         let json = |v: &dyn erased::Json| v.to_json();
         let mut members = vec![
-            Member::text("report.md", report::render_markdown(&input)?),
+            Member::text("report.md", {
+                last_report = report::render_markdown(&input)?;
+                last_report.clone()
+            }),
             Member::text("report.html", report::render_html(&input)?),
             Member::text("summary.json", json(&summary)),
             Member::text("request.json", json(&request)),
@@ -616,23 +698,64 @@ pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Resul
         Ok((members, cuts))
     };
     let (written, cuts) =
-        crate::email::write_fitted(bo.max_size, &path, bo.force, &scrubber, &log_sizes, render)
-            .await?;
+        crate::fit::write_fitted(bo.max_size, &path, force, &scrubber, &log_sizes, render).await?;
     summary.cuts = cuts;
+    if let Some(r) = reserved.as_mut() {
+        r.kept = true;
+    }
+    // The summary handed back is scrubbed like the member: callers print it and log it.
+    #[cfg_attr(not(feature = "email"), allow(unused_mut))]
     let mut outcome = Outcome {
         path: written.path,
         size: written.size,
-        summary,
+        summary: scrub_summary(&scrubber, &summary),
         redactions: written.redactions.total(),
         eml: None,
     };
+    #[cfg(feature = "email")]
     if bo.eml {
+        // The body is scrubbed as the zip's report.md was (the first member, so the same placeholders).
+        let body = Scrubber::new(scrubber.options().clone()).scrub_str("report.md", &last_report);
         outcome.eml = Some(crate::email::write_eml(
-            &outcome,
+            &outcome.summary,
+            &outcome.path,
+            &body,
+            bo.email_from.as_deref(),
             &crate::email::eml_path(&outcome.path),
         )?);
     }
     Ok(outcome)
+}
+
+/// The summary with every string scrubbed by `scrubber`, as `summary.json` holds it.
+fn scrub_summary(scrubber: &Scrubber, summary: &Summary) -> Summary {
+    fn walk(s: &Scrubber, v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(t) => *t = s.scrub_str("summary.json", t),
+            serde_json::Value::Array(a) => a.iter_mut().for_each(|x| walk(s, x)),
+            serde_json::Value::Object(o) => o.values_mut().for_each(|x| walk(s, x)),
+            _ => {}
+        }
+    }
+    let Ok(mut v) = serde_json::to_value(summary) else {
+        return summary.clone();
+    };
+    walk(scrubber, &mut v);
+    serde_json::from_value(v).unwrap_or_else(|_| summary.clone())
+}
+
+fn known_for_errors(key: Option<&SecretString>) -> Vec<KnownSecret> {
+    key.map(|k| vec![KnownSecret::new("cohere-key", k.clone())])
+        .unwrap_or_default()
+}
+
+/// One line of text fit to print: known secrets and credential shapes scrubbed.
+fn scrub_line(known: &[KnownSecret], text: &str) -> String {
+    Scrubber::new(ScrubOptions {
+        known: known.to_vec(),
+        redact_content: false,
+    })
+    .scrub_str("error", text)
 }
 
 mod erased {
@@ -651,6 +774,16 @@ mod erased {
 /// Builds a [`Capture`] from what the observe proxy recorded: every exchange as recorded, with the failure
 /// the summary is about ([`diagnose::primary_exchange`]) as the request. `None` when nothing was recorded.
 pub fn observed_capture(recording: crate::observe::Recording, upstream: &str) -> Option<Capture> {
+    observed_capture_with(recording, upstream, &crate::net::NetOptions::default())
+}
+
+/// [`observed_capture`] whose follow-up calls (model metadata, tokenizer) trust the roots and use the proxy of
+/// `net`, as the observe proxy's upstream connections did.
+pub fn observed_capture_with(
+    recording: crate::observe::Recording,
+    upstream: &str,
+    net: &crate::net::NetOptions,
+) -> Option<Capture> {
     let stats = recording.stats;
     let exchanges = recording.exchanges;
     let primary = diagnose::primary_exchange(&exchanges)?.clone();
@@ -678,7 +811,7 @@ pub fn observed_capture(recording: crate::observe::Recording, upstream: &str) ->
         .base_url(upstream)
         .exchanges(exchanges)
         .observed(stats);
-    if let Ok(c) = Client::new(Duration::from_secs(30)) {
+    if let Ok(c) = Client::with_options(Duration::from_secs(30), net) {
         b = b.client(c);
     }
     Some(b.build())

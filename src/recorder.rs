@@ -289,7 +289,7 @@ async fn write_pending(
             bo.max_size
                 .unwrap_or(u64::MAX)
                 .min(share)
-                .max(crate::email::MIN_MAX_SIZE),
+                .max(crate::fit::MIN_MAX_SIZE),
         );
         bo.extra_members.push(Member::text(
             "storm.json",

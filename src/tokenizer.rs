@@ -284,7 +284,12 @@ impl TokenizerCache {
         }
     }
 
-    /// A cache in [`TokenizerCache::default_dir`].
+    /// A cache that keeps tokenizers in memory only (nothing is read from or written to disk).
+    pub fn memory_only() -> Self {
+        Self::new(PathBuf::new())
+    }
+
+    /// A cache in [`TokenizerCache::default_dir`] (which reads the environment: call it at a binary's edge).
     pub fn from_env() -> Self {
         Self::new(Self::default_dir())
     }
@@ -314,6 +319,9 @@ impl TokenizerCache {
     pub async fn get_cached(&self, url: &str, notes: &mut Vec<String>) -> Option<Arc<Tokenizer>> {
         if let Some(t) = self.in_memory(url) {
             return Some(t);
+        }
+        if self.dir.as_os_str().is_empty() {
+            return None;
         }
         let dir = self.dir.clone();
         let u = url.to_string();
@@ -352,7 +360,9 @@ impl TokenizerCache {
                 let tok = Tokenizer::from_bytes(&bytes)
                     .map_err(|e| Error::Other(format!("{u}: not a tokenizer JSON: {e}")))?;
                 let mut notes = Vec::new();
-                if let Err(e) = store_on_disk(&dir, &u, &bytes) {
+                if dir.as_os_str().is_empty() {
+                    // In memory only.
+                } else if let Err(e) = store_on_disk(&dir, &u, &bytes) {
                     notes.push(format!("tokenizer cache: could not store {u}: {e}"));
                 }
                 Ok((tok, notes))
@@ -439,6 +449,7 @@ fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
         .prefix(".tmp-")
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
+    let _unfinished = crate::cleanup::track(tmp.path());
     tmp.write_all(bytes).map_err(|e| Error::io(tmp.path(), e))?;
     tmp.as_file()
         .sync_all()
@@ -597,8 +608,7 @@ pub fn truncate_to_tokens(tokenizer: &Tokenizer, text: &str, n: u64) -> String {
                 if c == n as u64 {
                     return text[..cut].to_string();
                 }
-                if c < n as u64 && best.map_or(true, |(bc, bcut)| c > bc || (c == bc && cut > bcut))
-                {
+                if c < n as u64 && best.is_none_or(|(bc, bcut)| c > bc || (c == bc && cut > bcut)) {
                     best = Some((c, cut));
                 }
             }

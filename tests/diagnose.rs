@@ -60,10 +60,10 @@ async fn replay(config: SimConfig, req: Req) -> Summary {
         api_key: req.key.map(SecretString::new),
         timeout: req.timeout,
         platform: None,
+        net: Default::default(),
     };
     let bo = BundleOptions {
         output: Some(dir.path().join("b.zip")),
-        scan_env: false,
         cache_dir: Some(dir.path().join("cache")),
         ..BundleOptions::default()
     };

@@ -12,7 +12,6 @@ use serde_json::json;
 fn opts(dir: &std::path::Path, name: &str) -> BundleOptions {
     BundleOptions {
         output: Some(dir.join(name)),
-        scan_env: false,
         cache_dir: Some(dir.join("cache")),
         ..BundleOptions::default()
     }
@@ -210,4 +209,91 @@ async fn a_budget_too_small_is_a_clear_error() {
     let err = failure().write(&bo).await.unwrap_err();
     assert!(err.to_string().starts_with("--max-size"), "{err}");
     assert!(!dir.path().join("tiny.zip").exists());
+}
+
+/// Runs `cohere-bundle demo --eml --out x.zip [extra]` in `dir` under `umask 000`.
+fn demo_eml_umask_000(dir: &std::path::Path, extra: &str) -> std::process::Output {
+    let cache = tempfile::tempdir().unwrap();
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "umask 000; exec \"$0\" demo --eml --out x.zip {extra}"
+        ))
+        .arg(env!("CARGO_BIN_EXE_cohere-bundle"))
+        .current_dir(dir)
+        .env_remove("CO_API_KEY")
+        .env_remove("COHERE_API_KEY")
+        .env("COHERE_BUNDLE_CACHE_DIR", cache.path())
+        .output()
+        .unwrap()
+}
+
+#[cfg(unix)]
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+#[test]
+fn the_draft_is_private_whatever_the_umask() {
+    // It carries the zip, so it gets the zip's mode: 0600, not 0666 under `umask 000`.
+    let dir = tempfile::tempdir().unwrap();
+    let out = demo_eml_umask_000(dir.path(), "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(mode(&dir.path().join("x.eml")), 0o600);
+    assert_eq!(mode(&dir.path().join("x.zip")), 0o600);
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "no temp file left: {names:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_at_the_draft_is_replaced_under_force_never_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "keep me").unwrap();
+    let eml = dir.path().join("x.eml");
+    std::os::unix::fs::symlink(&victim, &eml).unwrap();
+    // Without --force: "exists", and nothing is written (no zip either).
+    let out = demo_eml_umask_000(dir.path(), "");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("x.eml") && err.contains("exists"), "{err}");
+    assert!(!dir.path().join("x.zip").exists());
+    // With --force: the link itself is replaced by a private regular file; its target is untouched.
+    let out = demo_eml_umask_000(dir.path(), "--force");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+    let meta = std::fs::symlink_metadata(&eml).unwrap();
+    assert!(meta.file_type().is_file(), "the link was replaced");
+    assert_eq!(mode(&eml), 0o600);
+    assert!(std::fs::read_to_string(&eml)
+        .unwrap()
+        .contains("support@cohere.com"));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_dangling_symlink_at_the_draft_counts_as_existing() {
+    let dir = tempfile::tempdir().unwrap();
+    let eml = dir.path().join("x.eml");
+    std::os::unix::fs::symlink(dir.path().join("nowhere"), &eml).unwrap();
+    let out = demo_eml_umask_000(dir.path(), "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        !dir.path().join("nowhere").exists(),
+        "nothing created through the link"
+    );
 }

@@ -153,7 +153,10 @@ fn replay_fault(answer: Vec<u8>, body: &Value) -> Value {
         .iter()
         .filter(|r| r.starts_with(b"POST /v2/chat "))
         .count();
-    assert_eq!(chats, 1, "one replay, no retry (the rest are model look-ups)");
+    assert_eq!(
+        chats, 1,
+        "one replay, no retry (the rest are model look-ups)"
+    );
     util::summary(&d.path().join("b.zip"))
 }
 

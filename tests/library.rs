@@ -46,7 +46,6 @@ async fn reqwest_failure_becomes_a_bundle() {
     // Its error handler.
     let bo = BundleOptions {
         output: Some(dir.path().join("b.zip")),
-        scan_env: false,
         cache_dir: Some(dir.path().join("cache")),
         ..BundleOptions::default()
     };
@@ -90,7 +89,6 @@ async fn replay_is_recorded_beside_the_original() {
         json!({"model": "command-a-03-2025", "messages": [{"role": "user", "content": "hello"}]});
     let bo = BundleOptions {
         output: Some(dir.path().join("r.zip")),
-        scan_env: false,
         cache_dir: Some(dir.path().join("cache")),
         eml: true,
         ..BundleOptions::default()
@@ -137,7 +135,6 @@ async fn network_errors_are_bundled_with_their_class() {
         .unwrap_err();
     let bo = BundleOptions {
         output: Some(dir.path().join("n.zip")),
-        scan_env: false,
         cache_dir: Some(dir.path().join("c")),
         ..BundleOptions::default()
     };

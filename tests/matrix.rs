@@ -315,7 +315,6 @@ pub(crate) async fn write_matrix_bundle(dir: &std::path::Path) -> std::path::Pat
     let bo = cohere_bundle::pipeline::BundleOptions {
         output: Some(dir.join("bundle.zip")),
         cache_dir: Some(dir.join("cache")),
-        scan_env: false,
         ..Default::default()
     };
     let run = matrix::MatrixRun {
@@ -791,7 +790,6 @@ async fn a_retry_after_beyond_the_cap_stops_the_sweep_with_a_bundle() {
         let bo = cohere_bundle::pipeline::BundleOptions {
             output: Some(dir.path().join("bundle.zip")),
             cache_dir: Some(dir.path().join("cache")),
-            scan_env: false,
             ..Default::default()
         };
         let run = matrix::MatrixRun {

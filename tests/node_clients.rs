@@ -139,6 +139,12 @@ struct Observed {
 /// Runs `cohere-bundle observe --out <zip> -- node tests/node/<script> <order>` against a simulator with
 /// `config`, asserts the run and the bundle's diagnosis, and returns what it left.
 fn observe(sdk: Sdk, order: &str, config: SimConfig) -> Observed {
+    observe_with(sdk, order, config, false)
+}
+
+/// `default_host`: the script gives its SDK no base URL (NODE_TEST_DEFAULT_HOST=1), as an unchanged program
+/// would; observe's Node preload must send its calls to the proxy.
+fn observe_with(sdk: Sdk, order: &str, config: SimConfig, default_host: bool) -> Observed {
     node_version();
     for p in sdk.packages() {
         installed(p);
@@ -148,6 +154,10 @@ fn observe(sdk: Sdk, order: &str, config: SimConfig) -> Observed {
     let zip = dir.path().join("bundle.zip");
     let run = cli(dir.path())
         .env("CO_API_KEY", DEMO_KEY)
+        .env(
+            "NODE_TEST_DEFAULT_HOST",
+            if default_host { "1" } else { "0" },
+        )
         .args(["observe", "--upstream", &sim.base_url(), "--json", "--out"])
         .arg(&zip)
         .args(["--", "node"])
@@ -403,4 +413,53 @@ fn node_ai_sdk_waiting_for_the_end_is_not_blamed() {
     for order in ORDERS {
         run_sdk(Sdk::AiSdk, order, held_end());
     }
+}
+
+/// Issue 13: neither SDK is given a base URL (they would call api.cohere.com); observe's Node preload sends
+/// their fetch calls to the proxy, and the bundle names the 404 as with an explicit base URL.
+#[test]
+fn node_sdks_without_a_base_url_are_observed_through_the_preload() {
+    for sdk in [Sdk::CohereAi, Sdk::AiSdk] {
+        for order in ORDERS {
+            let o = observe_with(sdk, order, SimConfig::default(), true);
+            assert!(o.stderr.contains("node-client report:"), "{}", o.stderr);
+            match sdk {
+                Sdk::CohereAi => check_client_cohere_ai(&o),
+                Sdk::AiSdk => check_client_ai_sdk(&o),
+            }
+        }
+    }
+}
+
+/// With --no-node-preload a program without a base URL is not redirected; the script refuses to run rather
+/// than call the real API, and observe says it saw nothing.
+#[test]
+fn the_preload_can_be_turned_off() {
+    node_version();
+    let sim = Sim::start(SimConfig::default());
+    let dir = tempdir();
+    let run = cli(dir.path())
+        .env("CO_API_KEY", DEMO_KEY)
+        .env("NODE_TEST_DEFAULT_HOST", "1")
+        .args([
+            "observe",
+            "--no-node-preload",
+            "--upstream",
+            &sim.base_url(),
+            "--out",
+            "b.zip",
+            "--",
+            "node",
+        ])
+        .arg(node_dir().join(Sdk::CohereAi.script()))
+        .arg(ORDERS[0])
+        .run();
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("preload is not loaded"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("observed 0 requests"), "{}", run.stderr);
+    assert!(sim.requests().is_empty());
 }

@@ -120,7 +120,7 @@ async fn python_sdk_through_the_proxy_against_the_simulator() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_sse_event_reaches_the_client_before_the_simulator_writes_the_next() {
     let config = SimConfig {
-        stream_event_delay: Duration::from_millis(40),
+        stream_event_delay: Duration::from_millis(120),
         ..SimConfig::default()
     };
     let sim = Simulator::start(config).await.expect("simulator");
@@ -245,7 +245,6 @@ async fn observed_successes_give_the_shape_table_and_the_key_kind() {
     let dir = tempfile::tempdir().unwrap();
     let bo = BundleOptions {
         output: Some(dir.path().join("observed.zip")),
-        scan_env: false,
         cache_dir: Some(dir.path().join("cache")),
         ..BundleOptions::default()
     };

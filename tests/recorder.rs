@@ -40,7 +40,6 @@ async fn a_storm_yields_one_bundle_per_signature_and_a_bounded_spool() {
         max_spool_bytes: max_bytes,
         queue: 8,
         bundle: BundleOptions {
-            scan_env: false,
             cache_dir: Some(dir.path().join("cache")),
             ..BundleOptions::default()
         },
@@ -108,7 +107,6 @@ async fn a_full_queue_drops_and_counts() {
         interval: Duration::from_secs(3600),
         queue: 1,
         bundle: BundleOptions {
-            scan_env: false,
             cache_dir: Some(dir.path().join("cache")),
             ..BundleOptions::default()
         },

@@ -556,7 +556,7 @@ mod sdklog {
         );
         assert!(found
             .iter()
-            .all(|e| e.url.as_deref().map_or(true, |u| u.contains("cohere.com"))));
+            .all(|e| e.url.as_deref().is_none_or(|u| u.contains("cohere.com"))));
         let e = found.iter().find(|e| e.sdk == "python").unwrap();
         assert_eq!(e.status, Some(429));
         assert_eq!(

@@ -1,10 +1,12 @@
 // One integration-test binary; one module per feature.
+mod architecture;
 mod cli;
 mod curl_samples;
 mod diagnose;
 mod email;
 mod evidence;
 mod fault;
+mod hostile_zips;
 mod library;
 mod matrix;
 mod node_clients;
@@ -17,6 +19,9 @@ mod replay;
 mod request;
 mod screenshot;
 mod scrub;
+mod security;
+mod security_verify;
 mod simulator;
+mod tls;
 mod tokenizer;
 mod util;

@@ -8,7 +8,6 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use indicatif::ProgressBar;
 
 use crate::exchange::{header, Header};
 
@@ -140,21 +139,21 @@ impl Scheduler {
         self.max_wait
     }
 
-    async fn sleep(&mut self, d: Duration, why: &str, pb: Option<&ProgressBar>) {
+    async fn sleep(&mut self, d: Duration, why: &str, pb: Option<&dyn super::SweepHost>) {
         // Pacing windows come from the server's answers too: never longer than the documented cap.
         let d = d.min(MAX_RETRY_AFTER);
         if d.is_zero() {
             return;
         }
         if let Some(pb) = pb {
-            pb.set_message(format!("waiting {:.1} s ({why})", d.as_secs_f64()));
+            pb.message(&format!("waiting {:.1} s ({why})", d.as_secs_f64()));
         }
         tokio::time::sleep(d).await;
         self.waited += d;
     }
 
     /// Waits until a call is allowed; `false` when the budget is spent.
-    pub async fn acquire(&mut self, pb: Option<&ProgressBar>) -> bool {
+    pub async fn acquire(&mut self, pb: Option<&dyn super::SweepHost>) -> bool {
         if self.calls >= self.max_calls {
             return false;
         }
@@ -222,7 +221,7 @@ impl Scheduler {
     pub async fn rate_limited(
         &mut self,
         retry_after: RetryAfter,
-        pb: Option<&ProgressBar>,
+        pb: Option<&dyn super::SweepHost>,
     ) -> bool {
         let Some(wait) = self.wait_for(retry_after) else {
             return false;

@@ -484,7 +484,7 @@ impl Shaper {
         let slots: Vec<&Slot> = self
             .slots
             .iter()
-            .filter(|s| s.item.map_or(true, |i| i < k))
+            .filter(|s| s.item.is_none_or(|i| i < k))
             .collect();
         let own: Vec<u64> = slots.iter().map(|s| s.own).collect();
         let other = kept.saturating_sub(own.iter().sum());
@@ -545,7 +545,11 @@ mod tests {
     use serde_json::json;
 
     fn sim() -> Arc<Tokenizer> {
-        Arc::new(crate::simulator::tokenizer().clone())
+        Arc::new(
+            include_str!("../../assets/sim-tokenizer.json")
+                .parse()
+                .expect("the asset is a tokenizer"),
+        )
     }
 
     #[test]

@@ -32,6 +32,7 @@
 //! is readable; the client still gets a valid response.
 
 mod body;
+mod connect;
 mod record;
 mod upload;
 
@@ -48,7 +49,6 @@ use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -56,11 +56,13 @@ use tokio::task::JoinSet;
 
 use crate::cohere::{Endpoint, DEFAULT_BASE_URL};
 use crate::exchange::{Body, Exchange, Failure, FailureClass, Header, RecordedRequest, Timings};
+use crate::net::NetOptions;
 use crate::{Error, Result};
 
 pub use record::{ObserveStats, Recording, Shape, ShapeStats};
 
 use body::{InFlight, RecordingBody};
+use connect::UpstreamConnector;
 use record::{Finished, RetryTable, Store};
 use upload::{Upload, UploadBody};
 
@@ -89,6 +91,9 @@ pub struct ObserveOptions {
     pub retry_window: Duration,
     /// How long [`Proxy::stop`] waits for in-flight exchanges before cutting them off.
     pub drain_timeout: Duration,
+    /// Trusted roots and proxy for the upstream connections (`NO_PROXY` decides, once, whether the upstream
+    /// goes through `HTTPS_PROXY` / `HTTP_PROXY`).
+    pub net: NetOptions,
 }
 
 impl Default for ObserveOptions {
@@ -102,24 +107,23 @@ impl Default for ObserveOptions {
             max_records: 1000,
             retry_window: Duration::from_secs(65),
             drain_timeout: Duration::from_secs(30),
+            net: NetOptions::default(),
         }
     }
 }
 
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 type Sender = hyper::client::conn::http1::SendRequest<UploadBody>;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// State shared by the connections of one proxy.
 pub(crate) struct Shared {
     upstream: String,
-    /// Scheme and authority of the upstream, what the connector dials.
-    connect_uri: hyper::Uri,
     /// The `host` header sent upstream.
     host: HeaderValue,
     /// The path of the upstream base URL (`""`, or e.g. `/base`), put in front of every request path.
     base_path: String,
-    connector: Connector,
+    /// Opens the upstream connections: to the upstream's scheme, host and port, or through a proxy.
+    connector: UpstreamConnector,
     /// Idle upstream connections left by client connections that closed, with the time they became idle,
     /// for the next client connections (a client that opens a connection per request still gets a warm
     /// upstream connection, TLS included). Touched when a client connection opens or closes, not per request.
@@ -162,17 +166,8 @@ impl Proxy {
     pub async fn start(opts: ObserveOptions) -> Result<Proxy> {
         check_listen(opts.listen, opts.allow_remote)?;
         let upstream = normalize_upstream(&opts.upstream)?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(30)));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| Error::Other(format!("TLS setup for {upstream}: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
         let target = UpstreamTarget::new(&upstream)?;
+        let connector = UpstreamConnector::new(target.connect_uri, &opts.net)?;
         let listen_err =
             |e: std::io::Error| Error::input(format!("--listen {}", opts.listen), e.to_string());
         let listener = std::net::TcpListener::bind(opts.listen).map_err(listen_err)?;
@@ -182,10 +177,9 @@ impl Proxy {
             .map_err(|e| Error::Other(format!("listen address: {e}")))?;
         let shared = Arc::new(Shared {
             upstream,
-            connect_uri: target.connect_uri,
             host: target.host,
             base_path: target.base_path,
-            connector: https,
+            connector,
             idle: Mutex::new(Vec::new()),
             record_all: opts.record_all,
             body_cap: opts.body_cap,
@@ -205,15 +199,16 @@ impl Proxy {
             .map_err(|e| Error::Other(format!("observe proxy runtime: {e}")))?;
         let server_shared = shared.clone();
         let drain = opts.drain_timeout;
+        // Registered with the proxy's own runtime here, so that a failure is an error, not a print.
+        let listener = {
+            let _in_rt = rt.enter();
+            TcpListener::from_std(listener)
+                .map_err(|e| Error::Other(format!("observe: listening on {addr}: {e}")))?
+        };
         std::thread::Builder::new()
             .name("observe-proxy".into())
             .spawn(move || {
-                rt.block_on(async move {
-                    match TcpListener::from_std(listener) {
-                        Ok(listener) => serve(listener, server_shared, rx, drain).await,
-                        Err(e) => eprintln!("cohere-bundle observe: listening on {addr}: {e}"),
-                    }
-                });
+                rt.block_on(serve(listener, server_shared, rx, drain));
                 // Connections still open past the drain timeout are cut off when the runtime drops.
                 drop(rt);
                 let _ = done_tx.send(());
@@ -248,6 +243,12 @@ impl Proxy {
     /// The upstream base URL requests are forwarded to.
     pub fn upstream(&self) -> &str {
         &self.shared.upstream
+    }
+
+    /// The HTTP proxy the upstream connections go through (`HTTPS_PROXY` and the like), if any, as
+    /// `scheme://host:port` without credentials.
+    pub fn via(&self) -> Option<&str> {
+        self.shared.connector.via()
     }
 
     /// What has been recorded so far (exchanges still in flight are not in it yet).
@@ -367,6 +368,7 @@ impl UpstreamSlot {
         shared: &Shared,
         mut req: Request<UploadBody>,
     ) -> Result<Response<Incoming>, BoxError> {
+        shared.connector.prepare(&mut req);
         let old = lock(&self.sender).take().or_else(|| take_idle(shared));
         if let Some(mut sender) = old {
             if sender.ready().await.is_ok() {
@@ -382,9 +384,7 @@ impl UpstreamSlot {
                 }
             }
         }
-        let mut connector = shared.connector.clone();
-        std::future::poll_fn(|cx| tower_service::Service::poll_ready(&mut connector, cx)).await?;
-        let io = tower_service::Service::call(&mut connector, shared.connect_uri.clone()).await?;
+        let io = shared.connector.connect().await?;
         let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
             .handshake(io)
             .await?;
@@ -970,11 +970,70 @@ impl InFlight {
     }
 }
 
-/// Runs `command` with `CO_API_URL` set to the proxy's base URL (no `/v1`), stdin, stdout and stderr
-/// inherited, and returns its exit status.
+/// How [`run_command_with`] starts the command.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RunOptions {
+    /// For a Node program (the command is `node`, `npm`, `npx` …, or `NODE_OPTIONS` is set): preload a module
+    /// (`--import`) that sends `fetch` requests for `api_hosts` to the proxy, for SDKs that ignore `CO_API_URL`.
+    pub node_preload: bool,
+    /// The hosts whose requests the preload redirects (`host` or `host:port`): the Cohere API's, and the
+    /// upstream's.
+    pub api_hosts: Vec<String>,
+    /// The command's `NODE_OPTIONS` as the caller's environment has it (the library reads no environment).
+    pub node_options: Option<String>,
+}
+
+impl RunOptions {
+    /// The preload on, for the Cohere API's hosts and `upstream`'s.
+    pub fn for_upstream(upstream: &str) -> RunOptions {
+        let mut api_hosts = vec!["api.cohere.com".to_string(), "api.cohere.ai".to_string()];
+        if let Ok(u) = url::Url::parse(upstream) {
+            if let Some(h) = u.host_str() {
+                api_hosts.push(match u.port() {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h.to_string(),
+                });
+            }
+        }
+        RunOptions {
+            node_preload: true,
+            api_hosts,
+            node_options: None,
+        }
+    }
+}
+
+/// The module [`RunOptions::node_preload`] loads.
+const NODE_PRELOAD: &str = include_str!("../../assets/node-preload.mjs");
+
+/// Programs that run Node.
+const NODE_PROGRAMS: &[&str] = &[
+    "node", "nodejs", "npm", "npx", "pnpm", "yarn", "tsx", "ts-node",
+];
+
+/// [`run_command_with`] with the Node preload off.
 pub async fn run_command(
     proxy_base_url: &str,
     command: &[OsString],
+) -> Result<std::process::ExitStatus> {
+    let opts = RunOptions {
+        node_preload: false,
+        api_hosts: Vec::new(),
+        node_options: None,
+    };
+    run_command_with(proxy_base_url, command, &opts).await
+}
+
+/// Runs `command` with `CO_API_URL` set to the proxy's base URL (no `/v1`), stdin, stdout and stderr
+/// inherited, and returns its exit status. A Node program also gets the preload of
+/// [`RunOptions::node_preload`]. When a proxy is set (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`), the
+/// command's `NO_PROXY` and `no_proxy` also name the recording proxy's host, so that a client which honours them
+/// (the Python SDK does) talks to the recording proxy directly, not through the network's proxy.
+pub async fn run_command_with(
+    proxy_base_url: &str,
+    command: &[OsString],
+    opts: &RunOptions,
 ) -> Result<std::process::ExitStatus> {
     let (program, args) = command
         .split_first()
@@ -986,6 +1045,39 @@ pub async fn run_command(
         .stdout(std::process::Stdio::inherit())
         .stderr(std::process::Stdio::inherit())
         .kill_on_drop(true);
+    for (var, value) in child_no_proxy(proxy_base_url) {
+        cmd.env(var, value);
+    }
+    let name = std::path::Path::new(program)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let node = NODE_PROGRAMS.contains(&name.as_str()) || opts.node_options.is_some();
+    // Kept until the command ends; removed with it (and on an interrupt).
+    let mut _preload = None;
+    if opts.node_preload && node {
+        let dir = tempfile::Builder::new()
+            .prefix("cohere-bundle-preload-")
+            .tempdir()
+            .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        let file = dir.path().join("observe-preload.mjs");
+        std::fs::write(&file, NODE_PRELOAD).map_err(|e| Error::io(&file, e))?;
+        let url = url::Url::from_file_path(&file)
+            .map_err(|_| Error::Other(format!("{}: not an absolute path", file.display())))?;
+        let mut node_options = format!("--import={url}");
+        if let Some(o) = opts
+            .node_options
+            .as_deref()
+            .filter(|o| !o.trim().is_empty())
+        {
+            node_options = format!("{o} {node_options}");
+        }
+        cmd.env("NODE_OPTIONS", node_options)
+            .env("COHERE_BUNDLE_OBSERVE_PROXY", proxy_base_url)
+            .env("COHERE_BUNDLE_OBSERVE_HOSTS", opts.api_hosts.join(","));
+        let guard = crate::cleanup::track(dir.path());
+        _preload = Some((dir, guard));
+    }
     let mut child = cmd.spawn().map_err(|e| {
         Error::input(
             format!("command {}", program.to_string_lossy()),
@@ -996,6 +1088,39 @@ pub async fn run_command(
         .wait()
         .await
         .map_err(|e| Error::Other(format!("waiting for {}: {e}", program.to_string_lossy())))
+}
+
+/// `NO_PROXY` and `no_proxy` for the command of [`run_command`]: each as it is (or as the other is) plus the host
+/// of `proxy_base_url`. Nothing when no proxy is set or the host is listed already.
+fn child_no_proxy(proxy_base_url: &str) -> Vec<(&'static str, String)> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let proxied = ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"]
+        .iter()
+        .any(|k| var(k).or_else(|| var(&k.to_ascii_lowercase())).is_some());
+    let Some(host) = url::Url::parse(proxy_base_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+    else {
+        return Vec::new();
+    };
+    if !proxied {
+        return Vec::new();
+    }
+    [("NO_PROXY", "no_proxy"), ("no_proxy", "NO_PROXY")]
+        .into_iter()
+        .filter_map(|(name, other)| {
+            let current = var(name).or_else(|| var(other)).unwrap_or_default();
+            if current.split(',').any(|h| h.trim() == host) {
+                return None;
+            }
+            let value = if current.is_empty() {
+                host.clone()
+            } else {
+                format!("{current},{host}")
+            };
+            Some((name, value))
+        })
+        .collect()
 }
 
 /// Resolves on Ctrl-C, or on SIGTERM on Unix.

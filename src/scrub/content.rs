@@ -11,7 +11,7 @@ pub fn content_placeholder(chars: usize) -> String {
     let mut p = format!("[CONTENT:{chars} chars]");
     let n = p.chars().count();
     if chars > n {
-        p.extend(std::iter::repeat('.').take(chars - n));
+        p.extend(std::iter::repeat_n('.', chars - n));
     }
     p
 }

@@ -128,6 +128,75 @@ pub fn secrets_from_env() -> Vec<KnownSecret> {
         .collect()
 }
 
+/// Query parameter names whose values [`mask_url`] hides.
+const CREDENTIAL_PARAMS: &[&str] = &[
+    "key",
+    "api_key",
+    "apikey",
+    "api-key",
+    "token",
+    "access_token",
+    "auth",
+    "password",
+    "secret",
+    "client_secret",
+    "sig",
+    "signature",
+    "code",
+];
+
+/// A URL fit to print: userinfo and the values of credential query parameters (`api_key`, `token`, `sig`,
+/// `x-amz-*` …) replaced by `[REDACTED]`. Text that is not a URL comes back as it was.
+///
+/// ```
+/// use cohere_bundle::scrub::mask_url;
+/// assert_eq!(mask_url("http://u:KEY@host:8080/v2"), "http://[REDACTED]@host:8080/v2");
+/// assert_eq!(mask_url("https://h/?api_key=KEY&x=1"), "https://h/?api_key=[REDACTED]&x=1");
+/// assert_eq!(mask_url("https://api.cohere.com"), "https://api.cohere.com");
+/// ```
+pub fn mask_url(s: &str) -> String {
+    let Ok(mut u) = url::Url::parse(s) else {
+        return s.to_string();
+    };
+    let mut changed = false;
+    if !u.username().is_empty() || u.password().is_some() {
+        let _ = u.set_password(None);
+        let _ = u.set_username("[REDACTED]");
+        changed = true;
+    }
+    if u.query().is_some() {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let lk = k.to_ascii_lowercase();
+                let secret = CREDENTIAL_PARAMS.contains(&lk.as_str()) || lk.starts_with("x-amz-");
+                (
+                    k.into_owned(),
+                    if secret {
+                        "[REDACTED]".to_string()
+                    } else {
+                        v.into_owned()
+                    },
+                )
+            })
+            .collect();
+        if pairs.iter().any(|(_, v)| v == "[REDACTED]") {
+            let q: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            u.set_query(Some(&q.join("&")));
+            changed = true;
+        }
+    }
+    if !changed {
+        return s.to_string();
+    }
+    let out = u.to_string().replace("%5BREDACTED%5D", "[REDACTED]");
+    if !s.ends_with('/') && out.ends_with('/') && u.path() == "/" && !s.contains("/?") {
+        out.trim_end_matches('/').to_string()
+    } else {
+        out
+    }
+}
+
 /// Header names whose values are always masked.
 pub const SENSITIVE_HEADERS: &[&str] = &[
     "authorization",

@@ -4,7 +4,7 @@ use std::cell::Cell;
 use std::io::{self, BufRead, Read, Write};
 use std::path::PathBuf;
 
-use super::{KnownSecret, Mode, RedactionReport, ScrubOptions, Scrubber};
+use super::{KnownSecret, Leak, Mode, RedactionReport, ScrubOptions, Scrubber};
 use crate::error::Error;
 
 /// Bytes read per round.
@@ -100,6 +100,51 @@ impl Scrubber {
         }
         output.flush()?;
         Ok(stats)
+    }
+}
+
+impl Scrubber {
+    /// The final check ([`Scrubber::find_leaks`]) over a stream, with memory bounded whatever its size: rounds
+    /// of about 1 MiB that end at a line break where there is one, each rescanning the last 64 KiB (at least
+    /// twice the longest encoded secret) of the round before, so a secret split across a read boundary is still
+    /// found whole. Each leak is reported once.
+    pub fn find_leaks_stream(&self, member: &str, input: impl Read) -> io::Result<Vec<Leak>> {
+        let overlap = MIN_OVERLAP.max(2 * self.engine.max_form);
+        // Room for the rescanned tail, a fresh round and the look-ahead that lets a round end at a line break.
+        let cap = CHUNK + 2 * overlap;
+        let mut input = input;
+        let mut buf: Vec<u8> = Vec::new();
+        let mut leaks: Vec<Leak> = Vec::new();
+        let mut seen = 0usize; // leading bytes of `buf` already scanned by the previous round
+        loop {
+            let want = (cap - buf.len()) as u64;
+            // `read_to_end` grows the buffer as data arrives: a small member never costs a whole round.
+            let got = (&mut input).take(want).read_to_end(&mut buf)?;
+            let eof = (got as u64) < want;
+            if buf.len() == seen {
+                break;
+            }
+            let cut = if eof {
+                buf.len()
+            } else {
+                let lim = buf.len() - overlap;
+                match memchr::memrchr(b'\n', &buf[seen..lim]) {
+                    Some(p) => seen + p + 1,
+                    None => lim,
+                }
+            };
+            for l in self.find_leaks(member, &buf[..cut]) {
+                if !leaks.contains(&l) {
+                    leaks.push(l);
+                }
+            }
+            if eof {
+                break;
+            }
+            seen = overlap.min(cut);
+            buf.drain(..cut - seen);
+        }
+        Ok(leaks)
     }
 }
 

@@ -392,7 +392,7 @@ fn plausible(class: Class, v: &[u8], quoted: bool) -> bool {
                 || matches!(w[1], b'{' | b'(')
                 || (w[1] == b'_'
                     && v.get(k + 2)
-                        .map_or(true, |c| c.is_ascii_uppercase() || *c == b'_')))
+                        .is_none_or(|c| c.is_ascii_uppercase() || *c == b'_')))
     }) {
         return false;
     }

@@ -290,7 +290,7 @@ impl Shared {
         let mut calls = lock(&self.path_calls);
         let n = calls.entry(path.to_string()).or_default();
         *n += 1;
-        (f.every > 0 && *n % f.every == 0).then_some(f.scenario)
+        (f.every > 0 && (*n).is_multiple_of(f.every)).then_some(f.scenario)
     }
 
     fn is_trial(&self, key: &str) -> bool {
@@ -393,7 +393,7 @@ async fn serve(
             .config
             .valid_keys
             .as_ref()
-            .map_or(true, |v| v.contains(&key));
+            .is_none_or(|v| v.contains(&key));
     if !known {
         if route == Route::Api(Endpoint::CheckApiKey) {
             return Ok(json_response(200, &json!({"valid": false})));

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { createCohere } from '@ai-sdk/cohere';
 import { APICallError, generateText, streamText } from 'ai';
-import { MISSING_MODEL, MODEL, apiKey, apiUrl, run } from './common.mjs';
+import { MISSING_MODEL, MODEL, apiKey, apiUrl, defaultHost, run } from './common.mjs';
 
 const version = (pkg) => {
   // Neither package exports ./package.json: read it from the package folder above the resolved entry point.
@@ -16,7 +16,9 @@ const version = (pkg) => {
   return JSON.parse(readFileSync(new URL('package.json', root))).version;
 };
 
-const cohere = createCohere({ baseURL: `${apiUrl()}/v2`, apiKey: apiKey() });
+const cohere = defaultHost()
+  ? createCohere({ apiKey: apiKey() })
+  : createCohere({ baseURL: `${apiUrl()}/v2`, apiKey: apiKey() });
 
 await run(`@ai-sdk/cohere ${version('@ai-sdk/cohere')} (ai ${version('ai')})`, {
   // generateText with a model that does not exist: 404 is not retryable, so `ai` rethrows the provider's

@@ -6,11 +6,13 @@
 // `baseUrl`. Retries are left at the SDK's defaults (404 is not retried).
 import { readFileSync } from 'node:fs';
 import { CohereClientV2, CohereError, Cohere } from 'cohere-ai';
-import { MISSING_MODEL, MODEL, apiKey, apiUrl, run } from './common.mjs';
+import { MISSING_MODEL, MODEL, apiKey, apiUrl, defaultHost, run } from './common.mjs';
 
 // The package has no ./package.json export: read it beside the resolved entry point.
 const SDK_VERSION = JSON.parse(readFileSync(new URL('package.json', import.meta.resolve('cohere-ai')))).version;
-const co = new CohereClientV2({ token: apiKey(), baseUrl: apiUrl() });
+const co = defaultHost()
+  ? new CohereClientV2({ token: apiKey() })
+  : new CohereClientV2({ token: apiKey(), baseUrl: apiUrl() });
 const messages = (content) => [{ role: 'user', content }];
 
 await run(`cohere-ai ${SDK_VERSION}`, {

@@ -18,6 +18,17 @@ export function apiUrl() {
   return url.replace(/\/+$/, '');
 }
 
+/**
+ * With NODE_TEST_DEFAULT_HOST=1 the SDKs are given no base URL (they use api.cohere.com), as in an unchanged
+ * program: observe's preload must then send their requests to the proxy. Refuses to run without the preload,
+ * so that a test can never reach the real API.
+ */
+export function defaultHost() {
+  if (process.env.NODE_TEST_DEFAULT_HOST !== '1') return false;
+  if (!globalThis.__cohereBundleObserve) die('NODE_TEST_DEFAULT_HOST=1 but the observe preload is not loaded');
+  return true;
+}
+
 /** CO_API_KEY (the simulator's demo key in the tests). */
 export function apiKey() {
   const key = process.env.CO_API_KEY;

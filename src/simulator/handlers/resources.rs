@@ -148,7 +148,7 @@ fn json_body(body: &[u8]) -> R<Map<String, Value>> {
 
 fn required<'a>(o: &'a Map<String, Value>, fields: &[&str]) -> R<&'a Map<String, Value>> {
     for f in fields {
-        if o.get(*f).map_or(true, Value::is_null) {
+        if o.get(*f).is_none_or(Value::is_null) {
             return Err(Reject::bad(format!("invalid request: {f} is required")));
         }
     }

@@ -1,0 +1,323 @@
+//! Logs as the user gives them: regular files, pipes (`--log <(cmd)`), FIFOs, and files with binary regions.
+//!
+//! [`prepare`] reads every log that cannot be read twice (a pipe or a FIFO) once, as a stream, keeping its
+//! newest bytes within a bound, and copies a file that holds binary regions without them. What it leaves out
+//! is recorded as a cut. Regular text files are used in place. The copies live in a temp directory that is
+//! removed with the returned [`PreparedLogs`] (and by [`crate::cleanup::remove_unfinished`] on an interrupt).
+//!
+//! ```
+//! let dir = tempfile::tempdir().unwrap();
+//! let log = dir.path().join("app.log");
+//! let mut bytes = b"2026-11-24 INFO started\n".to_vec();
+//! bytes.extend(std::iter::repeat(0u8).take(5000));
+//! bytes.extend_from_slice(b"\n2026-11-24 ERROR failed\n");
+//! std::fs::write(&log, &bytes).unwrap();
+//! let p = cohere_bundle::logs::prepare(&[log], &Default::default()).unwrap();
+//! let text = std::fs::read_to_string(&p.paths[0]).unwrap();
+//! assert!(text.contains("ERROR failed") && !text.contains('\0'));
+//! assert!(p.cuts[0].contains("binary"));
+//! ```
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Limits for reading logs.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LogLimits {
+    /// The newest bytes of a pipe or FIFO that are kept (default 64 MiB).
+    pub stream_cap: usize,
+    /// How long a pipe or FIFO may stay silent (no writer, or no data) before reading stops (default 10 s).
+    pub idle_timeout: Duration,
+}
+
+impl LogLimits {
+    /// Limits with this idle timeout.
+    pub fn with_idle_timeout(mut self, t: Duration) -> Self {
+        self.idle_timeout = t;
+        self
+    }
+}
+
+impl Default for LogLimits {
+    fn default() -> Self {
+        LogLimits {
+            stream_cap: 64 << 20,
+            idle_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Logs ready to bundle: paths to regular text files (the originals, or copies), and what was left out.
+#[derive(Debug, Default)]
+pub struct PreparedLogs {
+    /// One path per log given, in order; a copy keeps the original's file name.
+    pub paths: Vec<PathBuf>,
+    /// What was left out, one line each, e.g. `app.log: 4096 bytes of binary data left out`.
+    pub cuts: Vec<String>,
+    _dir: Option<(tempfile::TempDir, crate::cleanup::Tracked)>,
+}
+
+/// Blocks of this size are judged text or binary.
+const BLOCK: usize = 64 << 10;
+
+/// Reads the logs that need it (see the module docs); errors name the log (`--log PATH`).
+pub fn prepare(paths: &[PathBuf], limits: &LogLimits) -> Result<PreparedLogs> {
+    let mut out = PreparedLogs::default();
+    for (i, p) in paths.iter().enumerate() {
+        let what = format!("--log {}", p.display());
+        let meta = std::fs::metadata(p).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::input(&what, "no such file"),
+            std::io::ErrorKind::PermissionDenied => Error::input(&what, "permission denied"),
+            _ => Error::input(&what, e.to_string()),
+        })?;
+        if meta.is_dir() {
+            return Err(Error::input(&what, "is a directory, not a log file"));
+        }
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| format!("log-{}", i + 1));
+        if meta.is_file() {
+            if !has_binary(p).map_err(|e| Error::input(&what, format!("cannot read: {e}")))? {
+                out.paths.push(p.clone());
+                continue;
+            }
+            let f = File::open(p).map_err(|e| Error::input(&what, e.to_string()))?;
+            let dest = out.copy_path(i, &name)?;
+            let left = copy_text(f, &dest).map_err(|e| Error::io(&dest, e))?;
+            out.note_binary(&name, left);
+            out.paths.push(dest);
+        } else {
+            // A pipe, a FIFO or a device: read once, as a stream, with a bound and a timeout.
+            let dest = out.copy_path(i, &name)?;
+            let (bytes, note) = read_stream(p, limits, &what)?;
+            let left = copy_text(&bytes[..], &dest).map_err(|e| Error::io(&dest, e))?;
+            if let Some(n) = note {
+                out.cuts.push(format!("{name}: {n}"));
+            }
+            out.note_binary(&name, left);
+            out.paths.push(dest);
+        }
+    }
+    Ok(out)
+}
+
+impl PreparedLogs {
+    fn copy_path(&mut self, i: usize, name: &str) -> Result<PathBuf> {
+        if self._dir.is_none() {
+            let d = tempfile::Builder::new()
+                .prefix("cohere-bundle-logs-")
+                .tempdir()
+                .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+            let t = crate::cleanup::track(d.path());
+            self._dir = Some((d, t));
+        }
+        let dir = self
+            ._dir
+            .as_ref()
+            .map(|(d, _)| d.path())
+            .unwrap_or(Path::new("."));
+        let sub = dir.join(i.to_string());
+        std::fs::create_dir_all(&sub).map_err(|e| Error::io(&sub, e))?;
+        Ok(sub.join(name))
+    }
+
+    fn note_binary(&mut self, name: &str, left: u64) {
+        if left > 0 {
+            self.cuts
+                .push(format!("{name}: {left} bytes of binary data left out"));
+        }
+    }
+}
+
+/// Whether a block is binary: a NUL byte, bytes that are not UTF-8 (a sequence cut at the block's end is
+/// fine), or mostly control characters.
+fn is_binary(block: &[u8]) -> bool {
+    if memchr::memchr(0, block).is_some() {
+        return true;
+    }
+    if let Err(e) = std::str::from_utf8(block) {
+        if e.error_len().is_some() {
+            return true;
+        }
+    }
+    let control = block
+        .iter()
+        .filter(|b| b.is_ascii_control() && !matches!(b, b'\n' | b'\r' | b'\t' | 0x1b | 0x0c))
+        .count();
+    control * 10 > block.len()
+}
+
+fn has_binary(p: &Path) -> std::io::Result<bool> {
+    let mut f = File::open(p)?;
+    let mut buf = vec![0u8; BLOCK];
+    loop {
+        let n = read_full(&mut f, &mut buf)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        if is_binary(&buf[..n]) {
+            return Ok(true);
+        }
+    }
+}
+
+/// Copies `r` to `dest` line by line, leaving binary lines out (a marker line stands in for each run of
+/// them; a line longer than a block is judged a block at a time); returns the bytes left out.
+fn copy_text(mut r: impl Read, dest: &Path) -> std::io::Result<u64> {
+    struct Out<W: Write> {
+        w: W,
+        left: u64,
+        run: u64,
+    }
+    impl<W: Write> Out<W> {
+        fn piece(&mut self, p: &[u8]) -> std::io::Result<()> {
+            if is_binary(p) {
+                self.run += p.len() as u64;
+                return Ok(());
+            }
+            self.flush_run()?;
+            self.w.write_all(p)
+        }
+        fn flush_run(&mut self) -> std::io::Result<()> {
+            if self.run > 0 {
+                writeln!(
+                    self.w,
+                    "[cohere-bundle: {} bytes of binary data left out]",
+                    self.run
+                )?;
+                self.left += self.run;
+                self.run = 0;
+            }
+            Ok(())
+        }
+    }
+    let mut out = Out {
+        w: std::io::BufWriter::new(File::create(dest)?),
+        left: 0,
+        run: 0,
+    };
+    let mut buf = vec![0u8; BLOCK];
+    let mut line: Vec<u8> = Vec::new();
+    loop {
+        let n = read_full(&mut r, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        let mut data = &buf[..n];
+        while let Some(i) = memchr::memchr(b'\n', data) {
+            if line.is_empty() {
+                out.piece(&data[..=i])?;
+            } else {
+                line.extend_from_slice(&data[..=i]);
+                out.piece(&line)?;
+                line.clear();
+            }
+            data = &data[i + 1..];
+        }
+        line.extend_from_slice(data);
+        if line.len() >= BLOCK {
+            out.piece(&line)?;
+            line.clear();
+        }
+    }
+    if !line.is_empty() {
+        out.piece(&line)?;
+    }
+    out.flush_run()?;
+    out.w.flush()?;
+    Ok(out.left)
+}
+
+/// Reads a pipe or FIFO on a thread (opening a FIFO blocks until a writer comes), keeping the newest
+/// `stream_cap` bytes; gives up after `idle_timeout` without data. Returns the bytes and a note of what was
+/// cut or why reading stopped.
+fn read_stream(p: &Path, limits: &LogLimits, what: &str) -> Result<(Vec<u8>, Option<String>)> {
+    let (tx, rx) = mpsc::sync_channel::<std::io::Result<Vec<u8>>>(16);
+    let path = p.to_path_buf();
+    std::thread::spawn(move || {
+        let mut f = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        };
+        let mut buf = vec![0u8; BLOCK];
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if tx.send(Ok(buf[..n].to_vec())).is_err() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    break;
+                }
+            }
+        }
+    });
+    let mut ring: std::collections::VecDeque<u8> = std::collections::VecDeque::new();
+    let (mut total, mut note) = (0u64, None);
+    loop {
+        match rx.recv_timeout(limits.idle_timeout) {
+            Ok(Ok(chunk)) => {
+                total += chunk.len() as u64;
+                ring.extend(chunk);
+                if ring.len() > limits.stream_cap {
+                    let extra = ring.len() - limits.stream_cap;
+                    ring.drain(..extra);
+                }
+            }
+            Ok(Err(e)) => return Err(Error::input(what, format!("cannot read: {e}"))),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let secs = limits.idle_timeout.as_secs_f64();
+                if total == 0 {
+                    return Err(Error::input(
+                        what,
+                        format!("nothing to read for {secs} s (a FIFO with no writer?)"),
+                    ));
+                }
+                note = Some(format!(
+                    "reading stopped after {total} bytes: no data for {secs} s"
+                ));
+                break;
+            }
+        }
+    }
+    let mut bytes: Vec<u8> = ring.into();
+    if total > bytes.len() as u64 {
+        // Start at a line, so the first kept line is whole.
+        let cut = memchr::memchr(b'\n', &bytes).map_or(0, |i| i + 1);
+        bytes.drain(..cut);
+        let kept = bytes.len();
+        note = Some(match note {
+            Some(n) => format!("{n}; kept the newest {kept} bytes"),
+            None => format!("kept the newest {kept} of {total} bytes"),
+        });
+    }
+    Ok((bytes, note))
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}

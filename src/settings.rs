@@ -1,0 +1,77 @@
+//! The binary's edge: every environment variable the tool reads is read here, once, and turned into the
+//! library's explicit options. The library itself reads no environment.
+//!
+//! | variable | what it sets |
+//! |---|---|
+//! | `CO_API_KEY`, else `COHERE_API_KEY` | the key a replay sends; always a known secret |
+//! | `CO_API_URL` | the base URL when `--base-url` is not given (observe: the default upstream) |
+//! | `COHERE_BUNDLE_CACHE_DIR` | the cache root (tokenizers); else the user's cache dir |
+//! | `COHERE_BUNDLE_FROM`, else `EMAIL` | the From address of the email draft |
+//! | secret-looking names (`*_KEY`, `*_TOKEN`, …) | their values are known secrets (unless `--no-env-scan`) |
+//! | `SSL_CERT_FILE`, `SSL_CERT_DIR`, `HTTPS_PROXY`, `NO_PROXY`, … | TLS roots and proxies (see `net`) |
+//! | `NO_COLOR` | no colour |
+
+use std::path::PathBuf;
+
+use cohere_bundle::scrub::{is_secret_env_name, KnownSecret, MIN_SECRET_LEN};
+use cohere_bundle::SecretString;
+
+/// What the environment says, read once.
+pub struct EnvSettings {
+    /// `CO_API_KEY`, else `COHERE_API_KEY`.
+    pub api_key: Option<SecretString>,
+    /// `CO_API_URL`.
+    pub api_url: Option<String>,
+    /// The cache root: `COHERE_BUNDLE_CACHE_DIR`, else `<user cache dir>/cohere-bundle`.
+    pub cache_root: Option<PathBuf>,
+    /// Values of secret-looking variables.
+    pub secrets: Vec<KnownSecret>,
+    /// The names of the relevant variables that are set (for environment.json; never their values).
+    pub vars_set: Vec<String>,
+}
+
+impl EnvSettings {
+    /// Reads the process environment.
+    pub fn read() -> EnvSettings {
+        let var = |k: &str| {
+            std::env::var(k)
+                .ok()
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let api_key = ["CO_API_KEY", "COHERE_API_KEY"]
+            .iter()
+            .find_map(|k| var(k))
+            .map(SecretString::new);
+        let cache_root = var("COHERE_BUNDLE_CACHE_DIR")
+            .map(PathBuf::from)
+            .or_else(|| dirs::cache_dir().map(|d| d.join("cohere-bundle")));
+        let secrets = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .filter(|(k, v)| is_secret_env_name(k) && v.len() >= MIN_SECRET_LEN)
+            .map(|(_, v)| KnownSecret::new("env", v))
+            .collect();
+        let vars_set = cohere_bundle::environment::RELEVANT_VARS
+            .iter()
+            .filter(|n| std::env::var_os(n).is_some_and(|v| !v.is_empty()))
+            .map(|n| n.to_string())
+            .collect();
+        EnvSettings {
+            api_key,
+            api_url: var("CO_API_URL"),
+            cache_root,
+            secrets,
+            vars_set,
+        }
+    }
+
+    /// The From address for an email draft: `COHERE_BUNDLE_FROM`, else `EMAIL`, when it looks like one.
+    pub fn email_from() -> Option<String> {
+        ["COHERE_BUNDLE_FROM", "EMAIL"].iter().find_map(|k| {
+            std::env::var(k)
+                .ok()
+                .map(|v| v.trim().to_string())
+                .filter(|v| v.contains('@') && !v.contains(['\r', '\n']))
+        })
+    }
+}

@@ -1,0 +1,138 @@
+//! Everything the binary prints goes through here, scrubbed with the known secrets (the keys in the
+//! environment, `--secret` values, secret-looking environment variables, the request's own key), so that a
+//! key echoed by the API, or written into a URL, never reaches the terminal, `--json` or an error line.
+
+use std::io::Write;
+
+use cohere_bundle::scrub::{KnownSecret, ScrubOptions, Scrubber};
+
+/// The terminal: stdout and stderr, scrubbed.
+pub struct Term {
+    pub(crate) known: Vec<KnownSecret>,
+    scrubber: Scrubber,
+    /// Under `--json`, errors are also printed as a JSON object on stdout.
+    pub json: bool,
+}
+
+impl Term {
+    /// A terminal that scrubs `known` (plus the credential shapes every scrub finds).
+    pub fn new(known: Vec<KnownSecret>, json: bool) -> Term {
+        let scrubber = scrubber(&known);
+        Term {
+            known,
+            scrubber,
+            json,
+        }
+    }
+
+    /// Adds a known secret (e.g. the request's own key, once the request is read).
+    pub fn know(&mut self, k: KnownSecret) {
+        if !self
+            .known
+            .iter()
+            .any(|x| x.value.expose() == k.value.expose())
+        {
+            self.known.push(k);
+            self.scrubber = scrubber(&self.known);
+        }
+    }
+
+    /// `text` fit to print.
+    pub fn scrub(&self, text: &str) -> String {
+        self.scrubber.scrub_str("terminal", text)
+    }
+
+    /// Prints `text` (one or more lines) on stdout, scrubbed. A closed pipe is not an error.
+    pub fn out(&self, text: &str) {
+        let mut o = std::io::stdout().lock();
+        let _ = writeln!(o, "{}", self.scrub(text));
+        let _ = o.flush();
+    }
+
+    /// Prints `cohere-bundle: <text>` on stderr, scrubbed.
+    pub fn note(&self, text: &str) {
+        let _ = writeln!(std::io::stderr(), "cohere-bundle: {}", self.scrub(text));
+    }
+
+    /// Prints an error: one line on stderr and, under `--json`, `{"error": {message, exit_code, kind}}` on
+    /// stdout. Returns the exit code.
+    pub fn error(&self, err: &anyhow::Error) -> u8 {
+        let lib = err
+            .chain()
+            .find_map(|e| e.downcast_ref::<cohere_bundle::Error>());
+        let code = lib.map(cohere_bundle::Error::exit_code).unwrap_or(1);
+        let kind = lib.map(cohere_bundle::Error::kind).unwrap_or("other");
+        let chain: Vec<String> = err.chain().map(|e| e.to_string()).collect();
+        let message = self.scrub(&chain.join(": ")).replace('\n', " ");
+        if self.json {
+            self.out(
+                &serde_json::json!({"error": {"message": message, "exit_code": code, "kind": kind}})
+                    .to_string(),
+            );
+        }
+        self.note(&message);
+        code
+    }
+}
+
+fn scrubber(known: &[KnownSecret]) -> Scrubber {
+    Scrubber::new(ScrubOptions {
+        known: known.to_vec(),
+        redact_content: false,
+    })
+}
+
+/// The shape sweep's host on a terminal: states the plan and asks on stdin, draws a progress bar on stderr.
+pub struct TerminalHost {
+    scrubber: Scrubber,
+    bar: indicatif::ProgressBar,
+}
+
+impl TerminalHost {
+    /// A host whose text is scrubbed like the terminal's.
+    pub fn new(term: &Term) -> TerminalHost {
+        let bar = indicatif::ProgressBar::new(0);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "shape matrix {bar:30} {pos}/{len} calls  {msg}",
+        ) {
+            bar.set_style(style);
+        }
+        TerminalHost {
+            scrubber: scrubber(&term.known),
+            bar,
+        }
+    }
+}
+
+impl cohere_bundle::matrix::SweepHost for TerminalHost {
+    fn plan(&self, plan: &cohere_bundle::matrix::Plan) {
+        let text = self.scrubber.scrub_str("terminal", &plan.describe());
+        let _ = writeln!(std::io::stderr(), "{text}");
+    }
+    fn consent(&self, _plan: &cohere_bundle::matrix::Plan) -> bool {
+        let _ = write!(std::io::stderr(), "Send them? [y/N] ");
+        let mut line = String::new();
+        let yes = std::io::stdin().read_line(&mut line).is_ok()
+            && matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes");
+        if !yes {
+            let _ = writeln!(
+                std::io::stderr(),
+                "Shape matrix skipped; writing the bundle without it."
+            );
+        }
+        yes
+    }
+    fn set_length(&self, calls: u64) {
+        self.bar.set_length(calls);
+    }
+    fn tick(&self) {
+        self.bar.inc(1);
+    }
+    fn message(&self, text: &str) {
+        self.bar
+            .set_message(self.scrubber.scrub_str("terminal", text));
+    }
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}

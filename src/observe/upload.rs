@@ -113,7 +113,7 @@ impl HttpBody for UploadBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.head.is_none() && self.rest.as_ref().map_or(true, |r| r.is_end_stream())
+        self.head.is_none() && self.rest.as_ref().is_none_or(|r| r.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -89,9 +89,13 @@ enum Command {
     },
     /// Run a local recording proxy (and optionally a command through it) and bundle the failures it saw.
     Observe {
-        /// Address to listen on.
+        /// Address to listen on (loopback only, unless --allow-remote).
         #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
         listen: std::net::SocketAddr,
+        /// Allow a --listen address beyond this machine: anyone who can reach it can send requests through
+        /// the proxy, spending the API key of whoever sends through it.
+        #[arg(long)]
+        allow_remote: bool,
         /// Where to forward [default: $CO_API_URL as it was, else https://api.cohere.com].
         #[arg(long, value_name = "URL")]
         upstream: Option<String>,
@@ -512,6 +516,7 @@ async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8>
         }
         Command::Observe {
             listen,
+            allow_remote,
             upstream,
             all,
             no_node_preload,
@@ -527,12 +532,16 @@ async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8>
             let net = net_options()?;
             let proxy = Proxy::start(ObserveOptions {
                 listen,
+                allow_remote,
                 upstream: upstream.clone(),
                 record_all: all,
                 net: net.clone(),
                 ..Default::default()
             })
             .await?;
+            if !proxy.addr().ip().to_canonical().is_loopback() {
+                term.note(&format!("warning: listening on {} beyond this machine (--allow-remote): anyone who can reach it can send requests through the proxy and spend the API key of whoever sends through it", proxy.addr()));
+            }
             term.note(&format!(
                 "recording proxy on {} -> {}",
                 proxy.base_url(),

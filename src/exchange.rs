@@ -64,6 +64,23 @@ impl Body {
             Some(c) if bytes.len() > c => (&bytes[..c], true),
             _ => (bytes, false),
         };
+        Body::encode(kept, size, truncated)
+    }
+
+    /// Records the first bytes of a body of `size` bytes (a body that was streamed, not kept whole),
+    /// keeping at most `cap` of them; `truncated` when fewer than `size` are kept.
+    ///
+    /// ```
+    /// use cohere_bundle::exchange::Body;
+    /// let b = Body::from_prefix(b"{\"model\":\"command-a\",", 8, 1 << 30);
+    /// assert!(b.truncated && b.size == 1 << 30 && b.text == "{\"model\"");
+    /// ```
+    pub fn from_prefix(prefix: &[u8], cap: usize, size: u64) -> Body {
+        let kept = &prefix[..prefix.len().min(cap)];
+        Body::encode(kept, size.max(kept.len() as u64), size > kept.len() as u64)
+    }
+
+    fn encode(kept: &[u8], size: u64, truncated: bool) -> Body {
         match std::str::from_utf8(kept) {
             Ok(s) => Body {
                 text: s.to_string(),

@@ -536,10 +536,13 @@ async fn client_gone_before_the_upstream_answers_is_recorded() {
             .as_ref()
             .unwrap()
             .message
-            .contains("client disconnected"),
+            .contains("client disconnected before the upstream answered"),
         "{:?}",
         e.failure
     );
+    // A client-side abort, with no status: the client never got one.
+    assert!(e.failure.as_ref().unwrap().client_side);
+    assert!(e.response.is_none());
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ mod node_clients;
 mod observe;
 mod observe_conn;
 mod observe_sim;
+mod observe_upload;
 mod recorder;
 mod replay;
 mod request;

@@ -13,6 +13,7 @@ use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use hyper::header::HeaderMap;
 
 use super::record::Finished;
+use super::upload::Upload;
 use super::{error_chain, headers_vec, RequestMeta, Shared};
 use crate::exchange::{Body, Failure, FailureClass, RecordedResponse};
 use crate::sse::StreamScanner;
@@ -28,7 +29,10 @@ pub(crate) struct InFlight {
     /// The client's request URI (the path and query are what the record's upstream URL ends with).
     pub uri: hyper::Uri,
     pub req_headers: HeaderMap,
-    pub req_body: Bytes,
+    /// The start of the request body (all of it when it fit under the cap), for the record.
+    pub req_head: Bytes,
+    /// How much of the request body the client sent, and how it ended.
+    pub upload: Arc<Upload>,
     pub meta: RequestMeta,
     pub group: Option<u32>,
     pub status: Option<u16>,
@@ -100,7 +104,7 @@ impl HttpBody for RecordingBody {
                     }
                     let cap = t.inflight.shared.body_cap;
                     if let Some(copy) = &mut t.copy {
-                        let room = (cap + 4).saturating_sub(copy.len());
+                        let room = cap.saturating_add(4).saturating_sub(copy.len());
                         copy.extend_from_slice(&data[..data.len().min(room)]);
                     }
                     if let Some(s) = &mut t.scanner {
@@ -219,7 +223,7 @@ impl Tracking {
             shape: f.meta.shape,
             status: f.status,
             failure_class: failure.map(|x| x.class),
-            request_bytes: f.req_body.len() as u64,
+            request_bytes: f.upload.received(),
             response_bytes: size,
             trial_headers: f.resp_headers.contains_key("x-trial-endpoint-call-limit"),
             record,
@@ -259,12 +263,7 @@ impl Tracking {
 
     fn response_body(&self) -> Body {
         match &self.copy {
-            Some(copy) => {
-                let mut b = Body::from_bytes(copy, Some(self.inflight.shared.body_cap));
-                b.truncated = self.size > self.inflight.shared.body_cap as u64;
-                b.size = self.size;
-                b
-            }
+            Some(copy) => Body::from_prefix(copy, self.inflight.shared.body_cap, self.size),
             None => Body {
                 size: self.size,
                 truncated: self.size > 0,

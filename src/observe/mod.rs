@@ -15,10 +15,18 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Request bodies are streamed too: the proxy reads the first `body_cap` bytes (all of a usual request: the
+//! model, stream flag and shape come from them), then sends the request upstream and passes the rest on as
+//! it arrives, so a body of any size costs it about one cap of memory. Records keep the first `body_cap`
+//! bytes of each body, marked truncated with the full size.
+//!
 //! Failure classes: status ≥ 400 → `http` (the body's `message` verbatim); the upstream unreachable →
 //! `network` (the client gets a 502 with a JSON `message`); an error inside a 200 stream, the upstream
 //! breaking off mid-body, or the client going away mid-body → `stream` (`network` for a non-stream body that
-//! broke off). Retries of one SDK call share a `retry_group`.
+//! broke off). A client that goes away before any response (mid-upload or waiting) is a client-side abort
+//! (`client_side`, no status). Retries of one SDK call share a `retry_group`.
+//!
+//! The proxy listens on loopback unless [`ObserveOptions::allow_remote`] says otherwise.
 //!
 //! The proxy asks the upstream for uncompressed bodies (`accept-encoding: identity`) so that what it records
 //! is readable; the client still gets a valid response.
@@ -26,6 +34,7 @@
 mod body;
 mod connect;
 mod record;
+mod upload;
 
 use std::convert::Infallible;
 use std::ffi::OsString;
@@ -55,18 +64,25 @@ pub use record::{ObserveStats, Recording, Shape, ShapeStats};
 use body::{InFlight, RecordingBody};
 use connect::UpstreamConnector;
 use record::{Finished, RetryTable, Store};
+use upload::{Upload, UploadBody};
 
 /// How the proxy listens, where it forwards and what it keeps.
 #[derive(Debug, Clone)]
 pub struct ObserveOptions {
-    /// Where to listen; the default `127.0.0.1:0` picks a free port.
+    /// Where to listen; the default `127.0.0.1:0` picks a free port. Only loopback addresses unless
+    /// `allow_remote` is set.
     pub listen: SocketAddr,
+    /// Allow a `listen` address other than loopback. Off by default: anyone who can reach the proxy can send
+    /// requests through it, and so spend the API key of whoever sends through it.
+    pub allow_remote: bool,
     /// The upstream base URL, e.g. `https://api.cohere.com` (a trailing `/v1` is removed for Cohere hosts,
     /// as the SDK does).
     pub upstream: String,
     /// Keep full records of successes too, not only of failures.
     pub record_all: bool,
-    /// Bytes of each request and response body kept in a record; longer bodies are marked truncated.
+    /// Bytes of each request and response body kept in a record; longer bodies are marked truncated (with
+    /// their full size). Bodies are streamed through, never held whole: the proxy holds about this much of
+    /// each body at most.
     pub body_cap: usize,
     /// Full records kept at most; past it the oldest successes are dropped first, then the oldest failures.
     pub max_records: usize,
@@ -84,6 +100,7 @@ impl Default for ObserveOptions {
     fn default() -> Self {
         ObserveOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            allow_remote: false,
             upstream: DEFAULT_BASE_URL.to_string(),
             record_all: false,
             body_cap: 1 << 20,
@@ -95,7 +112,7 @@ impl Default for ObserveOptions {
     }
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+type Sender = hyper::client::conn::http1::SendRequest<UploadBody>;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// State shared by the connections of one proxy.
@@ -147,6 +164,7 @@ impl Proxy {
     /// Binds the listener and starts serving. Fails with a one-line error naming the upstream URL or the
     /// listen address at fault.
     pub async fn start(opts: ObserveOptions) -> Result<Proxy> {
+        check_listen(opts.listen, opts.allow_remote)?;
         let upstream = normalize_upstream(&opts.upstream)?;
         let target = UpstreamTarget::new(&upstream)?;
         let connector = UpstreamConnector::new(target.connect_uri, &opts.net)?;
@@ -210,8 +228,16 @@ impl Proxy {
     }
 
     /// The base URL for clients: `http://127.0.0.1:PORT` (no `/v1`), for `CO_API_URL` or a TS `baseUrl`.
+    /// A proxy listening on every interface (`0.0.0.0`, `::`) is reached on loopback.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let mut addr = self.addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        format!("http://{addr}")
     }
 
     /// The upstream base URL requests are forwarded to.
@@ -246,6 +272,18 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
     }
+}
+
+/// Refuses a listen address beyond this machine unless `allow_remote` says so.
+fn check_listen(listen: SocketAddr, allow_remote: bool) -> Result<()> {
+    if allow_remote || listen.ip().to_canonical().is_loopback() {
+        return Ok(());
+    }
+    Err(Error::input(
+        format!("--listen {listen}"),
+        "not a loopback address: anyone who can reach the proxy could send requests through it and spend the \
+         API key of whoever sends through it; pass --allow-remote (ObserveOptions::allow_remote) to listen there anyway",
+    ))
 }
 
 /// Checks the upstream URL and removes a trailing `/` (and `/v1` for Cohere hosts, like the SDK's
@@ -328,7 +366,7 @@ impl UpstreamSlot {
     async fn send(
         &self,
         shared: &Shared,
-        mut req: Request<Full<Bytes>>,
+        mut req: Request<UploadBody>,
     ) -> Result<Response<Incoming>, BoxError> {
         shared.connector.prepare(&mut req);
         let old = lock(&self.sender).take().or_else(|| take_idle(shared));
@@ -445,9 +483,27 @@ pub(crate) struct RequestMeta {
 }
 
 impl RequestMeta {
-    fn new(path: &str, body: &[u8]) -> RequestMeta {
+    /// A placeholder until the body has been read.
+    fn pending() -> RequestMeta {
+        RequestMeta {
+            endpoint: Endpoint::Other,
+            shape: Shape {
+                endpoint: String::new(),
+                model: None,
+                stream: false,
+                input_chars_up_to: 0,
+                input_chars_unknown: true,
+                max_tokens: None,
+            },
+        }
+    }
+
+    /// The facts of a request from its path and its body: all of it when `complete`, else its first bytes
+    /// (a body larger than the cap), from which a scan of the top-level members gets the model, the stream
+    /// flag and `max_tokens` when they come before the cut; the input size is then unknown.
+    fn new(path: &str, body: &[u8], complete: bool) -> RequestMeta {
         let endpoint = Endpoint::from_path(path);
-        let json = if body.first() == Some(&b'{') {
+        let json = if complete && body.first() == Some(&b'{') {
             serde_json::from_slice::<serde_json::Value>(body).ok()
         } else {
             None
@@ -459,6 +515,10 @@ impl RequestMeta {
                 crate::tokens::input_chars(endpoint, v),
                 v.get("max_tokens").and_then(|m| m.as_u64()),
             ),
+            None if !complete => {
+                let f = upload::scan_prefix(body);
+                (f.model, f.stream.unwrap_or(false), 0, f.max_tokens)
+            }
             None => (None, false, 0, None),
         };
         let model = model.or_else(|| {
@@ -479,6 +539,7 @@ impl RequestMeta {
                 } else {
                     chars.next_power_of_two()
                 },
+                input_chars_unknown: !complete,
                 max_tokens,
             },
         }
@@ -505,12 +566,24 @@ fn headers_vec(map: &HeaderMap) -> Vec<Header> {
         .collect()
 }
 
-fn retry_key(method: &hyper::Method, path: &str, body: &[u8]) -> u64 {
+/// The retry-grouping key: method, path and query, the body's first `cap` bytes and its length (the
+/// whole body when it fits under the cap). `len` is the body's full length when known: all of it was read,
+/// or the client declared it in `content-length`.
+fn retry_key(method: &hyper::Method, path: &str, head: &[u8], cap: usize, len: Option<u64>) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     method.as_str().hash(&mut h);
     path.hash(&mut h);
-    body.hash(&mut h);
+    head[..head.len().min(cap)].hash(&mut h);
+    len.hash(&mut h);
     h.finish()
+}
+
+/// The client's `content-length`, when it sent one that parses.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
 }
 
 pub(crate) use crate::client::error_chain;
@@ -535,24 +608,12 @@ async fn handle(
 ) -> Result<Response<ProxyBody>, Infallible> {
     let t0 = Instant::now();
     let seq = shared.seq.fetch_add(1, Ordering::Relaxed);
-    let (parts, body) = req.into_parts();
-    let req_body = match body.collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e) => {
-            // The client went away (or sent garbage) before its request was complete: nothing to forward.
-            let msg = format!("client request body could not be read: {}", error_chain(&e));
-            return Ok(json_response(StatusCode::BAD_REQUEST, &msg));
-        }
-    };
+    let (parts, mut body) = req.into_parts();
     let path_and_query = parts
         .uri
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    let meta = RequestMeta::new(parts.uri.path(), &req_body);
-    let key = retry_key(&parts.method, path_and_query, &req_body);
-    let group = lock(&shared.retries).lookup(key, t0);
-
     let uri = match upstream_uri(&shared, &parts.uri) {
         Ok(u) => u,
         Err(e) => {
@@ -563,9 +624,82 @@ async fn handle(
             ));
         }
     };
+    let declared = declared_length(&parts.headers);
+    let upload = Arc::new(Upload::default());
+    // From here on, a handler dropped before the upstream answers (the client went away, mid-upload or
+    // waiting) is recorded by the guard as a client-side abort.
+    let mut guard = PendingGuard::new(InFlight {
+        shared: shared.clone(),
+        seq,
+        t0,
+        time_to_headers: None,
+        method: parts.method.clone(),
+        uri: parts.uri.clone(),
+        req_headers: parts.headers.clone(),
+        req_head: Bytes::new(),
+        upload: upload.clone(),
+        // Worked out once the first part of the body is in (or by the guard, if the client goes first).
+        meta: RequestMeta::pending(),
+        group: None,
+        status: None,
+        resp_headers: HeaderMap::new(),
+        is_stream: false,
+    });
+
+    // Read the body up to the cap: all of a usual request, the first part of a large one. The rest is
+    // streamed upstream as it arrives, never held.
+    let cap = shared.body_cap;
+    let mut read = 0usize;
+    let complete = loop {
+        if hyper::body::Body::is_end_stream(&body) {
+            break true;
+        }
+        if read > cap {
+            break false;
+        }
+        match body.frame().await {
+            None => break true,
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    upload.add(data.len());
+                    read += data.len();
+                    guard.frames.push(data);
+                }
+            }
+            Some(Err(e)) => {
+                let reason = error_chain(&e);
+                upload.set_broke(reason.clone());
+                let msg = format!("client request body could not be read: {reason}");
+                if let Some(mut inflight) = guard.inflight.take() {
+                    let head = concat(std::mem::take(&mut guard.frames));
+                    inflight.meta = RequestMeta::new(inflight.uri.path(), &head, false);
+                    inflight.req_head = head;
+                    let failure = Failure::client_side(
+                        FailureClass::Stream,
+                        upload_broke_message(&inflight, &reason),
+                    );
+                    inflight.finish_without_response(failure);
+                }
+                return Ok(json_response(StatusCode::BAD_REQUEST, &msg));
+            }
+        }
+    };
+    if complete {
+        upload.set_complete();
+    }
+    let head = concat(std::mem::take(&mut guard.frames));
+    let meta = RequestMeta::new(parts.uri.path(), &head, complete);
+    let len = if complete {
+        Some(head.len() as u64)
+    } else {
+        declared
+    };
+    let key = retry_key(&parts.method, path_and_query, &head, cap, len);
+    let group = lock(&shared.retries).lookup(key, t0);
+
     // The client's headers minus the hop-by-hop ones; the upstream's host, and identity encoding so that the
     // record is readable.
-    let mut headers = parts.headers.clone();
+    let mut headers = parts.headers;
     if headers.keys().any(is_hop_by_hop) {
         let hop: Vec<HeaderName> = headers
             .keys()
@@ -581,34 +715,37 @@ async fn handle(
         header::ACCEPT_ENCODING,
         HeaderValue::from_static("identity"),
     );
-    if !req_body.is_empty() || headers.contains_key(header::CONTENT_LENGTH) {
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(req_body.len()));
-    }
-    let mut up_req = Request::new(Full::new(req_body.clone()));
-    *up_req.method_mut() = parts.method.clone();
+    let up_body = if complete {
+        drop(body);
+        if !head.is_empty() || headers.contains_key(header::CONTENT_LENGTH) {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(head.len()));
+        }
+        UploadBody::complete(head.clone(), upload.clone())
+    } else {
+        // The client's content-length stands for the whole body; without one the body goes chunked.
+        if declared.is_none() {
+            headers.remove(header::CONTENT_LENGTH);
+            headers.insert(
+                header::TRANSFER_ENCODING,
+                HeaderValue::from_static("chunked"),
+            );
+        }
+        UploadBody::streaming(head.clone(), body, upload.clone())
+    };
+    let mut up_req = Request::new(up_body);
+    *up_req.method_mut() = parts.method;
     *up_req.uri_mut() = uri;
     *up_req.headers_mut() = headers;
 
-    let inflight = InFlight {
-        shared: shared.clone(),
-        seq,
-        t0,
-        time_to_headers: None,
-        method: parts.method,
-        uri: parts.uri,
-        req_headers: parts.headers,
-        req_body,
-        meta,
-        group,
-        status: None,
-        resp_headers: HeaderMap::new(),
-        is_stream: false,
-    };
-
-    // Until the upstream answers, a dropped handler (the client went away) is recorded by the guard.
-    let mut guard = PendingGuard(Some(inflight));
+    guard.meta_ready = true;
+    if let Some(inflight) = guard.inflight.as_mut() {
+        // Only the first cap (and a few bytes, so that a cut never splits a UTF-8 character) is kept.
+        inflight.req_head = head.slice(..head.len().min(cap.saturating_add(4)));
+        inflight.meta = meta;
+        inflight.group = group;
+    }
     let result = slot.send(&shared, up_req).await;
-    let Some(mut inflight) = guard.0.take() else {
+    let Some(mut inflight) = guard.inflight.take() else {
         return Ok(json_response(
             StatusCode::INTERNAL_SERVER_ERROR,
             "cohere-bundle observe: internal error",
@@ -650,9 +787,24 @@ async fn handle(
             Ok(Response::from_parts(rparts, Either::Left(body)))
         }
         Err(e) => {
+            if let Some(reason) = upload.broke() {
+                // The client's body broke off mid-upload, which broke the upstream request: the client's doing.
+                let msg = format!("client request body could not be read: {reason}");
+                let failure = Failure::client_side(
+                    FailureClass::Stream,
+                    upload_broke_message(&inflight, &reason),
+                );
+                inflight.finish_without_response(failure);
+                return Ok(json_response(StatusCode::BAD_REQUEST, &msg));
+            }
             let reason = error_chain(e.as_ref());
+            let sent = if upload.is_complete() {
+                String::new()
+            } else {
+                format!(" (after {} bytes of the request body)", upload.received())
+            };
             let msg = format!(
-                "cohere-bundle observe: cannot reach upstream {}: {reason}",
+                "cohere-bundle observe: cannot reach upstream {}: {reason}{sent}",
                 inflight.url()
             );
             inflight.group = lock(&shared.retries).outcome(key, group, true, Instant::now());
@@ -662,20 +814,82 @@ async fn handle(
     }
 }
 
-/// Records an exchange whose handler was dropped while waiting for the upstream.
-struct PendingGuard(Option<InFlight>);
+/// Records an exchange whose handler was dropped before the upstream answered: while the request body was
+/// arriving, or while waiting for the upstream.
+struct PendingGuard {
+    inflight: Option<InFlight>,
+    /// The request body read so far, while the first part of it is being read.
+    frames: Vec<Bytes>,
+    /// The request's meta is worked out (false while the first part of the body is being read).
+    meta_ready: bool,
+}
+
+impl PendingGuard {
+    fn new(inflight: InFlight) -> PendingGuard {
+        PendingGuard {
+            inflight: Some(inflight),
+            frames: Vec::new(),
+            meta_ready: false,
+        }
+    }
+}
 
 impl Drop for PendingGuard {
     fn drop(&mut self) {
-        if let Some(inflight) = self.0.take() {
-            let message = if inflight.shared.stopping.load(Ordering::SeqCst) {
-                "observe stopped before the upstream answered".to_string()
-            } else {
-                "the client disconnected before the upstream answered".to_string()
+        if let Some(mut inflight) = self.inflight.take() {
+            if !self.meta_ready {
+                // Dropped while reading the first part of the body: record what arrived.
+                let head = concat(std::mem::take(&mut self.frames));
+                inflight.meta = RequestMeta::new(inflight.uri.path(), &head, false);
+                inflight.req_head = head;
+            }
+            let stopping = inflight.shared.stopping.load(Ordering::SeqCst);
+            let message = match (stopping, inflight.upload.is_complete()) {
+                (true, true) => "observe stopped before the upstream answered".to_string(),
+                (false, true) => "the client disconnected before the upstream answered".to_string(),
+                (true, false) => format!(
+                    "observe stopped while the request body was arriving, after {}",
+                    body_progress(&inflight)
+                ),
+                (false, false) => format!(
+                    "the client disconnected while sending the request body, after {}",
+                    body_progress(&inflight)
+                ),
             };
             // The client gave up (or observe stopped) before any response: a client-side abort, which
             // says nothing about the API.
             inflight.finish_without_response(Failure::client_side(FailureClass::Stream, message));
+        }
+    }
+}
+
+/// "N bytes" of the request body received, with the size the client declared when it did.
+fn body_progress(inflight: &InFlight) -> String {
+    let got = inflight.upload.received();
+    match declared_length(&inflight.req_headers) {
+        Some(len) => format!("{got} of {len} bytes"),
+        None => format!("{got} bytes"),
+    }
+}
+
+fn upload_broke_message(inflight: &InFlight, reason: &str) -> String {
+    format!(
+        "the client disconnected while sending the request body, after {}: {reason}",
+        body_progress(inflight)
+    )
+}
+
+/// Frames as one buffer (no copy for one frame, the usual case).
+fn concat(mut frames: Vec<Bytes>) -> Bytes {
+    match frames.len() {
+        0 => Bytes::new(),
+        1 => frames.pop().unwrap_or_default(),
+        _ => {
+            let mut b = bytes::BytesMut::with_capacity(frames.iter().map(Bytes::len).sum());
+            for f in &frames {
+                b.extend_from_slice(f);
+            }
+            b.freeze()
         }
     }
 }
@@ -726,7 +940,7 @@ impl InFlight {
                 method: self.method.to_string(),
                 url: self.url(),
                 headers: headers_vec(&self.req_headers),
-                body: Body::from_bytes(&self.req_body, Some(cap)),
+                body: Body::from_prefix(&self.req_head, cap, self.upload.received()),
             },
             response,
             timings: Timings {
@@ -748,7 +962,7 @@ impl InFlight {
             shape: self.meta.shape,
             status: None,
             failure_class: Some(class),
-            request_bytes: self.req_body.len() as u64,
+            request_bytes: self.upload.received(),
             response_bytes: 0,
             trial_headers: false,
             record: Some(record),
@@ -957,16 +1171,48 @@ mod tests {
 
     #[test]
     fn request_meta_reads_model_stream_and_size() {
-        let m = RequestMeta::new("/v2/chat", br#"{"model":"command-a-03-2025","stream":true,"max_tokens":5,"messages":[{"role":"user","content":"hello"}]}"#);
+        let m = RequestMeta::new("/v2/chat", br#"{"model":"command-a-03-2025","stream":true,"max_tokens":5,"messages":[{"role":"user","content":"hello"}]}"#, true);
         assert_eq!(m.shape.endpoint, "v2/chat");
         assert_eq!(m.shape.model.as_deref(), Some("command-a-03-2025"));
         assert!(m.shape.stream);
         assert_eq!(m.shape.input_chars_up_to, 8);
         assert_eq!(m.shape.max_tokens, Some(5));
-        let m = RequestMeta::new("/v1/models/command-r", b"");
+        let m = RequestMeta::new("/v1/models/command-r", b"", true);
         assert_eq!(m.shape.model.as_deref(), Some("command-r"));
-        let m = RequestMeta::new("/v2/chat", b"not json");
+        let m = RequestMeta::new("/v2/chat", b"not json", true);
         assert_eq!(m.shape.model, None);
+        assert!(!m.shape.input_chars_unknown);
+        // The first part of a body over the cap: model, stream and max_tokens by a scan, input size unknown.
+        let m = RequestMeta::new(
+            "/v2/chat",
+            br#"{"model":"command-a-03-2025","stream":true,"max_tokens":5,"messages":[{"role":"user","content":"hel"#,
+            false,
+        );
+        assert_eq!(m.shape.model.as_deref(), Some("command-a-03-2025"));
+        assert!(m.shape.stream && m.shape.input_chars_unknown);
+        assert_eq!(
+            (m.shape.input_chars_up_to, m.shape.max_tokens),
+            (0, Some(5))
+        );
+    }
+
+    #[test]
+    fn only_loopback_unless_allow_remote() {
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(check_listen(at("127.0.0.1:0"), false).is_ok());
+        assert!(check_listen(at("[::1]:0"), false).is_ok());
+        assert!(check_listen(at("[::ffff:127.0.0.1]:0"), false).is_ok());
+        let e = check_listen(at("0.0.0.0:0"), false).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let msg = e.to_string();
+        assert!(
+            msg.contains("--listen 0.0.0.0:0")
+                && msg.contains("--allow-remote")
+                && msg.contains("allow_remote"),
+            "{msg}"
+        );
+        assert!(check_listen(at("[::]:0"), false).is_err());
+        assert!(check_listen(at("0.0.0.0:0"), true).is_ok());
     }
 
     #[tokio::test]

@@ -74,6 +74,10 @@ pub struct Shape {
     pub stream: bool,
     /// Input size: the characters of the input texts, rounded up to a power of two (0 for none).
     pub input_chars_up_to: u64,
+    /// True when the input size is not known: the request body was larger than the body cap, and only its
+    /// first part was read for the shape (`input_chars_up_to` is 0 then).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub input_chars_unknown: bool,
     /// The request's `max_tokens`, if any.
     pub max_tokens: Option<u64>,
 }
@@ -249,6 +253,7 @@ impl Store {
                     model: None,
                     stream: false,
                     input_chars_up_to: 0,
+                    input_chars_unknown: false,
                     max_tokens: None,
                 },
                 successes: self.other_shapes.0,
@@ -379,6 +384,7 @@ mod tests {
                 model: Some("m".into()),
                 stream: false,
                 input_chars_up_to: 8,
+                input_chars_unknown: false,
                 max_tokens: None,
             },
             status: Some(if failed { 400 } else { 200 }),

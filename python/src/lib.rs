@@ -15,6 +15,9 @@ mod cli;
 #[allow(dead_code)]
 #[path = "../../src/term.rs"]
 mod term;
+#[allow(dead_code)]
+#[path = "../../src/settings.rs"]
+mod settings;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -200,6 +200,9 @@ impl Exchange {
 /// Bundle options from a dict (the keyword arguments of the Python API); unknown keys are refused.
 fn bundle_options(opts: Option<&Bound<'_, PyDict>>) -> PyResult<BundleOptions> {
     let mut bo = BundleOptions::default();
+    // As the CLI: the environment's key and secret-looking variables are known secrets unless
+    // `scan_env=False` comes later in the options (it then clears them).
+    bo.known = env_known();
     let Some(d) = opts else { return Ok(bo) };
     for (k, v) in d.iter() {
         let k: String = k.extract()?;
@@ -215,7 +218,12 @@ fn bundle_options(opts: Option<&Bound<'_, PyDict>>) -> PyResult<BundleOptions> {
                     .map(SecretString::new)
                     .collect()
             }
-            "scan_env" => bo.scan_env = v.extract()?,
+            // The package is the Python side's edge: it reads the environment, the library does not.
+            "scan_env" => {
+                if !v.extract::<bool>()? {
+                    bo.known.clear();
+                }
+            }
             "redact_content" => bo.redact_content = v.extract()?,
             "cache_dir" => bo.cache_dir = v.extract::<Option<PathBuf>>()?,
             "max_size" => bo.max_size = v.extract::<Option<u64>>()?.filter(|&n| n > 0),
@@ -476,12 +484,11 @@ fn replay<'py>(
     .map_err(to_py)?;
     let ro = ReplayOptions {
         base_url,
-        api_key: api_key
-            .map(SecretString::new)
-            .or_else(pipeline::api_key_from_env),
+        api_key: api_key.map(SecretString::new).or_else(env_api_key),
         timeout: Duration::from_secs_f64(timeout),
         platform,
         no_key,
+        net: Default::default(),
     };
     let bo = bundle_options(options)?;
     pipeline::preflight(&bo).map_err(to_py)?;
@@ -501,11 +508,25 @@ fn known(secrets: Vec<String>, scan_env: bool) -> Vec<KnownSecret> {
         .map(|s| KnownSecret::new("secret", s))
         .collect();
     if scan_env {
-        if let Some(k) = pipeline::api_key_from_env() {
-            known.push(KnownSecret::new("cohere-key", k));
-        }
-        known.extend(cohere_bundle::scrub::secrets_from_env());
+        known.extend(env_known());
     }
+    known
+}
+
+/// `CO_API_KEY`, else `COHERE_API_KEY`.
+fn env_api_key() -> Option<SecretString> {
+    ["CO_API_KEY", "COHERE_API_KEY"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
+        .map(|v| SecretString::new(v.trim()))
+}
+
+/// The environment's key and the values of its secret-looking variables.
+fn env_known() -> Vec<KnownSecret> {
+    let mut known: Vec<KnownSecret> = env_api_key()
+        .map(|k| vec![KnownSecret::new("cohere-key", k)])
+        .unwrap_or_default();
+    known.extend(cohere_bundle::scrub::secrets_from_env());
     known
 }
 

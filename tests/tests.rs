@@ -14,6 +14,7 @@ mod observe;
 mod observe_conn;
 mod observe_sim;
 mod observe_upload;
+mod parsers;
 mod recorder;
 mod replay;
 mod request;

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::bundle::read_full;
 use crate::error::{Error, Result};
 
 /// Limits for reading logs.
@@ -307,17 +308,4 @@ fn read_stream(p: &Path, limits: &LogLimits, what: &str) -> Result<(Vec<u8>, Opt
         });
     }
     Ok((bytes, note))
-}
-
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }

@@ -29,6 +29,8 @@ pub mod fit;
 pub mod library;
 pub mod logs;
 pub mod matrix;
+#[cfg(feature = "middleware")]
+pub mod middleware;
 pub mod net;
 pub mod observe;
 pub mod pipeline;

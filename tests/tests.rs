@@ -9,6 +9,7 @@ mod fault;
 mod hostile_zips;
 mod library;
 mod matrix;
+mod middleware;
 mod node_clients;
 mod observe;
 mod observe_conn;

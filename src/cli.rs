@@ -16,7 +16,8 @@ use crate::term::Term;
 
 /// Turn a failing Cohere API request into a support bundle that Cohere support can act on at once.
 #[derive(Debug, Parser)]
-#[command(name = "cohere-bundle", version, about, long_about = None, max_term_width = 100)]
+#[command(name = "cohere-bundle", version, about, long_about = None, max_term_width = 100,
+    after_help = crate::help::TOP)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -25,11 +26,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Replay a realistic failing request against a built-in simulated API and write a bundle (no key, no network).
+    #[command(after_help = crate::help::DEMO)]
     Demo {
         #[command(flatten)]
         out: OutputArgs,
     },
     /// Replay a failing request (JSON body, envelope, HAR file or curl command; `-` for stdin) and write a bundle.
+    #[command(after_help = crate::help::REPLAY)]
     Replay {
         /// The request file: a JSON body, {"method","url","headers","body"}, a HAR file, or a curl command line.
         request: PathBuf,
@@ -39,8 +42,9 @@ enum Command {
         /// Which failing HAR entry to take (0 = the first failing one).
         #[arg(long)]
         har_entry: Option<usize>,
-        /// Base URL of the API [default: $CO_API_URL, else the request's URL, else https://api.cohere.com].
-        #[arg(long)]
+        /// Base URL of the API, with its scheme [default: $CO_API_URL, else the request's URL, else
+        /// https://api.cohere.com].
+        #[arg(long, value_name = "URL", value_parser = parse_base_url)]
         base_url: Option<String>,
         /// Seconds to wait for a complete response.
         #[arg(long, default_value_t = 120.0, value_name = "SECS")]
@@ -65,6 +69,7 @@ enum Command {
         out: OutputArgs,
     },
     /// Write a bundle for a failure that cannot be replayed (no key at hand, production data, AWS).
+    #[command(after_help = crate::help::BUNDLE)]
     Bundle {
         /// The request file (any form `replay` takes).
         #[arg(long)]
@@ -72,8 +77,8 @@ enum Command {
         /// The response body as received.
         #[arg(long)]
         response: Option<PathBuf>,
-        /// The HTTP status received.
-        #[arg(long)]
+        /// The HTTP status received (100-599).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(100..=599))]
         status: Option<u16>,
         /// The response headers as received ("Name: value" lines, or a JSON object).
         #[arg(long)]
@@ -88,6 +93,7 @@ enum Command {
         out: OutputArgs,
     },
     /// Run a local recording proxy (and optionally a command through it) and bundle the failures it saw.
+    #[command(after_help = crate::help::OBSERVE)]
     Observe {
         /// Address to listen on (loopback only, unless --allow-remote).
         #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
@@ -96,8 +102,8 @@ enum Command {
         /// the proxy, spending the API key of whoever sends through it.
         #[arg(long)]
         allow_remote: bool,
-        /// Where to forward [default: $CO_API_URL as it was, else https://api.cohere.com].
-        #[arg(long, value_name = "URL")]
+        /// Where to forward, with its scheme [default: $CO_API_URL as it was, else https://api.cohere.com].
+        #[arg(long, value_name = "URL", value_parser = parse_base_url)]
         upstream: Option<String>,
         /// Record every exchange, not only failures.
         #[arg(long)]
@@ -113,6 +119,7 @@ enum Command {
         command: Vec<std::ffi::OsString>,
     },
     /// Scrub files (or stdin) and print the result: a preview of what would leave the machine.
+    #[command(after_help = crate::help::SCRUB)]
     Scrub {
         /// Files to scrub; stdin when none.
         files: Vec<PathBuf>,
@@ -128,13 +135,14 @@ enum Command {
     },
     /// Run the simulated Cohere API in the foreground (for trying the tool; failures on demand with the
     /// request header `x-simulate: <scenario>`).
-    #[command(hide = true)]
+    #[command(hide = true, after_help = crate::help::SIMULATOR)]
     Simulator {
         /// Port on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 0)]
         port: u16,
     },
     /// Check a bundle: manifest sizes and checksums, and a search for known secrets in every encoding.
+    #[command(after_help = crate::help::VERIFY)]
     Verify {
         /// The bundle.
         zip: PathBuf,
@@ -203,6 +211,25 @@ fn parse_max_size(s: &str) -> Result<u64, String> {
         return Ok(0);
     }
     cohere_bundle::fit::parse_size(s)
+}
+
+/// An `http://` or `https://` URL; one without a scheme is refused with the fix (`api.cohere.com` is not
+/// a URL a client can send to, and guessing the scheme would hide a typo).
+fn parse_base_url(s: &str) -> Result<String, String> {
+    let t = s.trim();
+    let Some((scheme, rest)) = t.split_once("://") else {
+        return Err(format!(
+            "'{s}' has no scheme; add https:// (e.g. https://{})",
+            t.trim_start_matches('/')
+        ));
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(format!(
+            "'{s}' is not an http:// or https:// URL; e.g. https://{rest}"
+        ));
+    }
+    url::Url::parse(t).map_err(|e| format!("'{s}' is not a URL: {e}"))?;
+    Ok(t.to_string())
 }
 
 fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
@@ -622,8 +649,19 @@ async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8>
             if let Some(t) = cohere_bundle::capture::bearer(&req.headers) {
                 term.know(cohere_bundle::KnownSecret::new("cohere-key", t));
             }
+            let base_url = match base_url {
+                Some(u) => Some(u),
+                None => env
+                    .api_url
+                    .as_deref()
+                    .map(|u| {
+                        parse_base_url(u)
+                            .map_err(|why| cohere_bundle::Error::input("CO_API_URL", why))
+                    })
+                    .transpose()?,
+            };
             let ro = ReplayOptions {
-                base_url: base_url.or_else(|| env.api_url.clone()),
+                base_url,
                 api_key: env.api_key.clone(),
                 timeout: timeout(t)?,
                 platform,
@@ -721,5 +759,95 @@ async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8>
             }
             Ok(0)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::Cli;
+
+    /// The examples in `help` (of the command `name`, or the top level), each split as a shell would.
+    fn example_lines(help: &str) -> Vec<Vec<String>> {
+        crate::help::examples(help)
+            .iter()
+            .map(|l| {
+                let words = shell_words::split(l).unwrap_or_else(|e| panic!("{l}: {e}"));
+                // `NAME=value cohere-bundle ...`: the assignments are the shell's, not ours.
+                words
+                    .into_iter()
+                    .skip_while(|w| w.contains('=') && !w.starts_with('-'))
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_command_has_examples_that_parse_and_lists_its_environment() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let top = cmd.render_long_help().to_string();
+        assert!(!example_lines(&top).is_empty(), "top-level examples");
+        for words in example_lines(&top) {
+            assert_eq!(words[0], "cohere-bundle", "{words:?}");
+            if let Err(e) = Cli::try_parse_from(&words) {
+                panic!("top-level example {words:?} does not parse: {e}");
+            }
+        }
+        let mut checked = 0;
+        for sub in cmd.get_subcommands_mut() {
+            let name = sub.get_name().to_string();
+            if name == "help" {
+                continue;
+            }
+            let help = sub.render_long_help().to_string();
+            let short = sub.render_help().to_string();
+            assert!(short.contains("\nExamples:\n"), "{name} -h has no Examples");
+            assert!(
+                help.contains("\nExamples:\n"),
+                "{name} --help has no Examples:\n{help}"
+            );
+            assert!(
+                help.contains("\nEnvironment:\n"),
+                "{name} --help lists no environment"
+            );
+            assert!(
+                help.contains("NO_COLOR"),
+                "{name} --help does not name NO_COLOR"
+            );
+            let examples = example_lines(&help);
+            assert!(!examples.is_empty(), "{name}: no example lines");
+            for words in examples {
+                assert_eq!(words[0], "cohere-bundle", "{name}: {words:?}");
+                assert_eq!(words[1], name, "an example of {name} runs {words:?}");
+                if let Err(e) = Cli::try_parse_from(&words) {
+                    panic!("{name} example {words:?} does not parse: {e}");
+                }
+            }
+            checked += 1;
+        }
+        assert!(checked >= 6, "only {checked} commands checked");
+    }
+
+    #[test]
+    fn a_broken_example_is_caught() {
+        // The check above would fail for an example that stopped parsing: this one names no request.
+        let help = "Examples:\n  cohere-bundle replay --matrix\n";
+        let words = &example_lines(help)[0];
+        assert!(Cli::try_parse_from(words).is_err());
+    }
+
+    #[test]
+    fn base_urls_need_a_scheme() {
+        assert!(super::parse_base_url("api.cohere.com")
+            .unwrap_err()
+            .contains("add https://"));
+        assert!(super::parse_base_url("ftp://api.cohere.com").is_err());
+        assert_eq!(
+            super::parse_base_url("https://api.cohere.com").unwrap(),
+            "https://api.cohere.com"
+        );
+        assert!(super::parse_base_url("http://127.0.0.1:8080/prefix").is_ok());
     }
 }

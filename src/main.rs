@@ -2,6 +2,7 @@
 //! 3 leak check refused the bundle).
 
 mod cli;
+mod help;
 mod settings;
 mod term;
 

@@ -18,6 +18,9 @@ mod term;
 #[allow(dead_code)]
 #[path = "../../src/settings.rs"]
 mod settings;
+#[allow(dead_code)]
+#[path = "../../src/help.rs"]
+mod help;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -153,6 +153,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script on stdout.
+    #[command(after_help = crate::help::COMPLETIONS)]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout: the tool's, or one command's.
+    #[command(after_help = crate::help::MAN)]
+    Man {
+        /// The command whose page to print (e.g. replay); the tool's own page when omitted.
+        #[arg(value_name = "COMMAND")]
+        command: Option<String>,
+    },
 }
 
 /// Options shared by every command that writes a bundle.
@@ -211,6 +225,83 @@ fn parse_max_size(s: &str) -> Result<u64, String> {
         return Ok(0);
     }
     cohere_bundle::fit::parse_size(s)
+}
+
+/// The roff man page of the tool, or of one of its commands (`cohere-bundle-replay(1)`).
+fn man_page(command: Option<&str>) -> anyhow::Result<Vec<u8>> {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    cmd.build();
+    let page = match command {
+        None => cmd,
+        Some(name) => {
+            let names: Vec<String> = cmd
+                .get_subcommands()
+                .filter(|c| !c.is_hide_set() && c.get_name() != "help")
+                .map(|c| c.get_name().to_string())
+                .collect();
+            let sub = cmd
+                .find_subcommand(name)
+                .filter(|c| !c.is_hide_set())
+                .ok_or_else(|| {
+                    cohere_bundle::Error::input(
+                        "man",
+                        format!("no command '{name}'; one of: {}", names.join(", ")),
+                    )
+                })?;
+            sub.clone().version(env!("CARGO_PKG_VERSION"))
+        }
+    };
+    // The after-help text becomes the page's own EXAMPLES and ENVIRONMENT sections, set as written.
+    let extra = page.get_after_help().map(|h| man_sections(&h.to_string()));
+    let page = page.after_help(None::<&'static str>);
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(page)
+        .source(format!("cohere-bundle {}", env!("CARGO_PKG_VERSION")))
+        .render(&mut buf)
+        .context("rendering the man page")?;
+    let mut text = String::from_utf8(buf).context("the man page is not UTF-8")?;
+    if let Some(extra) = extra {
+        let at = text
+            .find("\n.SH VERSION")
+            .map(|i| i + 1)
+            .unwrap_or(text.len());
+        text.insert_str(at, &extra);
+    }
+    Ok(text.into_bytes())
+}
+
+/// Roff sections from help text: a line `Heading:` starts a section `HEADING`, its indented lines are set
+/// without filling (as the terminal shows them), other lines are paragraphs.
+fn man_sections(help: &str) -> String {
+    use roff::{roman, Roff};
+    let mut r = Roff::new();
+    let mut nofill = false;
+    for line in help.lines() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let indented = line.starts_with(' ');
+        if nofill && !indented {
+            r.control("fi", []);
+            nofill = false;
+        }
+        if !indented && line.ends_with(':') && !line.contains(' ') {
+            r.control("SH", [line.trim_end_matches(':').to_uppercase().as_str()]);
+        } else if indented {
+            if !nofill {
+                r.control("nf", []);
+                nofill = true;
+            }
+            r.text([roman(line)]);
+        } else {
+            r.control("PP", []);
+            r.text([roman(line)]);
+        }
+    }
+    if nofill {
+        r.control("fi", []);
+    }
+    r.to_roff()
 }
 
 /// An `http://` or `https://` URL; one without a scheme is refused with the fix (`api.cohere.com` is not
@@ -468,7 +559,9 @@ fn terminal_secrets(cli: &Cli, env: &EnvSettings) -> (Vec<cohere_bundle::KnownSe
         | Command::Observe { out, .. } => (&out.secrets, out.json),
         Command::Scrub { secrets, .. } => (secrets, false),
         Command::Verify { secrets, json, .. } => (secrets, *json),
-        Command::Simulator { .. } => (&[], false),
+        Command::Simulator { .. } | Command::Completions { .. } | Command::Man { .. } => {
+            (&[], false)
+        }
     };
     (known_secrets(secrets, env), json)
 }
@@ -525,6 +618,21 @@ async fn interrupted() -> u8 {
 /// Runs the parsed command line; returns the process exit code.
 async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8> {
     match cli.command {
+        Command::Completions { shell } => {
+            // Not through `term`: a script is printed byte for byte, and it holds nothing secret.
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = std::io::stdout().lock();
+            clap_complete::generate(shell, &mut cmd, "cohere-bundle", &mut out);
+            out.flush().context("stdout")?;
+            Ok(0)
+        }
+        Command::Man { command } => {
+            let page = man_page(command.as_deref())?;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&page).context("stdout")?;
+            out.flush().context("stdout")?;
+            Ok(0)
+        }
         Command::Simulator { port } => {
             use cohere_bundle::simulator::{SimConfig, Simulator};
             let sim = Simulator::start_on(SimConfig::default(), port)

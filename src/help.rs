@@ -41,7 +41,16 @@ pub const TOP: &str = concat!(
     "  cohere-bundle observe -- python3 app.py\n",
     "  cohere-bundle bundle --request req.json --response resp.json --status 400\n",
     "\n",
-    "Each command's --help lists its examples and the environment variables it reads.\n",
+    "Each command's --help lists its own examples and the environment variables it reads.\n",
+    "\n",
+    "Environment:\n",
+    env_line!(key_replay),
+    env_line!(api_url),
+    env_line!(cache),
+    env_line!(from),
+    env_line!(secret_names),
+    env_line!(tls),
+    env_line!(no_color),
 );
 
 /// `demo --help`.
@@ -140,6 +149,38 @@ pub const VERIFY: &str = concat!(
     "Environment:\n",
     env_line!(key_scrub),
     env_line!(secret_names_always),
+    env_line!(no_color),
+);
+
+/// `completions --help`.
+pub const COMPLETIONS: &str = concat!(
+    "Examples:\n",
+    "  cohere-bundle completions bash\n",
+    "  cohere-bundle completions zsh\n",
+    "  cohere-bundle completions fish\n",
+    "  cohere-bundle completions powershell\n",
+    "  cohere-bundle completions elvish\n",
+    "\n",
+    "Install:\n",
+    "  bash  cohere-bundle completions bash > ~/.local/share/bash-completion/completions/cohere-bundle\n",
+    "  zsh   cohere-bundle completions zsh > ~/.zfunc/_cohere-bundle  (with fpath+=~/.zfunc)\n",
+    "  fish  cohere-bundle completions fish > ~/.config/fish/completions/cohere-bundle.fish\n",
+    "\n",
+    "Environment:\n",
+    env_line!(no_color),
+);
+
+/// `man --help`.
+pub const MAN: &str = concat!(
+    "Examples:\n",
+    "  cohere-bundle man\n",
+    "  cohere-bundle man replay\n",
+    "\n",
+    "Install:\n",
+    "  cohere-bundle man > ~/.local/share/man/man1/cohere-bundle.1\n",
+    "  man -l <(cohere-bundle man replay)\n",
+    "\n",
+    "Environment:\n",
     env_line!(no_color),
 );
 

@@ -125,3 +125,124 @@ fn status_is_between_100_and_599() {
             .success();
     }
 }
+
+fn have(cmd: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn completions_for_every_shell_and_the_bash_one_sources_cleanly() {
+    let d = util::tempdir();
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let r = util::cli(d.path())
+            .args(["completions", shell])
+            .run()
+            .success();
+        assert!(r.stdout.len() > 1000, "{shell}: {} bytes", r.stdout.len());
+        for word in ["cohere-bundle", "replay", "base-url", "max-size"] {
+            assert!(r.stdout.contains(word), "{shell} completion names {word}");
+        }
+        assert!(r.stderr.is_empty(), "{shell}: {}", r.stderr);
+        util::write(d.path(), &format!("completion.{shell}"), &r.stdout);
+    }
+    let bash = d.path().join("completion.bash");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg("source \"$1\" && complete -p cohere-bundle")
+        .arg("bash")
+        .arg(&bash)
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "source failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cohere-bundle"));
+    // The other shells check their script's syntax when they are installed.
+    for (shell, check) in [("zsh", "zsh -n"), ("fish", "fish --no-execute")] {
+        if have(shell) {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("{check} \"$1\""))
+                .arg("sh")
+                .arg(d.path().join(format!("completion.{shell}")))
+                .output()
+                .expect("shell runs");
+            assert!(
+                out.status.success(),
+                "{shell}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    let r = util::cli(d.path()).args(["completions", "tcsh"]).run();
+    assert_eq!(r.code, 2, "an unknown shell is a usage error");
+}
+
+#[test]
+fn man_pages_render_without_warnings() {
+    let d = util::tempdir();
+    let mut pages = vec![(
+        String::from("cohere-bundle"),
+        util::cli(d.path()).arg("man").run().success().stdout,
+    )];
+    for sub in subcommands(d.path()) {
+        let page = util::cli(d.path())
+            .args(["man", &sub])
+            .run()
+            .success()
+            .stdout;
+        pages.push((format!("cohere-bundle-{sub}"), page));
+    }
+    for (name, page) in &pages {
+        assert!(
+            page.starts_with(".ie") || page.starts_with(".TH"),
+            "{name}: roff"
+        );
+        assert!(page.contains(&format!(".TH {name} 1")), "{name}: title");
+        assert!(page.contains(".SH EXAMPLES"), "{name}: examples");
+    }
+    util::cli(d.path())
+        .args(["man", "nope"])
+        .run()
+        .fails(2, &["nope", "replay"]);
+    if !have("groff") {
+        eprintln!(
+            "SKIPPED rendering the man pages: groff is not installed (scripts/test installs groff-base when run as root)"
+        );
+        return;
+    }
+    for (name, page) in &pages {
+        let f = util::write(d.path(), &format!("{name}.1"), page);
+        // -ww: every warning; -z: no output, only the diagnostics.
+        let out = std::process::Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww", "-z"])
+            .arg(&f)
+            .output()
+            .expect("groff runs");
+        let warnings = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && warnings.is_empty(),
+            "{name}: {warnings}"
+        );
+        let text = std::process::Command::new("groff")
+            .args(["-man", "-Tutf8", "-P-cbou"])
+            .arg(&f)
+            .output()
+            .expect("groff runs");
+        let text = String::from_utf8_lossy(&text.stdout);
+        assert!(
+            text.contains("EXAMPLES") && text.contains("NO_COLOR"),
+            "{name}:\n{text}"
+        );
+    }
+}

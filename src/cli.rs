@@ -123,9 +123,8 @@ enum Command {
     Scrub {
         /// Files to scrub; stdin when none.
         files: Vec<PathBuf>,
-        /// A secret value to scrub (repeatable); CO_API_KEY and secret-looking env vars are scrubbed too.
-        #[arg(long = "secret", value_name = "VALUE")]
-        secrets: Vec<String>,
+        #[command(flatten)]
+        secrets: SecretArgs,
         /// Print the redaction report (counts per rule, never values) on stderr.
         #[arg(long)]
         report: bool,
@@ -146,9 +145,8 @@ enum Command {
     Verify {
         /// The bundle.
         zip: PathBuf,
-        /// A secret that must not appear (repeatable); CO_API_KEY and secret-looking env vars are searched too.
-        #[arg(long = "secret", value_name = "VALUE")]
-        secrets: Vec<String>,
+        #[command(flatten)]
+        secrets: SecretArgs,
         /// Print the result as one JSON object.
         #[arg(long)]
         json: bool,
@@ -181,9 +179,8 @@ struct OutputArgs {
     /// A log file to include, scrubbed (repeatable).
     #[arg(long = "log", value_name = "FILE")]
     logs: Vec<PathBuf>,
-    /// A secret value to scrub from the bundle (repeatable).
-    #[arg(long = "secret", value_name = "VALUE")]
-    secrets: Vec<String>,
+    #[command(flatten)]
+    secrets: SecretArgs,
     /// Do not treat the values of secret-looking environment variables as secrets.
     #[arg(long)]
     no_env_scan: bool,
@@ -203,6 +200,53 @@ struct OutputArgs {
     /// How long a --log that is a pipe or FIFO may stay silent (no writer, or no data) before reading stops.
     #[arg(long, default_value_t = 10.0, value_name = "SECS", value_parser = parse_secs)]
     log_timeout: f64,
+}
+
+/// Secrets to scrub (`verify`: to search for), besides CO_API_KEY and secret-looking environment variables.
+/// `--secret-env` and `--secrets-file` keep them off the command line, which other users can read (`ps`)
+/// and the shell keeps in its history.
+#[derive(Debug, Args)]
+struct SecretArgs {
+    /// A secret value (repeatable); prefer --secret-env or --secrets-file, as a command line is visible to
+    /// other users and kept in shell history.
+    #[arg(long = "secret", value_name = "VALUE")]
+    secret_values: Vec<String>,
+    /// The name of an environment variable whose value is a secret (repeatable); unset is an error.
+    #[arg(long = "secret-env", value_name = "NAME")]
+    secret_env: Vec<String>,
+    /// A file of secrets, one per line; lines starting with # and blank lines are ignored (repeatable).
+    #[arg(long = "secrets-file", value_name = "FILE")]
+    secrets_files: Vec<PathBuf>,
+}
+
+impl SecretArgs {
+    /// Reads `--secret-env` variables and `--secrets-file` files into the values, once, at the edge: after
+    /// this every secret is in `values`, wherever it came from. An unset variable or unreadable file is a
+    /// usage error naming it (never a value).
+    fn resolve(&mut self) -> anyhow::Result<()> {
+        for name in std::mem::take(&mut self.secret_env) {
+            let value = EnvSettings::secret_from_env(&name)
+                .map_err(|why| cohere_bundle::Error::input(format!("--secret-env {name}"), why))?;
+            self.secret_values.push(value);
+        }
+        for path in std::mem::take(&mut self.secrets_files) {
+            let flag = format!("--secrets-file {}", path.display());
+            let bytes = std::fs::read(&path)
+                .map_err(|e| cohere_bundle::Error::input(flag.clone(), e.to_string()))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| cohere_bundle::Error::input(flag.clone(), "not UTF-8 text"))?;
+            self.secret_values.extend(secrets_in(&text));
+        }
+        Ok(())
+    }
+}
+
+/// The secrets in a `--secrets-file`: one per line, trimmed; `#` comment lines and blank lines skipped.
+fn secrets_in(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
 }
 
 /// Seconds above 0 and at most a day.
@@ -345,7 +389,12 @@ impl OutputArgs {
             out_dir: PathBuf::from("."),
             force: self.force,
             logs: self.logs.clone(),
-            secrets: self.secrets.iter().map(SecretString::new).collect(),
+            secrets: self
+                .secrets
+                .secret_values
+                .iter()
+                .map(SecretString::new)
+                .collect(),
             known,
             env_vars_set: env.vars_set.clone(),
             redact_content: self.redact_content,
@@ -549,6 +598,18 @@ fn observed_nothing(seen: u64, proxy_url: &str, ran_command: bool) -> String {
     )
 }
 
+/// Reads the secrets given by name or file (see [`SecretArgs::resolve`]).
+fn resolve_secrets(cli: &mut Cli) -> anyhow::Result<()> {
+    match &mut cli.command {
+        Command::Demo { out }
+        | Command::Replay { out, .. }
+        | Command::Bundle { out, .. }
+        | Command::Observe { out, .. } => out.secrets.resolve(),
+        Command::Scrub { secrets, .. } | Command::Verify { secrets, .. } => secrets.resolve(),
+        Command::Simulator { .. } | Command::Completions { .. } | Command::Man { .. } => Ok(()),
+    }
+}
+
 /// The secrets the terminal knows before anything is read: the keys in the environment, every `--secret`,
 /// and the values of secret-looking environment variables.
 fn terminal_secrets(cli: &Cli, env: &EnvSettings) -> (Vec<cohere_bundle::KnownSecret>, bool) {
@@ -556,9 +617,9 @@ fn terminal_secrets(cli: &Cli, env: &EnvSettings) -> (Vec<cohere_bundle::KnownSe
         Command::Demo { out }
         | Command::Replay { out, .. }
         | Command::Bundle { out, .. }
-        | Command::Observe { out, .. } => (&out.secrets, out.json),
-        Command::Scrub { secrets, .. } => (secrets, false),
-        Command::Verify { secrets, json, .. } => (secrets, *json),
+        | Command::Observe { out, .. } => (&out.secrets.secret_values, out.json),
+        Command::Scrub { secrets, .. } => (&secrets.secret_values, false),
+        Command::Verify { secrets, json, .. } => (&secrets.secret_values, *json),
         Command::Simulator { .. } | Command::Completions { .. } | Command::Man { .. } => {
             (&[], false)
         }
@@ -569,8 +630,12 @@ fn terminal_secrets(cli: &Cli, env: &EnvSettings) -> (Vec<cohere_bundle::KnownSe
 /// Runs the parsed command line, printing through a scrubbing [`Term`]; returns the process exit code.
 /// SIGINT and SIGTERM (except while `observe` waits for Ctrl-C to stop) remove every unfinished file and
 /// exit 130 or 143.
-pub async fn main(cli: Cli) -> u8 {
+pub async fn main(mut cli: Cli) -> u8 {
     let env = EnvSettings::read();
+    if let Err(e) = resolve_secrets(&mut cli) {
+        let (known, json) = terminal_secrets(&cli, &env);
+        return Term::new(known, json).error(&e);
+    }
     let (known, json) = terminal_secrets(&cli, &env);
     let mut term = Term::new(known, json);
     let observe = matches!(cli.command, Command::Observe { .. });
@@ -722,7 +787,7 @@ async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8>
             report,
             redact_content,
         } => {
-            let known = known_secrets(&secrets, env);
+            let known = known_secrets(&secrets.secret_values, env);
             let mut stdout = std::io::stdout().lock();
             let mut stderr = std::io::stderr();
             let rep: Option<&mut dyn Write> = if report { Some(&mut stderr) } else { None };
@@ -848,7 +913,7 @@ async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8>
             Ok(0)
         }
         Command::Verify { zip, secrets, json } => {
-            let known = known_secrets(&secrets, env);
+            let known = known_secrets(&secrets.secret_values, env);
             let n = known.len();
             let scrubber =
                 cohere_bundle::scrub::Scrubber::new(cohere_bundle::scrub::ScrubOptions {

@@ -246,3 +246,185 @@ fn man_pages_render_without_warnings() {
         );
     }
 }
+
+/// A request, response and log that all hold `a` and `b` (the response's message echoes them, so the
+/// closing lines on stdout would show them too).
+fn leaky_inputs(dir: &std::path::Path, a: &str, b: &str) -> Vec<String> {
+    let req = util::write(
+        dir,
+        "req.json",
+        serde_json::json!({"model": "command-r-08-2024", "max_tokens": 50,
+            "messages": [{"role": "user", "content": format!("connect with {a} and {b}")}]})
+        .to_string(),
+    );
+    let resp = util::write(
+        dir,
+        "resp.json",
+        serde_json::json!({"message": format!("invalid request: {a} {b}")}).to_string(),
+    );
+    let log = util::write(dir, "app.log", format!("db password {a}\nsession {b}\n"));
+    [
+        "bundle".into(),
+        "--request".into(),
+        req.display().to_string(),
+        "--response".into(),
+        resp.display().to_string(),
+        "--status".into(),
+        "400".into(),
+        "--log".into(),
+        log.display().to_string(),
+        "--no-env-scan".into(),
+    ]
+    .to_vec()
+}
+
+/// Every place a value could leak: each zip member in every encoding, stdout and stderr.
+#[track_caller]
+fn assert_absent(zip: &std::path::Path, run: &util::Run, secrets: &[&str]) {
+    for s in secrets {
+        for (form, how) in cohere_bundle::scrub::encoded_forms(s) {
+            for (name, bytes) in util::members(zip) {
+                let text = String::from_utf8_lossy(&bytes);
+                assert!(!text.contains(&form), "{name} holds {s} ({how:?})");
+            }
+        }
+        assert!(!run.stdout.contains(s), "stdout: {}", run.stdout);
+        assert!(!run.stderr.contains(s), "stderr: {}", run.stderr);
+    }
+}
+
+#[test]
+fn secrets_given_by_environment_name_or_file_are_scrubbed_like_secret() {
+    let (a, b, c) = (
+        "quartzLemonade9183xyz",
+        "velvetHarbor4471abc",
+        "amberFalcon2207qrs",
+    );
+    let d = util::tempdir();
+    let args = leaky_inputs(d.path(), a, b);
+    // Without them the values do reach the bundle: the inputs are a real test.
+    let plain = util::cli(d.path())
+        .args(&args)
+        .args(["--out", "plain.zip"])
+        .run()
+        .success();
+    let all: String = util::members(&d.path().join("plain.zip"))
+        .into_iter()
+        .map(|(_, b)| String::from_utf8_lossy(&b).into_owned())
+        .collect();
+    assert!(
+        all.contains(a) && all.contains(b),
+        "control: values in the zip"
+    );
+    assert!(
+        plain.stdout.contains(a),
+        "control: the message is echoed on stdout"
+    );
+
+    let secrets = util::write(
+        d.path(),
+        "secrets.txt",
+        format!("# database\n{b}\n\n   # not a secret: a comment\n  {c}  \n"),
+    );
+    let run = util::cli(d.path())
+        .args(&args)
+        .args(["--secret-env", "MY_PLAIN_SETTING", "--secrets-file"])
+        .arg(&secrets)
+        .args(["--out", "scrubbed.zip"])
+        .env("MY_PLAIN_SETTING", a)
+        .run()
+        .success();
+    assert_absent(&d.path().join("scrubbed.zip"), &run, &[a, b]);
+    let report = util::member(&d.path().join("scrubbed.zip"), "report.md");
+    assert!(report.contains("[REDACTED:"), "placeholders in the report");
+    // --json too.
+    let run = util::cli(d.path())
+        .args(&args)
+        .args(["--secret-env", "MY_PLAIN_SETTING", "--secrets-file"])
+        .arg(&secrets)
+        .args(["--out", "json.zip", "--json"])
+        .env("MY_PLAIN_SETTING", a)
+        .run()
+        .success();
+    run.json();
+    assert_absent(&d.path().join("json.zip"), &run, &[a, b]);
+
+    // scrub: the same flags.
+    let run = util::cli(d.path())
+        .args([
+            "scrub",
+            "app.log",
+            "--secret-env",
+            "MY_PLAIN_SETTING",
+            "--secrets-file",
+        ])
+        .arg(&secrets)
+        .arg("--report")
+        .env("MY_PLAIN_SETTING", a)
+        .run()
+        .success();
+    assert!(
+        run.stdout.contains("db password [REDACTED:"),
+        "{}",
+        run.stdout
+    );
+    for s in [a, b] {
+        assert!(
+            !run.stdout.contains(s) && !run.stderr.contains(s),
+            "scrub printed {s}"
+        );
+    }
+
+    // verify: a zip that holds them is refused, naming no value.
+    let run = util::cli(d.path())
+        .args(["verify", "plain.zip", "--secret-env", "MY_PLAIN_SETTING"])
+        .env("MY_PLAIN_SETTING", a)
+        .run();
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(!run.stderr.contains(a) && !run.stdout.contains(a));
+    let run = util::cli(d.path())
+        .args(["verify", "plain.zip", "--secrets-file"])
+        .arg(&secrets)
+        .run();
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(!run.stderr.contains(b) && !run.stdout.contains(b));
+    util::cli(d.path())
+        .args([
+            "verify",
+            "scrubbed.zip",
+            "--secret-env",
+            "MY_PLAIN_SETTING",
+            "--secrets-file",
+        ])
+        .arg(&secrets)
+        .env("MY_PLAIN_SETTING", a)
+        .run()
+        .success();
+}
+
+#[test]
+fn an_unset_secret_variable_or_missing_secrets_file_is_a_usage_error() {
+    let d = util::tempdir();
+    let args = leaky_inputs(d.path(), "quartzLemonade9183xyz", "velvetHarbor4471abc");
+    util::cli(d.path())
+        .args(&args)
+        .args(["--secret-env", "NOT_SET_ANYWHERE", "--out", "x.zip"])
+        .run()
+        .fails(2, &["--secret-env NOT_SET_ANYWHERE", "not set"]);
+    util::cli(d.path())
+        .args(&args)
+        .args(["--secret-env", "EMPTY_ONE", "--out", "x.zip"])
+        .env("EMPTY_ONE", "")
+        .run()
+        .fails(2, &["EMPTY_ONE", "empty"]);
+    util::cli(d.path())
+        .args(&args)
+        .args(["--secrets-file", "nope.txt", "--out", "x.zip"])
+        .run()
+        .fails(2, &["--secrets-file nope.txt"]);
+    util::cli(d.path())
+        .args(["scrub", "app.log", "--secret-env", "NOT_SET_ANYWHERE"])
+        .run()
+        .fails(2, &["NOT_SET_ANYWHERE"]);
+    assert!(!d.path().join("x.zip").exists());
+}

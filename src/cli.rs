@@ -128,6 +128,10 @@ enum Command {
         /// Print the redaction report (counts per rule, never values) on stderr.
         #[arg(long)]
         report: bool,
+        /// Print the redaction report as one JSON line on stderr (stdout stays the scrubbed text); an
+        /// error is a JSON object there too.
+        #[arg(long)]
+        json: bool,
         /// Replace prompt and completion text with length-keeping placeholders.
         #[arg(long)]
         redact_content: bool,
@@ -598,6 +602,45 @@ fn observed_nothing(seen: u64, proxy_url: &str, ran_command: bool) -> String {
     )
 }
 
+/// A command line clap refused: its own message on stderr as ever, and under `--json` (before any `--`) the
+/// `{"error": ...}` object too, so that a caller parsing the output gets JSON whatever went wrong. Help and
+/// version requests print and exit as usual. Returns the exit code.
+pub fn parse_error(e: clap::Error) -> u8 {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let json = args
+        .iter()
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json");
+    let code = u8::try_from(e.exit_code()).unwrap_or(2);
+    if json {
+        let env = EnvSettings::read();
+        let mut term = Term::new(known_secrets(&[], &env), true);
+        term.json_to_stderr = args.get(1).is_some_and(|a| a == "scrub");
+        let rendered = e.render().to_string();
+        let first = rendered.lines().next().unwrap_or("invalid command line");
+        let message = first.strip_prefix("error: ").unwrap_or(first);
+        if term.json_to_stderr {
+            term.report_error(message, code, "usage");
+            return code;
+        }
+        term.out(
+            &serde_json::json!({"error": {"message": term.scrub(message), "exit_code": code, "kind": "usage"}})
+                .to_string(),
+        );
+    }
+    let _ = e.print();
+    code
+}
+
 /// Reads the secrets given by name or file (see [`SecretArgs::resolve`]).
 fn resolve_secrets(cli: &mut Cli) -> anyhow::Result<()> {
     match &mut cli.command {
@@ -618,7 +661,7 @@ fn terminal_secrets(cli: &Cli, env: &EnvSettings) -> (Vec<cohere_bundle::KnownSe
         | Command::Replay { out, .. }
         | Command::Bundle { out, .. }
         | Command::Observe { out, .. } => (&out.secrets.secret_values, out.json),
-        Command::Scrub { secrets, .. } => (&secrets.secret_values, false),
+        Command::Scrub { secrets, json, .. } => (&secrets.secret_values, *json),
         Command::Verify { secrets, json, .. } => (&secrets.secret_values, *json),
         Command::Simulator { .. } | Command::Completions { .. } | Command::Man { .. } => {
             (&[], false)
@@ -632,12 +675,16 @@ fn terminal_secrets(cli: &Cli, env: &EnvSettings) -> (Vec<cohere_bundle::KnownSe
 /// exit 130 or 143.
 pub async fn main(mut cli: Cli) -> u8 {
     let env = EnvSettings::read();
+    let json_to_stderr = matches!(cli.command, Command::Scrub { .. });
     if let Err(e) = resolve_secrets(&mut cli) {
         let (known, json) = terminal_secrets(&cli, &env);
-        return Term::new(known, json).error(&e);
+        let mut term = Term::new(known, json);
+        term.json_to_stderr = json_to_stderr;
+        return term.error(&e);
     }
     let (known, json) = terminal_secrets(&cli, &env);
     let mut term = Term::new(known, json);
+    term.json_to_stderr = json_to_stderr;
     let observe = matches!(cli.command, Command::Observe { .. });
     let work = run(cli, &env, &mut term);
     let result = if observe {
@@ -785,13 +832,46 @@ async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8>
             files,
             secrets,
             report,
+            json,
             redact_content,
         } => {
+            // A missing or unreadable input is a usage error (exit 2) named before anything is printed.
+            for f in &files {
+                if let Err(e) = std::fs::File::open(f) {
+                    anyhow::bail!(cohere_bundle::Error::input(
+                        f.display().to_string(),
+                        e.to_string()
+                    ));
+                }
+                if f.is_dir() {
+                    anyhow::bail!(cohere_bundle::Error::input(
+                        f.display().to_string(),
+                        "a directory, not a file"
+                    ));
+                }
+            }
             let known = known_secrets(&secrets.secret_values, env);
             let mut stdout = std::io::stdout().lock();
             let mut stderr = std::io::stderr();
-            let rep: Option<&mut dyn Write> = if report { Some(&mut stderr) } else { None };
-            cohere_bundle::scrub::scrub_command(&files, known, redact_content, &mut stdout, rep)?;
+            let rep: Option<&mut dyn Write> = if report && !json {
+                Some(&mut stderr)
+            } else {
+                None
+            };
+            let r = cohere_bundle::scrub::scrub_command(
+                &files,
+                known,
+                redact_content,
+                &mut stdout,
+                rep,
+            )?;
+            stdout.flush().context("<stdout>")?;
+            if json {
+                term.err_line(
+                    &serde_json::json!({"redactions": r.members, "distinct_secrets": r.distinct_secrets, "total": r.total()})
+                        .to_string(),
+                );
+            }
             Ok(0)
         }
         Command::Demo { out } => {

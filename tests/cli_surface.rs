@@ -428,3 +428,100 @@ fn an_unset_secret_variable_or_missing_secrets_file_is_a_usage_error() {
         .fails(2, &["NOT_SET_ANYWHERE"]);
     assert!(!d.path().join("x.zip").exists());
 }
+
+/// The one line of `text`, parsed as a JSON object.
+#[track_caller]
+fn one_json_line(text: &str) -> serde_json::Value {
+    assert_eq!(
+        text.trim_end().lines().count(),
+        1,
+        "one JSON line: {text:?}"
+    );
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+#[test]
+fn scrub_json_prints_the_redaction_report_as_json_on_stderr() {
+    let d = util::tempdir();
+    let log = util::write(
+        d.path(),
+        "app.log",
+        "password=quartzLemonade9183xyz\nplain line\n",
+    );
+    let run = util::cli(d.path())
+        .args(["scrub", "--json", "--secret", "quartzLemonade9183xyz"])
+        .arg(&log)
+        .run()
+        .success();
+    assert!(
+        run.stdout.contains("plain line") && !run.stdout.contains("quartzLemonade"),
+        "{}",
+        run.stdout
+    );
+    let v = one_json_line(&run.stderr);
+    assert!(v["total"].as_u64().unwrap_or(0) >= 1, "{v}");
+    assert!(
+        v["redactions"].as_object().is_some_and(|m| !m.is_empty()),
+        "{v}"
+    );
+    assert!(!run.stderr.contains("quartzLemonade"));
+}
+
+#[test]
+fn errors_under_json_are_json_for_every_command() {
+    let d = util::tempdir();
+    let check = |v: &serde_json::Value, code: u64| {
+        assert_eq!(v["error"]["exit_code"].as_u64(), Some(code), "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{v}"
+        );
+        assert!(v["error"]["kind"].as_str().is_some(), "{v}");
+    };
+    // Errors found while running: stdout is one JSON object.
+    for args in [
+        vec!["replay", "missing.json", "--json"],
+        vec!["bundle", "--request", "missing.json", "--json"],
+        vec!["verify", "missing.zip", "--json"],
+        vec!["demo", "--json", "--secret-env", "NOT_SET_ANYWHERE"],
+        vec!["observe", "--json", "--log", "missing.log", "--", "true"],
+    ] {
+        let r = util::cli(d.path()).args(&args).run();
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        check(&r.json(), 2);
+    }
+    // Errors clap finds in the command line, under --json too.
+    for args in [
+        vec!["bundle", "--request", "r.json", "--status", "600", "--json"],
+        vec!["replay", "r.json", "--base-url", "api.cohere.com", "--json"],
+        vec!["verify", "--json", "--no-such-flag", "x.zip"],
+    ] {
+        let r = util::cli(d.path()).args(&args).run();
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        let v = r.json();
+        check(&v, 2);
+        assert_eq!(v["error"]["kind"], "usage", "{v}");
+        assert!(
+            r.stderr.contains("error:"),
+            "clap's own message stays on stderr"
+        );
+    }
+    // scrub --json: stdout is the scrubbed text, so the error object is on stderr, alone.
+    for args in [
+        vec!["scrub", "--json", "missing.log"],
+        vec!["scrub", "--json", "--secret-env", "NOT_SET_ANYWHERE"],
+        vec!["scrub", "--json", "--no-such-flag"],
+    ] {
+        let r = util::cli(d.path()).args(&args).run();
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
+        check(&one_json_line(&r.stderr), 2);
+    }
+    // Without --json an error stays one plain line.
+    util::cli(d.path())
+        .args(["verify", "missing.zip"])
+        .run()
+        .fails(2, &["missing.zip"]);
+}

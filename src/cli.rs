@@ -437,6 +437,8 @@ fn print_outcome(term: &Term, o: &Outcome, json: bool) -> anyhow::Result<()> {
             "client": o.summary.client,
             "request_id": o.summary.request_id,
             "causes": o.summary.causes,
+            "cause_side": o.summary.cause_side,
+            "support_needed": o.summary.support_needed,
             "redactions": o.redactions,
             "matrix": o.summary.matrix,
             "eml": o.eml,
@@ -506,17 +508,27 @@ fn print_outcome(term: &Term, o: &Outcome, json: bool) -> anyhow::Result<()> {
     for c in &s.cuts {
         lines.push(format!("  cut to fit --max-size: {c}"));
     }
-    lines.push(match &o.eml {
-        Some(e) => format!(
-            "Email draft to {}: {} (the zip attached).",
-            cohere_bundle::cohere::SUPPORT_EMAIL,
+    let support = cohere_bundle::cohere::SUPPORT_EMAIL;
+    if !s.support_needed {
+        // A cause on the user's side: the fix is theirs, support only if it fails.
+        let code = s.causes.first().map(|c| c.code.as_str()).unwrap_or("");
+        lines.push(format!(
+            "Support is not needed: the cause ({code}) is on your side, so the next step above fixes it; \
+             write to {support} only if it does not."
+        ));
+    }
+    match (&o.eml, s.support_needed) {
+        (Some(e), true) => lines.push(format!(
+            "Email draft to {support}: {} (the zip attached).",
             e.display()
-        ),
-        None => format!(
-            "Attach it to an email to {}.",
-            cohere_bundle::cohere::SUPPORT_EMAIL
-        ),
-    });
+        )),
+        (Some(e), false) => lines.push(format!(
+            "Email draft to {support}, for if the fix fails: {} (the zip attached).",
+            e.display()
+        )),
+        (None, true) => lines.push(format!("Attach it to an email to {support}.")),
+        (None, false) => {}
+    }
     term.out(&lines.join("\n"));
     Ok(())
 }

@@ -525,3 +525,81 @@ fn errors_under_json_are_json_for_every_command() {
         .run()
         .fails(2, &["missing.zip"]);
 }
+
+#[test]
+fn the_support_line_follows_the_cause() {
+    let d = util::tempdir();
+    let req = util::write(
+        d.path(),
+        "req.json",
+        r#"{"model":"command-r-08-2024","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}"#,
+    );
+    let resp = util::write(
+        d.path(),
+        "resp.json",
+        r#"{"message":"something went wrong"}"#,
+    );
+    // (status, cause, side, support needed)
+    for (status, code, side, needed) in [
+        ("401", "invalid_api_key", "user", false),
+        ("404", "model_not_found", "user", false),
+        ("500", "server_error", "cohere", true),
+        ("503", "service_unavailable", "cohere", true),
+        ("403", "forbidden", "unknown", true),
+        ("200", "", "unknown", true),
+    ] {
+        let zip = format!("{status}.zip");
+        let run = util::cli(d.path())
+            .args(["bundle", "--request"])
+            .arg(&req)
+            .arg("--response")
+            .arg(&resp)
+            .args(["--status", status, "--out", &zip])
+            .run()
+            .success();
+        let s = util::summary(&d.path().join(&zip));
+        assert_eq!(
+            s["causes"][0]["code"].as_str().unwrap_or(""),
+            code,
+            "{status}"
+        );
+        assert_eq!(s["cause_side"], side, "{status}");
+        assert_eq!(s["support_needed"], needed, "{status}");
+        assert_eq!(s["schema_version"], 1);
+        let last = run
+            .stdout
+            .trim_end()
+            .lines()
+            .last()
+            .unwrap_or("")
+            .to_string();
+        if needed {
+            assert_eq!(
+                last, "Attach it to an email to support@cohere.com.",
+                "{status}: {}",
+                run.stdout
+            );
+            assert!(!run.stdout.contains("not needed"), "{status}");
+        } else {
+            assert!(
+                last.starts_with("Support is not needed")
+                    && last.contains(code)
+                    && last.contains("only if"),
+                "{status}: {}",
+                run.stdout
+            );
+            assert!(!run.stdout.contains("Attach it"), "{status}");
+        }
+        // --json says the same.
+        let v = util::cli(d.path())
+            .args(["bundle", "--request"])
+            .arg(&req)
+            .arg("--response")
+            .arg(&resp)
+            .args(["--status", status, "--out", &zip, "--force", "--json"])
+            .run()
+            .success()
+            .json();
+        assert_eq!(v["support_needed"], needed, "{status}");
+    }
+}

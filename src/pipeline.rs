@@ -661,6 +661,7 @@ async fn write_prepared(
             logs: &listings,
             log_errors: &log_errors,
             environment: &environment,
+            redact_content: bo.redact_content,
         };
         let json = |v: &dyn erased::Json| v.to_json();
         let mut members = vec![

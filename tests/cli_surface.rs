@@ -603,3 +603,77 @@ fn the_support_line_follows_the_cause() {
         assert_eq!(v["support_needed"], needed, "{status}");
     }
 }
+
+#[test]
+fn the_report_shows_the_request_body_shortened_scrubbed_and_redacted_on_request() {
+    let d = util::tempdir();
+    let long = "lorem ipsum dolor sit amet ".repeat(100);
+    let docs: Vec<serde_json::Value> = (0..30)
+        .map(|i| serde_json::json!({"id": format!("doc-{i}"), "data": {"text": format!("document number {i}")}}))
+        .collect();
+    let body = serde_json::json!({
+        "model": "command-r-08-2024",
+        "max_tokens": 50,
+        "messages": [{"role": "user", "content": format!("{long} the damaged cover amberFalcon2207qrs")}],
+        "documents": docs,
+    });
+    let req = util::write(d.path(), "req.json", body.to_string());
+    let resp = util::write(d.path(), "resp.json", r#"{"message":"invalid request"}"#);
+    let run = |extra: &[&str], out: &str| {
+        util::cli(d.path())
+            .args(["bundle", "--request"])
+            .arg(&req)
+            .arg("--response")
+            .arg(&resp)
+            .args([
+                "--status",
+                "400",
+                "--out",
+                out,
+                "--secret",
+                "amberFalcon2207qrs",
+            ])
+            .args(extra)
+            .run()
+            .success();
+        util::member(&d.path().join(out), "report.md")
+    };
+    let md = run(&[], "plain.zip");
+    let section = md
+        .split("## The request body")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a request body section");
+    assert!(
+        section.contains("\"model\": \"command-r-08-2024\""),
+        "{section}"
+    );
+    assert!(
+        section.contains("more characters]"),
+        "long strings cut: {section}"
+    );
+    assert!(section.contains("more items"), "long lists cut: {section}");
+    assert!(
+        section.contains("doc-0") && !section.contains("doc-29"),
+        "{section}"
+    );
+    assert!(
+        section.lines().count() < 80,
+        "bounded: {} lines",
+        section.lines().count()
+    );
+    assert!(!md.contains("amberFalcon2207qrs"), "scrubbed");
+    assert!(md.contains("[REDACTED:"), "placeholder shown");
+    // --redact-content: the prompt and documents are not in the report's body.
+    let md = run(&["--redact-content"], "redacted.zip");
+    let section = md.split("## The request body").nth(1).expect("section");
+    let section = section.split("\n## ").next().unwrap_or("");
+    assert!(
+        section.contains("\"model\": \"command-r-08-2024\""),
+        "{section}"
+    );
+    assert!(
+        !section.contains("lorem ipsum") && !section.contains("document number"),
+        "{section}"
+    );
+}

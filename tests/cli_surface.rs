@@ -677,3 +677,45 @@ fn the_report_shows_the_request_body_shortened_scrubbed_and_redacted_on_request(
         "{section}"
     );
 }
+
+#[test]
+fn zip_members_carry_the_bundles_creation_time() {
+    use chrono::Datelike;
+    let d = util::tempdir();
+    let before = chrono::Local::now().naive_local();
+    util::cli(d.path())
+        .args(["demo", "--out", "t.zip"])
+        .run()
+        .success();
+    let after = chrono::Local::now().naive_local();
+    let f = std::fs::File::open(d.path().join("t.zip")).expect("zip");
+    let mut a = zip::ZipArchive::new(f).expect("a zip");
+    assert!(a.len() >= 5);
+    for i in 0..a.len() {
+        let m = a.by_index(i).expect("member");
+        let t = m.last_modified().expect("a time");
+        let when =
+            chrono::NaiveDate::from_ymd_opt(t.year().into(), t.month().into(), t.day().into())
+                .and_then(|d| d.and_hms_opt(t.hour().into(), t.minute().into(), t.second().into()))
+                .expect("a valid date");
+        // Two-second steps: allow for the rounding down.
+        assert!(
+            when >= before - chrono::Duration::seconds(2) && when <= after,
+            "{}: {when} not between {before} and {after}",
+            m.name()
+        );
+    }
+    // Out of the format's range: clamped, never an error.
+    let t = cohere_bundle::bundle::zip_time(
+        chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap(),
+    );
+    assert_eq!(t.year(), 1980);
+    let now = cohere_bundle::bundle::zip_time(after);
+    assert_eq!(
+        (now.year() as i32, now.month() as u32),
+        (after.year(), after.month())
+    );
+}

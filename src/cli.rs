@@ -449,13 +449,7 @@ fn print_outcome(term: &Term, o: &Outcome, json: bool) -> anyhow::Result<()> {
     }
     let s = &o.summary;
     let mut lines = Vec::new();
-    let what = match (&s.status, &s.error) {
-        (Some(st), Some(e)) if e.class == "http" => format!("HTTP {st}"),
-        (Some(st), Some(e)) => format!("HTTP {st}, {} failure", e.class),
-        (None, Some(e)) => format!("{} failure, no response", e.class),
-        (Some(st), None) => format!("HTTP {st}, no error"),
-        (None, None) => "no error".into(),
-    };
+    let what = cohere_bundle::report::failure_words(s);
     lines.push(format!(
         "{} request with {}: {what}",
         s.endpoint,

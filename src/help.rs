@@ -129,7 +129,7 @@ pub const OBSERVE: &str = concat!(
 pub const SCRUB: &str = concat!(
     "Examples:\n",
     "  cohere-bundle scrub app.log --report\n",
-    "  cohere-bundle scrub app.log --secret-env DB_PASSWORD\n",
+    "  cohere-bundle scrub app.log --secret-env DB_PASSWORD --json\n",
     "  cohere-bundle scrub --secrets-file secrets.txt --redact-content request.json\n",
     "  cohere-bundle scrub -\n",
     "\n",

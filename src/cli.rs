@@ -608,29 +608,31 @@ fn observed_nothing(seen: u64, proxy_url: &str, ran_command: bool) -> String {
     )
 }
 
-/// A command line clap refused: its own message on stderr as ever, and under `--json` (before any `--`) the
-/// `{"error": ...}` object too, so that a caller parsing the output gets JSON whatever went wrong. Help and
-/// version requests print and exit as usual. Returns the exit code.
-pub fn parse_error(e: clap::Error) -> u8 {
+/// A command line (`args`, the program name first) clap refused: its own message on stderr as ever, and under
+/// `--json` (before any `--`) the `{"error": ...}` object too, so that a caller parsing the output gets JSON
+/// whatever went wrong. Help and version requests are printed as usual. Returns the exit code (never exits:
+/// the Python package calls this too).
+pub fn parse_error<A: AsRef<std::ffi::OsStr>>(e: clap::Error, args: &[A]) -> u8 {
     use clap::error::ErrorKind;
+    let code = u8::try_from(e.exit_code()).unwrap_or(2);
     if matches!(
         e.kind(),
         ErrorKind::DisplayHelp
             | ErrorKind::DisplayVersion
             | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     ) {
-        e.exit();
+        let _ = e.print();
+        return code;
     }
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(AsRef::as_ref).collect();
     let json = args
         .iter()
-        .take_while(|a| *a != "--")
-        .any(|a| a == "--json");
-    let code = u8::try_from(e.exit_code()).unwrap_or(2);
+        .take_while(|a| **a != "--")
+        .any(|a| *a == "--json");
     if json {
         let env = EnvSettings::read();
         let mut term = Term::new(known_secrets(&[], &env), true);
-        term.json_to_stderr = args.get(1).is_some_and(|a| a == "scrub");
+        term.json_to_stderr = args.get(1).is_some_and(|a| *a == "scrub");
         let rendered = e.render().to_string();
         let first = rendered.lines().next().unwrap_or("invalid command line");
         let message = first.strip_prefix("error: ").unwrap_or(first);

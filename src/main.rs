@@ -11,9 +11,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match cli::Cli::try_parse_from(&args) {
         Ok(c) => c,
-        Err(e) => return ExitCode::from(cli::parse_error(e)),
+        Err(e) => return ExitCode::from(cli::parse_error(e, &args)),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -519,6 +519,12 @@ fn errors_under_json_are_json_for_every_command() {
         assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
         check(&one_json_line(&r.stderr), 2);
     }
+    // Help asked for next to --json is help, exit 0.
+    let r = util::cli(d.path())
+        .args(["replay", "--help", "--json"])
+        .run()
+        .success();
+    assert!(r.stdout.contains("Examples:"), "{}", r.stdout);
     // Without --json an error stays one plain line.
     util::cli(d.path())
         .args(["verify", "missing.zip"])

@@ -345,6 +345,22 @@ impl Write for ChannelWriter {
     }
 }
 
+/// `t` as a zip member's modification time (MS-DOS date and time: local time, two-second steps, years
+/// 1980 to 2107, clamped to them).
+pub fn zip_time(t: chrono::NaiveDateTime) -> zip::DateTime {
+    use chrono::{Datelike, Timelike};
+    let year = t.year().clamp(1980, 2107) as u16;
+    zip::DateTime::from_date_and_time(
+        year,
+        t.month() as u8,
+        t.day() as u8,
+        t.hour() as u8,
+        t.minute() as u8,
+        t.second().min(58) as u8,
+    )
+    .unwrap_or_default()
+}
+
 /// Writes the bundle: every member scrubbed, then `redactions.json` and `manifest.json`; re-reads the zip and
 /// searches every member for every known secret; keeps it (renaming the temp file onto `opts.path`) only when
 /// nothing was found. On any failure no file is left at the output path.
@@ -368,7 +384,9 @@ pub fn write_bundle(
         .try_clone()
         .map_err(|e| Error::io(tmp.path(), e))?;
     let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
+    // Every member carries the bundle's creation time (the zip format's local date and time), not 1980.
     let options = SimpleFileOptions::default()
+        .last_modified_time(zip_time(chrono::Local::now().naive_local()))
         .compression_method(zip::CompressionMethod::Deflated)
         .compression_level(Some(6))
         .large_file(false);

@@ -16,7 +16,8 @@ use crate::term::Term;
 
 /// Turn a failing Cohere API request into a support bundle that Cohere support can act on at once.
 #[derive(Debug, Parser)]
-#[command(name = "cohere-bundle", version, about, long_about = None, max_term_width = 100)]
+#[command(name = "cohere-bundle", version, about, long_about = None, max_term_width = 100,
+    after_help = crate::help::TOP)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -25,11 +26,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Replay a realistic failing request against a built-in simulated API and write a bundle (no key, no network).
+    #[command(after_help = crate::help::DEMO)]
     Demo {
         #[command(flatten)]
         out: OutputArgs,
     },
     /// Replay a failing request (JSON body, envelope, HAR file or curl command; `-` for stdin) and write a bundle.
+    #[command(after_help = crate::help::REPLAY)]
     Replay {
         /// The request file: a JSON body, {"method","url","headers","body"}, a HAR file, or a curl command line.
         request: PathBuf,
@@ -39,8 +42,9 @@ enum Command {
         /// Which failing HAR entry to take (0 = the first failing one).
         #[arg(long)]
         har_entry: Option<usize>,
-        /// Base URL of the API [default: $CO_API_URL, else the request's URL, else https://api.cohere.com].
-        #[arg(long)]
+        /// Base URL of the API, with its scheme [default: $CO_API_URL, else the request's URL, else
+        /// https://api.cohere.com].
+        #[arg(long, value_name = "URL", value_parser = parse_base_url)]
         base_url: Option<String>,
         /// Seconds to wait for a complete response.
         #[arg(long, default_value_t = 120.0, value_name = "SECS")]
@@ -65,6 +69,7 @@ enum Command {
         out: OutputArgs,
     },
     /// Write a bundle for a failure that cannot be replayed (no key at hand, production data, AWS).
+    #[command(after_help = crate::help::BUNDLE)]
     Bundle {
         /// The request file (any form `replay` takes).
         #[arg(long)]
@@ -72,8 +77,8 @@ enum Command {
         /// The response body as received.
         #[arg(long)]
         response: Option<PathBuf>,
-        /// The HTTP status received.
-        #[arg(long)]
+        /// The HTTP status received (100-599).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(100..=599))]
         status: Option<u16>,
         /// The response headers as received ("Name: value" lines, or a JSON object).
         #[arg(long)]
@@ -88,6 +93,7 @@ enum Command {
         out: OutputArgs,
     },
     /// Run a local recording proxy (and optionally a command through it) and bundle the failures it saw.
+    #[command(after_help = crate::help::OBSERVE)]
     Observe {
         /// Address to listen on (loopback only, unless --allow-remote).
         #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
@@ -96,8 +102,8 @@ enum Command {
         /// the proxy, spending the API key of whoever sends through it.
         #[arg(long)]
         allow_remote: bool,
-        /// Where to forward [default: $CO_API_URL as it was, else https://api.cohere.com].
-        #[arg(long, value_name = "URL")]
+        /// Where to forward, with its scheme [default: $CO_API_URL as it was, else https://api.cohere.com].
+        #[arg(long, value_name = "URL", value_parser = parse_base_url)]
         upstream: Option<String>,
         /// Record every exchange, not only failures.
         #[arg(long)]
@@ -113,37 +119,55 @@ enum Command {
         command: Vec<std::ffi::OsString>,
     },
     /// Scrub files (or stdin) and print the result: a preview of what would leave the machine.
+    #[command(after_help = crate::help::SCRUB)]
     Scrub {
         /// Files to scrub; stdin when none.
         files: Vec<PathBuf>,
-        /// A secret value to scrub (repeatable); CO_API_KEY and secret-looking env vars are scrubbed too.
-        #[arg(long = "secret", value_name = "VALUE")]
-        secrets: Vec<String>,
+        #[command(flatten)]
+        secrets: SecretArgs,
         /// Print the redaction report (counts per rule, never values) on stderr.
         #[arg(long)]
         report: bool,
+        /// Print the redaction report as one JSON line on stderr (stdout stays the scrubbed text); an
+        /// error is a JSON object there too.
+        #[arg(long)]
+        json: bool,
         /// Replace prompt and completion text with length-keeping placeholders.
         #[arg(long)]
         redact_content: bool,
     },
     /// Run the simulated Cohere API in the foreground (for trying the tool; failures on demand with the
     /// request header `x-simulate: <scenario>`).
-    #[command(hide = true)]
+    #[command(hide = true, after_help = crate::help::SIMULATOR)]
     Simulator {
         /// Port on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 0)]
         port: u16,
     },
     /// Check a bundle: manifest sizes and checksums, and a search for known secrets in every encoding.
+    #[command(after_help = crate::help::VERIFY)]
     Verify {
         /// The bundle.
         zip: PathBuf,
-        /// A secret that must not appear (repeatable); CO_API_KEY and secret-looking env vars are searched too.
-        #[arg(long = "secret", value_name = "VALUE")]
-        secrets: Vec<String>,
+        #[command(flatten)]
+        secrets: SecretArgs,
         /// Print the result as one JSON object.
         #[arg(long)]
         json: bool,
+    },
+    /// Print a shell completion script on stdout.
+    #[command(after_help = crate::help::COMPLETIONS)]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout: the tool's, or one command's.
+    #[command(after_help = crate::help::MAN)]
+    Man {
+        /// The command whose page to print (e.g. replay); the tool's own page when omitted.
+        #[arg(value_name = "COMMAND")]
+        command: Option<String>,
     },
 }
 
@@ -159,9 +183,8 @@ struct OutputArgs {
     /// A log file to include, scrubbed (repeatable).
     #[arg(long = "log", value_name = "FILE")]
     logs: Vec<PathBuf>,
-    /// A secret value to scrub from the bundle (repeatable).
-    #[arg(long = "secret", value_name = "VALUE")]
-    secrets: Vec<String>,
+    #[command(flatten)]
+    secrets: SecretArgs,
     /// Do not treat the values of secret-looking environment variables as secrets.
     #[arg(long)]
     no_env_scan: bool,
@@ -181,6 +204,53 @@ struct OutputArgs {
     /// How long a --log that is a pipe or FIFO may stay silent (no writer, or no data) before reading stops.
     #[arg(long, default_value_t = 10.0, value_name = "SECS", value_parser = parse_secs)]
     log_timeout: f64,
+}
+
+/// Secrets to scrub (`verify`: to search for), besides CO_API_KEY and secret-looking environment variables.
+/// `--secret-env` and `--secrets-file` keep them off the command line, which other users can read (`ps`)
+/// and the shell keeps in its history.
+#[derive(Debug, Args)]
+struct SecretArgs {
+    /// A secret value (repeatable); prefer --secret-env or --secrets-file, as a command line is visible to
+    /// other users and kept in shell history.
+    #[arg(long = "secret", value_name = "VALUE")]
+    secret_values: Vec<String>,
+    /// The name of an environment variable whose value is a secret (repeatable); unset is an error.
+    #[arg(long = "secret-env", value_name = "NAME")]
+    secret_env: Vec<String>,
+    /// A file of secrets, one per line; lines starting with # and blank lines are ignored (repeatable).
+    #[arg(long = "secrets-file", value_name = "FILE")]
+    secrets_files: Vec<PathBuf>,
+}
+
+impl SecretArgs {
+    /// Reads `--secret-env` variables and `--secrets-file` files into the values, once, at the edge: after
+    /// this every secret is in `values`, wherever it came from. An unset variable or unreadable file is a
+    /// usage error naming it (never a value).
+    fn resolve(&mut self) -> anyhow::Result<()> {
+        for name in std::mem::take(&mut self.secret_env) {
+            let value = EnvSettings::secret_from_env(&name)
+                .map_err(|why| cohere_bundle::Error::input(format!("--secret-env {name}"), why))?;
+            self.secret_values.push(value);
+        }
+        for path in std::mem::take(&mut self.secrets_files) {
+            let flag = format!("--secrets-file {}", path.display());
+            let bytes = std::fs::read(&path)
+                .map_err(|e| cohere_bundle::Error::input(flag.clone(), e.to_string()))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| cohere_bundle::Error::input(flag.clone(), "not UTF-8 text"))?;
+            self.secret_values.extend(secrets_in(&text));
+        }
+        Ok(())
+    }
+}
+
+/// The secrets in a `--secrets-file`: one per line, trimmed; `#` comment lines and blank lines skipped.
+fn secrets_in(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
 }
 
 /// Seconds above 0 and at most a day.
@@ -205,6 +275,102 @@ fn parse_max_size(s: &str) -> Result<u64, String> {
     cohere_bundle::fit::parse_size(s)
 }
 
+/// The roff man page of the tool, or of one of its commands (`cohere-bundle-replay(1)`).
+fn man_page(command: Option<&str>) -> anyhow::Result<Vec<u8>> {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    cmd.build();
+    let page = match command {
+        None => cmd,
+        Some(name) => {
+            let names: Vec<String> = cmd
+                .get_subcommands()
+                .filter(|c| !c.is_hide_set() && c.get_name() != "help")
+                .map(|c| c.get_name().to_string())
+                .collect();
+            let sub = cmd
+                .find_subcommand(name)
+                .filter(|c| !c.is_hide_set())
+                .ok_or_else(|| {
+                    cohere_bundle::Error::input(
+                        "man",
+                        format!("no command '{name}'; one of: {}", names.join(", ")),
+                    )
+                })?;
+            sub.clone().version(env!("CARGO_PKG_VERSION"))
+        }
+    };
+    // The after-help text becomes the page's own EXAMPLES and ENVIRONMENT sections, set as written.
+    let extra = page.get_after_help().map(|h| man_sections(&h.to_string()));
+    let page = page.after_help(None::<&'static str>);
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(page)
+        .source(format!("cohere-bundle {}", env!("CARGO_PKG_VERSION")))
+        .render(&mut buf)
+        .context("rendering the man page")?;
+    let mut text = String::from_utf8(buf).context("the man page is not UTF-8")?;
+    if let Some(extra) = extra {
+        let at = text
+            .find("\n.SH VERSION")
+            .map(|i| i + 1)
+            .unwrap_or(text.len());
+        text.insert_str(at, &extra);
+    }
+    Ok(text.into_bytes())
+}
+
+/// Roff sections from help text: a line `Heading:` starts a section `HEADING`, its indented lines are set
+/// without filling (as the terminal shows them), other lines are paragraphs.
+fn man_sections(help: &str) -> String {
+    use roff::{roman, Roff};
+    let mut r = Roff::new();
+    let mut nofill = false;
+    for line in help.lines() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let indented = line.starts_with(' ');
+        if nofill && !indented {
+            r.control("fi", []);
+            nofill = false;
+        }
+        if !indented && line.ends_with(':') && !line.contains(' ') {
+            r.control("SH", [line.trim_end_matches(':').to_uppercase().as_str()]);
+        } else if indented {
+            if !nofill {
+                r.control("nf", []);
+                nofill = true;
+            }
+            r.text([roman(line)]);
+        } else {
+            r.control("PP", []);
+            r.text([roman(line)]);
+        }
+    }
+    if nofill {
+        r.control("fi", []);
+    }
+    r.to_roff()
+}
+
+/// An `http://` or `https://` URL; one without a scheme is refused with the fix (`api.cohere.com` is not
+/// a URL a client can send to, and guessing the scheme would hide a typo).
+fn parse_base_url(s: &str) -> Result<String, String> {
+    let t = s.trim();
+    let Some((scheme, rest)) = t.split_once("://") else {
+        return Err(format!(
+            "'{s}' has no scheme; add https:// (e.g. https://{})",
+            t.trim_start_matches('/')
+        ));
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(format!(
+            "'{s}' is not an http:// or https:// URL; e.g. https://{rest}"
+        ));
+    }
+    url::Url::parse(t).map_err(|e| format!("'{s}' is not a URL: {e}"))?;
+    Ok(t.to_string())
+}
+
 fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
     Endpoint::from_name(s).ok_or_else(|| {
         let names: Vec<&str> = Endpoint::ALL.iter().map(|e| e.name()).collect();
@@ -227,7 +393,12 @@ impl OutputArgs {
             out_dir: PathBuf::from("."),
             force: self.force,
             logs: self.logs.clone(),
-            secrets: self.secrets.iter().map(SecretString::new).collect(),
+            secrets: self
+                .secrets
+                .secret_values
+                .iter()
+                .map(SecretString::new)
+                .collect(),
             known,
             env_vars_set: env.vars_set.clone(),
             redact_content: self.redact_content,
@@ -266,6 +437,8 @@ fn print_outcome(term: &Term, o: &Outcome, json: bool) -> anyhow::Result<()> {
             "client": o.summary.client,
             "request_id": o.summary.request_id,
             "causes": o.summary.causes,
+            "cause_side": o.summary.cause_side,
+            "support_needed": o.summary.support_needed,
             "redactions": o.redactions,
             "matrix": o.summary.matrix,
             "eml": o.eml,
@@ -276,13 +449,7 @@ fn print_outcome(term: &Term, o: &Outcome, json: bool) -> anyhow::Result<()> {
     }
     let s = &o.summary;
     let mut lines = Vec::new();
-    let what = match (&s.status, &s.error) {
-        (Some(st), Some(e)) if e.class == "http" => format!("HTTP {st}"),
-        (Some(st), Some(e)) => format!("HTTP {st}, {} failure", e.class),
-        (None, Some(e)) => format!("{} failure, no response", e.class),
-        (Some(st), None) => format!("HTTP {st}, no error"),
-        (None, None) => "no error".into(),
-    };
+    let what = cohere_bundle::report::failure_words(s);
     lines.push(format!(
         "{} request with {}: {what}",
         s.endpoint,
@@ -335,17 +502,27 @@ fn print_outcome(term: &Term, o: &Outcome, json: bool) -> anyhow::Result<()> {
     for c in &s.cuts {
         lines.push(format!("  cut to fit --max-size: {c}"));
     }
-    lines.push(match &o.eml {
-        Some(e) => format!(
-            "Email draft to {}: {} (the zip attached).",
-            cohere_bundle::cohere::SUPPORT_EMAIL,
+    let support = cohere_bundle::cohere::SUPPORT_EMAIL;
+    if !s.support_needed {
+        // A cause on the user's side: the fix is theirs, support only if it fails.
+        let code = s.causes.first().map(|c| c.code.as_str()).unwrap_or("");
+        lines.push(format!(
+            "Support is not needed: the cause ({code}) is on your side, so the next step above fixes it; \
+             write to {support} only if it does not."
+        ));
+    }
+    match (&o.eml, s.support_needed) {
+        (Some(e), true) => lines.push(format!(
+            "Email draft to {support}: {} (the zip attached).",
             e.display()
-        ),
-        None => format!(
-            "Attach it to an email to {}.",
-            cohere_bundle::cohere::SUPPORT_EMAIL
-        ),
-    });
+        )),
+        (Some(e), false) => lines.push(format!(
+            "Email draft to {support}, for if the fix fails: {} (the zip attached).",
+            e.display()
+        )),
+        (None, true) => lines.push(format!("Attach it to an email to {support}.")),
+        (None, false) => {}
+    }
     term.out(&lines.join("\n"));
     Ok(())
 }
@@ -431,6 +608,59 @@ fn observed_nothing(seen: u64, proxy_url: &str, ran_command: bool) -> String {
     )
 }
 
+/// A command line (`args`, the program name first) clap refused: its own message on stderr as ever, and under
+/// `--json` (before any `--`) the `{"error": ...}` object too, so that a caller parsing the output gets JSON
+/// whatever went wrong. Help and version requests are printed as usual. Returns the exit code (never exits:
+/// the Python package calls this too).
+pub fn parse_error<A: AsRef<std::ffi::OsStr>>(e: clap::Error, args: &[A]) -> u8 {
+    use clap::error::ErrorKind;
+    let code = u8::try_from(e.exit_code()).unwrap_or(2);
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return code;
+    }
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(AsRef::as_ref).collect();
+    let json = args
+        .iter()
+        .take_while(|a| **a != "--")
+        .any(|a| *a == "--json");
+    if json {
+        let env = EnvSettings::read();
+        let mut term = Term::new(known_secrets(&[], &env), true);
+        term.json_to_stderr = args.get(1).is_some_and(|a| *a == "scrub");
+        let rendered = e.render().to_string();
+        let first = rendered.lines().next().unwrap_or("invalid command line");
+        let message = first.strip_prefix("error: ").unwrap_or(first);
+        if term.json_to_stderr {
+            term.report_error(message, code, "usage");
+            return code;
+        }
+        term.out(
+            &serde_json::json!({"error": {"message": term.scrub(message), "exit_code": code, "kind": "usage"}})
+                .to_string(),
+        );
+    }
+    let _ = e.print();
+    code
+}
+
+/// Reads the secrets given by name or file (see [`SecretArgs::resolve`]).
+fn resolve_secrets(cli: &mut Cli) -> anyhow::Result<()> {
+    match &mut cli.command {
+        Command::Demo { out }
+        | Command::Replay { out, .. }
+        | Command::Bundle { out, .. }
+        | Command::Observe { out, .. } => out.secrets.resolve(),
+        Command::Scrub { secrets, .. } | Command::Verify { secrets, .. } => secrets.resolve(),
+        Command::Simulator { .. } | Command::Completions { .. } | Command::Man { .. } => Ok(()),
+    }
+}
+
 /// The secrets the terminal knows before anything is read: the keys in the environment, every `--secret`,
 /// and the values of secret-looking environment variables.
 fn terminal_secrets(cli: &Cli, env: &EnvSettings) -> (Vec<cohere_bundle::KnownSecret>, bool) {
@@ -438,10 +668,12 @@ fn terminal_secrets(cli: &Cli, env: &EnvSettings) -> (Vec<cohere_bundle::KnownSe
         Command::Demo { out }
         | Command::Replay { out, .. }
         | Command::Bundle { out, .. }
-        | Command::Observe { out, .. } => (&out.secrets, out.json),
-        Command::Scrub { secrets, .. } => (secrets, false),
-        Command::Verify { secrets, json, .. } => (secrets, *json),
-        Command::Simulator { .. } => (&[], false),
+        | Command::Observe { out, .. } => (&out.secrets.secret_values, out.json),
+        Command::Scrub { secrets, json, .. } => (&secrets.secret_values, *json),
+        Command::Verify { secrets, json, .. } => (&secrets.secret_values, *json),
+        Command::Simulator { .. } | Command::Completions { .. } | Command::Man { .. } => {
+            (&[], false)
+        }
     };
     (known_secrets(secrets, env), json)
 }
@@ -449,10 +681,18 @@ fn terminal_secrets(cli: &Cli, env: &EnvSettings) -> (Vec<cohere_bundle::KnownSe
 /// Runs the parsed command line, printing through a scrubbing [`Term`]; returns the process exit code.
 /// SIGINT and SIGTERM (except while `observe` waits for Ctrl-C to stop) remove every unfinished file and
 /// exit 130 or 143.
-pub async fn main(cli: Cli) -> u8 {
+pub async fn main(mut cli: Cli) -> u8 {
     let env = EnvSettings::read();
+    let json_to_stderr = matches!(cli.command, Command::Scrub { .. });
+    if let Err(e) = resolve_secrets(&mut cli) {
+        let (known, json) = terminal_secrets(&cli, &env);
+        let mut term = Term::new(known, json);
+        term.json_to_stderr = json_to_stderr;
+        return term.error(&e);
+    }
     let (known, json) = terminal_secrets(&cli, &env);
     let mut term = Term::new(known, json);
+    term.json_to_stderr = json_to_stderr;
     let observe = matches!(cli.command, Command::Observe { .. });
     let work = run(cli, &env, &mut term);
     let result = if observe {
@@ -498,6 +738,21 @@ async fn interrupted() -> u8 {
 /// Runs the parsed command line; returns the process exit code.
 async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8> {
     match cli.command {
+        Command::Completions { shell } => {
+            // Not through `term`: a script is printed byte for byte, and it holds nothing secret.
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = std::io::stdout().lock();
+            clap_complete::generate(shell, &mut cmd, "cohere-bundle", &mut out);
+            out.flush().context("stdout")?;
+            Ok(0)
+        }
+        Command::Man { command } => {
+            let page = man_page(command.as_deref())?;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&page).context("stdout")?;
+            out.flush().context("stdout")?;
+            Ok(0)
+        }
         Command::Simulator { port } => {
             use cohere_bundle::simulator::{SimConfig, Simulator};
             let sim = Simulator::start_on(SimConfig::default(), port)
@@ -585,13 +840,46 @@ async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8>
             files,
             secrets,
             report,
+            json,
             redact_content,
         } => {
-            let known = known_secrets(&secrets, env);
+            // A missing or unreadable input is a usage error (exit 2) named before anything is printed.
+            for f in &files {
+                if let Err(e) = std::fs::File::open(f) {
+                    anyhow::bail!(cohere_bundle::Error::input(
+                        f.display().to_string(),
+                        e.to_string()
+                    ));
+                }
+                if f.is_dir() {
+                    anyhow::bail!(cohere_bundle::Error::input(
+                        f.display().to_string(),
+                        "a directory, not a file"
+                    ));
+                }
+            }
+            let known = known_secrets(&secrets.secret_values, env);
             let mut stdout = std::io::stdout().lock();
             let mut stderr = std::io::stderr();
-            let rep: Option<&mut dyn Write> = if report { Some(&mut stderr) } else { None };
-            cohere_bundle::scrub::scrub_command(&files, known, redact_content, &mut stdout, rep)?;
+            let rep: Option<&mut dyn Write> = if report && !json {
+                Some(&mut stderr)
+            } else {
+                None
+            };
+            let r = cohere_bundle::scrub::scrub_command(
+                &files,
+                known,
+                redact_content,
+                &mut stdout,
+                rep,
+            )?;
+            stdout.flush().context("<stdout>")?;
+            if json {
+                term.err_line(
+                    &serde_json::json!({"redactions": r.members, "distinct_secrets": r.distinct_secrets, "total": r.total()})
+                        .to_string(),
+                );
+            }
             Ok(0)
         }
         Command::Demo { out } => {
@@ -622,8 +910,19 @@ async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8>
             if let Some(t) = cohere_bundle::capture::bearer(&req.headers) {
                 term.know(cohere_bundle::KnownSecret::new("cohere-key", t));
             }
+            let base_url = match base_url {
+                Some(u) => Some(u),
+                None => env
+                    .api_url
+                    .as_deref()
+                    .map(|u| {
+                        parse_base_url(u)
+                            .map_err(|why| cohere_bundle::Error::input("CO_API_URL", why))
+                    })
+                    .transpose()?,
+            };
             let ro = ReplayOptions {
-                base_url: base_url.or_else(|| env.api_url.clone()),
+                base_url,
                 api_key: env.api_key.clone(),
                 timeout: timeout(t)?,
                 platform,
@@ -702,7 +1001,7 @@ async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8>
             Ok(0)
         }
         Command::Verify { zip, secrets, json } => {
-            let known = known_secrets(&secrets, env);
+            let known = known_secrets(&secrets.secret_values, env);
             let n = known.len();
             let scrubber =
                 cohere_bundle::scrub::Scrubber::new(cohere_bundle::scrub::ScrubOptions {
@@ -721,5 +1020,95 @@ async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8>
             }
             Ok(0)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::Cli;
+
+    /// The examples in `help` (of the command `name`, or the top level), each split as a shell would.
+    fn example_lines(help: &str) -> Vec<Vec<String>> {
+        crate::help::examples(help)
+            .iter()
+            .map(|l| {
+                let words = shell_words::split(l).unwrap_or_else(|e| panic!("{l}: {e}"));
+                // `NAME=value cohere-bundle ...`: the assignments are the shell's, not ours.
+                words
+                    .into_iter()
+                    .skip_while(|w| w.contains('=') && !w.starts_with('-'))
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_command_has_examples_that_parse_and_lists_its_environment() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let top = cmd.render_long_help().to_string();
+        assert!(!example_lines(&top).is_empty(), "top-level examples");
+        for words in example_lines(&top) {
+            assert_eq!(words[0], "cohere-bundle", "{words:?}");
+            if let Err(e) = Cli::try_parse_from(&words) {
+                panic!("top-level example {words:?} does not parse: {e}");
+            }
+        }
+        let mut checked = 0;
+        for sub in cmd.get_subcommands_mut() {
+            let name = sub.get_name().to_string();
+            if name == "help" {
+                continue;
+            }
+            let help = sub.render_long_help().to_string();
+            let short = sub.render_help().to_string();
+            assert!(short.contains("\nExamples:\n"), "{name} -h has no Examples");
+            assert!(
+                help.contains("\nExamples:\n"),
+                "{name} --help has no Examples:\n{help}"
+            );
+            assert!(
+                help.contains("\nEnvironment:\n"),
+                "{name} --help lists no environment"
+            );
+            assert!(
+                help.contains("NO_COLOR"),
+                "{name} --help does not name NO_COLOR"
+            );
+            let examples = example_lines(&help);
+            assert!(!examples.is_empty(), "{name}: no example lines");
+            for words in examples {
+                assert_eq!(words[0], "cohere-bundle", "{name}: {words:?}");
+                assert_eq!(words[1], name, "an example of {name} runs {words:?}");
+                if let Err(e) = Cli::try_parse_from(&words) {
+                    panic!("{name} example {words:?} does not parse: {e}");
+                }
+            }
+            checked += 1;
+        }
+        assert!(checked >= 6, "only {checked} commands checked");
+    }
+
+    #[test]
+    fn a_broken_example_is_caught() {
+        // The check above would fail for an example that stopped parsing: this one names no request.
+        let help = "Examples:\n  cohere-bundle replay --matrix\n";
+        let words = &example_lines(help)[0];
+        assert!(Cli::try_parse_from(words).is_err());
+    }
+
+    #[test]
+    fn base_urls_need_a_scheme() {
+        assert!(super::parse_base_url("api.cohere.com")
+            .unwrap_err()
+            .contains("add https://"));
+        assert!(super::parse_base_url("ftp://api.cohere.com").is_err());
+        assert_eq!(
+            super::parse_base_url("https://api.cohere.com").unwrap(),
+            "https://api.cohere.com"
+        );
+        assert!(super::parse_base_url("http://127.0.0.1:8080/prefix").is_ok());
     }
 }

@@ -605,6 +605,64 @@ impl CauseCode {
     }
 }
 
+/// Whose side a cause is on, which decides whether Cohere support is needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// The user can fix it (the request, the key, the plan, the client): support is needed only if the next
+    /// step does not fix it.
+    User,
+    /// Only Cohere can fix it (a server error, an outage).
+    Cohere,
+    /// The evidence does not tell (a network failure, a rate limit of a production key, a refusal).
+    #[default]
+    Unknown,
+}
+
+impl Side {
+    /// The snake_case name as written in `summary.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::User => "user",
+            Side::Cohere => "cohere",
+            Side::Unknown => "unknown",
+        }
+    }
+
+    /// Whether to write to Cohere support: for a cause on Cohere's side or an unknown one.
+    pub fn support_needed(self) -> bool {
+        self != Side::User
+    }
+}
+
+impl CauseCode {
+    /// Whose side the cause is on. The user's: the request (limits, parameters, model name, format), the
+    /// key and its trial limit, a client that gave up. Cohere's: 5xx answers. Everything else is unknown
+    /// from the evidence alone.
+    pub fn side(self) -> Side {
+        match self {
+            CauseCode::InvalidApiKey
+            | CauseCode::RateLimitedTrial
+            | CauseCode::MaxOutputExceeded
+            | CauseCode::ContextLengthExceeded
+            | CauseCode::MalformedRequest
+            | CauseCode::InvalidParameterCombination
+            | CauseCode::ModelNotFound
+            | CauseCode::ClientCanceled => Side::User,
+            CauseCode::ServerError | CauseCode::ServiceUnavailable | CauseCode::GatewayTimeout => {
+                Side::Cohere
+            }
+            CauseCode::RateLimited
+            | CauseCode::Forbidden
+            | CauseCode::BlockedToken
+            | CauseCode::PaymentRequired
+            | CauseCode::Timeout
+            | CauseCode::NetworkError
+            | CauseCode::StreamError => Side::Unknown,
+        }
+    }
+}
+
 impl std::fmt::Display for CauseCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -222,6 +222,8 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
         key,
         rate_limit: subject.rate_limit.clone(),
         causes: Vec::new(),
+        cause_side: Default::default(),
+        support_needed: true,
         matrix: None,
         observed: ev.observed.cloned(),
         timings: primary.map(|e| TimingInfo {
@@ -251,6 +253,7 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
         }
     }
     summary.causes = causes;
+    summary.set_support();
     summary
 }
 

@@ -17,34 +17,57 @@ pub fn eml_path(zip: &Path) -> PathBuf {
     zip.with_extension("eml")
 }
 
-/// The subject line of the support email: endpoint, model, status and likely cause.
+/// The longest subject [`subject`] writes: under the 78 characters RFC 5322 recommends for a line.
+pub const MAX_SUBJECT_CHARS: usize = 77;
+
+/// The subject line of the support email: `Cohere API: v2/chat command-r 400 max_output_exceeded` (the
+/// endpoint, the model, the status or failure class, the likely cause), ASCII, one line, at most
+/// [`MAX_SUBJECT_CHARS`] characters: a long model ID is cut first.
 pub fn subject(s: &Summary) -> String {
-    let status = match (&s.status, &s.error) {
-        (Some(st), _) => format!("HTTP {st}"),
+    let clean = |t: &str| -> String {
+        t.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect::<String>()
+            .trim()
+            .to_string()
+    };
+    let what = match (&s.status, &s.error) {
+        (Some(st), _) => st.to_string(),
         (None, Some(e)) => e.class.clone(),
         (None, None) => "no error".into(),
     };
-    let cause = s
-        .causes
-        .first()
-        .map(|c| c.code.as_str().to_string())
-        .unwrap_or_else(|| "cause unknown".into());
-    let mut subj = format!(
-        "Cohere API {status} on {} with {}: {cause}",
-        s.endpoint.name(),
-        s.model.as_deref().unwrap_or("(no model)")
-    );
-    if let Some(id) = &s.request_id {
-        subj.push_str(&format!(" (request id {id})"));
+    let cause = match (s.causes.first(), &s.error) {
+        (Some(c), _) => format!(" {}", c.code.as_str()),
+        (None, Some(_)) => " cause unknown".into(),
+        (None, None) => String::new(),
+    };
+    let head = format!("Cohere API: {} ", s.endpoint.name());
+    let tail = format!(" {what}{cause}");
+    let model = clean(s.model.as_deref().unwrap_or("(no model)"));
+    let room = MAX_SUBJECT_CHARS.saturating_sub(head.chars().count() + tail.chars().count());
+    let model = if model.chars().count() <= room {
+        model
+    } else if room >= 8 {
+        let kept: String = model.chars().take(room - 3).collect();
+        format!("{kept}...")
+    } else {
+        String::new()
+    };
+    let subj = clean(&format!("{head}{model}{tail}")).replace("  ", " ");
+    if subj.chars().count() <= MAX_SUBJECT_CHARS {
+        subj
+    } else {
+        let kept: String = subj.chars().take(MAX_SUBJECT_CHARS - 3).collect();
+        format!("{kept}...")
     }
-    subj
 }
 
 #[cfg(feature = "email")]
 /// Writes an RFC 5322 draft to support@cohere.com at `path`: the subject from [`subject`], the bundle's
-/// `report.md` as the text body and the zip attached. Marked `X-Unsent: 1` so mail clients open it as a
-/// draft. `report` is the body (the bundle's `report.md`, scrubbed); `from` the `From` address, else left for
-/// the mail client to fill in. The zip is attached as written; it is not parsed again.
+/// report as a multipart/alternative body (`report`, the bundle's `report.md`, as text/plain; `html`, its
+/// `report.html`, as text/html when given; both scrubbed) and the zip attached. Marked `X-Unsent: 1` so mail
+/// clients open it as a draft. `from` is the `From` address, else left for the mail client to fill in. The
+/// zip is attached as written; it is not parsed again.
 ///
 /// Written like the zip: a temp file beside `path` with mode 0600 (whatever the umask), renamed into place;
 /// nothing is left behind on failure. A file or symbolic link already at `path` is replaced (the link itself,
@@ -54,6 +77,7 @@ pub fn write_eml(
     summary: &Summary,
     zip: &Path,
     report: &str,
+    html: Option<&str>,
     from: Option<&str>,
     path: &Path,
 ) -> Result<PathBuf> {
@@ -66,8 +90,11 @@ pub fn write_eml(
         .to(("Cohere Support", crate::cohere::SUPPORT_EMAIL))
         .subject(subject(summary))
         .header("X-Unsent", mail_builder::headers::raw::Raw::new("1"))
-        .text_body(report.to_string())
-        .attachment("application/zip", file_name, zip_bytes);
+        .text_body(report.to_string());
+    if let Some(html) = html {
+        msg = msg.html_body(html.to_string());
+    }
+    msg = msg.attachment("application/zip", file_name, zip_bytes);
     if let Some(from) = from.filter(|v| v.contains('@') && !v.contains(['\r', '\n'])) {
         msg = msg.from(from.trim().to_string());
     }

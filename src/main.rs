@@ -2,6 +2,7 @@
 //! 3 leak check refused the bundle).
 
 mod cli;
+mod help;
 mod settings;
 mod term;
 
@@ -10,7 +11,11 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match cli::Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => return ExitCode::from(cli::parse_error(e, &args)),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

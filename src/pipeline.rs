@@ -633,6 +633,7 @@ async fn write_prepared(
     // Renders every member for a size-budget plan (see `fit::write_fitted`); returns them with the cuts made.
     // The report of the attempt that was kept, for the email draft's body.
     let mut last_report = String::new();
+    let mut last_html = String::new();
     let render = |fit: &crate::fit::Fit| -> Result<(Vec<Member>, Vec<String>)> {
         let mut cuts = logs.cuts.clone();
         cuts.extend(fit.cuts.iter().cloned());
@@ -661,6 +662,7 @@ async fn write_prepared(
             logs: &listings,
             log_errors: &log_errors,
             environment: &environment,
+            redact_content: bo.redact_content,
         };
         let json = |v: &dyn erased::Json| v.to_json();
         let mut members = vec![
@@ -668,7 +670,10 @@ async fn write_prepared(
                 last_report = report::render_markdown(&input)?;
                 last_report.clone()
             }),
-            Member::text("report.html", report::render_html(&input)?),
+            Member::text("report.html", {
+                last_html = report::render_html(&input)?;
+                last_html.clone()
+            }),
             Member::text("summary.json", json(&summary)),
             Member::text("request.json", json(&request)),
         ];
@@ -714,12 +719,16 @@ async fn write_prepared(
     };
     #[cfg(feature = "email")]
     if bo.eml {
-        // The body is scrubbed as the zip's report.md was (the first member, so the same placeholders).
-        let body = Scrubber::new(scrubber.options().clone()).scrub_str("report.md", &last_report);
+        // The bodies are scrubbed as the zip's report.md and report.html were (its first two members, in that
+        // order, so the same placeholders).
+        let again = Scrubber::new(scrubber.options().clone());
+        let body = again.scrub_str("report.md", &last_report);
+        let html = again.scrub_str("report.html", &last_html);
         outcome.eml = Some(crate::email::write_eml(
             &outcome.summary,
             &outcome.path,
             &body,
+            Some(&html),
             bo.email_from.as_deref(),
             &crate::email::eml_path(&outcome.path),
         )?);

@@ -35,6 +35,9 @@ pub struct ReportInput<'a> {
     pub log_errors: &'a [crate::diagnose::LogError],
     /// The environment.
     pub environment: &'a crate::environment::Environment,
+    /// `--redact-content`: the request body shown in the report has its prompt, document and completion
+    /// text replaced too.
+    pub redact_content: bool,
 }
 
 #[derive(Serialize)]
@@ -63,6 +66,164 @@ fn seq_method_words(method: &str) -> &'static str {
     }
 }
 
+/// What failed, in words: `HTTP 400`; the failure class only when it adds something (`HTTP 200, stream
+/// failure`, `timeout, no response`); `(the client ended it)` for a client-side failure.
+pub fn failure_words(s: &Summary) -> String {
+    let Some(e) = &s.error else {
+        return match s.status {
+            Some(st) => format!("HTTP {st}, no error"),
+            None => "no error".into(),
+        };
+    };
+    let mut w = match s.status {
+        Some(st) if e.class == "http" => format!("HTTP {st}"),
+        Some(st) => format!("HTTP {st}, {} failure", e.class),
+        None => format!("{} failure, no response", e.class),
+    };
+    if e.client_side {
+        w.push_str(" (the client ended it)");
+    }
+    w
+}
+
+/// The exchange the summary is about, as the report's first screen names it.
+#[derive(Serialize)]
+struct Primary {
+    /// `Replay`, `Observed`, `Recorded`.
+    label: String,
+    /// When it was sent, for a replay or an observed exchange (a recorded one's time is not its own).
+    time: Option<String>,
+    /// `exchanges/001.json (replay)`.
+    source: String,
+}
+
+fn primary(exchanges: &[Exchange]) -> Option<Primary> {
+    let e = crate::diagnose::primary_exchange(exchanges)?;
+    let label = match e.purpose.as_str() {
+        "replay" => "The replay",
+        "observed" => "Observed",
+        _ => "Recorded",
+    };
+    let time = matches!(e.purpose.as_str(), "replay" | "observed").then(|| {
+        e.timings
+            .started_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    });
+    Some(Primary {
+        label: label.into(),
+        time,
+        source: crate::diagnose::exchange_source(e),
+    })
+}
+
+/// Most lines of the request body the report shows.
+const BODY_LINES: usize = 60;
+/// Longest string shown whole; a longer one keeps its first `BODY_STRING_KEEP` characters.
+const BODY_STRING_MAX: usize = 200;
+const BODY_STRING_KEEP: usize = 120;
+/// Most items of an array shown.
+const BODY_ITEMS: usize = 6;
+
+/// The request body as the report shows it: pretty JSON with long strings and arrays cut and a bounded
+/// number of lines (the whole body is in `request.json` and `exchanges/`); text bodies cut to lines. Secrets
+/// are scrubbed when the report is written, as in every member; with `redact_content` the prompt, document
+/// and completion text is replaced here already.
+fn shown_body(
+    exchanges: &[Exchange],
+    endpoint: crate::Endpoint,
+    redact_content: bool,
+) -> Option<String> {
+    let e = crate::diagnose::primary_exchange(exchanges)?;
+    let body = &e.request.body;
+    if body.text.is_empty() {
+        return None;
+    }
+    if body.encoding != crate::exchange::BodyEncoding::Utf8 {
+        return Some(format!("({} bytes, not text)", body.size));
+    }
+    let text = match serde_json::from_str::<serde_json::Value>(&body.text) {
+        Ok(mut v) => {
+            if redact_content {
+                crate::scrub::Scrubber::new(crate::scrub::ScrubOptions {
+                    known: Vec::new(),
+                    redact_content: true,
+                })
+                .redact_content(endpoint, &mut v);
+            }
+            shorten(&mut v);
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        }
+        // Not JSON (a form, or cut short to fit the size budget): its first lines, long lines cut; never
+        // the text itself under --redact-content.
+        Err(_) if redact_content => format!(
+            "({} bytes, not JSON; not shown under --redact-content)",
+            body.size
+        ),
+        Err(_) => body
+            .text
+            .lines()
+            .map(|l| cut_str(l).unwrap_or_else(|| l.to_string()))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = lines[..lines.len().min(BODY_LINES)].join("\n");
+    if lines.len() > BODY_LINES {
+        out.push_str(&format!(
+            "\n... {} more lines (the whole body: request.json)",
+            lines.len() - BODY_LINES
+        ));
+    }
+    if body.truncated {
+        out.push_str(&format!(
+            "\n... cut at {} of {} bytes",
+            body.text.len(),
+            body.size
+        ));
+    }
+    Some(out)
+}
+
+/// `s` cut to [`BODY_STRING_KEEP`] characters with a note of what was left out, when it is longer than
+/// [`BODY_STRING_MAX`].
+fn cut_str(s: &str) -> Option<String> {
+    let n = s.chars().count();
+    (n > BODY_STRING_MAX).then(|| {
+        let kept: String = s.chars().take(BODY_STRING_KEEP).collect();
+        format!("{kept}... [{} more characters]", n - BODY_STRING_KEEP)
+    })
+}
+
+/// Cuts long strings and long arrays of a JSON value in place, at any depth.
+fn shorten(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => {
+            if let Some(c) = cut_str(s) {
+                *s = c;
+            }
+        }
+        Value::Array(a) => {
+            if a.len() > BODY_ITEMS {
+                let more = a.len() - BODY_ITEMS + 1;
+                a.truncate(BODY_ITEMS - 1);
+                a.push(Value::String(format!("... {more} more items")));
+            }
+            a.iter_mut().for_each(shorten);
+        }
+        Value::Object(o) => o.values_mut().for_each(shorten),
+        _ => {}
+    }
+}
+
+/// A matrix cell's phase in words: `bisect` is `bisection`.
+fn phase_words(phase: &str) -> String {
+    match phase {
+        "bisect" => "bisection".into(),
+        p => p.to_string(),
+    }
+}
+
 fn env() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_trim_blocks(true);
@@ -88,7 +249,8 @@ fn render(name: &str, input: &ReportInput<'_>, matrix_grid: &str) -> Result<Stri
             total_ms: format!("{:.0}", e.timings.total_ms),
         })
         .collect();
-    let env = env();
+    let mut env = env();
+    env.add_filter("phase", |p: String| phase_words(&p));
     let tmpl = env.get_template(name).map_err(|e| Error::Template {
         name: name.into(),
         reason: e.to_string(),
@@ -102,6 +264,11 @@ fn render(name: &str, input: &ReportInput<'_>, matrix_grid: &str) -> Result<Stri
         cuts => input.summary.cuts,
         env => input.environment,
         matrix_grid => matrix_grid,
+        what => failure_words(input.summary),
+        primary => primary(input.exchanges),
+        side => input.summary.cause_side.as_str(),
+        support_email => crate::cohere::SUPPORT_EMAIL,
+        body => shown_body(input.exchanges, input.summary.endpoint, input.redact_content),
     })
     .map_err(|e| Error::Template {
         name: name.into(),

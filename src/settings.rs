@@ -9,6 +9,7 @@
 //! | `COHERE_BUNDLE_FROM`, else `EMAIL` | the From address of the email draft |
 //! | secret-looking names (`*_KEY`, `*_TOKEN`, …) | their values are known secrets (unless `--no-env-scan`) |
 //! | `SSL_CERT_FILE`, `SSL_CERT_DIR`, `HTTPS_PROXY`, `NO_PROXY`, … | TLS roots and proxies (see `net`) |
+//! | the names given to `--secret-env` | those values are known secrets |
 //! | `NO_COLOR` | no colour |
 
 use std::path::PathBuf;
@@ -62,6 +63,18 @@ impl EnvSettings {
             cache_root,
             secrets,
             vars_set,
+        }
+    }
+
+    /// The value of `--secret-env NAME`: the variable must be set, non-empty and UTF-8.
+    pub fn secret_from_env(name: &str) -> Result<String, String> {
+        match std::env::var(name) {
+            Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+            Ok(_) => Err("the variable is empty".into()),
+            Err(std::env::VarError::NotPresent) => Err("the variable is not set".into()),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err("the variable's value is not UTF-8".into())
+            }
         }
     }
 

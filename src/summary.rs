@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cohere::{CauseCode, Endpoint, KeyKind, Platform};
+use crate::cohere::{CauseCode, Endpoint, KeyKind, Platform, Side};
 
 /// The schema version written into `summary.json`.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -55,6 +55,13 @@ pub struct Summary {
     pub rate_limit: RateLimitInfo,
     /// Likely causes, most likely first.
     pub causes: Vec<Cause>,
+    /// Whose side the most likely cause is on (`unknown` when there is none); see [`CauseCode::side`].
+    #[serde(default)]
+    pub cause_side: Side,
+    /// Whether to write to Cohere support: false when the most likely cause is on the user's side (support is
+    /// then needed only if its next step does not fix it).
+    #[serde(default = "yes")]
+    pub support_needed: bool,
     /// The shape matrix, when one was swept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matrix: Option<serde_json::Value>,
@@ -70,6 +77,22 @@ pub struct Summary {
     /// What was cut to keep the bundle within its size budget.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cuts: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Summary {
+    /// Sets [`Summary::cause_side`] and [`Summary::support_needed`] from the most likely cause.
+    pub fn set_support(&mut self) {
+        self.cause_side = self
+            .causes
+            .first()
+            .map(|c| c.code.side())
+            .unwrap_or_default();
+        self.support_needed = self.cause_side.support_needed();
+    }
 }
 
 /// The error as the API (or the client) reported it.

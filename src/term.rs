@@ -12,6 +12,8 @@ pub struct Term {
     scrubber: Scrubber,
     /// Under `--json`, errors are also printed as a JSON object on stdout.
     pub json: bool,
+    /// `scrub --json`: stdout is the scrubbed text, so JSON (the report, an error) goes to stderr, alone.
+    pub json_to_stderr: bool,
 }
 
 impl Term {
@@ -22,6 +24,7 @@ impl Term {
             known,
             scrubber,
             json,
+            json_to_stderr: false,
         }
     }
 
@@ -54,8 +57,13 @@ impl Term {
         let _ = writeln!(std::io::stderr(), "cohere-bundle: {}", self.scrub(text));
     }
 
+    /// Prints one line on stderr, scrubbed, as it is (no prefix): `scrub --json`'s report.
+    pub fn err_line(&self, text: &str) {
+        let _ = writeln!(std::io::stderr(), "{}", self.scrub(text));
+    }
+
     /// Prints an error: one line on stderr and, under `--json`, `{"error": {message, exit_code, kind}}` on
-    /// stdout. Returns the exit code.
+    /// stdout (`scrub --json`: on stderr, in place of the line). Returns the exit code.
     pub fn error(&self, err: &anyhow::Error) -> u8 {
         let lib = err
             .chain()
@@ -63,15 +71,25 @@ impl Term {
         let code = lib.map(cohere_bundle::Error::exit_code).unwrap_or(1);
         let kind = lib.map(cohere_bundle::Error::kind).unwrap_or("other");
         let chain: Vec<String> = err.chain().map(|e| e.to_string()).collect();
-        let message = self.scrub(&chain.join(": ")).replace('\n', " ");
+        self.report_error(&chain.join(": "), code, kind);
+        code
+    }
+
+    /// [`Term::error`] for a message, exit code and kind given as they are (a command line clap refused).
+    pub fn report_error(&self, message: &str, code: u8, kind: &str) {
+        let message = self.scrub(message).replace('\n', " ");
+        let json = || {
+            serde_json::json!({"error": {"message": message, "exit_code": code, "kind": kind}})
+                .to_string()
+        };
+        if self.json && self.json_to_stderr {
+            self.err_line(&json());
+            return;
+        }
         if self.json {
-            self.out(
-                &serde_json::json!({"error": {"message": message, "exit_code": code, "kind": kind}})
-                    .to_string(),
-            );
+            self.out(&json());
         }
         self.note(&message);
-        code
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The binary's own modules: the edge, where settings are read and output printed.
-const BINARY: &[&str] = &["main.rs", "cli.rs", "term.rs", "settings.rs"];
+const BINARY: &[&str] = &["main.rs", "cli.rs", "help.rs", "term.rs", "settings.rs"];
 
 fn src() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")

@@ -56,6 +56,48 @@ async fn eml_parses_with_recipient_subject_and_the_zip() {
         .read_to_string(&mut report)
         .unwrap();
     assert_eq!(text.replace("\r\n", "\n").trim_end(), report.trim_end());
+    // The body is multipart/alternative: report.md as text, report.html as HTML, both as in the zip.
+    let alternative = msg
+        .parts
+        .iter()
+        .find(|p| {
+            p.content_type()
+                .is_some_and(|c| c.ctype() == "multipart" && c.subtype() == Some("alternative"))
+        })
+        .expect("a multipart/alternative part");
+    let mail_parser::PartType::Multipart(children) = &alternative.body else {
+        panic!("multipart/alternative holds parts")
+    };
+    let types: Vec<String> = children
+        .iter()
+        .map(|&i| {
+            let c = msg.parts[i].content_type().expect("typed");
+            format!("{}/{}", c.ctype(), c.subtype().unwrap_or(""))
+        })
+        .collect();
+    assert_eq!(types, ["text/plain", "text/html"]);
+    let html = msg.body_html(0).expect("an HTML body");
+    let mut report_html = String::new();
+    zip::ZipArchive::new(std::fs::File::open(&out.path).unwrap())
+        .unwrap()
+        .by_name("report.html")
+        .unwrap()
+        .read_to_string(&mut report_html)
+        .unwrap();
+    assert_eq!(
+        html.replace("\r\n", "\n").trim_end(),
+        report_html.trim_end()
+    );
+    assert!(subject.chars().count() < 78, "{subject}");
+    assert!(
+        subject.starts_with("Cohere API: v2/chat command-a-03-2025 429 "),
+        "{subject}"
+    );
+    assert_eq!(
+        msg.header_raw("X-Unsent").map(str::trim),
+        Some("1"),
+        "opens as a draft"
+    );
     let att = msg.attachment(0).expect("attachment");
     assert_eq!(
         att.attachment_name(),
@@ -296,4 +338,45 @@ fn a_dangling_symlink_at_the_draft_counts_as_existing() {
         !dir.path().join("nowhere").exists(),
         "nothing created through the link"
     );
+}
+
+#[test]
+fn the_subject_stays_under_78_characters_with_a_long_model_id() {
+    let d = tempfile::tempdir().unwrap();
+    let model = "arn:aws:bedrock:us-east-1:123456789012:provisioned-model/a1b2c3d4e5f6-my-fine-tuned-command-r-plus-for-support";
+    let req = d.path().join("req.json");
+    std::fs::write(
+        &req,
+        json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}).to_string(),
+    )
+    .unwrap();
+    let resp = d.path().join("resp.json");
+    std::fs::write(&resp, r#"{"message": "internal server error"}"#).unwrap();
+    crate::util::cli(d.path())
+        .args(["bundle", "--request"])
+        .arg(&req)
+        .arg("--response")
+        .arg(&resp)
+        .args(["--status", "500", "--out", "long.zip", "--eml"])
+        .run()
+        .success();
+    let raw = std::fs::read(d.path().join("long.eml")).unwrap();
+    let msg = mail_parser::MessageParser::default()
+        .parse(&raw[..])
+        .expect("parses");
+    let subject = msg.subject().unwrap();
+    assert!(
+        subject.chars().count() < 78,
+        "{} chars: {subject}",
+        subject.chars().count()
+    );
+    assert!(
+        subject.starts_with("Cohere API: v2/chat arn:aws:bedrock"),
+        "{subject}"
+    );
+    assert!(
+        subject.ends_with(" 500 server_error"),
+        "the status and cause are kept: {subject}"
+    );
+    assert!(subject.contains("..."), "the model is cut: {subject}");
 }

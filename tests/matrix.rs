@@ -294,8 +294,38 @@ async fn a_bundle_carries_matrix_json_and_the_summary_matrix() {
     let md = read(&mut a, "report.md");
     let conclusion = m["conclusion"].as_str().expect("conclusion");
     assert!(md.contains(conclusion), "report.md states the conclusion");
+    // The sweep table names each call's phase, in the order they were made.
+    assert!(
+        md.contains("| phase | input tokens | max_tokens | status |"),
+        "{md}"
+    );
+    let phases: Vec<&str> = md
+        .lines()
+        .skip_while(|l| !l.starts_with("| phase |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| l.split('|').nth(1).map(str::trim))
+        .collect();
+    let cells = m["cells"].as_array().expect("cells");
+    assert_eq!(phases.len(), cells.len(), "one row per call");
+    assert_eq!(phases[0], "replay");
+    for (row, c) in phases.iter().zip(cells) {
+        let want = match c["phase"].as_str().unwrap_or("") {
+            "bisect" => "bisection",
+            p => p,
+        };
+        assert_eq!(*row, want);
+    }
+    assert!(
+        phases.contains(&"grid") && phases.contains(&"bisection"),
+        "{phases:?}"
+    );
     let html = read(&mut a, "report.html");
     assert!(html.contains("cell-ok") && html.contains("cell-fail"));
+    assert!(
+        html.contains("<td class=\"l\">bisection</td>"),
+        "the HTML lists phases too"
+    );
 }
 
 /// Replays [`long_chat`] against a simulator that fails over 3,000 input tokens, with `--matrix --yes`, and writes

@@ -320,3 +320,69 @@ fn report_md_snapshot_model_not_found() {
     let md = report_md("model-not-found", DEMO_KEY);
     util::insta_settings().bind(|| insta::assert_snapshot!("report_model_not_found", md));
 }
+
+/// report.md's first screen: everything before the FAQ's questions.
+fn first_screen(md: &str) -> String {
+    md.split("## The support FAQ's questions")
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The first screen answers in order: what failed, when and which request id, the cause and its next
+/// step, and whether support is needed; the cause's text appears once in the whole report.
+fn check_first_screen(md: &str, support: &str) -> String {
+    let top = first_screen(md);
+    let pos = |needle: &str| {
+        top.find(needle)
+            .unwrap_or_else(|| panic!("first screen lacks {needle:?}:\n{top}"))
+    };
+    let order = [
+        pos("failed: **HTTP "),
+        pos("- The replay: at "),
+        pos("- Most likely cause: **"),
+        pos("- Next step: "),
+        pos(support),
+    ];
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "order: {order:?}\n{top}"
+    );
+    assert!(
+        !top.contains("(http)"),
+        "the class is said only when it adds something:\n{top}"
+    );
+    let evidence = top
+        .split("- Most likely cause: **")
+        .nth(1)
+        .and_then(|t| t.split_once(": "))
+        .map(|(_, e)| e.split(" (from ").next().unwrap_or(e).to_string())
+        .expect("evidence");
+    assert_eq!(
+        md.matches(evidence.as_str()).count(),
+        1,
+        "cause text once: {evidence}"
+    );
+    top
+}
+
+#[test]
+fn report_first_screen_user_side() {
+    let md = report_md("max-tokens-exceeded", DEMO_KEY);
+    let top = check_first_screen(&md, "**Support: not needed.**");
+    util::insta_settings().bind(|| insta::assert_snapshot!("first_screen_user_side", top));
+}
+
+#[test]
+fn report_first_screen_cohere_side() {
+    let md = report_md("server-error", DEMO_KEY);
+    let top = check_first_screen(&md, "**Support: needed.** The cause is on Cohere's side");
+    util::insta_settings().bind(|| insta::assert_snapshot!("first_screen_cohere_side", top));
+}
+
+#[test]
+fn report_first_screen_unknown_side() {
+    let md = report_md("forbidden", DEMO_KEY);
+    let top = check_first_screen(&md, "**Support: needed** unless the next step fixes it");
+    util::insta_settings().bind(|| insta::assert_snapshot!("first_screen_unknown_side", top));
+}

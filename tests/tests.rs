@@ -1,6 +1,7 @@
 // One integration-test binary; one module per feature.
 mod architecture;
 mod cli;
+mod cli_surface;
 mod curl_samples;
 mod diagnose;
 mod email;

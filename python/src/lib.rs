@@ -18,6 +18,9 @@ mod term;
 #[allow(dead_code)]
 #[path = "../../src/settings.rs"]
 mod settings;
+#[allow(dead_code)]
+#[path = "../../src/help.rs"]
+mod help;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -599,12 +602,9 @@ fn spool(dir: PathBuf) -> Vec<(String, u64)> {
 #[pyfunction]
 fn cli_main(py: Python<'_>, argv: Vec<String>) -> u8 {
     use clap::Parser;
-    let cli = match cli::Cli::try_parse_from(argv) {
+    let cli = match cli::Cli::try_parse_from(&argv) {
         Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return e.exit_code().clamp(0, 255) as u8;
-        }
+        Err(e) => return cli::parse_error(e, &argv),
     };
     py.detach(|| {
         let runtime = match tokio::runtime::Builder::new_multi_thread()

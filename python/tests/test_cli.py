@@ -28,6 +28,15 @@ def test_usage_errors_exit_2() -> None:
     assert r.returncode == 2 and "REQUEST" in r.stderr
 
 
+def test_usage_errors_under_json_are_json() -> None:
+    r = run("bundle", "--request", "req.json", "--status", "600", "--json")
+    assert r.returncode == 2
+    err = json.loads(r.stdout)["error"]
+    assert err["kind"] == "usage" and err["exit_code"] == 2 and "--status" in err["message"]
+    r = run("replay", "--help", "--json")
+    assert r.returncode == 0 and "Examples:" in r.stdout
+
+
 def test_replay_and_verify_through_the_cli(simulator: str, api_key: str, tmp_path: Path) -> None:
     req = tmp_path / "req.json"
     req.write_text(json.dumps({"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]}))

@@ -616,6 +616,18 @@ async fn write_prepared(
     }
     let mut request = capture.request.clone();
     scrubber.mask_headers("request.json", &mut request.headers);
+    if bo.redact_content {
+        // --redact-content: prompt, document and completion text out of the request and every exchange body.
+        let ep = request.endpoint;
+        scrubber.redact_content_in("request.json", ep, &mut request.body);
+        for e in &mut exchanges {
+            let member = format!("exchanges/{}", report::exchange_file(e.index));
+            redact_body(&scrubber, &member, ep, &mut e.request.body);
+            if let Some(r) = &mut e.response {
+                redact_body(&scrubber, &member, ep, &mut r.body);
+            }
+        }
+    }
 
     let environment = Environment::collect_with(|n| bo.env_vars_set.iter().any(|s| s == n));
     let log_sizes: Vec<(PathBuf, String, u64)> = logs
@@ -734,6 +746,45 @@ async fn write_prepared(
         )?);
     }
     Ok(outcome)
+}
+
+/// Content redaction of a recorded body: a JSON body as a whole, a stream line by line (`data:` lines and
+/// NDJSON); other text is left to the scrubber.
+fn redact_body(scrubber: &Scrubber, member: &str, ep: Endpoint, body: &mut Body) {
+    if body.encoding != crate::exchange::BodyEncoding::Utf8 {
+        return;
+    }
+    if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&body.text) {
+        if scrubber.redact_content_in(member, ep, &mut v) > 0 {
+            body.text = serde_json::to_string_pretty(&v).unwrap_or_default();
+        }
+        return;
+    }
+    let mut changed = false;
+    let lines: Vec<String> = body
+        .text
+        .split('\n')
+        .map(|line| {
+            let (prefix, data) = match line.strip_prefix("data:") {
+                Some(d) => ("data: ", d.trim_start()),
+                None => ("", line),
+            };
+            match serde_json::from_str::<serde_json::Value>(data) {
+                Ok(mut v) if v.is_object() => {
+                    if scrubber.redact_content_in(member, ep, &mut v) > 0 {
+                        changed = true;
+                        format!("{prefix}{v}")
+                    } else {
+                        line.to_string()
+                    }
+                }
+                _ => line.to_string(),
+            }
+        })
+        .collect();
+    if changed {
+        body.text = lines.join("\n");
+    }
 }
 
 /// The summary with every string scrubbed by `scrubber`, as `summary.json` holds it.

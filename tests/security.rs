@@ -369,3 +369,34 @@ fn logs_from_pipes_fifos_and_with_binary_regions() {
     let cuts = run.json()["cuts"].to_string();
     assert!(cuts.contains("binary data left out"), "{cuts}");
 }
+
+/// `--redact-content` keeps prompt, document and completion text out of every member: the request, each
+/// exchange's bodies (JSON and streams) and the report (before, it reached only the `scrub` command).
+#[test]
+fn redact_content_reaches_every_member() {
+    let d = util::tempdir();
+    let prompt = "damaged cover";
+    util::cli(d.path())
+        .args(["demo", "--out", "plain.zip"])
+        .run()
+        .success();
+    let plain: Vec<String> = util::members(&d.path().join("plain.zip"))
+        .into_iter()
+        .filter(|(_, b)| String::from_utf8_lossy(b).contains(prompt))
+        .map(|(n, _)| n)
+        .collect();
+    assert!(
+        plain.contains(&"request.json".to_string()),
+        "the control holds the prompt: {plain:?}"
+    );
+    util::cli(d.path())
+        .args(["demo", "--redact-content", "--out", "r.zip"])
+        .run()
+        .success();
+    for (name, bytes) in util::members(&d.path().join("r.zip")) {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(prompt),
+            "{name} still holds the prompt"
+        );
+    }
+}

@@ -139,4 +139,49 @@ fn report_html_shows_the_matrix_grid_in_headless_chromium() {
         "red (failing) cells visible: {} pixels",
         counts[1]
     );
+    check_readme_screenshot(&png);
+}
+
+/// The screenshot in the README (docs/report.png) is this test's own, and current: same size, and at most 3%
+/// of its pixels differ (times and ids in the text differ between runs). `UPDATE_SCREENSHOT=1` rewrites it.
+fn check_readme_screenshot(png: &Path) {
+    let committed = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/report.png");
+    if std::env::var_os("UPDATE_SCREENSHOT").is_some() {
+        std::fs::create_dir_all(committed.parent().unwrap()).unwrap();
+        std::fs::copy(png, &committed).expect("update docs/report.png");
+        return;
+    }
+    assert!(
+        committed.exists(),
+        "{} is missing: run this test with UPDATE_SCREENSHOT=1",
+        committed.display()
+    );
+    let (a, aw, ah) = rgb(png);
+    let (b, bw, bh) = rgb(&committed);
+    assert_eq!((aw, ah), (bw, bh), "the README's screenshot has another size: update it");
+    let differ = a
+        .chunks_exact(3)
+        .zip(b.chunks_exact(3))
+        .filter(|(x, y)| x.iter().zip(y.iter()).any(|(p, q)| p.abs_diff(*q) > 16))
+        .count();
+    let share = differ as f64 / f64::from(aw * ah);
+    assert!(
+        share <= 0.03,
+        "docs/report.png is out of date: {:.1}% of its pixels differ (run with UPDATE_SCREENSHOT=1)",
+        share * 100.0
+    );
+}
+
+/// The RGB pixels of a PNG, with its width and height.
+fn rgb(png: &Path) -> (Vec<u8>, u32, u32) {
+    let decoder = png::Decoder::new(std::fs::File::open(png).expect("png opens"));
+    let mut reader = decoder.read_info().expect("png header");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).expect("png frame");
+    let step = if info.color_type == png::ColorType::Rgba { 4 } else { 3 };
+    let px = buf[..info.buffer_size()]
+        .chunks_exact(step)
+        .flat_map(|p| p[..3].to_vec())
+        .collect();
+    (px, info.width, info.height)
 }

@@ -608,6 +608,30 @@ fn observed_nothing(seen: u64, proxy_url: &str, ran_command: bool) -> String {
     )
 }
 
+/// Parses `args` (the first is the program name) and runs them on a runtime of their own; returns the process
+/// exit code. The binary's `main` and the Python package's `python -m cohere_bundle` both come here.
+pub fn run_args<A: AsRef<std::ffi::OsStr> + Clone + Into<std::ffi::OsString>>(args: &[A]) -> u8 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => return parse_error(e, args),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cohere-bundle: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    let code = runtime.block_on(main(cli));
+    // Blocking writers still running after an interrupt get a moment, then whatever they left is removed.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    cohere_bundle::cleanup::remove_unfinished();
+    code
+}
+
 /// A command line (`args`, the program name first) clap refused: its own message on stderr as ever, and under
 /// `--json` (before any `--`) the `{"error": ...}` object too, so that a caller parsing the output gets JSON
 /// whatever went wrong. Help and version requests are printed as usual. Returns the exit code (never exits:

@@ -601,27 +601,7 @@ fn spool(dir: PathBuf) -> Vec<(String, u64)> {
 /// Exactly the binary's CLI: the same source files, compiled into this module.
 #[pyfunction]
 fn cli_main(py: Python<'_>, argv: Vec<String>) -> u8 {
-    use clap::Parser;
-    let cli = match cli::Cli::try_parse_from(&argv) {
-        Ok(c) => c,
-        Err(e) => return cli::parse_error(e, &argv),
-    };
-    py.detach(|| {
-        let runtime = match tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("cohere-bundle: cannot start the async runtime: {e}");
-                return 1;
-            }
-        };
-        let code = runtime.block_on(cli::main(cli));
-        runtime.shutdown_timeout(Duration::from_millis(200));
-        cohere_bundle::cleanup::remove_unfinished();
-        code
-    })
+    py.detach(|| cli::run_args(&argv))
 }
 
 /// The Rust side of the `cohere_bundle` package.

@@ -112,8 +112,12 @@ pub fn prepare(paths: &[PathBuf], limits: &LogLimits) -> Result<PreparedLogs> {
 impl PreparedLogs {
     fn copy_path(&mut self, i: usize, name: &str) -> Result<PathBuf> {
         if self._dir.is_none() {
-            let d = tempfile::Builder::new()
-                .prefix("cohere-bundle-logs-")
+            // The copies hold the logs as read, secrets and all, until the bundle is written: private.
+            let mut b = tempfile::Builder::new();
+            b.prefix("cohere-bundle-logs-");
+            #[cfg(unix)]
+            b.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+            let d = b
                 .tempdir()
                 .map_err(|e| Error::io(std::env::temp_dir(), e))?;
             let t = crate::cleanup::track(d.path());
@@ -308,4 +312,24 @@ fn read_stream(p: &Path, limits: &LogLimits, what: &str) -> Result<(Vec<u8>, Opt
         });
     }
     Ok((bytes, note))
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(unix)]
+    #[test]
+    fn copies_are_private_and_gone_with_the_logs() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("app.log");
+        let mut bytes = b"2026-11-24 INFO key=sk-live-0123456789\n".to_vec();
+        bytes.extend([0u8; 100]);
+        std::fs::write(&log, &bytes).unwrap();
+        let p = super::prepare(&[log], &Default::default()).unwrap();
+        let spool = p.paths[0].parent().unwrap().parent().unwrap().to_path_buf();
+        let mode = std::fs::metadata(&spool).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{} is mode {mode:o}", spool.display());
+        drop(p);
+        assert!(!spool.exists());
+    }
 }

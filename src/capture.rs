@@ -215,12 +215,8 @@ impl CaptureBuilder {
 /// assert_eq!(bearer(&[Header::new("Authorization", "bearer $CO_API_KEY")]), None);
 /// ```
 pub fn bearer(headers: &[Header]) -> Option<&str> {
-    let v = header(headers, "authorization")?.trim();
-    let t = ["Bearer ", "bearer ", "BEARER "]
-        .iter()
-        .find_map(|p| v.strip_prefix(p))
-        .unwrap_or(v)
-        .trim();
+    let t = crate::exchange::bearer_raw(headers)
+        .or_else(|| Some(header(headers, "authorization")?.trim()))?;
     let placeholder = t.is_empty()
         || t.starts_with('$')
         || t.starts_with('<')

@@ -259,7 +259,7 @@ fn parse_secs(s: &str) -> Result<f64, String> {
         .trim()
         .parse()
         .map_err(|_| format!("'{s}' is not a number of seconds"))?;
-    if v.is_finite() && v > 0.0 && v <= MAX_TIMEOUT_S {
+    if secs_in_range(v) {
         Ok(v)
     } else {
         Err(format!(
@@ -416,8 +416,13 @@ impl OutputArgs {
 /// The longest `--timeout`: one day.
 const MAX_TIMEOUT_S: f64 = 86_400.0;
 
+/// Seconds a flag may give: above 0, at most a day (and so never a Duration that overflows).
+fn secs_in_range(v: f64) -> bool {
+    v.is_finite() && v > 0.0 && v <= MAX_TIMEOUT_S
+}
+
 fn timeout(secs: f64) -> anyhow::Result<Duration> {
-    if !(secs.is_finite() && secs > 0.0 && secs <= MAX_TIMEOUT_S) {
+    if !secs_in_range(secs) {
         anyhow::bail!(cohere_bundle::Error::input(
             "--timeout",
             format!("must be a number of seconds above 0 and at most {MAX_TIMEOUT_S} (one day), not {secs}"),

@@ -31,6 +31,16 @@ pub fn header<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
         .map(|h| h.value.as_str())
 }
 
+/// The credential of a bearer `Authorization` header, as written (placeholders such as `$CO_API_KEY`
+/// included; [`crate::capture::bearer`] leaves those out).
+pub fn bearer_raw(headers: &[Header]) -> Option<&str> {
+    let v = header(headers, "authorization")?.trim();
+    ["Bearer ", "bearer ", "BEARER "]
+        .iter()
+        .find_map(|p| v.strip_prefix(p))
+        .map(str::trim)
+}
+
 /// A request or response body as recorded.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Body {

@@ -20,7 +20,7 @@
 use std::sync::Arc;
 
 use crate::cohere::Endpoint;
-use crate::exchange::FailureClass;
+use crate::exchange::{FailureClass, Header};
 use crate::library::FailureReport;
 use crate::recorder::Recorder;
 use crate::scrub::SecretString;
@@ -68,7 +68,7 @@ struct Sent {
     endpoint: Endpoint,
     method: String,
     url: String,
-    headers: Vec<(String, String)>,
+    headers: Vec<Header>,
     body: Option<bytes::Bytes>,
     key: Option<String>,
 }
@@ -76,23 +76,12 @@ struct Sent {
 impl Sent {
     fn of(req: &reqwest::Request) -> Sent {
         let url = req.url().clone();
-        let headers: Vec<(String, String)> = req
+        let headers: Vec<Header> = req
             .headers()
             .iter()
-            .map(|(n, v)| {
-                (
-                    n.to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
+            .map(|(n, v)| Header::new(n.as_str(), String::from_utf8_lossy(v.as_bytes())))
             .collect();
-        let key = crate::capture::bearer(
-            &headers
-                .iter()
-                .map(|(n, v)| crate::exchange::Header::new(n, v))
-                .collect::<Vec<_>>(),
-        )
-        .map(str::to_string);
+        let key = crate::capture::bearer(&headers).map(str::to_string);
         Sent {
             endpoint: Endpoint::from_path(url.path()),
             method: req.method().to_string(),
@@ -111,7 +100,11 @@ impl Sent {
             FailureReport::from_raw_body(self.endpoint, self.body.clone().unwrap_or_default())
                 .method(self.method.clone())
                 .url(self.url.clone())
-                .request_headers(self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+                .request_headers(
+                    self.headers
+                        .iter()
+                        .map(|h| (h.name.as_str(), h.value.as_str())),
+                );
         if let Some(k) = &self.key {
             r = r.api_key(SecretString::new(k.clone()));
         }

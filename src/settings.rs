@@ -14,7 +14,7 @@
 
 use std::path::PathBuf;
 
-use cohere_bundle::scrub::{is_secret_env_name, KnownSecret, MIN_SECRET_LEN};
+use cohere_bundle::scrub::KnownSecret;
 use cohere_bundle::SecretString;
 
 /// What the environment says, read once.
@@ -47,11 +47,7 @@ impl EnvSettings {
         let cache_root = var("COHERE_BUNDLE_CACHE_DIR")
             .map(PathBuf::from)
             .or_else(|| dirs::cache_dir().map(|d| d.join("cohere-bundle")));
-        let secrets = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .filter(|(k, v)| is_secret_env_name(k) && v.len() >= MIN_SECRET_LEN)
-            .map(|(_, v)| KnownSecret::new("env", v))
-            .collect();
+        let secrets = cohere_bundle::scrub::secrets_from_env();
         let vars_set = cohere_bundle::environment::RELEVANT_VARS
             .iter()
             .filter(|n| std::env::var_os(n).is_some_and(|v| !v.is_empty()))

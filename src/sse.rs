@@ -264,15 +264,17 @@ pub fn check_complete(
         && !body.text.trim().is_empty()
         && serde_json::from_str::<serde::de::IgnoredAny>(&body.text).is_err()
     {
-        return Some(Failure::new(
-            FailureClass::Stream,
-            format!(
-                "the HTTP {status} response body is not complete JSON: it ends after {} bytes",
-                body.size
-            ),
-        ));
+        return Some(cut_json(status, body.size));
     }
     None
+}
+
+/// The failure of a 2xx JSON body that ends before its JSON does.
+pub(crate) fn cut_json(status: u16, size: u64) -> Failure {
+    Failure::new(
+        FailureClass::Stream,
+        format!("the HTTP {status} response body is not complete JSON: it ends after {size} bytes"),
+    )
 }
 
 #[cfg(test)]

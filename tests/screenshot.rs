@@ -158,7 +158,11 @@ fn check_readme_screenshot(png: &Path) {
     );
     let (a, aw, ah) = rgb(png);
     let (b, bw, bh) = rgb(&committed);
-    assert_eq!((aw, ah), (bw, bh), "the README's screenshot has another size: update it");
+    assert_eq!(
+        (aw, ah),
+        (bw, bh),
+        "the README's screenshot has another size: update it"
+    );
     let differ = a
         .chunks_exact(3)
         .zip(b.chunks_exact(3))
@@ -178,7 +182,11 @@ fn rgb(png: &Path) -> (Vec<u8>, u32, u32) {
     let mut reader = decoder.read_info().expect("png header");
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).expect("png frame");
-    let step = if info.color_type == png::ColorType::Rgba { 4 } else { 3 };
+    let step = if info.color_type == png::ColorType::Rgba {
+        4
+    } else {
+        3
+    };
     let px = buf[..info.buffer_size()]
         .chunks_exact(step)
         .flat_map(|p| p[..3].to_vec())

@@ -516,20 +516,19 @@ fn known(secrets: Vec<String>, scan_env: bool) -> Vec<KnownSecret> {
     known
 }
 
-/// `CO_API_KEY`, else `COHERE_API_KEY`.
+/// `CO_API_KEY`, else `COHERE_API_KEY`, as the binary's edge reads it.
 fn env_api_key() -> Option<SecretString> {
-    ["CO_API_KEY", "COHERE_API_KEY"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
-        .map(|v| SecretString::new(v.trim()))
+    settings::EnvSettings::read().api_key
 }
 
-/// The environment's key and the values of its secret-looking variables.
+/// The environment's key and the values of its secret-looking variables, as the binary's edge reads them.
 fn env_known() -> Vec<KnownSecret> {
-    let mut known: Vec<KnownSecret> = env_api_key()
+    let env = settings::EnvSettings::read();
+    let mut known: Vec<KnownSecret> = env
+        .api_key
         .map(|k| vec![KnownSecret::new("cohere-key", k)])
         .unwrap_or_default();
-    known.extend(cohere_bundle::scrub::secrets_from_env());
+    known.extend(env.secrets);
     known
 }
 

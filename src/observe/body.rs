@@ -248,12 +248,7 @@ impl Tracking {
                 && (200..300).contains(&status)
                 && self.size > 0
                 && !matches!(self.last, b'}' | b']');
-            return cut.then(|| {
-                Failure::new(
-                    FailureClass::Stream,
-                    format!("the HTTP {status} response body is not complete JSON: it ends after {} bytes", self.size),
-                )
-            });
+            return cut.then(|| crate::sse::cut_json(status, self.size));
         };
         let headers = headers_vec(&self.inflight.resp_headers);
         let mut body = Body::from_bytes(copy, None);

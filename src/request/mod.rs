@@ -112,11 +112,7 @@ impl CapturedRequest {
 
     /// The bearer token in an `Authorization` header, if the request carried one.
     pub fn bearer_token(&self) -> Option<&str> {
-        let v = crate::exchange::header(&self.headers, "authorization")?;
-        let v = v.trim();
-        v.strip_prefix("Bearer ")
-            .or_else(|| v.strip_prefix("bearer "))
-            .map(str::trim)
+        crate::exchange::bearer_raw(&self.headers)
     }
 }
 

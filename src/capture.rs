@@ -9,6 +9,7 @@
 //! use cohere_bundle::capture::{recorded_exchange, Capture};
 //! use cohere_bundle::exchange::{Body, RecordedResponse};
 //! use cohere_bundle::request::{parse_request, ParseOptions};
+//! use cohere_bundle::summary::Mode;
 //!
 //! let req = parse_request(
 //!     "req.json",
@@ -18,7 +19,7 @@
 //! let response = RecordedResponse { status: 404, headers: vec![], body: Body::from_text(r#"{"message":"model 'command-r' not found"}"#) };
 //! let exchange = recorded_exchange(&req, Some(response), None, 0.0);
 //! assert_eq!(exchange.failure.as_ref().unwrap().message, "model 'command-r' not found");
-//! let capture = Capture::builder("bundle", req).exchange(exchange).build();
+//! let capture = Capture::builder(Mode::Bundle, req).exchange(exchange).build();
 //! assert_eq!(capture.exchanges[0].index, 1);
 //! assert!(!capture.key_present);
 //! # Ok::<(), cohere_bundle::Error>(())
@@ -30,14 +31,16 @@ use crate::exchange::{
     header, Body, Exchange, Failure, FailureClass, Header, RecordedRequest, RecordedResponse,
     Timings,
 };
+use crate::matrix::MatrixResult;
 use crate::request::CapturedRequest;
 use crate::scrub::{KnownSecret, SecretString};
+use crate::summary::Mode;
 
 /// Everything captured about a failure, ready to be diagnosed and bundled. Built by [`CaptureBuilder`].
 #[derive(Debug)]
 pub struct Capture {
-    /// `replay`, `observe`, `bundle`, `library` or `demo`.
-    pub mode: String,
+    /// How it was captured.
+    pub mode: Mode,
     /// The failing request.
     pub request: CapturedRequest,
     /// The exchanges recorded (numbered from 1).
@@ -52,17 +55,17 @@ pub struct Capture {
     pub known_secrets: Vec<KnownSecret>,
     /// A client and key for follow-up calls (model metadata, tokenizer), when online.
     pub http: Option<(Client, Option<SecretString>)>,
-    /// The shape matrix ([`crate::matrix::MatrixResult`] as JSON), when one was swept.
-    pub matrix: Option<serde_json::Value>,
+    /// The shape matrix, when one was swept.
+    pub matrix: Option<MatrixResult>,
     /// What the observe proxy counted over every exchange (successes included), in observe mode.
     pub observed: Option<crate::observe::ObserveStats>,
 }
 
 impl Capture {
-    /// Starts a capture of `request` in `mode` (`replay`, `observe`, `bundle`, `library`, `demo`).
-    pub fn builder(mode: impl Into<String>, request: CapturedRequest) -> CaptureBuilder {
+    /// Starts a capture of `request` made in `mode`.
+    pub fn builder(mode: Mode, request: CapturedRequest) -> CaptureBuilder {
         CaptureBuilder {
-            mode: mode.into(),
+            mode,
             request,
             exchanges: Vec::new(),
             platform: None,
@@ -80,7 +83,7 @@ impl Capture {
 #[derive(Debug)]
 #[must_use]
 pub struct CaptureBuilder {
-    mode: String,
+    mode: Mode,
     request: CapturedRequest,
     exchanges: Vec<Exchange>,
     platform: Option<Platform>,
@@ -88,7 +91,7 @@ pub struct CaptureBuilder {
     api_key: Option<SecretString>,
     secrets: Vec<KnownSecret>,
     client: Option<Client>,
-    matrix: Option<serde_json::Value>,
+    matrix: Option<MatrixResult>,
     observed: Option<crate::observe::ObserveStats>,
 }
 
@@ -140,7 +143,7 @@ impl CaptureBuilder {
     }
 
     /// The shape matrix's result.
-    pub fn matrix(mut self, m: Option<serde_json::Value>) -> Self {
+    pub fn matrix(mut self, m: Option<MatrixResult>) -> Self {
         self.matrix = m;
         self
     }
@@ -262,7 +265,7 @@ pub fn recorded_exchange(
     };
     Exchange {
         index: 1,
-        purpose: "recorded".into(),
+        purpose: crate::exchange::Purpose::Recorded,
         request: RecordedRequest {
             method: request.method.clone(),
             url: request
@@ -298,7 +301,7 @@ mod tests {
     fn every_bearer_token_is_known_once_and_placeholders_are_not() {
         let mut e = recorded_exchange(&req("{}"), None, None, 0.0);
         e.request.headers = vec![Header::new("Authorization", "Bearer tok-from-exchange")];
-        let c = Capture::builder("observe", req(r#"{"Authorization":"Bearer tok-req"}"#))
+        let c = Capture::builder(Mode::Observe, req(r#"{"Authorization":"Bearer tok-req"}"#))
             .api_key(Some(SecretString::new("tok-req")))
             .exchange(e.clone())
             .exchange(e)
@@ -309,8 +312,11 @@ mod tests {
         assert_eq!(c.exchanges[1].index, 2);
         assert_eq!(c.platform, Platform::Cohere);
 
-        let c =
-            Capture::builder("bundle", req(r#"{"Authorization":"bearer $CO_API_KEY"}"#)).build();
+        let c = Capture::builder(
+            Mode::Bundle,
+            req(r#"{"Authorization":"bearer $CO_API_KEY"}"#),
+        )
+        .build();
         assert!(c.known_secrets.is_empty());
         assert!(!c.key_present);
     }

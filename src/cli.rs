@@ -433,102 +433,10 @@ fn timeout(secs: f64) -> anyhow::Result<Duration> {
 
 fn print_outcome(term: &Term, o: &Outcome, json: bool) -> anyhow::Result<()> {
     if json {
-        let v = serde_json::json!({
-            "bundle": o.path,
-            "size": o.size,
-            "status": o.summary.status,
-            "error": o.summary.error,
-            "original": o.summary.original,
-            "client": o.summary.client,
-            "request_id": o.summary.request_id,
-            "causes": o.summary.causes,
-            "cause_side": o.summary.cause_side,
-            "support_needed": o.summary.support_needed,
-            "redactions": o.redactions,
-            "matrix": o.summary.matrix,
-            "eml": o.eml,
-            "cuts": o.summary.cuts,
-        });
-        term.out(&v.to_string());
-        return Ok(());
+        term.out(&cohere_bundle::render::outcome_json(o).to_string());
+    } else {
+        term.out(&cohere_bundle::render::outcome_text(o));
     }
-    let s = &o.summary;
-    let mut lines = Vec::new();
-    let what = cohere_bundle::report::failure_words(s);
-    lines.push(format!(
-        "{} request with {}: {what}",
-        s.endpoint,
-        s.model.as_deref().unwrap_or("(no model)")
-    ));
-    if let Some(e) = &s.error {
-        lines.push(format!("  error:      {}", e.message));
-    }
-    if let Some(id) = &s.request_id {
-        lines.push(format!("  request id: {id}"));
-    }
-    if let Some(orig) = &s.original {
-        let status = orig
-            .status
-            .map(|x| format!("HTTP {x}"))
-            .unwrap_or_else(|| "status unknown".into());
-        let id = orig
-            .request_id
-            .as_deref()
-            .map(|i| format!(", request id {i}"))
-            .unwrap_or_default();
-        let again = if orig.reproduced == Some(false) {
-            "; the replay did not reproduce it"
-        } else {
-            ""
-        };
-        lines.push(format!(
-            "  original:   {status}{id} (from {}){again}",
-            orig.source
-        ));
-    }
-    if let Some(c) = s
-        .matrix
-        .as_ref()
-        .and_then(|m| m.get("conclusion"))
-        .and_then(|c| c.as_str())
-    {
-        lines.push(format!("  shapes:     {c}"));
-    }
-    if let Some(c) = s.causes.first() {
-        lines.push(format!("  cause:      {}: {}", c.code, c.evidence));
-        lines.push(format!("  next step:  {}", c.next_step));
-    }
-    lines.push(format!(
-        "Wrote {} ({} bytes, {} redactions, verified).",
-        o.path.display(),
-        o.size,
-        o.redactions
-    ));
-    for c in &s.cuts {
-        lines.push(format!("  cut to fit --max-size: {c}"));
-    }
-    let support = cohere_bundle::cohere::SUPPORT_EMAIL;
-    if !s.support_needed {
-        // A cause on the user's side: the fix is theirs, support only if it fails.
-        let code = s.causes.first().map(|c| c.code.as_str()).unwrap_or("");
-        lines.push(format!(
-            "Support is not needed: the cause ({code}) is on your side, so the next step above fixes it; \
-             write to {support} only if it does not."
-        ));
-    }
-    match (&o.eml, s.support_needed) {
-        (Some(e), true) => lines.push(format!(
-            "Email draft to {support}: {} (the zip attached).",
-            e.display()
-        )),
-        (Some(e), false) => lines.push(format!(
-            "Email draft to {support}, for if the fix fails: {} (the zip attached).",
-            e.display()
-        )),
-        (None, true) => lines.push(format!("Attach it to an email to {support}.")),
-        (None, false) => {}
-    }
-    term.out(&lines.join("\n"));
     Ok(())
 }
 
@@ -991,7 +899,7 @@ async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8>
                 req,
                 &ro,
                 &out.bundle_options(env),
-                "replay",
+                cohere_bundle::summary::Mode::Replay,
                 run.as_ref(),
             )
             .await?;

@@ -100,7 +100,7 @@ impl Client {
         &self,
         req: &PreparedRequest,
         key: Option<&SecretString>,
-        purpose: &str,
+        purpose: crate::exchange::Purpose,
         index: u32,
     ) -> SendOutcome {
         let started_at = Utc::now();
@@ -134,7 +134,7 @@ impl Client {
         }
         let mut exchange = Exchange {
             index,
-            purpose: purpose.to_string(),
+            purpose,
             request: recorded_request,
             response: None,
             timings: Timings {

@@ -46,7 +46,7 @@ pub async fn run(bo: &BundleOptions) -> Result<Outcome> {
         no_key: false,
         net: Default::default(),
     };
-    let out = pipeline::replay(request, &ro, &bo, "demo").await;
+    let out = pipeline::replay(request, &ro, &bo, crate::summary::Mode::Demo).await;
     sim.shutdown().await;
     out
 }

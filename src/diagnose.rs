@@ -5,19 +5,24 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
+use crate::capture::Capture;
 use crate::cohere::{self, CauseCode, KeyKind, Platform};
-use crate::exchange::{Exchange, FailureClass};
+use crate::exchange::{Exchange, FailureClass, Purpose};
+use crate::matrix::MatrixResult;
 use crate::request::CapturedRequest;
 use crate::summary::{
-    Cause, ClientInfo, ErrorInfo, KeyInfo, ModelLimits, OriginalFailure, OtherFailure,
+    Cause, ClientInfo, ErrorInfo, KeyInfo, Mode, ModelLimits, OriginalFailure, OtherFailure,
     RateLimitInfo, SeqLen, Summary, TimingInfo, SCHEMA_VERSION,
 };
 
-/// Everything known about one failure.
+/// Everything known about one failure: what was captured, plus what `gather` measured (sequence length,
+/// model limits) and what the logs show. Build it with [`Evidence::new`] or [`Evidence::from_capture`], then
+/// set the fields that are known.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Evidence<'a> {
-    /// `replay`, `observe`, `bundle`, `library` or `demo`.
-    pub mode: &'a str,
+    /// How the failure was captured.
+    pub mode: Mode,
     /// The failing request.
     pub request: &'a CapturedRequest,
     /// All recorded exchanges.
@@ -38,6 +43,49 @@ pub struct Evidence<'a> {
     pub observed: Option<&'a crate::observe::ObserveStats>,
     /// The client as a log's SDK traceback shows it (its paths), when headers do not say.
     pub client_from_logs: Option<ClientInfo>,
+    /// The shape sweep's result, when one was run.
+    pub matrix: Option<&'a MatrixResult>,
+    /// The logs included in the bundle, by bundle path (`logs/app.log`).
+    pub logs: Vec<String>,
+}
+
+impl<'a> Evidence<'a> {
+    /// Evidence of `request` and its `exchanges`, captured in `mode`; nothing else known yet (platform
+    /// Cohere, no key sent, no measurements, no logs).
+    pub fn new(
+        mode: Mode,
+        request: &'a CapturedRequest,
+        exchanges: &'a [Exchange],
+    ) -> Evidence<'a> {
+        Evidence {
+            mode,
+            request,
+            exchanges,
+            platform: Platform::default(),
+            base_url: None,
+            seq_len: SeqLen::default(),
+            model_limits: None,
+            key_present: false,
+            log_errors: Vec::new(),
+            observed: None,
+            client_from_logs: None,
+            matrix: None,
+            logs: Vec::new(),
+        }
+    }
+
+    /// Evidence of a [`Capture`]: its mode, request, exchanges, platform, base URL, whether a key was sent,
+    /// the observe proxy's counts and the shape sweep.
+    pub fn from_capture(c: &'a Capture) -> Evidence<'a> {
+        Evidence {
+            platform: c.platform,
+            base_url: c.base_url.as_deref(),
+            key_present: c.key_present,
+            observed: c.observed.as_ref(),
+            matrix: c.matrix.as_ref(),
+            ..Evidence::new(c.mode, &c.request, &c.exchanges)
+        }
+    }
 }
 
 /// An error found in a log (e.g. a Python SDK traceback), used when no exchange shows the failure.
@@ -69,17 +117,17 @@ mod docs {
 /// Whether an exchange is the request itself (as replayed, observed or recorded), not a follow-up call.
 fn is_main(e: &Exchange) -> bool {
     matches!(
-        e.purpose.as_str(),
-        "replay" | "observed" | "recorded" | "library"
+        e.purpose,
+        Purpose::Replay | Purpose::Observed | Purpose::Recorded
     )
 }
 
 /// The exchange recorded by an error handler when a replay was made as well: the failure the application saw.
 fn original_exchange(exchanges: &[Exchange]) -> Option<&Exchange> {
-    let replayed = exchanges.iter().any(|e| e.purpose == "replay");
+    let replayed = exchanges.iter().any(|e| e.purpose == Purpose::Replay);
     exchanges
         .iter()
-        .find(|e| replayed && e.purpose == "recorded")
+        .find(|e| replayed && e.purpose == Purpose::Recorded)
 }
 
 /// Picks the exchange the summary is about. Among failing exchanges, the most serious
@@ -168,7 +216,7 @@ impl Facts {
         let message = self.message.clone()?;
         let class = self.class?;
         Some(ErrorInfo {
-            class: class.as_str().to_string(),
+            class,
             message,
             faq_meaning: self
                 .status
@@ -180,9 +228,36 @@ impl Facts {
     }
 }
 
+/// What the causes are reasoned from besides the failure itself: the request and the measurements. Built
+/// before the summary, which is then written once and never patched.
+struct Known {
+    endpoint: crate::cohere::Endpoint,
+    model: Option<String>,
+    max_tokens: Option<u64>,
+    seq_len: SeqLen,
+    model_limits: Option<ModelLimits>,
+    key: KeyInfo,
+}
+
 /// Builds the summary from the evidence. `status`, `request_id` and `error` come from one source: the
 /// exchange [`primary_exchange`] picks, else (with no exchange at all) the most telling log error. The
 /// failure the application saw, from a log or the handler's record, goes into `original`, apart.
+///
+/// ```
+/// use cohere_bundle::capture::recorded_exchange;
+/// use cohere_bundle::diagnose::{diagnose, Evidence};
+/// use cohere_bundle::exchange::{Body, RecordedResponse};
+/// use cohere_bundle::request::{parse_request, ParseOptions};
+/// use cohere_bundle::summary::Mode;
+///
+/// let req = parse_request("req.json", br#"{"model":"command-r","messages":[]}"#, &ParseOptions::default())?;
+/// let resp = RecordedResponse { status: 404, headers: vec![], body: Body::from_text(r#"{"message":"model 'command-r' not found"}"#) };
+/// let exchanges = [recorded_exchange(&req, Some(resp), None, 0.0)];
+/// let summary = diagnose(&Evidence::new(Mode::Bundle, &req, &exchanges));
+/// assert_eq!(summary.status, Some(404));
+/// assert_eq!(summary.causes[0].code.as_str(), "model_not_found");
+/// # Ok::<(), cohere_bundle::Error>(())
+/// ```
 pub fn diagnose(ev: &Evidence<'_>) -> Summary {
     let primary = primary_exchange(ev.exchanges);
     let log_err = best_log_error(&ev.log_errors);
@@ -193,14 +268,31 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
     let original = original_exchange(ev.exchanges)
         .map(Facts::from_exchange)
         .or_else(|| log_err.map(Facts::from_log));
-    let key = key_info(ev, &subject);
-    let mut summary = Summary {
+    let reproduced = original
+        .as_ref()
+        .and_then(|o| primary.map(|_| o.status == subject.status && o.status.is_some()));
+    let known = Known {
+        endpoint: ev.request.endpoint,
+        model: ev.request.model().map(str::to_string),
+        max_tokens: ev.request.max_tokens(),
+        seq_len: ev.seq_len.clone(),
+        model_limits: ev.model_limits.clone(),
+        key: key_info(ev, &subject),
+    };
+    let causes = all_causes(
+        ev,
+        &known,
+        &subject,
+        original.as_ref().filter(|_| reproduced == Some(false)),
+    );
+    let cause_side = causes.first().map(|c| c.code.side()).unwrap_or_default();
+    Summary {
         schema_version: SCHEMA_VERSION,
         tool: crate::TOOL.to_string(),
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        mode: ev.mode.to_string(),
-        endpoint: ev.request.endpoint,
-        model: ev.request.model().map(str::to_string),
+        mode: ev.mode,
+        endpoint: known.endpoint,
+        model: known.model,
         platform: ev.platform,
         base_url: ev.base_url.map(crate::scrub::mask_url),
         status: subject.status,
@@ -212,49 +304,53 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
             request_id: o.request_id.clone(),
             time: o.time.clone(),
             source: o.source.clone(),
-            reproduced: primary.map(|_| o.status == subject.status && o.status.is_some()),
+            reproduced,
         }),
         client: client_info(ev, primary),
         other_failures: other_failures(ev.exchanges, primary),
-        seq_len: ev.seq_len.clone(),
-        max_tokens: ev.request.max_tokens(),
-        model_limits: ev.model_limits.clone(),
-        key,
+        seq_len: known.seq_len,
+        max_tokens: known.max_tokens,
+        model_limits: known.model_limits,
+        key: known.key,
         rate_limit: subject.rate_limit.clone(),
-        causes: Vec::new(),
-        cause_side: Default::default(),
-        support_needed: true,
-        matrix: None,
+        causes,
+        cause_side,
+        support_needed: cause_side.support_needed(),
+        matrix: ev.matrix.cloned(),
         observed: ev.observed.cloned(),
         timings: primary.map(|e| TimingInfo {
             time_to_headers_ms: e.timings.time_to_headers_ms,
             total_ms: e.timings.total_ms,
         }),
         exchanges: ev.exchanges.len(),
-        logs: Vec::new(),
+        logs: ev.logs.clone(),
         cuts: Vec::new(),
-    };
-    let mut causes = causes_for(ev, &summary, &subject);
-    if let Some(c) = context_overflow(&summary) {
+    }
+}
+
+/// The causes, most likely first: the subject's, the context-window arithmetic, then (when the exchange above
+/// does not show it) the application's own failure's, cited apart.
+fn all_causes(
+    ev: &Evidence<'_>,
+    k: &Known,
+    subject: &Facts,
+    original: Option<&Facts>,
+) -> Vec<Cause> {
+    let mut causes = causes_for(ev, k, subject);
+    if let Some(c) = context_overflow(k) {
         if !causes.iter().any(|o| o.code == c.code) {
             causes.push(c);
         }
     }
-    // The application's own failure, when the exchange above does not show it: its causes, cited apart.
-    if let (Some(o), Some(orig)) = (&original, &summary.original) {
-        if orig.reproduced == Some(false) {
-            for mut c in causes_for(ev, &summary, o) {
-                if !causes.iter().any(|x| x.code == c.code) {
-                    c.evidence =
-                        format!("the application's failure ({}): {}", o.source, c.evidence);
-                    causes.push(c);
-                }
+    if let Some(o) = original {
+        for mut c in causes_for(ev, k, o) {
+            if !causes.iter().any(|x| x.code == c.code) {
+                c.evidence = format!("the application's failure ({}): {}", o.source, c.evidence);
+                causes.push(c);
             }
         }
     }
-    summary.causes = causes;
-    summary.set_support();
-    summary
+    causes
 }
 
 /// Every failing main exchange but `primary`, most serious first, then in order.
@@ -269,7 +365,7 @@ fn other_failures(exchanges: &[Exchange], primary: Option<&Exchange>) -> Vec<Oth
                 OtherFailure {
                     source: exchange_source(e),
                     status: e.status(),
-                    class: f.class.as_str().to_string(),
+                    class: f.class,
                     message: f.message.chars().take(500).collect(),
                     client_side: f.client_side,
                 },
@@ -290,7 +386,7 @@ fn client_info(ev: &Evidence<'_>, primary: Option<&Exchange>) -> Option<ClientIn
         })
     };
     primary
-        .filter(|e| e.purpose != "replay")
+        .filter(|e| e.purpose != Purpose::Replay)
         .and_then(|e| from_headers(&e.request.headers, exchange_source(e)))
         .or_else(|| from_headers(&ev.request.headers, "request.json".into()))
         .or_else(|| ev.client_from_logs.clone())
@@ -434,15 +530,12 @@ fn max_tokens_words(mt: Option<u64>) -> String {
 
 /// The context-window arithmetic from the request and the measurements, when the numbers are known:
 /// max_tokens against the model's output cap, and input + max_tokens against the context length.
-fn context_overflow(s: &Summary) -> Option<Cause> {
+fn context_overflow(s: &Known) -> Option<Cause> {
     let limits = s.model_limits.as_ref()?;
     let source = format!("request.json; model limits from {}", limits.source);
     if let (Some(cap), Some(mt)) = (limits.max_output_tokens, s.max_tokens) {
         if mt > cap {
-            let cap_source = limits
-                .max_output_source
-                .as_deref()
-                .unwrap_or(&limits.source);
+            let cap_source = limits.max_output_source.unwrap_or(limits.source);
             let mut c = cause(
                 CauseCode::MaxOutputExceeded,
                 format!("max_tokens {mt} (sent) exceeds the model's maximum output of {cap} tokens ({cap_source})"),
@@ -478,7 +571,7 @@ fn context_overflow(s: &Summary) -> Option<Cause> {
 
 /// A 400 about tokens: the API's own figures first (and said to be the API's), then the measurements, and a
 /// documentation figure that disagrees with the API shown as such.
-fn too_many_tokens(s: &Summary, message: &str) -> Cause {
+fn too_many_tokens(s: &Known, message: &str) -> Cause {
     static PROMPT: OnceLock<Regex> = OnceLock::new();
     static MAXTOK: OnceLock<Regex> = OnceLock::new();
     static EXCEED: OnceLock<Regex> = OnceLock::new();
@@ -499,7 +592,7 @@ fn too_many_tokens(s: &Summary, message: &str) -> Cause {
             ));
             if let Some(t) = limits.and_then(|l| l.max_output_tokens) {
                 let source =
-                    limits.map_or("", |l| l.max_output_source.as_deref().unwrap_or(&l.source));
+                    limits.map_or("", |l| l.max_output_source.unwrap_or(l.source).as_str());
                 if t == cap {
                     evidence.push_str(&format!("; {source} agrees ({t})"));
                 } else {
@@ -612,7 +705,7 @@ fn strsim(a: &str, b: &str) -> usize {
 const SEND: &str = "send this bundle to support@cohere.com with the request id";
 
 /// The causes that one failure's facts support, each citing that failure's source.
-fn causes_for(ev: &Evidence<'_>, s: &Summary, f: &Facts) -> Vec<Cause> {
+fn causes_for(ev: &Evidence<'_>, s: &Known, f: &Facts) -> Vec<Cause> {
     let mut out: Vec<Cause> = Vec::new();
     let message = f.message.clone().unwrap_or_default();
     if let Some(c) = transport_cause(f, &message) {
@@ -663,7 +756,7 @@ fn transport_cause(f: &Facts, message: &str) -> Option<Cause> {
 }
 
 /// Causes of a 4xx other than 429.
-fn client_error_cause(ev: &Evidence<'_>, s: &Summary, status: u16, message: &str) -> Cause {
+fn client_error_cause(ev: &Evidence<'_>, s: &Known, status: u16, message: &str) -> Cause {
     let lower = message.to_ascii_lowercase();
     let aws = ev.platform.is_aws();
     let model = s.model.clone().unwrap_or_else(|| "(none given)".into());
@@ -752,7 +845,7 @@ fn client_error_cause(ev: &Evidence<'_>, s: &Summary, status: u16, message: &str
     }
 }
 
-fn model_not_found(ev: &Evidence<'_>, s: &Summary, message: &str) -> Cause {
+fn model_not_found(ev: &Evidence<'_>, s: &Known, message: &str) -> Cause {
     let model = s.model.clone().unwrap_or_else(|| "(none given)".into());
     let similar = s.model.as_deref().map(similar_models).unwrap_or_default();
     let known = s.model.as_deref().and_then(cohere::known_model).is_some();
@@ -781,7 +874,7 @@ fn model_not_found(ev: &Evidence<'_>, s: &Summary, message: &str) -> Cause {
 }
 
 /// A 429: the rate-limit evidence of this failure's own exchange and message.
-fn rate_limit_cause(ev: &Evidence<'_>, s: &Summary, f: &Facts, message: &str) -> Cause {
+fn rate_limit_cause(ev: &Evidence<'_>, s: &Known, f: &Facts, message: &str) -> Cause {
     let rl = &f.rate_limit;
     let trial = rl.trial_endpoint_call_limit.is_some()
         || rl

@@ -31,11 +31,7 @@ pub fn subject(s: &Summary) -> String {
             .trim()
             .to_string()
     };
-    let what = match (&s.status, &s.error) {
-        (Some(st), _) => st.to_string(),
-        (None, Some(e)) => e.class.clone(),
-        (None, None) => "no error".into(),
-    };
+    let what = s.status_label().unwrap_or_else(|| "no error".into());
     let cause = match (s.causes.first(), &s.error) {
         (Some(c), _) => format!(" {}", c.code.as_str()),
         (None, Some(_)) => " cause unknown".into(),

@@ -182,30 +182,33 @@ impl Default for Timings {
     }
 }
 
-/// The class of a failed exchange.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureClass {
-    /// The server answered with a status ≥ 400.
-    Http,
-    /// The connection failed: refused, DNS, TLS, reset.
-    Network,
-    /// No complete answer within the timeout.
-    Timeout,
-    /// A 200 response that carried an error (e.g. `finish_reason: ERROR`) or broke off: a stream that ended
-    /// before its terminal event, or a JSON body cut short.
-    Stream,
+str_enum! {
+    /// The class of a failed exchange.
+    pub enum FailureClass {
+        /// The server answered with a status ≥ 400.
+        Http = "http",
+        /// The connection failed: refused, DNS, TLS, reset.
+        Network = "network",
+        /// No complete answer within the timeout.
+        Timeout = "timeout",
+        /// A 200 response that carried an error (e.g. `finish_reason: ERROR`) or broke off: a stream that ended
+        /// before its terminal event, or a JSON body cut short.
+        Stream = "stream",
+    }
 }
 
-impl FailureClass {
-    /// The snake_case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureClass::Http => "http",
-            FailureClass::Network => "network",
-            FailureClass::Timeout => "timeout",
-            FailureClass::Stream => "stream",
-        }
+str_enum! {
+    /// What an exchange was for.
+    pub enum Purpose {
+        /// The failing request sent again by `replay` (or the library's replay).
+        Replay = "replay",
+        /// A variant sent by the shape sweep.
+        Matrix = "matrix",
+        /// A request the observe proxy relayed.
+        Observed = "observed",
+        /// An exchange recorded elsewhere and handed in: a request with its recorded response, or an error
+        /// handler's own record.
+        Recorded = "recorded",
     }
 }
 
@@ -265,8 +268,8 @@ impl Failure {
 pub struct Exchange {
     /// Position in the bundle, from 1.
     pub index: u32,
-    /// What this exchange was for: `replay`, `matrix`, `observed`, `models`, `tokenize`, …
-    pub purpose: String,
+    /// What this exchange was for.
+    pub purpose: Purpose,
     /// What was sent.
     pub request: RecordedRequest,
     /// What came back, if anything did.

@@ -13,6 +13,9 @@
 //! - [`simulator`] is a simulated Cohere API for tests and the demo.
 #![deny(missing_docs)]
 
+#[macro_use]
+mod strenum;
+
 pub mod bundle;
 pub mod capture;
 pub mod cleanup;
@@ -35,6 +38,7 @@ pub mod net;
 pub mod observe;
 pub mod pipeline;
 pub mod recorder;
+pub mod render;
 pub mod report;
 pub mod request;
 pub mod scrub;

@@ -367,7 +367,7 @@ impl FailureReport {
         if let RequestBody::Raw(b) = &self.body {
             exchange.request.body = Body::from_text(String::from_utf8_lossy(b).into_owned());
         }
-        let mut b = Capture::builder("library", request)
+        let mut b = Capture::builder(crate::summary::Mode::Library, request)
             .platform(self.platform)
             .api_key(self.api_key.clone())
             .exchange(exchange);
@@ -391,7 +391,9 @@ impl FailureReport {
         let base = pipeline::resolve_base_url(&ro, &request);
         let prepared = pipeline::prepare_replay(&request, &base);
         let client = Client::with_options(ro.timeout, &ro.net)?;
-        let sent = client.send(&prepared, key.as_ref(), "replay", 2).await;
+        let sent = client
+            .send(&prepared, key.as_ref(), crate::exchange::Purpose::Replay, 2)
+            .await;
         Ok(self
             .builder()
             .exchange(sent.exchange)

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use serde::Serialize;
-use serde_json::Value;
+
 use tokenizers::Tokenizer;
 
 use crate::client::{Client, PreparedRequest};
@@ -108,158 +108,9 @@ pub struct SweepContext {
     pub prior: Option<Exchange>,
 }
 
-/// What [`sweep`] found.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MatrixResult {
-    /// Every observation, in the order made (a 429 that stopped the sweep included; it is no shape's outcome).
-    pub cells: Vec<Cell>,
-    /// The verdict.
-    pub verdict: Verdict,
-    /// Why the verdict is `inconclusive`; `null` otherwise.
-    pub inconclusive_reason: Option<InconclusiveReason>,
-    /// The largest input (tokens) that succeeded next to one that failed, when the verdict has an input boundary.
-    pub boundary_input_tokens: Option<u64>,
-    /// The largest max_tokens that succeeded next to one that failed, when there is a max_tokens boundary.
-    pub boundary_max_tokens: Option<u64>,
-    /// Requests sent by the sweep (429 answers included; the prior replay not included).
-    pub calls: u32,
-    /// The most requests the sweep was allowed.
-    pub max_calls: u32,
-    /// Answers that were 429.
-    pub rate_limited: u32,
-    /// Seconds spent waiting for rate limits.
-    pub waited_s: f64,
-    /// `tokenizer` (exact counts with the model's tokenizer) or `chars` (characters / 4).
-    pub input_measure: String,
-    /// The axis varied for input length: `text` (texts cut or grown), `texts` or `documents` (list items
-    /// dropped, then the last one cut) or `none`.
-    pub input_axis: String,
-    /// The kinds of text varied: `messages`, `tool_results`, `documents`, `preamble`, `chat_history`,
-    /// `message`, `prompt`, `texts`, `inputs`, `text`.
-    pub input_varied: Vec<String>,
-    /// How many texts the sweep varies.
-    pub input_parts: usize,
-    /// `largest_first`, `items_then_largest_first` or `none`.
-    pub input_scaling: String,
-    /// Input tokens of the original request.
-    pub original_input_tokens: u64,
-    /// The smallest input (tokens reached) that got an answer other than 429.
-    pub smallest_input_tokens: Option<u64>,
-    /// Inputs up to this many tokens count as small (see [`SMALL_INPUT_FRACTION`], [`SMALL_INPUT_TOKENS`]).
-    pub small_input_tokens: u64,
-    /// True when the call budget ran out before the sweep was done.
-    pub stopped_early: bool,
-    /// Why the sweep stopped before it was done (`budget_exhausted`, `rate_limited`, `retry_after_too_long`).
-    pub stop_reason: Option<InconclusiveReason>,
-    /// The longest wait for a rate limit the sweep accepts, in seconds.
-    pub max_wait_s: f64,
-    /// One line for the report, under the FAQ's question.
-    pub conclusion: String,
-}
-
-impl MatrixResult {
-    /// As a JSON value (for `summary.matrix` and `matrix.json`).
-    pub fn to_value(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-}
-
-/// One observation of one shape.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Cell {
-    /// Input tokens of the variant as sent, measured on it (see [`MatrixResult::input_measure`]).
-    pub input_tokens: u64,
-    /// The input tokens the variant was built for (the reached size may differ slightly).
-    pub target_input_tokens: u64,
-    /// Texts or documents sent, when the input axis is a list.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub items: Option<usize>,
-    /// `max_tokens` sent; `None`: not set (the model's default).
-    pub max_tokens: Option<u64>,
-    /// The HTTP status, or `network` / `timeout` when no response came.
-    pub status: Value,
-    /// The failure class (`http`, `network`, `timeout`, `stream`) when the call failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub class: Option<String>,
-    /// The error message, shortened, when the call failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    /// `x-debug-trace-id` of the answer.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
-    /// `replay`, `grid`, `repeat`, `recheck` or `bisect`.
-    pub phase: String,
-}
-
-impl Cell {
-    fn failed(&self) -> bool {
-        self.class.is_some()
-    }
-}
-
-/// What the matrix says about the failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// Every shape fails, a small input (see [`SMALL_INPUT_TOKENS`]) with the cheapest max_tokens included: not
-    /// a size problem (key, model, service).
-    AllFail,
-    /// Every shape succeeds: the failure did not reproduce.
-    NoneFail,
-    /// Failures depend on the input length only.
-    InputLength,
-    /// Failures depend on max_tokens only.
-    MaxTokens,
-    /// The same shape both failed and succeeded.
-    Intermittent,
-    /// Both axes matter, or no simple pattern.
-    Mixed,
-    /// Every shape tried failed but no small one was tried (or no shape got an answer): the sweep cannot tell
-    /// whether size matters. See [`MatrixResult::inconclusive_reason`].
-    Inconclusive,
-}
-
-impl Verdict {
-    /// The snake_case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::AllFail => "all_fail",
-            Verdict::NoneFail => "none_fail",
-            Verdict::InputLength => "input_length",
-            Verdict::MaxTokens => "max_tokens",
-            Verdict::Intermittent => "intermittent",
-            Verdict::Mixed => "mixed",
-            Verdict::Inconclusive => "inconclusive",
-        }
-    }
-}
-
-/// Why a sweep could not tell (or stopped early).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum InconclusiveReason {
-    /// The input could not be made small: most of it is outside the texts the sweep varies (tool definitions,
-    /// images), or there is no text at all.
-    CouldNotShrink,
-    /// `--max-calls` ran out first.
-    BudgetExhausted,
-    /// The API kept answering 429.
-    RateLimited,
-    /// A 429 asked to wait longer than [`MAX_RETRY_AFTER`] (or the `max_wait` option).
-    RetryAfterTooLong,
-}
-
-impl InconclusiveReason {
-    /// The snake_case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InconclusiveReason::CouldNotShrink => "could_not_shrink",
-            InconclusiveReason::BudgetExhausted => "budget_exhausted",
-            InconclusiveReason::RateLimited => "rate_limited",
-            InconclusiveReason::RetryAfterTooLong => "retry_after_too_long",
-        }
-    }
-}
+pub use crate::summary::{
+    Cell, CellStatus, InconclusiveReason, MatrixResult, Phase, Unknown, Verdict,
+};
 
 /// The documented per-minute call limit of a trial key for an endpoint (the support FAQ's figures: chat 20,
 /// embed 5, rerank 10; others 20). Production limits are far higher (hundreds per minute).
@@ -433,11 +284,11 @@ pub fn confirm(plan: &Plan, run: &MatrixRun) -> Result<bool> {
 // ---------------------------------------------------------------------------------------------------------
 // The sweep
 
-fn cell_from(ex: &Exchange, v: &Variant, max_tokens: Option<u64>, phase: &str) -> Cell {
+fn cell_from(ex: &Exchange, v: &Variant, max_tokens: Option<u64>, phase: Phase) -> Cell {
     let status = match (&ex.response, &ex.failure) {
-        (Some(r), _) => Value::from(r.status),
-        (None, Some(f)) => Value::from(f.class.as_str()),
-        (None, None) => Value::from("none"),
+        (Some(r), _) => CellStatus::Http(r.status),
+        (None, Some(f)) => CellStatus::NoResponse(f.class),
+        (None, None) => CellStatus::Unknown(Unknown::None),
     };
     let request_id = ex
         .response
@@ -450,13 +301,13 @@ fn cell_from(ex: &Exchange, v: &Variant, max_tokens: Option<u64>, phase: &str) -
         items: v.items,
         max_tokens,
         status,
-        class: ex.failure.as_ref().map(|f| f.class.as_str().to_string()),
+        class: ex.failure.as_ref().map(|f| f.class),
         message: ex
             .failure
             .as_ref()
             .map(|f| f.message.chars().take(200).collect()),
         request_id,
-        phase: phase.into(),
+        phase,
     }
 }
 
@@ -546,7 +397,7 @@ impl Sweeper<'_> {
     }
 
     /// Records an answer as an observation of the variant's shape; returns its point.
-    fn record(&mut self, ex: &Exchange, v: &Variant, col: Option<u64>, phase: &str) -> usize {
+    fn record(&mut self, ex: &Exchange, v: &Variant, col: Option<u64>, phase: Phase) -> usize {
         self.cells.push(cell_from(ex, v, col, phase));
         let i = match self.find(v.tokens, col) {
             Some(i) => i,
@@ -572,7 +423,7 @@ impl Sweeper<'_> {
 
     /// Sends a variant until an answer other than 429 comes. `None` when the sweep stops instead (budget spent,
     /// 429s kept coming, or a 429 asked for too long a wait; the last 429 is then kept in `cells`).
-    async fn send(&mut self, v: &Variant, col: Option<u64>, phase: &str) -> Option<Exchange> {
+    async fn send(&mut self, v: &Variant, col: Option<u64>, phase: Phase) -> Option<Exchange> {
         if self.stop.is_some() {
             return None;
         }
@@ -600,7 +451,12 @@ impl Sweeper<'_> {
             let out = self
                 .ctx
                 .client
-                .send(&prepared, self.ctx.key.as_ref(), "matrix", n)
+                .send(
+                    &prepared,
+                    self.ctx.key.as_ref(),
+                    crate::exchange::Purpose::Matrix,
+                    n,
+                )
                 .await;
             if let Some(pb) = self.pb {
                 pb.tick();
@@ -635,7 +491,7 @@ impl Sweeper<'_> {
         &mut self,
         target: u64,
         col: Option<u64>,
-        phase: &str,
+        phase: Phase,
         again: bool,
     ) -> Option<usize> {
         if self.stop.is_some() {
@@ -658,10 +514,10 @@ impl Sweeper<'_> {
         let v = self.shaper.variant(self.shaper.original_tokens(), col);
         match prior.response.as_ref().filter(|r| r.status == 429) {
             None => {
-                self.record(prior, &v, col, "replay");
+                self.record(prior, &v, col, Phase::Replay);
             }
             Some(r) => {
-                self.cells.push(cell_from(prior, &v, col, "replay"));
+                self.cells.push(cell_from(prior, &v, col, Phase::Replay));
                 match self
                     .sched
                     .wait_for(parse_retry_after(&r.headers, Utc::now()))
@@ -680,10 +536,10 @@ impl Sweeper<'_> {
         match &ctx.prior {
             Some(prior) => self.seed_from_prior(prior),
             None => {
-                self.observe(x0, col, "grid", true).await;
+                self.observe(x0, col, Phase::Grid, true).await;
             }
         }
-        self.observe(x0, col, "repeat", true).await;
+        self.observe(x0, col, Phase::Repeat, true).await;
     }
 
     /// Phase 2, the coarse grid: 100 % with the other columns, 25 % with every column, 5 % when 25 % fails cheaply.
@@ -692,7 +548,7 @@ impl Sweeper<'_> {
         let x0 = self.shaper.original_tokens();
         let (orig, cheap) = (self.orig_col(), self.cheap_col());
         for c in self.cols.clone().into_iter().filter(|c| *c != orig) {
-            self.observe(x0, c, "grid", false).await;
+            self.observe(x0, c, Phase::Grid, false).await;
         }
         let mut rows = vec![x0];
         if !self.shaper.has_axis() {
@@ -701,7 +557,7 @@ impl Sweeper<'_> {
         let t25 = self.shaper.target_at(GRID_FRACTIONS[1]);
         let mut got = None;
         for c in self.cols.clone().into_iter().rev() {
-            if let Some(p) = self.observe(t25, c, "grid", false).await {
+            if let Some(p) = self.observe(t25, c, Phase::Grid, false).await {
                 got = Some(self.points[p].x);
             }
         }
@@ -711,7 +567,7 @@ impl Sweeper<'_> {
         rows.push(x25);
         if self.state(x25, cheap) == Some(true) {
             let t5 = self.shaper.target_at(GRID_FRACTIONS[0]);
-            if let Some(p) = self.observe(t5, cheap, "grid", false).await {
+            if let Some(p) = self.observe(t5, cheap, Phase::Grid, false).await {
                 rows.push(self.points[p].x);
             }
         }
@@ -740,7 +596,7 @@ impl Sweeper<'_> {
                     && le(ac, self.points[b].col)
             });
             if violated {
-                self.observe(at, ac, "recheck", true).await;
+                self.observe(at, ac, Phase::Recheck, true).await;
             }
         }
     }
@@ -822,10 +678,10 @@ impl Sweeper<'_> {
             if v.tokens <= lo || v.tokens >= hi {
                 break; // no shape between them
             }
-            let Some(ex) = self.send(&v, col, "bisect").await else {
+            let Some(ex) = self.send(&v, col, Phase::Bisect).await else {
                 break;
             };
-            let p = self.record(&ex, &v, col, "bisect");
+            let p = self.record(&ex, &v, col, Phase::Bisect);
             match self.fails(p) {
                 Some(true) => hi = v.tokens,
                 Some(false) => lo = v.tokens,
@@ -844,7 +700,7 @@ impl Sweeper<'_> {
             .map_or(x, |p| p.target);
         while hi > lo + 1 && (hi - lo) as f64 > PRECISION * lo as f64 && self.stop.is_none() {
             let mid = lo + (hi - lo) / 2;
-            let Some(p) = self.observe(target, Some(mid), "bisect", true).await else {
+            let Some(p) = self.observe(target, Some(mid), Phase::Bisect, true).await else {
                 break;
             };
             match self.fails(p) {

@@ -10,11 +10,12 @@ use crate::cohere::{self, Endpoint, Platform};
 use crate::diagnose::{self, Evidence, LogError};
 use crate::environment::Environment;
 use crate::error::{Error, Result};
+use crate::exchange::Exchange;
 use crate::exchange::{Body, Header, RecordedResponse};
 use crate::report::{self, LogListing, ReportInput};
 use crate::request::CapturedRequest;
 use crate::scrub::{KnownSecret, ScrubOptions, Scrubber, SecretString};
-use crate::summary::{ModelLimits, SeqLen, Summary};
+use crate::summary::{ClientInfo, LimitsSource, Mode, ModelLimits, SeqLen, Summary};
 use crate::tokenizer::{self, SeqLenContext, TokenizerCache};
 
 /// How and where to write a bundle; shared by every command.
@@ -144,11 +145,7 @@ pub fn resolve_base_url(opts: &ReplayOptions, request: &CapturedRequest) -> Stri
 /// The default bundle name for a summary.
 pub fn default_name(summary: &Summary) -> String {
     let when = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-    let what = match (&summary.status, &summary.error) {
-        (Some(s), _) => s.to_string(),
-        (None, Some(e)) => e.class.clone(),
-        (None, None) => "ok".into(),
-    };
+    let what = summary.status_label().unwrap_or_else(|| "ok".into());
     format!("cohere-support-{when}-{what}.zip")
 }
 
@@ -272,7 +269,7 @@ pub async fn replay(
     request: CapturedRequest,
     ro: &ReplayOptions,
     bo: &BundleOptions,
-    mode: &str,
+    mode: Mode,
 ) -> Result<Outcome> {
     replay_with_matrix(request, ro, bo, mode, None).await
 }
@@ -344,7 +341,7 @@ pub async fn replay_with_matrix(
     request: CapturedRequest,
     ro: &ReplayOptions,
     bo: &BundleOptions,
-    mode: &str,
+    mode: Mode,
     matrix: Option<&crate::matrix::MatrixRun>,
 ) -> Result<Outcome> {
     if let Some(m) = matrix {
@@ -359,7 +356,9 @@ pub async fn replay_with_matrix(
     let prepared = prepare_replay(&request, &base);
     let url = prepared.url.clone();
     let client = Client::with_options(ro.timeout, &ro.net)?;
-    let outcome = client.send(&prepared, key.as_ref(), "replay", 1).await;
+    let outcome = client
+        .send(&prepared, key.as_ref(), crate::exchange::Purpose::Replay, 1)
+        .await;
     if let Some(kind) = outcome.unreachable {
         use crate::client::NetworkKind;
         let detail = outcome
@@ -397,9 +396,7 @@ pub async fn replay_with_matrix(
                 key: key.as_ref(),
                 base_url: &base,
             };
-            crate::matrix::run_after_replay(&target, &request, &outcome.exchange, &cache, m)
-                .await?
-                .map(|r| r.to_value())
+            crate::matrix::run_after_replay(&target, &request, &outcome.exchange, &cache, m).await?
         }
         None => None,
     };
@@ -449,7 +446,7 @@ pub fn offline_capture(
     });
     let exchange =
         recorded.map(|r| crate::capture::recorded_exchange(&request, Some(r), None, 0.0));
-    Capture::builder("bundle", request)
+    Capture::builder(Mode::Bundle, request)
         .platform(platform)
         .exchanges(exchange)
         .build()
@@ -493,13 +490,21 @@ fn limits_from_table(model: Option<&str>) -> Option<ModelLimits> {
     Some(ModelLimits {
         context_length: Some(u64::from(m.context_length)),
         max_output_tokens: m.max_output_tokens.map(u64::from),
-        source: "docs_table".into(),
+        source: LimitsSource::DocsTable,
         max_output_source: None,
     })
 }
 
+/// What the network adds to a capture after it was made: the sequence length (tokenizer, `/v1/tokenize` or
+/// the response's usage) and the model's limits (models API, else the docs table). The bundle stage makes
+/// no call of its own.
+struct Gathered {
+    seq_len: SeqLen,
+    model_limits: Option<ModelLimits>,
+}
+
 /// Sequence length by the best method available (see [`crate::tokenizer`]) and the model's limits.
-async fn measure(capture: &Capture, bo: &BundleOptions) -> (SeqLen, Option<ModelLimits>) {
+async fn gather(capture: &Capture, bo: &BundleOptions) -> Gathered {
     let cache = match &bo.cache_dir {
         Some(d) => TokenizerCache::new(d.join("tokenizers")),
         None => TokenizerCache::memory_only(),
@@ -528,10 +533,13 @@ async fn measure(capture: &Capture, bo: &BundleOptions) -> (SeqLen, Option<Model
         response.as_ref(),
     )
     .await;
-    let limits = meta
+    let model_limits = meta
         .map(|m| m.limits())
         .or_else(|| limits_from_table(capture.request.model()));
-    (seq_len, limits)
+    Gathered {
+        seq_len,
+        model_limits,
+    }
 }
 
 /// Diagnoses a capture, renders the report and writes the bundle.
@@ -541,31 +549,19 @@ pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Resul
     write_prepared(capture, bo, logs).await
 }
 
-/// [`write_support_bundle`] with the logs already read ([`crate::logs::prepare`]).
-async fn write_prepared(
-    capture: Capture,
-    bo: &BundleOptions,
-    logs: crate::logs::PreparedLogs,
-) -> Result<Outcome> {
-    // Known secrets: the capture's (the key used, every bearer token seen), --secret values, the environment's.
-    let mut known = capture.known_secrets.clone();
-    for s in &bo.secrets {
-        known.push(KnownSecret::new("secret", s.clone()));
-    }
-    known.extend(bo.known.iter().cloned());
-    let scrubber = Scrubber::new(ScrubOptions {
-        known,
-        redact_content: bo.redact_content,
-    });
+/// What the logs show: SDK errors, each with its log and line, and the client a traceback names.
+struct LogFindings {
+    errors: Vec<LogError>,
+    client: Option<ClientInfo>,
+}
 
-    let (seq_len, model_limits) = measure(&capture, bo).await;
-    let names = log_names(&bo.logs);
-    let mut log_errors = Vec::new();
-    let mut client_from_logs = None;
-    for (path, name) in logs.paths.iter().zip(&names) {
+fn read_logs(logs: &crate::logs::PreparedLogs, names: &[String]) -> LogFindings {
+    let mut errors = Vec::new();
+    let mut client = None;
+    for (path, name) in logs.paths.iter().zip(names) {
         let text = log_tail(path, 4 << 20);
         for e in crate::sdklog::find_sdk_errors(&text) {
-            log_errors.push(LogError {
+            errors.push(LogError {
                 location: format!("{name}:{}", e.line),
                 status: e.status,
                 message: e.message.clone(),
@@ -573,93 +569,102 @@ async fn write_prepared(
                 time: crate::sdklog::time_near(&text, e.line),
             });
         }
-        if client_from_logs.is_none() {
-            client_from_logs = crate::sdklog::client_from_log(&text).map(|(line, mut c)| {
+        if client.is_none() {
+            client = crate::sdklog::client_from_log(&text).map(|(line, mut c)| {
                 c.source = format!("{name}:{line}");
                 c
             });
         }
     }
-    let evidence = Evidence {
-        mode: &capture.mode,
-        request: &capture.request,
-        exchanges: &capture.exchanges,
-        platform: capture.platform,
-        base_url: capture.base_url.as_deref(),
-        seq_len,
-        model_limits,
-        key_present: capture.key_present,
-        log_errors: log_errors.clone(),
-        observed: capture.observed.as_ref(),
-        client_from_logs,
-    };
-    let mut summary = diagnose::diagnose(&evidence);
-    summary.matrix = capture.matrix.clone();
-    summary.observed = capture.observed.clone();
-    summary.logs = names.clone();
-    let (path, mut reserved) = target_path(bo, &summary)?;
-    // A reserved name is ours to replace.
-    let force = bo.force || reserved.is_some();
-    bundle::check_output(&path, force)?;
-    if bo.eml {
-        bundle::check_output(&crate::email::eml_path(&path), bo.force)?;
-    }
+    LogFindings { errors, client }
+}
 
-    // Mask credentials in structured headers before anything is serialised.
+/// The scrubber of a bundle. Known secrets: the capture's (the key used, every bearer token seen), the
+/// `secrets` option's, and `known` (the environment's, resolved by the caller).
+fn scrubber_for(capture: &Capture, bo: &BundleOptions) -> Scrubber {
+    let mut known = capture.known_secrets.clone();
+    for s in &bo.secrets {
+        known.push(KnownSecret::new("secret", s.clone()));
+    }
+    known.extend(bo.known.iter().cloned());
+    Scrubber::new(ScrubOptions {
+        known,
+        redact_content: bo.redact_content,
+    })
+}
+
+/// The request and the exchanges as the bundle holds them: credentials in structured headers masked before
+/// anything is serialised, and with `redact_content`, prompt, document and completion text taken out.
+fn masked(
+    capture: &Capture,
+    scrubber: &Scrubber,
+    redact_content: bool,
+) -> (CapturedRequest, Vec<Exchange>) {
+    let member = |e: &Exchange| format!("exchanges/{}", report::exchange_file(e.index));
     let mut exchanges = capture.exchanges.clone();
     for e in &mut exchanges {
-        let member = format!("exchanges/{}", report::exchange_file(e.index));
-        scrubber.mask_headers(&member, &mut e.request.headers);
+        let name = member(e);
+        scrubber.mask_headers(&name, &mut e.request.headers);
         if let Some(r) = &mut e.response {
-            scrubber.mask_headers(&member, &mut r.headers);
+            scrubber.mask_headers(&name, &mut r.headers);
         }
     }
     let mut request = capture.request.clone();
     scrubber.mask_headers("request.json", &mut request.headers);
-    if bo.redact_content {
-        // --redact-content: prompt, document and completion text out of the request and every exchange body.
+    if redact_content {
         let ep = request.endpoint;
         scrubber.redact_content_in("request.json", ep, &mut request.body);
         for e in &mut exchanges {
-            let member = format!("exchanges/{}", report::exchange_file(e.index));
-            redact_body(&scrubber, &member, ep, &mut e.request.body);
+            let name = member(e);
+            redact_body(scrubber, &name, ep, &mut e.request.body);
             if let Some(r) = &mut e.response {
-                redact_body(&scrubber, &member, ep, &mut r.body);
+                redact_body(scrubber, &name, ep, &mut r.body);
             }
         }
     }
+    (request, exchanges)
+}
 
-    let environment = Environment::collect_with(|n| bo.env_vars_set.iter().any(|s| s == n));
-    let log_sizes: Vec<(PathBuf, String, u64)> = logs
-        .paths
-        .iter()
-        .zip(&names)
-        .map(|(p, n)| {
-            (
-                p.clone(),
-                n.clone(),
-                std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
-            )
-        })
-        .collect();
-    // Renders every member for a size-budget plan (see `fit::write_fitted`); returns them with the cuts made.
-    // The report of the attempt that was kept, for the email draft's body.
-    let mut last_report = String::new();
-    let mut last_html = String::new();
-    let render = |fit: &crate::fit::Fit| -> Result<(Vec<Member>, Vec<String>)> {
-        let mut cuts = logs.cuts.clone();
+/// Everything the bundle's members are rendered from. [`Members::render`] renders them for one size-budget
+/// plan ([`crate::fit::Fit`]); the fit stage calls it again with a tighter plan when the zip is too big.
+struct Members<'a> {
+    summary: &'a Summary,
+    request: &'a CapturedRequest,
+    exchanges: &'a [Exchange],
+    capture: &'a Capture,
+    log_cuts: &'a [String],
+    log_sizes: &'a [(PathBuf, String, u64)],
+    log_errors: &'a [LogError],
+    environment: &'a Environment,
+    bo: &'a BundleOptions,
+}
+
+/// The members of one attempt, the cuts made, and the report as text and HTML (for the email draft).
+struct Rendered {
+    members: Vec<Member>,
+    cuts: Vec<String>,
+    report: String,
+    html: String,
+}
+
+impl Members<'_> {
+    fn render(&self, fit: &crate::fit::Fit) -> Result<Rendered> {
+        let mut cuts = self.log_cuts.to_vec();
         cuts.extend(fit.cuts.iter().cloned());
-        let mut exchanges = exchanges.clone();
+        let mut exchanges = self.exchanges.to_vec();
         for e in &mut exchanges {
             cuts.extend(
                 fit.trim_exchange(e, &format!("exchanges/{}", report::exchange_file(e.index))),
             );
         }
-        let mut request = request.clone();
+        let mut request = self.request.clone();
         cuts.extend(fit.trim_request(&mut request, "request.json"));
-        let mut summary = summary.clone();
-        summary.cuts = cuts.clone();
-        let listings: Vec<LogListing> = log_sizes
+        let summary = Summary {
+            cuts: cuts.clone(),
+            ..self.summary.clone()
+        };
+        let listings: Vec<LogListing> = self
+            .log_sizes
             .iter()
             .enumerate()
             .map(|(i, (_, n, size))| LogListing {
@@ -672,27 +677,23 @@ async fn write_prepared(
             summary: &summary,
             exchanges: &exchanges,
             logs: &listings,
-            log_errors: &log_errors,
-            environment: &environment,
-            redact_content: bo.redact_content,
+            log_errors: self.log_errors,
+            environment: self.environment,
+            redact_content: self.bo.redact_content,
         };
+        let report = report::render_markdown(&input)?;
+        let html = report::render_html(&input)?;
         let json = |v: &dyn erased::Json| v.to_json();
         let mut members = vec![
-            Member::text("report.md", {
-                last_report = report::render_markdown(&input)?;
-                last_report.clone()
-            }),
-            Member::text("report.html", {
-                last_html = report::render_html(&input)?;
-                last_html.clone()
-            }),
+            Member::text("report.md", report.clone()),
+            Member::text("report.html", html.clone()),
             Member::text("summary.json", json(&summary)),
             Member::text("request.json", json(&request)),
         ];
-        if let Some(o) = &capture.observed {
+        if let Some(o) = &self.capture.observed {
             members.push(Member::text("observe.json", json(o)));
         }
-        if let Some(m) = &capture.matrix {
+        if let Some(m) = &self.capture.matrix {
             members.push(Member::text("matrix.json", json(m)));
         }
         for e in &exchanges {
@@ -701,8 +702,8 @@ async fn write_prepared(
                 json(e),
             ));
         }
-        members.push(Member::text("environment.json", json(&environment)));
-        for (i, (p, n, _)) in log_sizes.iter().enumerate() {
+        members.push(Member::text("environment.json", json(self.environment)));
+        for (i, (p, n, _)) in self.log_sizes.iter().enumerate() {
             members.push(Member {
                 name: n.clone(),
                 source: MemberSource::File {
@@ -711,15 +712,80 @@ async fn write_prepared(
                 },
             });
         }
-        members.extend(bo.extra_members.iter().cloned());
-        Ok((members, cuts))
+        members.extend(self.bo.extra_members.iter().cloned());
+        Ok(Rendered {
+            members,
+            cuts,
+            report,
+            html,
+        })
+    }
+}
+
+/// [`write_support_bundle`] with the logs already read ([`crate::logs::prepare`]): gather, diagnose, render,
+/// write within the size budget and verify, then the optional email draft.
+async fn write_prepared(
+    capture: Capture,
+    bo: &BundleOptions,
+    logs: crate::logs::PreparedLogs,
+) -> Result<Outcome> {
+    let scrubber = scrubber_for(&capture, bo);
+    let gathered = gather(&capture, bo).await;
+    let names = log_names(&bo.logs);
+    let found = read_logs(&logs, &names);
+    let mut evidence = Evidence::from_capture(&capture);
+    evidence.seq_len = gathered.seq_len;
+    evidence.model_limits = gathered.model_limits;
+    evidence.log_errors = found.errors.clone();
+    evidence.client_from_logs = found.client;
+    evidence.logs = names.clone();
+    let summary = diagnose::diagnose(&evidence);
+
+    let (path, mut reserved) = target_path(bo, &summary)?;
+    // A reserved name is ours to replace.
+    let force = bo.force || reserved.is_some();
+    bundle::check_output(&path, force)?;
+    if bo.eml {
+        bundle::check_output(&crate::email::eml_path(&path), bo.force)?;
+    }
+    let (request, exchanges) = masked(&capture, &scrubber, bo.redact_content);
+    let environment = Environment::collect_with(|n| bo.env_vars_set.iter().any(|s| s == n));
+    let log_sizes: Vec<(PathBuf, String, u64)> = logs
+        .paths
+        .iter()
+        .zip(&names)
+        .map(|(p, n)| {
+            (
+                p.clone(),
+                n.clone(),
+                std::fs::metadata(p).map_or(0, |m| m.len()),
+            )
+        })
+        .collect();
+    let members = Members {
+        summary: &summary,
+        request: &request,
+        exchanges: &exchanges,
+        capture: &capture,
+        log_cuts: &logs.cuts,
+        log_sizes: &log_sizes,
+        log_errors: &found.errors,
+        environment: &environment,
+        bo,
+    };
+    // The report of the attempt that was kept, for the email draft's body.
+    let mut kept = (String::new(), String::new());
+    let render = |fit: &crate::fit::Fit| -> Result<(Vec<Member>, Vec<String>)> {
+        let r = members.render(fit)?;
+        kept = (r.report, r.html);
+        Ok((r.members, r.cuts))
     };
     let (written, cuts) =
         crate::fit::write_fitted(bo.max_size, &path, force, &scrubber, &log_sizes, render).await?;
-    summary.cuts = cuts;
     if let Some(r) = reserved.as_mut() {
         r.kept = true;
     }
+    let summary = Summary { cuts, ..summary };
     // The summary handed back is scrubbed like the member: callers print it and log it.
     #[cfg_attr(not(feature = "email"), allow(unused_mut))]
     let mut outcome = Outcome {
@@ -731,21 +797,34 @@ async fn write_prepared(
     };
     #[cfg(feature = "email")]
     if bo.eml {
-        // The bodies are scrubbed as the zip's report.md and report.html were (its first two members, in that
-        // order, so the same placeholders).
-        let again = Scrubber::new(scrubber.options().clone());
-        let body = again.scrub_str("report.md", &last_report);
-        let html = again.scrub_str("report.html", &last_html);
-        outcome.eml = Some(crate::email::write_eml(
-            &outcome.summary,
-            &outcome.path,
-            &body,
-            Some(&html),
-            bo.email_from.as_deref(),
-            &crate::email::eml_path(&outcome.path),
-        )?);
+        outcome.eml = Some(draft_email(&scrubber, &outcome, &kept.0, &kept.1, bo)?);
     }
+    #[cfg(not(feature = "email"))]
+    let _ = kept;
     Ok(outcome)
+}
+
+/// The email draft beside the zip. The bodies are scrubbed as the zip's report.md and report.html were (its
+/// first two members, in that order, so the same placeholders).
+#[cfg(feature = "email")]
+fn draft_email(
+    scrubber: &Scrubber,
+    outcome: &Outcome,
+    report: &str,
+    html: &str,
+    bo: &BundleOptions,
+) -> Result<PathBuf> {
+    let again = Scrubber::new(scrubber.options().clone());
+    let body = again.scrub_str("report.md", report);
+    let html = again.scrub_str("report.html", html);
+    crate::email::write_eml(
+        &outcome.summary,
+        &outcome.path,
+        &body,
+        Some(&html),
+        bo.email_from.as_deref(),
+        &crate::email::eml_path(&outcome.path),
+    )
 }
 
 /// Content redaction of a recorded body: a JSON body as a whole, a stream line by line (`data:` lines and
@@ -866,7 +945,7 @@ pub fn observed_capture_with(
         recorded_response: None,
         url_model: Default::default(),
     };
-    let mut b = Capture::builder("observe", request)
+    let mut b = Capture::builder(Mode::Observe, request)
         .platform(Some(Platform::from_url(upstream)))
         .base_url(upstream)
         .exchanges(exchanges)

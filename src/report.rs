@@ -5,8 +5,8 @@ use minijinja::{context, Environment};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::exchange::Exchange;
-use crate::summary::Summary;
+use crate::exchange::{Exchange, FailureClass};
+use crate::summary::{SeqLenMethod, Summary};
 
 const MD: &str = include_str!("../templates/report.md.j2");
 const HTML: &str = include_str!("../templates/report.html.j2");
@@ -43,7 +43,7 @@ pub struct ReportInput<'a> {
 #[derive(Serialize)]
 struct ExchangeRow {
     file: String,
-    purpose: String,
+    purpose: crate::exchange::Purpose,
     method: String,
     url: String,
     status: Option<u16>,
@@ -56,13 +56,13 @@ pub fn exchange_file(index: u32) -> String {
     format!("{index:03}.json")
 }
 
-fn seq_method_words(method: &str) -> &'static str {
+fn seq_method_words(method: SeqLenMethod) -> &'static str {
     match method {
-        "tokenizer" => "exact, counted with the model's tokenizer",
-        "usage" => "from the API response's usage",
-        "api" => "exact, counted by the API's /v1/tokenize",
-        "estimate" => "an estimate: characters / 4, not the model's tokenizer",
-        _ => "method unknown",
+        SeqLenMethod::Tokenizer => "exact, counted with the model's tokenizer",
+        SeqLenMethod::Usage => "from the API response's usage",
+        SeqLenMethod::Api => "exact, counted by the API's /v1/tokenize",
+        SeqLenMethod::Estimate => "an estimate: characters / 4, not the model's tokenizer",
+        SeqLenMethod::Unknown => "method unknown",
     }
 }
 
@@ -76,7 +76,7 @@ pub fn failure_words(s: &Summary) -> String {
         };
     };
     let mut w = match s.status {
-        Some(st) if e.class == "http" => format!("HTTP {st}"),
+        Some(st) if e.class == FailureClass::Http => format!("HTTP {st}"),
         Some(st) => format!("HTTP {st}, {} failure", e.class),
         None => format!("{} failure, no response", e.class),
     };
@@ -99,12 +99,13 @@ struct Primary {
 
 fn primary(exchanges: &[Exchange]) -> Option<Primary> {
     let e = crate::diagnose::primary_exchange(exchanges)?;
-    let label = match e.purpose.as_str() {
-        "replay" => "The replay",
-        "observed" => "Observed",
-        _ => "Recorded",
+    use crate::exchange::Purpose;
+    let label = match e.purpose {
+        Purpose::Replay => "The replay",
+        Purpose::Observed => "Observed",
+        Purpose::Matrix | Purpose::Recorded => "Recorded",
     };
-    let time = matches!(e.purpose.as_str(), "replay" | "observed").then(|| {
+    let time = matches!(e.purpose, Purpose::Replay | Purpose::Observed).then(|| {
         e.timings
             .started_at
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -241,7 +242,7 @@ fn render(name: &str, input: &ReportInput<'_>, matrix_grid: &str) -> Result<Stri
         .iter()
         .map(|e| ExchangeRow {
             file: exchange_file(e.index),
-            purpose: e.purpose.clone(),
+            purpose: e.purpose,
             method: e.request.method.clone(),
             url: e.request.url.clone(),
             status: e.status(),
@@ -257,7 +258,7 @@ fn render(name: &str, input: &ReportInput<'_>, matrix_grid: &str) -> Result<Stri
     })?;
     tmpl.render(context! {
         s => input.summary,
-        seq_method => seq_method_words(&input.summary.seq_len.method),
+        seq_method => seq_method_words(input.summary.seq_len.method),
         exchanges => rows,
         logs => input.logs,
         sdk_errors => input.log_errors,
@@ -304,20 +305,19 @@ fn esc(s: &str) -> String {
 }
 
 /// The shape matrix as a colour grid: rows are input token counts, columns max_tokens values.
-pub fn matrix_grid_html(matrix: &serde_json::Value) -> String {
-    let cells = matrix
-        .get("cells")
-        .and_then(|c| c.as_array())
-        .cloned()
-        .unwrap_or_default();
-    let key = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_u64());
-    let mut inputs: Vec<u64> = cells
-        .iter()
-        .filter_map(|c| key(c, "input_tokens"))
-        .collect();
+///
+/// ```
+/// use cohere_bundle::report::matrix_grid_html;
+/// # let m: cohere_bundle::matrix::MatrixResult = serde_json::from_str(r#"{"cells":[{"input_tokens":100,"target_input_tokens":100,"max_tokens":null,"status":400,"class":"http","phase":"grid"}],"verdict":"all_fail","inconclusive_reason":null,"boundary_input_tokens":null,"boundary_max_tokens":null,"calls":1,"max_calls":20,"rate_limited":0,"waited_s":0.0,"input_measure":"chars","input_axis":"text","input_varied":["messages"],"input_parts":1,"input_scaling":"largest_first","original_input_tokens":100,"smallest_input_tokens":100,"small_input_tokens":50,"stopped_early":false,"stop_reason":null,"max_wait_s":60.0,"conclusion":"every shape fails"}"#).unwrap();
+/// let html = matrix_grid_html(&m);
+/// assert!(html.contains(r#"<td class="cell-fail">400</td>"#));
+/// ```
+pub fn matrix_grid_html(matrix: &crate::matrix::MatrixResult) -> String {
+    let cells = &matrix.cells;
+    let mut inputs: Vec<u64> = cells.iter().map(|c| c.input_tokens).collect();
     inputs.sort_unstable();
     inputs.dedup();
-    let mut maxes: Vec<Option<u64>> = cells.iter().map(|c| key(c, "max_tokens")).collect();
+    let mut maxes: Vec<Option<u64>> = cells.iter().map(|c| c.max_tokens).collect();
     maxes.sort_unstable();
     maxes.dedup();
     let mut out = String::from("<table class=\"matrix\"><tr><th>input tokens \\ max_tokens</th>");
@@ -331,22 +331,15 @@ pub fn matrix_grid_html(matrix: &serde_json::Value) -> String {
     for i in &inputs {
         out.push_str(&format!("<tr><th>{i}</th>"));
         for m in &maxes {
-            let found: Vec<&serde_json::Value> = cells
+            let statuses: Vec<String> = cells
                 .iter()
-                .filter(|c| key(c, "input_tokens") == Some(*i) && key(c, "max_tokens") == *m)
+                .filter(|c| c.input_tokens == *i && c.max_tokens == *m)
+                .map(|c| c.status.to_string())
                 .collect();
-            if found.is_empty() {
+            if statuses.is_empty() {
                 out.push_str("<td class=\"l\"></td>");
                 continue;
             }
-            let statuses: Vec<String> = found
-                .iter()
-                .map(|c| match c.get("status") {
-                    Some(serde_json::Value::Number(n)) => n.to_string(),
-                    Some(serde_json::Value::String(s)) => s.clone(),
-                    _ => "?".into(),
-                })
-                .collect();
             let all_ok = statuses.iter().all(|s| s.starts_with('2'));
             let any_ok = statuses.iter().any(|s| s.starts_with('2'));
             let class = if all_ok {

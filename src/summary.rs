@@ -4,9 +4,59 @@
 use serde::{Deserialize, Serialize};
 
 use crate::cohere::{CauseCode, Endpoint, KeyKind, Platform, Side};
+use crate::exchange::FailureClass;
+use serde_json::Value;
 
 /// The schema version written into `summary.json`.
 pub const SCHEMA_VERSION: u32 = 1;
+
+str_enum! {
+    /// How a failure was captured.
+    pub enum Mode {
+        /// `cohere-bundle replay`: the request was sent again.
+        Replay = "replay",
+        /// `cohere-bundle observe`: a running program's calls went through the recording proxy.
+        Observe = "observe",
+        /// `cohere-bundle bundle`: offline, from a request and its recorded response.
+        Bundle = "bundle",
+        /// The library, inside an application's error handler.
+        Library = "library",
+        /// `cohere-bundle demo`: against the embedded simulator.
+        Demo = "demo",
+    }
+}
+
+str_enum! {
+    /// How the sequence length was measured.
+    pub enum SeqLenMethod {
+        /// From the response's `usage`.
+        Usage = "usage",
+        /// With the model's own tokenizer.
+        Tokenizer = "tokenizer",
+        /// With the API's `/v1/tokenize`.
+        Api = "api",
+        /// Characters / 4.
+        Estimate = "estimate",
+        /// Not measured.
+        Unknown = "unknown",
+    }
+}
+
+impl Default for SeqLenMethod {
+    fn default() -> Self {
+        SeqLenMethod::Unknown
+    }
+}
+
+str_enum! {
+    /// Where a model's limits come from.
+    pub enum LimitsSource {
+        /// The models API (`GET /v1/models/{model}`).
+        ModelsApi = "models_api",
+        /// The table of models in Cohere's docs, built into the tool.
+        DocsTable = "docs_table",
+    }
+}
 
 /// The summary of one support bundle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,8 +67,8 @@ pub struct Summary {
     pub tool: String,
     /// When the bundle was made (RFC 3339, UTC).
     pub created_at: String,
-    /// How the failure was captured: `replay`, `observe`, `bundle` (offline), `library`, `demo`.
-    pub mode: String,
+    /// How the failure was captured.
+    pub mode: Mode,
     /// The endpoint, e.g. `v2/chat`.
     pub endpoint: Endpoint,
     /// The model named in the request, verbatim.
@@ -64,7 +114,7 @@ pub struct Summary {
     pub support_needed: bool,
     /// The shape matrix, when one was swept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub matrix: Option<serde_json::Value>,
+    pub matrix: Option<MatrixResult>,
     /// In observe mode: counts over every exchange the proxy saw, successes included, by shape.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed: Option<crate::observe::ObserveStats>,
@@ -84,22 +134,28 @@ fn yes() -> bool {
 }
 
 impl Summary {
-    /// Sets [`Summary::cause_side`] and [`Summary::support_needed`] from the most likely cause.
-    pub fn set_support(&mut self) {
-        self.cause_side = self
-            .causes
-            .first()
-            .map(|c| c.code.side())
-            .unwrap_or_default();
-        self.support_needed = self.cause_side.support_needed();
+    /// The failure in one word, for file names and the email subject: the HTTP status (`404`), else the
+    /// failure class (`timeout`); `None` with neither.
+    ///
+    /// ```
+    /// # let mut s: cohere_bundle::Summary = serde_json::from_str(include_str!("../tests/fixtures/summary-v1.json")).unwrap();
+    /// s.status = Some(404);
+    /// assert_eq!(s.status_label().as_deref(), Some("404"));
+    /// ```
+    pub fn status_label(&self) -> Option<String> {
+        match (&self.status, &self.error) {
+            (Some(st), _) => Some(st.to_string()),
+            (None, Some(e)) => Some(e.class.to_string()),
+            (None, None) => None,
+        }
     }
 }
 
 /// The error as the API (or the client) reported it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorInfo {
-    /// `http`, `network`, `timeout` or `stream`.
-    pub class: String,
+    /// The failure class.
+    pub class: FailureClass,
     /// The message verbatim.
     pub message: String,
     /// The support FAQ's meaning of the status (platform-aware), if it has one.
@@ -154,7 +210,7 @@ pub struct OtherFailure {
     /// Its status, when a response arrived.
     pub status: Option<u16>,
     /// Its failure class.
-    pub class: String,
+    pub class: FailureClass,
     /// Its message verbatim.
     pub message: String,
     /// True when the client ended it.
@@ -167,9 +223,8 @@ pub struct OtherFailure {
 pub struct SeqLen {
     /// Token count of the request's input, if known.
     pub tokens: Option<u64>,
-    /// `usage` (from the response), `tokenizer` (the model's tokenizer), `api` (`/v1/tokenize`),
-    /// `estimate` (characters / 4), or `unknown`.
-    pub method: String,
+    /// How it was measured.
+    pub method: SeqLenMethod,
     /// Characters of input text counted.
     pub chars: u64,
     /// The model's own prompt token count from a response (`usage.tokens.input_tokens`), which includes
@@ -185,12 +240,12 @@ pub struct ModelLimits {
     pub context_length: Option<u64>,
     /// Maximum output tokens.
     pub max_output_tokens: Option<u64>,
-    /// `models_api` or `docs_table`.
-    pub source: String,
+    /// Where the limits come from.
+    pub source: LimitsSource,
     /// Where `max_output_tokens` comes from when that differs from `source` (the models API gives no output
     /// cap, so it is then the docs table's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_output_source: Option<String>,
+    pub max_output_source: Option<LimitsSource>,
 }
 
 /// What is known about the key.
@@ -243,4 +298,214 @@ pub struct TimingInfo {
     pub time_to_headers_ms: Option<f64>,
     /// Milliseconds in all.
     pub total_ms: f64,
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The shape sweep's result (`summary.matrix`, `matrix.json`); the sweep itself is `crate::matrix`.
+
+/// What the shape sweep ([`crate::matrix::sweep`]) found: `summary.matrix` and `matrix.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatrixResult {
+    /// Every observation, in the order made (a 429 that stopped the sweep included; it is no shape's outcome).
+    pub cells: Vec<Cell>,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why the verdict is `inconclusive`; `null` otherwise.
+    pub inconclusive_reason: Option<InconclusiveReason>,
+    /// The largest input (tokens) that succeeded next to one that failed, when the verdict has an input boundary.
+    pub boundary_input_tokens: Option<u64>,
+    /// The largest max_tokens that succeeded next to one that failed, when there is a max_tokens boundary.
+    pub boundary_max_tokens: Option<u64>,
+    /// Requests sent by the sweep (429 answers included; the prior replay not included).
+    pub calls: u32,
+    /// The most requests the sweep was allowed.
+    pub max_calls: u32,
+    /// Answers that were 429.
+    pub rate_limited: u32,
+    /// Seconds spent waiting for rate limits.
+    pub waited_s: f64,
+    /// `tokenizer` (exact counts with the model's tokenizer) or `chars` (characters / 4).
+    pub input_measure: String,
+    /// The axis varied for input length: `text` (texts cut or grown), `texts` or `documents` (list items
+    /// dropped, then the last one cut) or `none`.
+    pub input_axis: String,
+    /// The kinds of text varied: `messages`, `tool_results`, `documents`, `preamble`, `chat_history`,
+    /// `message`, `prompt`, `texts`, `inputs`, `text`.
+    pub input_varied: Vec<String>,
+    /// How many texts the sweep varies.
+    pub input_parts: usize,
+    /// `largest_first`, `items_then_largest_first` or `none`.
+    pub input_scaling: String,
+    /// Input tokens of the original request.
+    pub original_input_tokens: u64,
+    /// The smallest input (tokens reached) that got an answer other than 429.
+    pub smallest_input_tokens: Option<u64>,
+    /// Inputs up to this many tokens count as small (see [`crate::matrix::SMALL_INPUT_FRACTION`], [`crate::matrix::SMALL_INPUT_TOKENS`]).
+    pub small_input_tokens: u64,
+    /// True when the call budget ran out before the sweep was done.
+    pub stopped_early: bool,
+    /// Why the sweep stopped before it was done (`budget_exhausted`, `rate_limited`, `retry_after_too_long`).
+    pub stop_reason: Option<InconclusiveReason>,
+    /// The longest wait for a rate limit the sweep accepts, in seconds.
+    pub max_wait_s: f64,
+    /// One line for the report, under the FAQ's question.
+    pub conclusion: String,
+}
+
+impl MatrixResult {
+    /// As a JSON value (for `summary.matrix` and `matrix.json`).
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// One observation of one shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    /// Input tokens of the variant as sent, measured on it (see [`MatrixResult::input_measure`]).
+    pub input_tokens: u64,
+    /// The input tokens the variant was built for (the reached size may differ slightly).
+    pub target_input_tokens: u64,
+    /// Texts or documents sent, when the input axis is a list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<usize>,
+    /// `max_tokens` sent; `None`: not set (the model's default).
+    pub max_tokens: Option<u64>,
+    /// The HTTP status, or the failure class (`network`, `timeout`) when no response came.
+    pub status: CellStatus,
+    /// The failure class when the call failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<FailureClass>,
+    /// The error message, shortened, when the call failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// `x-debug-trace-id` of the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The part of the sweep that made the call.
+    pub phase: Phase,
+}
+
+/// What a sweep call got: a status, or the failure class when no response came. Written as the number or
+/// the class's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CellStatus {
+    /// The HTTP status of the response.
+    Http(u16),
+    /// No response: how the call failed.
+    NoResponse(FailureClass),
+    /// No response and no failure recorded (`none`).
+    Unknown(Unknown),
+}
+
+str_enum! {
+    /// The `none` of a [`CellStatus`] with nothing recorded.
+    pub enum Unknown {
+        /// Nothing was recorded.
+        None = "none",
+    }
+}
+
+/// Compares with the status as `summary.json` writes it (`400`, `"timeout"`).
+impl PartialEq<Value> for CellStatus {
+    fn eq(&self, other: &Value) -> bool {
+        serde_json::to_value(self).is_ok_and(|v| v == *other)
+    }
+}
+
+impl std::fmt::Display for CellStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CellStatus::Http(s) => write!(f, "{s}"),
+            CellStatus::NoResponse(c) => f.write_str(c.as_str()),
+            CellStatus::Unknown(u) => f.write_str(u.as_str()),
+        }
+    }
+}
+
+str_enum! {
+    /// The part of the sweep that made a call.
+    pub enum Phase {
+        /// The replay of the unchanged request, counted as the sweep's first call.
+        Replay = "replay",
+        /// The coarse grid of input sizes and max_tokens.
+        Grid = "grid",
+        /// The unchanged request sent again, to tell an intermittent failure.
+        Repeat = "repeat",
+        /// A shape sent again to confirm a boundary.
+        Recheck = "recheck",
+        /// A step of the bisection towards the boundary.
+        Bisect = "bisect",
+    }
+}
+
+impl Cell {
+    pub(crate) fn failed(&self) -> bool {
+        self.class.is_some()
+    }
+}
+
+/// What the matrix says about the failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every shape fails, a small input (see [`crate::matrix::SMALL_INPUT_TOKENS`]) with the cheapest max_tokens included: not
+    /// a size problem (key, model, service).
+    AllFail,
+    /// Every shape succeeds: the failure did not reproduce.
+    NoneFail,
+    /// Failures depend on the input length only.
+    InputLength,
+    /// Failures depend on max_tokens only.
+    MaxTokens,
+    /// The same shape both failed and succeeded.
+    Intermittent,
+    /// Both axes matter, or no simple pattern.
+    Mixed,
+    /// Every shape tried failed but no small one was tried (or no shape got an answer): the sweep cannot tell
+    /// whether size matters. See [`MatrixResult::inconclusive_reason`].
+    Inconclusive,
+}
+
+impl Verdict {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::AllFail => "all_fail",
+            Verdict::NoneFail => "none_fail",
+            Verdict::InputLength => "input_length",
+            Verdict::MaxTokens => "max_tokens",
+            Verdict::Intermittent => "intermittent",
+            Verdict::Mixed => "mixed",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+/// Why a sweep could not tell (or stopped early).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InconclusiveReason {
+    /// The input could not be made small: most of it is outside the texts the sweep varies (tool definitions,
+    /// images), or there is no text at all.
+    CouldNotShrink,
+    /// `--max-calls` ran out first.
+    BudgetExhausted,
+    /// The API kept answering 429.
+    RateLimited,
+    /// A 429 asked to wait longer than [`crate::matrix::MAX_RETRY_AFTER`] (or the `max_wait` option).
+    RetryAfterTooLong,
+}
+
+impl InconclusiveReason {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InconclusiveReason::CouldNotShrink => "could_not_shrink",
+            InconclusiveReason::BudgetExhausted => "budget_exhausted",
+            InconclusiveReason::RateLimited => "rate_limited",
+            InconclusiveReason::RetryAfterTooLong => "retry_after_too_long",
+        }
+    }
 }

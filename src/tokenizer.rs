@@ -27,7 +27,7 @@ use tokenizers::Tokenizer;
 use crate::cohere::Endpoint;
 use crate::error::{Error, Result};
 use crate::scrub::SecretString;
-use crate::summary::{ModelLimits, SeqLen};
+use crate::summary::{LimitsSource, ModelLimits, SeqLen, SeqLenMethod};
 
 /// The environment variable naming the tool's cache root; tokenizers go in its `tokenizers/` folder.
 pub const CACHE_DIR_ENV: &str = "COHERE_BUNDLE_CACHE_DIR";
@@ -110,18 +110,18 @@ impl ModelMeta {
         let max_output_source = self
             .max_output_tokens
             .filter(|_| !self.max_output_from_api)
-            .map(|_| "docs_table".to_string());
+            .map(|_| LimitsSource::DocsTable);
         match self.context_length {
             Some(c) => ModelLimits {
                 context_length: Some(c),
                 max_output_tokens: self.max_output_tokens,
-                source: "models_api".into(),
+                source: LimitsSource::ModelsApi,
                 max_output_source,
             },
             None => ModelLimits {
                 context_length: known.map(|m| m.context_length as u64),
                 max_output_tokens: self.max_output_tokens,
-                source: "docs_table".into(),
+                source: LimitsSource::DocsTable,
                 max_output_source: None,
             },
         }
@@ -787,7 +787,7 @@ pub async fn measure_seq_len_with_notes(
         return SeqLenOutcome {
             seq_len: SeqLen {
                 tokens: None,
-                method: "unknown".into(),
+                method: SeqLenMethod::Unknown,
                 chars: 0,
                 prompt_tokens: None,
             },
@@ -804,9 +804,9 @@ pub async fn measure_seq_len_with_notes(
         .filter(|m| !m.is_empty());
     let mut notes = Vec::new();
     let online_base = if ctx.offline { None } else { ctx.base_url };
-    let seq = |tokens, method: &str| SeqLen {
+    let seq = |tokens, method: SeqLenMethod| SeqLen {
         tokens: Some(tokens),
-        method: method.into(),
+        method,
         chars,
         prompt_tokens: usage.prompt_input_tokens,
     };
@@ -860,7 +860,7 @@ pub async fn measure_seq_len_with_notes(
         match try_count(&t, endpoint, body) {
             Ok(n) => {
                 return SeqLenOutcome {
-                    seq_len: seq(n, "tokenizer"),
+                    seq_len: seq(n, SeqLenMethod::Tokenizer),
                     meta,
                     notes,
                 }
@@ -872,7 +872,7 @@ pub async fn measure_seq_len_with_notes(
     // 3. The response's own count of the input text.
     if let Some(n) = usage.billed_input_tokens {
         return SeqLenOutcome {
-            seq_len: seq(n, "usage"),
+            seq_len: seq(n, SeqLenMethod::Usage),
             meta,
             notes,
         };
@@ -883,7 +883,7 @@ pub async fn measure_seq_len_with_notes(
         match tokenize_api_count(ctx.http, base, ctx.key, m, &texts).await {
             Ok(n) => {
                 return SeqLenOutcome {
-                    seq_len: seq(n, "api"),
+                    seq_len: seq(n, SeqLenMethod::Api),
                     meta,
                     notes,
                 }
@@ -894,7 +894,10 @@ pub async fn measure_seq_len_with_notes(
 
     // 5. Characters / 4.
     SeqLenOutcome {
-        seq_len: seq(crate::tokens::estimate_tokens(chars), "estimate"),
+        seq_len: seq(
+            crate::tokens::estimate_tokens(chars),
+            SeqLenMethod::Estimate,
+        ),
         meta,
         notes,
     }
@@ -1013,7 +1016,7 @@ mod tests {
             ModelLimits {
                 context_length: Some(512),
                 max_output_tokens: None,
-                source: "docs_table".into(),
+                source: LimitsSource::DocsTable,
                 max_output_source: None,
             }
         );

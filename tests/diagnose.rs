@@ -67,7 +67,7 @@ async fn replay(config: SimConfig, req: Req) -> Summary {
         cache_dir: Some(dir.path().join("cache")),
         ..BundleOptions::default()
     };
-    let out = pipeline::replay(captured, &ro, &bo, "replay")
+    let out = pipeline::replay(captured, &ro, &bo, cohere_bundle::summary::Mode::Replay)
         .await
         .expect("bundle written");
     sim.shutdown().await;
@@ -464,7 +464,7 @@ fn exchange_429(headers: &[(&str, &str)], message: &str) -> cohere_bundle::Excha
     use cohere_bundle::exchange::{Body, Header, RecordedRequest, RecordedResponse, Timings};
     cohere_bundle::Exchange {
         index: 1,
-        purpose: "recorded".into(),
+        purpose: cohere_bundle::exchange::Purpose::Recorded,
         request: RecordedRequest {
             method: "POST".into(),
             url: "https://api.cohere.com/v2/chat".into(),
@@ -499,18 +499,11 @@ fn diagnose_429(headers: &[(&str, &str)], message: &str) -> Summary {
     )
     .expect("parses");
     let ex = vec![exchange_429(headers, message)];
-    diagnose(&Evidence {
-        observed: None,
-        mode: "bundle",
-        request: &req,
-        exchanges: &ex,
-        platform: cohere_bundle::Platform::Cohere,
-        base_url: None,
-        seq_len: Default::default(),
-        model_limits: None,
-        key_present: true,
-        log_errors: Vec::new(),
-        client_from_logs: None,
+    diagnose(&{
+        let mut ev = Evidence::new(cohere_bundle::summary::Mode::Bundle, &req, &ex);
+        ev.platform = cohere_bundle::Platform::Cohere;
+        ev.key_present = true;
+        ev
     })
 }
 

@@ -350,7 +350,7 @@ fn the_most_serious_failure_is_the_subject_and_the_others_are_listed() {
     };
     let ex = |i: u32, status: Option<u16>, failure: Option<Failure>| Exchange {
         index: i,
-        purpose: "observed".into(),
+        purpose: cohere_bundle::exchange::Purpose::Observed,
         request: RecordedRequest {
             method: "POST".into(),
             url: "https://api.cohere.com/v2/chat".into(),
@@ -404,18 +404,11 @@ fn the_most_serious_failure_is_the_subject_and_the_others_are_listed() {
         &Default::default(),
     )
     .unwrap();
-    let s = diagnose(&Evidence {
-        mode: "observe",
-        request: &req,
-        exchanges: &exchanges,
-        platform: cohere_bundle::Platform::Cohere,
-        base_url: None,
-        seq_len: Default::default(),
-        model_limits: None,
-        key_present: true,
-        log_errors: vec![],
-        observed: None,
-        client_from_logs: None,
+    let s = diagnose(&{
+        let mut ev = Evidence::new(cohere_bundle::summary::Mode::Observe, &req, &exchanges);
+        ev.platform = cohere_bundle::Platform::Cohere;
+        ev.key_present = true;
+        ev
     });
     assert_eq!(s.status, Some(404));
     assert_eq!(s.causes[0].code, cohere_bundle::CauseCode::ModelNotFound);

@@ -202,7 +202,8 @@ async fn flaky_service_is_intermittent() {
     let (r, hits) = run(config, &long_chat(500), matrix::DEFAULT_MAX_CALLS).await;
     assert_eq!(r.verdict, Verdict::Intermittent, "{}", r.conclusion);
     budget(&r, hits, matrix::DEFAULT_MAX_CALLS);
-    let statuses: Vec<&Value> = r.cells.iter().map(|c| &c.status).collect();
+    let values: Vec<Value> = r.cells.iter().map(|c| json!(c.status)).collect();
+    let statuses: Vec<&Value> = values.iter().collect();
     assert!(
         statuses.contains(&&json!(503)) && statuses.contains(&&json!(200)),
         "{statuses:?}"
@@ -352,10 +353,15 @@ pub(crate) async fn write_matrix_bundle(dir: &std::path::Path) -> std::path::Pat
         quiet: true,
         ..Default::default()
     };
-    let o =
-        cohere_bundle::pipeline::replay_with_matrix(long_chat(500), &ro, &bo, "replay", Some(&run))
-            .await
-            .expect("bundle written");
+    let o = cohere_bundle::pipeline::replay_with_matrix(
+        long_chat(500),
+        &ro,
+        &bo,
+        cohere_bundle::summary::Mode::Replay,
+        Some(&run),
+    )
+    .await
+    .expect("bundle written");
     // The replay plus at most --max-calls sweep calls.
     assert!(sim.hits("/v2/chat") <= 1 + u64::from(matrix::DEFAULT_MAX_CALLS));
     o.path
@@ -636,7 +642,15 @@ async fn the_simulator_counts_every_text_toward_its_limit() {
         let client = client.clone();
         async move {
             let key = SecretString::new(DEMO_KEY);
-            let ex = client.send(&prepared, Some(&key), "test", 1).await.exchange;
+            let ex = client
+                .send(
+                    &prepared,
+                    Some(&key),
+                    cohere_bundle::exchange::Purpose::Replay,
+                    1,
+                )
+                .await
+                .exchange;
             ex.response.map(|r| r.status)
         }
     };
@@ -748,7 +762,12 @@ async fn a_trial_key_429_after_one_size_is_inconclusive() {
     };
     c.prior = Some(
         c.client
-            .send(&prepared, c.key.as_ref(), "replay", 1)
+            .send(
+                &prepared,
+                c.key.as_ref(),
+                cohere_bundle::exchange::Purpose::Replay,
+                1,
+            )
             .await
             .exchange,
     );
@@ -832,7 +851,7 @@ async fn a_retry_after_beyond_the_cap_stops_the_sweep_with_a_bundle() {
             long_chat(500),
             &ro,
             &bo,
-            "replay",
+            cohere_bundle::summary::Mode::Replay,
             Some(&run),
         )
         .await

@@ -103,7 +103,7 @@ fn recorded_exchange_round_trips() {
     let body = r#"{"model":"command-r","text":"tokenize me"}"#;
     let ex = Exchange {
         index: 1,
-        purpose: "replay".into(),
+        purpose: cohere_bundle::exchange::Purpose::Replay,
         request: RecordedRequest {
             method: "POST".into(),
             url: "https://api.cohere.com/v1/tokenize".into(),

@@ -20,6 +20,7 @@ mod parsers;
 mod recorder;
 mod replay;
 mod request;
+mod schema;
 mod screenshot;
 mod scrub;
 mod security;

@@ -498,7 +498,7 @@ fn replay<'py>(
     pipeline::replay_key(&ro, &req).map_err(to_py)?;
     let rt = runtime()?;
     let outcome = py
-        .detach(|| rt.block_on(pipeline::replay(req, &ro, &bo, "replay")))
+        .detach(|| rt.block_on(pipeline::replay(req, &ro, &bo, cohere_bundle::summary::Mode::Replay)))
         .map_err(to_py)?;
     outcome_dict(py, &outcome)
 }

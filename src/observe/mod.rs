@@ -935,7 +935,7 @@ impl InFlight {
         let cap = self.shared.body_cap;
         Exchange {
             index: 0,
-            purpose: "observed".into(),
+            purpose: crate::exchange::Purpose::Observed,
             request: RecordedRequest {
                 method: self.method.to_string(),
                 url: self.url(),

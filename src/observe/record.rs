@@ -366,7 +366,7 @@ mod tests {
     fn exchange(failed: bool) -> Exchange {
         Exchange {
             index: 0,
-            purpose: "observed".into(),
+            purpose: crate::exchange::Purpose::Observed,
             request: Default::default(),
             response: None,
             timings: Default::default(),

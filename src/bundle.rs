@@ -223,25 +223,34 @@ const CHUNK: usize = 1 << 20;
 
 /// Opens a log for reading, with clear errors for missing, unreadable, directory and binary files.
 pub fn open_log(path: &Path) -> Result<File> {
-    let what = format!("--log {}", path.display());
+    let what = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::input(&what, "no such file"),
-        std::io::ErrorKind::PermissionDenied => Error::input(&what, "permission denied"),
-        _ => Error::input(&what, e.to_string()),
+        std::io::ErrorKind::NotFound => Error::field("logs", Some(what.clone()), "no such file"),
+        std::io::ErrorKind::PermissionDenied => {
+            Error::field("logs", Some(what.clone()), "permission denied")
+        }
+        _ => Error::field("logs", Some(what.clone()), e.to_string()),
     })?;
     if meta.is_dir() {
-        return Err(Error::input(&what, "is a directory, not a log file"));
+        return Err(Error::field(
+            "logs",
+            Some(what.clone()),
+            "is a directory, not a log file",
+        ));
     }
     let mut f = File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::PermissionDenied => Error::input(&what, "permission denied"),
-        _ => Error::input(&what, e.to_string()),
+        std::io::ErrorKind::PermissionDenied => {
+            Error::field("logs", Some(what.clone()), "permission denied")
+        }
+        _ => Error::field("logs", Some(what.clone()), e.to_string()),
     })?;
     let mut head = vec![0u8; 8192];
     let n = read_full(&mut f, &mut head)
-        .map_err(|e| Error::input(&what, format!("cannot read: {e}")))?;
+        .map_err(|e| Error::field("logs", Some(what.clone()), format!("cannot read: {e}")))?;
     if head[..n].contains(&0) {
-        return Err(Error::input(
-            &what,
+        return Err(Error::field(
+            "logs",
+            Some(what.clone()),
             "binary file (contains NUL bytes), not a text log",
         ));
     }

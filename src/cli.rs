@@ -33,109 +33,16 @@ enum Command {
     },
     /// Replay a failing request (JSON body, envelope, HAR file or curl command; `-` for stdin) and write a bundle.
     #[command(after_help = crate::help::REPLAY)]
-    Replay {
-        /// The request file: a JSON body, {"method","url","headers","body"}, a HAR file, or a curl command line.
-        request: PathBuf,
-        /// The endpoint of a bare JSON body (e.g. v2/chat, v1/chat, v2/embed, v2/rerank); inferred when omitted.
-        #[arg(long, value_parser = parse_endpoint)]
-        endpoint: Option<Endpoint>,
-        /// Which failing HAR entry to take (0 = the first failing one).
-        #[arg(long)]
-        har_entry: Option<usize>,
-        /// Base URL of the API, with its scheme [default: $CO_API_URL, else the request's URL, else
-        /// https://api.cohere.com].
-        #[arg(long, value_name = "URL", value_parser = parse_base_url)]
-        base_url: Option<String>,
-        /// Seconds to wait for a complete response.
-        #[arg(long, default_value_t = 120.0, value_name = "SECS")]
-        timeout: f64,
-        /// The platform the request was sent to, when the URL does not tell.
-        #[arg(long, value_enum)]
-        platform: Option<Platform>,
-        /// Also sweep input lengths and max_tokens to see which shapes fail (asks before spending calls).
-        #[arg(long)]
-        matrix: bool,
-        /// The most requests the --matrix sweep may send, 429 answers included.
-        #[arg(long, value_name = "N", default_value_t = cohere_bundle::matrix::DEFAULT_MAX_CALLS, requires = "matrix")]
-        max_calls: u32,
-        /// Agree to the --matrix sweep's calls and tokens without being asked.
-        #[arg(long, requires = "matrix")]
-        yes: bool,
-        /// Replay without any API key, on purpose (to reproduce an authentication failure). Without it, a
-        /// replay with no key from CO_API_KEY, COHERE_API_KEY or the request's Authorization header is refused.
-        #[arg(long)]
-        no_key: bool,
-        #[command(flatten)]
-        out: OutputArgs,
-    },
+    Replay(ReplayArgs),
     /// Write a bundle for a failure that cannot be replayed (no key at hand, production data, AWS).
     #[command(after_help = crate::help::BUNDLE)]
-    Bundle {
-        /// The request file (any form `replay` takes).
-        #[arg(long)]
-        request: PathBuf,
-        /// The response body as received.
-        #[arg(long)]
-        response: Option<PathBuf>,
-        /// The HTTP status received (100-599).
-        #[arg(long, value_parser = clap::value_parser!(u16).range(100..=599))]
-        status: Option<u16>,
-        /// The response headers as received ("Name: value" lines, or a JSON object).
-        #[arg(long)]
-        headers: Option<PathBuf>,
-        /// The endpoint of a bare JSON body.
-        #[arg(long, value_parser = parse_endpoint)]
-        endpoint: Option<Endpoint>,
-        /// Where the request was sent.
-        #[arg(long, value_enum)]
-        platform: Option<Platform>,
-        #[command(flatten)]
-        out: OutputArgs,
-    },
+    Bundle(BundleArgs),
     /// Run a local recording proxy (and optionally a command through it) and bundle the failures it saw.
     #[command(after_help = crate::help::OBSERVE)]
-    Observe {
-        /// Address to listen on (loopback only, unless --allow-remote).
-        #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
-        listen: std::net::SocketAddr,
-        /// Allow a --listen address beyond this machine: anyone who can reach it can send requests through
-        /// the proxy, spending the API key of whoever sends through it.
-        #[arg(long)]
-        allow_remote: bool,
-        /// Where to forward, with its scheme [default: $CO_API_URL as it was, else https://api.cohere.com].
-        #[arg(long, value_name = "URL", value_parser = parse_base_url)]
-        upstream: Option<String>,
-        /// Record every exchange, not only failures.
-        #[arg(long)]
-        all: bool,
-        /// Do not preload the module that sends a Node program's fetch requests for the Cohere API to the
-        /// proxy (it makes cohere-ai and the Vercel AI SDK observable without a baseUrl in code).
-        #[arg(long)]
-        no_node_preload: bool,
-        #[command(flatten)]
-        out: OutputArgs,
-        /// The command to run with CO_API_URL pointing at the proxy (after `--`).
-        #[arg(last = true, value_name = "COMMAND")]
-        command: Vec<std::ffi::OsString>,
-    },
+    Observe(ObserveArgs),
     /// Scrub files (or stdin) and print the result: a preview of what would leave the machine.
     #[command(after_help = crate::help::SCRUB)]
-    Scrub {
-        /// Files to scrub; stdin when none.
-        files: Vec<PathBuf>,
-        #[command(flatten)]
-        secrets: SecretArgs,
-        /// Print the redaction report (counts per rule, never values) on stderr.
-        #[arg(long)]
-        report: bool,
-        /// Print the redaction report as one JSON line on stderr (stdout stays the scrubbed text); an
-        /// error is a JSON object there too.
-        #[arg(long)]
-        json: bool,
-        /// Replace prompt and completion text with length-keeping placeholders.
-        #[arg(long)]
-        redact_content: bool,
-    },
+    Scrub(ScrubArgs),
     /// Run the simulated Cohere API in the foreground (for trying the tool; failures on demand with the
     /// request header `x-simulate: <scenario>`).
     #[command(hide = true, after_help = crate::help::SIMULATOR)]
@@ -146,15 +53,7 @@ enum Command {
     },
     /// Check a bundle: manifest sizes and checksums, and a search for known secrets in every encoding.
     #[command(after_help = crate::help::VERIFY)]
-    Verify {
-        /// The bundle.
-        zip: PathBuf,
-        #[command(flatten)]
-        secrets: SecretArgs,
-        /// Print the result as one JSON object.
-        #[arg(long)]
-        json: bool,
-    },
+    Verify(VerifyArgs),
     /// Print a shell completion script on stdout.
     #[command(after_help = crate::help::COMPLETIONS)]
     Completions {
@@ -169,6 +68,127 @@ enum Command {
         #[arg(value_name = "COMMAND")]
         command: Option<String>,
     },
+}
+
+/// The arguments of `replay`.
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    /// The request file: a JSON body, {"method","url","headers","body"}, a HAR file, or a curl command line.
+    request: PathBuf,
+    /// The endpoint of a bare JSON body (e.g. v2/chat, v1/chat, v2/embed, v2/rerank); inferred when omitted.
+    #[arg(long, value_parser = parse_endpoint)]
+    endpoint: Option<Endpoint>,
+    /// Which failing HAR entry to take (0 = the first failing one).
+    #[arg(long)]
+    har_entry: Option<usize>,
+    /// Base URL of the API, with its scheme [default: $CO_API_URL, else the request's URL, else
+    /// https://api.cohere.com].
+    #[arg(long, value_name = "URL", value_parser = parse_base_url)]
+    base_url: Option<String>,
+    /// Seconds to wait for a complete response.
+    #[arg(long, default_value_t = 120.0, value_name = "SECS")]
+    timeout: f64,
+    /// The platform the request was sent to, when the URL does not tell.
+    #[arg(long, value_enum)]
+    platform: Option<Platform>,
+    /// Also sweep input lengths and max_tokens to see which shapes fail (asks before spending calls).
+    #[arg(long)]
+    matrix: bool,
+    /// The most requests the --matrix sweep may send, 429 answers included.
+    #[arg(long, value_name = "N", default_value_t = cohere_bundle::matrix::DEFAULT_MAX_CALLS, requires = "matrix")]
+    max_calls: u32,
+    /// Agree to the --matrix sweep's calls and tokens without being asked.
+    #[arg(long, requires = "matrix")]
+    yes: bool,
+    /// Replay without any API key, on purpose (to reproduce an authentication failure). Without it, a
+    /// replay with no key from CO_API_KEY, COHERE_API_KEY or the request's Authorization header is refused.
+    #[arg(long)]
+    no_key: bool,
+    #[command(flatten)]
+    out: OutputArgs,
+}
+
+/// The arguments of `bundle`.
+#[derive(Debug, Args)]
+struct BundleArgs {
+    /// The request file (any form `replay` takes).
+    #[arg(long)]
+    request: PathBuf,
+    /// The response body as received.
+    #[arg(long)]
+    response: Option<PathBuf>,
+    /// The HTTP status received (100-599).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(100..=599))]
+    status: Option<u16>,
+    /// The response headers as received ("Name: value" lines, or a JSON object).
+    #[arg(long)]
+    headers: Option<PathBuf>,
+    /// The endpoint of a bare JSON body.
+    #[arg(long, value_parser = parse_endpoint)]
+    endpoint: Option<Endpoint>,
+    /// Where the request was sent.
+    #[arg(long, value_enum)]
+    platform: Option<Platform>,
+    #[command(flatten)]
+    out: OutputArgs,
+}
+
+/// The arguments of `observe`.
+#[derive(Debug, Args)]
+struct ObserveArgs {
+    /// Address to listen on (loopback only, unless --allow-remote).
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    listen: std::net::SocketAddr,
+    /// Allow a --listen address beyond this machine: anyone who can reach it can send requests through
+    /// the proxy, spending the API key of whoever sends through it.
+    #[arg(long)]
+    allow_remote: bool,
+    /// Where to forward, with its scheme [default: $CO_API_URL as it was, else https://api.cohere.com].
+    #[arg(long, value_name = "URL", value_parser = parse_base_url)]
+    upstream: Option<String>,
+    /// Record every exchange, not only failures.
+    #[arg(long)]
+    all: bool,
+    /// Do not preload the module that sends a Node program's fetch requests for the Cohere API to the
+    /// proxy (it makes cohere-ai and the Vercel AI SDK observable without a baseUrl in code).
+    #[arg(long)]
+    no_node_preload: bool,
+    #[command(flatten)]
+    out: OutputArgs,
+    /// The command to run with CO_API_URL pointing at the proxy (after `--`).
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<std::ffi::OsString>,
+}
+
+/// The arguments of `scrub`.
+#[derive(Debug, Args)]
+struct ScrubArgs {
+    /// Files to scrub; stdin when none.
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    secrets: SecretArgs,
+    /// Print the redaction report (counts per rule, never values) on stderr.
+    #[arg(long)]
+    report: bool,
+    /// Print the redaction report as one JSON line on stderr (stdout stays the scrubbed text); an
+    /// error is a JSON object there too.
+    #[arg(long)]
+    json: bool,
+    /// Replace prompt and completion text with length-keeping placeholders.
+    #[arg(long)]
+    redact_content: bool,
+}
+
+/// The arguments of `verify`.
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    /// The bundle.
+    zip: PathBuf,
+    #[command(flatten)]
+    secrets: SecretArgs,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Options shared by every command that writes a bundle.
@@ -453,16 +473,16 @@ fn read_opt(path: &Option<PathBuf>, flag: &str) -> anyhow::Result<Option<String>
 
 /// Trust and proxy settings from the environment: the system's and the bundled roots, plus the CA certificates
 /// of `SSL_CERT_FILE` and `SSL_CERT_DIR`; proxies from `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY`.
-fn net_options() -> anyhow::Result<cohere_bundle::net::NetOptions> {
+fn net_options(env: &EnvSettings) -> anyhow::Result<cohere_bundle::net::NetOptions> {
     use cohere_bundle::net;
     let mut opts = net::NetOptions::default();
-    if let Some(f) = std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty()) {
+    if let Some(f) = &env.ssl_cert_file {
         let roots = net::load_pem_roots(std::path::Path::new(&f), "SSL_CERT_FILE")?;
         opts.extra_roots.extend(roots);
     }
-    if let Some(d) = std::env::var_os("SSL_CERT_DIR").filter(|v| !v.is_empty()) {
+    if let Some(d) = &env.ssl_cert_dir {
         opts.extra_roots
-            .extend(net::load_pem_dir_roots(&d, "SSL_CERT_DIR")?);
+            .extend(net::load_pem_dir_roots(d, "SSL_CERT_DIR")?);
     }
     Ok(opts)
 }
@@ -590,10 +610,12 @@ pub fn parse_error<A: AsRef<std::ffi::OsStr>>(e: clap::Error, args: &[A]) -> u8 
 fn resolve_secrets(cli: &mut Cli) -> anyhow::Result<()> {
     match &mut cli.command {
         Command::Demo { out }
-        | Command::Replay { out, .. }
-        | Command::Bundle { out, .. }
-        | Command::Observe { out, .. } => out.secrets.resolve(),
-        Command::Scrub { secrets, .. } | Command::Verify { secrets, .. } => secrets.resolve(),
+        | Command::Replay(ReplayArgs { out, .. })
+        | Command::Bundle(BundleArgs { out, .. })
+        | Command::Observe(ObserveArgs { out, .. }) => out.secrets.resolve(),
+        Command::Scrub(ScrubArgs { secrets, .. }) | Command::Verify(VerifyArgs { secrets, .. }) => {
+            secrets.resolve()
+        }
         Command::Simulator { .. } | Command::Completions { .. } | Command::Man { .. } => Ok(()),
     }
 }
@@ -603,11 +625,11 @@ fn resolve_secrets(cli: &mut Cli) -> anyhow::Result<()> {
 fn terminal_secrets(cli: &Cli, env: &EnvSettings) -> (Vec<cohere_bundle::KnownSecret>, bool) {
     let (secrets, json): (&[String], bool) = match &cli.command {
         Command::Demo { out }
-        | Command::Replay { out, .. }
-        | Command::Bundle { out, .. }
-        | Command::Observe { out, .. } => (&out.secrets.secret_values, out.json),
-        Command::Scrub { secrets, json, .. } => (&secrets.secret_values, *json),
-        Command::Verify { secrets, json, .. } => (&secrets.secret_values, *json),
+        | Command::Replay(ReplayArgs { out, .. })
+        | Command::Bundle(BundleArgs { out, .. })
+        | Command::Observe(ObserveArgs { out, .. }) => (&out.secrets.secret_values, out.json),
+        Command::Scrub(ScrubArgs { secrets, json, .. }) => (&secrets.secret_values, *json),
+        Command::Verify(VerifyArgs { secrets, json, .. }) => (&secrets.secret_values, *json),
         Command::Simulator { .. } | Command::Completions { .. } | Command::Man { .. } => {
             (&[], false)
         }
@@ -620,7 +642,7 @@ fn terminal_secrets(cli: &Cli, env: &EnvSettings) -> (Vec<cohere_bundle::KnownSe
 /// exit 130 or 143.
 pub async fn main(mut cli: Cli) -> u8 {
     let env = EnvSettings::read();
-    let json_to_stderr = matches!(cli.command, Command::Scrub { .. });
+    let json_to_stderr = matches!(cli.command, Command::Scrub(_));
     if let Err(e) = resolve_secrets(&mut cli) {
         let (known, json) = terminal_secrets(&cli, &env);
         let mut term = Term::new(known, json);
@@ -630,7 +652,7 @@ pub async fn main(mut cli: Cli) -> u8 {
     let (known, json) = terminal_secrets(&cli, &env);
     let mut term = Term::new(known, json);
     term.json_to_stderr = json_to_stderr;
-    let observe = matches!(cli.command, Command::Observe { .. });
+    let observe = matches!(cli.command, Command::Observe(_));
     let work = run(cli, &env, &mut term);
     let result = if observe {
         work.await
@@ -675,289 +697,322 @@ async fn interrupted() -> u8 {
 /// Runs the parsed command line; returns the process exit code.
 async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Completions { shell } => {
-            // Not through `term`: a script is printed byte for byte, and it holds nothing secret.
-            let mut cmd = <Cli as clap::CommandFactory>::command();
-            let mut out = std::io::stdout().lock();
-            clap_complete::generate(shell, &mut cmd, "cohere-bundle", &mut out);
-            out.flush().context("stdout")?;
-            Ok(0)
+        Command::Completions { shell } => cmd_completions(shell),
+        Command::Man { command } => cmd_man(command),
+        Command::Simulator { port } => cmd_simulator(port).await,
+        Command::Observe(a) => cmd_observe(a, env, term).await,
+        Command::Scrub(a) => cmd_scrub(a, env, term).await,
+        Command::Demo { out } => cmd_demo(out, env, term).await,
+        Command::Replay(a) => cmd_replay(a, env, term).await,
+        Command::Bundle(a) => cmd_bundle(a, env, term).await,
+        Command::Verify(a) => cmd_verify(a, env, term).await,
+    }
+}
+
+/// `cohere-bundle completions`.
+fn cmd_completions(shell: clap_complete::Shell) -> anyhow::Result<u8> {
+    // Not through `term`: a script is printed byte for byte, and it holds nothing secret.
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let mut out = std::io::stdout().lock();
+    clap_complete::generate(shell, &mut cmd, "cohere-bundle", &mut out);
+    out.flush().context("stdout")?;
+    Ok(0)
+}
+
+/// `cohere-bundle man`.
+fn cmd_man(command: Option<String>) -> anyhow::Result<u8> {
+    let page = man_page(command.as_deref())?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&page).context("stdout")?;
+    out.flush().context("stdout")?;
+    Ok(0)
+}
+
+/// `cohere-bundle simulator`.
+async fn cmd_simulator(port: u16) -> anyhow::Result<u8> {
+    use cohere_bundle::simulator::{SimConfig, Simulator};
+    let sim = Simulator::start_on(SimConfig::default(), port)
+        .await
+        .context("cannot start the simulator")?;
+    // The demo key is public (it only opens the simulator), so it is printed as it is.
+    println!("{}", sim.base_url());
+    eprintln!(
+        "cohere-bundle: simulated Cohere API on {} (key {}); Ctrl-C to stop",
+        sim.base_url(),
+        cohere_bundle::simulator::DEMO_KEY
+    );
+    cohere_bundle::observe::wait_for_shutdown_signal().await;
+    sim.shutdown().await;
+    Ok(0)
+}
+
+/// `cohere-bundle observe`.
+async fn cmd_observe(a: ObserveArgs, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8> {
+    let ObserveArgs {
+        listen,
+        allow_remote,
+        upstream,
+        all,
+        no_node_preload,
+        out,
+        command,
+    } = a;
+
+    use cohere_bundle::observe::{self, ObserveOptions, Proxy};
+    let upstream = upstream
+        .or_else(|| env.api_url.clone())
+        .unwrap_or_else(|| cohere_bundle::cohere::DEFAULT_BASE_URL.to_string());
+    let bo = out.bundle_options(env);
+    pipeline::preflight(&bo)?;
+    let net = net_options(env)?;
+    let proxy = Proxy::start(ObserveOptions {
+        listen,
+        allow_remote,
+        upstream: upstream.clone(),
+        record_all: all,
+        net: net.clone(),
+        ..Default::default()
+    })
+    .await?;
+    if !proxy.addr().ip().to_canonical().is_loopback() {
+        term.note(&format!("warning: listening on {} beyond this machine (--allow-remote): anyone who can reach it can send requests through the proxy and spend the API key of whoever sends through it", proxy.addr()));
+    }
+    term.note(&format!(
+        "recording proxy on {} -> {}",
+        proxy.base_url(),
+        cohere_bundle::scrub::mask_url(&upstream)
+    ));
+    term.note(&format!(
+        "Python SDK: CO_API_URL={}   TypeScript SDK: new CohereClientV2({{ baseUrl: \"{}\" }})",
+        proxy.base_url(),
+        proxy.base_url()
+    ));
+    let code = if command.is_empty() {
+        term.note("press Ctrl-C to stop and write the bundle");
+        observe::wait_for_shutdown_signal().await;
+        0
+    } else {
+        let mut run = observe::RunOptions::for_upstream(&upstream);
+        run.node_preload = !no_node_preload;
+        run.node_options = env.node_options.clone();
+        let status = observe::run_command_with(&proxy.base_url(), &command, &run).await?;
+        status.code().map(|c| c.clamp(0, 255) as u8).unwrap_or(1)
+    };
+    let proxy_url = proxy.base_url();
+    let recording = proxy.stop().await;
+    let seen = recording.stats.requests;
+    match pipeline::observed_capture_with(recording, &upstream, &net) {
+        Some(capture) => {
+            let o = pipeline::write_support_bundle(capture, &bo).await?;
+            print_outcome(term, &o, out.json)?;
         }
-        Command::Man { command } => {
-            let page = man_page(command.as_deref())?;
-            let mut out = std::io::stdout().lock();
-            out.write_all(&page).context("stdout")?;
-            out.flush().context("stdout")?;
-            Ok(0)
-        }
-        Command::Simulator { port } => {
-            use cohere_bundle::simulator::{SimConfig, Simulator};
-            let sim = Simulator::start_on(SimConfig::default(), port)
-                .await
-                .context("cannot start the simulator")?;
-            // The demo key is public (it only opens the simulator), so it is printed as it is.
-            println!("{}", sim.base_url());
-            eprintln!(
-                "cohere-bundle: simulated Cohere API on {} (key {}); Ctrl-C to stop",
-                sim.base_url(),
-                cohere_bundle::simulator::DEMO_KEY
-            );
-            cohere_bundle::observe::wait_for_shutdown_signal().await;
-            sim.shutdown().await;
-            Ok(0)
-        }
-        Command::Observe {
-            listen,
-            allow_remote,
-            upstream,
-            all,
-            no_node_preload,
-            out,
-            command,
-        } => {
-            use cohere_bundle::observe::{self, ObserveOptions, Proxy};
-            let upstream = upstream
-                .or_else(|| env.api_url.clone())
-                .unwrap_or_else(|| cohere_bundle::cohere::DEFAULT_BASE_URL.to_string());
-            let bo = out.bundle_options(env);
-            pipeline::preflight(&bo)?;
-            let net = net_options()?;
-            let proxy = Proxy::start(ObserveOptions {
-                listen,
-                allow_remote,
-                upstream: upstream.clone(),
-                record_all: all,
-                net: net.clone(),
-                ..Default::default()
-            })
-            .await?;
-            if !proxy.addr().ip().to_canonical().is_loopback() {
-                term.note(&format!("warning: listening on {} beyond this machine (--allow-remote): anyone who can reach it can send requests through the proxy and spend the API key of whoever sends through it", proxy.addr()));
-            }
-            term.note(&format!(
-                "recording proxy on {} -> {}",
-                proxy.base_url(),
-                cohere_bundle::scrub::mask_url(&upstream)
-            ));
-            term.note(&format!("Python SDK: CO_API_URL={}   TypeScript SDK: new CohereClientV2({{ baseUrl: \"{}\" }})", proxy.base_url(), proxy.base_url()));
-            let code = if command.is_empty() {
-                term.note("press Ctrl-C to stop and write the bundle");
-                observe::wait_for_shutdown_signal().await;
-                0
-            } else {
-                let mut run = observe::RunOptions::for_upstream(&upstream);
-                run.node_preload = !no_node_preload;
-                run.node_options = std::env::var("NODE_OPTIONS").ok();
-                let status = observe::run_command_with(&proxy.base_url(), &command, &run).await?;
-                status.code().map(|c| c.clamp(0, 255) as u8).unwrap_or(1)
-            };
-            let proxy_url = proxy.base_url();
-            let recording = proxy.stop().await;
-            let seen = recording.stats.requests;
-            match pipeline::observed_capture_with(recording, &upstream, &net) {
-                Some(capture) => {
-                    let o = pipeline::write_support_bundle(capture, &bo).await?;
-                    print_outcome(term, &o, out.json)?;
-                }
-                None => {
-                    let reason = observed_nothing(seen, &proxy_url, !command.is_empty());
-                    if out.json {
-                        term.out(
-                            &serde_json::json!({"bundle": null, "observed": seen, "reason": reason})
-                                .to_string(),
-                        );
-                    } else {
-                        term.note(&reason);
-                    }
-                }
-            }
-            Ok(code)
-        }
-        Command::Scrub {
-            files,
-            secrets,
-            report,
-            json,
-            redact_content,
-        } => {
-            // A missing or unreadable input is a usage error (exit 2) named before anything is printed.
-            for f in &files {
-                if let Err(e) = std::fs::File::open(f) {
-                    anyhow::bail!(cohere_bundle::Error::input(
-                        f.display().to_string(),
-                        e.to_string()
-                    ));
-                }
-                if f.is_dir() {
-                    anyhow::bail!(cohere_bundle::Error::input(
-                        f.display().to_string(),
-                        "a directory, not a file"
-                    ));
-                }
-            }
-            let known = known_secrets(&secrets.secret_values, env);
-            let mut stdout = std::io::stdout().lock();
-            let mut stderr = std::io::stderr();
-            let rep: Option<&mut dyn Write> = if report && !json {
-                Some(&mut stderr)
-            } else {
-                None
-            };
-            let r = cohere_bundle::scrub::scrub_command(
-                &files,
-                known,
-                redact_content,
-                &mut stdout,
-                rep,
-            )?;
-            stdout.flush().context("<stdout>")?;
-            if json {
-                term.err_line(
-                    &serde_json::json!({"redactions": r.members, "distinct_secrets": r.distinct_secrets, "total": r.total()})
+        None => {
+            let reason = observed_nothing(seen, &proxy_url, !command.is_empty());
+            if out.json {
+                term.out(
+                    &serde_json::json!({"bundle": null, "observed": seen, "reason": reason})
                         .to_string(),
                 );
-            }
-            Ok(0)
-        }
-        Command::Demo { out } => {
-            let o = cohere_bundle::demo::run(&out.bundle_options(env)).await?;
-            print_outcome(term, &o, out.json)?;
-            Ok(0)
-        }
-        Command::Replay {
-            request,
-            endpoint,
-            har_entry,
-            base_url,
-            timeout: t,
-            platform,
-            matrix,
-            max_calls,
-            yes,
-            no_key,
-            out,
-        } => {
-            let req = read_request_file(
-                &request,
-                &ParseOptions {
-                    endpoint,
-                    har_entry,
-                },
-            )?;
-            if let Some(t) = cohere_bundle::capture::bearer(&req.headers) {
-                term.know(cohere_bundle::KnownSecret::new("cohere-key", t));
-            }
-            let base_url = match base_url {
-                Some(u) => Some(u),
-                None => env
-                    .api_url
-                    .as_deref()
-                    .map(|u| {
-                        parse_base_url(u)
-                            .map_err(|why| cohere_bundle::Error::input("CO_API_URL", why))
-                    })
-                    .transpose()?,
-            };
-            let ro = ReplayOptions {
-                base_url,
-                api_key: env.api_key.clone(),
-                timeout: timeout(t)?,
-                platform,
-                no_key,
-                net: net_options()?,
-            };
-            if matrix && max_calls == 0 {
-                anyhow::bail!(cohere_bundle::Error::input(
-                    "--max-calls",
-                    "must be at least 1"
-                ));
-            }
-            if matrix && !yes && !std::io::stdin().is_terminal() {
-                anyhow::bail!(cohere_bundle::Error::input(
-                    "--matrix",
-                    "the sweep spends API calls and tokens and needs consent, but stdin is not a terminal; add --yes to agree",
-                ));
-            }
-            let run = matrix.then(|| cohere_bundle::matrix::MatrixRun {
-                options: cohere_bundle::matrix::MatrixOptions {
-                    max_calls,
-                    ..Default::default()
-                },
-                yes,
-                quiet: out.json,
-                host: Some(std::sync::Arc::new(crate::term::TerminalHost::new(term))),
-            });
-            // The outputs, logs and key are checked before anything is spent.
-            pipeline::preflight(&out.bundle_options(env))?;
-            pipeline::replay_key(&ro, &req).map_err(|_| {
-                cohere_bundle::Error::input(
-                    "no API key",
-                    "set CO_API_KEY (or COHERE_API_KEY), or replay a request whose Authorization header holds the key; --no-key replays without one on purpose",
-                )
-            })?;
-            let o = pipeline::replay_with_matrix(
-                req,
-                &ro,
-                &out.bundle_options(env),
-                cohere_bundle::summary::Mode::Replay,
-                run.as_ref(),
-            )
-            .await?;
-            print_outcome(term, &o, out.json)?;
-            Ok(0)
-        }
-        Command::Bundle {
-            request,
-            response,
-            status,
-            headers,
-            endpoint,
-            platform,
-            out,
-        } => {
-            let req = read_request_file(
-                &request,
-                &ParseOptions {
-                    endpoint,
-                    har_entry: None,
-                },
-            )?;
-            if let Some(t) = cohere_bundle::capture::bearer(&req.headers) {
-                term.know(cohere_bundle::KnownSecret::new("cohere-key", t));
-            }
-            let resp = pipeline::OfflineResponse {
-                status,
-                headers: read_opt(&headers, "--headers")?
-                    .map(|t| parse_headers(&t))
-                    .unwrap_or_default(),
-                body: read_opt(&response, "--response")?,
-            };
-            let capture = pipeline::offline_capture(req, resp, platform);
-            let o = pipeline::write_support_bundle(capture, &out.bundle_options(env)).await?;
-            print_outcome(term, &o, out.json)?;
-            Ok(0)
-        }
-        Command::Verify { zip, secrets, json } => {
-            let known = known_secrets(&secrets.secret_values, env);
-            let n = known.len();
-            let scrubber =
-                cohere_bundle::scrub::Scrubber::new(cohere_bundle::scrub::ScrubOptions {
-                    known,
-                    redact_content: false,
-                });
-            let r = cohere_bundle::bundle::verify(&zip, &scrubber, n)
-                .with_context(|| "verify failed".to_string())?;
-            if json {
-                term.out(&serde_json::json!({"bundle": r.path, "ok": true, "members_checked": r.members_checked, "secrets_searched": r.secrets_searched}).to_string());
             } else {
-                term.out(&format!(
-                    "{}: OK ({} members match the manifest; {} known secrets searched, none found)",
-                    r.path, r.members_checked, r.secrets_searched
-                ));
+                term.note(&reason);
             }
-            Ok(0)
         }
     }
+    Ok(code)
+}
+
+/// `cohere-bundle scrub`.
+async fn cmd_scrub(a: ScrubArgs, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8> {
+    let ScrubArgs {
+        files,
+        secrets,
+        report,
+        json,
+        redact_content,
+    } = a;
+
+    // A missing or unreadable input is a usage error (exit 2) named before anything is printed.
+    for f in &files {
+        if let Err(e) = std::fs::File::open(f) {
+            anyhow::bail!(cohere_bundle::Error::input(
+                f.display().to_string(),
+                e.to_string()
+            ));
+        }
+        if f.is_dir() {
+            anyhow::bail!(cohere_bundle::Error::input(
+                f.display().to_string(),
+                "a directory, not a file"
+            ));
+        }
+    }
+    let known = known_secrets(&secrets.secret_values, env);
+    let mut stdout = std::io::stdout().lock();
+    let mut stderr = std::io::stderr();
+    let rep: Option<&mut dyn Write> = if report && !json {
+        Some(&mut stderr)
+    } else {
+        None
+    };
+    let r = cohere_bundle::scrub::scrub_command(&files, known, redact_content, &mut stdout, rep)?;
+    stdout.flush().context("<stdout>")?;
+    if json {
+        term.err_line(
+            &serde_json::json!({"redactions": r.members, "distinct_secrets": r.distinct_secrets, "total": r.total()})
+                .to_string(),
+        );
+    }
+    Ok(0)
+}
+
+/// `cohere-bundle demo`.
+async fn cmd_demo(out: OutputArgs, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8> {
+    let o = cohere_bundle::demo::run(&out.bundle_options(env)).await?;
+    print_outcome(term, &o, out.json)?;
+    Ok(0)
+}
+
+/// `cohere-bundle replay`.
+async fn cmd_replay(a: ReplayArgs, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8> {
+    let ReplayArgs {
+        request,
+        endpoint,
+        har_entry,
+        base_url,
+        timeout: t,
+        platform,
+        matrix,
+        max_calls,
+        yes,
+        no_key,
+        out,
+    } = a;
+
+    let req = read_request_file(
+        &request,
+        &ParseOptions {
+            endpoint,
+            har_entry,
+        },
+    )?;
+    if let Some(t) = cohere_bundle::capture::bearer(&req.headers) {
+        term.know(cohere_bundle::KnownSecret::new("cohere-key", t));
+    }
+    let base_url = match base_url {
+        Some(u) => Some(u),
+        None => env
+            .api_url
+            .as_deref()
+            .map(|u| {
+                parse_base_url(u).map_err(|why| cohere_bundle::Error::input("CO_API_URL", why))
+            })
+            .transpose()?,
+    };
+    let ro = ReplayOptions {
+        base_url,
+        api_key: env.api_key.clone(),
+        timeout: timeout(t)?,
+        platform,
+        no_key,
+        net: net_options(env)?,
+    };
+    if matrix && max_calls == 0 {
+        anyhow::bail!(cohere_bundle::Error::input(
+            "--max-calls",
+            "must be at least 1"
+        ));
+    }
+    if matrix && !yes && !std::io::stdin().is_terminal() {
+        anyhow::bail!(cohere_bundle::Error::input(
+            "--matrix",
+            "the sweep spends API calls and tokens and needs consent, but stdin is not a terminal; add --yes to agree",
+        ));
+    }
+    let run = matrix.then(|| cohere_bundle::matrix::MatrixRun {
+        options: cohere_bundle::matrix::MatrixOptions {
+            max_calls,
+            ..Default::default()
+        },
+        yes,
+        quiet: out.json,
+        host: Some(std::sync::Arc::new(crate::term::TerminalHost::new(term))),
+    });
+    // The outputs, logs and key are checked before anything is spent.
+    pipeline::preflight(&out.bundle_options(env))?;
+    pipeline::replay_key(&ro, &req).map_err(|_| {
+        cohere_bundle::Error::input(
+            "no API key",
+            "set CO_API_KEY (or COHERE_API_KEY), or replay a request whose Authorization header holds the key; --no-key replays without one on purpose",
+        )
+    })?;
+    let o = pipeline::replay_with_matrix(
+        req,
+        &ro,
+        &out.bundle_options(env),
+        cohere_bundle::summary::Mode::Replay,
+        run.as_ref(),
+    )
+    .await?;
+    print_outcome(term, &o, out.json)?;
+    Ok(0)
+}
+
+/// `cohere-bundle bundle`.
+async fn cmd_bundle(a: BundleArgs, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8> {
+    let BundleArgs {
+        request,
+        response,
+        status,
+        headers,
+        endpoint,
+        platform,
+        out,
+    } = a;
+
+    let req = read_request_file(
+        &request,
+        &ParseOptions {
+            endpoint,
+            har_entry: None,
+        },
+    )?;
+    if let Some(t) = cohere_bundle::capture::bearer(&req.headers) {
+        term.know(cohere_bundle::KnownSecret::new("cohere-key", t));
+    }
+    let resp = pipeline::OfflineResponse {
+        status,
+        headers: read_opt(&headers, "--headers")?
+            .map(|t| parse_headers(&t))
+            .unwrap_or_default(),
+        body: read_opt(&response, "--response")?,
+    };
+    let capture = pipeline::offline_capture(req, resp, platform);
+    let o = pipeline::write_support_bundle(capture, &out.bundle_options(env)).await?;
+    print_outcome(term, &o, out.json)?;
+    Ok(0)
+}
+
+/// `cohere-bundle verify`.
+async fn cmd_verify(a: VerifyArgs, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8> {
+    let VerifyArgs { zip, secrets, json } = a;
+
+    let known = known_secrets(&secrets.secret_values, env);
+    let n = known.len();
+    let scrubber = cohere_bundle::scrub::Scrubber::new(cohere_bundle::scrub::ScrubOptions {
+        known,
+        redact_content: false,
+    });
+    let r = cohere_bundle::bundle::verify(&zip, &scrubber, n)
+        .with_context(|| "verify failed".to_string())?;
+    if json {
+        term.out(&serde_json::json!({"bundle": r.path, "ok": true, "members_checked": r.members_checked, "secrets_searched": r.secrets_searched}).to_string());
+    } else {
+        term.out(&format!(
+            "{}: OK ({} members match the manifest; {} known secrets searched, none found)",
+            r.path, r.members_checked, r.secrets_searched
+        ));
+    }
+    Ok(0)
 }
 
 #[cfg(test)]

@@ -572,12 +572,9 @@ fn context_overflow(s: &Known) -> Option<Cause> {
 /// A 400 about tokens: the API's own figures first (and said to be the API's), then the measurements, and a
 /// documentation figure that disagrees with the API shown as such.
 fn too_many_tokens(s: &Known, message: &str) -> Cause {
-    static PROMPT: OnceLock<Regex> = OnceLock::new();
     static MAXTOK: OnceLock<Regex> = OnceLock::new();
-    static EXCEED: OnceLock<Regex> = OnceLock::new();
-    let limits = s.model_limits.as_ref();
     let lower = message.to_ascii_lowercase();
-    let mut evidence = format!("the API said {}", quote(message));
+    let evidence = format!("the API said {}", quote(message));
     let maxtok = re(
         &MAXTOK,
         r"less than or equal to ([\d,]+).*?received ([\d,]+)",
@@ -585,31 +582,47 @@ fn too_many_tokens(s: &Known, message: &str) -> Cause {
     .captures(message);
     if maxtok.is_some() || lower.contains("maximum output") {
         let figures = maxtok.and_then(|c| Some((num(&c[1])?, num(&c[2])?)));
-        let mut next = format!("lower max_tokens; see {}", docs::MODELS);
-        if let Some((cap, got)) = figures {
-            evidence.push_str(&format!(
-                "; the API's own figures: max_tokens {got} > the model's maximum output {cap}"
-            ));
-            if let Some(t) = limits.and_then(|l| l.max_output_tokens) {
-                let source =
-                    limits.map_or("", |l| l.max_output_source.unwrap_or(l.source).as_str());
-                if t == cap {
-                    evidence.push_str(&format!("; {source} agrees ({t})"));
-                } else {
-                    evidence.push_str(&format!(
-                        "; {source} says {t}, which disagrees with the API"
-                    ));
-                }
-            }
-            next = format!(
-                "set max_tokens to at most {cap}, or omit it; see {}",
-                docs::MODELS
-            );
-        } else {
-            evidence.push_str(&format!("; {} sent", max_tokens_words(s.max_tokens)));
-        }
-        return cause(CauseCode::MaxOutputExceeded, evidence, next);
+        return max_output_cause(s, evidence, figures);
     }
+    prompt_too_long_cause(s, message, evidence)
+}
+
+/// max_tokens over the model's output cap; `figures` are the API's own (cap, received), when it gave them.
+fn max_output_cause(s: &Known, mut evidence: String, figures: Option<(u64, u64)>) -> Cause {
+    let limits = s.model_limits.as_ref();
+    let Some((cap, got)) = figures else {
+        evidence.push_str(&format!("; {} sent", max_tokens_words(s.max_tokens)));
+        let next = format!("lower max_tokens; see {}", docs::MODELS);
+        return cause(CauseCode::MaxOutputExceeded, evidence, next);
+    };
+    evidence.push_str(&format!(
+        "; the API's own figures: max_tokens {got} > the model's maximum output {cap}"
+    ));
+    if let Some(l) = limits {
+        if let Some(t) = l.max_output_tokens {
+            let source = l.max_output_source.unwrap_or(l.source);
+            if t == cap {
+                evidence.push_str(&format!("; {source} agrees ({t})"));
+            } else {
+                evidence.push_str(&format!(
+                    "; {source} says {t}, which disagrees with the API"
+                ));
+            }
+        }
+    }
+    let next = format!(
+        "set max_tokens to at most {cap}, or omit it; see {}",
+        docs::MODELS
+    );
+    cause(CauseCode::MaxOutputExceeded, evidence, next)
+}
+
+/// The input (with max_tokens) over the context window: the API's figures, then the measured arithmetic, then
+/// a table's context length that disagrees with the API's limit.
+fn prompt_too_long_cause(s: &Known, message: &str, mut evidence: String) -> Cause {
+    static PROMPT: OnceLock<Regex> = OnceLock::new();
+    static EXCEED: OnceLock<Regex> = OnceLock::new();
+    let limits = s.model_limits.as_ref();
     let mut next = format!(
         "shorten the input or lower max_tokens; see {}",
         docs::MODELS
@@ -640,29 +653,7 @@ fn too_many_tokens(s: &Known, message: &str) -> Cause {
         }
     }
     let ctx = limits.and_then(|l| l.context_length);
-    match (s.seq_len.tokens, s.max_tokens, ctx) {
-        (Some(t), Some(mt), Some(ctx)) => {
-            // The arithmetic the API did: input + max_tokens against the context window.
-            let total = t + mt;
-            let cmp = if total > ctx { ">" } else { "<=" };
-            evidence.push_str(&format!(
-                "; measured input {t} tokens ({}) + max_tokens {mt} = {total} {cmp} context length {ctx}",
-                s.seq_len.method
-            ));
-        }
-        (t, mt, ctx) => {
-            if let Some(t) = t {
-                evidence.push_str(&format!(
-                    "; measured input {t} tokens ({})",
-                    s.seq_len.method
-                ));
-            }
-            evidence.push_str(&format!(", {}", max_tokens_words(mt)));
-            if let Some(ctx) = ctx {
-                evidence.push_str(&format!(", context length {ctx}"));
-            }
-        }
-    }
+    evidence.push_str(&measured_words(s, ctx));
     // The API's prompt limit is the context length less max_tokens; a table that says otherwise is shown.
     if let (Some(a), Some(ctx), Some(l)) = (api_limit, ctx, limits) {
         if a != ctx && a + s.max_tokens.unwrap_or(0) != ctx {
@@ -673,6 +664,35 @@ fn too_many_tokens(s: &Known, message: &str) -> Cause {
         }
     }
     cause(CauseCode::ContextLengthExceeded, evidence, next)
+}
+
+/// The measured input and max_tokens against the context length, as far as known.
+fn measured_words(s: &Known, ctx: Option<u64>) -> String {
+    match (s.seq_len.tokens, s.max_tokens, ctx) {
+        (Some(t), Some(mt), Some(ctx)) => {
+            // The arithmetic the API did: input + max_tokens against the context window.
+            let total = t + mt;
+            let cmp = if total > ctx { ">" } else { "<=" };
+            format!(
+                "; measured input {t} tokens ({}) + max_tokens {mt} = {total} {cmp} context length {ctx}",
+                s.seq_len.method
+            )
+        }
+        (t, mt, ctx) => {
+            let mut w = String::new();
+            if let Some(t) = t {
+                w.push_str(&format!(
+                    "; measured input {t} tokens ({})",
+                    s.seq_len.method
+                ));
+            }
+            w.push_str(&format!(", {}", max_tokens_words(mt)));
+            if let Some(ctx) = ctx {
+                w.push_str(&format!(", context length {ctx}"));
+            }
+            w
+        }
+    }
 }
 
 /// Known model names close to `name` (same family or small edit distance).
@@ -755,25 +775,38 @@ fn transport_cause(f: &Facts, message: &str) -> Option<Cause> {
     })
 }
 
-/// Causes of a 4xx other than 429.
+/// Causes of a 4xx other than 429, by status class: the request itself (400, 422), access (401-403), the
+/// model (404), the rest.
 fn client_error_cause(ev: &Evidence<'_>, s: &Known, status: u16, message: &str) -> Cause {
     let lower = message.to_ascii_lowercase();
-    let aws = ev.platform.is_aws();
-    let model = s.model.clone().unwrap_or_else(|| "(none given)".into());
     match status {
-        400 if lower.contains("too many tokens")
-            || lower.contains("context length")
-            || lower.contains("too long")
-            || lower.contains("maximum output") =>
-        {
-            too_many_tokens(s, message)
-        }
-        400 | 422 if lower.contains("total number of texts") || lower.contains("must be at most") => cause(
+        400 | 422 => request_error_cause(ev, s, status, message, &lower),
+        401..=403 => access_cause(ev, s, status, message, &lower),
+        404 => model_not_found(ev, s, message),
+        _ => other_client_cause(ev, s, status, message),
+    }
+}
+
+/// A 400 or 422: too many tokens, too many texts, a parameter combination, a malformed field.
+fn request_error_cause(
+    ev: &Evidence<'_>,
+    s: &Known,
+    status: u16,
+    message: &str,
+    lower: &str,
+) -> Cause {
+    let tokens = lower.contains("too many tokens")
+        || lower.contains("context length")
+        || lower.contains("too long")
+        || lower.contains("maximum output");
+    match status {
+        400 if tokens => too_many_tokens(s, message),
+        _ if lower.contains("total number of texts") || lower.contains("must be at most") => cause(
             CauseCode::InvalidParameterCombination,
             format!("the API said {}", quote(message)),
             "split the input into batches within the documented limit (e.g. 96 texts per embed call)",
         ),
-        400 if aws => cause(
+        400 if ev.platform.is_aws() => cause(
             CauseCode::InvalidParameterCombination,
             format!("{} answered 400 (ValidationException): {}", ev.platform.name(), quote(message)),
             "check the body against the Bedrock/SageMaker Cohere schema: `model` and `stream` are not body fields there",
@@ -783,6 +816,17 @@ fn client_error_cause(ev: &Evidence<'_>, s: &Known, status: u16, message: &str) 
             format!("HTTP 400, which the support FAQ reads as an invalid combination of parameters: {}", quote(message)),
             format!("change the parameter combination the message names; see {}", docs::ERRORS),
         ),
+        _ => cause(
+            CauseCode::MalformedRequest,
+            format!("HTTP 422, a malformed request (unsupported enum value or unknown parameter): {}", quote(message)),
+            format!("fix the field the message names against the API reference for {} ({})", s.endpoint.name(), docs::ERRORS),
+        ),
+    }
+}
+
+/// A 401, 402 or 403: the key, billing, or what the key may use.
+fn access_cause(ev: &Evidence<'_>, s: &Known, status: u16, message: &str, lower: &str) -> Cause {
+    match status {
         401 => {
             let detail = if lower.contains("no api key") || !ev.key_present {
                 "no API key was sent"
@@ -800,18 +844,30 @@ fn client_error_cause(ev: &Evidence<'_>, s: &Known, status: u16, message: &str) 
         402 => cause(
             CauseCode::PaymentRequired,
             format!("HTTP 402: {}", quote(message)),
-            format!("add or update the payment method, or raise the spending limit, at {}", docs::BILLING),
+            format!(
+                "add or update the payment method, or raise the spending limit, at {}",
+                docs::BILLING
+            ),
         ),
-        403 => cause(
-            CauseCode::Forbidden,
-            format!("HTTP 403: {}", quote(message)),
-            if aws {
-                "grant the IAM identity bedrock:InvokeModel (or sagemaker:InvokeEndpoint) and request access to the model in this region".to_string()
-            } else {
-                format!("check that this key's organisation may use model {model}; {SEND}")
-            },
-        ),
-        404 => model_not_found(ev, s, message),
+        _ => {
+            let model = s.model.clone().unwrap_or_else(|| "(none given)".into());
+            cause(
+                CauseCode::Forbidden,
+                format!("HTTP 403: {}", quote(message)),
+                if ev.platform.is_aws() {
+                    "grant the IAM identity bedrock:InvokeModel (or sagemaker:InvokeEndpoint) and request access to the model in this region".to_string()
+                } else {
+                    format!("check that this key's organisation may use model {model}; {SEND}")
+                },
+            )
+        }
+    }
+}
+
+/// Any other 4xx: AWS model errors and timeouts, deny-listed tokens, cancellation.
+fn other_client_cause(ev: &Evidence<'_>, s: &Known, status: u16, message: &str) -> Cause {
+    let aws = ev.platform.is_aws();
+    match status {
         424 if aws => cause(
             CauseCode::ServerError,
             format!("{} answered 424 (ModelErrorException): the model failed on this input: {}", ev.platform.name(), quote(message)),
@@ -821,11 +877,6 @@ fn client_error_cause(ev: &Evidence<'_>, s: &Known, status: u16, message: &str) 
             CauseCode::Timeout,
             format!("{} answered 408 (ModelTimeoutException): {}", ev.platform.name(), quote(message)),
             "lower max_tokens or the input size, or use the streaming API",
-        ),
-        422 => cause(
-            CauseCode::MalformedRequest,
-            format!("HTTP 422, a malformed request (unsupported enum value or unknown parameter): {}", quote(message)),
-            format!("fix the field the message names against the API reference for {} ({})", s.endpoint.name(), docs::ERRORS),
         ),
         498 => cause(
             CauseCode::BlockedToken,

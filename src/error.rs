@@ -14,6 +14,17 @@ pub enum Error {
         /// Why it cannot be used.
         reason: String,
     },
+    /// An option handed to the library cannot be used. `field` names it as the option struct does
+    /// (`max_size`, `har_entry`, `logs`); the command line shows its flag instead.
+    #[error("{field}{}: {reason}", value.as_deref().map(|v| format!(" {v}")).unwrap_or_default())]
+    Field {
+        /// The option's field, e.g. `max_size`.
+        field: &'static str,
+        /// The value at fault, when it helps to name it (a log's path, a listen address).
+        value: Option<String>,
+        /// Why it cannot be used.
+        reason: String,
+    },
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -23,8 +34,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The output already exists and `--force` was not given.
-    #[error("{}: already exists (use --force to overwrite)", .0.display())]
+    /// The output already exists and `force` was not set.
+    #[error("{}: already exists (set `force` to overwrite)", .0.display())]
     OutputExists(PathBuf),
     /// The API could not be reached at all, so nothing could be replayed.
     #[error("cannot reach {url}: {reason}")]
@@ -76,6 +87,21 @@ impl Error {
         }
     }
 
+    /// Builds an [`Error::Field`].
+    ///
+    /// ```
+    /// let e = cohere_bundle::Error::field("max_size", None, "1000 B is too small");
+    /// assert_eq!(e.to_string(), "max_size: 1000 B is too small");
+    /// assert_eq!(e.exit_code(), 2);
+    /// ```
+    pub fn field(field: &'static str, value: Option<String>, reason: impl Into<String>) -> Self {
+        Error::Field {
+            field,
+            value,
+            reason: reason.into(),
+        }
+    }
+
     /// Builds an [`Error::Io`].
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
@@ -88,7 +114,7 @@ impl Error {
     /// `unreachable`, `leak`, `verify`, `template` or `other`.
     pub fn kind(&self) -> &'static str {
         match self {
-            Error::Input { .. } => "input",
+            Error::Input { .. } | Error::Field { .. } => "input",
             Error::Io { .. } => "io",
             Error::OutputExists(_) => "output_exists",
             Error::Unreachable { .. } => "unreachable",
@@ -102,7 +128,7 @@ impl Error {
     /// The process exit code the CLI uses for this error: 2 usage or unusable input, 3 leak, 1 anything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Input { .. } | Error::OutputExists(_) => 2,
+            Error::Input { .. } | Error::Field { .. } | Error::OutputExists(_) => 2,
             Error::Leak { .. } => 3,
             _ => 1,
         }

@@ -308,8 +308,9 @@ where
         return attempt(members, cuts, path.to_path_buf(), force).await;
     };
     if budget < MIN_MAX_SIZE {
-        return Err(Error::input(
-            "--max-size",
+        return Err(Error::field(
+            "max_size",
+            None,
             format!(
                 "{} is too small; at least {}",
                 human(budget),
@@ -431,8 +432,9 @@ where
         }
         log_fit(&mut fit, logs, &keep);
     }
-    Err(Error::input(
-        "--max-size",
+    Err(Error::field(
+        "max_size",
+        None,
         format!(
             "cannot fit the bundle into {} even with every log and body cut",
             human(budget)

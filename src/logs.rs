@@ -71,25 +71,36 @@ const BLOCK: usize = 64 << 10;
 pub fn prepare(paths: &[PathBuf], limits: &LogLimits) -> Result<PreparedLogs> {
     let mut out = PreparedLogs::default();
     for (i, p) in paths.iter().enumerate() {
-        let what = format!("--log {}", p.display());
+        let what = p.display().to_string();
         let meta = std::fs::metadata(p).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::input(&what, "no such file"),
-            std::io::ErrorKind::PermissionDenied => Error::input(&what, "permission denied"),
-            _ => Error::input(&what, e.to_string()),
+            std::io::ErrorKind::NotFound => {
+                Error::field("logs", Some(what.clone()), "no such file")
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                Error::field("logs", Some(what.clone()), "permission denied")
+            }
+            _ => Error::field("logs", Some(what.clone()), e.to_string()),
         })?;
         if meta.is_dir() {
-            return Err(Error::input(&what, "is a directory, not a log file"));
+            return Err(Error::field(
+                "logs",
+                Some(what.clone()),
+                "is a directory, not a log file",
+            ));
         }
         let name = p
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| format!("log-{}", i + 1));
         if meta.is_file() {
-            if !has_binary(p).map_err(|e| Error::input(&what, format!("cannot read: {e}")))? {
+            if !has_binary(p).map_err(|e| {
+                Error::field("logs", Some(what.clone()), format!("cannot read: {e}"))
+            })? {
                 out.paths.push(p.clone());
                 continue;
             }
-            let f = File::open(p).map_err(|e| Error::input(&what, e.to_string()))?;
+            let f = File::open(p)
+                .map_err(|e| Error::field("logs", Some(what.clone()), e.to_string()))?;
             let dest = out.copy_path(i, &name)?;
             let left = copy_text(f, &dest).map_err(|e| Error::io(&dest, e))?;
             out.note_binary(&name, left);
@@ -283,13 +294,20 @@ fn read_stream(p: &Path, limits: &LogLimits, what: &str) -> Result<(Vec<u8>, Opt
                     ring.drain(..extra);
                 }
             }
-            Ok(Err(e)) => return Err(Error::input(what, format!("cannot read: {e}"))),
+            Ok(Err(e)) => {
+                return Err(Error::field(
+                    "logs",
+                    Some(what.to_string()),
+                    format!("cannot read: {e}"),
+                ))
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 let secs = limits.idle_timeout.as_secs_f64();
                 if total == 0 {
-                    return Err(Error::input(
-                        what,
+                    return Err(Error::field(
+                        "logs",
+                        Some(what.to_string()),
                         format!("nothing to read for {secs} s (a FIFO with no writer?)"),
                     ));
                 }

@@ -1043,13 +1043,14 @@ pub async fn sweep(
     progress: Option<&dyn SweepHost>,
 ) -> Result<MatrixResult> {
     if !request.body.is_object() {
-        return Err(Error::input(
-            "--matrix",
+        return Err(Error::field(
+            "matrix",
+            None,
             "the request has no JSON object body to vary",
         ));
     }
     if opts.max_calls == 0 {
-        return Err(Error::input("--max-calls", "must be at least 1"));
+        return Err(Error::field("max_calls", None, "must be at least 1"));
     }
     if let Some(pb) = progress {
         pb.set_length(u64::from(plan(ctx, request, opts).expected_calls));

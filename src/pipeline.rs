@@ -190,7 +190,7 @@ fn target_path(opts: &BundleOptions, summary: &Summary) -> Result<(PathBuf, Opti
     }
     Err(Error::input(
         opts.out_dir.display().to_string(),
-        "a thousand bundles of this name exist already; give --out",
+        "a thousand bundles of this name exist already; name the output",
     ))
 }
 
@@ -212,8 +212,9 @@ impl Drop for Reserved {
 /// Checks, before any network traffic, that the logs can be read and an explicit output can be written.
 pub fn preflight(opts: &BundleOptions) -> Result<()> {
     if opts.eml && !cfg!(feature = "email") {
-        return Err(Error::input(
+        return Err(Error::field(
             "eml",
+            None,
             "this build has no email draft (the `email` feature is off)",
         ));
     }
@@ -222,8 +223,9 @@ pub fn preflight(opts: &BundleOptions) -> Result<()> {
             crate::fit::human(m),
             crate::fit::human(crate::fit::MIN_MAX_SIZE),
         );
-        return Err(Error::input(
-            "--max-size",
+        return Err(Error::field(
+            "max_size",
+            None,
             format!("{h} is too small; at least {min}"),
         ));
     }

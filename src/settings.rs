@@ -29,6 +29,57 @@ pub struct EnvSettings {
     pub secrets: Vec<KnownSecret>,
     /// The names of the relevant variables that are set (for environment.json; never their values).
     pub vars_set: Vec<String>,
+    /// `NODE_OPTIONS`, which `observe` extends to preload its fetch hook into a Node command.
+    pub node_options: Option<String>,
+    /// `SSL_CERT_FILE`: a PEM file of extra CA certificates.
+    pub ssl_cert_file: Option<std::ffi::OsString>,
+    /// `SSL_CERT_DIR`: a directory of extra CA certificates.
+    pub ssl_cert_dir: Option<std::ffi::OsString>,
+}
+
+/// The command line's flag for each library option field that an [`cohere_bundle::Error::Field`] can name.
+pub const FLAGS: &[(&str, &str)] = &[
+    ("max_size", "--max-size"),
+    ("max_calls", "--max-calls"),
+    ("matrix", "--matrix"),
+    ("har_entry", "--har-entry"),
+    ("logs", "--log"),
+    ("listen", "--listen"),
+    ("allow_remote", "--allow-remote"),
+    ("force", "--force"),
+    ("eml", "--eml"),
+];
+
+/// A library error in the command line's words: an option field becomes its flag (`max_size` →
+/// `--max-size`, and a field named in backticks in the reason, e.g. `` `allow_remote` ``, too).
+pub fn in_flag_words(e: &cohere_bundle::Error) -> String {
+    let flag = |f: &str| {
+        FLAGS
+            .iter()
+            .find(|(k, _)| *k == f)
+            .map_or(f.to_string(), |(_, v)| v.to_string())
+    };
+    match e {
+        cohere_bundle::Error::Field {
+            field,
+            value,
+            reason,
+        } => {
+            let mut reason = reason.clone();
+            for (k, v) in FLAGS {
+                reason = reason.replace(&format!("`{k}`"), v);
+            }
+            let value = value
+                .as_deref()
+                .map(|v| format!(" {v}"))
+                .unwrap_or_default();
+            format!("{}{value}: {reason}", flag(field))
+        }
+        cohere_bundle::Error::OutputExists(p) => {
+            format!("{}: already exists (use --force to overwrite)", p.display())
+        }
+        other => other.to_string(),
+    }
 }
 
 impl EnvSettings {
@@ -59,6 +110,9 @@ impl EnvSettings {
             cache_root,
             secrets,
             vars_set,
+            node_options: std::env::var("NODE_OPTIONS").ok(),
+            ssl_cert_file: std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty()),
+            ssl_cert_dir: std::env::var_os("SSL_CERT_DIR").filter(|v| !v.is_empty()),
         }
     }
 
@@ -82,5 +136,31 @@ impl EnvSettings {
                 .map(|v| v.trim().to_string())
                 .filter(|v| v.contains('@') && !v.contains(['\r', '\n']))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_flag_words;
+    use cohere_bundle::Error;
+
+    #[test]
+    fn library_fields_become_flags() {
+        let e = Error::field("max_size", None, "1000 B is too small; at least 64 KiB");
+        assert_eq!(in_flag_words(&e), "--max-size: 1000 B is too small; at least 64 KiB");
+        let e = Error::field(
+            "listen",
+            Some("0.0.0.0:0".into()),
+            "not a loopback address; set `allow_remote` to listen there anyway",
+        );
+        assert_eq!(
+            in_flag_words(&e),
+            "--listen 0.0.0.0:0: not a loopback address; set --allow-remote to listen there anyway"
+        );
+        let e = Error::OutputExists("b.zip".into());
+        assert_eq!(in_flag_words(&e), "b.zip: already exists (use --force to overwrite)");
+        // Anything else is left as the library says it.
+        let e = Error::input("req.json", "file is empty");
+        assert_eq!(in_flag_words(&e), "req.json: file is empty");
     }
 }

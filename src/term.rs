@@ -70,7 +70,13 @@ impl Term {
             .find_map(|e| e.downcast_ref::<cohere_bundle::Error>());
         let code = lib.map(cohere_bundle::Error::exit_code).unwrap_or(1);
         let kind = lib.map(cohere_bundle::Error::kind).unwrap_or("other");
-        let chain: Vec<String> = err.chain().map(|e| e.to_string()).collect();
+        let chain: Vec<String> = err
+            .chain()
+            .map(|e| match e.downcast_ref::<cohere_bundle::Error>() {
+                Some(lib) => crate::settings::in_flag_words(lib),
+                None => e.to_string(),
+            })
+            .collect();
         self.report_error(&chain.join(": "), code, kind);
         code
     }

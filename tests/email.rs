@@ -249,7 +249,7 @@ async fn a_budget_too_small_is_a_clear_error() {
     let mut bo = opts(dir.path(), "tiny.zip");
     bo.max_size = Some(1000);
     let err = failure().write(&bo).await.unwrap_err();
-    assert!(err.to_string().starts_with("--max-size"), "{err}");
+    assert!(err.to_string().starts_with("max_size"), "{err}");
     assert!(!dir.path().join("tiny.zip").exists());
 }
 

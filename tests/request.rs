@@ -197,7 +197,7 @@ fn har_entry_option_picks_among_failing_and_decodes_base64() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.starts_with("--har-entry: 2 is out of range") && e.contains("2 failing"),
+        e.starts_with("har_entry: 2 is out of range") && e.contains("2 failing"),
         "{e}"
     );
 }

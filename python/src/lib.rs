@@ -74,7 +74,7 @@ create_exception!(
 fn to_py(e: Error) -> PyErr {
     let msg = e.to_string();
     match e {
-        Error::Input { .. } | Error::OutputExists(_) => InputError::new_err(msg),
+        Error::Input { .. } | Error::Field { .. } | Error::OutputExists(_) => InputError::new_err(msg),
         Error::Leak { .. } => LeakError::new_err(msg),
         Error::Verify { .. } => VerifyError::new_err(msg),
         Error::Unreachable { .. } => UnreachableError::new_err(msg),

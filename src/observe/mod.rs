@@ -168,8 +168,9 @@ impl Proxy {
         let upstream = normalize_upstream(&opts.upstream)?;
         let target = UpstreamTarget::new(&upstream)?;
         let connector = UpstreamConnector::new(target.connect_uri, &opts.net)?;
-        let listen_err =
-            |e: std::io::Error| Error::input(format!("--listen {}", opts.listen), e.to_string());
+        let listen_err = |e: std::io::Error| {
+            Error::field("listen", Some(opts.listen.to_string()), e.to_string())
+        };
         let listener = std::net::TcpListener::bind(opts.listen).map_err(listen_err)?;
         listener.set_nonblocking(true).map_err(listen_err)?;
         let addr = listener
@@ -279,10 +280,11 @@ fn check_listen(listen: SocketAddr, allow_remote: bool) -> Result<()> {
     if allow_remote || listen.ip().to_canonical().is_loopback() {
         return Ok(());
     }
-    Err(Error::input(
-        format!("--listen {listen}"),
+    Err(Error::field(
+        "listen",
+        Some(listen.to_string()),
         "not a loopback address: anyone who can reach the proxy could send requests through it and spend the \
-         API key of whoever sends through it; pass --allow-remote (ObserveOptions::allow_remote) to listen there anyway",
+         API key of whoever sends through it; set `allow_remote` to listen there anyway",
     ))
 }
 
@@ -1206,9 +1208,7 @@ mod tests {
         assert_eq!(e.exit_code(), 2);
         let msg = e.to_string();
         assert!(
-            msg.contains("--listen 0.0.0.0:0")
-                && msg.contains("--allow-remote")
-                && msg.contains("allow_remote"),
+            msg.contains("listen 0.0.0.0:0") && msg.contains("`allow_remote`"),
             "{msg}"
         );
         assert!(check_listen(at("[::]:0"), false).is_err());

@@ -102,8 +102,9 @@ pub(super) fn parse(
     let chosen: &Candidate = if failing.is_empty() {
         match opts.har_entry {
             Some(i) => candidates.get(i).ok_or_else(|| {
-                Error::input(
-                    "--har-entry",
+                Error::field(
+                    "har_entry",
+                    None,
                     format!("{i} is out of range: {name} has no failing Cohere entry and {} Cohere entries (0..{})", candidates.len(), candidates.len()),
                 )
             })?,
@@ -112,8 +113,9 @@ pub(super) fn parse(
     } else {
         let i = opts.har_entry.unwrap_or(0);
         failing.get(i).copied().ok_or_else(|| {
-            Error::input(
-                "--har-entry",
+            Error::field(
+                "har_entry",
+                None,
                 format!(
                     "{i} is out of range: {name} has {} failing Cohere entries (0..{})",
                     failing.len(),

@@ -898,45 +898,19 @@ async fn cmd_replay(a: ReplayArgs, env: &EnvSettings, term: &mut Term) -> anyhow
     if let Some(t) = cohere_bundle::capture::bearer(&req.headers) {
         term.know(cohere_bundle::KnownSecret::new("cohere-key", t));
     }
-    let base_url = match base_url {
-        Some(u) => Some(u),
-        None => env
-            .api_url
-            .as_deref()
-            .map(|u| {
-                parse_base_url(u).map_err(|why| cohere_bundle::Error::input("CO_API_URL", why))
-            })
-            .transpose()?,
-    };
     let ro = ReplayOptions {
-        base_url,
+        base_url: replay_base_url(base_url, env)?,
         api_key: env.api_key.clone(),
         timeout: timeout(t)?,
         platform,
         no_key,
         net: net_options(env)?,
     };
-    if matrix && max_calls == 0 {
-        anyhow::bail!(cohere_bundle::Error::input(
-            "--max-calls",
-            "must be at least 1"
-        ));
-    }
-    if matrix && !yes && !std::io::stdin().is_terminal() {
-        anyhow::bail!(cohere_bundle::Error::input(
-            "--matrix",
-            "the sweep spends API calls and tokens and needs consent, but stdin is not a terminal; add --yes to agree",
-        ));
-    }
-    let run = matrix.then(|| cohere_bundle::matrix::MatrixRun {
-        options: cohere_bundle::matrix::MatrixOptions {
-            max_calls,
-            ..Default::default()
-        },
-        yes,
-        quiet: out.json,
-        host: Some(std::sync::Arc::new(crate::term::TerminalHost::new(term))),
-    });
+    let run = if matrix {
+        Some(matrix_run(max_calls, yes, out.json, term)?)
+    } else {
+        None
+    };
     // The outputs, logs and key are checked before anything is spent.
     pipeline::preflight(&out.bundle_options(env))?;
     pipeline::replay_key(&ro, &req).map_err(|_| {
@@ -955,6 +929,49 @@ async fn cmd_replay(a: ReplayArgs, env: &EnvSettings, term: &mut Term) -> anyhow
     .await?;
     print_outcome(term, &o, out.json)?;
     Ok(0)
+}
+
+/// The base URL of a replay: `--base-url`, else `CO_API_URL` (checked like the flag), else none (the
+/// request's URL or the default).
+fn replay_base_url(flag: Option<String>, env: &EnvSettings) -> anyhow::Result<Option<String>> {
+    if flag.is_some() {
+        return Ok(flag);
+    }
+    Ok(env
+        .api_url
+        .as_deref()
+        .map(|u| parse_base_url(u).map_err(|why| cohere_bundle::Error::input("CO_API_URL", why)))
+        .transpose()?)
+}
+
+/// The `--matrix` sweep's settings: at least one call, and consent (`--yes`, or a terminal to ask on).
+fn matrix_run(
+    max_calls: u32,
+    yes: bool,
+    quiet: bool,
+    term: &Term,
+) -> anyhow::Result<cohere_bundle::matrix::MatrixRun> {
+    if max_calls == 0 {
+        anyhow::bail!(cohere_bundle::Error::input(
+            "--max-calls",
+            "must be at least 1"
+        ));
+    }
+    if !yes && !std::io::stdin().is_terminal() {
+        anyhow::bail!(cohere_bundle::Error::input(
+            "--matrix",
+            "the sweep spends API calls and tokens and needs consent, but stdin is not a terminal; add --yes to agree",
+        ));
+    }
+    Ok(cohere_bundle::matrix::MatrixRun {
+        options: cohere_bundle::matrix::MatrixOptions {
+            max_calls,
+            ..Default::default()
+        },
+        yes,
+        quiet,
+        host: Some(std::sync::Arc::new(crate::term::TerminalHost::new(term))),
+    })
 }
 
 /// `cohere-bundle bundle`.

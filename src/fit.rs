@@ -264,10 +264,156 @@ fn log_fit(fit: &mut Fit, logs: &[(PathBuf, String, u64)], keep: &[u64]) {
     }
 }
 
+/// Writes one attempt on the blocking pool: the members scrubbed into a zip at `out`, the cuts in its manifest.
+async fn write_attempt(
+    members: Vec<Member>,
+    cuts: Vec<String>,
+    out: PathBuf,
+    force: bool,
+    scrubber: &Scrubber,
+) -> Result<(Written, Vec<String>)> {
+    let scrubber = Scrubber::new(scrubber.options().clone());
+    tokio::task::spawn_blocking(move || {
+        bundle::write_bundle(
+            &members,
+            &scrubber,
+            &WriteOptions {
+                path: out,
+                force,
+                cuts: cuts.clone(),
+            },
+        )
+        .map(|w| (w, cuts))
+    })
+    .await
+    .map_err(|e| Error::Other(format!("bundle writer stopped: {e}")))?
+}
+
+/// Estimated compressed size of the text members: each deflated in memory, plus headers.
+fn text_estimate(members: &[Member]) -> f64 {
+    members
+        .iter()
+        .map(|m| match &m.source {
+            MemberSource::Text(t) => deflated_len(t.as_bytes()) as f64 + 200.0,
+            MemberSource::File { .. } => 200.0,
+        })
+        .sum::<f64>()
+        + 4096.0
+}
+
+/// The bundle's logs with their estimated compression ratios: (size, ratio) each.
+fn log_lens(logs: &[(PathBuf, String, u64)], ratios: &[f64]) -> Vec<(u64, f64)> {
+    logs.iter()
+        .map(|(_, _, l)| *l)
+        .zip(ratios.iter().copied())
+        .collect()
+}
+
+/// The first plan, from estimates: when the estimate is over the budget, bodies are capped (only when they
+/// would leave the logs less than a quarter of the budget) and the room left is shared among the logs.
+fn first_plan<F>(
+    fit: &mut Fit,
+    budget: f64,
+    margin: f64,
+    logs: &[(PathBuf, String, u64)],
+    ratios: &[f64],
+    render: &mut F,
+) -> Result<()>
+where
+    F: FnMut(&Fit) -> Result<(Vec<Member>, Vec<String>)>,
+{
+    let mut text_c = text_estimate(&render(fit)?.0);
+    let logs_c: f64 = logs
+        .iter()
+        .zip(ratios)
+        .map(|((_, _, l), r)| *l as f64 * r)
+        .sum();
+    if text_c + logs_c + margin <= budget {
+        return Ok(());
+    }
+    let mut cap = 1usize << 20;
+    while text_c + margin > budget * 0.75 && logs_c > 0.0 || text_c + margin > budget {
+        if cap < 1024 {
+            break;
+        }
+        fit.body_cap = Some(cap);
+        text_c = text_estimate(&render(fit)?.0);
+        cap /= 4;
+    }
+    let keep = allocate(budget - text_c - margin, &log_lens(logs, ratios));
+    log_fit(fit, logs, &keep);
+    Ok(())
+}
+
+/// Moves a finished attempt to `path` (refusing to replace a file there unless `force`).
+fn persist(tmp: tempfile::TempPath, path: &Path, force: bool) -> Result<()> {
+    let kept = if force {
+        tmp.persist(path)
+    } else {
+        tmp.persist_noclobber(path)
+    };
+    kept.map_err(|e| {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::OutputExists(path.to_path_buf())
+        } else {
+            Error::io(path, e.error)
+        }
+    })
+}
+
+/// After an attempt of `size` bytes came out over `budget`: learns the real compression ratios of the logs
+/// and the real size of the rest from the attempt at `tmp`, then shrinks the plan. Returns false when nothing
+/// is left to cut.
+fn shrink(
+    fit: &mut Fit,
+    tmp: &Path,
+    size: u64,
+    budget: u64,
+    margin: f64,
+    logs: &[(PathBuf, String, u64)],
+    ratios: &mut [f64],
+) -> Result<bool> {
+    let sizes = compressed_sizes(tmp)?;
+    let mut log_c = 0.0;
+    for (i, (_, name, _)) in logs.iter().enumerate() {
+        if let Some((_, c, u)) = sizes.iter().find(|(n, _, _)| n == name) {
+            log_c += *c as f64;
+            if *u > 4096 {
+                ratios[i] = (*c as f64 / *u as f64).clamp(0.001, 1.1);
+            }
+        }
+    }
+    let avail = budget as f64 - (size as f64 - log_c) - margin;
+    if avail < budget as f64 * 0.1 {
+        // The non-log part itself is too big: cut bodies harder.
+        let cap = fit.body_cap.map(|c| c / 4).unwrap_or(256 * 1024);
+        if cap < 1024 {
+            if fit.keep_tail.iter().all(|k| *k == Some(0)) {
+                return Ok(false);
+            }
+            log_fit(fit, logs, &vec![0; logs.len()]);
+            return Ok(true);
+        }
+        fit.body_cap = Some(cap);
+    }
+    let mut keep = allocate(
+        avail.min(log_c - (size - budget) as f64 - margin),
+        &log_lens(logs, ratios),
+    );
+    // Always shrink: never keep more of a log than the attempt that was over.
+    for (k, old) in keep.iter_mut().zip(&fit.keep_tail) {
+        if let Some(o) = old {
+            *k = (*k).min(o.saturating_mul(9) / 10);
+        }
+    }
+    log_fit(fit, logs, &keep);
+    Ok(true)
+}
+
 /// Writes a bundle within `budget` bytes (`None`: no budget). `logs` are the bundle's logs (path, bundle name,
 /// size); `render` builds the members for a [`Fit`] and returns them with every cut made, in words. Returns
-/// what was written and the cuts (also in the manifest). Fails with an input error naming `--max-size` when
-/// even the smallest plan (no logs, bodies cut to 1 KiB) does not fit.
+/// what was written and the cuts (also in the manifest). Fails with an [`Error::Field`] naming `max_size`
+/// when even the smallest plan (no logs, bodies cut to 1 KiB) does not fit.
 pub async fn write_fitted<F>(
     budget: Option<u64>,
     path: &Path,
@@ -279,25 +425,6 @@ pub async fn write_fitted<F>(
 where
     F: FnMut(&Fit) -> Result<(Vec<Member>, Vec<String>)>,
 {
-    let attempt = |members: Vec<Member>, cuts: Vec<String>, out: PathBuf, force: bool| {
-        let scrubber = Scrubber::new(scrubber.options().clone());
-        async move {
-            tokio::task::spawn_blocking(move || {
-                bundle::write_bundle(
-                    &members,
-                    &scrubber,
-                    &WriteOptions {
-                        path: out,
-                        force,
-                        cuts: cuts.clone(),
-                    },
-                )
-                .map(|w| (w, cuts))
-            })
-            .await
-            .map_err(|e| Error::Other(format!("bundle writer stopped: {e}")))?
-        }
-    };
     let mut fit = Fit {
         keep_tail: vec![None; logs.len()],
         log_cuts: vec![None; logs.len()],
@@ -305,7 +432,7 @@ where
     };
     let Some(budget) = budget else {
         let (members, cuts) = render(&fit)?;
-        return attempt(members, cuts, path.to_path_buf(), force).await;
+        return write_attempt(members, cuts, path.to_path_buf(), force, scrubber).await;
     };
     if budget < MIN_MAX_SIZE {
         return Err(Error::field(
@@ -320,46 +447,9 @@ where
     }
     bundle::check_output(path, force)?;
     let margin = (budget as f64 * 0.03) + 16.0 * 1024.0;
-    // Estimate: text members deflated in memory; logs by a deflated sample of their tails.
-    let text_estimate = |members: &[Member]| -> f64 {
-        members
-            .iter()
-            .map(|m| match &m.source {
-                MemberSource::Text(t) => deflated_len(t.as_bytes()) as f64 + 200.0,
-                MemberSource::File { .. } => 200.0,
-            })
-            .sum::<f64>()
-            + 4096.0
-    };
+    // Estimates: text members deflated in memory; logs by a deflated sample of their tails.
     let mut ratios: Vec<f64> = logs.iter().map(|(p, _, len)| log_ratio(p, *len)).collect();
-    let (members, _) = render(&fit)?;
-    let mut text_c = text_estimate(&members);
-    let logs_c: f64 = logs
-        .iter()
-        .zip(&ratios)
-        .map(|((_, _, l), r)| *l as f64 * r)
-        .sum();
-    if text_c + logs_c + margin > budget as f64 {
-        // Bodies are cut only when they would leave the logs less than a quarter of the budget.
-        let mut cap = 1usize << 20;
-        while text_c + margin > budget as f64 * 0.75 && logs_c > 0.0
-            || text_c + margin > budget as f64
-        {
-            if cap < 1024 {
-                break;
-            }
-            fit.body_cap = Some(cap);
-            text_c = text_estimate(&render(&fit)?.0);
-            cap /= 4;
-        }
-        let lens: Vec<(u64, f64)> = logs
-            .iter()
-            .map(|(_, _, l)| *l)
-            .zip(ratios.iter().copied())
-            .collect();
-        let keep = allocate(budget as f64 - text_c - margin, &lens);
-        log_fit(&mut fit, logs, &keep);
-    }
+    first_plan(&mut fit, budget as f64, margin, logs, &ratios, &mut render)?;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -373,64 +463,24 @@ where
             .into_temp_path();
         let _unfinished = crate::cleanup::track(&tmp);
         let (members, cuts) = render(&fit)?;
-        let (mut written, cuts) = attempt(members, cuts, tmp.to_path_buf(), true).await?;
+        let (mut written, cuts) =
+            write_attempt(members, cuts, tmp.to_path_buf(), true, scrubber).await?;
         if written.size <= budget {
-            let kept = if force {
-                tmp.persist(path)
-            } else {
-                tmp.persist_noclobber(path)
-            };
-            kept.map_err(|e| {
-                if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                    Error::OutputExists(path.to_path_buf())
-                } else {
-                    Error::io(path, e.error)
-                }
-            })?;
+            persist(tmp, path, force)?;
             written.path = path.to_path_buf();
             return Ok((written, cuts));
         }
-        // Over: learn the real ratios and the real size of the rest, then shrink.
-        let sizes = compressed_sizes(&tmp)?;
-        let mut log_c = 0.0;
-        for (i, (_, name, _)) in logs.iter().enumerate() {
-            if let Some((_, c, u)) = sizes.iter().find(|(n, _, _)| n == name) {
-                log_c += *c as f64;
-                if *u > 4096 {
-                    ratios[i] = (*c as f64 / *u as f64).clamp(0.001, 1.1);
-                }
-            }
+        if !shrink(
+            &mut fit,
+            &tmp,
+            written.size,
+            budget,
+            margin,
+            logs,
+            &mut ratios,
+        )? {
+            break;
         }
-        let rest = written.size as f64 - log_c;
-        let avail = budget as f64 - rest - margin;
-        if avail < budget as f64 * 0.1 {
-            // The non-log part itself is too big: cut bodies harder.
-            let cap = fit.body_cap.map(|c| c / 4).unwrap_or(256 * 1024);
-            if cap < 1024 {
-                if fit.keep_tail.iter().all(|k| *k == Some(0)) {
-                    break;
-                }
-                log_fit(&mut fit, logs, &vec![0; logs.len()]);
-                continue;
-            }
-            fit.body_cap = Some(cap);
-        }
-        let lens: Vec<(u64, f64)> = logs
-            .iter()
-            .map(|(_, _, l)| *l)
-            .zip(ratios.iter().copied())
-            .collect();
-        let mut keep = allocate(
-            avail.min(log_c - (written.size - budget) as f64 - margin),
-            &lens,
-        );
-        // Always shrink: never keep more of a log than the attempt that was over.
-        for (k, old) in keep.iter_mut().zip(&fit.keep_tail) {
-            if let Some(o) = old {
-                *k = (*k).min(o.saturating_mul(9) / 10);
-            }
-        }
-        log_fit(&mut fit, logs, &keep);
     }
     Err(Error::field(
         "max_size",

@@ -147,7 +147,10 @@ mod tests {
     #[test]
     fn library_fields_become_flags() {
         let e = Error::field("max_size", None, "1000 B is too small; at least 64 KiB");
-        assert_eq!(in_flag_words(&e), "--max-size: 1000 B is too small; at least 64 KiB");
+        assert_eq!(
+            in_flag_words(&e),
+            "--max-size: 1000 B is too small; at least 64 KiB"
+        );
         let e = Error::field(
             "listen",
             Some("0.0.0.0:0".into()),
@@ -158,7 +161,10 @@ mod tests {
             "--listen 0.0.0.0:0: not a loopback address; set --allow-remote to listen there anyway"
         );
         let e = Error::OutputExists("b.zip".into());
-        assert_eq!(in_flag_words(&e), "b.zip: already exists (use --force to overwrite)");
+        assert_eq!(
+            in_flag_words(&e),
+            "b.zip: already exists (use --force to overwrite)"
+        );
         // Anything else is left as the library says it.
         let e = Error::input("req.json", "file is empty");
         assert_eq!(in_flag_words(&e), "req.json: file is empty");

@@ -37,11 +37,16 @@ fn main() {
     let body = json!({"model": "command-a-03-2025", "max_tokens": 512, "messages": [{"role": "user", "content": "Summarise this document. ".repeat(40)}]});
     const N: usize = 100_000;
     rt.block_on(async {
-        let rec = Recorder::new(RecorderConfig {
-            dir: dir.path().join("spool"),
-            interval: Duration::from_secs(3600),
-            bundle: BundleOptions { cache_dir: Some(dir.path().join("cache")), ..BundleOptions::default() },
-            ..RecorderConfig::default()
+        let rec = Recorder::new({
+            let mut o = RecorderConfig::default();
+            o.dir = dir.path().join("spool");
+            o.interval = Duration::from_secs(3600);
+            o.bundle = {
+                    let mut o = BundleOptions::default();
+                    o.cache_dir = Some(dir.path().join("cache"));
+                    o
+                };
+            o
         })
         .expect("recorder");
         // Building the report is the caller's work; measured apart.

@@ -24,10 +24,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !resp.status().is_success() {
         // The error handler: everything it holds goes into the report.
         let out_dir = tempfile::tempdir()?;
-        let bo = BundleOptions {
-            out_dir: out_dir.path().to_path_buf(),
-            eml: true,
-            ..BundleOptions::default()
+        let bo = {
+            let mut o = BundleOptions::default();
+            o.out_dir = out_dir.path().to_path_buf();
+            o.eml = true;
+            o
         };
         let outcome = FailureReport::new(Endpoint::ChatV2, body)
             .api_key(SecretString::new(DEMO_KEY))

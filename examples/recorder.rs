@@ -11,13 +11,15 @@ use cohere_bundle::Endpoint;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?.keep();
-    let rec = Recorder::new(RecorderConfig {
-        dir: dir.clone(),
-        interval: Duration::from_secs(60),
-        max_bundles: 10,
-        max_spool_bytes: 50 * 1024 * 1024,
-        queue: 64,
-        bundle: BundleOptions::default(),
+    let rec = Recorder::new({
+        let mut o = RecorderConfig::default();
+        o.dir = dir.clone();
+        o.interval = Duration::from_secs(60);
+        o.max_bundles = 10;
+        o.max_spool_bytes = 50 * 1024 * 1024;
+        o.queue = 64;
+        o.bundle = BundleOptions::default();
+        o
     })?;
     for i in 0..10_000 {
         let status = if i % 2 == 0 { 429 } else { 503 };

@@ -408,27 +408,29 @@ impl OutputArgs {
         if !self.no_env_scan {
             known.extend(env.secrets.iter().cloned());
         }
-        BundleOptions {
-            output: self.out.clone(),
-            out_dir: PathBuf::from("."),
-            force: self.force,
-            logs: self.logs.clone(),
-            secrets: self
+        {
+            let mut o = BundleOptions::default();
+            o.output = self.out.clone();
+            o.out_dir = PathBuf::from(".");
+            o.force = self.force;
+            o.logs = self.logs.clone();
+            o.secrets = self
                 .secrets
                 .secret_values
                 .iter()
                 .map(SecretString::new)
-                .collect(),
-            known,
-            env_vars_set: env.vars_set.clone(),
-            redact_content: self.redact_content,
-            cache_dir: env.cache_root.clone(),
-            max_size: (self.max_size > 0).then_some(self.max_size),
-            eml: self.eml,
-            extra_members: Vec::new(),
-            email_from: EnvSettings::email_from(),
-            log_limits: cohere_bundle::logs::LogLimits::default()
-                .with_idle_timeout(Duration::from_secs_f64(self.log_timeout)),
+                .collect();
+            o.known = known;
+            o.env_vars_set = env.vars_set.clone();
+            o.redact_content = self.redact_content;
+            o.cache_dir = env.cache_root.clone();
+            o.max_size = (self.max_size > 0).then_some(self.max_size);
+            o.eml = self.eml;
+            o.extra_members = Vec::new();
+            o.email_from = EnvSettings::email_from();
+            o.log_limits = cohere_bundle::logs::LogLimits::default()
+                .with_idle_timeout(Duration::from_secs_f64(self.log_timeout));
+            o
         }
     }
 }
@@ -888,23 +890,24 @@ async fn cmd_replay(a: ReplayArgs, env: &EnvSettings, term: &mut Term) -> anyhow
         out,
     } = a;
 
-    let req = read_request_file(
-        &request,
-        &ParseOptions {
-            endpoint,
-            har_entry,
-        },
-    )?;
+    let req = read_request_file(&request, &{
+        let mut o = ParseOptions::default();
+        o.endpoint = endpoint;
+        o.har_entry = har_entry;
+        o
+    })?;
     if let Some(t) = cohere_bundle::capture::bearer(&req.headers) {
         term.know(cohere_bundle::KnownSecret::new("cohere-key", t));
     }
-    let ro = ReplayOptions {
-        base_url: replay_base_url(base_url, env)?,
-        api_key: env.api_key.clone(),
-        timeout: timeout(t)?,
-        platform,
-        no_key,
-        net: net_options(env)?,
+    let ro = {
+        let mut o = ReplayOptions::default();
+        o.base_url = replay_base_url(base_url, env)?;
+        o.api_key = env.api_key.clone();
+        o.timeout = timeout(t)?;
+        o.platform = platform;
+        o.no_key = no_key;
+        o.net = net_options(env)?;
+        o
     };
     let run = if matrix {
         Some(matrix_run(max_calls, yes, out.json, term)?)
@@ -963,14 +966,17 @@ fn matrix_run(
             "the sweep spends API calls and tokens and needs consent, but stdin is not a terminal; add --yes to agree",
         ));
     }
-    Ok(cohere_bundle::matrix::MatrixRun {
-        options: cohere_bundle::matrix::MatrixOptions {
-            max_calls,
-            ..Default::default()
-        },
-        yes,
-        quiet,
-        host: Some(std::sync::Arc::new(crate::term::TerminalHost::new(term))),
+    Ok({
+        let mut o = cohere_bundle::matrix::MatrixRun::default();
+        o.options = {
+            let mut o = cohere_bundle::matrix::MatrixOptions::default();
+            o.max_calls = max_calls;
+            o
+        };
+        o.yes = yes;
+        o.quiet = quiet;
+        o.host = Some(std::sync::Arc::new(crate::term::TerminalHost::new(term)));
+        o
     })
 }
 
@@ -986,13 +992,12 @@ async fn cmd_bundle(a: BundleArgs, env: &EnvSettings, term: &mut Term) -> anyhow
         out,
     } = a;
 
-    let req = read_request_file(
-        &request,
-        &ParseOptions {
-            endpoint,
-            har_entry: None,
-        },
-    )?;
+    let req = read_request_file(&request, &{
+        let mut o = ParseOptions::default();
+        o.endpoint = endpoint;
+        o.har_entry = None;
+        o
+    })?;
     if let Some(t) = cohere_bundle::capture::bearer(&req.headers) {
         term.know(cohere_bundle::KnownSecret::new("cohere-key", t));
     }

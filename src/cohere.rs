@@ -289,7 +289,7 @@ impl Endpoint {
 
     /// Guesses the endpoint of a bare JSON body from its fields (`messages` → v2 chat, `message` → v1 chat,
     /// `texts`/`inputs` with `input_type` → embed, `query` + `documents` → rerank, …).
-    pub fn infer_from_body(body: &serde_json::Value) -> Option<Endpoint> {
+    pub(crate) fn infer_from_body(body: &serde_json::Value) -> Option<Endpoint> {
         let obj = body.as_object()?;
         let has = |k: &str| obj.contains_key(k);
         if has("messages") {
@@ -324,7 +324,7 @@ impl Endpoint {
     /// True for endpoints whose every operation sends a body (chat, embed, rerank, …): a request to one without
     /// a body is a mistake in the input, not a request to replay. The others (lists, gets, deletes, cancels)
     /// replay without one.
-    pub fn requires_body(self) -> bool {
+    pub(crate) fn requires_body(self) -> bool {
         matches!(
             self,
             Endpoint::ChatV2

@@ -11,7 +11,7 @@ use crate::scrub::SecretString;
 use crate::simulator::{SimConfig, Simulator, DEMO_KEY};
 
 /// The embedded failing request.
-pub const DEMO_REQUEST: &str = include_str!("../templates/demo-request.json");
+pub(crate) const DEMO_REQUEST: &str = include_str!("../templates/demo-request.json");
 
 /// The embedded application log (the key is planted in it to show the scrubber at work).
 const DEMO_LOG: &str = include_str!("../templates/demo-app.log");

@@ -150,7 +150,7 @@ pub fn primary_exchange(exchanges: &[Exchange]) -> Option<&Exchange> {
 }
 
 /// The name an exchange is cited by: its bundle member and purpose, e.g. `exchanges/001.json (replay)`.
-pub fn exchange_source(e: &Exchange) -> String {
+pub(crate) fn exchange_source(e: &Exchange) -> String {
     format!("exchanges/{:03}.json ({})", e.index, e.purpose)
 }
 
@@ -696,7 +696,7 @@ fn measured_words(s: &Known, ctx: Option<u64>) -> String {
 }
 
 /// Known model names close to `name` (same family or small edit distance).
-pub fn similar_models(name: &str) -> Vec<&'static str> {
+pub(crate) fn similar_models(name: &str) -> Vec<&'static str> {
     let mut scored: Vec<(usize, &'static str)> = cohere::KNOWN_MODELS
         .iter()
         .map(|m| (strsim(name, m.name), m.name))

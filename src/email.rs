@@ -13,7 +13,7 @@ use crate::summary::Summary;
 pub use crate::fit::{parse_size, DEFAULT_MAX_SIZE, MIN_MAX_SIZE};
 
 /// The `.eml` path beside a zip: `x.zip` → `x.eml`.
-pub fn eml_path(zip: &Path) -> PathBuf {
+pub(crate) fn eml_path(zip: &Path) -> PathBuf {
     zip.with_extension("eml")
 }
 

@@ -33,7 +33,7 @@ pub fn header<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
 
 /// The credential of a bearer `Authorization` header, as written (placeholders such as `$CO_API_KEY`
 /// included; [`crate::capture::bearer`] leaves those out).
-pub fn bearer_raw(headers: &[Header]) -> Option<&str> {
+pub(crate) fn bearer_raw(headers: &[Header]) -> Option<&str> {
     let v = header(headers, "authorization")?.trim();
     ["Bearer ", "bearer ", "BEARER "]
         .iter()

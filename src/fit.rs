@@ -1,4 +1,4 @@
-//! Sized for email: the bundle's size budget ([`write_fitted`]).
+//! Sized for email: the bundle's size budget (`write_fitted`).
 //!
 //! The budget is met by cutting logs to their newest lines first, then truncating large request and response
 //! bodies; every cut is recorded in `manifest.json` (`cuts`), in `summary.json` (`cuts`) and in the report. The
@@ -55,7 +55,7 @@ pub use crate::bundle::human;
 
 /// What to cut so a bundle fits its budget. Built by [`write_fitted`]; read by the renderer it is given.
 #[derive(Debug, Clone, Default)]
-pub struct Fit {
+pub(crate) struct Fit {
     /// Per log (in `BundleOptions::logs` order): keep only the newest this-many bytes.
     pub keep_tail: Vec<Option<u64>>,
     /// Per log: the cut in words, for the report's log listing.
@@ -74,12 +74,12 @@ impl Fit {
     }
 
     /// The cut of log number `i`, in words.
-    pub fn log_cut(&self, i: usize) -> Option<String> {
+    pub(crate) fn log_cut(&self, i: usize) -> Option<String> {
         self.log_cuts.get(i).cloned().flatten()
     }
 
     /// Truncates the bodies of an exchange to [`Fit::body_cap`]; returns the cuts made, in words.
-    pub fn trim_exchange(&self, e: &mut Exchange, member: &str) -> Vec<String> {
+    pub(crate) fn trim_exchange(&self, e: &mut Exchange, member: &str) -> Vec<String> {
         let Some(cap) = self.body_cap else {
             return Vec::new();
         };
@@ -96,7 +96,7 @@ impl Fit {
     }
 
     /// Shortens the long strings of a request body so its JSON fits [`Fit::body_cap`]; returns the cut made.
-    pub fn trim_request(&self, r: &mut CapturedRequest, member: &str) -> Option<String> {
+    pub(crate) fn trim_request(&self, r: &mut CapturedRequest, member: &str) -> Option<String> {
         let cap = self.body_cap?;
         let before = serde_json::to_string(&r.body).map(|s| s.len()).unwrap_or(0);
         if before <= cap {
@@ -414,7 +414,7 @@ fn shrink(
 /// size); `render` builds the members for a [`Fit`] and returns them with every cut made, in words. Returns
 /// what was written and the cuts (also in the manifest). Fails with an [`Error::Field`] naming `max_size`
 /// when even the smallest plan (no logs, bodies cut to 1 KiB) does not fit.
-pub async fn write_fitted<F>(
+pub(crate) async fn write_fitted<F>(
     budget: Option<u64>,
     path: &Path,
     force: bool,

@@ -57,5 +57,10 @@ pub use request::CapturedRequest;
 pub use scrub::{KnownSecret, SecretString};
 pub use summary::Summary;
 
+/// The README's Rust examples, compiled as doc tests so that the public surface they show stays real.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 /// The tool's name and version, as written into bundles.
 pub const TOOL: &str = concat!("cohere-bundle ", env!("CARGO_PKG_VERSION"));

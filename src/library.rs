@@ -186,7 +186,7 @@ impl FailureReport {
     }
 
     /// Response headers from a `reqwest`/`http` header map.
-    pub fn response_header_map(mut self, headers: &reqwest::header::HeaderMap) -> Self {
+    pub(crate) fn response_header_map(mut self, headers: &reqwest::header::HeaderMap) -> Self {
         self.response_headers.extend(
             headers
                 .iter()
@@ -342,7 +342,7 @@ impl FailureReport {
     }
 
     /// Builds the [`Capture`] (no replay): the request and the failure as recorded.
-    pub fn into_capture(self) -> Capture {
+    pub(crate) fn into_capture(self) -> Capture {
         self.builder().build()
     }
 

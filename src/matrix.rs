@@ -22,7 +22,7 @@
 //! (trial chat 20/min, embed 5/min, rerank 10/min), `x-trial-endpoint-call-limit` / `-remaining` when the API sends
 //! them, and a 429's `Retry-After` (wait, then send the same cell again) up to [`MAX_RETRY_AFTER`]; a longer wait
 //! stops the sweep. No more than [`MatrixOptions::max_calls`] requests are ever sent, 429s included. [`plan`]
-//! states the cost beforehand and [`confirm`] asks for consent on stderr.
+//! states the cost beforehand and asks the [`SweepHost`] for consent.
 
 mod schedule;
 mod shape;
@@ -56,7 +56,7 @@ pub const DEFAULT_MAX_CALLS: u32 = 12;
 pub const PRECISION: f64 = 0.05;
 
 /// The input levels of the coarse grid, as fractions of the original.
-pub const GRID_FRACTIONS: [f64; 3] = [0.05, 0.25, 1.0];
+pub(crate) const GRID_FRACTIONS: [f64; 3] = [0.05, 0.25, 1.0];
 
 /// An input is small when it has at most this fraction of the original's input tokens…
 pub const SMALL_INPUT_FRACTION: f64 = 0.25;
@@ -69,6 +69,7 @@ const MAX_CONSECUTIVE_429: u32 = 3;
 
 /// How to sweep.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct MatrixOptions {
     /// The most requests sent, 429 answers included (`--max-calls`).
     pub max_calls: u32,
@@ -78,6 +79,29 @@ pub struct MatrixOptions {
     /// The longest single wait for a rate limit (never more than [`MAX_RETRY_AFTER`]); a 429 asking for longer
     /// stops the sweep.
     pub max_wait: Duration,
+}
+
+impl MatrixOptions {
+    /// The most requests sent, 429 answers included.
+    #[must_use]
+    pub fn max_calls(mut self, n: u32) -> Self {
+        self.max_calls = n;
+        self
+    }
+
+    /// Calls per minute to stay under.
+    #[must_use]
+    pub fn rate_per_minute(mut self, n: u32) -> Self {
+        self.rate_per_minute = Some(n);
+        self
+    }
+
+    /// The longest single wait for a rate limit.
+    #[must_use]
+    pub fn max_wait(mut self, d: Duration) -> Self {
+        self.max_wait = d;
+        self
+    }
 }
 
 impl Default for MatrixOptions {
@@ -192,7 +216,7 @@ pub fn plan(ctx: &SweepContext, request: &CapturedRequest, opts: &MatrixOptions)
 }
 
 /// Thousands separators: `3000` → `3,000`.
-pub fn fmt_num(n: u64) -> String {
+pub(crate) fn fmt_num(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
@@ -259,7 +283,7 @@ pub trait SweepHost: Send + Sync {
 
 /// Fails with a usage error when consent would be needed but cannot be had: neither `yes` nor a host. Call
 /// it before any network traffic.
-pub fn check_consent_possible(run: &MatrixRun) -> Result<()> {
+pub(crate) fn check_consent_possible(run: &MatrixRun) -> Result<()> {
     if run.yes || run.host.is_some() {
         return Ok(());
     }
@@ -270,7 +294,7 @@ pub fn check_consent_possible(run: &MatrixRun) -> Result<()> {
 }
 
 /// Consent for `plan`: `Ok(true)` with `yes` (the host still hears the plan), else the host's answer.
-pub fn confirm(plan: &Plan, run: &MatrixRun) -> Result<bool> {
+pub(crate) fn confirm(plan: &Plan, run: &MatrixRun) -> Result<bool> {
     check_consent_possible(run)?;
     if let Some(h) = &run.host {
         h.plan(plan);
@@ -1080,7 +1104,7 @@ pub async fn sweep(
 /// The model's tokenizer for a sweep: `GET {base}/v1/models/{model}` for `tokenizer_url`, then the cache (which
 /// downloads it once); else a tokenizer cached earlier for this model. `None` when neither works (the sweep then
 /// scales by characters).
-pub async fn load_tokenizer(
+pub(crate) async fn load_tokenizer(
     http: &reqwest::Client,
     base_url: &str,
     key: Option<&SecretString>,
@@ -1111,6 +1135,7 @@ pub async fn load_tokenizer(
 
 /// The matrix step of a replay, as the command line asks for it (`--matrix`, `--max-calls`, `--yes`, `--json`).
 #[derive(Clone, Default)]
+#[non_exhaustive]
 pub struct MatrixRun {
     /// Sweep options.
     pub options: MatrixOptions,
@@ -1120,6 +1145,44 @@ pub struct MatrixRun {
     pub quiet: bool,
     /// Who is asked for consent and told the progress; `None`: nobody (then `yes` is needed).
     pub host: Option<std::sync::Arc<dyn SweepHost>>,
+}
+
+impl MatrixRun {
+    /// A sweep with `options`, nobody to ask and no consent yet.
+    ///
+    /// ```
+    /// use cohere_bundle::matrix::{MatrixOptions, MatrixRun};
+    /// let run = MatrixRun::new(MatrixOptions::default().max_calls(10)).yes(true);
+    /// assert_eq!(run.options.max_calls, 10);
+    /// assert!(run.yes && run.host.is_none());
+    /// ```
+    pub fn new(options: MatrixOptions) -> Self {
+        MatrixRun {
+            options,
+            ..Default::default()
+        }
+    }
+
+    /// Consent given beforehand.
+    #[must_use]
+    pub fn yes(mut self, yes: bool) -> Self {
+        self.yes = yes;
+        self
+    }
+
+    /// No progress reports.
+    #[must_use]
+    pub fn quiet(mut self, quiet: bool) -> Self {
+        self.quiet = quiet;
+        self
+    }
+
+    /// Who is asked for consent and told the progress.
+    #[must_use]
+    pub fn host(mut self, host: std::sync::Arc<dyn SweepHost>) -> Self {
+        self.host = Some(host);
+        self
+    }
 }
 
 impl std::fmt::Debug for MatrixRun {
@@ -1133,9 +1196,9 @@ impl std::fmt::Debug for MatrixRun {
     }
 }
 
-/// Where a replay went: what [`run_after_replay`] needs to send variants the same way.
+/// Where a replay went: what `run_after_replay` needs to send variants the same way.
 #[derive(Debug, Clone, Copy)]
-pub struct Target<'a> {
+pub(crate) struct Target<'a> {
     /// The client the replay used.
     pub client: &'a Client,
     /// The replayed request as sent (URL and headers are reused; the body is varied).
@@ -1148,7 +1211,7 @@ pub struct Target<'a> {
 
 /// After a replay: loads the tokenizer, states the plan, asks for consent and sweeps. `Ok(None)` when the user
 /// declines at the prompt (the bundle is then written without a matrix).
-pub async fn run_after_replay(
+pub(crate) async fn run_after_replay(
     target: &Target<'_>,
     request: &CapturedRequest,
     replayed: &Exchange,

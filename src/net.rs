@@ -14,10 +14,8 @@
 //! ```no_run
 //! # fn demo() -> cohere_bundle::Result<()> {
 //! use cohere_bundle::net::{load_pem_roots, NetOptions};
-//! let net = NetOptions {
-//!     extra_roots: load_pem_roots("corp-ca.pem".as_ref(), "SSL_CERT_FILE")?,
-//!     ..NetOptions::default()
-//! };
+//! let mut net = NetOptions::default();
+//! net.extra_roots = load_pem_roots("corp-ca.pem".as_ref(), "SSL_CERT_FILE")?;
 //! # let _ = net; Ok(()) }
 //! ```
 
@@ -33,6 +31,7 @@ use crate::{Error, Result};
 
 /// Trust and proxy settings for every outgoing connection.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct NetOptions {
     /// Trust the operating system's root certificates (besides the bundled Mozilla roots). Default: yes.
     pub system_roots: bool,
@@ -64,7 +63,7 @@ pub enum ProxyMode {
 
 impl NetOptions {
     /// The root store: Mozilla's roots, the system's (when asked for) and the extra ones.
-    pub fn root_store(&self) -> RootCertStore {
+    pub(crate) fn root_store(&self) -> RootCertStore {
         let mut store = if self.system_roots {
             base_store(true).clone()
         } else {
@@ -75,7 +74,7 @@ impl NetOptions {
     }
 
     /// A rustls client configuration trusting [`NetOptions::root_store`], with no ALPN protocols set.
-    pub fn tls_config(&self) -> Result<rustls::ClientConfig> {
+    pub(crate) fn tls_config(&self) -> Result<rustls::ClientConfig> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         Ok(rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()

@@ -18,8 +18,23 @@ use crate::scrub::{KnownSecret, ScrubOptions, Scrubber, SecretString};
 use crate::summary::{ClientInfo, LimitsSource, Mode, ModelLimits, SeqLen, Summary};
 use crate::tokenizer::{self, SeqLenContext, TokenizerCache};
 
-/// How and where to write a bundle; shared by every command.
+/// How and where to write a bundle; shared by every command. Start from [`BundleOptions::new`] (or
+/// `default()`) and set what differs:
+///
+/// ```
+/// use cohere_bundle::pipeline::BundleOptions;
+/// use cohere_bundle::SecretString;
+///
+/// let bo = BundleOptions::new()
+///     .output("support.zip")
+///     .log("app.log")
+///     .secret(SecretString::new("db-password-1234"))
+///     .max_size(Some(5 << 20));
+/// assert_eq!(bo.logs.len(), 1);
+/// assert!(!bo.force);
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct BundleOptions {
     /// The zip path; default `cohere-support-<UTC time>-<status or class>.zip` in `out_dir`.
     pub output: Option<PathBuf>,
@@ -42,7 +57,7 @@ pub struct BundleOptions {
     /// The tool's cache directory (tokenizers go in `tokenizers/` below it); `None`: tokenizers are kept in
     /// memory only.
     pub cache_dir: Option<PathBuf>,
-    /// The size budget of the zip in bytes (`--max-size`); `None`: no budget. See [`crate::fit::write_fitted`].
+    /// The size budget of the zip in bytes (`--max-size`); `None`: no budget. It is met by cutting logs to their newest lines, then large bodies.
     pub max_size: Option<u64>,
     /// Also write an email draft beside the zip (`--eml`), see [`crate::email::write_eml`].
     pub eml: bool,
@@ -76,7 +91,20 @@ impl Default for BundleOptions {
 }
 
 /// How to replay a request.
+///
+/// ```
+/// use std::time::Duration;
+/// use cohere_bundle::pipeline::ReplayOptions;
+/// use cohere_bundle::SecretString;
+///
+/// let ro = ReplayOptions::new()
+///     .base_url("https://api.cohere.com")
+///     .api_key(SecretString::new("co-key"))
+///     .timeout(Duration::from_secs(30));
+/// assert_eq!(ro.base_url.as_deref(), Some("https://api.cohere.com"));
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ReplayOptions {
     /// `--base-url`; else `CO_API_URL`, else the request's own URL, else [`cohere::DEFAULT_BASE_URL`].
     pub base_url: Option<String>,
@@ -91,6 +119,132 @@ pub struct ReplayOptions {
     pub no_key: bool,
     /// Trusted roots and proxy for the replay and its follow-up calls.
     pub net: crate::net::NetOptions,
+}
+
+impl BundleOptions {
+    /// The defaults: a default-named zip in the current directory, no logs, the 10 MiB budget.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The zip's path.
+    #[must_use]
+    pub fn output(mut self, path: impl Into<PathBuf>) -> Self {
+        self.output = Some(path.into());
+        self
+    }
+
+    /// The directory of a default-named zip.
+    #[must_use]
+    pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.out_dir = dir.into();
+        self
+    }
+
+    /// Whether to overwrite an existing output.
+    #[must_use]
+    pub fn force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// Adds a log to include under `logs/`.
+    #[must_use]
+    pub fn log(mut self, path: impl Into<PathBuf>) -> Self {
+        self.logs.push(path.into());
+        self
+    }
+
+    /// Adds a secret to scrub.
+    #[must_use]
+    pub fn secret(mut self, s: SecretString) -> Self {
+        self.secrets.push(s);
+        self
+    }
+
+    /// Adds secrets known by value with their labels (e.g. the environment's).
+    #[must_use]
+    pub fn known(mut self, known: impl IntoIterator<Item = KnownSecret>) -> Self {
+        self.known.extend(known);
+        self
+    }
+
+    /// The cache directory for tokenizers.
+    #[must_use]
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// The size budget in bytes; `None`: no budget.
+    #[must_use]
+    pub fn max_size(mut self, bytes: Option<u64>) -> Self {
+        self.max_size = bytes;
+        self
+    }
+
+    /// Whether to replace prompt and completion text with placeholders.
+    #[must_use]
+    pub fn redact_content(mut self, on: bool) -> Self {
+        self.redact_content = on;
+        self
+    }
+
+    /// Whether to write an email draft beside the zip.
+    #[must_use]
+    pub fn eml(mut self, on: bool) -> Self {
+        self.eml = on;
+        self
+    }
+}
+
+impl ReplayOptions {
+    /// The defaults: the request's own URL (else the public API), its own key, a 120 s timeout.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The base URL to send to.
+    #[must_use]
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// The API key.
+    #[must_use]
+    pub fn api_key(mut self, key: SecretString) -> Self {
+        self.api_key = Some(key);
+        self
+    }
+
+    /// The whole-request timeout.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The platform, when the URL does not tell.
+    #[must_use]
+    pub fn platform(mut self, p: Platform) -> Self {
+        self.platform = Some(p);
+        self
+    }
+
+    /// Replay without any key, on purpose.
+    #[must_use]
+    pub fn no_key(mut self, on: bool) -> Self {
+        self.no_key = on;
+        self
+    }
+
+    /// Trusted roots and proxy.
+    #[must_use]
+    pub fn net(mut self, net: crate::net::NetOptions) -> Self {
+        self.net = net;
+        self
+    }
 }
 
 impl Default for ReplayOptions {
@@ -143,7 +297,7 @@ pub fn resolve_base_url(opts: &ReplayOptions, request: &CapturedRequest) -> Stri
 }
 
 /// The default bundle name for a summary.
-pub fn default_name(summary: &Summary) -> String {
+pub(crate) fn default_name(summary: &Summary) -> String {
     let when = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let what = summary.status_label().unwrap_or_else(|| "ok".into());
     format!("cohere-support-{when}-{what}.zip")

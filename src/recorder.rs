@@ -25,6 +25,7 @@ pub const SPOOL_PREFIX: &str = "cohere-support-";
 
 /// How a [`Recorder`] works.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RecorderConfig {
     /// The spool directory (created if missing).
     pub dir: PathBuf,
@@ -337,7 +338,7 @@ pub fn spool(dir: &Path) -> Vec<(PathBuf, u64)> {
 }
 
 /// Removes the oldest bundles until at most `max_bundles` remain within `max_bytes`; returns how many went.
-pub fn enforce_bounds(dir: &Path, max_bundles: usize, max_bytes: u64) -> u64 {
+pub(crate) fn enforce_bounds(dir: &Path, max_bundles: usize, max_bytes: u64) -> u64 {
     let list = spool(dir);
     let mut total: u64 = list.iter().map(|(_, n)| n).sum();
     let mut count = list.len();

@@ -52,7 +52,7 @@ struct ExchangeRow {
 }
 
 /// The bundle file name of exchange number `index`, e.g. `001.json`.
-pub fn exchange_file(index: u32) -> String {
+pub(crate) fn exchange_file(index: u32) -> String {
     format!("{index:03}.json")
 }
 

@@ -81,7 +81,7 @@ impl StreamScanner {
     }
 
     /// Takes the first error the stream carried.
-    pub fn take_failure(&mut self) -> Option<String> {
+    pub(crate) fn take_failure(&mut self) -> Option<String> {
         self.failure.take()
     }
 

@@ -54,18 +54,21 @@ async fn replay(config: SimConfig, req: Req) -> Summary {
         &ParseOptions::default(),
     )
     .expect("parses");
-    let ro = ReplayOptions {
-        base_url: Some(sim.base_url()),
-        no_key: req.key.is_none(),
-        api_key: req.key.map(SecretString::new),
-        timeout: req.timeout,
-        platform: None,
-        net: Default::default(),
+    let ro = {
+        let mut o = ReplayOptions::default();
+        o.base_url = Some(sim.base_url());
+        o.no_key = req.key.is_none();
+        o.api_key = req.key.map(SecretString::new);
+        o.timeout = req.timeout;
+        o.platform = None;
+        o.net = Default::default();
+        o
     };
-    let bo = BundleOptions {
-        output: Some(dir.path().join("b.zip")),
-        cache_dir: Some(dir.path().join("cache")),
-        ..BundleOptions::default()
+    let bo = {
+        let mut o = BundleOptions::default();
+        o.output = Some(dir.path().join("b.zip"));
+        o.cache_dir = Some(dir.path().join("cache"));
+        o
     };
     let out = pipeline::replay(captured, &ro, &bo, cohere_bundle::summary::Mode::Replay)
         .await
@@ -492,9 +495,11 @@ fn diagnose_429(headers: &[(&str, &str)], message: &str) -> Summary {
         json!({"model": MODEL, "messages": []})
             .to_string()
             .as_bytes(),
-        &ParseOptions {
-            endpoint: Some(cohere_bundle::Endpoint::from_name("v2/chat").expect("endpoint")),
-            har_entry: None,
+        &{
+            let mut o = ParseOptions::default();
+            o.endpoint = Some(cohere_bundle::Endpoint::from_name("v2/chat").expect("endpoint"));
+            o.har_entry = None;
+            o
         },
     )
     .expect("parses");

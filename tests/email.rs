@@ -10,10 +10,11 @@ use mail_parser::MimeHeaders;
 use serde_json::json;
 
 fn opts(dir: &std::path::Path, name: &str) -> BundleOptions {
-    BundleOptions {
-        output: Some(dir.join(name)),
-        cache_dir: Some(dir.join("cache")),
-        ..BundleOptions::default()
+    {
+        let mut o = BundleOptions::default();
+        o.output = Some(dir.join(name));
+        o.cache_dir = Some(dir.join("cache"));
+        o
     }
 }
 

@@ -44,10 +44,11 @@ async fn reqwest_failure_becomes_a_bundle() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 429);
     // Its error handler.
-    let bo = BundleOptions {
-        output: Some(dir.path().join("b.zip")),
-        cache_dir: Some(dir.path().join("cache")),
-        ..BundleOptions::default()
+    let bo = {
+        let mut o = BundleOptions::default();
+        o.output = Some(dir.path().join("b.zip"));
+        o.cache_dir = Some(dir.path().join("cache"));
+        o
     };
     let out = FailureReport::new(Endpoint::ChatV2, body.clone())
         .request_headers([
@@ -87,16 +88,18 @@ async fn replay_is_recorded_beside_the_original() {
     let dir = tempfile::tempdir().unwrap();
     let body =
         json!({"model": "command-a-03-2025", "messages": [{"role": "user", "content": "hello"}]});
-    let bo = BundleOptions {
-        output: Some(dir.path().join("r.zip")),
-        cache_dir: Some(dir.path().join("cache")),
-        eml: true,
-        ..BundleOptions::default()
+    let bo = {
+        let mut o = BundleOptions::default();
+        o.output = Some(dir.path().join("r.zip"));
+        o.cache_dir = Some(dir.path().join("cache"));
+        o.eml = true;
+        o
     };
-    let ro = ReplayOptions {
-        base_url: Some(sim.base_url()),
-        api_key: Some(SecretString::new(DEMO_KEY)),
-        ..ReplayOptions::default()
+    let ro = {
+        let mut o = ReplayOptions::default();
+        o.base_url = Some(sim.base_url());
+        o.api_key = Some(SecretString::new(DEMO_KEY));
+        o
     };
     let out = FailureReport::new(Endpoint::ChatV2, body)
         .status(503)
@@ -133,10 +136,11 @@ async fn network_errors_are_bundled_with_their_class() {
         .send()
         .await
         .unwrap_err();
-    let bo = BundleOptions {
-        output: Some(dir.path().join("n.zip")),
-        cache_dir: Some(dir.path().join("c")),
-        ..BundleOptions::default()
+    let bo = {
+        let mut o = BundleOptions::default();
+        o.output = Some(dir.path().join("n.zip"));
+        o.cache_dir = Some(dir.path().join("c"));
+        o
     };
     let out = FailureReport::new(Endpoint::ChatV2, body)
         .url(&url)

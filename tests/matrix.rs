@@ -51,9 +51,10 @@ async fn run(config: SimConfig, request: &CapturedRequest, max_calls: u32) -> (M
 /// Sweeps `request` against a running simulator; returns the result and the simulator's count of calls.
 async fn run_on(sim: &Simulator, request: &CapturedRequest, max_calls: u32) -> (MatrixResult, u64) {
     let path = format!("/{}", request.endpoint.path().trim_start_matches('/'));
-    let opts = MatrixOptions {
-        max_calls,
-        ..MatrixOptions::default()
+    let opts = {
+        let mut o = MatrixOptions::default();
+        o.max_calls = max_calls;
+        o
     };
     let r = matrix::sweep(&ctx(sim, &path), request, &opts, None)
         .await
@@ -338,20 +339,23 @@ pub(crate) async fn write_matrix_bundle(dir: &std::path::Path) -> std::path::Pat
     })
     .await
     .expect("simulator starts");
-    let ro = cohere_bundle::pipeline::ReplayOptions {
-        base_url: Some(sim.base_url()),
-        api_key: Some(SecretString::new(DEMO_KEY)),
-        ..Default::default()
+    let ro = {
+        let mut o = cohere_bundle::pipeline::ReplayOptions::default();
+        o.base_url = Some(sim.base_url());
+        o.api_key = Some(SecretString::new(DEMO_KEY));
+        o
     };
-    let bo = cohere_bundle::pipeline::BundleOptions {
-        output: Some(dir.join("bundle.zip")),
-        cache_dir: Some(dir.join("cache")),
-        ..Default::default()
+    let bo = {
+        let mut o = cohere_bundle::pipeline::BundleOptions::default();
+        o.output = Some(dir.join("bundle.zip"));
+        o.cache_dir = Some(dir.join("cache"));
+        o
     };
-    let run = matrix::MatrixRun {
-        yes: true,
-        quiet: true,
-        ..Default::default()
+    let run = {
+        let mut o = matrix::MatrixRun::default();
+        o.yes = true;
+        o.quiet = true;
+        o
     };
     let o = cohere_bundle::pipeline::replay_with_matrix(
         long_chat(500),
@@ -831,20 +835,23 @@ async fn a_retry_after_beyond_the_cap_stops_the_sweep_with_a_bundle() {
     for value in ["1e30", "inf", "Fri, 31 Dec 9999 23:59:59 GMT", "3600"] {
         let (base, hits) = retry_after_server(value, true).await;
         let dir = tempfile::tempdir().expect("tempdir");
-        let ro = cohere_bundle::pipeline::ReplayOptions {
-            base_url: Some(base),
-            api_key: Some(SecretString::new(DEMO_KEY)),
-            ..Default::default()
+        let ro = {
+            let mut o = cohere_bundle::pipeline::ReplayOptions::default();
+            o.base_url = Some(base);
+            o.api_key = Some(SecretString::new(DEMO_KEY));
+            o
         };
-        let bo = cohere_bundle::pipeline::BundleOptions {
-            output: Some(dir.path().join("bundle.zip")),
-            cache_dir: Some(dir.path().join("cache")),
-            ..Default::default()
+        let bo = {
+            let mut o = cohere_bundle::pipeline::BundleOptions::default();
+            o.output = Some(dir.path().join("bundle.zip"));
+            o.cache_dir = Some(dir.path().join("cache"));
+            o
         };
-        let run = matrix::MatrixRun {
-            yes: true,
-            quiet: true,
-            ..Default::default()
+        let run = {
+            let mut o = matrix::MatrixRun::default();
+            o.yes = true;
+            o.quiet = true;
+            o
         };
         let t0 = Instant::now();
         let o = cohere_bundle::pipeline::replay_with_matrix(

@@ -11,13 +11,15 @@ use serde_json::{json, Value};
 async fn a_failing_call_through_the_middleware_becomes_one_bundle() {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let recorder = Recorder::new(RecorderConfig {
-        dir: dir.path().join("spool"),
-        bundle: BundleOptions {
-            cache_dir: Some(dir.path().join("cache")),
-            ..BundleOptions::default()
-        },
-        ..RecorderConfig::default()
+    let recorder = Recorder::new({
+        let mut o = RecorderConfig::default();
+        o.dir = dir.path().join("spool");
+        o.bundle = {
+            let mut o = BundleOptions::default();
+            o.cache_dir = Some(dir.path().join("cache"));
+            o
+        };
+        o
     })
     .unwrap();
     let host = url::Url::parse(&sim.base_url()).unwrap();

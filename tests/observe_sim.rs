@@ -243,10 +243,11 @@ async fn observed_successes_give_the_shape_table_and_the_key_kind() {
     let upstream = sim.base_url();
     let capture = observed_capture(rec, &upstream).expect("a failure was recorded");
     let dir = tempfile::tempdir().unwrap();
-    let bo = BundleOptions {
-        output: Some(dir.path().join("observed.zip")),
-        cache_dir: Some(dir.path().join("cache")),
-        ..BundleOptions::default()
+    let bo = {
+        let mut o = BundleOptions::default();
+        o.output = Some(dir.path().join("observed.zip"));
+        o.cache_dir = Some(dir.path().join("cache"));
+        o
     };
     let out = write_support_bundle(capture, &bo).await.expect("bundle");
     sim.shutdown().await;

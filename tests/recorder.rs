@@ -33,16 +33,19 @@ async fn a_storm_yields_one_bundle_per_signature_and_a_bounded_spool() {
     let dir = tempfile::tempdir().unwrap();
     let spool_dir = dir.path().join("spool");
     let max_bytes = 4 * 1024 * 1024;
-    let rec = Recorder::new(RecorderConfig {
-        dir: spool_dir.clone(),
-        interval: Duration::from_secs(3600),
-        max_bundles: 3,
-        max_spool_bytes: max_bytes,
-        queue: 8,
-        bundle: BundleOptions {
-            cache_dir: Some(dir.path().join("cache")),
-            ..BundleOptions::default()
-        },
+    let rec = Recorder::new({
+        let mut o = RecorderConfig::default();
+        o.dir = spool_dir.clone();
+        o.interval = Duration::from_secs(3600);
+        o.max_bundles = 3;
+        o.max_spool_bytes = max_bytes;
+        o.queue = 8;
+        o.bundle = {
+            let mut o = BundleOptions::default();
+            o.cache_dir = Some(dir.path().join("cache"));
+            o
+        };
+        o
     })
     .unwrap();
     let mut queued = 0;
@@ -102,15 +105,17 @@ async fn a_storm_yields_one_bundle_per_signature_and_a_bounded_spool() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_drops_and_counts() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::new(RecorderConfig {
-        dir: dir.path().join("s"),
-        interval: Duration::from_secs(3600),
-        queue: 1,
-        bundle: BundleOptions {
-            cache_dir: Some(dir.path().join("cache")),
-            ..BundleOptions::default()
-        },
-        ..RecorderConfig::default()
+    let rec = Recorder::new({
+        let mut o = RecorderConfig::default();
+        o.dir = dir.path().join("s");
+        o.interval = Duration::from_secs(3600);
+        o.queue = 1;
+        o.bundle = {
+            let mut o = BundleOptions::default();
+            o.cache_dir = Some(dir.path().join("cache"));
+            o
+        };
+        o
     })
     .unwrap();
     // Distinct signatures, sent faster than the task can take them off a queue of one: some are dropped.

@@ -49,9 +49,10 @@ fn bare_body_infers_endpoint() {
 
 #[test]
 fn explicit_endpoint_wins_for_a_bare_body() {
-    let opts = ParseOptions {
-        endpoint: Some(Endpoint::ChatV1),
-        ..Default::default()
+    let opts = {
+        let mut o = ParseOptions::default();
+        o.endpoint = Some(Endpoint::ChatV1);
+        o
     };
     let r = parse_request("b", br#"{"model":"x","messages":[]}"#, &opts).unwrap();
     assert_eq!(r.endpoint, Endpoint::ChatV1);
@@ -174,9 +175,10 @@ fn har_takes_the_first_failing_cohere_entry() {
 
 #[test]
 fn har_entry_option_picks_among_failing_and_decodes_base64() {
-    let opts = ParseOptions {
-        har_entry: Some(1),
-        ..Default::default()
+    let opts = {
+        let mut o = ParseOptions::default();
+        o.har_entry = Some(1);
+        o
     };
     let r = read_request_file(&fixture("chrome.har"), &opts).unwrap();
     assert_eq!(r.endpoint, Endpoint::EmbedV2);
@@ -189,9 +191,10 @@ fn har_entry_option_picks_among_failing_and_decodes_base64() {
         Some("0")
     );
 
-    let opts = ParseOptions {
-        har_entry: Some(2),
-        ..Default::default()
+    let opts = {
+        let mut o = ParseOptions::default();
+        o.har_entry = Some(2);
+        o
     };
     let e = read_request_file(&fixture("chrome.har"), &opts)
         .unwrap_err()
@@ -497,7 +500,11 @@ mod fuzz {
 
         #[test]
         fn never_panics_on_json_like_text(s in "\\{[\"a-z:,\\[\\]\\{\\} 0-9]{0,80}") {
-            let _ = parse_request("f", s.as_bytes(), &ParseOptions { har_entry: Some(3), ..Default::default() });
+            let _ = parse_request("f", s.as_bytes(), &{
+                let mut o = ParseOptions::default();
+                o.har_entry = Some(3);
+                o
+            });
         }
     }
 }
@@ -845,9 +852,10 @@ fn endpoint_from_any_spec_path() {
     let r = parse_request(
         "req",
         br#"curl https://api.cohere.com/v1/summarize -d '{"text": "t"}'"#,
-        &ParseOptions {
-            endpoint: Some(Endpoint::Tokenize),
-            ..Default::default()
+        &{
+            let mut o = ParseOptions::default();
+            o.endpoint = Some(Endpoint::Tokenize);
+            o
         },
     )
     .unwrap();
@@ -894,9 +902,10 @@ fn model_from_the_path_where_the_body_has_none() {
     );
     // OCI: the serving mode's model (or dedicated endpoint); OCI's body needs --endpoint.
     let m = |bytes: &[u8]| {
-        let opts = ParseOptions {
-            endpoint: Some(Endpoint::ChatV1),
-            ..Default::default()
+        let opts = {
+            let mut o = ParseOptions::default();
+            o.endpoint = Some(Endpoint::ChatV1);
+            o
         };
         let r = parse_request("req", bytes, &opts).unwrap_or_else(|e| panic!("{e}"));
         r.model().map(str::to_string)

@@ -294,13 +294,15 @@ impl PyRecorder {
         let bundle = bundle_options(options)?;
         let rt = runtime()?;
         let _enter = rt.enter();
-        let inner = recorder::Recorder::new(RecorderConfig {
-            dir: dir.clone(),
-            interval: Duration::from_secs_f64(interval),
-            max_bundles,
-            max_spool_bytes,
-            queue,
-            bundle,
+        let inner = recorder::Recorder::new({
+            let mut o = RecorderConfig::default();
+            o.dir = dir.clone();
+            o.interval = Duration::from_secs_f64(interval);
+            o.max_bundles = max_bundles;
+            o.max_spool_bytes = max_spool_bytes;
+            o.queue = queue;
+            o.bundle = bundle;
+            o
         })
         .map_err(to_py)?;
         Ok(PyRecorder {
@@ -475,9 +477,11 @@ fn replay<'py>(
             "timeout must be above 0 and at most one day (in seconds)",
         ));
     }
-    let po = ParseOptions {
-        endpoint,
-        har_entry,
+    let po = {
+        let mut o = ParseOptions::default();
+        o.endpoint = endpoint;
+        o.har_entry = har_entry;
+        o
     };
     let req = match (data, path) {
         (Some(d), None) => cohere_bundle::request::parse_request(&name, &d, &po),
@@ -485,13 +489,15 @@ fn replay<'py>(
         _ => return Err(PyTypeError::new_err("give exactly one of data= and path=")),
     }
     .map_err(to_py)?;
-    let ro = ReplayOptions {
-        base_url,
-        api_key: api_key.map(SecretString::new).or_else(env_api_key),
-        timeout: Duration::from_secs_f64(timeout),
-        platform,
-        no_key,
-        net: Default::default(),
+    let ro = {
+        let mut o = ReplayOptions::default();
+        o.base_url = base_url;
+        o.api_key = api_key.map(SecretString::new).or_else(env_api_key);
+        o.timeout = Duration::from_secs_f64(timeout);
+        o.platform = platform;
+        o.no_key = no_key;
+        o.net = Default::default();
+        o
     };
     let bo = bundle_options(options)?;
     pipeline::preflight(&bo).map_err(to_py)?;

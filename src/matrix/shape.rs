@@ -397,7 +397,7 @@ impl Shaper {
     }
 
     /// `text` (texts are cut), `texts` or `documents` (items are dropped, then texts cut) or `none`.
-    pub fn axis_name(&self) -> &'static str {
+    pub(crate) fn axis_name(&self) -> &'static str {
         match (&self.items, self.slots.is_empty()) {
             (Some(it), _) => it.name,
             (None, false) => "text",
@@ -406,12 +406,12 @@ impl Shaper {
     }
 
     /// Whether there is anything to vary.
-    pub fn has_axis(&self) -> bool {
+    pub(crate) fn has_axis(&self) -> bool {
         self.items.is_some() || !self.slots.is_empty()
     }
 
     /// `largest_first` (texts cut, largest first), `items_then_largest_first` (lists) or `none`.
-    pub fn scaling(&self) -> &'static str {
+    pub(crate) fn scaling(&self) -> &'static str {
         match (&self.items, self.slots.is_empty()) {
             (Some(_), _) => "items_then_largest_first",
             (None, false) => "largest_first",
@@ -420,7 +420,7 @@ impl Shaper {
     }
 
     /// Input tokens of the original request.
-    pub fn original_tokens(&self) -> u64 {
+    pub(crate) fn original_tokens(&self) -> u64 {
         self.original
     }
 
@@ -430,7 +430,7 @@ impl Shaper {
     }
 
     /// Input tokens outside the texts the sweep varies (and outside list items).
-    pub fn fixed_tokens(&self) -> u64 {
+    pub(crate) fn fixed_tokens(&self) -> u64 {
         let items: u64 = self.items.as_ref().map_or(0, |it| it.units.iter().sum());
         let slots: u64 = self
             .slots
@@ -442,7 +442,7 @@ impl Shaper {
     }
 
     /// The target for a fraction of the original's input tokens.
-    pub fn target_at(&self, fraction: f64) -> u64 {
+    pub(crate) fn target_at(&self, fraction: f64) -> u64 {
         (self.original as f64 * fraction).round() as u64
     }
 

@@ -135,12 +135,39 @@ impl CapturedRequest {
 
 /// Options for [`parse_request`].
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct ParseOptions {
     /// The endpoint given with `--endpoint`; overrides inference for a bare body.
     pub endpoint: Option<Endpoint>,
     /// Which HAR entry to take: an index (from 0) among the failing Cohere entries; default the first failing
     /// one. When no entry failed, an index among all Cohere entries (default the last one).
     pub har_entry: Option<usize>,
+}
+
+impl ParseOptions {
+    /// Options for a bare body of `endpoint` (inference is skipped).
+    ///
+    /// ```
+    /// use cohere_bundle::request::{parse_request, ParseOptions};
+    /// use cohere_bundle::Endpoint;
+    /// let opts = ParseOptions::for_endpoint(Endpoint::EmbedV2);
+    /// let r = parse_request("body.json", br#"{"model":"embed-v4.0","texts":["hi"]}"#, &opts)?;
+    /// assert_eq!(r.endpoint, Endpoint::EmbedV2);
+    /// # Ok::<(), cohere_bundle::Error>(())
+    /// ```
+    pub fn for_endpoint(endpoint: Endpoint) -> Self {
+        ParseOptions {
+            endpoint: Some(endpoint),
+            har_entry: None,
+        }
+    }
+
+    /// Which HAR entry to take (see [`ParseOptions::har_entry`]).
+    #[must_use]
+    pub fn har_entry(mut self, index: usize) -> Self {
+        self.har_entry = Some(index);
+        self
+    }
 }
 
 /// The largest request file read (64 MiB); larger files are refused as "too large".

@@ -314,6 +314,8 @@ impl Shared {
 const PRODUCTION_LIMIT_MESSAGE: &str =
     "You are past the per minute request limit, please wait and try again later.";
 
+/// Answers one request after [`handle`] recorded it: the tokenizer files; then the scenario, the key and the
+/// rate limit, in that order; then the route.
 #[allow(clippy::too_many_arguments)]
 async fn serve(
     shared: &Shared,
@@ -335,90 +337,21 @@ async fn serve(
         meta.trial_calls = Some(shared.peek_calls(k, path));
     }
 
-    // The scenario: header first, then the config, then flaky mode.
-    let forced = match headers
-        .get(SIMULATE_HEADER)
-        .map(|v| v.to_str().unwrap_or(""))
-    {
-        Some(name) => Some(
-            name.parse::<Scenario>()
-                .map_err(|e| Reject::bad(format!("invalid request: {SIMULATE_HEADER}: {e}")))?,
-        ),
-        None => {
-            let all = *lock(&shared.scenario);
-            all.or_else(|| shared.flaky(path))
-        }
-    };
+    let forced = forced_scenario(shared, headers, path)?;
     let parsed: Option<Result<Value, String>> =
         (method == Method::POST).then(|| serde_json::from_slice(body).map_err(|e| e.to_string()));
     let json = parsed.as_ref().and_then(|p| p.as_ref().ok());
-    let mut mode = StreamMode::Normal;
-    if let (Some(sc), Some(i)) = (forced, meta.record) {
-        if let Some(r) = lock(&shared.requests).get_mut(i) {
-            r.scenario = Some(sc);
-        }
-    }
-    match forced {
-        Some(Scenario::Hang) => {
-            tokio::time::sleep(shared.config.hang_for).await;
-            return Err(Reject::new(
-                504,
-                "gateway timeout: the upstream service did not respond in time",
-            ));
-        }
-        Some(Scenario::Reset) => {
-            ctx.reset.store(true, Ordering::SeqCst);
-            ctx.notify.notify_one();
-            std::future::pending::<()>().await;
-            unreachable!("a pending future never completes");
-        }
-        Some(Scenario::StreamError) => mode = StreamMode::Error,
-        Some(Scenario::StreamCut) => mode = StreamMode::Cut,
-        Some(sc) => return Err(scenario_reject(shared, sc, &route, json)),
-        None => {}
-    }
+    record_scenario(shared, meta, forced);
+    let mode = play_scenario(shared, ctx, forced, &route, json).await?;
 
     // Auth.
     let Some(key) = key else {
         return Err(Reject::new(401, "no api key supplied"));
     };
-    if shared.config.expired_keys.contains(&key) {
-        return Err(Reject::new(
-            401,
-            "Your API key has expired. Please create a new key at https://dashboard.cohere.com/api-keys",
-        ));
+    if !check_key(shared, &key, trial)? {
+        return unknown_key(&route);
     }
-    let known = trial
-        || shared
-            .config
-            .valid_keys
-            .as_ref()
-            .is_none_or(|v| v.contains(&key));
-    if !known {
-        if route == Route::Api(Endpoint::CheckApiKey) {
-            return Ok(json_response(200, &json!({"valid": false})));
-        }
-        return Err(Reject::new(401, "invalid api token"));
-    }
-    match shared.take_call(&key, path) {
-        Ok(n) => {
-            if trial {
-                meta.trial_calls = Some(n);
-            }
-        }
-        Err(retry_after) => {
-            let message = if trial {
-                shared.trial_limit_message()
-            } else {
-                PRODUCTION_LIMIT_MESSAGE.to_string()
-            };
-            return Err(Reject {
-                status: 429,
-                message,
-                retry_after: Some(retry_after),
-            });
-        }
-    }
+    count_call(shared, &key, path, trial, meta)?;
 
     let endpoint = match route {
         Route::Model(name) => return model_info(shared, &name),
@@ -427,46 +360,162 @@ async fn serve(
             return resources::handle(shared, e, method, path, query, headers, body)
         }
         Route::Api(e) => e,
-        Route::Tokenizer(_) | Route::NotFound => {
-            return Err(Reject::new(
-                404,
-                format!("not found: no route for {method} {path}"),
+        Route::Tokenizer(_) | Route::NotFound => return Err(no_route(method, path)),
+    };
+    api(shared, endpoint, parsed, headers, mode).unwrap_or_else(|| Err(no_route(method, path)))
+}
+
+/// The scenario of this call: the `x-simulate` header first, then the simulator's own scenario, then flaky
+/// mode. An unknown name in the header is a 400.
+fn forced_scenario(shared: &Shared, headers: &HeaderMap, path: &str) -> R<Option<Scenario>> {
+    match headers
+        .get(SIMULATE_HEADER)
+        .map(|v| v.to_str().unwrap_or(""))
+    {
+        Some(name) => name
+            .parse::<Scenario>()
+            .map(Some)
+            .map_err(|e| Reject::bad(format!("invalid request: {SIMULATE_HEADER}: {e}"))),
+        None => {
+            let all = *lock(&shared.scenario);
+            Ok(all.or_else(|| shared.flaky(path)))
+        }
+    }
+}
+
+/// Notes the forced scenario, if any, in the request's record.
+fn record_scenario(shared: &Shared, meta: &Meta, forced: Option<Scenario>) {
+    if let (Some(sc), Some(i)) = (forced, meta.record) {
+        if let Some(r) = lock(&shared.requests).get_mut(i) {
+            r.scenario = Some(sc);
+        }
+    }
+}
+
+/// Plays the forced scenario: a hang (then a 504), a reset connection, the stream mode of the stream
+/// scenarios, or the scenario's error answer. Without one, streams end normally.
+async fn play_scenario(
+    shared: &Shared,
+    ctx: &ConnCtx,
+    forced: Option<Scenario>,
+    route: &Route,
+    json: Option<&Value>,
+) -> R<StreamMode> {
+    match forced {
+        Some(Scenario::Hang) => {
+            tokio::time::sleep(shared.config.hang_for).await;
+            Err(Reject::new(
+                504,
+                "gateway timeout: the upstream service did not respond in time",
             ))
         }
-    };
+        Some(Scenario::Reset) => {
+            ctx.reset.store(true, Ordering::SeqCst);
+            ctx.notify.notify_one();
+            std::future::pending::<()>().await;
+            unreachable!("a pending future never completes");
+        }
+        Some(Scenario::StreamError) => Ok(StreamMode::Error),
+        Some(Scenario::StreamCut) => Ok(StreamMode::Cut),
+        Some(sc) => Err(scenario_reject(shared, sc, route, json)),
+        None => Ok(StreamMode::Normal),
+    }
+}
+
+/// Whether the simulator knows `key` (a trial key always counts); an expired key is a 401.
+fn check_key(shared: &Shared, key: &str, trial: bool) -> R<bool> {
+    if shared.config.expired_keys.iter().any(|k| k == key) {
+        return Err(Reject::new(
+            401,
+            "Your API key has expired. Please create a new key at https://dashboard.cohere.com/api-keys",
+        ));
+    }
+    Ok(trial
+        || shared
+            .config
+            .valid_keys
+            .as_ref()
+            .is_none_or(|v| v.iter().any(|k| k == key)))
+}
+
+/// The answer to a key the simulator does not know: 401, except that `check-api-key` says it is not valid.
+fn unknown_key(route: &Route) -> R<Resp> {
+    if *route == Route::Api(Endpoint::CheckApiKey) {
+        return Ok(json_response(200, &json!({"valid": false})));
+    }
+    Err(Reject::new(401, "invalid api token"))
+}
+
+/// Counts the call against the key's rate limit (a trial key's count goes into `meta`); past the limit, a
+/// 429 with `Retry-After`.
+fn count_call(shared: &Shared, key: &str, path: &str, trial: bool, meta: &mut Meta) -> R<()> {
+    match shared.take_call(key, path) {
+        Ok(n) => {
+            if trial {
+                meta.trial_calls = Some(n);
+            }
+            Ok(())
+        }
+        Err(retry_after) => {
+            let message = if trial {
+                shared.trial_limit_message()
+            } else {
+                PRODUCTION_LIMIT_MESSAGE.to_string()
+            };
+            Err(Reject {
+                status: 429,
+                message,
+                retry_after: Some(retry_after),
+            })
+        }
+    }
+}
+
+/// The 404 for a path and method the simulator does not serve.
+fn no_route(method: &Method, path: &str) -> Reject {
+    Reject::new(404, format!("not found: no route for {method} {path}"))
+}
+
+/// Answers the JSON API endpoints (check-api-key, chat, embed, rerank, tokenize) from the body as parsed;
+/// `None` for any other endpoint.
+fn api(
+    shared: &Shared,
+    endpoint: Endpoint,
+    parsed: Option<Result<Value, String>>,
+    headers: &HeaderMap,
+    mode: StreamMode,
+) -> Option<R<Resp>> {
     if endpoint == Endpoint::CheckApiKey {
-        return Ok(json_response(
+        return Some(Ok(json_response(
             200,
             &json!({"valid": true, "organization_id": "sim-org-0001", "owner_id": "sim-owner-0001"}),
-        ));
+        )));
     }
     let body = match parsed {
         Some(Ok(v)) => v,
         Some(Err(e)) => {
-            return Err(Reject::bad(format!(
+            return Some(Err(Reject::bad(format!(
                 "invalid request: could not parse JSON body: {e}"
-            )))
+            ))))
         }
         None => Value::Null,
     };
-    match endpoint {
+    Some(match endpoint {
         Endpoint::ChatV2 => chat_v2(shared, &body, mode),
-        Endpoint::ChatV1 => {
-            // v1 streams newline-delimited JSON unless the client asks for SSE with `Accepts` (sic).
-            let sse = headers
-                .get_all("accepts")
-                .iter()
-                .any(|v| v.to_str().is_ok_and(|v| v.contains("text/event-stream")));
-            chat_v1(shared, &body, mode, sse)
-        }
+        Endpoint::ChatV1 => chat_v1(shared, &body, mode, accepts_sse(headers)),
         Endpoint::EmbedV2 | Endpoint::EmbedV1 => embed(shared, endpoint, &body),
         Endpoint::RerankV2 | Endpoint::RerankV1 => rerank(shared, endpoint, &body),
         Endpoint::Tokenize => tokenize(shared, &body),
-        _ => Err(Reject::new(
-            404,
-            format!("not found: no route for {method} {path}"),
-        )),
-    }
+        _ => return None,
+    })
+}
+
+/// v1 chat streams newline-delimited JSON unless the client asks for SSE with `Accepts` (sic).
+fn accepts_sse(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("accepts")
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.contains("text/event-stream")))
 }
 
 // ---------------------------------------------------------------------------------------------------------

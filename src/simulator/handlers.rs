@@ -819,8 +819,66 @@ fn usage_v2(billed_in: u64, prompt: u64, out: u64) -> Value {
     })
 }
 
+/// What the checks of a chat request leave for the answer.
+struct ChatParams<'a> {
+    model: &'a SimModel,
+    stream: bool,
+    max_tokens: Option<u64>,
+}
+
+/// The reply pieces a stream sends: all of them, or the first two when the stream errs or is cut.
+fn shown_pieces(pieces: &[String], mode: StreamMode) -> usize {
+    if mode == StreamMode::Normal {
+        pieces.len()
+    } else {
+        pieces.len().min(2)
+    }
+}
+
+/// The body of a stream response: `frames` at the configured pace, cut off after `cut_after` frames.
+fn event_body(shared: &Shared, frames: Vec<Bytes>, cut_after: Option<usize>) -> EventBody {
+    EventBody::new(
+        frames,
+        shared.config.stream_event_delay,
+        cut_after,
+        shared.event_times.clone(),
+    )
+    .end_after(shared.config.stream_end_delay)
+}
+
+/// `POST /v2/chat`: the simulator's reply as one message or as an SSE stream.
 fn chat_v2(shared: &Shared, body: &Value, mode: StreamMode) -> R<Resp> {
     let o = object(body)?;
+    let p = check_chat_v2(shared, o)?;
+    let raw = check_tokens(shared, Endpoint::ChatV2, body, p.model, p.max_tokens)?;
+    let prompt = prompt_tokens(Endpoint::ChatV2, body, raw);
+    let (pieces, out, cut) = reply(shared, p.max_tokens);
+    let id = uuid::Uuid::new_v4().to_string();
+    let finish = if cut { "MAX_TOKENS" } else { "COMPLETE" };
+    if !p.stream {
+        let (finish, text) = match mode {
+            StreamMode::Error => ("ERROR", pieces.iter().take(2).cloned().collect::<String>()),
+            _ => (finish, pieces.concat()),
+        };
+        return Ok(json_response(
+            200,
+            &json!({
+                "id": id,
+                "message": {"role": "assistant", "content": [{"type": "text", "text": text}]},
+                "finish_reason": finish,
+                "usage": usage_v2(raw, prompt, out),
+            }),
+        ));
+    }
+    let usage = |out| usage_v2(raw, prompt, out);
+    let (frames, cut_after) = chat_v2_frames(&id, &pieces, mode, finish, out, usage);
+    let body = event_body(shared, frames, cut_after);
+    Ok(stream_response("text/event-stream", body))
+}
+
+/// Checks a v2 chat body in the API's order: fields, model name, messages and their roles, stream and
+/// max_tokens, the enums, the model, an empty conversation, a tool_choice without tools.
+fn check_chat_v2<'a>(shared: &'a Shared, o: &Map<String, Value>) -> R<ChatParams<'a>> {
     check_fields(o, V2_CHAT_FIELDS)?;
     let model_name = req_str(o, "model")?;
     if !matches!(o.get("messages"), Some(Value::Array(_))) {
@@ -863,26 +921,25 @@ fn chat_v2(shared: &Shared, body: &Value, mode: StreamMode) -> R<Resp> {
     if o.get("tool_choice").is_some_and(|v| !v.is_null()) && opt_array(o, "tools")?.is_empty() {
         return Err(Reject::bad(invalid_combination_message(Endpoint::ChatV2)));
     }
-    let raw = check_tokens(shared, Endpoint::ChatV2, body, model, max_tokens)?;
-    let prompt = prompt_tokens(Endpoint::ChatV2, body, raw);
-    let (pieces, out, cut) = reply(shared, max_tokens);
-    let id = uuid::Uuid::new_v4().to_string();
-    let finish = if cut { "MAX_TOKENS" } else { "COMPLETE" };
-    if !stream {
-        let (finish, text) = match mode {
-            StreamMode::Error => ("ERROR", pieces.iter().take(2).cloned().collect::<String>()),
-            _ => (finish, pieces.concat()),
-        };
-        return Ok(json_response(
-            200,
-            &json!({
-                "id": id,
-                "message": {"role": "assistant", "content": [{"type": "text", "text": text}]},
-                "finish_reason": finish,
-                "usage": usage_v2(raw, prompt, out),
-            }),
-        ));
-    }
+    Ok(ChatParams {
+        model,
+        stream,
+        max_tokens,
+    })
+}
+
+/// The frames of a v2 chat stream: message-start, content-start, a content-delta per piece shown, then
+/// content-end and message-end, or (the error scenario) a message-end with the error. `usage` makes the
+/// usage object for a number of output tokens. Also returns, for the cut scenario, the frames sent before
+/// the cut.
+fn chat_v2_frames(
+    id: &str,
+    pieces: &[String],
+    mode: StreamMode,
+    finish: &str,
+    out: u64,
+    usage: impl Fn(u64) -> Value,
+) -> (Vec<Bytes>, Option<usize>) {
     let mut frames = vec![
         sse(
             "message-start",
@@ -894,11 +951,7 @@ fn chat_v2(shared: &Shared, body: &Value, mode: StreamMode) -> R<Resp> {
             &json!({"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "text", "text": ""}}}}),
         ),
     ];
-    let shown = if mode == StreamMode::Normal {
-        pieces.len()
-    } else {
-        pieces.len().min(2)
-    };
+    let shown = shown_pieces(pieces, mode);
     for p in &pieces[..shown] {
         frames.push(sse(
             "content-delta",
@@ -913,7 +966,7 @@ fn chat_v2(shared: &Shared, body: &Value, mode: StreamMode) -> R<Resp> {
             &json!({"type": "message-end", "delta": {
                 "error": "An internal error occurred while generating the response. Please try again.",
                 "finish_reason": "ERROR",
-                "usage": usage_v2(raw, prompt, out_so_far)}}),
+                "usage": usage(out_so_far)}}),
         ));
     } else {
         frames.push(sse(
@@ -922,18 +975,11 @@ fn chat_v2(shared: &Shared, body: &Value, mode: StreamMode) -> R<Resp> {
         ));
         frames.push(sse(
             "message-end",
-            &json!({"type": "message-end", "delta": {"finish_reason": finish, "usage": usage_v2(raw, prompt, out)}}),
+            &json!({"type": "message-end", "delta": {"finish_reason": finish, "usage": usage(out)}}),
         ));
     }
     frames.push(sse_done());
-    let body = EventBody::new(
-        frames,
-        shared.config.stream_event_delay,
-        cut_after,
-        shared.event_times.clone(),
-    )
-    .end_after(shared.config.stream_end_delay);
-    Ok(stream_response("text/event-stream", body))
+    (frames, cut_after)
 }
 
 const V1_CHAT_FIELDS: &[&str] = &[
@@ -979,8 +1025,67 @@ fn meta_v1(version: &str, billed: Value, tokens: Option<Value>) -> Value {
     meta
 }
 
+/// `POST /v1/chat`: the simulator's reply as one response, or streamed as newline-delimited JSON (SSE when
+/// `sse_frames`).
 fn chat_v1(shared: &Shared, body: &Value, mode: StreamMode, sse_frames: bool) -> R<Resp> {
     let o = object(body)?;
+    let (message, history, p) = check_chat_v1(shared, o)?;
+    let raw = check_tokens(shared, Endpoint::ChatV1, body, p.model, p.max_tokens)?;
+    let prompt = prompt_tokens(Endpoint::ChatV1, body, raw);
+    let (pieces, out, cut) = reply(shared, p.max_tokens);
+    let shown = shown_pieces(&pieces, mode);
+    let text: String = pieces[..shown].concat();
+    let out = if shown == pieces.len() {
+        out
+    } else {
+        count_text_tokens(&text)
+    };
+    let finish = match (mode, cut) {
+        (StreamMode::Error, _) => "ERROR",
+        (_, true) => "MAX_TOKENS",
+        _ => "COMPLETE",
+    };
+    let generation_id = uuid::Uuid::new_v4().to_string();
+    let mut history_out: Vec<Value> = history.to_vec();
+    history_out.push(json!({"role": "USER", "message": message}));
+    history_out.push(json!({"role": "CHATBOT", "message": text}));
+    let response = json!({
+        "response_id": uuid::Uuid::new_v4().to_string(),
+        "text": text,
+        "generation_id": generation_id,
+        "chat_history": history_out,
+        "finish_reason": finish,
+        "meta": meta_v1(
+            "1",
+            json!({"input_tokens": raw, "output_tokens": out}),
+            Some(json!({"input_tokens": prompt, "output_tokens": out})),
+        ),
+    });
+    if !p.stream {
+        return Ok(json_response(200, &response));
+    }
+    let (frames, cut_after) = chat_v1_frames(
+        &generation_id,
+        &pieces[..shown],
+        mode,
+        finish,
+        response,
+        sse_frames,
+    );
+    let body = event_body(shared, frames, cut_after);
+    let content_type = if sse_frames {
+        "text/event-stream"
+    } else {
+        "application/stream+json"
+    };
+    Ok(stream_response(content_type, body))
+}
+
+/// Checks a v1 chat body in the API's order; returns the message, the chat history and the parameters.
+fn check_chat_v1<'a>(
+    shared: &'a Shared,
+    o: &'a Map<String, Value>,
+) -> R<(&'a str, &'a [Value], ChatParams<'a>)> {
     check_fields(o, V1_CHAT_FIELDS)?;
     let message = req_str(o, "message")?;
     let model_name = opt_str(o, "model")?.unwrap_or(V1_CHAT_DEFAULT_MODEL);
@@ -1012,44 +1117,25 @@ fn chat_v1(shared: &Shared, body: &Value, mode: StreamMode, sse_frames: bool) ->
         &["CONTEXTUAL", "STRICT", "NONE"],
     )?;
     let model = find_model(shared, model_name, Endpoint::ChatV1, ModelKind::Chat)?;
-    let raw = check_tokens(shared, Endpoint::ChatV1, body, model, max_tokens)?;
-    let prompt = prompt_tokens(Endpoint::ChatV1, body, raw);
-    let (pieces, out, cut) = reply(shared, max_tokens);
-    let shown = if mode == StreamMode::Normal {
-        pieces.len()
-    } else {
-        pieces.len().min(2)
+    let params = ChatParams {
+        model,
+        stream,
+        max_tokens,
     };
-    let text: String = pieces[..shown].concat();
-    let out = if shown == pieces.len() {
-        out
-    } else {
-        count_text_tokens(&text)
-    };
-    let finish = match (mode, cut) {
-        (StreamMode::Error, _) => "ERROR",
-        (_, true) => "MAX_TOKENS",
-        _ => "COMPLETE",
-    };
-    let generation_id = uuid::Uuid::new_v4().to_string();
-    let mut history_out: Vec<Value> = history.to_vec();
-    history_out.push(json!({"role": "USER", "message": message}));
-    history_out.push(json!({"role": "CHATBOT", "message": text}));
-    let response = json!({
-        "response_id": uuid::Uuid::new_v4().to_string(),
-        "text": text,
-        "generation_id": generation_id,
-        "chat_history": history_out,
-        "finish_reason": finish,
-        "meta": meta_v1(
-            "1",
-            json!({"input_tokens": raw, "output_tokens": out}),
-            Some(json!({"input_tokens": prompt, "output_tokens": out})),
-        ),
-    });
-    if !stream {
-        return Ok(json_response(200, &response));
-    }
+    Ok((message, history, params))
+}
+
+/// The frames of a v1 chat stream (SSE when `sse_frames`, else newline-delimited JSON): stream-start, a
+/// text-generation per piece shown, stream-end with the whole `response`. Also returns, for the cut
+/// scenario, the frames sent before the cut.
+fn chat_v1_frames(
+    generation_id: &str,
+    shown: &[String],
+    mode: StreamMode,
+    finish: &str,
+    response: Value,
+    sse_frames: bool,
+) -> (Vec<Bytes>, Option<usize>) {
     let frame = |v: Value| {
         if sse_frames {
             let event = v["event_type"].as_str().unwrap_or("message").to_string();
@@ -1061,7 +1147,7 @@ fn chat_v1(shared: &Shared, body: &Value, mode: StreamMode, sse_frames: bool) ->
     let mut frames = vec![frame(
         json!({"is_finished": false, "event_type": "stream-start", "generation_id": generation_id}),
     )];
-    for p in &pieces[..shown] {
+    for p in shown {
         frames.push(frame(
             json!({"is_finished": false, "event_type": "text-generation", "text": p}),
         ));
@@ -1070,19 +1156,7 @@ fn chat_v1(shared: &Shared, body: &Value, mode: StreamMode, sse_frames: bool) ->
     frames.push(frame(
         json!({"is_finished": true, "event_type": "stream-end", "finish_reason": finish, "response": response}),
     ));
-    let body = EventBody::new(
-        frames,
-        shared.config.stream_event_delay,
-        cut_after,
-        shared.event_times.clone(),
-    )
-    .end_after(shared.config.stream_end_delay);
-    let content_type = if sse_frames {
-        "text/event-stream"
-    } else {
-        "application/stream+json"
-    };
-    Ok(stream_response(content_type, body))
+    (frames, cut_after)
 }
 
 // ---------------------------------------------------------------------------------------------------------

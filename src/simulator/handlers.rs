@@ -1252,9 +1252,59 @@ fn embedding_of_type(v: &[f32], ty: &str) -> Value {
     }
 }
 
+/// `POST /v2/embed` and `POST /v1/embed`: a deterministic vector per text (or per input or image), as floats
+/// or by embedding type.
 fn embed(shared: &Shared, endpoint: Endpoint, body: &Value) -> R<Resp> {
     let v2 = endpoint == Endpoint::EmbedV2;
     let o = object(body)?;
+    let opts = embed_options(o, v2)?;
+    let texts = opt_array(o, "texts")?;
+    let inputs = opt_array(o, "inputs")?;
+    let images = opt_array(o, "images")?;
+    let dim =
+        opt_u64(o, "output_dimension")?.map_or(DEFAULT_DIMENSION, |d| d.clamp(1, 4096) as usize);
+    let model = find_model(shared, opts.model_name, endpoint, ModelKind::Embed)?;
+    let count = embed_count(endpoint, texts, inputs, images)?;
+    let strings = text_strings(texts)?;
+    let raw = check_tokens(shared, endpoint, body, model, None)?;
+    if opts.truncate == Some("NONE") {
+        check_untruncated(&strings, model)?;
+    }
+    let labels: Vec<String> = if strings.is_empty() {
+        (0..count).map(|i| format!("input {i}")).collect()
+    } else {
+        strings.iter().map(|s| s.to_string()).collect()
+    };
+    let vectors: Vec<Vec<f32>> = labels.iter().map(|l| vector(l, dim)).collect();
+    let by_type = v2 || !opts.type_names.is_empty();
+    let (response_type, embeddings) = embeddings(&vectors, opts.type_names, by_type);
+    let mut billed = json!({"input_tokens": raw});
+    if !images.is_empty() {
+        billed = json!({"images": images.len()});
+    }
+    Ok(json_response(
+        200,
+        &json!({
+            "id": uuid::Uuid::new_v4().to_string(),
+            "embeddings": embeddings,
+            "texts": strings,
+            "meta": meta_v1(if v2 { "2" } else { "1" }, billed, None),
+            "response_type": response_type,
+        }),
+    ))
+}
+
+/// The options of an embed request that [`embed_options`] checks.
+struct EmbedOptions<'a> {
+    model_name: &'a str,
+    truncate: Option<&'a str>,
+    /// `embedding_types`, in order.
+    type_names: Vec<&'a str>,
+}
+
+/// Checks an embed body's fields, model name, input_type, truncate and embedding_types (v2 requires the
+/// model and input_type; v1 has a default model).
+fn embed_options(o: &Map<String, Value>, v2: bool) -> R<EmbedOptions<'_>> {
     check_fields(o, if v2 { EMBED_V2_FIELDS } else { EMBED_V1_FIELDS })?;
     let model_name = if v2 {
         req_str(o, "model")?
@@ -1286,12 +1336,20 @@ fn embed(shared: &Shared, endpoint: Endpoint, body: &Value) -> R<Resp> {
         check_enum("embedding_types", Some(t.unwrap_or("")), EMBEDDING_TYPES)?;
         type_names.extend(t);
     }
-    let texts = opt_array(o, "texts")?;
-    let inputs = opt_array(o, "inputs")?;
-    let images = opt_array(o, "images")?;
-    let dim =
-        opt_u64(o, "output_dimension")?.map_or(DEFAULT_DIMENSION, |d| d.clamp(1, 4096) as usize);
-    let model = find_model(shared, model_name, endpoint, ModelKind::Embed)?;
+    Ok(EmbedOptions {
+        model_name,
+        truncate,
+        type_names,
+    })
+}
+
+/// The number of things to embed: exactly one of texts, inputs and images must be given, with at most 96.
+fn embed_count(
+    endpoint: Endpoint,
+    texts: &[Value],
+    inputs: &[Value],
+    images: &[Value],
+) -> R<usize> {
     let given = [!texts.is_empty(), !inputs.is_empty(), !images.is_empty()]
         .iter()
         .filter(|b| **b)
@@ -1310,6 +1368,11 @@ fn embed(shared: &Shared, endpoint: Endpoint, body: &Value) -> R<Resp> {
             "invalid request: total number of texts must be at most 96 - received {count}"
         )));
     }
+    Ok(count)
+}
+
+/// The `texts` of an embed request, which must all be strings.
+fn text_strings(texts: &[Value]) -> R<Vec<&str>> {
     let mut strings = Vec::new();
     for t in texts {
         strings.push(
@@ -1317,57 +1380,43 @@ fn embed(shared: &Shared, endpoint: Endpoint, body: &Value) -> R<Resp> {
                 .ok_or_else(|| Reject::malformed("invalid request: texts must be strings"))?,
         );
     }
-    let raw = check_tokens(shared, endpoint, body, model, None)?;
-    if truncate == Some("NONE") {
-        for s in &strings {
-            let n = count_text_tokens(s);
-            if n > model.context_length {
-                return Err(Reject::bad(format!(
-                    "too many tokens: size limit exceeded by {} tokens. Remove the size limit or set truncate to \
-                     START or END.",
-                    n - model.context_length
-                )));
-            }
+    Ok(strings)
+}
+
+/// With `truncate: NONE`, a text longer than the model's context is a 400.
+fn check_untruncated(strings: &[&str], model: &SimModel) -> R<()> {
+    for s in strings {
+        let n = count_text_tokens(s);
+        if n > model.context_length {
+            return Err(Reject::bad(format!(
+                "too many tokens: size limit exceeded by {} tokens. Remove the size limit or set truncate to \
+                 START or END.",
+                n - model.context_length
+            )));
         }
     }
-    let labels: Vec<String> = if strings.is_empty() {
-        (0..count).map(|i| format!("input {i}")).collect()
-    } else {
-        strings.iter().map(|s| s.to_string()).collect()
-    };
-    let vectors: Vec<Vec<f32>> = labels.iter().map(|l| vector(l, dim)).collect();
-    let by_type = v2 || !type_names.is_empty();
-    let (response_type, embeddings) = if by_type {
-        let names = if type_names.is_empty() {
-            vec!["float"]
-        } else {
-            type_names
-        };
-        let mut m = Map::new();
-        for n in names {
-            m.insert(
-                n.to_string(),
-                Value::Array(vectors.iter().map(|v| embedding_of_type(v, n)).collect()),
-            );
-        }
-        ("embeddings_by_type", Value::Object(m))
-    } else {
-        ("embeddings_floats", json!(vectors))
-    };
-    let mut billed = json!({"input_tokens": raw});
-    if !images.is_empty() {
-        billed = json!({"images": images.len()});
+    Ok(())
+}
+
+/// The `embeddings` member and its `response_type`: the vectors by embedding type (floats when no type is
+/// asked for), or as a plain list of floats.
+fn embeddings(vectors: &[Vec<f32>], type_names: Vec<&str>, by_type: bool) -> (&'static str, Value) {
+    if !by_type {
+        return ("embeddings_floats", json!(vectors));
     }
-    Ok(json_response(
-        200,
-        &json!({
-            "id": uuid::Uuid::new_v4().to_string(),
-            "embeddings": embeddings,
-            "texts": strings,
-            "meta": meta_v1(if v2 { "2" } else { "1" }, billed, None),
-            "response_type": response_type,
-        }),
-    ))
+    let names = if type_names.is_empty() {
+        vec!["float"]
+    } else {
+        type_names
+    };
+    let mut m = Map::new();
+    for n in names {
+        m.insert(
+            n.to_string(),
+            Value::Array(vectors.iter().map(|v| embedding_of_type(v, n)).collect()),
+        );
+    }
+    ("embeddings_by_type", Value::Object(m))
 }
 
 const RERANK_V2_FIELDS: &[&str] = &[

@@ -115,8 +115,37 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<CurlCommand> {
     let prepared = expand_ansi_c_quotes(&joined);
     let words = shell_words::split(&prepared)
         .map_err(|_| Error::input(name, "curl command has an unterminated quote"))?;
+    let mut words = arguments(words);
+    reject_powershell(name, &words)?;
+    words.reverse(); // pop from the end
+    let mut p = Parser {
+        name,
+        words,
+        cmd: CurlCommand::default(),
+        data_parts: Vec::new(),
+        positional: Vec::new(),
+    };
+    while let Some(arg) = p.words.pop() {
+        if arg == "--" {
+            while let Some(w) = p.words.pop() {
+                p.positional.push(w);
+            }
+            break;
+        }
+        if let Some(long) = arg.strip_prefix("--") {
+            p.long_option(&arg, long)?;
+        } else if arg.len() > 1 && arg.starts_with('-') {
+            p.short_options(&arg)?;
+        } else {
+            p.positional.push(arg);
+        }
+    }
+    Ok(p.finish())
+}
+
+/// The words after a prompt (`$`, `>`) and the program name.
+fn arguments(words: Vec<String>) -> Vec<String> {
     let mut words = words.into_iter().peekable();
-    // Skip a prompt and the program name.
     while let Some(w) = words.peek() {
         if w == "$" || w == ">" {
             words.next();
@@ -125,10 +154,11 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<CurlCommand> {
         }
     }
     words.next(); // `curl`
-    let mut cmd = CurlCommand::default();
-    let mut data_parts: Vec<String> = Vec::new();
-    let mut positional: Vec<String> = Vec::new();
-    let mut words: Vec<String> = words.collect();
+    words.collect()
+}
+
+/// Refuses PowerShell's `curl` alias (Invoke-WebRequest), recognised by its parameters.
+fn reject_powershell(name: &str, words: &[String]) -> Result<()> {
     const POWERSHELL: &[&str] = &[
         "-uri",
         "-method",
@@ -147,123 +177,152 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<CurlCommand> {
             "this is PowerShell's curl alias (Invoke-WebRequest), not curl; save the body as a JSON file and pass it with --endpoint",
         ));
     }
-    words.reverse(); // pop from the end
-    let missing = |opt: &str| Error::input(name, format!("curl option {opt} needs a value"));
-    while let Some(arg) = words.pop() {
-        if arg == "--" {
-            while let Some(w) = words.pop() {
-                positional.push(w);
+    Ok(())
+}
+
+/// A curl command line being read, option by option.
+struct Parser<'a> {
+    /// Names the source in errors.
+    name: &'a str,
+    /// The words not read yet, the next one last.
+    words: Vec<String>,
+    cmd: CurlCommand,
+    /// The data options' values, joined with `&` at the end.
+    data_parts: Vec<String>,
+    /// Words that are not options (the URL among them).
+    positional: Vec<String>,
+}
+
+impl Parser<'_> {
+    fn missing(&self, opt: &str) -> Error {
+        Error::input(self.name, format!("curl option {opt} needs a value"))
+    }
+
+    /// A long option `arg` (`long` without its dashes), with its value attached (`--opt=value`) or in the next
+    /// word when it takes one.
+    fn long_option(&mut self, arg: &str, long: &str) -> Result<()> {
+        let (opt, attached) = match long.split_once('=') {
+            Some((o, v)) if takes_value_long(&format!("--{o}")) => {
+                (format!("--{o}"), Some(v.to_string()))
             }
-            break;
-        }
-        if let Some(long) = arg.strip_prefix("--") {
-            let (opt, attached) = match long.split_once('=') {
-                Some((o, v)) if takes_value_long(&format!("--{o}")) => {
-                    (format!("--{o}"), Some(v.to_string()))
-                }
-                _ => (arg.clone(), None),
-            };
-            let value = |words: &mut Vec<String>| -> Result<String> {
-                match &attached {
-                    Some(v) => Ok(v.clone()),
-                    None => words.pop().ok_or_else(|| missing(&opt)),
-                }
-            };
+            _ => (arg.to_string(), None),
+        };
+        if !takes_value_long(&opt) {
+            // Flags without a value (-s, --compressed, --location, ...) and unknown options.
             match opt.as_str() {
-                "--request" => cmd.method = Some(value(&mut words)?),
-                "--header" => push_header(&mut cmd.headers, &value(&mut words)?),
-                "--url" => positional.insert(0, value(&mut words)?),
-                "--user" => push_basic(&mut cmd.headers, &value(&mut words)?),
-                "--user-agent" => cmd
-                    .headers
-                    .push(Header::new("User-Agent", value(&mut words)?)),
-                "--referer" => cmd.headers.push(Header::new("Referer", value(&mut words)?)),
-                "--cookie" => cmd.headers.push(Header::new("Cookie", value(&mut words)?)),
-                "--data" | "--data-ascii" | "--data-binary" => {
-                    data_parts.push(read_data(name, &value(&mut words)?, true)?)
-                }
-                "--data-raw" => data_parts.push(value(&mut words)?),
-                "--data-urlencode" => data_parts.push(read_data(name, &value(&mut words)?, false)?),
-                "--json" => {
-                    data_parts.push(read_data(name, &value(&mut words)?, true)?);
-                    if crate::exchange::header(&cmd.headers, "content-type").is_none() {
-                        cmd.headers
-                            .push(Header::new("Content-Type", "application/json"));
-                    }
-                    if crate::exchange::header(&cmd.headers, "accept").is_none() {
-                        cmd.headers.push(Header::new("Accept", "application/json"));
-                    }
-                }
-                "--form" | "--form-string" => cmd.form.push(FormSpec {
-                    spec: value(&mut words)?,
-                    literal: opt == "--form-string",
-                }),
-                "--get" => cmd.get = true,
-                "--head" => cmd.head = true,
-                o if SKIP_WITH_VALUE.contains(&o) => {
-                    value(&mut words)?;
-                }
-                // Flags without a value (-s, --compressed, --location, ...) and unknown options.
+                "--get" => self.cmd.get = true,
+                "--head" => self.cmd.head = true,
                 _ => {}
             }
-            continue;
+            return Ok(());
         }
-        if arg.len() > 1 && arg.starts_with('-') {
-            // A cluster of short options: `-sS`, `-XPOST`, `-sH 'a: b'`.
-            let chars: Vec<char> = arg.chars().skip(1).collect();
-            let mut i = 0;
-            while i < chars.len() {
-                let c = chars[i];
-                if SHORT_WITH_VALUE.contains(&c) {
-                    let rest: String = chars[i + 1..].iter().collect();
-                    let v = if rest.is_empty() {
-                        words.pop().ok_or_else(|| missing(&format!("-{c}")))?
-                    } else {
-                        rest
-                    };
-                    match c {
-                        'X' => cmd.method = Some(v),
-                        'H' => push_header(&mut cmd.headers, &v),
-                        'd' => data_parts.push(read_data(name, &v, true)?),
-                        'u' => push_basic(&mut cmd.headers, &v),
-                        'A' => cmd.headers.push(Header::new("User-Agent", v)),
-                        'e' => cmd.headers.push(Header::new("Referer", v)),
-                        'b' => cmd.headers.push(Header::new("Cookie", v)),
-                        'F' => cmd.form.push(FormSpec {
-                            spec: v,
-                            literal: false,
-                        }),
-                        _ => {}
-                    }
-                    break;
-                }
-                match c {
-                    'G' => cmd.get = true,
-                    'I' => cmd.head = true,
-                    _ => {}
-                }
-                i += 1;
+        let value = match attached {
+            Some(v) => v,
+            None => self.words.pop().ok_or_else(|| self.missing(&opt))?,
+        };
+        self.option_value(&opt, value)
+    }
+
+    /// What a long option that takes a value does with `v`.
+    fn option_value(&mut self, opt: &str, v: String) -> Result<()> {
+        let (name, cmd) = (self.name, &mut self.cmd);
+        match opt {
+            "--request" => cmd.method = Some(v),
+            "--header" => push_header(&mut cmd.headers, &v),
+            "--url" => self.positional.insert(0, v),
+            "--user" => push_basic(&mut cmd.headers, &v),
+            "--user-agent" => cmd.headers.push(Header::new("User-Agent", v)),
+            "--referer" => cmd.headers.push(Header::new("Referer", v)),
+            "--cookie" => cmd.headers.push(Header::new("Cookie", v)),
+            "--data" | "--data-ascii" | "--data-binary" => {
+                self.data_parts.push(read_data(name, &v, true)?)
             }
-            continue;
+            "--data-raw" => self.data_parts.push(v),
+            "--data-urlencode" => self.data_parts.push(read_data(name, &v, false)?),
+            "--json" => {
+                self.data_parts.push(read_data(name, &v, true)?);
+                if crate::exchange::header(&cmd.headers, "content-type").is_none() {
+                    cmd.headers
+                        .push(Header::new("Content-Type", "application/json"));
+                }
+                if crate::exchange::header(&cmd.headers, "accept").is_none() {
+                    cmd.headers.push(Header::new("Accept", "application/json"));
+                }
+            }
+            "--form" | "--form-string" => cmd.form.push(FormSpec {
+                spec: v,
+                literal: opt == "--form-string",
+            }),
+            // SKIP_WITH_VALUE: the value is read and dropped.
+            _ => {}
         }
-        positional.push(arg);
+        Ok(())
     }
-    if !data_parts.is_empty() {
-        cmd.data = Some(data_parts.join("&"));
-    }
-    let url = positional
-        .iter()
-        .find(|p| p.contains("://"))
-        .or_else(|| positional.first())
-        .cloned();
-    cmd.url = url.map(|u| {
-        if u.contains("://") {
-            u
-        } else {
-            format!("http://{u}")
+
+    /// A cluster of short options: `-sS`, `-XPOST`, `-sH 'a: b'`. An option that takes a value ends the
+    /// cluster: the rest of it is the value, or the next word when nothing is left.
+    fn short_options(&mut self, arg: &str) -> Result<()> {
+        let chars: Vec<char> = arg.chars().skip(1).collect();
+        for (i, &c) in chars.iter().enumerate() {
+            if SHORT_WITH_VALUE.contains(&c) {
+                let rest: String = chars[i + 1..].iter().collect();
+                let v = if rest.is_empty() {
+                    self.words
+                        .pop()
+                        .ok_or_else(|| self.missing(&format!("-{c}")))?
+                } else {
+                    rest
+                };
+                return match long_form(c) {
+                    Some(long) => self.option_value(long, v),
+                    None => Ok(()),
+                };
+            }
+            match c {
+                'G' => self.cmd.get = true,
+                'I' => self.cmd.head = true,
+                _ => {}
+            }
         }
-    });
-    Ok(cmd)
+        Ok(())
+    }
+
+    /// The command: the data joined with `&`, and the URL (the first positional word with a scheme, else
+    /// the first one, given `http://` when it has no scheme, as curl does).
+    fn finish(mut self) -> CurlCommand {
+        if !self.data_parts.is_empty() {
+            self.cmd.data = Some(self.data_parts.join("&"));
+        }
+        let url = self
+            .positional
+            .iter()
+            .find(|p| p.contains("://"))
+            .or_else(|| self.positional.first())
+            .cloned();
+        self.cmd.url = url.map(|u| {
+            if u.contains("://") {
+                u
+            } else {
+                format!("http://{u}")
+            }
+        });
+        self.cmd
+    }
+}
+
+/// The long option a short one that takes a value stands for, among those the tool reads.
+fn long_form(c: char) -> Option<&'static str> {
+    Some(match c {
+        'X' => "--request",
+        'H' => "--header",
+        'd' => "--data",
+        'u' => "--user",
+        'A' => "--user-agent",
+        'e' => "--referer",
+        'b' => "--cookie",
+        'F' => "--form",
+        _ => return None,
+    })
 }
 
 fn takes_value_long(opt: &str) -> bool {

@@ -547,20 +547,6 @@ fn expand_ansi_c_quotes(text: &str) -> String {
 fn decode_ansi_c(chars: &[char], start: usize) -> (String, usize) {
     let mut s = String::new();
     let mut i = start;
-    let hex = |chars: &[char], i: usize, max: usize| -> (u32, usize) {
-        let mut v = 0u32;
-        let mut n = 0;
-        while n < max {
-            match chars.get(i + n).and_then(|c| c.to_digit(16)) {
-                Some(d) => {
-                    v = v * 16 + d;
-                    n += 1;
-                }
-                None => break,
-            }
-        }
-        (v, n)
-    };
     while i < chars.len() {
         let c = chars[i];
         if c == '\'' {
@@ -577,61 +563,87 @@ fn decode_ansi_c(chars: &[char], start: usize) -> (String, usize) {
             continue;
         };
         i += 2;
-        match e {
-            'n' => s.push('\n'),
-            't' => s.push('\t'),
-            'r' => s.push('\r'),
-            'a' => s.push('\u{7}'),
-            'b' => s.push('\u{8}'),
-            'e' | 'E' => s.push('\u{1b}'),
-            'f' => s.push('\u{c}'),
-            'v' => s.push('\u{b}'),
-            '\\' => s.push('\\'),
-            '\'' => s.push('\''),
-            '"' => s.push('"'),
-            '?' => s.push('?'),
-            'x' => {
-                let (v, n) = hex(chars, i, 2);
-                if n == 0 {
-                    s.push_str("\\x");
-                } else {
-                    s.push(char::from_u32(v).unwrap_or('\u{fffd}'));
-                    i += n;
-                }
-            }
-            'u' | 'U' => {
-                let (v, n) = hex(chars, i, if e == 'u' { 4 } else { 8 });
-                if n == 0 {
-                    s.push('\\');
-                    s.push(e);
-                } else {
-                    s.push(char::from_u32(v).unwrap_or('\u{fffd}'));
-                    i += n;
-                }
-            }
-            '0'..='7' => {
-                let mut v = e.to_digit(8).unwrap_or(0);
-                let mut n = 0;
-                while n < 2 {
-                    match chars.get(i + n).and_then(|c| c.to_digit(8)) {
-                        Some(d) => {
-                            v = v * 8 + d;
-                            n += 1;
-                        }
-                        None => break,
-                    }
-                }
-                i += n;
-                s.push(char::from_u32(v).unwrap_or('\u{fffd}'));
-            }
-            other => {
-                s.push('\\');
-                s.push(other);
-            }
-        }
+        i += push_ansi_c_escape(&mut s, e, chars, i);
     }
     // Unterminated: keep what there is (shell-words will not see a quote problem).
     (s, chars.len())
+}
+
+/// Pushes what the escape `\e` stands for onto `s` (an escape it does not know stays as written); the escape's
+/// digits, if it takes any, start at `chars[i]`. Returns how many digits it took.
+fn push_ansi_c_escape(s: &mut String, e: char, chars: &[char], i: usize) -> usize {
+    match e {
+        'n' => s.push('\n'),
+        't' => s.push('\t'),
+        'r' => s.push('\r'),
+        'a' => s.push('\u{7}'),
+        'b' => s.push('\u{8}'),
+        'e' | 'E' => s.push('\u{1b}'),
+        'f' => s.push('\u{c}'),
+        'v' => s.push('\u{b}'),
+        '\\' => s.push('\\'),
+        '\'' => s.push('\''),
+        '"' => s.push('"'),
+        '?' => s.push('?'),
+        'x' | 'u' | 'U' => {
+            let max = match e {
+                'x' => 2,
+                'u' => 4,
+                _ => 8,
+            };
+            let (v, n) = hex_value(chars, i, max);
+            if n == 0 {
+                s.push('\\');
+                s.push(e);
+            } else {
+                s.push(char::from_u32(v).unwrap_or('\u{fffd}'));
+            }
+            return n;
+        }
+        '0'..='7' => {
+            let (v, n) = octal_value(e, chars, i);
+            s.push(char::from_u32(v).unwrap_or('\u{fffd}'));
+            return n;
+        }
+        other => {
+            s.push('\\');
+            s.push(other);
+        }
+    }
+    0
+}
+
+/// The value of up to `max` hex digits at `chars[i]`, and how many there were.
+fn hex_value(chars: &[char], i: usize, max: usize) -> (u32, usize) {
+    let mut v = 0u32;
+    let mut n = 0;
+    while n < max {
+        match chars.get(i + n).and_then(|c| c.to_digit(16)) {
+            Some(d) => {
+                v = v * 16 + d;
+                n += 1;
+            }
+            None => break,
+        }
+    }
+    (v, n)
+}
+
+/// The value of an octal escape whose first digit is `first`, with up to two more digits at `chars[i]`, and
+/// how many more there were.
+fn octal_value(first: char, chars: &[char], i: usize) -> (u32, usize) {
+    let mut v = first.to_digit(8).unwrap_or(0);
+    let mut n = 0;
+    while n < 2 {
+        match chars.get(i + n).and_then(|c| c.to_digit(8)) {
+            Some(d) => {
+                v = v * 8 + d;
+                n += 1;
+            }
+            None => break,
+        }
+    }
+    (v, n)
 }
 
 #[cfg(test)]

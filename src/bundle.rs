@@ -384,48 +384,14 @@ pub fn write_bundle(
         .try_clone()
         .map_err(|e| Error::io(tmp.path(), e))?;
     let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
-    // Every member carries the bundle's creation time (the zip format's local date and time), not 1980.
-    let options = SimpleFileOptions::default()
-        .last_modified_time(zip_time(chrono::Local::now().naive_local()))
-        .compression_method(zip::CompressionMethod::Deflated)
-        .compression_level(Some(6))
-        .large_file(false);
+    let options = member_options();
     let mut entries = Vec::new();
     for m in members {
-        let name = scrubber.scrub_str("(file names)", &m.name);
-        let opt = match &m.source {
-            MemberSource::File { .. } => options.large_file(true),
-            MemberSource::Text(_) => options,
-        };
-        zip.start_file(name.as_str(), opt)?;
-        let mut w = HashingWriter {
-            inner: &mut zip,
-            hasher: Sha256::new(),
-            size: 0,
-        };
-        match &m.source {
-            MemberSource::Text(t) => {
-                let clean = scrubber.scrub_str(&name, t);
-                w.write_all(clean.as_bytes())
-                    .map_err(|e| Error::io(tmp.path(), e))?;
-            }
-            MemberSource::File { path, keep_tail } => {
-                stream_log(path, *keep_tail, &name, scrubber, &mut w)?
-            }
-        }
-        let (size, digest) = (w.size, w.hasher.finalize());
-        entries.push(ManifestEntry {
-            name,
-            size,
-            sha256: hex::encode(digest),
-        });
+        entries.push(write_member(&mut zip, m, options, scrubber, tmp.path())?);
     }
     let redactions = scrubber.report();
-    let red_json =
-        serde_json::to_string_pretty(&redactions).map_err(|e| Error::Other(e.to_string()))? + "\n";
-    zip.start_file("redactions.json", options)?;
-    zip.write_all(red_json.as_bytes())
-        .map_err(|e| Error::io(tmp.path(), e))?;
+    let red_json = pretty_json(&redactions)?;
+    write_text(&mut zip, "redactions.json", &red_json, options, tmp.path())?;
     entries.push(ManifestEntry {
         name: "redactions.json".into(),
         size: red_json.len() as u64,
@@ -437,24 +403,14 @@ pub fn write_bundle(
         members: entries,
         cuts: opts.cuts.clone(),
     };
-    let man_json =
-        serde_json::to_string_pretty(&manifest).map_err(|e| Error::Other(e.to_string()))? + "\n";
-    zip.start_file("manifest.json", options)?;
-    zip.write_all(man_json.as_bytes())
-        .map_err(|e| Error::io(tmp.path(), e))?;
+    let man_json = pretty_json(&manifest)?;
+    write_text(&mut zip, "manifest.json", &man_json, options, tmp.path())?;
     let mut inner = zip.finish()?;
     inner.flush().map_err(|e| Error::io(tmp.path(), e))?;
     drop(inner);
 
-    let leaks = find_leaks_in_zip(tmp.path(), scrubber)?;
-    if let Some(l) = leaks.first() {
-        // `tmp` is deleted when dropped.
-        return Err(Error::Leak {
-            member: l.member.clone(),
-            label: l.label.clone(),
-            encoding: l.encoding.as_str().into(),
-        });
-    }
+    // On a leak, `tmp` is deleted when dropped.
+    refuse_leaks(tmp.path(), scrubber)?;
     tmp.as_file()
         .sync_all()
         .map_err(|e| Error::io(tmp.path(), e))?;
@@ -466,6 +422,83 @@ pub fn write_bundle(
         manifest,
         redactions,
     })
+}
+
+/// How members are stored: deflated, each carrying the bundle's creation time (the zip format's local date
+/// and time), not 1980.
+fn member_options() -> SimpleFileOptions {
+    SimpleFileOptions::default()
+        .last_modified_time(zip_time(chrono::Local::now().naive_local()))
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(6))
+        .large_file(false)
+}
+
+/// Writes one member, scrubbed (its name too), and returns its manifest entry. `tmp` names the zip in errors.
+fn write_member<W: Write + Seek>(
+    zip: &mut zip::ZipWriter<W>,
+    m: &Member,
+    options: SimpleFileOptions,
+    scrubber: &Scrubber,
+    tmp: &Path,
+) -> Result<ManifestEntry> {
+    let name = scrubber.scrub_str("(file names)", &m.name);
+    let opt = match &m.source {
+        MemberSource::File { .. } => options.large_file(true),
+        MemberSource::Text(_) => options,
+    };
+    zip.start_file(name.as_str(), opt)?;
+    let mut w = HashingWriter {
+        inner: zip,
+        hasher: Sha256::new(),
+        size: 0,
+    };
+    match &m.source {
+        MemberSource::Text(t) => {
+            let clean = scrubber.scrub_str(&name, t);
+            w.write_all(clean.as_bytes())
+                .map_err(|e| Error::io(tmp, e))?;
+        }
+        MemberSource::File { path, keep_tail } => {
+            stream_log(path, *keep_tail, &name, scrubber, &mut w)?
+        }
+    }
+    let (size, digest) = (w.size, w.hasher.finalize());
+    Ok(ManifestEntry {
+        name,
+        size,
+        sha256: hex::encode(digest),
+    })
+}
+
+/// Writes a member the tool made itself (`redactions.json`, `manifest.json`) as it is.
+fn write_text<W: Write + Seek>(
+    zip: &mut zip::ZipWriter<W>,
+    name: &str,
+    text: &str,
+    options: SimpleFileOptions,
+    tmp: &Path,
+) -> Result<()> {
+    zip.start_file(name, options)?;
+    zip.write_all(text.as_bytes())
+        .map_err(|e| Error::io(tmp, e))
+}
+
+/// `v` as pretty JSON with a final newline.
+fn pretty_json(v: &impl Serialize) -> Result<String> {
+    Ok(serde_json::to_string_pretty(v).map_err(|e| Error::Other(e.to_string()))? + "\n")
+}
+
+/// Fails with [`Error::Leak`] for the first known secret found in the zip at `path`.
+fn refuse_leaks(path: &Path, scrubber: &Scrubber) -> Result<()> {
+    if let Some(l) = find_leaks_in_zip(path, scrubber)?.first() {
+        return Err(Error::Leak {
+            member: l.member.clone(),
+            label: l.label.clone(),
+            encoding: l.encoding.as_str().into(),
+        });
+    }
+    Ok(())
 }
 
 /// Re-reads every member of a zip and searches it for every secret the scrubber knows, in every encoding.

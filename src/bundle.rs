@@ -866,20 +866,49 @@ pub fn verify(path: &Path, scrubber: &Scrubber, secrets_searched: usize) -> Resu
         path: shown_path.clone(),
         reason,
     };
-    let mut f = File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::input(&shown_path, "no such file"),
+    let f = open_bundle(path, &shown_path)?;
+    let mut zip = open_checked_zip(path, f, verr)?;
+    let manifest = read_manifest(&mut zip).map_err(verr)?;
+    for e in &manifest.members {
+        check_listed_member(&mut zip, e).map_err(verr)?;
+    }
+    check_summary(&mut zip).map_err(verr)?;
+    drop(zip);
+    refuse_leaks(path, scrubber)?;
+    Ok(VerifyReport {
+        path: shown_path,
+        members_checked: manifest.members.len(),
+        secrets_searched,
+    })
+}
+
+/// Opens the bundle to verify; a missing file or a directory is an input error.
+fn open_bundle(path: &Path, shown_path: &str) -> Result<File> {
+    let f = File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::input(shown_path, "no such file"),
         _ => Error::io(path, e),
     })?;
     if f.metadata().is_ok_and(|m| m.is_dir()) {
-        return Err(Error::input(&shown_path, "is a directory, not a zip"));
+        return Err(Error::input(shown_path, "is a directory, not a zip"));
     }
+    Ok(f)
+}
+
+/// Reads the central directory as written and checks its names ([`check_names`]), then opens the zip with
+/// the zip library and makes sure that it sees the same members, none with a refused name. `verr` makes a
+/// verification error of a reason.
+fn open_checked_zip(
+    path: &Path,
+    mut f: File,
+    verr: impl Fn(String) -> Error,
+) -> Result<zip::ZipArchive<BufReader<File>>> {
     let dir = read_directory(&mut f).map_err(|e| match e {
         DirError::TooMany(n) => verr(format!("{n} members, more than the limit of {MAX_MEMBERS}")),
         DirError::Unreadable(why) => verr(format!("not a readable zip: {why}")),
     })?;
-    check_names(&dir).map_err(verr)?;
+    check_names(&dir).map_err(&verr)?;
     f.rewind().map_err(|e| Error::io(path, e))?;
-    let mut zip = zip::ZipArchive::new(BufReader::new(f))
+    let zip = zip::ZipArchive::new(BufReader::new(f))
         .map_err(|e| verr(format!("not a readable zip: {e}")))?;
     // The zip library must see the directory read above, or readers may disagree on what the zip holds.
     if zip.central_directory_start() != dir.start || zip.len() != dir.entries.len() {
@@ -892,80 +921,81 @@ pub fn verify(path: &Path, scrubber: &Scrubber, secrets_searched: usize) -> Resu
     if let Some((name, why)) = zip.file_names().find_map(|n| bad_name(n).map(|w| (n, w))) {
         return Err(verr(format!("member name {} {why}", shown(name))));
     }
+    Ok(zip)
+}
+
+/// `manifest.json`, checked: present, schema version 1, no member listed twice, every other member listed.
+fn read_manifest(
+    zip: &mut zip::ZipArchive<BufReader<File>>,
+) -> std::result::Result<ManifestCheck, String> {
     if zip.index_for_name("manifest.json").is_none() {
-        return Err(verr("no manifest.json".into()));
+        return Err("no manifest.json".into());
     }
-    let manifest: ManifestCheck = read_json(&mut zip, "manifest.json").map_err(verr)?;
+    let manifest: ManifestCheck = read_json(zip, "manifest.json")?;
     if manifest.schema_version != 1 {
-        return Err(verr("manifest.json: schema_version is not 1".into()));
+        return Err("manifest.json: schema_version is not 1".into());
     }
     let mut listed = std::collections::HashSet::with_capacity(manifest.members.len());
     for e in &manifest.members {
         if !listed.insert(e.name.as_str()) {
-            return Err(verr(format!(
-                "manifest.json lists {} twice",
-                shown(&e.name)
-            )));
+            return Err(format!("manifest.json lists {} twice", shown(&e.name)));
         }
     }
     if let Some(n) = zip
         .file_names()
         .find(|n| *n != "manifest.json" && !listed.contains(n))
     {
-        return Err(verr(format!("{} is not listed in manifest.json", shown(n))));
+        return Err(format!("{} is not listed in manifest.json", shown(n)));
     }
-    for e in &manifest.members {
-        let name = shown(&e.name);
-        let i = zip
-            .index_for_name(&e.name)
-            .ok_or_else(|| verr(format!("{name} is listed in manifest.json but missing")))?;
-        let mut m = zip
-            .by_index(i)
-            .map_err(|err| verr(format!("{name}: {err}")))?;
-        if m.size() != e.size {
-            return Err(verr(format!(
-                "{name}: size {} differs from the manifest's {}",
-                m.size(),
-                e.size
-            )));
-        }
-        // Hash as it inflates; a member that inflates past its size is cut off one byte over.
-        let mut w = HashingWriter {
-            inner: &mut std::io::sink(),
-            hasher: Sha256::new(),
-            size: 0,
-        };
-        std::io::copy(&mut (&mut m).take(e.size.saturating_add(1)), &mut w)
-            .map_err(|err| verr(format!("{name}: {err}")))?;
-        if w.size != e.size {
-            return Err(verr(format!(
-                "{name}: size {} differs from the manifest's {}",
-                w.size, e.size
-            )));
-        }
-        if hex::encode(w.hasher.finalize()) != e.sha256 {
-            return Err(verr(format!("{name}: SHA-256 differs from the manifest")));
-        }
+    Ok(manifest)
+}
+
+/// A member the manifest lists: present, with the listed size and SHA-256.
+fn check_listed_member(
+    zip: &mut zip::ZipArchive<BufReader<File>>,
+    e: &ManifestEntry,
+) -> std::result::Result<(), String> {
+    let name = shown(&e.name);
+    let i = zip
+        .index_for_name(&e.name)
+        .ok_or_else(|| format!("{name} is listed in manifest.json but missing"))?;
+    let mut m = zip.by_index(i).map_err(|err| format!("{name}: {err}"))?;
+    if m.size() != e.size {
+        return Err(format!(
+            "{name}: size {} differs from the manifest's {}",
+            m.size(),
+            e.size
+        ));
     }
+    // Hash as it inflates; a member that inflates past its size is cut off one byte over.
+    let mut w = HashingWriter {
+        inner: &mut std::io::sink(),
+        hasher: Sha256::new(),
+        size: 0,
+    };
+    std::io::copy(&mut (&mut m).take(e.size.saturating_add(1)), &mut w)
+        .map_err(|err| format!("{name}: {err}"))?;
+    if w.size != e.size {
+        return Err(format!(
+            "{name}: size {} differs from the manifest's {}",
+            w.size, e.size
+        ));
+    }
+    if hex::encode(w.hasher.finalize()) != e.sha256 {
+        return Err(format!("{name}: SHA-256 differs from the manifest"));
+    }
+    Ok(())
+}
+
+/// `summary.json`, when present, has schema version 1.
+fn check_summary(zip: &mut zip::ZipArchive<BufReader<File>>) -> std::result::Result<(), String> {
     if zip.index_for_name("summary.json").is_some() {
-        let s: SummaryCheck = read_json(&mut zip, "summary.json").map_err(verr)?;
+        let s: SummaryCheck = read_json(zip, "summary.json")?;
         if s.schema_version != Some(1) {
-            return Err(verr("summary.json: schema_version is not 1".into()));
+            return Err("summary.json: schema_version is not 1".into());
         }
     }
-    drop(zip);
-    if let Some(l) = find_leaks_in_zip(path, scrubber)?.first() {
-        return Err(Error::Leak {
-            member: l.member.clone(),
-            label: l.label.clone(),
-            encoding: l.encoding.as_str().into(),
-        });
-    }
-    Ok(VerifyReport {
-        path: shown_path,
-        members_checked: manifest.members.len(),
-        secrets_searched,
-    })
+    Ok(())
 }
 
 /// A size in words: `9.5 MiB`, `512 KiB`, `300 bytes`.

@@ -194,6 +194,7 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
+    /// The error for option `opt` given without its value.
     fn missing(&self, opt: &str) -> Error {
         Error::input(self.name, format!("curl option {opt} needs a value"))
     }

@@ -393,48 +393,14 @@ pub fn write_bundle(
         .try_clone()
         .map_err(|e| Error::io(tmp.path(), e))?;
     let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
-    // Every member carries the bundle's creation time (the zip format's local date and time), not 1980.
-    let options = SimpleFileOptions::default()
-        .last_modified_time(zip_time(chrono::Local::now().naive_local()))
-        .compression_method(zip::CompressionMethod::Deflated)
-        .compression_level(Some(6))
-        .large_file(false);
+    let options = member_options();
     let mut entries = Vec::new();
     for m in members {
-        let name = scrubber.scrub_str("(file names)", &m.name);
-        let opt = match &m.source {
-            MemberSource::File { .. } => options.large_file(true),
-            MemberSource::Text(_) => options,
-        };
-        zip.start_file(name.as_str(), opt)?;
-        let mut w = HashingWriter {
-            inner: &mut zip,
-            hasher: Sha256::new(),
-            size: 0,
-        };
-        match &m.source {
-            MemberSource::Text(t) => {
-                let clean = scrubber.scrub_str(&name, t);
-                w.write_all(clean.as_bytes())
-                    .map_err(|e| Error::io(tmp.path(), e))?;
-            }
-            MemberSource::File { path, keep_tail } => {
-                stream_log(path, *keep_tail, &name, scrubber, &mut w)?
-            }
-        }
-        let (size, digest) = (w.size, w.hasher.finalize());
-        entries.push(ManifestEntry {
-            name,
-            size,
-            sha256: hex::encode(digest),
-        });
+        entries.push(write_member(&mut zip, m, options, scrubber, tmp.path())?);
     }
     let redactions = scrubber.report();
-    let red_json =
-        serde_json::to_string_pretty(&redactions).map_err(|e| Error::Other(e.to_string()))? + "\n";
-    zip.start_file("redactions.json", options)?;
-    zip.write_all(red_json.as_bytes())
-        .map_err(|e| Error::io(tmp.path(), e))?;
+    let red_json = pretty_json(&redactions)?;
+    write_text(&mut zip, "redactions.json", &red_json, options, tmp.path())?;
     entries.push(ManifestEntry {
         name: "redactions.json".into(),
         size: red_json.len() as u64,
@@ -446,24 +412,14 @@ pub fn write_bundle(
         members: entries,
         cuts: opts.cuts.clone(),
     };
-    let man_json =
-        serde_json::to_string_pretty(&manifest).map_err(|e| Error::Other(e.to_string()))? + "\n";
-    zip.start_file("manifest.json", options)?;
-    zip.write_all(man_json.as_bytes())
-        .map_err(|e| Error::io(tmp.path(), e))?;
+    let man_json = pretty_json(&manifest)?;
+    write_text(&mut zip, "manifest.json", &man_json, options, tmp.path())?;
     let mut inner = zip.finish()?;
     inner.flush().map_err(|e| Error::io(tmp.path(), e))?;
     drop(inner);
 
-    let leaks = find_leaks_in_zip(tmp.path(), scrubber)?;
-    if let Some(l) = leaks.first() {
-        // `tmp` is deleted when dropped.
-        return Err(Error::Leak {
-            member: l.member.clone(),
-            label: l.label.clone(),
-            encoding: l.encoding.as_str().into(),
-        });
-    }
+    // On a leak, `tmp` is deleted when dropped.
+    refuse_leaks(tmp.path(), scrubber)?;
     tmp.as_file()
         .sync_all()
         .map_err(|e| Error::io(tmp.path(), e))?;
@@ -475,6 +431,83 @@ pub fn write_bundle(
         manifest,
         redactions,
     })
+}
+
+/// How members are stored: deflated, each carrying the bundle's creation time (the zip format's local date
+/// and time), not 1980.
+fn member_options() -> SimpleFileOptions {
+    SimpleFileOptions::default()
+        .last_modified_time(zip_time(chrono::Local::now().naive_local()))
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(6))
+        .large_file(false)
+}
+
+/// Writes one member, scrubbed (its name too), and returns its manifest entry. `tmp` names the zip in errors.
+fn write_member<W: Write + Seek>(
+    zip: &mut zip::ZipWriter<W>,
+    m: &Member,
+    options: SimpleFileOptions,
+    scrubber: &Scrubber,
+    tmp: &Path,
+) -> Result<ManifestEntry> {
+    let name = scrubber.scrub_str("(file names)", &m.name);
+    let opt = match &m.source {
+        MemberSource::File { .. } => options.large_file(true),
+        MemberSource::Text(_) => options,
+    };
+    zip.start_file(name.as_str(), opt)?;
+    let mut w = HashingWriter {
+        inner: zip,
+        hasher: Sha256::new(),
+        size: 0,
+    };
+    match &m.source {
+        MemberSource::Text(t) => {
+            let clean = scrubber.scrub_str(&name, t);
+            w.write_all(clean.as_bytes())
+                .map_err(|e| Error::io(tmp, e))?;
+        }
+        MemberSource::File { path, keep_tail } => {
+            stream_log(path, *keep_tail, &name, scrubber, &mut w)?
+        }
+    }
+    let (size, digest) = (w.size, w.hasher.finalize());
+    Ok(ManifestEntry {
+        name,
+        size,
+        sha256: hex::encode(digest),
+    })
+}
+
+/// Writes a member the tool made itself (`redactions.json`, `manifest.json`) as it is.
+fn write_text<W: Write + Seek>(
+    zip: &mut zip::ZipWriter<W>,
+    name: &str,
+    text: &str,
+    options: SimpleFileOptions,
+    tmp: &Path,
+) -> Result<()> {
+    zip.start_file(name, options)?;
+    zip.write_all(text.as_bytes())
+        .map_err(|e| Error::io(tmp, e))
+}
+
+/// `v` as pretty JSON with a final newline.
+fn pretty_json(v: &impl Serialize) -> Result<String> {
+    Ok(serde_json::to_string_pretty(v).map_err(|e| Error::Other(e.to_string()))? + "\n")
+}
+
+/// Fails with [`Error::Leak`] for the first known secret found in the zip at `path`.
+fn refuse_leaks(path: &Path, scrubber: &Scrubber) -> Result<()> {
+    if let Some(l) = find_leaks_in_zip(path, scrubber)?.first() {
+        return Err(Error::Leak {
+            member: l.member.clone(),
+            label: l.label.clone(),
+            encoding: l.encoding.as_str().into(),
+        });
+    }
+    Ok(())
 }
 
 /// Re-reads every member of a zip and searches it for every secret the scrubber knows, in every encoding.
@@ -842,20 +875,49 @@ pub fn verify(path: &Path, scrubber: &Scrubber, secrets_searched: usize) -> Resu
         path: shown_path.clone(),
         reason,
     };
-    let mut f = File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::input(&shown_path, "no such file"),
+    let f = open_bundle(path, &shown_path)?;
+    let mut zip = open_checked_zip(path, f, verr)?;
+    let manifest = read_manifest(&mut zip).map_err(verr)?;
+    for e in &manifest.members {
+        check_listed_member(&mut zip, e).map_err(verr)?;
+    }
+    check_summary(&mut zip).map_err(verr)?;
+    drop(zip);
+    refuse_leaks(path, scrubber)?;
+    Ok(VerifyReport {
+        path: shown_path,
+        members_checked: manifest.members.len(),
+        secrets_searched,
+    })
+}
+
+/// Opens the bundle to verify; a missing file or a directory is an input error.
+fn open_bundle(path: &Path, shown_path: &str) -> Result<File> {
+    let f = File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::input(shown_path, "no such file"),
         _ => Error::io(path, e),
     })?;
     if f.metadata().is_ok_and(|m| m.is_dir()) {
-        return Err(Error::input(&shown_path, "is a directory, not a zip"));
+        return Err(Error::input(shown_path, "is a directory, not a zip"));
     }
+    Ok(f)
+}
+
+/// Reads the central directory as written and checks its names ([`check_names`]), then opens the zip with
+/// the zip library and makes sure that it sees the same members, none with a refused name. `verr` makes a
+/// verification error of a reason.
+fn open_checked_zip(
+    path: &Path,
+    mut f: File,
+    verr: impl Fn(String) -> Error,
+) -> Result<zip::ZipArchive<BufReader<File>>> {
     let dir = read_directory(&mut f).map_err(|e| match e {
         DirError::TooMany(n) => verr(format!("{n} members, more than the limit of {MAX_MEMBERS}")),
         DirError::Unreadable(why) => verr(format!("not a readable zip: {why}")),
     })?;
-    check_names(&dir).map_err(verr)?;
+    check_names(&dir).map_err(&verr)?;
     f.rewind().map_err(|e| Error::io(path, e))?;
-    let mut zip = zip::ZipArchive::new(BufReader::new(f))
+    let zip = zip::ZipArchive::new(BufReader::new(f))
         .map_err(|e| verr(format!("not a readable zip: {e}")))?;
     // The zip library must see the directory read above, or readers may disagree on what the zip holds.
     if zip.central_directory_start() != dir.start || zip.len() != dir.entries.len() {
@@ -868,80 +930,81 @@ pub fn verify(path: &Path, scrubber: &Scrubber, secrets_searched: usize) -> Resu
     if let Some((name, why)) = zip.file_names().find_map(|n| bad_name(n).map(|w| (n, w))) {
         return Err(verr(format!("member name {} {why}", shown(name))));
     }
+    Ok(zip)
+}
+
+/// `manifest.json`, checked: present, schema version 1, no member listed twice, every other member listed.
+fn read_manifest(
+    zip: &mut zip::ZipArchive<BufReader<File>>,
+) -> std::result::Result<ManifestCheck, String> {
     if zip.index_for_name("manifest.json").is_none() {
-        return Err(verr("no manifest.json".into()));
+        return Err("no manifest.json".into());
     }
-    let manifest: ManifestCheck = read_json(&mut zip, "manifest.json").map_err(verr)?;
+    let manifest: ManifestCheck = read_json(zip, "manifest.json")?;
     if manifest.schema_version != 1 {
-        return Err(verr("manifest.json: schema_version is not 1".into()));
+        return Err("manifest.json: schema_version is not 1".into());
     }
     let mut listed = std::collections::HashSet::with_capacity(manifest.members.len());
     for e in &manifest.members {
         if !listed.insert(e.name.as_str()) {
-            return Err(verr(format!(
-                "manifest.json lists {} twice",
-                shown(&e.name)
-            )));
+            return Err(format!("manifest.json lists {} twice", shown(&e.name)));
         }
     }
     if let Some(n) = zip
         .file_names()
         .find(|n| *n != "manifest.json" && !listed.contains(n))
     {
-        return Err(verr(format!("{} is not listed in manifest.json", shown(n))));
+        return Err(format!("{} is not listed in manifest.json", shown(n)));
     }
-    for e in &manifest.members {
-        let name = shown(&e.name);
-        let i = zip
-            .index_for_name(&e.name)
-            .ok_or_else(|| verr(format!("{name} is listed in manifest.json but missing")))?;
-        let mut m = zip
-            .by_index(i)
-            .map_err(|err| verr(format!("{name}: {err}")))?;
-        if m.size() != e.size {
-            return Err(verr(format!(
-                "{name}: size {} differs from the manifest's {}",
-                m.size(),
-                e.size
-            )));
-        }
-        // Hash as it inflates; a member that inflates past its size is cut off one byte over.
-        let mut w = HashingWriter {
-            inner: &mut std::io::sink(),
-            hasher: Sha256::new(),
-            size: 0,
-        };
-        std::io::copy(&mut (&mut m).take(e.size.saturating_add(1)), &mut w)
-            .map_err(|err| verr(format!("{name}: {err}")))?;
-        if w.size != e.size {
-            return Err(verr(format!(
-                "{name}: size {} differs from the manifest's {}",
-                w.size, e.size
-            )));
-        }
-        if hex::encode(w.hasher.finalize()) != e.sha256 {
-            return Err(verr(format!("{name}: SHA-256 differs from the manifest")));
-        }
+    Ok(manifest)
+}
+
+/// A member the manifest lists: present, with the listed size and SHA-256.
+fn check_listed_member(
+    zip: &mut zip::ZipArchive<BufReader<File>>,
+    e: &ManifestEntry,
+) -> std::result::Result<(), String> {
+    let name = shown(&e.name);
+    let i = zip
+        .index_for_name(&e.name)
+        .ok_or_else(|| format!("{name} is listed in manifest.json but missing"))?;
+    let mut m = zip.by_index(i).map_err(|err| format!("{name}: {err}"))?;
+    if m.size() != e.size {
+        return Err(format!(
+            "{name}: size {} differs from the manifest's {}",
+            m.size(),
+            e.size
+        ));
     }
+    // Hash as it inflates; a member that inflates past its size is cut off one byte over.
+    let mut w = HashingWriter {
+        inner: &mut std::io::sink(),
+        hasher: Sha256::new(),
+        size: 0,
+    };
+    std::io::copy(&mut (&mut m).take(e.size.saturating_add(1)), &mut w)
+        .map_err(|err| format!("{name}: {err}"))?;
+    if w.size != e.size {
+        return Err(format!(
+            "{name}: size {} differs from the manifest's {}",
+            w.size, e.size
+        ));
+    }
+    if hex::encode(w.hasher.finalize()) != e.sha256 {
+        return Err(format!("{name}: SHA-256 differs from the manifest"));
+    }
+    Ok(())
+}
+
+/// `summary.json`, when present, has schema version 1.
+fn check_summary(zip: &mut zip::ZipArchive<BufReader<File>>) -> std::result::Result<(), String> {
     if zip.index_for_name("summary.json").is_some() {
-        let s: SummaryCheck = read_json(&mut zip, "summary.json").map_err(verr)?;
+        let s: SummaryCheck = read_json(zip, "summary.json")?;
         if s.schema_version != Some(1) {
-            return Err(verr("summary.json: schema_version is not 1".into()));
+            return Err("summary.json: schema_version is not 1".into());
         }
     }
-    drop(zip);
-    if let Some(l) = find_leaks_in_zip(path, scrubber)?.first() {
-        return Err(Error::Leak {
-            member: l.member.clone(),
-            label: l.label.clone(),
-            encoding: l.encoding.as_str().into(),
-        });
-    }
-    Ok(VerifyReport {
-        path: shown_path,
-        members_checked: manifest.members.len(),
-        secrets_searched,
-    })
+    Ok(())
 }
 
 /// A size in words: `9.5 MiB`, `512 KiB`, `300 bytes`.

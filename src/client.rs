@@ -105,33 +105,14 @@ impl Client {
     ) -> SendOutcome {
         let started_at = Utc::now();
         let t0 = Instant::now();
-        let mut sent_headers = req.headers.clone();
-        if let Some(k) = key {
-            sent_headers.retain(|h| !h.name.eq_ignore_ascii_case("authorization"));
-            sent_headers.push(Header::new(
-                "Authorization",
-                format!("Bearer {}", k.expose()),
-            ));
-        }
+        let sent_headers = headers_with_key(&req.headers, key);
         let recorded_request = RecordedRequest {
             method: req.method.clone(),
             url: req.url.clone(),
             headers: sent_headers.clone(),
             body: Body::from_bytes(&req.body, Some(self.body_cap)),
         };
-        let method =
-            reqwest::Method::from_bytes(req.method.as_bytes()).unwrap_or(reqwest::Method::POST);
-        let mut builder = self
-            .http
-            .request(method, &req.url)
-            .timeout(self.timeout)
-            .body(req.body.clone());
-        for h in &sent_headers {
-            if is_hop_header(&h.name) {
-                continue;
-            }
-            builder = builder.header(h.name.as_str(), h.value.as_str());
-        }
+        let builder = self.request_builder(req, &sent_headers);
         let mut exchange = Exchange {
             index,
             purpose,
@@ -170,6 +151,52 @@ impl Client {
             .iter()
             .map(|(n, v)| Header::new(n.as_str(), String::from_utf8_lossy(v.as_bytes())))
             .collect();
+        let (body, read_error) = self.read_body(resp).await;
+        exchange.timings.total_ms = ms(t0);
+        let request_json: serde_json::Value =
+            serde_json::from_slice(&req.body).unwrap_or(serde_json::Value::Null);
+        exchange.failure = match read_error {
+            Some(e) => self.broken_body_failure(&e, status, &headers, &request_json, &body),
+            None if status >= 400 => Some(Failure::new(FailureClass::Http, error_message(&body))),
+            None => crate::sse::check_complete(status, &headers, &request_json, &body),
+        };
+        exchange.response = Some(RecordedResponse {
+            status,
+            headers,
+            body,
+        });
+        SendOutcome {
+            exchange,
+            unreachable: None,
+        }
+    }
+
+    /// The reqwest request for `req`: its method, URL and body, the whole-request timeout, and `headers` minus
+    /// the ones reqwest sets itself ([`is_hop_header`]).
+    fn request_builder(
+        &self,
+        req: &PreparedRequest,
+        headers: &[Header],
+    ) -> reqwest::RequestBuilder {
+        let method =
+            reqwest::Method::from_bytes(req.method.as_bytes()).unwrap_or(reqwest::Method::POST);
+        let mut builder = self
+            .http
+            .request(method, &req.url)
+            .timeout(self.timeout)
+            .body(req.body.clone());
+        for h in headers {
+            if is_hop_header(&h.name) {
+                continue;
+            }
+            builder = builder.header(h.name.as_str(), h.value.as_str());
+        }
+        builder
+    }
+
+    /// Reads the response body, keeping its first `body_cap` bytes (the body records its full size and
+    /// whether it was cut), and the error that broke it off, if one did.
+    async fn read_body(&self, resp: reqwest::Response) -> (Body, Option<reqwest::Error>) {
         let mut bytes = Vec::new();
         let mut total: u64 = 0;
         let mut read_error = None;
@@ -192,46 +219,55 @@ impl Client {
         let mut body = Body::from_bytes(&bytes, None);
         body.size = total;
         body.truncated = total > bytes.len() as u64;
-        exchange.timings.total_ms = ms(t0);
-        let request_json: serde_json::Value =
-            serde_json::from_slice(&req.body).unwrap_or(serde_json::Value::Null);
-        exchange.failure = if let Some(e) = read_error {
-            let (class, _) = classify(&e);
-            // A stream whose terminal event had arrived is complete, however the connection then ended.
-            let done = status < 400
-                && crate::sse::check_complete(status, &headers, &request_json, &body).is_none()
-                && crate::sse::is_stream(&headers, &request_json, status);
-            let class = if class == FailureClass::Timeout {
-                class
-            } else if status < 400 {
-                FailureClass::Stream
-            } else {
-                class
-            };
-            (!done).then(|| {
-                Failure::new(
-                    class,
-                    format!(
-                        "response body broke off after {total} bytes: {}",
-                        describe(&e, self.timeout)
-                    ),
-                )
-            })
-        } else if status >= 400 {
-            Some(Failure::new(FailureClass::Http, error_message(&body)))
-        } else {
-            crate::sse::check_complete(status, &headers, &request_json, &body)
-        };
-        exchange.response = Some(RecordedResponse {
-            status,
-            headers,
-            body,
-        });
-        SendOutcome {
-            exchange,
-            unreachable: None,
-        }
+        (body, read_error)
     }
+
+    /// The failure of a response body that broke off with `e` after `body.size` bytes: none for a stream
+    /// whose terminal event had arrived (it is complete, however the connection then ended); a timeout stays
+    /// a timeout; otherwise a stream failure under a success status, or the error's own class.
+    fn broken_body_failure(
+        &self,
+        e: &reqwest::Error,
+        status: u16,
+        headers: &[Header],
+        request_json: &serde_json::Value,
+        body: &Body,
+    ) -> Option<Failure> {
+        let (class, _) = classify(e);
+        let done = status < 400
+            && crate::sse::check_complete(status, headers, request_json, body).is_none()
+            && crate::sse::is_stream(headers, request_json, status);
+        let class = if class == FailureClass::Timeout {
+            class
+        } else if status < 400 {
+            FailureClass::Stream
+        } else {
+            class
+        };
+        (!done).then(|| {
+            Failure::new(
+                class,
+                format!(
+                    "response body broke off after {} bytes: {}",
+                    body.size,
+                    describe(e, self.timeout)
+                ),
+            )
+        })
+    }
+}
+
+/// `headers` with `Authorization: Bearer <key>` in place of any Authorization header, when there is a key.
+fn headers_with_key(headers: &[Header], key: Option<&SecretString>) -> Vec<Header> {
+    let mut sent = headers.to_vec();
+    if let Some(k) = key {
+        sent.retain(|h| !h.name.eq_ignore_ascii_case("authorization"));
+        sent.push(Header::new(
+            "Authorization",
+            format!("Bearer {}", k.expose()),
+        ));
+    }
+    sent
 }
 
 /// A reqwest client builder with the tool's user agent, trusting the roots of `net` and using its proxy: for

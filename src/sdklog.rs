@@ -597,70 +597,84 @@ pub(crate) mod pylit {
                     continue;
                 }
                 self.i += 2;
-                let push_char = |out: &mut Vec<u8>, ch: char| {
-                    let mut buf = [0u8; 4];
-                    out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
-                };
-                match e {
-                    b'n' => out.push(b'\n'),
-                    b't' => out.push(b'\t'),
-                    b'r' => out.push(b'\r'),
-                    b'0' if !matches!(self.peek(), Some(b'0'..=b'7')) => out.push(0),
-                    b'a' => out.push(7),
-                    b'b' => out.push(8),
-                    b'f' => out.push(12),
-                    b'v' => out.push(11),
-                    b'\\' | b'\'' | b'"' | b'`' => out.push(e),
-                    b'\n' => {}
-                    b'x' | b'u' | b'U' => {
-                        let n = match e {
-                            b'x' => 2,
-                            b'u' => 4,
-                            _ => 8,
-                        };
-                        let hex = self.b.get(self.i..self.i + n)?;
-                        let v = u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
-                        self.i += n;
-                        // A surrogate pair written as two \u escapes (JavaScript).
-                        if (0xD800..0xDC00).contains(&v)
-                            && self.b.get(self.i..self.i + 2) == Some(b"\\u")
-                        {
-                            if let Some(lo) = self
-                                .b
-                                .get(self.i + 2..self.i + 6)
-                                .and_then(|h| std::str::from_utf8(h).ok())
-                                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                                .filter(|lo| (0xDC00..0xE000).contains(lo))
-                            {
-                                self.i += 6;
-                                let cp = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
-                                push_char(&mut out, char::from_u32(cp).unwrap_or('\u{fffd}'));
-                                continue;
-                            }
-                        }
-                        push_char(&mut out, char::from_u32(v).unwrap_or('\u{fffd}'));
-                    }
-                    b'0'..=b'7' => {
-                        let mut v = u32::from(e - b'0');
-                        for _ in 0..2 {
-                            match self.peek() {
-                                Some(d @ b'0'..=b'7') => {
-                                    v = v * 8 + u32::from(d - b'0');
-                                    self.i += 1;
-                                }
-                                _ => break,
-                            }
-                        }
-                        push_char(&mut out, char::from_u32(v).unwrap_or('\u{fffd}'));
-                    }
-                    other => {
-                        out.push(b'\\');
-                        out.push(other);
-                    }
-                }
+                self.escape(e, &mut out)?;
             }
             Some(String::from_utf8_lossy(&out).into_owned())
         }
+
+        /// Decodes the escape `\e` (backslash and `e` already read) onto `out`; an escape it does not know
+        /// stays as written. `None` for a `\x`, `\u` or `\U` without its hex digits.
+        fn escape(&mut self, e: u8, out: &mut Vec<u8>) -> Option<()> {
+            match e {
+                b'n' => out.push(b'\n'),
+                b't' => out.push(b'\t'),
+                b'r' => out.push(b'\r'),
+                b'0' if !matches!(self.peek(), Some(b'0'..=b'7')) => out.push(0),
+                b'a' => out.push(7),
+                b'b' => out.push(8),
+                b'f' => out.push(12),
+                b'v' => out.push(11),
+                b'\\' | b'\'' | b'"' | b'`' => out.push(e),
+                b'\n' => {}
+                b'x' | b'u' | b'U' => push_char(out, self.hex_escape(e)?),
+                b'0'..=b'7' => push_char(out, self.octal_escape(e)),
+                other => {
+                    out.push(b'\\');
+                    out.push(other);
+                }
+            }
+            Some(())
+        }
+
+        /// The character of a `\x` (two hex digits), `\u` (four) or `\U` (eight) escape whose digits start at
+        /// `self.i`; a surrogate pair written as two `\u` escapes (JavaScript) is one character.
+        fn hex_escape(&mut self, e: u8) -> Option<char> {
+            let n = match e {
+                b'x' => 2,
+                b'u' => 4,
+                _ => 8,
+            };
+            let hex = self.b.get(self.i..self.i + n)?;
+            let v = u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+            self.i += n;
+            // A surrogate pair written as two \u escapes (JavaScript).
+            if (0xD800..0xDC00).contains(&v) && self.b.get(self.i..self.i + 2) == Some(b"\\u") {
+                if let Some(lo) = self
+                    .b
+                    .get(self.i + 2..self.i + 6)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u32::from_str_radix(h, 16).ok())
+                    .filter(|lo| (0xDC00..0xE000).contains(lo))
+                {
+                    self.i += 6;
+                    let cp = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
+                    return Some(char::from_u32(cp).unwrap_or('\u{fffd}'));
+                }
+            }
+            Some(char::from_u32(v).unwrap_or('\u{fffd}'))
+        }
+
+        /// The character of an octal escape whose first digit is `first`, with up to two more digits at
+        /// `self.i`.
+        fn octal_escape(&mut self, first: u8) -> char {
+            let mut v = u32::from(first - b'0');
+            for _ in 0..2 {
+                match self.peek() {
+                    Some(d @ b'0'..=b'7') => {
+                        v = v * 8 + u32::from(d - b'0');
+                        self.i += 1;
+                    }
+                    _ => break,
+                }
+            }
+            char::from_u32(v).unwrap_or('\u{fffd}')
+        }
+    }
+
+    /// Appends `ch` to `out` as UTF-8.
+    fn push_char(out: &mut Vec<u8>, ch: char) {
+        let mut buf = [0u8; 4];
+        out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
     }
 
     #[cfg(test)]

@@ -783,17 +783,7 @@ pub async fn measure_seq_len_with_notes(
     response_body: Option<&Value>,
 ) -> SeqLenOutcome {
     if !crate::tokens::has_input_texts(endpoint) {
-        // Lists, gets, jobs, unknown paths: no input text to count, so no sequence length.
-        return SeqLenOutcome {
-            seq_len: SeqLen {
-                tokens: None,
-                method: SeqLenMethod::Unknown,
-                chars: 0,
-                prompt_tokens: None,
-            },
-            meta: None,
-            notes: vec![format!("{endpoint}: no input text to measure")],
-        };
+        return unmeasured(endpoint);
     }
     let texts = crate::tokens::input_texts(endpoint, body);
     let chars: u64 = texts.iter().map(|s| s.chars().count() as u64).sum();
@@ -812,50 +802,10 @@ pub async fn measure_seq_len_with_notes(
     };
 
     // 1. Model metadata.
-    let mut meta = None;
-    match (model, online_base) {
-        (None, _) => notes.push("request names no model: no tokenizer or tokenize API".into()),
-        (Some(_), None) if ctx.offline => notes.push("offline: models API not asked".into()),
-        (Some(_), None) => notes.push("no base URL: models API not asked".into()),
-        (Some(m), Some(base)) => match fetch_model_meta(ctx.http, base, ctx.key, m).await {
-            Ok(mm) => meta = Some(mm),
-            Err(e) => notes.push(format!("models API: {e}")),
-        },
-    }
+    let meta = model_meta(ctx, model, online_base, &mut notes).await;
 
     // 2. The model's tokenizer.
-    let mut tokenizer_url = None;
-    if let (Some(mm), Some(base)) = (&meta, online_base) {
-        match &mm.tokenizer_url {
-            Some(u) => {
-                let u = resolve_url(Some(base), u);
-                if let Some(m) = model {
-                    if let Err(e) = ctx.cache.remember_model(base, m, &u) {
-                        notes.push(format!("tokenizer cache: {e}"));
-                    }
-                }
-                tokenizer_url = Some(u);
-            }
-            None => notes.push(format!("models API gives no tokenizer_url for {}", mm.name)),
-        }
-    }
-    let tokenizer = match (&tokenizer_url, online_base) {
-        (Some(u), Some(_)) => match ctx.cache.get(ctx.http, u, &mut notes).await {
-            Ok(t) => Some(t),
-            Err(e) => {
-                notes.push(format!("tokenizer: {e}"));
-                None
-            }
-        },
-        _ => match (model, ctx.base_url) {
-            // Offline, or the models API failed: a tokenizer cached earlier for this model may still do.
-            (Some(m), Some(base)) => match ctx.cache.model_url(base, m) {
-                Some(u) => ctx.cache.get_cached(&u, &mut notes).await,
-                None => None,
-            },
-            _ => None,
-        },
-    };
+    let tokenizer = model_tokenizer(ctx, model, meta.as_ref(), online_base, &mut notes).await;
     if let Some(t) = tokenizer {
         match try_count(&t, endpoint, body) {
             Ok(n) => {
@@ -900,6 +850,98 @@ pub async fn measure_seq_len_with_notes(
         ),
         meta,
         notes,
+    }
+}
+
+/// The outcome for lists, gets, jobs and unknown paths: no input text to count, so no sequence length.
+fn unmeasured(endpoint: Endpoint) -> SeqLenOutcome {
+    SeqLenOutcome {
+        seq_len: SeqLen {
+            tokens: None,
+            method: SeqLenMethod::Unknown,
+            chars: 0,
+            prompt_tokens: None,
+        },
+        meta: None,
+        notes: vec![format!("{endpoint}: no input text to measure")],
+    }
+}
+
+/// The model's metadata from the models API, when the request names a model and the API may be asked
+/// (`online_base`); otherwise, or when it fails, a note says why not.
+async fn model_meta(
+    ctx: &SeqLenContext<'_>,
+    model: Option<&str>,
+    online_base: Option<&str>,
+    notes: &mut Vec<String>,
+) -> Option<ModelMeta> {
+    match (model, online_base) {
+        (None, _) => notes.push("request names no model: no tokenizer or tokenize API".into()),
+        (Some(_), None) if ctx.offline => notes.push("offline: models API not asked".into()),
+        (Some(_), None) => notes.push("no base URL: models API not asked".into()),
+        (Some(m), Some(base)) => match fetch_model_meta(ctx.http, base, ctx.key, m).await {
+            Ok(mm) => return Some(mm),
+            Err(e) => notes.push(format!("models API: {e}")),
+        },
+    }
+    None
+}
+
+/// The model's tokenizer: from the URL its metadata gives (downloaded, or from the cache); offline, or when
+/// the models API failed, one cached earlier for this model and base URL.
+async fn model_tokenizer(
+    ctx: &SeqLenContext<'_>,
+    model: Option<&str>,
+    meta: Option<&ModelMeta>,
+    online_base: Option<&str>,
+    notes: &mut Vec<String>,
+) -> Option<Arc<Tokenizer>> {
+    let tokenizer_url = tokenizer_url(ctx, model, meta, online_base, notes);
+    match (&tokenizer_url, online_base) {
+        (Some(u), Some(_)) => match ctx.cache.get(ctx.http, u, notes).await {
+            Ok(t) => Some(t),
+            Err(e) => {
+                notes.push(format!("tokenizer: {e}"));
+                None
+            }
+        },
+        _ => match (model, ctx.base_url) {
+            // Offline, or the models API failed: a tokenizer cached earlier for this model may still do.
+            (Some(m), Some(base)) => match ctx.cache.model_url(base, m) {
+                Some(u) => ctx.cache.get_cached(&u, notes).await,
+                None => None,
+            },
+            _ => None,
+        },
+    }
+}
+
+/// The tokenizer URL of the model's metadata, resolved against the base URL and remembered in the cache
+/// (so that a later offline run finds the tokenizer); a note when the metadata gives none.
+fn tokenizer_url(
+    ctx: &SeqLenContext<'_>,
+    model: Option<&str>,
+    meta: Option<&ModelMeta>,
+    online_base: Option<&str>,
+    notes: &mut Vec<String>,
+) -> Option<String> {
+    let (Some(mm), Some(base)) = (meta, online_base) else {
+        return None;
+    };
+    match &mm.tokenizer_url {
+        Some(u) => {
+            let u = resolve_url(Some(base), u);
+            if let Some(m) = model {
+                if let Err(e) = ctx.cache.remember_model(base, m, &u) {
+                    notes.push(format!("tokenizer cache: {e}"));
+                }
+            }
+            Some(u)
+        }
+        None => {
+            notes.push(format!("models API gives no tokenizer_url for {}", mm.name));
+            None
+        }
     }
 }
 

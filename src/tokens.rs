@@ -57,76 +57,20 @@ fn push_content<'a>(out: &mut Vec<&'a str>, content: Option<&'a Value>) {
 /// - generate: prompt; classify: inputs and example texts; tokenize and summarize: text.
 pub fn input_texts(endpoint: Endpoint, body: &Value) -> Vec<&str> {
     let mut out = Vec::new();
-    let arr = |k: &str| {
-        body.get(k)
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
-    };
     match endpoint {
-        Endpoint::ChatV2 => {
-            for m in arr("messages") {
-                push_content(&mut out, m.get("content"));
-                push_str(&mut out, m.get("tool_plan"));
-                for r in m
-                    .get("tool_results")
-                    .and_then(Value::as_array)
-                    .map(Vec::as_slice)
-                    .unwrap_or(&[])
-                {
-                    push_all_strings(&mut out, r);
-                }
-                for call in m
-                    .get("tool_calls")
-                    .and_then(Value::as_array)
-                    .map(Vec::as_slice)
-                    .unwrap_or(&[])
-                {
-                    push_str(&mut out, call.pointer("/function/arguments"));
-                }
-            }
-            for d in arr("documents") {
-                push_all_strings(&mut out, d);
-            }
-            for t in arr("tools") {
-                push_all_strings(&mut out, t);
-            }
-        }
-        Endpoint::ChatV1 => {
-            push_str(&mut out, body.get("preamble"));
-            for m in arr("chat_history") {
-                push_str(&mut out, m.get("message"));
-                for r in m
-                    .get("tool_results")
-                    .and_then(Value::as_array)
-                    .map(Vec::as_slice)
-                    .unwrap_or(&[])
-                {
-                    push_all_strings(&mut out, r);
-                }
-            }
-            push_str(&mut out, body.get("message"));
-            for d in arr("documents") {
-                push_all_strings(&mut out, d);
-            }
-            for t in arr("tools") {
-                push_all_strings(&mut out, t);
-            }
-            for r in arr("tool_results") {
-                push_all_strings(&mut out, r);
-            }
-        }
+        Endpoint::ChatV2 => chat_v2_texts(&mut out, body),
+        Endpoint::ChatV1 => chat_v1_texts(&mut out, body),
         Endpoint::EmbedV2 | Endpoint::EmbedV1 => {
-            for t in arr("texts") {
+            for t in array(body, "texts") {
                 push_str(&mut out, Some(t));
             }
-            for i in arr("inputs") {
+            for i in array(body, "inputs") {
                 push_content(&mut out, i.get("content"));
             }
         }
         Endpoint::RerankV2 | Endpoint::RerankV1 => {
             push_str(&mut out, body.get("query"));
-            for d in arr("documents") {
+            for d in array(body, "documents") {
                 match d {
                     Value::String(s) => out.push(s),
                     other => push_all_strings(&mut out, other),
@@ -135,10 +79,10 @@ pub fn input_texts(endpoint: Endpoint, body: &Value) -> Vec<&str> {
         }
         Endpoint::Generate => push_str(&mut out, body.get("prompt")),
         Endpoint::Classify => {
-            for t in arr("inputs") {
+            for t in array(body, "inputs") {
                 push_str(&mut out, Some(t));
             }
-            for e in arr("examples") {
+            for e in array(body, "examples") {
                 push_str(&mut out, e.get("text"));
             }
         }
@@ -146,6 +90,57 @@ pub fn input_texts(endpoint: Endpoint, body: &Value) -> Vec<&str> {
         _ => {}
     }
     out
+}
+
+/// The items of the array `v[k]`; none when it is missing or not an array.
+fn array<'a>(v: &'a Value, k: &str) -> &'a [Value] {
+    v.get(k)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+/// v2 chat: each message's content, tool plan, legacy tool results and tool call arguments; then the
+/// documents and the tools.
+fn chat_v2_texts<'a>(out: &mut Vec<&'a str>, body: &'a Value) {
+    for m in array(body, "messages") {
+        push_content(out, m.get("content"));
+        push_str(out, m.get("tool_plan"));
+        for r in array(m, "tool_results") {
+            push_all_strings(out, r);
+        }
+        for call in array(m, "tool_calls") {
+            push_str(out, call.pointer("/function/arguments"));
+        }
+    }
+    for d in array(body, "documents") {
+        push_all_strings(out, d);
+    }
+    for t in array(body, "tools") {
+        push_all_strings(out, t);
+    }
+}
+
+/// v1 chat: the preamble, each chat_history message (and its tool results), the message, then the
+/// documents, the tools and the tool results.
+fn chat_v1_texts<'a>(out: &mut Vec<&'a str>, body: &'a Value) {
+    push_str(out, body.get("preamble"));
+    for m in array(body, "chat_history") {
+        push_str(out, m.get("message"));
+        for r in array(m, "tool_results") {
+            push_all_strings(out, r);
+        }
+    }
+    push_str(out, body.get("message"));
+    for d in array(body, "documents") {
+        push_all_strings(out, d);
+    }
+    for t in array(body, "tools") {
+        push_all_strings(out, t);
+    }
+    for r in array(body, "tool_results") {
+        push_all_strings(out, r);
+    }
 }
 
 /// True for endpoints whose requests carry input text that [`input_texts`] finds. For the others (model and

@@ -603,6 +603,9 @@ fn json_response(status: StatusCode, message: &str) -> Response<ProxyBody> {
     resp
 }
 
+/// Forwards one client request upstream and hands the answer back, recording the exchange on the way: reads
+/// the first part of the body (for the meta and the retry group), sends the request with the rest of the
+/// body streaming after it, and returns the response with its body recorded as it passes.
 async fn handle(
     shared: Arc<Shared>,
     slot: Arc<UpstreamSlot>,
@@ -630,61 +633,14 @@ async fn handle(
     let upload = Arc::new(Upload::default());
     // From here on, a handler dropped before the upstream answers (the client went away, mid-upload or
     // waiting) is recorded by the guard as a client-side abort.
-    let mut guard = PendingGuard::new(InFlight {
-        shared: shared.clone(),
-        seq,
-        t0,
-        time_to_headers: None,
-        method: parts.method.clone(),
-        uri: parts.uri.clone(),
-        req_headers: parts.headers.clone(),
-        req_head: Bytes::new(),
-        upload: upload.clone(),
-        // Worked out once the first part of the body is in (or by the guard, if the client goes first).
-        meta: RequestMeta::pending(),
-        group: None,
-        status: None,
-        resp_headers: HeaderMap::new(),
-        is_stream: false,
-    });
+    let mut guard = PendingGuard::new(InFlight::arrived(&shared, seq, t0, &parts, &upload));
 
     // Read the body up to the cap: all of a usual request, the first part of a large one. The rest is
     // streamed upstream as it arrives, never held.
     let cap = shared.body_cap;
-    let mut read = 0usize;
-    let complete = loop {
-        if hyper::body::Body::is_end_stream(&body) {
-            break true;
-        }
-        if read > cap {
-            break false;
-        }
-        match body.frame().await {
-            None => break true,
-            Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    upload.add(data.len());
-                    read += data.len();
-                    guard.frames.push(data);
-                }
-            }
-            Some(Err(e)) => {
-                let reason = error_chain(&e);
-                upload.set_broke(reason.clone());
-                let msg = format!("client request body could not be read: {reason}");
-                if let Some(mut inflight) = guard.inflight.take() {
-                    let head = concat(std::mem::take(&mut guard.frames));
-                    inflight.meta = RequestMeta::new(inflight.uri.path(), &head, false);
-                    inflight.req_head = head;
-                    let failure = Failure::client_side(
-                        FailureClass::Stream,
-                        upload_broke_message(&inflight, &reason),
-                    );
-                    inflight.finish_without_response(failure);
-                }
-                return Ok(json_response(StatusCode::BAD_REQUEST, &msg));
-            }
-        }
+    let complete = match read_head(&mut body, &mut guard.frames, &upload, cap).await {
+        Ok(complete) => complete,
+        Err(reason) => return Ok(head_broke(&mut guard, &upload, &reason)),
     };
     if complete {
         upload.set_complete();
@@ -699,9 +655,94 @@ async fn handle(
     let key = retry_key(&parts.method, path_and_query, &head, cap, len);
     let group = lock(&shared.retries).lookup(key, t0);
 
-    // The client's headers minus the hop-by-hop ones; the upstream's host, and identity encoding so that the
-    // record is readable.
-    let mut headers = parts.headers;
+    let mut headers = upstream_headers(&shared, parts.headers);
+    let up_body = upload_body(&mut headers, body, &head, complete, declared, &upload);
+    let mut up_req = Request::new(up_body);
+    *up_req.method_mut() = parts.method;
+    *up_req.uri_mut() = uri;
+    *up_req.headers_mut() = headers;
+
+    guard.meta_ready = true;
+    if let Some(inflight) = guard.inflight.as_mut() {
+        // Only the first cap (and a few bytes, so that a cut never splits a UTF-8 character) is kept.
+        inflight.req_head = head.slice(..head.len().min(cap.saturating_add(4)));
+        inflight.meta = meta;
+        inflight.group = group;
+    }
+    let result = slot.send(&shared, up_req).await;
+    let Some(inflight) = guard.inflight.take() else {
+        return Ok(json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cohere-bundle observe: internal error",
+        ));
+    };
+    Ok(match result {
+        Ok(resp) => forward_response(&shared, inflight, resp, key, group),
+        Err(e) => upstream_failed(&shared, inflight, e.as_ref(), key, group),
+    })
+}
+
+/// Reads the request body into `frames` until it ends or more than `cap` bytes are in; returns whether it
+/// ended (all of it was read), or why it broke off.
+async fn read_head(
+    body: &mut Incoming,
+    frames: &mut Vec<Bytes>,
+    upload: &Upload,
+    cap: usize,
+) -> std::result::Result<bool, String> {
+    let mut read = 0usize;
+    loop {
+        if hyper::body::Body::is_end_stream(body) {
+            return Ok(true);
+        }
+        if read > cap {
+            return Ok(false);
+        }
+        match body.frame().await {
+            None => return Ok(true),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    upload.add(data.len());
+                    read += data.len();
+                    frames.push(data);
+                }
+            }
+            Some(Err(e)) => return Err(error_chain(&e)),
+        }
+    }
+}
+
+/// The client's body broke off while its first part was read: records what arrived as a client-side failure
+/// and answers 400.
+fn head_broke(guard: &mut PendingGuard, upload: &Upload, reason: &str) -> Response<ProxyBody> {
+    upload.set_broke(reason.to_string());
+    let inflight = guard.inflight.take().map(|mut inflight| {
+        let head = concat(std::mem::take(&mut guard.frames));
+        inflight.meta = RequestMeta::new(inflight.uri.path(), &head, false);
+        inflight.req_head = head;
+        inflight
+    });
+    body_broke(inflight, reason)
+}
+
+/// The client's request body broke off: records the exchange (when there is one) as a client-side stream
+/// failure and answers 400.
+fn body_broke(inflight: Option<InFlight>, reason: &str) -> Response<ProxyBody> {
+    if let Some(inflight) = inflight {
+        let failure = Failure::client_side(
+            FailureClass::Stream,
+            upload_broke_message(&inflight, reason),
+        );
+        inflight.finish_without_response(failure);
+    }
+    json_response(
+        StatusCode::BAD_REQUEST,
+        &format!("client request body could not be read: {reason}"),
+    )
+}
+
+/// Removes the hop-by-hop headers.
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
     if headers.keys().any(is_hop_by_hop) {
         let hop: Vec<HeaderName> = headers
             .keys()
@@ -712,12 +753,32 @@ async fn handle(
             headers.remove(&n);
         }
     }
+}
+
+/// The headers sent upstream: the client's minus the hop-by-hop ones; the upstream's host, and identity
+/// encoding so that the record is readable.
+fn upstream_headers(shared: &Shared, mut headers: HeaderMap) -> HeaderMap {
+    remove_hop_by_hop(&mut headers);
     headers.insert(header::HOST, shared.host.clone());
     headers.insert(
         header::ACCEPT_ENCODING,
         HeaderValue::from_static("identity"),
     );
-    let up_body = if complete {
+    headers
+}
+
+/// The body sent upstream, with `headers` framed to match: a complete body is the head with its length; a
+/// larger one is the head then the rest of the client's body as it arrives, with the client's
+/// content-length, or chunked without one.
+fn upload_body(
+    headers: &mut HeaderMap,
+    body: Incoming,
+    head: &Bytes,
+    complete: bool,
+    declared: Option<u64>,
+    upload: &Arc<Upload>,
+) -> UploadBody {
+    if complete {
         drop(body);
         if !head.is_empty() || headers.contains_key(header::CONTENT_LENGTH) {
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(head.len()));
@@ -733,87 +794,71 @@ async fn handle(
             );
         }
         UploadBody::streaming(head.clone(), body, upload.clone())
-    };
-    let mut up_req = Request::new(up_body);
-    *up_req.method_mut() = parts.method;
-    *up_req.uri_mut() = uri;
-    *up_req.headers_mut() = headers;
+    }
+}
 
-    guard.meta_ready = true;
-    if let Some(inflight) = guard.inflight.as_mut() {
-        // Only the first cap (and a few bytes, so that a cut never splits a UTF-8 character) is kept.
-        inflight.req_head = head.slice(..head.len().min(cap.saturating_add(4)));
-        inflight.meta = meta;
-        inflight.group = group;
+/// The upstream answered: notes the time to headers, the status, the retry outcome and whether the body is
+/// a stream, and returns the response minus its hop-by-hop headers, its body recorded as it passes (kept
+/// for failures, retries, streams, and everything with `record_all`).
+fn forward_response(
+    shared: &Shared,
+    mut inflight: InFlight,
+    resp: Response<Incoming>,
+    key: u64,
+    group: Option<u32>,
+) -> Response<ProxyBody> {
+    let status = resp.status().as_u16();
+    let now = Instant::now();
+    inflight.time_to_headers = Some(now.saturating_duration_since(inflight.t0));
+    inflight.group =
+        lock(&shared.retries).outcome(key, group, record::is_retryable(Some(status)), now);
+    inflight.status = Some(status);
+    let (mut rparts, rbody) = resp.into_parts();
+    let content_type = rparts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    inflight.is_stream = content_type.contains("event-stream")
+        || content_type.contains("stream+json")
+        || content_type.contains("x-ndjson")
+        || (inflight.meta.shape.stream && status < 300);
+    inflight.resp_headers = rparts.headers.clone();
+    remove_hop_by_hop(&mut rparts.headers);
+    let keep = shared.record_all || status >= 400 || inflight.group.is_some() || inflight.is_stream;
+    let body = RecordingBody::new(rbody, inflight, keep);
+    Response::from_parts(rparts, Either::Left(body))
+}
+
+/// Sending upstream failed. When the client's body broke off mid-upload (which broke the upstream request),
+/// that is the client's doing: a 400 recorded as a client-side failure. Otherwise the upstream is
+/// unreachable: a 502 recorded as a network failure.
+fn upstream_failed(
+    shared: &Shared,
+    mut inflight: InFlight,
+    e: &(dyn std::error::Error + Send + Sync + 'static),
+    key: u64,
+    group: Option<u32>,
+) -> Response<ProxyBody> {
+    if let Some(reason) = inflight.upload.broke() {
+        return body_broke(Some(inflight), &reason);
     }
-    let result = slot.send(&shared, up_req).await;
-    let Some(mut inflight) = guard.inflight.take() else {
-        return Ok(json_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "cohere-bundle observe: internal error",
-        ));
+    let reason = error_chain(e);
+    let sent = if inflight.upload.is_complete() {
+        String::new()
+    } else {
+        format!(
+            " (after {} bytes of the request body)",
+            inflight.upload.received()
+        )
     };
-    match result {
-        Ok(resp) => {
-            let status = resp.status().as_u16();
-            let now = Instant::now();
-            inflight.time_to_headers = Some(now.saturating_duration_since(t0));
-            inflight.group =
-                lock(&shared.retries).outcome(key, group, record::is_retryable(Some(status)), now);
-            inflight.status = Some(status);
-            let (mut rparts, rbody) = resp.into_parts();
-            let content_type = rparts
-                .headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            inflight.is_stream = content_type.contains("event-stream")
-                || content_type.contains("stream+json")
-                || content_type.contains("x-ndjson")
-                || (inflight.meta.shape.stream && status < 300);
-            inflight.resp_headers = rparts.headers.clone();
-            let hop: Vec<HeaderName> = rparts
-                .headers
-                .keys()
-                .filter(|n| is_hop_by_hop(n))
-                .cloned()
-                .collect();
-            for n in hop {
-                rparts.headers.remove(&n);
-            }
-            let keep = shared.record_all
-                || status >= 400
-                || inflight.group.is_some()
-                || inflight.is_stream;
-            let body = RecordingBody::new(rbody, inflight, keep);
-            Ok(Response::from_parts(rparts, Either::Left(body)))
-        }
-        Err(e) => {
-            if let Some(reason) = upload.broke() {
-                // The client's body broke off mid-upload, which broke the upstream request: the client's doing.
-                let msg = format!("client request body could not be read: {reason}");
-                let failure = Failure::client_side(
-                    FailureClass::Stream,
-                    upload_broke_message(&inflight, &reason),
-                );
-                inflight.finish_without_response(failure);
-                return Ok(json_response(StatusCode::BAD_REQUEST, &msg));
-            }
-            let reason = error_chain(e.as_ref());
-            let sent = if upload.is_complete() {
-                String::new()
-            } else {
-                format!(" (after {} bytes of the request body)", upload.received())
-            };
-            let msg = format!(
-                "cohere-bundle observe: cannot reach upstream {}: {reason}{sent}",
-                inflight.url()
-            );
-            inflight.group = lock(&shared.retries).outcome(key, group, true, Instant::now());
-            inflight.finish_without_response(Failure::new(FailureClass::Network, msg.clone()));
-            Ok(json_response(StatusCode::BAD_GATEWAY, &msg))
-        }
-    }
+    let msg = format!(
+        "cohere-bundle observe: cannot reach upstream {}: {reason}{sent}",
+        inflight.url()
+    );
+    inflight.group = lock(&shared.retries).outcome(key, group, true, Instant::now());
+    inflight.finish_without_response(Failure::new(FailureClass::Network, msg.clone()));
+    json_response(StatusCode::BAD_GATEWAY, &msg)
 }
 
 /// Records an exchange whose handler was dropped before the upstream answered: while the request body was
@@ -922,6 +967,33 @@ fn upstream_uri(
 }
 
 impl InFlight {
+    /// A request that has just arrived: nothing of its body read, its meta pending, no answer yet.
+    fn arrived(
+        shared: &Arc<Shared>,
+        seq: u64,
+        t0: Instant,
+        parts: &hyper::http::request::Parts,
+        upload: &Arc<Upload>,
+    ) -> InFlight {
+        InFlight {
+            shared: shared.clone(),
+            seq,
+            t0,
+            time_to_headers: None,
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            req_headers: parts.headers.clone(),
+            req_head: Bytes::new(),
+            upload: upload.clone(),
+            // Worked out once the first part of the body is in (or by the guard, if the client goes first).
+            meta: RequestMeta::pending(),
+            group: None,
+            status: None,
+            resp_headers: HeaderMap::new(),
+            is_stream: false,
+        }
+    }
+
     /// The upstream URL of the request, as recorded.
     pub(crate) fn url(&self) -> String {
         let pq = self.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");

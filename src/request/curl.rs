@@ -115,8 +115,37 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<CurlCommand> {
     let prepared = expand_ansi_c_quotes(&joined);
     let words = shell_words::split(&prepared)
         .map_err(|_| Error::input(name, "curl command has an unterminated quote"))?;
+    let mut words = arguments(words);
+    reject_powershell(name, &words)?;
+    words.reverse(); // pop from the end
+    let mut p = Parser {
+        name,
+        words,
+        cmd: CurlCommand::default(),
+        data_parts: Vec::new(),
+        positional: Vec::new(),
+    };
+    while let Some(arg) = p.words.pop() {
+        if arg == "--" {
+            while let Some(w) = p.words.pop() {
+                p.positional.push(w);
+            }
+            break;
+        }
+        if let Some(long) = arg.strip_prefix("--") {
+            p.long_option(&arg, long)?;
+        } else if arg.len() > 1 && arg.starts_with('-') {
+            p.short_options(&arg)?;
+        } else {
+            p.positional.push(arg);
+        }
+    }
+    Ok(p.finish())
+}
+
+/// The words after a prompt (`$`, `>`) and the program name.
+fn arguments(words: Vec<String>) -> Vec<String> {
     let mut words = words.into_iter().peekable();
-    // Skip a prompt and the program name.
     while let Some(w) = words.peek() {
         if w == "$" || w == ">" {
             words.next();
@@ -125,10 +154,11 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<CurlCommand> {
         }
     }
     words.next(); // `curl`
-    let mut cmd = CurlCommand::default();
-    let mut data_parts: Vec<String> = Vec::new();
-    let mut positional: Vec<String> = Vec::new();
-    let mut words: Vec<String> = words.collect();
+    words.collect()
+}
+
+/// Refuses PowerShell's `curl` alias (Invoke-WebRequest), recognised by its parameters.
+fn reject_powershell(name: &str, words: &[String]) -> Result<()> {
     const POWERSHELL: &[&str] = &[
         "-uri",
         "-method",
@@ -147,123 +177,153 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<CurlCommand> {
             "this is PowerShell's curl alias (Invoke-WebRequest), not curl; save the body as a JSON file and pass it with --endpoint",
         ));
     }
-    words.reverse(); // pop from the end
-    let missing = |opt: &str| Error::input(name, format!("curl option {opt} needs a value"));
-    while let Some(arg) = words.pop() {
-        if arg == "--" {
-            while let Some(w) = words.pop() {
-                positional.push(w);
+    Ok(())
+}
+
+/// A curl command line being read, option by option.
+struct Parser<'a> {
+    /// Names the source in errors.
+    name: &'a str,
+    /// The words not read yet, the next one last.
+    words: Vec<String>,
+    cmd: CurlCommand,
+    /// The data options' values, joined with `&` at the end.
+    data_parts: Vec<String>,
+    /// Words that are not options (the URL among them).
+    positional: Vec<String>,
+}
+
+impl Parser<'_> {
+    /// The error for option `opt` given without its value.
+    fn missing(&self, opt: &str) -> Error {
+        Error::input(self.name, format!("curl option {opt} needs a value"))
+    }
+
+    /// A long option `arg` (`long` without its dashes), with its value attached (`--opt=value`) or in the next
+    /// word when it takes one.
+    fn long_option(&mut self, arg: &str, long: &str) -> Result<()> {
+        let (opt, attached) = match long.split_once('=') {
+            Some((o, v)) if takes_value_long(&format!("--{o}")) => {
+                (format!("--{o}"), Some(v.to_string()))
             }
-            break;
-        }
-        if let Some(long) = arg.strip_prefix("--") {
-            let (opt, attached) = match long.split_once('=') {
-                Some((o, v)) if takes_value_long(&format!("--{o}")) => {
-                    (format!("--{o}"), Some(v.to_string()))
-                }
-                _ => (arg.clone(), None),
-            };
-            let value = |words: &mut Vec<String>| -> Result<String> {
-                match &attached {
-                    Some(v) => Ok(v.clone()),
-                    None => words.pop().ok_or_else(|| missing(&opt)),
-                }
-            };
+            _ => (arg.to_string(), None),
+        };
+        if !takes_value_long(&opt) {
+            // Flags without a value (-s, --compressed, --location, ...) and unknown options.
             match opt.as_str() {
-                "--request" => cmd.method = Some(value(&mut words)?),
-                "--header" => push_header(&mut cmd.headers, &value(&mut words)?),
-                "--url" => positional.insert(0, value(&mut words)?),
-                "--user" => push_basic(&mut cmd.headers, &value(&mut words)?),
-                "--user-agent" => cmd
-                    .headers
-                    .push(Header::new("User-Agent", value(&mut words)?)),
-                "--referer" => cmd.headers.push(Header::new("Referer", value(&mut words)?)),
-                "--cookie" => cmd.headers.push(Header::new("Cookie", value(&mut words)?)),
-                "--data" | "--data-ascii" | "--data-binary" => {
-                    data_parts.push(read_data(name, &value(&mut words)?, true)?)
-                }
-                "--data-raw" => data_parts.push(value(&mut words)?),
-                "--data-urlencode" => data_parts.push(read_data(name, &value(&mut words)?, false)?),
-                "--json" => {
-                    data_parts.push(read_data(name, &value(&mut words)?, true)?);
-                    if crate::exchange::header(&cmd.headers, "content-type").is_none() {
-                        cmd.headers
-                            .push(Header::new("Content-Type", "application/json"));
-                    }
-                    if crate::exchange::header(&cmd.headers, "accept").is_none() {
-                        cmd.headers.push(Header::new("Accept", "application/json"));
-                    }
-                }
-                "--form" | "--form-string" => cmd.form.push(FormSpec {
-                    spec: value(&mut words)?,
-                    literal: opt == "--form-string",
-                }),
-                "--get" => cmd.get = true,
-                "--head" => cmd.head = true,
-                o if SKIP_WITH_VALUE.contains(&o) => {
-                    value(&mut words)?;
-                }
-                // Flags without a value (-s, --compressed, --location, ...) and unknown options.
+                "--get" => self.cmd.get = true,
+                "--head" => self.cmd.head = true,
                 _ => {}
             }
-            continue;
+            return Ok(());
         }
-        if arg.len() > 1 && arg.starts_with('-') {
-            // A cluster of short options: `-sS`, `-XPOST`, `-sH 'a: b'`.
-            let chars: Vec<char> = arg.chars().skip(1).collect();
-            let mut i = 0;
-            while i < chars.len() {
-                let c = chars[i];
-                if SHORT_WITH_VALUE.contains(&c) {
-                    let rest: String = chars[i + 1..].iter().collect();
-                    let v = if rest.is_empty() {
-                        words.pop().ok_or_else(|| missing(&format!("-{c}")))?
-                    } else {
-                        rest
-                    };
-                    match c {
-                        'X' => cmd.method = Some(v),
-                        'H' => push_header(&mut cmd.headers, &v),
-                        'd' => data_parts.push(read_data(name, &v, true)?),
-                        'u' => push_basic(&mut cmd.headers, &v),
-                        'A' => cmd.headers.push(Header::new("User-Agent", v)),
-                        'e' => cmd.headers.push(Header::new("Referer", v)),
-                        'b' => cmd.headers.push(Header::new("Cookie", v)),
-                        'F' => cmd.form.push(FormSpec {
-                            spec: v,
-                            literal: false,
-                        }),
-                        _ => {}
-                    }
-                    break;
-                }
-                match c {
-                    'G' => cmd.get = true,
-                    'I' => cmd.head = true,
-                    _ => {}
-                }
-                i += 1;
+        let value = match attached {
+            Some(v) => v,
+            None => self.words.pop().ok_or_else(|| self.missing(&opt))?,
+        };
+        self.option_value(&opt, value)
+    }
+
+    /// What a long option that takes a value does with `v`.
+    fn option_value(&mut self, opt: &str, v: String) -> Result<()> {
+        let (name, cmd) = (self.name, &mut self.cmd);
+        match opt {
+            "--request" => cmd.method = Some(v),
+            "--header" => push_header(&mut cmd.headers, &v),
+            "--url" => self.positional.insert(0, v),
+            "--user" => push_basic(&mut cmd.headers, &v),
+            "--user-agent" => cmd.headers.push(Header::new("User-Agent", v)),
+            "--referer" => cmd.headers.push(Header::new("Referer", v)),
+            "--cookie" => cmd.headers.push(Header::new("Cookie", v)),
+            "--data" | "--data-ascii" | "--data-binary" => {
+                self.data_parts.push(read_data(name, &v, true)?)
             }
-            continue;
+            "--data-raw" => self.data_parts.push(v),
+            "--data-urlencode" => self.data_parts.push(read_data(name, &v, false)?),
+            "--json" => {
+                self.data_parts.push(read_data(name, &v, true)?);
+                if crate::exchange::header(&cmd.headers, "content-type").is_none() {
+                    cmd.headers
+                        .push(Header::new("Content-Type", "application/json"));
+                }
+                if crate::exchange::header(&cmd.headers, "accept").is_none() {
+                    cmd.headers.push(Header::new("Accept", "application/json"));
+                }
+            }
+            "--form" | "--form-string" => cmd.form.push(FormSpec {
+                spec: v,
+                literal: opt == "--form-string",
+            }),
+            // SKIP_WITH_VALUE: the value is read and dropped.
+            _ => {}
         }
-        positional.push(arg);
+        Ok(())
     }
-    if !data_parts.is_empty() {
-        cmd.data = Some(data_parts.join("&"));
-    }
-    let url = positional
-        .iter()
-        .find(|p| p.contains("://"))
-        .or_else(|| positional.first())
-        .cloned();
-    cmd.url = url.map(|u| {
-        if u.contains("://") {
-            u
-        } else {
-            format!("http://{u}")
+
+    /// A cluster of short options: `-sS`, `-XPOST`, `-sH 'a: b'`. An option that takes a value ends the
+    /// cluster: the rest of it is the value, or the next word when nothing is left.
+    fn short_options(&mut self, arg: &str) -> Result<()> {
+        let chars: Vec<char> = arg.chars().skip(1).collect();
+        for (i, &c) in chars.iter().enumerate() {
+            if SHORT_WITH_VALUE.contains(&c) {
+                let rest: String = chars[i + 1..].iter().collect();
+                let v = if rest.is_empty() {
+                    self.words
+                        .pop()
+                        .ok_or_else(|| self.missing(&format!("-{c}")))?
+                } else {
+                    rest
+                };
+                return match long_form(c) {
+                    Some(long) => self.option_value(long, v),
+                    None => Ok(()),
+                };
+            }
+            match c {
+                'G' => self.cmd.get = true,
+                'I' => self.cmd.head = true,
+                _ => {}
+            }
         }
-    });
-    Ok(cmd)
+        Ok(())
+    }
+
+    /// The command: the data joined with `&`, and the URL (the first positional word with a scheme, else
+    /// the first one, given `http://` when it has no scheme, as curl does).
+    fn finish(mut self) -> CurlCommand {
+        if !self.data_parts.is_empty() {
+            self.cmd.data = Some(self.data_parts.join("&"));
+        }
+        let url = self
+            .positional
+            .iter()
+            .find(|p| p.contains("://"))
+            .or_else(|| self.positional.first())
+            .cloned();
+        self.cmd.url = url.map(|u| {
+            if u.contains("://") {
+                u
+            } else {
+                format!("http://{u}")
+            }
+        });
+        self.cmd
+    }
+}
+
+/// The long option a short one that takes a value stands for, among those the tool reads.
+fn long_form(c: char) -> Option<&'static str> {
+    Some(match c {
+        'X' => "--request",
+        'H' => "--header",
+        'd' => "--data",
+        'u' => "--user",
+        'A' => "--user-agent",
+        'e' => "--referer",
+        'b' => "--cookie",
+        'F' => "--form",
+        _ => return None,
+    })
 }
 
 fn takes_value_long(opt: &str) -> bool {
@@ -488,20 +548,6 @@ fn expand_ansi_c_quotes(text: &str) -> String {
 fn decode_ansi_c(chars: &[char], start: usize) -> (String, usize) {
     let mut s = String::new();
     let mut i = start;
-    let hex = |chars: &[char], i: usize, max: usize| -> (u32, usize) {
-        let mut v = 0u32;
-        let mut n = 0;
-        while n < max {
-            match chars.get(i + n).and_then(|c| c.to_digit(16)) {
-                Some(d) => {
-                    v = v * 16 + d;
-                    n += 1;
-                }
-                None => break,
-            }
-        }
-        (v, n)
-    };
     while i < chars.len() {
         let c = chars[i];
         if c == '\'' {
@@ -518,61 +564,87 @@ fn decode_ansi_c(chars: &[char], start: usize) -> (String, usize) {
             continue;
         };
         i += 2;
-        match e {
-            'n' => s.push('\n'),
-            't' => s.push('\t'),
-            'r' => s.push('\r'),
-            'a' => s.push('\u{7}'),
-            'b' => s.push('\u{8}'),
-            'e' | 'E' => s.push('\u{1b}'),
-            'f' => s.push('\u{c}'),
-            'v' => s.push('\u{b}'),
-            '\\' => s.push('\\'),
-            '\'' => s.push('\''),
-            '"' => s.push('"'),
-            '?' => s.push('?'),
-            'x' => {
-                let (v, n) = hex(chars, i, 2);
-                if n == 0 {
-                    s.push_str("\\x");
-                } else {
-                    s.push(char::from_u32(v).unwrap_or('\u{fffd}'));
-                    i += n;
-                }
-            }
-            'u' | 'U' => {
-                let (v, n) = hex(chars, i, if e == 'u' { 4 } else { 8 });
-                if n == 0 {
-                    s.push('\\');
-                    s.push(e);
-                } else {
-                    s.push(char::from_u32(v).unwrap_or('\u{fffd}'));
-                    i += n;
-                }
-            }
-            '0'..='7' => {
-                let mut v = e.to_digit(8).unwrap_or(0);
-                let mut n = 0;
-                while n < 2 {
-                    match chars.get(i + n).and_then(|c| c.to_digit(8)) {
-                        Some(d) => {
-                            v = v * 8 + d;
-                            n += 1;
-                        }
-                        None => break,
-                    }
-                }
-                i += n;
-                s.push(char::from_u32(v).unwrap_or('\u{fffd}'));
-            }
-            other => {
-                s.push('\\');
-                s.push(other);
-            }
-        }
+        i += push_ansi_c_escape(&mut s, e, chars, i);
     }
     // Unterminated: keep what there is (shell-words will not see a quote problem).
     (s, chars.len())
+}
+
+/// Pushes what the escape `\e` stands for onto `s` (an escape it does not know stays as written); the escape's
+/// digits, if it takes any, start at `chars[i]`. Returns how many digits it took.
+fn push_ansi_c_escape(s: &mut String, e: char, chars: &[char], i: usize) -> usize {
+    match e {
+        'n' => s.push('\n'),
+        't' => s.push('\t'),
+        'r' => s.push('\r'),
+        'a' => s.push('\u{7}'),
+        'b' => s.push('\u{8}'),
+        'e' | 'E' => s.push('\u{1b}'),
+        'f' => s.push('\u{c}'),
+        'v' => s.push('\u{b}'),
+        '\\' => s.push('\\'),
+        '\'' => s.push('\''),
+        '"' => s.push('"'),
+        '?' => s.push('?'),
+        'x' | 'u' | 'U' => {
+            let max = match e {
+                'x' => 2,
+                'u' => 4,
+                _ => 8,
+            };
+            let (v, n) = hex_value(chars, i, max);
+            if n == 0 {
+                s.push('\\');
+                s.push(e);
+            } else {
+                s.push(char::from_u32(v).unwrap_or('\u{fffd}'));
+            }
+            return n;
+        }
+        '0'..='7' => {
+            let (v, n) = octal_value(e, chars, i);
+            s.push(char::from_u32(v).unwrap_or('\u{fffd}'));
+            return n;
+        }
+        other => {
+            s.push('\\');
+            s.push(other);
+        }
+    }
+    0
+}
+
+/// The value of up to `max` hex digits at `chars[i]`, and how many there were.
+fn hex_value(chars: &[char], i: usize, max: usize) -> (u32, usize) {
+    let mut v = 0u32;
+    let mut n = 0;
+    while n < max {
+        match chars.get(i + n).and_then(|c| c.to_digit(16)) {
+            Some(d) => {
+                v = v * 16 + d;
+                n += 1;
+            }
+            None => break,
+        }
+    }
+    (v, n)
+}
+
+/// The value of an octal escape whose first digit is `first`, with up to two more digits at `chars[i]`, and
+/// how many more there were.
+fn octal_value(first: char, chars: &[char], i: usize) -> (u32, usize) {
+    let mut v = first.to_digit(8).unwrap_or(0);
+    let mut n = 0;
+    while n < 2 {
+        match chars.get(i + n).and_then(|c| c.to_digit(8)) {
+            Some(d) => {
+                v = v * 8 + d;
+                n += 1;
+            }
+            None => break,
+        }
+    }
+    (v, n)
 }
 
 #[cfg(test)]

@@ -314,6 +314,8 @@ impl Shared {
 const PRODUCTION_LIMIT_MESSAGE: &str =
     "You are past the per minute request limit, please wait and try again later.";
 
+/// Answers one request after [`handle`] recorded it: the tokenizer files; then the scenario, the key and the
+/// rate limit, in that order; then the route.
 #[allow(clippy::too_many_arguments)]
 async fn serve(
     shared: &Shared,
@@ -335,90 +337,21 @@ async fn serve(
         meta.trial_calls = Some(shared.peek_calls(k, path));
     }
 
-    // The scenario: header first, then the config, then flaky mode.
-    let forced = match headers
-        .get(SIMULATE_HEADER)
-        .map(|v| v.to_str().unwrap_or(""))
-    {
-        Some(name) => Some(
-            name.parse::<Scenario>()
-                .map_err(|e| Reject::bad(format!("invalid request: {SIMULATE_HEADER}: {e}")))?,
-        ),
-        None => {
-            let all = *lock(&shared.scenario);
-            all.or_else(|| shared.flaky(path))
-        }
-    };
+    let forced = forced_scenario(shared, headers, path)?;
     let parsed: Option<Result<Value, String>> =
         (method == Method::POST).then(|| serde_json::from_slice(body).map_err(|e| e.to_string()));
     let json = parsed.as_ref().and_then(|p| p.as_ref().ok());
-    let mut mode = StreamMode::Normal;
-    if let (Some(sc), Some(i)) = (forced, meta.record) {
-        if let Some(r) = lock(&shared.requests).get_mut(i) {
-            r.scenario = Some(sc);
-        }
-    }
-    match forced {
-        Some(Scenario::Hang) => {
-            tokio::time::sleep(shared.config.hang_for).await;
-            return Err(Reject::new(
-                504,
-                "gateway timeout: the upstream service did not respond in time",
-            ));
-        }
-        Some(Scenario::Reset) => {
-            ctx.reset.store(true, Ordering::SeqCst);
-            ctx.notify.notify_one();
-            std::future::pending::<()>().await;
-            unreachable!("a pending future never completes");
-        }
-        Some(Scenario::StreamError) => mode = StreamMode::Error,
-        Some(Scenario::StreamCut) => mode = StreamMode::Cut,
-        Some(sc) => return Err(scenario_reject(shared, sc, &route, json)),
-        None => {}
-    }
+    record_scenario(shared, meta, forced);
+    let mode = play_scenario(shared, ctx, forced, &route, json).await?;
 
     // Auth.
     let Some(key) = key else {
         return Err(Reject::new(401, "no api key supplied"));
     };
-    if shared.config.expired_keys.contains(&key) {
-        return Err(Reject::new(
-            401,
-            "Your API key has expired. Please create a new key at https://dashboard.cohere.com/api-keys",
-        ));
+    if !check_key(shared, &key, trial)? {
+        return unknown_key(&route);
     }
-    let known = trial
-        || shared
-            .config
-            .valid_keys
-            .as_ref()
-            .is_none_or(|v| v.contains(&key));
-    if !known {
-        if route == Route::Api(Endpoint::CheckApiKey) {
-            return Ok(json_response(200, &json!({"valid": false})));
-        }
-        return Err(Reject::new(401, "invalid api token"));
-    }
-    match shared.take_call(&key, path) {
-        Ok(n) => {
-            if trial {
-                meta.trial_calls = Some(n);
-            }
-        }
-        Err(retry_after) => {
-            let message = if trial {
-                shared.trial_limit_message()
-            } else {
-                PRODUCTION_LIMIT_MESSAGE.to_string()
-            };
-            return Err(Reject {
-                status: 429,
-                message,
-                retry_after: Some(retry_after),
-            });
-        }
-    }
+    count_call(shared, &key, path, trial, meta)?;
 
     let endpoint = match route {
         Route::Model(name) => return model_info(shared, &name),
@@ -427,46 +360,162 @@ async fn serve(
             return resources::handle(shared, e, method, path, query, headers, body)
         }
         Route::Api(e) => e,
-        Route::Tokenizer(_) | Route::NotFound => {
-            return Err(Reject::new(
-                404,
-                format!("not found: no route for {method} {path}"),
+        Route::Tokenizer(_) | Route::NotFound => return Err(no_route(method, path)),
+    };
+    api(shared, endpoint, parsed, headers, mode).unwrap_or_else(|| Err(no_route(method, path)))
+}
+
+/// The scenario of this call: the `x-simulate` header first, then the simulator's own scenario, then flaky
+/// mode. An unknown name in the header is a 400.
+fn forced_scenario(shared: &Shared, headers: &HeaderMap, path: &str) -> R<Option<Scenario>> {
+    match headers
+        .get(SIMULATE_HEADER)
+        .map(|v| v.to_str().unwrap_or(""))
+    {
+        Some(name) => name
+            .parse::<Scenario>()
+            .map(Some)
+            .map_err(|e| Reject::bad(format!("invalid request: {SIMULATE_HEADER}: {e}"))),
+        None => {
+            let all = *lock(&shared.scenario);
+            Ok(all.or_else(|| shared.flaky(path)))
+        }
+    }
+}
+
+/// Notes the forced scenario, if any, in the request's record.
+fn record_scenario(shared: &Shared, meta: &Meta, forced: Option<Scenario>) {
+    if let (Some(sc), Some(i)) = (forced, meta.record) {
+        if let Some(r) = lock(&shared.requests).get_mut(i) {
+            r.scenario = Some(sc);
+        }
+    }
+}
+
+/// Plays the forced scenario: a hang (then a 504), a reset connection, the stream mode of the stream
+/// scenarios, or the scenario's error answer. Without one, streams end normally.
+async fn play_scenario(
+    shared: &Shared,
+    ctx: &ConnCtx,
+    forced: Option<Scenario>,
+    route: &Route,
+    json: Option<&Value>,
+) -> R<StreamMode> {
+    match forced {
+        Some(Scenario::Hang) => {
+            tokio::time::sleep(shared.config.hang_for).await;
+            Err(Reject::new(
+                504,
+                "gateway timeout: the upstream service did not respond in time",
             ))
         }
-    };
+        Some(Scenario::Reset) => {
+            ctx.reset.store(true, Ordering::SeqCst);
+            ctx.notify.notify_one();
+            std::future::pending::<()>().await;
+            unreachable!("a pending future never completes");
+        }
+        Some(Scenario::StreamError) => Ok(StreamMode::Error),
+        Some(Scenario::StreamCut) => Ok(StreamMode::Cut),
+        Some(sc) => Err(scenario_reject(shared, sc, route, json)),
+        None => Ok(StreamMode::Normal),
+    }
+}
+
+/// Whether the simulator knows `key` (a trial key always counts); an expired key is a 401.
+fn check_key(shared: &Shared, key: &str, trial: bool) -> R<bool> {
+    if shared.config.expired_keys.iter().any(|k| k == key) {
+        return Err(Reject::new(
+            401,
+            "Your API key has expired. Please create a new key at https://dashboard.cohere.com/api-keys",
+        ));
+    }
+    Ok(trial
+        || shared
+            .config
+            .valid_keys
+            .as_ref()
+            .is_none_or(|v| v.iter().any(|k| k == key)))
+}
+
+/// The answer to a key the simulator does not know: 401, except that `check-api-key` says it is not valid.
+fn unknown_key(route: &Route) -> R<Resp> {
+    if *route == Route::Api(Endpoint::CheckApiKey) {
+        return Ok(json_response(200, &json!({"valid": false})));
+    }
+    Err(Reject::new(401, "invalid api token"))
+}
+
+/// Counts the call against the key's rate limit (a trial key's count goes into `meta`); past the limit, a
+/// 429 with `Retry-After`.
+fn count_call(shared: &Shared, key: &str, path: &str, trial: bool, meta: &mut Meta) -> R<()> {
+    match shared.take_call(key, path) {
+        Ok(n) => {
+            if trial {
+                meta.trial_calls = Some(n);
+            }
+            Ok(())
+        }
+        Err(retry_after) => {
+            let message = if trial {
+                shared.trial_limit_message()
+            } else {
+                PRODUCTION_LIMIT_MESSAGE.to_string()
+            };
+            Err(Reject {
+                status: 429,
+                message,
+                retry_after: Some(retry_after),
+            })
+        }
+    }
+}
+
+/// The 404 for a path and method the simulator does not serve.
+fn no_route(method: &Method, path: &str) -> Reject {
+    Reject::new(404, format!("not found: no route for {method} {path}"))
+}
+
+/// Answers the JSON API endpoints (check-api-key, chat, embed, rerank, tokenize) from the body as parsed;
+/// `None` for any other endpoint.
+fn api(
+    shared: &Shared,
+    endpoint: Endpoint,
+    parsed: Option<Result<Value, String>>,
+    headers: &HeaderMap,
+    mode: StreamMode,
+) -> Option<R<Resp>> {
     if endpoint == Endpoint::CheckApiKey {
-        return Ok(json_response(
+        return Some(Ok(json_response(
             200,
             &json!({"valid": true, "organization_id": "sim-org-0001", "owner_id": "sim-owner-0001"}),
-        ));
+        )));
     }
     let body = match parsed {
         Some(Ok(v)) => v,
         Some(Err(e)) => {
-            return Err(Reject::bad(format!(
+            return Some(Err(Reject::bad(format!(
                 "invalid request: could not parse JSON body: {e}"
-            )))
+            ))))
         }
         None => Value::Null,
     };
-    match endpoint {
+    Some(match endpoint {
         Endpoint::ChatV2 => chat_v2(shared, &body, mode),
-        Endpoint::ChatV1 => {
-            // v1 streams newline-delimited JSON unless the client asks for SSE with `Accepts` (sic).
-            let sse = headers
-                .get_all("accepts")
-                .iter()
-                .any(|v| v.to_str().is_ok_and(|v| v.contains("text/event-stream")));
-            chat_v1(shared, &body, mode, sse)
-        }
+        Endpoint::ChatV1 => chat_v1(shared, &body, mode, accepts_sse(headers)),
         Endpoint::EmbedV2 | Endpoint::EmbedV1 => embed(shared, endpoint, &body),
         Endpoint::RerankV2 | Endpoint::RerankV1 => rerank(shared, endpoint, &body),
         Endpoint::Tokenize => tokenize(shared, &body),
-        _ => Err(Reject::new(
-            404,
-            format!("not found: no route for {method} {path}"),
-        )),
-    }
+        _ => return None,
+    })
+}
+
+/// v1 chat streams newline-delimited JSON unless the client asks for SSE with `Accepts` (sic).
+fn accepts_sse(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("accepts")
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.contains("text/event-stream")))
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -770,8 +819,66 @@ fn usage_v2(billed_in: u64, prompt: u64, out: u64) -> Value {
     })
 }
 
+/// What the checks of a chat request leave for the answer.
+struct ChatParams<'a> {
+    model: &'a SimModel,
+    stream: bool,
+    max_tokens: Option<u64>,
+}
+
+/// The reply pieces a stream sends: all of them, or the first two when the stream errs or is cut.
+fn shown_pieces(pieces: &[String], mode: StreamMode) -> usize {
+    if mode == StreamMode::Normal {
+        pieces.len()
+    } else {
+        pieces.len().min(2)
+    }
+}
+
+/// The body of a stream response: `frames` at the configured pace, cut off after `cut_after` frames.
+fn event_body(shared: &Shared, frames: Vec<Bytes>, cut_after: Option<usize>) -> EventBody {
+    EventBody::new(
+        frames,
+        shared.config.stream_event_delay,
+        cut_after,
+        shared.event_times.clone(),
+    )
+    .end_after(shared.config.stream_end_delay)
+}
+
+/// `POST /v2/chat`: the simulator's reply as one message or as an SSE stream.
 fn chat_v2(shared: &Shared, body: &Value, mode: StreamMode) -> R<Resp> {
     let o = object(body)?;
+    let p = check_chat_v2(shared, o)?;
+    let raw = check_tokens(shared, Endpoint::ChatV2, body, p.model, p.max_tokens)?;
+    let prompt = prompt_tokens(Endpoint::ChatV2, body, raw);
+    let (pieces, out, cut) = reply(shared, p.max_tokens);
+    let id = uuid::Uuid::new_v4().to_string();
+    let finish = if cut { "MAX_TOKENS" } else { "COMPLETE" };
+    if !p.stream {
+        let (finish, text) = match mode {
+            StreamMode::Error => ("ERROR", pieces.iter().take(2).cloned().collect::<String>()),
+            _ => (finish, pieces.concat()),
+        };
+        return Ok(json_response(
+            200,
+            &json!({
+                "id": id,
+                "message": {"role": "assistant", "content": [{"type": "text", "text": text}]},
+                "finish_reason": finish,
+                "usage": usage_v2(raw, prompt, out),
+            }),
+        ));
+    }
+    let usage = |out| usage_v2(raw, prompt, out);
+    let (frames, cut_after) = chat_v2_frames(&id, &pieces, mode, finish, out, usage);
+    let body = event_body(shared, frames, cut_after);
+    Ok(stream_response("text/event-stream", body))
+}
+
+/// Checks a v2 chat body in the API's order: fields, model name, messages and their roles, stream and
+/// max_tokens, the enums, the model, an empty conversation, a tool_choice without tools.
+fn check_chat_v2<'a>(shared: &'a Shared, o: &Map<String, Value>) -> R<ChatParams<'a>> {
     check_fields(o, V2_CHAT_FIELDS)?;
     let model_name = req_str(o, "model")?;
     if !matches!(o.get("messages"), Some(Value::Array(_))) {
@@ -814,26 +921,25 @@ fn chat_v2(shared: &Shared, body: &Value, mode: StreamMode) -> R<Resp> {
     if o.get("tool_choice").is_some_and(|v| !v.is_null()) && opt_array(o, "tools")?.is_empty() {
         return Err(Reject::bad(invalid_combination_message(Endpoint::ChatV2)));
     }
-    let raw = check_tokens(shared, Endpoint::ChatV2, body, model, max_tokens)?;
-    let prompt = prompt_tokens(Endpoint::ChatV2, body, raw);
-    let (pieces, out, cut) = reply(shared, max_tokens);
-    let id = uuid::Uuid::new_v4().to_string();
-    let finish = if cut { "MAX_TOKENS" } else { "COMPLETE" };
-    if !stream {
-        let (finish, text) = match mode {
-            StreamMode::Error => ("ERROR", pieces.iter().take(2).cloned().collect::<String>()),
-            _ => (finish, pieces.concat()),
-        };
-        return Ok(json_response(
-            200,
-            &json!({
-                "id": id,
-                "message": {"role": "assistant", "content": [{"type": "text", "text": text}]},
-                "finish_reason": finish,
-                "usage": usage_v2(raw, prompt, out),
-            }),
-        ));
-    }
+    Ok(ChatParams {
+        model,
+        stream,
+        max_tokens,
+    })
+}
+
+/// The frames of a v2 chat stream: message-start, content-start, a content-delta per piece shown, then
+/// content-end and message-end, or (the error scenario) a message-end with the error. `usage` makes the
+/// usage object for a number of output tokens. Also returns, for the cut scenario, the frames sent before
+/// the cut.
+fn chat_v2_frames(
+    id: &str,
+    pieces: &[String],
+    mode: StreamMode,
+    finish: &str,
+    out: u64,
+    usage: impl Fn(u64) -> Value,
+) -> (Vec<Bytes>, Option<usize>) {
     let mut frames = vec![
         sse(
             "message-start",
@@ -845,11 +951,7 @@ fn chat_v2(shared: &Shared, body: &Value, mode: StreamMode) -> R<Resp> {
             &json!({"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "text", "text": ""}}}}),
         ),
     ];
-    let shown = if mode == StreamMode::Normal {
-        pieces.len()
-    } else {
-        pieces.len().min(2)
-    };
+    let shown = shown_pieces(pieces, mode);
     for p in &pieces[..shown] {
         frames.push(sse(
             "content-delta",
@@ -864,7 +966,7 @@ fn chat_v2(shared: &Shared, body: &Value, mode: StreamMode) -> R<Resp> {
             &json!({"type": "message-end", "delta": {
                 "error": "An internal error occurred while generating the response. Please try again.",
                 "finish_reason": "ERROR",
-                "usage": usage_v2(raw, prompt, out_so_far)}}),
+                "usage": usage(out_so_far)}}),
         ));
     } else {
         frames.push(sse(
@@ -873,18 +975,11 @@ fn chat_v2(shared: &Shared, body: &Value, mode: StreamMode) -> R<Resp> {
         ));
         frames.push(sse(
             "message-end",
-            &json!({"type": "message-end", "delta": {"finish_reason": finish, "usage": usage_v2(raw, prompt, out)}}),
+            &json!({"type": "message-end", "delta": {"finish_reason": finish, "usage": usage(out)}}),
         ));
     }
     frames.push(sse_done());
-    let body = EventBody::new(
-        frames,
-        shared.config.stream_event_delay,
-        cut_after,
-        shared.event_times.clone(),
-    )
-    .end_after(shared.config.stream_end_delay);
-    Ok(stream_response("text/event-stream", body))
+    (frames, cut_after)
 }
 
 const V1_CHAT_FIELDS: &[&str] = &[
@@ -930,8 +1025,67 @@ fn meta_v1(version: &str, billed: Value, tokens: Option<Value>) -> Value {
     meta
 }
 
+/// `POST /v1/chat`: the simulator's reply as one response, or streamed as newline-delimited JSON (SSE when
+/// `sse_frames`).
 fn chat_v1(shared: &Shared, body: &Value, mode: StreamMode, sse_frames: bool) -> R<Resp> {
     let o = object(body)?;
+    let (message, history, p) = check_chat_v1(shared, o)?;
+    let raw = check_tokens(shared, Endpoint::ChatV1, body, p.model, p.max_tokens)?;
+    let prompt = prompt_tokens(Endpoint::ChatV1, body, raw);
+    let (pieces, out, cut) = reply(shared, p.max_tokens);
+    let shown = shown_pieces(&pieces, mode);
+    let text: String = pieces[..shown].concat();
+    let out = if shown == pieces.len() {
+        out
+    } else {
+        count_text_tokens(&text)
+    };
+    let finish = match (mode, cut) {
+        (StreamMode::Error, _) => "ERROR",
+        (_, true) => "MAX_TOKENS",
+        _ => "COMPLETE",
+    };
+    let generation_id = uuid::Uuid::new_v4().to_string();
+    let mut history_out: Vec<Value> = history.to_vec();
+    history_out.push(json!({"role": "USER", "message": message}));
+    history_out.push(json!({"role": "CHATBOT", "message": text}));
+    let response = json!({
+        "response_id": uuid::Uuid::new_v4().to_string(),
+        "text": text,
+        "generation_id": generation_id,
+        "chat_history": history_out,
+        "finish_reason": finish,
+        "meta": meta_v1(
+            "1",
+            json!({"input_tokens": raw, "output_tokens": out}),
+            Some(json!({"input_tokens": prompt, "output_tokens": out})),
+        ),
+    });
+    if !p.stream {
+        return Ok(json_response(200, &response));
+    }
+    let (frames, cut_after) = chat_v1_frames(
+        &generation_id,
+        &pieces[..shown],
+        mode,
+        finish,
+        response,
+        sse_frames,
+    );
+    let body = event_body(shared, frames, cut_after);
+    let content_type = if sse_frames {
+        "text/event-stream"
+    } else {
+        "application/stream+json"
+    };
+    Ok(stream_response(content_type, body))
+}
+
+/// Checks a v1 chat body in the API's order; returns the message, the chat history and the parameters.
+fn check_chat_v1<'a>(
+    shared: &'a Shared,
+    o: &'a Map<String, Value>,
+) -> R<(&'a str, &'a [Value], ChatParams<'a>)> {
     check_fields(o, V1_CHAT_FIELDS)?;
     let message = req_str(o, "message")?;
     let model_name = opt_str(o, "model")?.unwrap_or(V1_CHAT_DEFAULT_MODEL);
@@ -963,44 +1117,25 @@ fn chat_v1(shared: &Shared, body: &Value, mode: StreamMode, sse_frames: bool) ->
         &["CONTEXTUAL", "STRICT", "NONE"],
     )?;
     let model = find_model(shared, model_name, Endpoint::ChatV1, ModelKind::Chat)?;
-    let raw = check_tokens(shared, Endpoint::ChatV1, body, model, max_tokens)?;
-    let prompt = prompt_tokens(Endpoint::ChatV1, body, raw);
-    let (pieces, out, cut) = reply(shared, max_tokens);
-    let shown = if mode == StreamMode::Normal {
-        pieces.len()
-    } else {
-        pieces.len().min(2)
+    let params = ChatParams {
+        model,
+        stream,
+        max_tokens,
     };
-    let text: String = pieces[..shown].concat();
-    let out = if shown == pieces.len() {
-        out
-    } else {
-        count_text_tokens(&text)
-    };
-    let finish = match (mode, cut) {
-        (StreamMode::Error, _) => "ERROR",
-        (_, true) => "MAX_TOKENS",
-        _ => "COMPLETE",
-    };
-    let generation_id = uuid::Uuid::new_v4().to_string();
-    let mut history_out: Vec<Value> = history.to_vec();
-    history_out.push(json!({"role": "USER", "message": message}));
-    history_out.push(json!({"role": "CHATBOT", "message": text}));
-    let response = json!({
-        "response_id": uuid::Uuid::new_v4().to_string(),
-        "text": text,
-        "generation_id": generation_id,
-        "chat_history": history_out,
-        "finish_reason": finish,
-        "meta": meta_v1(
-            "1",
-            json!({"input_tokens": raw, "output_tokens": out}),
-            Some(json!({"input_tokens": prompt, "output_tokens": out})),
-        ),
-    });
-    if !stream {
-        return Ok(json_response(200, &response));
-    }
+    Ok((message, history, params))
+}
+
+/// The frames of a v1 chat stream (SSE when `sse_frames`, else newline-delimited JSON): stream-start, a
+/// text-generation per piece shown, stream-end with the whole `response`. Also returns, for the cut
+/// scenario, the frames sent before the cut.
+fn chat_v1_frames(
+    generation_id: &str,
+    shown: &[String],
+    mode: StreamMode,
+    finish: &str,
+    response: Value,
+    sse_frames: bool,
+) -> (Vec<Bytes>, Option<usize>) {
     let frame = |v: Value| {
         if sse_frames {
             let event = v["event_type"].as_str().unwrap_or("message").to_string();
@@ -1012,7 +1147,7 @@ fn chat_v1(shared: &Shared, body: &Value, mode: StreamMode, sse_frames: bool) ->
     let mut frames = vec![frame(
         json!({"is_finished": false, "event_type": "stream-start", "generation_id": generation_id}),
     )];
-    for p in &pieces[..shown] {
+    for p in shown {
         frames.push(frame(
             json!({"is_finished": false, "event_type": "text-generation", "text": p}),
         ));
@@ -1021,19 +1156,7 @@ fn chat_v1(shared: &Shared, body: &Value, mode: StreamMode, sse_frames: bool) ->
     frames.push(frame(
         json!({"is_finished": true, "event_type": "stream-end", "finish_reason": finish, "response": response}),
     ));
-    let body = EventBody::new(
-        frames,
-        shared.config.stream_event_delay,
-        cut_after,
-        shared.event_times.clone(),
-    )
-    .end_after(shared.config.stream_end_delay);
-    let content_type = if sse_frames {
-        "text/event-stream"
-    } else {
-        "application/stream+json"
-    };
-    Ok(stream_response(content_type, body))
+    (frames, cut_after)
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1129,9 +1252,59 @@ fn embedding_of_type(v: &[f32], ty: &str) -> Value {
     }
 }
 
+/// `POST /v2/embed` and `POST /v1/embed`: a deterministic vector per text (or per input or image), as floats
+/// or by embedding type.
 fn embed(shared: &Shared, endpoint: Endpoint, body: &Value) -> R<Resp> {
     let v2 = endpoint == Endpoint::EmbedV2;
     let o = object(body)?;
+    let opts = embed_options(o, v2)?;
+    let texts = opt_array(o, "texts")?;
+    let inputs = opt_array(o, "inputs")?;
+    let images = opt_array(o, "images")?;
+    let dim =
+        opt_u64(o, "output_dimension")?.map_or(DEFAULT_DIMENSION, |d| d.clamp(1, 4096) as usize);
+    let model = find_model(shared, opts.model_name, endpoint, ModelKind::Embed)?;
+    let count = embed_count(endpoint, texts, inputs, images)?;
+    let strings = text_strings(texts)?;
+    let raw = check_tokens(shared, endpoint, body, model, None)?;
+    if opts.truncate == Some("NONE") {
+        check_untruncated(&strings, model)?;
+    }
+    let labels: Vec<String> = if strings.is_empty() {
+        (0..count).map(|i| format!("input {i}")).collect()
+    } else {
+        strings.iter().map(|s| s.to_string()).collect()
+    };
+    let vectors: Vec<Vec<f32>> = labels.iter().map(|l| vector(l, dim)).collect();
+    let by_type = v2 || !opts.type_names.is_empty();
+    let (response_type, embeddings) = embeddings(&vectors, opts.type_names, by_type);
+    let mut billed = json!({"input_tokens": raw});
+    if !images.is_empty() {
+        billed = json!({"images": images.len()});
+    }
+    Ok(json_response(
+        200,
+        &json!({
+            "id": uuid::Uuid::new_v4().to_string(),
+            "embeddings": embeddings,
+            "texts": strings,
+            "meta": meta_v1(if v2 { "2" } else { "1" }, billed, None),
+            "response_type": response_type,
+        }),
+    ))
+}
+
+/// The options of an embed request that [`embed_options`] checks.
+struct EmbedOptions<'a> {
+    model_name: &'a str,
+    truncate: Option<&'a str>,
+    /// `embedding_types`, in order.
+    type_names: Vec<&'a str>,
+}
+
+/// Checks an embed body's fields, model name, input_type, truncate and embedding_types (v2 requires the
+/// model and input_type; v1 has a default model).
+fn embed_options(o: &Map<String, Value>, v2: bool) -> R<EmbedOptions<'_>> {
     check_fields(o, if v2 { EMBED_V2_FIELDS } else { EMBED_V1_FIELDS })?;
     let model_name = if v2 {
         req_str(o, "model")?
@@ -1163,12 +1336,20 @@ fn embed(shared: &Shared, endpoint: Endpoint, body: &Value) -> R<Resp> {
         check_enum("embedding_types", Some(t.unwrap_or("")), EMBEDDING_TYPES)?;
         type_names.extend(t);
     }
-    let texts = opt_array(o, "texts")?;
-    let inputs = opt_array(o, "inputs")?;
-    let images = opt_array(o, "images")?;
-    let dim =
-        opt_u64(o, "output_dimension")?.map_or(DEFAULT_DIMENSION, |d| d.clamp(1, 4096) as usize);
-    let model = find_model(shared, model_name, endpoint, ModelKind::Embed)?;
+    Ok(EmbedOptions {
+        model_name,
+        truncate,
+        type_names,
+    })
+}
+
+/// The number of things to embed: exactly one of texts, inputs and images must be given, with at most 96.
+fn embed_count(
+    endpoint: Endpoint,
+    texts: &[Value],
+    inputs: &[Value],
+    images: &[Value],
+) -> R<usize> {
     let given = [!texts.is_empty(), !inputs.is_empty(), !images.is_empty()]
         .iter()
         .filter(|b| **b)
@@ -1187,6 +1368,11 @@ fn embed(shared: &Shared, endpoint: Endpoint, body: &Value) -> R<Resp> {
             "invalid request: total number of texts must be at most 96 - received {count}"
         )));
     }
+    Ok(count)
+}
+
+/// The `texts` of an embed request, which must all be strings.
+fn text_strings(texts: &[Value]) -> R<Vec<&str>> {
     let mut strings = Vec::new();
     for t in texts {
         strings.push(
@@ -1194,57 +1380,43 @@ fn embed(shared: &Shared, endpoint: Endpoint, body: &Value) -> R<Resp> {
                 .ok_or_else(|| Reject::malformed("invalid request: texts must be strings"))?,
         );
     }
-    let raw = check_tokens(shared, endpoint, body, model, None)?;
-    if truncate == Some("NONE") {
-        for s in &strings {
-            let n = count_text_tokens(s);
-            if n > model.context_length {
-                return Err(Reject::bad(format!(
-                    "too many tokens: size limit exceeded by {} tokens. Remove the size limit or set truncate to \
-                     START or END.",
-                    n - model.context_length
-                )));
-            }
+    Ok(strings)
+}
+
+/// With `truncate: NONE`, a text longer than the model's context is a 400.
+fn check_untruncated(strings: &[&str], model: &SimModel) -> R<()> {
+    for s in strings {
+        let n = count_text_tokens(s);
+        if n > model.context_length {
+            return Err(Reject::bad(format!(
+                "too many tokens: size limit exceeded by {} tokens. Remove the size limit or set truncate to \
+                 START or END.",
+                n - model.context_length
+            )));
         }
     }
-    let labels: Vec<String> = if strings.is_empty() {
-        (0..count).map(|i| format!("input {i}")).collect()
-    } else {
-        strings.iter().map(|s| s.to_string()).collect()
-    };
-    let vectors: Vec<Vec<f32>> = labels.iter().map(|l| vector(l, dim)).collect();
-    let by_type = v2 || !type_names.is_empty();
-    let (response_type, embeddings) = if by_type {
-        let names = if type_names.is_empty() {
-            vec!["float"]
-        } else {
-            type_names
-        };
-        let mut m = Map::new();
-        for n in names {
-            m.insert(
-                n.to_string(),
-                Value::Array(vectors.iter().map(|v| embedding_of_type(v, n)).collect()),
-            );
-        }
-        ("embeddings_by_type", Value::Object(m))
-    } else {
-        ("embeddings_floats", json!(vectors))
-    };
-    let mut billed = json!({"input_tokens": raw});
-    if !images.is_empty() {
-        billed = json!({"images": images.len()});
+    Ok(())
+}
+
+/// The `embeddings` member and its `response_type`: the vectors by embedding type (floats when no type is
+/// asked for), or as a plain list of floats.
+fn embeddings(vectors: &[Vec<f32>], type_names: Vec<&str>, by_type: bool) -> (&'static str, Value) {
+    if !by_type {
+        return ("embeddings_floats", json!(vectors));
     }
-    Ok(json_response(
-        200,
-        &json!({
-            "id": uuid::Uuid::new_v4().to_string(),
-            "embeddings": embeddings,
-            "texts": strings,
-            "meta": meta_v1(if v2 { "2" } else { "1" }, billed, None),
-            "response_type": response_type,
-        }),
-    ))
+    let names = if type_names.is_empty() {
+        vec!["float"]
+    } else {
+        type_names
+    };
+    let mut m = Map::new();
+    for n in names {
+        m.insert(
+            n.to_string(),
+            Value::Array(vectors.iter().map(|v| embedding_of_type(v, n)).collect()),
+        );
+    }
+    ("embeddings_by_type", Value::Object(m))
 }
 
 const RERANK_V2_FIELDS: &[&str] = &[

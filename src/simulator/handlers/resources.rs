@@ -180,272 +180,58 @@ pub(super) fn handle(
     let id = path_id(endpoint, path);
     let m = method.as_str();
     let mut store = lock(&shared.store);
+    let store = &mut *store;
     match (endpoint, m) {
-        (E::Summarize, "POST") => {
-            let o = json_body(body)?;
-            let text = req_str(required(&o, &["text"])?, "text")?;
-            let summary: String = text
-                .split_inclusive(['.', '!', '?'])
-                .next()
-                .unwrap_or(text)
-                .trim()
-                .to_string();
-            ok(json!({
-                "id": new_id(),
-                "summary": summary,
-                "meta": meta(count_text_tokens(text), count_text_tokens(&summary)),
-            }))
-        }
-        (E::Generate, "POST") => {
-            let o = json_body(body)?;
-            let prompt = req_str(required(&o, &["prompt"])?, "prompt")?.to_string();
-            let (pieces, out, cut) = reply(shared, opt_u64(&o, "max_tokens")?);
-            ok(json!({
-                "id": new_id(),
-                "prompt": prompt,
-                "generations": [{
-                    "id": new_id(),
-                    "text": pieces.concat(),
-                    "finish_reason": if cut { "MAX_TOKENS" } else { "COMPLETE" },
-                }],
-                "meta": meta(count_text_tokens(&prompt), out),
-            }))
-        }
-        (E::Classify, "POST") => {
-            let o = json_body(body)?;
-            let inputs = required(&o, &["inputs"])?
-                .get("inputs")
-                .and_then(Value::as_array)
-                .ok_or_else(|| Reject::bad("invalid request: inputs must be a list of strings"))?;
-            let mut labels: Vec<&str> = Vec::new();
-            for e in o
-                .get("examples")
-                .and_then(Value::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or(&[])
-            {
-                if let Some(l) = e.get("label").and_then(Value::as_str) {
-                    if !labels.contains(&l) {
-                        labels.push(l);
-                    }
-                }
-            }
-            if labels.is_empty() {
-                labels = vec!["positive", "negative"];
-            }
-            let share = 1.0 / labels.len() as f64;
-            let classifications: Vec<Value> = inputs
-                .iter()
-                .enumerate()
-                .map(|(i, input)| {
-                    let top = labels[i % labels.len()];
-                    let mut by_label = Map::new();
-                    for l in &labels {
-                        let c = if *l == top { share + 0.1 } else { share };
-                        by_label.insert(l.to_string(), json!({"confidence": c}));
-                    }
-                    json!({
-                        "id": new_id(),
-                        "input": input,
-                        "prediction": top,
-                        "predictions": [top],
-                        "confidence": share + 0.1,
-                        "confidences": [share + 0.1],
-                        "labels": by_label,
-                        "classification_type": "single-label",
-                    })
-                })
-                .collect();
-            let input_tokens = inputs
-                .iter()
-                .filter_map(Value::as_str)
-                .map(count_text_tokens)
-                .sum::<u64>();
-            ok(json!({
-                "id": new_id(),
-                "classifications": classifications,
-                "meta": {"api_version": {"version": "1"}, "billed_units": {"classifications": inputs.len(), "input_tokens": input_tokens}},
-            }))
-        }
-        (E::Detokenize, "POST") => {
-            let o = json_body(body)?;
-            let o = required(&o, &["tokens", "model"])?;
-            let ids: Vec<u32> = o
-                .get("tokens")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_u64)
-                        .map(|t| t as u32)
-                        .collect()
-                })
-                .ok_or_else(|| Reject::bad("invalid request: tokens must be a list of integers"))?;
-            let text = tokenizer()
-                .decode(&ids, false)
-                .map_err(|e| Reject::bad(format!("invalid request: cannot detokenize: {e}")))?;
-            ok(json!({"text": text, "meta": {"api_version": {"version": "1"}}}))
-        }
-        (E::AudioTranscriptions, "POST") => {
-            let multipart = headers
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
-            if !multipart {
-                return Err(Reject::bad(
-                    "invalid request: the body must be multipart/form-data",
-                ));
-            }
-            let text = String::from_utf8_lossy(body);
-            for f in ["model", "language", "file"] {
-                if !text.contains(&format!("name=\"{f}\"")) {
-                    return Err(Reject::bad(format!("invalid request: {f} is required")));
-                }
-            }
-            ok(json!({"text": shared.config.reply}))
-        }
+        (E::Summarize, "POST") => summarize(body),
+        (E::Generate, "POST") => generate(shared, body),
+        (E::Classify, "POST") => classify(body),
+        (E::Detokenize, "POST") => detokenize(body),
+        (E::AudioTranscriptions, "POST") => transcribe(shared, headers, body),
 
         (E::Batches, "GET") => {
             ok(json!({"batches": store.list(Kind::Batch), "next_page_token": ""}))
         }
-        (E::Batches, "POST") => {
-            let o = json_body(body)?;
-            required(&o, &["name", "input_dataset_id", "model"])?;
-            let id = new_id();
-            let mut batch = o.clone();
-            batch.insert("id".into(), json!(id));
-            batch.insert("status".into(), json!("BATCH_STATUS_QUEUED"));
-            batch.insert("created_at".into(), json!(now()));
-            let batch = Value::Object(batch);
-            store.insert(Kind::Batch, id, batch.clone());
-            ok(json!({ "batch": batch }))
-        }
+        (E::Batches, "POST") => create_batch(store, body),
         (E::Batch, "GET") => ok(json!({"batch": store.get(Kind::Batch, &id)?})),
-        (E::BatchCancel, "POST") => {
-            store.get_mut(Kind::Batch, &id)?["status"] = json!("BATCH_STATUS_CANCELING");
-            ok(json!({}))
-        }
+        (E::BatchCancel, "POST") => set_status(store, Kind::Batch, &id, "BATCH_STATUS_CANCELING"),
 
         (E::EmbedJobs, "GET") => ok(json!({"embed_jobs": store.list(Kind::EmbedJob)})),
-        (E::EmbedJobs, "POST") => {
-            let o = json_body(body)?;
-            required(&o, &["model", "dataset_id", "input_type"])?;
-            let id = new_id();
-            let job = json!({
-                "job_id": id,
-                "name": o.get("name").cloned().unwrap_or(Value::Null),
-                "status": "processing",
-                "created_at": now(),
-                "input_dataset_id": o["dataset_id"],
-                "model": o["model"],
-                "truncate": o.get("truncate").cloned().unwrap_or(json!("END")),
-            });
-            store.insert(Kind::EmbedJob, id.clone(), job);
-            ok(json!({"job_id": id, "meta": {"api_version": {"version": "1"}}}))
-        }
+        (E::EmbedJobs, "POST") => create_embed_job(store, body),
         (E::EmbedJob, "GET") => ok(store.get(Kind::EmbedJob, &id)?.clone()),
-        (E::EmbedJobCancel, "POST") => {
-            store.get_mut(Kind::EmbedJob, &id)?["status"] = json!("cancelling");
-            ok(json!({}))
-        }
+        (E::EmbedJobCancel, "POST") => set_status(store, Kind::EmbedJob, &id, "cancelling"),
 
         (E::Datasets, "GET") => ok(json!({"datasets": store.list(Kind::Dataset)})),
-        (E::Datasets, "POST") => {
-            let query: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-                .into_owned()
-                .collect();
-            let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-            let (Some(name), Some(ty)) = (q("name"), q("type")) else {
-                return Err(Reject::bad(
-                    "invalid request: the name and type query parameters are required",
-                ));
-            };
-            if !String::from_utf8_lossy(body).contains("filename=") {
-                return Err(Reject::bad("invalid request: a data file is required"));
-            }
-            let id = format!("{name}-{}", &new_id()[..6]);
-            store.insert(
-                Kind::Dataset,
-                id.clone(),
-                json!({"id": id, "name": name, "dataset_type": ty, "validation_status": "queued", "created_at": now()}),
-            );
-            ok(json!({ "id": id }))
-        }
+        (E::Datasets, "POST") => create_dataset(store, query, body),
         (E::DatasetsUsage, "GET") => {
             ok(json!({"organization_usage": store.list(Kind::Dataset).len() as u64 * 1024}))
         }
         (E::Dataset, "GET") => ok(json!({"dataset": store.get(Kind::Dataset, &id)?})),
-        (E::Dataset, "DELETE") => {
-            store.remove(Kind::Dataset, &id)?;
-            ok(json!({}))
-        }
+        (E::Dataset, "DELETE") => delete(store, Kind::Dataset, &id),
 
         (E::Connectors, "GET") => {
             let all = store.list(Kind::Connector);
             ok(json!({"total_count": all.len(), "connectors": all}))
         }
-        (E::Connectors, "POST") => {
-            let o = json_body(body)?;
-            required(&o, &["name", "url"])?;
-            let id = new_id();
-            let mut c = o.clone();
-            c.insert("id".into(), json!(id));
-            c.insert("created_at".into(), json!(now()));
-            c.insert("updated_at".into(), json!(now()));
-            let c = Value::Object(c);
-            store.insert(Kind::Connector, id, c.clone());
-            ok(json!({ "connector": c }))
-        }
+        (E::Connectors, "POST") => create_connector(store, body),
         (E::Connector, "GET") => ok(json!({"connector": store.get(Kind::Connector, &id)?})),
         (E::Connector, "PATCH") => {
-            let o = json_body(body)?;
-            let c = store.get_mut(Kind::Connector, &id)?;
-            for (k, v) in o {
-                c[k] = v;
-            }
-            c["updated_at"] = json!(now());
-            ok(json!({"connector": c.clone()}))
+            ok(json!({"connector": patch(store, Kind::Connector, &id, body)?}))
         }
-        (E::Connector, "DELETE") => {
-            store.remove(Kind::Connector, &id)?;
-            ok(json!({}))
-        }
-        (E::ConnectorAuthorize, "POST") => {
-            store.get(Kind::Connector, &id)?;
-            ok(json!({"redirect_url": format!("https://oauth.example.com/authorize?state={id}")}))
-        }
+        (E::Connector, "DELETE") => delete(store, Kind::Connector, &id),
+        (E::ConnectorAuthorize, "POST") => authorize_connector(store, &id),
 
         (E::FinetunedModels, "GET") => {
             let all = store.list(Kind::FinetunedModel);
             ok(json!({"total_size": all.len(), "finetuned_models": all, "next_page_token": ""}))
         }
-        (E::FinetunedModels, "POST") => {
-            let o = json_body(body)?;
-            required(&o, &["name", "settings"])?;
-            let id = new_id();
-            let mut f = o.clone();
-            f.insert("id".into(), json!(id));
-            f.insert("status".into(), json!("STATUS_QUEUED"));
-            f.insert("created_at".into(), json!(now()));
-            let f = Value::Object(f);
-            store.insert(Kind::FinetunedModel, id, f.clone());
-            ok(json!({ "finetuned_model": f }))
-        }
+        (E::FinetunedModels, "POST") => create_finetuned_model(store, body),
         (E::FinetunedModel, "GET") => {
             ok(json!({"finetuned_model": store.get(Kind::FinetunedModel, &id)?}))
         }
         (E::FinetunedModel, "PATCH") => {
-            let o = json_body(body)?;
-            let f = store.get_mut(Kind::FinetunedModel, &id)?;
-            for (k, v) in o {
-                f[k] = v;
-            }
-            f["updated_at"] = json!(now());
-            ok(json!({"finetuned_model": f.clone()}))
+            ok(json!({"finetuned_model": patch(store, Kind::FinetunedModel, &id, body)?}))
         }
-        (E::FinetunedModel, "DELETE") => {
-            store.remove(Kind::FinetunedModel, &id)?;
-            ok(json!({}))
-        }
+        (E::FinetunedModel, "DELETE") => delete(store, Kind::FinetunedModel, &id),
         (E::FinetunedModelEvents, "GET") => {
             store.get(Kind::FinetunedModel, &id)?;
             ok(json!({"events": [], "next_page_token": "", "total_size": 0}))
@@ -454,9 +240,281 @@ pub(super) fn handle(
             store.get(Kind::FinetunedModel, &id)?;
             ok(json!({"step_metrics": [], "next_page_token": ""}))
         }
-        _ => Err(Reject::new(
-            405,
-            format!("method not allowed: {m} {}", endpoint.path()),
-        )),
+        _ => Err(not_allowed(m, endpoint)),
     }
+}
+
+/// The 405 for a method the endpoint does not take.
+fn not_allowed(method: &str, endpoint: Endpoint) -> Reject {
+    Reject::new(
+        405,
+        format!("method not allowed: {method} {}", endpoint.path()),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// One-shot endpoints
+
+/// `POST /v1/summarize`: the text's first sentence.
+fn summarize(body: &[u8]) -> R<Resp> {
+    let o = json_body(body)?;
+    let text = req_str(required(&o, &["text"])?, "text")?;
+    let summary: String = text
+        .split_inclusive(['.', '!', '?'])
+        .next()
+        .unwrap_or(text)
+        .trim()
+        .to_string();
+    ok(json!({
+        "id": new_id(),
+        "summary": summary,
+        "meta": meta(count_text_tokens(text), count_text_tokens(&summary)),
+    }))
+}
+
+/// `POST /v1/generate`: the simulator's reply as one generation, cut to `max_tokens`.
+fn generate(shared: &Shared, body: &[u8]) -> R<Resp> {
+    let o = json_body(body)?;
+    let prompt = req_str(required(&o, &["prompt"])?, "prompt")?.to_string();
+    let (pieces, out, cut) = reply(shared, opt_u64(&o, "max_tokens")?);
+    ok(json!({
+        "id": new_id(),
+        "prompt": prompt,
+        "generations": [{
+            "id": new_id(),
+            "text": pieces.concat(),
+            "finish_reason": if cut { "MAX_TOKENS" } else { "COMPLETE" },
+        }],
+        "meta": meta(count_text_tokens(&prompt), out),
+    }))
+}
+
+/// `POST /v1/classify`: each input gets the examples' labels in turn (or positive and negative when there
+/// are no examples), with a little more confidence than the rest.
+fn classify(body: &[u8]) -> R<Resp> {
+    let o = json_body(body)?;
+    let inputs = required(&o, &["inputs"])?
+        .get("inputs")
+        .and_then(Value::as_array)
+        .ok_or_else(|| Reject::bad("invalid request: inputs must be a list of strings"))?;
+    let labels = example_labels(&o);
+    let classifications: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| classification(input, &labels, labels[i % labels.len()]))
+        .collect();
+    let input_tokens = inputs
+        .iter()
+        .filter_map(Value::as_str)
+        .map(count_text_tokens)
+        .sum::<u64>();
+    ok(json!({
+        "id": new_id(),
+        "classifications": classifications,
+        "meta": {"api_version": {"version": "1"}, "billed_units": {"classifications": inputs.len(), "input_tokens": input_tokens}},
+    }))
+}
+
+/// The distinct labels of a classify request's examples, in order; positive and negative when none.
+fn example_labels(o: &Map<String, Value>) -> Vec<&str> {
+    let mut labels: Vec<&str> = Vec::new();
+    for e in o
+        .get("examples")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+    {
+        if let Some(l) = e.get("label").and_then(Value::as_str) {
+            if !labels.contains(&l) {
+                labels.push(l);
+            }
+        }
+    }
+    if labels.is_empty() {
+        labels = vec!["positive", "negative"];
+    }
+    labels
+}
+
+/// One classification of `input`: `top` is predicted, a little more confident than the other labels.
+fn classification(input: &Value, labels: &[&str], top: &str) -> Value {
+    let share = 1.0 / labels.len() as f64;
+    let mut by_label = Map::new();
+    for l in labels {
+        let c = if *l == top { share + 0.1 } else { share };
+        by_label.insert(l.to_string(), json!({"confidence": c}));
+    }
+    json!({
+        "id": new_id(),
+        "input": input,
+        "prediction": top,
+        "predictions": [top],
+        "confidence": share + 0.1,
+        "confidences": [share + 0.1],
+        "labels": by_label,
+        "classification_type": "single-label",
+    })
+}
+
+/// `POST /v1/detokenize`: the token ids decoded with the simulator's tokenizer.
+fn detokenize(body: &[u8]) -> R<Resp> {
+    let o = json_body(body)?;
+    let o = required(&o, &["tokens", "model"])?;
+    let ids: Vec<u32> = o
+        .get("tokens")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_u64)
+                .map(|t| t as u32)
+                .collect()
+        })
+        .ok_or_else(|| Reject::bad("invalid request: tokens must be a list of integers"))?;
+    let text = tokenizer()
+        .decode(&ids, false)
+        .map_err(|e| Reject::bad(format!("invalid request: cannot detokenize: {e}")))?;
+    ok(json!({"text": text, "meta": {"api_version": {"version": "1"}}}))
+}
+
+/// `POST /v2/audio/transcriptions`: a multipart body with the required parts gets the simulator's reply.
+fn transcribe(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> R<Resp> {
+    let multipart = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    if !multipart {
+        return Err(Reject::bad(
+            "invalid request: the body must be multipart/form-data",
+        ));
+    }
+    let text = String::from_utf8_lossy(body);
+    for f in ["model", "language", "file"] {
+        if !text.contains(&format!("name=\"{f}\"")) {
+            return Err(Reject::bad(format!("invalid request: {f} is required")));
+        }
+    }
+    ok(json!({"text": shared.config.reply}))
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Collections
+
+/// The request body with a new `id` and then `fields`, in that order, stored under `kind`; returns it.
+fn create_from_body(
+    store: &mut Store,
+    kind: Kind,
+    mut o: Map<String, Value>,
+    fields: [(&str, Value); 2],
+) -> Value {
+    let id = new_id();
+    o.insert("id".into(), json!(id));
+    for (k, v) in fields {
+        o.insert(k.into(), v);
+    }
+    let v = Value::Object(o);
+    store.insert(kind, id, v.clone());
+    v
+}
+
+/// `POST /v2/batches`.
+fn create_batch(store: &mut Store, body: &[u8]) -> R<Resp> {
+    let o = json_body(body)?;
+    required(&o, &["name", "input_dataset_id", "model"])?;
+    let fields = [
+        ("status", json!("BATCH_STATUS_QUEUED")),
+        ("created_at", json!(now())),
+    ];
+    let batch = create_from_body(store, Kind::Batch, o, fields);
+    ok(json!({ "batch": batch }))
+}
+
+/// `POST /v1/embed-jobs`.
+fn create_embed_job(store: &mut Store, body: &[u8]) -> R<Resp> {
+    let o = json_body(body)?;
+    required(&o, &["model", "dataset_id", "input_type"])?;
+    let id = new_id();
+    let job = json!({
+        "job_id": id,
+        "name": o.get("name").cloned().unwrap_or(Value::Null),
+        "status": "processing",
+        "created_at": now(),
+        "input_dataset_id": o["dataset_id"],
+        "model": o["model"],
+        "truncate": o.get("truncate").cloned().unwrap_or(json!("END")),
+    });
+    store.insert(Kind::EmbedJob, id.clone(), job);
+    ok(json!({"job_id": id, "meta": {"api_version": {"version": "1"}}}))
+}
+
+/// `POST /v1/datasets`: name and type in the query, the data as a multipart file.
+fn create_dataset(store: &mut Store, query: &str, body: &[u8]) -> R<Resp> {
+    let query: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let (Some(name), Some(ty)) = (q("name"), q("type")) else {
+        return Err(Reject::bad(
+            "invalid request: the name and type query parameters are required",
+        ));
+    };
+    if !String::from_utf8_lossy(body).contains("filename=") {
+        return Err(Reject::bad("invalid request: a data file is required"));
+    }
+    let id = format!("{name}-{}", &new_id()[..6]);
+    store.insert(
+        Kind::Dataset,
+        id.clone(),
+        json!({"id": id, "name": name, "dataset_type": ty, "validation_status": "queued", "created_at": now()}),
+    );
+    ok(json!({ "id": id }))
+}
+
+/// `POST /v1/connectors`.
+fn create_connector(store: &mut Store, body: &[u8]) -> R<Resp> {
+    let o = json_body(body)?;
+    required(&o, &["name", "url"])?;
+    let fields = [("created_at", json!(now())), ("updated_at", json!(now()))];
+    let c = create_from_body(store, Kind::Connector, o, fields);
+    ok(json!({ "connector": c }))
+}
+
+/// `POST /v1/finetuning/finetuned-models`.
+fn create_finetuned_model(store: &mut Store, body: &[u8]) -> R<Resp> {
+    let o = json_body(body)?;
+    required(&o, &["name", "settings"])?;
+    let fields = [
+        ("status", json!("STATUS_QUEUED")),
+        ("created_at", json!(now())),
+    ];
+    let f = create_from_body(store, Kind::FinetunedModel, o, fields);
+    ok(json!({ "finetuned_model": f }))
+}
+
+/// `POST /v1/connectors/{id}/oauth/authorize`: where the OAuth flow of a stored connector starts.
+fn authorize_connector(store: &Store, id: &str) -> R<Resp> {
+    store.get(Kind::Connector, id)?;
+    ok(json!({"redirect_url": format!("https://oauth.example.com/authorize?state={id}")}))
+}
+
+/// A cancel: sets the status of the stored object and answers `{}`.
+fn set_status(store: &mut Store, kind: Kind, id: &str, status: &str) -> R<Resp> {
+    store.get_mut(kind, id)?["status"] = json!(status);
+    ok(json!({}))
+}
+
+/// A PATCH: the body's fields over the stored object, with a new `updated_at`; returns the object.
+fn patch(store: &mut Store, kind: Kind, id: &str, body: &[u8]) -> R<Value> {
+    let o = json_body(body)?;
+    let v = store.get_mut(kind, id)?;
+    for (k, x) in o {
+        v[k] = x;
+    }
+    v["updated_at"] = json!(now());
+    Ok(v.clone())
+}
+
+/// A DELETE: removes the stored object and answers `{}`.
+fn delete(store: &mut Store, kind: Kind, id: &str) -> R<Resp> {
+    store.remove(kind, id)?;
+    ok(json!({}))
 }

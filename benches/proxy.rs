@@ -444,9 +444,10 @@ fn main() {
     let minimal = upstream_rt.block_on(minimal_upstream());
     let start_proxy = |upstream: String| {
         proxy_rt
-            .block_on(Proxy::start(ObserveOptions {
-                upstream,
-                ..ObserveOptions::default()
+            .block_on(Proxy::start({
+                let mut o = ObserveOptions::default();
+                o.upstream = upstream;
+                o
             }))
             .expect("proxy")
     };
@@ -543,7 +544,11 @@ fn main() {
             let out = child.stdout.take().expect("child stdout");
             std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line).expect("simulator address");
             let base = line.trim().strip_prefix("SIM ").expect("SIM line").to_string();
-            let proxy = Proxy::start(ObserveOptions { upstream: base.clone(), ..ObserveOptions::default() })
+            let proxy = Proxy::start({
+                let mut o = ObserveOptions::default();
+                o.upstream = base.clone();
+                o
+            })
                 .await
                 .expect("proxy");
             pin(0, false);

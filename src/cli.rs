@@ -767,13 +767,14 @@ async fn cmd_observe(a: ObserveArgs, env: &EnvSettings, term: &mut Term) -> anyh
     let bo = out.bundle_options(env);
     pipeline::preflight(&bo)?;
     let net = net_options(env)?;
-    let proxy = Proxy::start(ObserveOptions {
-        listen,
-        allow_remote,
-        upstream: upstream.clone(),
-        record_all: all,
-        net: net.clone(),
-        ..Default::default()
+    let proxy = Proxy::start({
+        let mut o = ObserveOptions::default();
+        o.listen = listen;
+        o.allow_remote = allow_remote;
+        o.upstream = upstream.clone();
+        o.record_all = all;
+        o.net = net.clone();
+        o
     })
     .await?;
     if !proxy.addr().ip().to_canonical().is_loopback() {

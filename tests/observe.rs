@@ -212,9 +212,10 @@ impl Upstream {
 }
 
 async fn proxy_for(upstream: &str) -> Proxy {
-    Proxy::start(ObserveOptions {
-        upstream: upstream.to_string(),
-        ..ObserveOptions::default()
+    Proxy::start({
+        let mut o = ObserveOptions::default();
+        o.upstream = upstream.to_string();
+        o
     })
     .await
     .expect("proxy starts")
@@ -548,12 +549,13 @@ async fn client_gone_before_the_upstream_answers_is_recorded() {
 #[tokio::test]
 async fn record_all_keeps_successes_and_the_cap_drops_oldest_successes_first() {
     let up = Upstream::start().await;
-    let proxy = Proxy::start(ObserveOptions {
-        upstream: up.url(),
-        record_all: true,
-        max_records: 3,
-        body_cap: 16,
-        ..ObserveOptions::default()
+    let proxy = Proxy::start({
+        let mut o = ObserveOptions::default();
+        o.upstream = up.url();
+        o.record_all = true;
+        o.max_records = 3;
+        o.body_cap = 16;
+        o
     })
     .await
     .unwrap();

@@ -105,9 +105,10 @@ async fn chat(client: &reqwest::Client, base: &str) -> Value {
 #[tokio::test]
 async fn base_path_and_host_are_applied_and_the_upstream_connection_is_reused() {
     let (addr, seen) = upstream(None).await;
-    let proxy = Proxy::start(ObserveOptions {
-        upstream: format!("http://{addr}/base/"),
-        ..ObserveOptions::default()
+    let proxy = Proxy::start({
+        let mut o = ObserveOptions::default();
+        o.upstream = format!("http://{addr}/base/");
+        o
     })
     .await
     .unwrap();
@@ -135,9 +136,10 @@ async fn base_path_and_host_are_applied_and_the_upstream_connection_is_reused() 
 #[tokio::test]
 async fn an_upstream_closing_idle_connections_causes_no_failure() {
     let (addr, seen) = upstream(Some(Duration::from_millis(20))).await;
-    let proxy = Proxy::start(ObserveOptions {
-        upstream: format!("http://{addr}"),
-        ..ObserveOptions::default()
+    let proxy = Proxy::start({
+        let mut o = ObserveOptions::default();
+        o.upstream = format!("http://{addr}");
+        o
     })
     .await
     .unwrap();
@@ -164,9 +166,10 @@ async fn an_upstream_closing_idle_connections_causes_no_failure() {
 #[tokio::test]
 async fn a_client_connection_per_request_still_reuses_the_upstream_connection() {
     let (addr, seen) = upstream(None).await;
-    let proxy = Proxy::start(ObserveOptions {
-        upstream: format!("http://{addr}"),
-        ..ObserveOptions::default()
+    let proxy = Proxy::start({
+        let mut o = ObserveOptions::default();
+        o.upstream = format!("http://{addr}");
+        o
     })
     .await
     .unwrap();

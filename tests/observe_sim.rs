@@ -13,9 +13,10 @@ use serde_json::{json, Value};
 const MODEL: &str = "command-a-03-2025";
 
 async fn proxy_for(upstream: &str) -> Proxy {
-    Proxy::start(ObserveOptions {
-        upstream: upstream.to_string(),
-        ..ObserveOptions::default()
+    Proxy::start({
+        let mut o = ObserveOptions::default();
+        o.upstream = upstream.to_string();
+        o
     })
     .await
     .expect("proxy starts")

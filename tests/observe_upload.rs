@@ -165,9 +165,10 @@ fn generated_body(total: u64, upstream_live: Arc<AtomicU64>) -> reqwest::Body {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_post_streams_through_and_the_record_keeps_the_capped_prefix() {
     let up = Upstream::start().await;
-    let proxy = Proxy::start(ObserveOptions {
-        upstream: up.url(),
-        ..ObserveOptions::default()
+    let proxy = Proxy::start({
+        let mut o = ObserveOptions::default();
+        o.upstream = up.url();
+        o
     })
     .await
     .unwrap();
@@ -250,9 +251,10 @@ async fn partial_upload(proxy: &Proxy, declared: u64, sent: usize) -> TcpStream 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_gives_up_mid_upload_is_a_client_side_abort() {
     let up = Upstream::start().await;
-    let proxy = Proxy::start(ObserveOptions {
-        upstream: up.url(),
-        ..ObserveOptions::default()
+    let proxy = Proxy::start({
+        let mut o = ObserveOptions::default();
+        o.upstream = up.url();
+        o
     })
     .await
     .unwrap();
@@ -323,9 +325,10 @@ async fn a_client_that_gives_up_mid_upload_is_a_client_side_abort() {
 
 #[tokio::test]
 async fn listening_beyond_loopback_needs_allow_remote() {
-    let e = Proxy::start(ObserveOptions {
-        listen: "0.0.0.0:0".parse().unwrap(),
-        ..ObserveOptions::default()
+    let e = Proxy::start({
+        let mut o = ObserveOptions::default();
+        o.listen = "0.0.0.0:0".parse().unwrap();
+        o
     })
     .await
     .err()

@@ -67,7 +67,15 @@ use record::{Finished, RetryTable, Store};
 use upload::{Upload, UploadBody};
 
 /// How the proxy listens, where it forwards and what it keeps.
+///
+/// ```
+/// use cohere_bundle::observe::ObserveOptions;
+/// let o = ObserveOptions::for_upstream("https://api.cohere.com").record_all(true);
+/// assert_eq!(o.listen.to_string(), "127.0.0.1:0");
+/// assert!(o.record_all && !o.allow_remote);
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ObserveOptions {
     /// Where to listen; the default `127.0.0.1:0` picks a free port. Only loopback addresses unless
     /// `allow_remote` is set.
@@ -94,6 +102,37 @@ pub struct ObserveOptions {
     /// Trusted roots and proxy for the upstream connections (`NO_PROXY` decides, once, whether the upstream
     /// goes through `HTTPS_PROXY` / `HTTP_PROXY`).
     pub net: NetOptions,
+}
+
+impl ObserveOptions {
+    /// The defaults, forwarding to `upstream`.
+    pub fn for_upstream(upstream: impl Into<String>) -> Self {
+        ObserveOptions {
+            upstream: upstream.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Where to listen (loopback only, unless [`ObserveOptions::allow_remote`] is set).
+    #[must_use]
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// Keep full records of successes too.
+    #[must_use]
+    pub fn record_all(mut self, on: bool) -> Self {
+        self.record_all = on;
+        self
+    }
+
+    /// Trusted roots and proxy for the upstream connections.
+    #[must_use]
+    pub fn net(mut self, net: NetOptions) -> Self {
+        self.net = net;
+        self
+    }
 }
 
 impl Default for ObserveOptions {

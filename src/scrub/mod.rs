@@ -34,6 +34,8 @@ mod known;
 pub mod rules;
 mod stream;
 mod structure;
+#[cfg(test)]
+mod walk;
 
 pub use content::content_placeholder;
 pub use known::{encoded_forms, Encoding};
@@ -443,6 +445,14 @@ impl Engine {
 
     /// Finds every redaction in `t`, merged and sorted.
     fn scan(&self, t: &[u8], mode: Mode) -> Vec<Span> {
+        let mut spans = self.findings(t, mode);
+        drop_placeholder_overlaps(t, &mut spans);
+        merge(spans)
+    }
+
+    /// Every finding of every layer in `t`, each with its origin, before placeholders and overlaps are
+    /// resolved.
+    fn findings(&self, t: &[u8], mode: Mode) -> Vec<Span> {
         let compiled = rules::compiled();
         let mut spans: Vec<Span> = Vec::new();
         let mut covered = vec![0usize; compiled.len()];
@@ -517,8 +527,7 @@ impl Engine {
                 }
             }
         }
-        drop_placeholder_overlaps(t, &mut spans);
-        merge(spans)
+        spans
     }
 }
 

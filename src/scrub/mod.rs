@@ -291,7 +291,8 @@ struct Engine {
 enum Origin {
     Known(usize, Encoding),
     Pattern(usize),
-    Structure(&'static str, &'static str),
+    /// A structural finding: its report rule, its label, and the recogniser that found it.
+    Structure(&'static str, &'static str, &'static str),
 }
 
 impl Origin {
@@ -519,7 +520,7 @@ impl Engine {
                                 spans.push(Span {
                                     start: f.start,
                                     end: f.end,
-                                    origin: Origin::Structure(f.rule, f.label),
+                                    origin: Origin::Structure(f.rule, f.label, f.by),
                                 });
                             }
                         }
@@ -716,7 +717,7 @@ impl Scrubber {
                         format!("pattern:{}", spec.id),
                     )
                 }
-                Origin::Structure(rule, label) => (
+                Origin::Structure(rule, label, _) => (
                     self.keyed_placeholder(&mut state, label, &t[s.start..s.end]),
                     rule.to_string(),
                 ),

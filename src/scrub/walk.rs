@@ -1,49 +1,73 @@
-//! One test walks every pattern rule ([`super::rules::RULES`]) through its examples and near misses.
+//! One test walks every pattern rule ([`super::rules::RULES`]) and every structural recogniser
+//! ([`super::structure::RECOGNISERS`]) through its examples and near misses.
 //!
 //! Each example goes through the scrubber the bundle uses ([`Scrubber::scrub_str`], no known values): the
-//! output must be the example with exactly its marked parts (`«…»`) replaced by placeholders, and among the
-//! engine's findings (before overlapping findings are merged) the rule must have found each marked part
-//! exactly. In each near miss the rule must find nothing; other rules and layers may.
+//! output must be the example with exactly its marked parts (`«…»` for the rule's own, `‹…›` for what others
+//! find there) replaced by placeholders, and among the engine's findings (before overlapping findings are
+//! merged) the rule must have found each of its own parts exactly. In each near miss the rule must find
+//! nothing; other rules and recognisers may.
 
 use std::ops::Range;
 
+use super::structure::{Recogniser, RECOGNISERS};
 use super::{rules, Mode, Origin, ScrubOptions, Scrubber};
 
-/// Where a finding comes from: a pattern rule, by its index in the table.
-#[derive(Debug, Clone, Copy)]
+/// Where a finding comes from: a pattern rule (by its index in the table), or a structural recogniser.
+#[derive(Clone, Copy)]
 enum Source {
     Rule(usize),
+    Recogniser(&'static Recogniser),
 }
 
 impl Source {
     fn name(self) -> String {
         match self {
             Source::Rule(r) => format!("pattern:{}", rules::RULES[r].id),
+            Source::Recogniser(r) => format!("structure:{}", r.id),
         }
     }
 
     fn found(self, origin: Origin) -> bool {
         match (self, origin) {
             (Source::Rule(r), Origin::Pattern(o)) => r == o,
+            (Source::Recogniser(r), Origin::Structure(_, _, by)) => r.id == by,
             _ => false,
+        }
+    }
+
+    fn examples(self) -> (&'static [&'static str], &'static [&'static str]) {
+        match self {
+            Source::Rule(r) => (rules::RULES[r].examples, rules::RULES[r].keeps),
+            Source::Recogniser(r) => (r.examples, r.keeps),
         }
     }
 }
 
-/// An example's text without its marks, and the byte ranges that were marked.
-fn unmark(example: &str) -> (String, Vec<Range<usize>>) {
+/// An example's text without its marks, the ranges marked as the rule's own (`«…»`), and every marked range
+/// (`‹…›` too), in order.
+fn unmark(example: &str) -> (String, Vec<Range<usize>>, Vec<Range<usize>>) {
     let mut text = String::new();
-    let mut marks = Vec::new();
+    let (mut own, mut all) = (Vec::new(), Vec::new());
     let mut open = None;
     for c in example.chars() {
         match c {
-            '«' => open = Some(text.len()),
-            '»' => marks.push(open.take().expect("» closes a «")..text.len()),
+            '«' | '‹' => {
+                assert!(open.is_none(), "nested marks in {example:?}");
+                open = Some((c, text.len()));
+            }
+            '»' | '›' => {
+                let (o, at) = open.take().expect("a mark closes an open one");
+                assert_eq!(o == '«', c == '»', "mismatched marks in {example:?}");
+                if o == '«' {
+                    own.push(at..text.len());
+                }
+                all.push(at..text.len());
+            }
             c => text.push(c),
         }
     }
-    assert!(open.is_none(), "unclosed « in {example:?}");
-    (text, marks)
+    assert!(open.is_none(), "unclosed mark in {example:?}");
+    (text, own, all)
 }
 
 /// The scrubbed text expected for `text` with `marks` redacted: a regex.
@@ -61,14 +85,14 @@ fn expected(text: &str, marks: &[Range<usize>]) -> regex::Regex {
 }
 
 fn check_example(src: Source, example: &str, failures: &mut Vec<String>) {
-    let (text, marks) = unmark(example);
+    let (text, marks, all) = unmark(example);
     if marks.is_empty() {
         failures.push(format!("{}: example {example:?} marks no part", src.name()));
         return;
     }
     let scrubber = Scrubber::new(ScrubOptions::default());
     let out = scrubber.scrub_str("example", &text);
-    if !expected(&text, &marks).is_match(&out) {
+    if !expected(&text, &all).is_match(&out) {
         failures.push(format!(
             "{}: example {example:?} scrubs to {out:?}",
             src.name()
@@ -95,7 +119,10 @@ fn check_example(src: Source, example: &str, failures: &mut Vec<String>) {
 }
 
 fn check_keep(src: Source, keep: &str, failures: &mut Vec<String>) {
-    assert!(!keep.contains('«'), "a near miss has no marks: {keep:?}");
+    assert!(
+        !keep.contains(['«', '»', '‹', '›']),
+        "a near miss has no marks: {keep:?}"
+    );
     let scrubber = Scrubber::new(ScrubOptions::default());
     for f in scrubber.engine.findings(keep.as_bytes(), Mode::Scrub) {
         if src.found(f.origin) {
@@ -109,22 +136,30 @@ fn check_keep(src: Source, keep: &str, failures: &mut Vec<String>) {
 }
 
 #[test]
-fn every_rule_redacts_its_examples_and_keeps_its_near_misses() {
+fn every_rule_and_recogniser_redacts_its_examples_and_keeps_its_near_misses() {
+    let sources = (0..rules::RULES.len())
+        .map(Source::Rule)
+        .chain(RECOGNISERS.iter().map(|r| Source::Recogniser(r)));
     let mut failures = Vec::new();
     let mut walked = 0;
-    for (i, r) in rules::RULES.iter().enumerate() {
-        let src = Source::Rule(i);
-        if r.examples.is_empty() || r.keeps.is_empty() {
+    for src in sources {
+        let (examples, keeps) = src.examples();
+        if let Source::Recogniser(r) = src {
+            if r.syntax.is_empty() {
+                failures.push(format!("{}: describes no syntax", src.name()));
+            }
+        }
+        if examples.is_empty() || keeps.is_empty() {
             failures.push(format!(
                 "{}: needs at least one example and one near miss",
                 src.name()
             ));
         }
-        for e in r.examples {
+        for e in examples {
             check_example(src, e, &mut failures);
             walked += 1;
         }
-        for k in r.keeps {
+        for k in keeps {
             check_keep(src, k, &mut failures);
             walked += 1;
         }

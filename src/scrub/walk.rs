@@ -141,8 +141,12 @@ fn every_rule_and_recogniser_redacts_its_examples_and_keeps_its_near_misses() {
         .map(Source::Rule)
         .chain(RECOGNISERS.iter().map(|r| Source::Recogniser(r)));
     let mut failures = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
     let mut walked = 0;
     for src in sources {
+        if !names.insert(src.name()) {
+            failures.push(format!("{}: the name is taken twice", src.name()));
+        }
         let (examples, keeps) = src.examples();
         if let Source::Recogniser(r) = src {
             if r.syntax.is_empty() {

@@ -34,6 +34,8 @@ mod known;
 pub mod rules;
 mod stream;
 mod structure;
+#[cfg(test)]
+mod walk;
 
 pub use content::content_placeholder;
 pub use known::{encoded_forms, Encoding};
@@ -289,7 +291,8 @@ struct Engine {
 enum Origin {
     Known(usize, Encoding),
     Pattern(usize),
-    Structure(&'static str, &'static str),
+    /// A structural finding: its report rule, its label, and the recogniser that found it.
+    Structure(&'static str, &'static str, &'static str),
 }
 
 impl Origin {
@@ -443,6 +446,14 @@ impl Engine {
 
     /// Finds every redaction in `t`, merged and sorted.
     fn scan(&self, t: &[u8], mode: Mode) -> Vec<Span> {
+        let mut spans = self.findings(t, mode);
+        drop_placeholder_overlaps(t, &mut spans);
+        merge(spans)
+    }
+
+    /// Every finding of every layer in `t`, each with its origin, before placeholders and overlaps are
+    /// resolved.
+    fn findings(&self, t: &[u8], mode: Mode) -> Vec<Span> {
         let compiled = rules::compiled();
         let mut spans: Vec<Span> = Vec::new();
         let mut covered = vec![0usize; compiled.len()];
@@ -509,7 +520,7 @@ impl Engine {
                                 spans.push(Span {
                                     start: f.start,
                                     end: f.end,
-                                    origin: Origin::Structure(f.rule, f.label),
+                                    origin: Origin::Structure(f.rule, f.label, f.by),
                                 });
                             }
                         }
@@ -517,8 +528,7 @@ impl Engine {
                 }
             }
         }
-        drop_placeholder_overlaps(t, &mut spans);
-        merge(spans)
+        spans
     }
 }
 
@@ -707,7 +717,7 @@ impl Scrubber {
                         format!("pattern:{}", spec.id),
                     )
                 }
-                Origin::Structure(rule, label) => (
+                Origin::Structure(rule, label, _) => (
                     self.keyed_placeholder(&mut state, label, &t[s.start..s.end]),
                     rule.to_string(),
                 ),

@@ -82,9 +82,11 @@ fn main() {
     let total_mib = total as f64 / (1 << 20) as f64;
     let rss_before = peak_rss_mib();
 
-    let scrubber = Scrubber::new(ScrubOptions {
-        known: vec![KnownSecret::new("cohere-key", KEY)],
-        redact_content: false,
+    let scrubber = Scrubber::new({
+        let mut o = ScrubOptions::default();
+        o.known = vec![KnownSecret::new("cohere-key", KEY)];
+        o.redact_content = false;
+        o
     });
     let members: Vec<Member> = logs
         .iter()

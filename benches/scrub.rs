@@ -128,9 +128,11 @@ fn generate(path: &Path, mib: usize) -> std::io::Result<usize> {
 
 fn child(input: &str) {
     let start_hwm = vm_hwm_kib();
-    let s = Scrubber::new(ScrubOptions {
-        known: vec![KnownSecret::new("cohere-key", KEY)],
-        redact_content: false,
+    let s = Scrubber::new({
+        let mut o = ScrubOptions::default();
+        o.known = vec![KnownSecret::new("cohere-key", KEY)];
+        o.redact_content = false;
+        o
     });
     let f = std::fs::File::open(input).expect("bench input");
     let out = std::io::sink();

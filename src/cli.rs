@@ -1021,9 +1021,11 @@ async fn cmd_verify(a: VerifyArgs, env: &EnvSettings, term: &mut Term) -> anyhow
 
     let known = known_secrets(&secrets.secret_values, env);
     let n = known.len();
-    let scrubber = cohere_bundle::scrub::Scrubber::new(cohere_bundle::scrub::ScrubOptions {
-        known,
-        redact_content: false,
+    let scrubber = cohere_bundle::scrub::Scrubber::new({
+        let mut o = cohere_bundle::scrub::ScrubOptions::default();
+        o.known = known;
+        o.redact_content = false;
+        o
     });
     let r = cohere_bundle::bundle::verify(&zip, &scrubber, n)
         .with_context(|| "verify failed".to_string())?;

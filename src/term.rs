@@ -100,9 +100,11 @@ impl Term {
 }
 
 fn scrubber(known: &[KnownSecret]) -> Scrubber {
-    Scrubber::new(ScrubOptions {
-        known: known.to_vec(),
-        redact_content: false,
+    Scrubber::new({
+        let mut o = ScrubOptions::default();
+        o.known = known.to_vec();
+        o.redact_content = false;
+        o
     })
 }
 

@@ -407,9 +407,11 @@ fn leak_surviving_scrubbing_is_refused_by_the_cli() {
 #[test]
 fn leak_in_a_member_written_after_scrubbing_is_refused_by_the_library() {
     let d = util::tempdir();
-    let scrubber = Scrubber::new(ScrubOptions {
-        known: vec![KnownSecret::new("cohere-key", KEY)],
-        redact_content: false,
+    let scrubber = Scrubber::new({
+        let mut o = ScrubOptions::default();
+        o.known = vec![KnownSecret::new("cohere-key", KEY)];
+        o.redact_content = false;
+        o
     });
     // A caller scrubs text under a member name that holds the key; the redaction report keeps that name and
     // `redactions.json` is written after scrubbing, unscrubbed.

@@ -14,9 +14,11 @@ use crate::util;
 const KEY: &str = "Zq3vR8mT1xW6yB0nL5pK2sD9fH4jG7cA1eU8iO3r";
 
 fn scrubber() -> Scrubber {
-    Scrubber::new(ScrubOptions {
-        known: vec![KnownSecret::new("cohere-key", KEY)],
-        redact_content: false,
+    Scrubber::new({
+        let mut o = ScrubOptions::default();
+        o.known = vec![KnownSecret::new("cohere-key", KEY)];
+        o.redact_content = false;
+        o
     })
 }
 
@@ -51,7 +53,12 @@ proptest! {
         pre in "[a-z]{0,2}",
         post in "[a-z]{0,2}",
     ) {
-        let s = Scrubber::new(ScrubOptions { known: vec![KnownSecret::new("secret", secret.as_str())], redact_content: false });
+        let s = Scrubber::new({
+            let mut o = ScrubOptions::default();
+            o.known = vec![KnownSecret::new("secret", secret.as_str())];
+            o.redact_content = false;
+            o
+        });
         let mut at = at.min(text.len());
         while !text.is_char_boundary(at) { at -= 1; }
         let input = format!("{}{}{}", &text[..at], encode(&secret, how, &pre, &post), &text[at..]);
@@ -171,9 +178,11 @@ fn scrub_command_reads_files_writes_report_and_names_missing_files() {
 
 #[test]
 fn content_redaction_keeps_lengths_and_metadata() {
-    let s = Scrubber::new(ScrubOptions {
-        known: vec![],
-        redact_content: true,
+    let s = Scrubber::new({
+        let mut o = ScrubOptions::default();
+        o.known = vec![];
+        o.redact_content = true;
+        o
     });
     let mut body = serde_json::json!({
         "id": "c0ffee", "model": "command-r-plus", "finish_reason": "MAX_TOKENS",
@@ -322,7 +331,12 @@ proptest! {
         indent in "[ \t]{0,4}",
         width in 16usize..80,
     ) {
-        let s = Scrubber::new(ScrubOptions { known: vec![KnownSecret::new("secret", key.as_str())], redact_content: false });
+        let s = Scrubber::new({
+            let mut o = ScrubOptions::default();
+            o.known = vec![KnownSecret::new("secret", key.as_str())];
+            o.redact_content = false;
+            o
+        });
         let (name, encoded) = encode_new(&key, how, &pre, &post, at, &indent, width);
         let at = offset.min(text.len());
         let input = format!("{}{encoded}{}", &text[..at], &text[at..]);

@@ -10,7 +10,12 @@ const KEY: &str = "wsEGdjnelIuVJy7VjzPhIzDz9YlDgiPBA3CO9PFw";
 fn scrubber() -> &'static Scrubber {
     static S: std::sync::OnceLock<Scrubber> = std::sync::OnceLock::new();
     S.get_or_init(|| {
-        Scrubber::new(ScrubOptions { known: vec![KnownSecret::new("cohere-key", KEY)], redact_content: false })
+        Scrubber::new({
+            let mut o = ScrubOptions::default();
+            o.known = vec![KnownSecret::new("cohere-key", KEY)];
+            o.redact_content = false;
+            o
+        })
     })
 }
 

@@ -550,9 +550,11 @@ fn scrub(
 ) -> String {
     let known = known(secrets, scan_env);
     py.detach(|| {
-        Scrubber::new(ScrubOptions {
-            known,
-            redact_content,
+        Scrubber::new({
+            let mut o = ScrubOptions::default();
+            o.known = known;
+            o.redact_content = redact_content;
+            o
         })
         .scrub_str("text", text)
     })
@@ -572,9 +574,11 @@ fn verify<'py>(
     let n = known.len();
     let r = py
         .detach(|| {
-            let scrubber = Scrubber::new(ScrubOptions {
-                known,
-                redact_content: false,
+            let scrubber = Scrubber::new({
+                let mut o = ScrubOptions::default();
+                o.known = known;
+                o.redact_content = false;
+                o
             });
             cohere_bundle::bundle::verify(&path, &scrubber, n)
         })

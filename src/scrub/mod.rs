@@ -214,12 +214,39 @@ pub const SENSITIVE_HEADERS: &[&str] = &[
 ];
 
 /// Options for a [`Scrubber`].
+///
+/// ```
+/// use cohere_bundle::scrub::{KnownSecret, ScrubOptions, Scrubber};
+/// use cohere_bundle::SecretString;
+///
+/// let opts = ScrubOptions::with_known(vec![KnownSecret::new("cohere-key", SecretString::new("co-abc123def456"))]);
+/// let out = Scrubber::new(opts).scrub_str("app.log", "key=co-abc123def456 ok");
+/// assert!(!out.contains("co-abc123def456"));
+/// ```
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct ScrubOptions {
     /// Secrets known by value.
     pub known: Vec<KnownSecret>,
     /// Replace prompt, document and completion text with length-keeping placeholders.
     pub redact_content: bool,
+}
+
+impl ScrubOptions {
+    /// Options with these secrets known by value, content kept.
+    pub fn with_known(known: Vec<KnownSecret>) -> Self {
+        ScrubOptions {
+            known,
+            redact_content: false,
+        }
+    }
+
+    /// Whether to replace prompt, document and completion text with placeholders.
+    #[must_use]
+    pub fn redact_content(mut self, on: bool) -> Self {
+        self.redact_content = on;
+        self
+    }
 }
 
 /// A secret found by the final check.

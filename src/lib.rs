@@ -29,6 +29,7 @@ pub mod environment;
 pub mod error;
 pub mod exchange;
 pub mod fit;
+pub(crate) mod gather;
 pub mod library;
 pub mod logs;
 pub mod matrix;

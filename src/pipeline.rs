@@ -12,11 +12,12 @@ use crate::environment::Environment;
 use crate::error::{Error, Result};
 use crate::exchange::Exchange;
 use crate::exchange::{Body, Header, RecordedResponse};
+use crate::gather;
 use crate::report::{self, LogListing, ReportInput};
 use crate::request::CapturedRequest;
 use crate::scrub::{KnownSecret, ScrubOptions, Scrubber, SecretString};
-use crate::summary::{ClientInfo, LimitsSource, Mode, ModelLimits, SeqLen, Summary};
-use crate::tokenizer::{self, SeqLenContext, TokenizerCache};
+use crate::summary::{ClientInfo, Mode, Summary};
+use crate::tokenizer::TokenizerCache;
 
 /// How and where to write a bundle; shared by every command. Start from [`BundleOptions::new`] (or
 /// `default()`) and set what differs:
@@ -510,62 +511,28 @@ pub async fn replay_with_matrix(
     url::Url::parse(&base).map_err(|e| Error::input(format!("base URL {base}"), e.to_string()))?;
     let key = replay_key(ro, &request)?;
     let prepared = prepare_replay(&request, &base);
-    let url = prepared.url.clone();
     let client = Client::with_options(ro.timeout, &ro.net)?;
-    let outcome = client
-        .send(&prepared, key.as_ref(), crate::exchange::Purpose::Replay, 1)
-        .await;
-    if let Some(kind) = outcome.unreachable {
-        use crate::client::NetworkKind;
-        let detail = outcome
-            .exchange
-            .failure
-            .map(|f| f.message)
-            .unwrap_or_default();
-        let reason = match kind {
-            NetworkKind::Refused => {
-                "connection refused (is the URL right? check --base-url / CO_API_URL)".to_string()
-            }
-            NetworkKind::Dns => {
-                "the host name did not resolve (check --base-url / CO_API_URL and DNS)".to_string()
-            }
-            NetworkKind::Tls => format!(
-                "TLS handshake failed ({})",
-                detail.rsplit(": ").next().unwrap_or(&detail)
-            ),
-            _ => detail,
-        };
-        return Err(Error::Unreachable {
-            url: crate::scrub::mask_url(&url),
-            reason: scrub_line(&known_for_errors(key.as_ref()), &reason),
-        });
-    }
-    let matrix = match matrix {
-        Some(m) => {
-            let cache = match &bo.cache_dir {
-                Some(d) => TokenizerCache::new(d.join("tokenizers")),
-                None => TokenizerCache::memory_only(),
-            };
-            let target = crate::matrix::Target {
-                client: &client,
-                prepared: &prepared,
-                key: key.as_ref(),
-                base_url: &base,
-            };
-            crate::matrix::run_after_replay(&target, &request, &outcome.exchange, &cache, m).await?
-        }
-        None => None,
-    };
+    let cache = gather::tokenizer_cache(bo.cache_dir.as_deref());
+    let sent = gather::replay(
+        &client,
+        &prepared,
+        &request,
+        key.as_ref(),
+        &base,
+        matrix,
+        &cache,
+    )
+    .await?;
     let capture = Capture::builder(mode, request)
         .platform(ro.platform)
         .base_url(base)
         .api_key(key)
-        .exchange(outcome.exchange)
+        .exchange(sent.exchange)
         .client(client)
-        .matrix(matrix)
+        .matrix(sent.matrix)
         .build();
     preflight(bo)?;
-    write_prepared(capture, bo, logs).await
+    write_prepared(capture, bo, logs, &cache).await
 }
 
 pub use crate::capture::Capture;
@@ -641,68 +608,12 @@ fn log_names(logs: &[PathBuf]) -> Vec<String> {
     names
 }
 
-fn limits_from_table(model: Option<&str>) -> Option<ModelLimits> {
-    let m = cohere::known_model(model?)?;
-    Some(ModelLimits {
-        context_length: Some(u64::from(m.context_length)),
-        max_output_tokens: m.max_output_tokens.map(u64::from),
-        source: LimitsSource::DocsTable,
-        max_output_source: None,
-    })
-}
-
-/// What the network adds to a capture after it was made: the sequence length (tokenizer, `/v1/tokenize` or
-/// the response's usage) and the model's limits (models API, else the docs table). The bundle stage makes
-/// no call of its own.
-struct Gathered {
-    seq_len: SeqLen,
-    model_limits: Option<ModelLimits>,
-}
-
-/// Sequence length by the best method available (see [`crate::tokenizer`]) and the model's limits.
-async fn gather(capture: &Capture, bo: &BundleOptions) -> Gathered {
-    let cache = match &bo.cache_dir {
-        Some(d) => TokenizerCache::new(d.join("tokenizers")),
-        None => TokenizerCache::memory_only(),
-    };
-    let response = diagnose::primary_exchange(&capture.exchanges)
-        .and_then(|e| e.response.as_ref()?.body.json());
-    let fallback_http;
-    let (http, key, offline) = match &capture.http {
-        Some((c, k)) => (c.http(), k.as_ref(), false),
-        None => {
-            fallback_http = reqwest::Client::new();
-            (&fallback_http, None, true)
-        }
-    };
-    let ctx = SeqLenContext {
-        http,
-        base_url: capture.base_url.as_deref(),
-        key,
-        cache: &cache,
-        offline,
-    };
-    let (seq_len, meta) = tokenizer::measure_seq_len(
-        &ctx,
-        capture.request.endpoint,
-        &capture.request.body,
-        response.as_ref(),
-    )
-    .await;
-    let model_limits = meta
-        .map(|m| m.limits())
-        .or_else(|| limits_from_table(capture.request.model()));
-    Gathered {
-        seq_len,
-        model_limits,
-    }
-}
-
 /// Diagnoses a capture, renders the report and writes the bundle.
 pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Result<Outcome> {
     preflight(bo)?;
     let logs = crate::logs::prepare(&bo.logs, &bo.log_limits)?;
-    write_prepared(capture, bo, logs).await
+    let cache = gather::tokenizer_cache(bo.cache_dir.as_deref());
+    write_prepared(capture, bo, logs, &cache).await
 }
 
 /// What the logs show: SDK errors, each with its log and line, and the client a traceback names.
@@ -878,15 +789,17 @@ impl Members<'_> {
     }
 }
 
-/// [`write_support_bundle`] with the logs already read ([`crate::logs::prepare`]): gather, diagnose, render,
-/// write within the size budget and verify, then the optional email draft.
+/// [`write_support_bundle`] with the logs already read ([`crate::logs::prepare`]): measure (the last network
+/// calls, in [`crate::gather`]), diagnose, render, write within the size budget and verify, then the optional
+/// email draft. `cache` holds the tokenizers the sweep loaded, so they are not fetched again.
 async fn write_prepared(
     capture: Capture,
     bo: &BundleOptions,
     logs: crate::logs::PreparedLogs,
+    cache: &TokenizerCache,
 ) -> Result<Outcome> {
     let scrubber = scrubber_for(&capture, bo);
-    let gathered = gather(&capture, bo).await;
+    let gathered = gather::measure(&capture, cache).await;
     let names = log_names(&bo.logs);
     let found = read_logs(&logs, &names);
     let mut evidence = Evidence::from_capture(&capture);
@@ -1037,20 +950,6 @@ fn scrub_summary(scrubber: &Scrubber, summary: &Summary) -> Summary {
     };
     walk(scrubber, &mut v);
     serde_json::from_value(v).unwrap_or_else(|_| summary.clone())
-}
-
-fn known_for_errors(key: Option<&SecretString>) -> Vec<KnownSecret> {
-    key.map(|k| vec![KnownSecret::new("cohere-key", k.clone())])
-        .unwrap_or_default()
-}
-
-/// One line of text fit to print: known secrets and credential shapes scrubbed.
-fn scrub_line(known: &[KnownSecret], text: &str) -> String {
-    Scrubber::new(ScrubOptions {
-        known: known.to_vec(),
-        redact_content: false,
-    })
-    .scrub_str("error", text)
 }
 
 mod erased {

@@ -938,3 +938,41 @@ fn cli_survives_a_retry_after_of_1e30_on_every_answer() {
         assert_eq!(hits.load(Ordering::SeqCst), 1 + calls, "{value}");
     }
 }
+
+/// Issue 14: the sweep and the measurement after it share one tokenizer cache, so a run without a cache
+/// directory fetches the model's tokenizer once (before, the sweep's cache and the bundle's each fetched it).
+#[tokio::test]
+async fn a_sweep_and_the_measurement_fetch_the_tokenizer_once() {
+    let sim = Simulator::start(SimConfig {
+        fail_input_tokens_over: Some(3000),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ro = cohere_bundle::pipeline::ReplayOptions::new()
+        .base_url(sim.base_url())
+        .api_key(SecretString::new(DEMO_KEY));
+    // No cache directory: tokenizers live in memory for the run only.
+    let bo = cohere_bundle::pipeline::BundleOptions::new().output(dir.path().join("b.zip"));
+    let run = matrix::MatrixRun::new(matrix::MatrixOptions::default())
+        .yes(true)
+        .quiet(true);
+    let o = cohere_bundle::pipeline::replay_with_matrix(
+        long_chat(500),
+        &ro,
+        &bo,
+        cohere_bundle::summary::Mode::Replay,
+        Some(&run),
+    )
+    .await
+    .expect("bundle written");
+    assert_eq!(
+        o.summary.seq_len.method, "tokenizer",
+        "{:?}",
+        o.summary.seq_len
+    );
+    assert!(o.summary.matrix.is_some());
+    let fetched = sim.hits(&format!("/tokenizers/{MODEL}.json"));
+    assert_eq!(fetched, 1, "the tokenizer was fetched {fetched} times");
+}

@@ -198,3 +198,64 @@ fn the_library_reads_no_environment_outside_explicit_helpers() {
         "environment or stdin read in the library: {found:?}"
     );
 }
+
+/// The functions of `src/` longer than `max` lines (from `fn` to its closing brace; string and character
+/// literals and comments left out when braces are counted, test modules left out), unless a comment
+/// `// Long: <reason>` stands right above them (above its doc comment and attributes).
+fn long_functions(max: usize) -> Vec<String> {
+    let lit = regex::Regex::new(r#""(\\.|[^"\\])*"|b?'(\\.|[^'\\])'"#).unwrap();
+    let fn_re =
+        regex::Regex::new(r"^\s*(pub(\([a-z:]+\))?\s+)?(const\s+)?(async\s+)?fn\s+(\w+)").unwrap();
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut out = Vec::new();
+    for f in files {
+        let raw = std::fs::read_to_string(&f).unwrap();
+        let raw: Vec<&str> = raw.lines().collect();
+        let lines: Vec<String> = code(&f)
+            .lines()
+            .map(|l| lit.replace_all(l, "\"\"").into_owned())
+            .collect();
+        for (i, l) in lines.iter().enumerate() {
+            let Some(m) = fn_re.captures(l) else { continue };
+            let (mut depth, mut seen) = (0i64, false);
+            for (j, body) in lines.iter().enumerate().skip(i) {
+                depth += body.matches('{').count() as i64 - body.matches('}').count() as i64;
+                seen |= body.contains('{');
+                if !seen && body.trim_end().ends_with(';') {
+                    break;
+                }
+                if seen && depth <= 0 {
+                    let len = j - i + 1;
+                    let mut k = i;
+                    while k > 0 && {
+                        let t = raw[k - 1].trim_start();
+                        t.starts_with("///") || t.starts_with("#[")
+                    } {
+                        k -= 1;
+                    }
+                    let reason = k > 0 && raw[k - 1].trim_start().starts_with("// Long:");
+                    if len > max && !reason {
+                        let name = f.strip_prefix(src()).unwrap().display().to_string();
+                        out.push(format!("src/{name}:{} fn {} ({len} lines)", i + 1, &m[5]));
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Issue 14: no function over 80 lines without a reason stated in a comment.
+#[test]
+fn no_function_is_over_80_lines_without_a_reason() {
+    let long = long_functions(80);
+    assert!(
+        long.is_empty(),
+        "functions over 80 lines:\n{}",
+        long.join("\n")
+    );
+    // The check sees long functions: at 60 lines some are listed.
+    assert!(!long_functions(60).is_empty());
+}

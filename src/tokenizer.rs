@@ -256,6 +256,8 @@ fn resolve_url(base_url: Option<&str>, tokenizer_url: &str) -> String {
 pub struct TokenizerCache {
     dir: PathBuf,
     loaded: Mutex<HashMap<String, Arc<Tokenizer>>>,
+    /// Which tokenizer URL each model uses, for a memory-only cache (on disk: `model-<sha>.url` files).
+    models: Mutex<HashMap<PathBuf, String>>,
     download: tokio::sync::Mutex<()>,
     downloads: std::sync::atomic::AtomicUsize,
 }
@@ -266,6 +268,7 @@ impl TokenizerCache {
         TokenizerCache {
             dir: dir.into(),
             loaded: Mutex::new(HashMap::new()),
+            models: Mutex::new(HashMap::new()),
             download: tokio::sync::Mutex::new(()),
             downloads: std::sync::atomic::AtomicUsize::new(0),
         }
@@ -384,6 +387,13 @@ impl TokenizerCache {
     /// Records which tokenizer URL `model` at `base_url` uses, so an offline run can find it.
     pub fn remember_model(&self, base_url: &str, model: &str, url: &str) -> Result<()> {
         let path = self.index_path(base_url, model);
+        if self.dir.as_os_str().is_empty() {
+            // Memory only: nothing is written to disk (an empty folder would be the working directory).
+            if let Ok(mut m) = self.models.lock() {
+                m.insert(path, url.to_string());
+            }
+            return Ok(());
+        }
         if std::fs::read_to_string(&path).ok().as_deref() == Some(url) {
             return Ok(());
         }
@@ -392,7 +402,11 @@ impl TokenizerCache {
 
     /// The tokenizer URL last seen for `model` at `base_url`, if recorded.
     pub fn model_url(&self, base_url: &str, model: &str) -> Option<String> {
-        std::fs::read_to_string(self.index_path(base_url, model))
+        let path = self.index_path(base_url, model);
+        if self.dir.as_os_str().is_empty() {
+            return self.models.lock().ok()?.get(&path).cloned();
+        }
+        std::fs::read_to_string(path)
             .ok()
             .filter(|s| s.contains("://"))
     }
@@ -948,6 +962,22 @@ fn tokenizer_url(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A memory-only cache remembers a model's tokenizer URL in memory and writes nothing to the working
+    /// directory (it used to write `model-<sha>.url` there).
+    #[test]
+    fn a_memory_only_cache_writes_no_files() {
+        let c = TokenizerCache::memory_only();
+        let base = "http://127.0.0.1:9/memory-only-test";
+        c.remember_model(base, "command-x", "http://127.0.0.1:9/t.json")
+            .unwrap();
+        assert_eq!(
+            c.model_url(base, "command-x").as_deref(),
+            Some("http://127.0.0.1:9/t.json")
+        );
+        let written = c.index_path(base, "command-x");
+        assert!(written.is_relative() && !written.exists(), "{written:?}");
+    }
     use serde_json::json;
 
     fn sim() -> Tokenizer {

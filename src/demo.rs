@@ -6,7 +6,9 @@
 //! # #[tokio::main]
 //! # async fn main() -> cohere_bundle::Result<()> {
 //! let dir = tempfile::tempdir().unwrap();
-//! let bo = cohere_bundle::pipeline::BundleOptions::new().out_dir(dir.path());
+//! let bo = cohere_bundle::pipeline::BundleOptions::new()
+//!     .out_dir(dir.path())
+//!     .cache_dir(dir.path().join("cache"));
 //! let outcome = cohere_bundle::demo::run(&bo).await?;
 //! assert_eq!(outcome.summary.status, Some(400));
 //! assert_eq!(outcome.summary.causes[0].code, cohere_bundle::CauseCode::MaxOutputExceeded);

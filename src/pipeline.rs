@@ -59,7 +59,9 @@
 //! assert_eq!(prepare_replay(&request, &base).url, format!("{}/v2/chat", sim.base_url()));
 //!
 //! let dir = tempfile::tempdir().unwrap();
-//! let bo = BundleOptions::new().output(dir.path().join("support.zip"));
+//! let bo = BundleOptions::new()
+//!     .output(dir.path().join("support.zip"))
+//!     .cache_dir(dir.path().join("cache")); // the simulator's tokenizer is cached here
 //! let outcome = pipeline::replay(request, &ro, &bo, Mode::Replay).await?;
 //! assert_eq!(outcome.summary.status, Some(400));
 //! assert_eq!(outcome.path, dir.path().join("support.zip"));

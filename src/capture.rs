@@ -24,6 +24,39 @@
 //! assert!(!capture.key_present);
 //! # Ok::<(), cohere_bundle::Error>(())
 //! ```
+//!
+//! What else the builder takes: the base URL (the platform is worked out from it unless given), the key, other
+//! secrets, and a client for follow-up calls. Every key and bearer token becomes a known secret, scrubbed from
+//! the bundle:
+//!
+//! ```
+//! use std::time::Duration;
+//! use cohere_bundle::capture::{recorded_exchange, Capture};
+//! use cohere_bundle::client::Client;
+//! use cohere_bundle::exchange::Header;
+//! use cohere_bundle::request::{parse_request, ParseOptions};
+//! use cohere_bundle::summary::Mode;
+//! use cohere_bundle::{KnownSecret, Platform, SecretString};
+//!
+//! let mut req = parse_request("req.json", br#"{"model":"command-r","messages":[]}"#, &ParseOptions::default())?;
+//! req.headers.push(Header::new("Authorization", "Bearer co-request-token"));
+//! let replayed = recorded_exchange(&req, None, None, 0.0);
+//! let capture = Capture::builder(Mode::Replay, req)
+//!     .exchanges([replayed])
+//!     .base_url("https://bedrock-runtime.us-east-1.amazonaws.com")
+//!     .platform(None) // not known to the caller: worked out from the base URL
+//!     .api_key(Some(SecretString::new("co-replay-key")))
+//!     .secret(KnownSecret::new("db-password", SecretString::new("hunter2-hunter2")))
+//!     .matrix(None)
+//!     .observed(Default::default())
+//!     .client(Client::new(Duration::from_secs(30))?)
+//!     .build();
+//! assert_eq!(capture.platform, Platform::Bedrock);
+//! assert!(capture.key_present && capture.http.is_some());
+//! let labels: Vec<&str> = capture.known_secrets.iter().map(|k| k.label.as_str()).collect();
+//! assert_eq!(labels, ["cohere-key", "cohere-key", "db-password"]);
+//! # Ok::<(), cohere_bundle::Error>(())
+//! ```
 
 use crate::client::Client;
 use crate::cohere::Platform;
@@ -37,6 +70,8 @@ use crate::scrub::{KnownSecret, SecretString};
 use crate::summary::Mode;
 
 /// Everything captured about a failure, ready to be diagnosed and bundled. Built by [`CaptureBuilder`].
+///
+/// See the [module example](crate::capture).
 #[derive(Debug)]
 pub struct Capture {
     /// How it was captured.
@@ -63,6 +98,8 @@ pub struct Capture {
 
 impl Capture {
     /// Starts a capture of `request` made in `mode`.
+    ///
+    /// See the [module example](crate::capture).
     pub fn builder(mode: Mode, request: CapturedRequest) -> CaptureBuilder {
         CaptureBuilder {
             mode,
@@ -80,6 +117,8 @@ impl Capture {
 }
 
 /// Builds a [`Capture`]; see [`Capture::builder`].
+///
+/// See the [module example](crate::capture).
 #[derive(Debug)]
 #[must_use]
 pub struct CaptureBuilder {
@@ -97,18 +136,24 @@ pub struct CaptureBuilder {
 
 impl CaptureBuilder {
     /// Adds a recorded exchange (they are numbered in the order added).
+    ///
+    /// See the [module example](crate::capture).
     pub fn exchange(mut self, e: Exchange) -> Self {
         self.exchanges.push(e);
         self
     }
 
     /// Adds recorded exchanges.
+    ///
+    /// See the [module example](crate::capture).
     pub fn exchanges(mut self, es: impl IntoIterator<Item = Exchange>) -> Self {
         self.exchanges.extend(es);
         self
     }
 
     /// The platform, when the caller knows it; else it is worked out from the base URL or the request URL.
+    ///
+    /// See the [module example](crate::capture).
     pub fn platform(mut self, p: Option<Platform>) -> Self {
         if p.is_some() {
             self.platform = p;
@@ -117,12 +162,16 @@ impl CaptureBuilder {
     }
 
     /// The base URL the request was (re)sent to.
+    ///
+    /// See the [module example](crate::capture).
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = Some(url.into());
         self
     }
 
     /// The API key that was used: a known secret, and the key for follow-up calls.
+    ///
+    /// See the [module example](crate::capture).
     pub fn api_key(mut self, key: Option<SecretString>) -> Self {
         if key.is_some() {
             self.api_key = key;
@@ -131,30 +180,40 @@ impl CaptureBuilder {
     }
 
     /// Another secret known to the capture.
+    ///
+    /// See the [module example](crate::capture).
     pub fn secret(mut self, s: KnownSecret) -> Self {
         self.secrets.push(s);
         self
     }
 
     /// The client for follow-up calls (model metadata, tokenizer): the capture is online.
+    ///
+    /// See the [module example](crate::capture).
     pub fn client(mut self, c: Client) -> Self {
         self.client = Some(c);
         self
     }
 
     /// The shape matrix's result.
+    ///
+    /// See the [module example](crate::capture).
     pub fn matrix(mut self, m: Option<MatrixResult>) -> Self {
         self.matrix = m;
         self
     }
 
     /// The observe proxy's counts.
+    ///
+    /// See the [module example](crate::capture).
     pub fn observed(mut self, o: crate::observe::ObserveStats) -> Self {
         self.observed = Some(o);
         self
     }
 
     /// The capture: exchanges numbered from 1, the platform worked out, every bearer token known.
+    ///
+    /// See the [module example](crate::capture).
     pub fn build(self) -> Capture {
         let mut exchanges = self.exchanges;
         for (i, e) in exchanges.iter_mut().enumerate() {
@@ -230,7 +289,7 @@ pub fn bearer(headers: &[Header]) -> Option<&str> {
 
 /// How a response that was received in full failed, if it did: a status ≥ 400 with the API's message
 /// verbatim, else a 2xx stream or JSON body that is not complete ([`crate::sse::check_complete`]).
-pub fn judge_response(
+pub(crate) fn judge_response(
     response: &RecordedResponse,
     request_body: &serde_json::Value,
 ) -> Option<Failure> {
@@ -251,6 +310,8 @@ pub fn judge_response(
 /// The exchange of a failure that was recorded elsewhere (given offline, or by an error handler): the
 /// request as captured and the response as received. The failure is `failure` when the caller knows it
 /// (a timeout, a broken connection), else judged from the response.
+///
+/// See the [module example](crate::capture).
 pub fn recorded_exchange(
     request: &CapturedRequest,
     response: Option<RecordedResponse>,

@@ -27,11 +27,15 @@ fn live() -> std::sync::MutexGuard<'static, Option<HashMap<u64, PathBuf>>> {
 }
 
 /// A path registered as unfinished until the guard is dropped.
+///
+/// See the [module example](crate::cleanup).
 #[derive(Debug)]
 #[must_use = "the path is unregistered when the guard is dropped"]
 pub struct Tracked(u64);
 
 /// Registers `path` (a file or a directory) as unfinished.
+///
+/// See the [module example](crate::cleanup).
 pub fn track(path: &Path) -> Tracked {
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
     live()
@@ -49,6 +53,8 @@ impl Drop for Tracked {
 }
 
 /// Removes every unfinished file and directory; returns how many were removed. For signal handlers.
+///
+/// See the [module example](crate::cleanup).
 pub fn remove_unfinished() -> usize {
     let paths: Vec<PathBuf> = live()
         .as_mut()

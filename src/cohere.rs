@@ -1,16 +1,64 @@
 //! What the tool knows about Cohere's API: endpoints, the support FAQ's error table, models, platforms,
 //! key kinds and the cause vocabulary used in `summary.json`.
+//!
+//! ```
+//! use cohere_bundle::cohere::{self, CauseCode, Endpoint, KeyKind, Platform, Side};
+//!
+//! // Endpoints: from a URL path (a proxy's base path and the query are ignored) or a name.
+//! assert_eq!(Endpoint::from_path("/proxy/v2/chat?x=1"), Endpoint::ChatV2);
+//! assert_eq!(Endpoint::locate("/proxy/v1/datasets/my-id"), Some((Endpoint::Dataset, 6)));
+//! assert_eq!(Endpoint::from_name("chat"), Some(Endpoint::ChatV2));
+//! assert_eq!((Endpoint::Dataset.path(), Endpoint::ChatV1.name()), ("/v1/datasets/{id}", "v1/chat"));
+//! assert!(Endpoint::ChatV2.is_generative() && !Endpoint::EmbedV2.is_generative());
+//! assert!(Endpoint::ALL.iter().all(|e| Endpoint::from_name(e.name()) == Some(*e)));
+//! let bedrock_url = "https://bedrock-runtime.us-east-1.amazonaws.com/model/cohere.command-r-v1%3A0/invoke";
+//! assert_eq!(cohere::model_from_url(bedrock_url).as_deref(), Some("cohere.command-r-v1:0"));
+//!
+//! // Platforms: a status means different things on each.
+//! let bedrock = Platform::from_url(bedrock_url);
+//! assert_eq!((bedrock, bedrock.name(), bedrock.is_aws()), (Platform::Bedrock, "bedrock", true));
+//! assert_eq!(Platform::from_url(cohere::DEFAULT_BASE_URL), Platform::Cohere);
+//! assert_eq!(cohere::status_meaning(404, Platform::Cohere).as_deref(), Some("model not found"));
+//! assert!(cohere::status_meaning(404, bedrock).unwrap().starts_with("ResourceNotFoundException"));
+//! let row = cohere::FAQ_ERRORS.iter().find(|r| r.status == 429).unwrap();
+//! assert!(row.not_relevant_on_aws);
+//!
+//! // Causes, and whose side they are on.
+//! let cause = CauseCode::MaxOutputExceeded;
+//! assert_eq!((cause.as_str(), cause.side()), ("max_output_exceeded", Side::User));
+//! assert!(!cause.side().support_needed());
+//! assert_eq!(CauseCode::ServerError.side().as_str(), "cohere");
+//! assert_eq!(KeyKind::default(), KeyKind::Unknown);
+//!
+//! // Published model limits, for when the models API cannot be asked.
+//! let m = cohere::known_model("command-r-08-2024").unwrap();
+//! assert_eq!((m.context_length, m.max_output_tokens), (128_000, Some(4_000)));
+//! assert!(cohere::KNOWN_MODELS.iter().any(|m| m.name == "embed-v4.0" && m.max_output_tokens.is_none()));
+//! assert_eq!(cohere::SUPPORT_EMAIL, "support@cohere.com");
+//! ```
 
 use serde::{Deserialize, Serialize};
 
 /// The default base URL of Cohere's API.
+///
+/// See the [module example](crate::cohere).
 pub const DEFAULT_BASE_URL: &str = "https://api.cohere.com";
 
 /// The support address the report and the email draft are written for.
+///
+/// See the [module example](crate::cohere).
 pub const SUPPORT_EMAIL: &str = "support@cohere.com";
 
 /// A Cohere API endpoint: one path of the API reference (its operations differ by method). Serialized as its
 /// name, the path without the leading `/` (e.g. `"v2/chat"`, `"v1/datasets/{id}"`).
+///
+/// ```
+/// use cohere_bundle::Endpoint;
+/// let e = Endpoint::from_path("/cohere/v1/embed");
+/// assert_eq!((e, e.name(), e.path()), (Endpoint::EmbedV1, "v1/embed", "/v1/embed"));
+/// assert_eq!(serde_json::to_value(Endpoint::ChatV2).unwrap(), "v2/chat");
+/// assert_eq!(Endpoint::from_path("/v9/unknown"), Endpoint::Other);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     /// `POST /v2/chat`
@@ -139,6 +187,8 @@ fn segment_fits(template: &str, segment: &str) -> bool {
 
 impl Endpoint {
     /// All endpoints with a path, for `--endpoint` parsing and path matching.
+    ///
+    /// See the [module example](crate::cohere).
     pub const ALL: [Endpoint; 30] = [
         Endpoint::ChatV2,
         Endpoint::ChatV1,
@@ -173,6 +223,8 @@ impl Endpoint {
     ];
 
     /// The URL path, e.g. `/v2/chat`; a path template for paths with parameters, e.g. `/v1/datasets/{id}`.
+    ///
+    /// See the [module example](crate::cohere).
     pub fn path(self) -> &'static str {
         match self {
             Endpoint::ChatV2 => "/v2/chat",
@@ -214,6 +266,8 @@ impl Endpoint {
     }
 
     /// The short name used in summaries and on the command line, e.g. `v2/chat`.
+    ///
+    /// See the [module example](crate::cohere).
     pub fn name(self) -> &'static str {
         match self {
             Endpoint::Other => "other",
@@ -222,6 +276,8 @@ impl Endpoint {
     }
 
     /// Parses `v2/chat`, `/v2/chat`, `chat` (meaning v2) and the like.
+    ///
+    /// See the [module example](crate::cohere).
     pub fn from_name(s: &str) -> Option<Endpoint> {
         let s = s.trim().trim_start_matches('/');
         match s {
@@ -237,6 +293,8 @@ impl Endpoint {
 
     /// The endpoint of a URL path (query and a leading base path are ignored), e.g. `/proxy/v2/chat?x=1`,
     /// `/v1/datasets/my-id`.
+    ///
+    /// See the [module example](crate::cohere).
     pub fn from_path(path: &str) -> Endpoint {
         Endpoint::locate(path).map_or(Endpoint::Other, |(e, _)| e)
     }
@@ -245,6 +303,8 @@ impl Endpoint {
     /// comes before it is a base path, e.g. a proxy's `/proxy`). The path's last segments must fit one of the
     /// API reference's path templates; the longest fit wins, and literal segments beat parameters
     /// (`/v1/datasets/usage` is not the dataset `usage`).
+    ///
+    /// See the [module example](crate::cohere).
     pub fn locate(path: &str) -> Option<(Endpoint, usize)> {
         let path = path
             .split(['?', '#'])
@@ -314,6 +374,8 @@ impl Endpoint {
     }
 
     /// True for endpoints that generate text (and so take `max_tokens`).
+    ///
+    /// See the [module example](crate::cohere).
     pub fn is_generative(self) -> bool {
         matches!(
             self,
@@ -353,6 +415,8 @@ impl Endpoint {
 ///   `{endpoint}.{region}.models.ai.azure.com`: the deployment or endpoint.
 ///
 /// OCI names the model in the body (`servingMode.modelId`), not in its paths (`/20231130/actions/chat`).
+///
+/// See the [module example](crate::cohere).
 pub fn model_from_url(url: &str) -> Option<String> {
     let (host, path) = match url::Url::parse(url) {
         Ok(u) => (
@@ -412,6 +476,13 @@ impl std::fmt::Display for Endpoint {
 }
 
 /// Where the failing request was sent. Status codes mean different things on each.
+///
+/// ```
+/// use cohere_bundle::Platform;
+/// let p = Platform::from_url("https://my-endpoint.eastus.models.ai.azure.com");
+/// assert_eq!((p, p.name(), p.is_aws()), (Platform::Azure, "azure", false));
+/// assert_eq!(Platform::from_url("http://localhost:8080"), Platform::Cohere);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
@@ -433,6 +504,8 @@ pub enum Platform {
 
 impl Platform {
     /// The platform a base URL points at.
+    ///
+    /// See the [module example](crate::cohere).
     pub fn from_url(url: &str) -> Platform {
         let host = url::Url::parse(url)
             .ok()
@@ -454,11 +527,15 @@ impl Platform {
     }
 
     /// True on AWS, where the FAQ says 401, 404 and 429 are "not relevant".
+    ///
+    /// See the [module example](crate::cohere).
     pub fn is_aws(self) -> bool {
         matches!(self, Platform::Bedrock | Platform::Sagemaker)
     }
 
     /// The lower-case name used in summaries.
+    ///
+    /// See the [module example](crate::cohere).
     pub fn name(self) -> &'static str {
         match self {
             Platform::Cohere => "cohere",
@@ -472,6 +549,8 @@ impl Platform {
 }
 
 /// One row of the support FAQ's error table.
+///
+/// See the [module example](crate::cohere).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FaqError {
     /// The HTTP status.
@@ -483,6 +562,8 @@ pub struct FaqError {
 }
 
 /// The support FAQ's error table, in the FAQ's order.
+///
+/// See the [module example](crate::cohere).
 pub const FAQ_ERRORS: [FaqError; 6] = [
     FaqError {
         status: 400,
@@ -518,6 +599,8 @@ pub const FAQ_ERRORS: [FaqError; 6] = [
 
 /// The FAQ's meaning of a status on a platform, or the API reference's where the FAQ is silent.
 /// On AWS the FAQ's 401/404/429 rows do not apply and AWS's own meanings are given instead.
+///
+/// See the [module example](crate::cohere).
 pub fn status_meaning(status: u16, platform: Platform) -> Option<String> {
     if platform.is_aws() {
         let aws = match status {
@@ -555,6 +638,14 @@ pub fn status_meaning(status: u16, platform: Platform) -> Option<String> {
 }
 
 /// A likely cause of a failure: the vocabulary of `summary.json`'s `causes[].code`.
+///
+/// ```
+/// use cohere_bundle::cohere::{CauseCode, Side};
+/// assert_eq!(CauseCode::RateLimitedTrial.as_str(), "rate_limited_trial");
+/// assert_eq!(CauseCode::RateLimitedTrial.side(), Side::User);
+/// assert_eq!(CauseCode::GatewayTimeout.side(), Side::Cohere);
+/// assert!(CauseCode::NetworkError.side().support_needed());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[allow(missing_docs)]
@@ -581,6 +672,8 @@ pub enum CauseCode {
 
 impl CauseCode {
     /// The snake_case code as written in `summary.json`.
+    ///
+    /// See the [module example](crate::cohere).
     pub fn as_str(self) -> &'static str {
         match self {
             CauseCode::InvalidParameterCombination => "invalid_parameter_combination",
@@ -606,6 +699,8 @@ impl CauseCode {
 }
 
 /// Whose side a cause is on, which decides whether Cohere support is needed.
+///
+/// See the [module example](crate::cohere).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
@@ -621,6 +716,8 @@ pub enum Side {
 
 impl Side {
     /// The snake_case name as written in `summary.json`.
+    ///
+    /// See the [module example](crate::cohere).
     pub fn as_str(self) -> &'static str {
         match self {
             Side::User => "user",
@@ -630,6 +727,8 @@ impl Side {
     }
 
     /// Whether to write to Cohere support: for a cause on Cohere's side or an unknown one.
+    ///
+    /// See the [module example](crate::cohere).
     pub fn support_needed(self) -> bool {
         self != Side::User
     }
@@ -639,6 +738,8 @@ impl CauseCode {
     /// Whose side the cause is on. The user's: the request (limits, parameters, model name, format), the
     /// key and its trial limit, a client that gave up. Cohere's: 5xx answers. Everything else is unknown
     /// from the evidence alone.
+    ///
+    /// See the [module example](crate::cohere).
     pub fn side(self) -> Side {
         match self {
             CauseCode::InvalidApiKey
@@ -670,6 +771,8 @@ impl std::fmt::Display for CauseCode {
 }
 
 /// Whether the key is a trial or a production key.
+///
+/// See the [module example](crate::cohere).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyKind {
@@ -683,6 +786,8 @@ pub enum KeyKind {
 }
 
 /// Published limits of a model, used when `GET /v1/models/{model}` cannot be asked.
+///
+/// See the [module example](crate::cohere).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ModelInfo {
     /// The model ID.
@@ -694,6 +799,8 @@ pub struct ModelInfo {
 }
 
 /// The models table of Cohere's docs (models.mdx). Prefer `context_length` from the models API.
+///
+/// See the [module example](crate::cohere).
 pub const KNOWN_MODELS: &[ModelInfo] = &[
     ModelInfo {
         name: "command-a-03-2025",
@@ -783,6 +890,8 @@ pub const KNOWN_MODELS: &[ModelInfo] = &[
 ];
 
 /// Looks a model up in [`KNOWN_MODELS`].
+///
+/// See the [module example](crate::cohere).
 pub fn known_model(name: &str) -> Option<&'static ModelInfo> {
     KNOWN_MODELS.iter().find(|m| m.name == name)
 }

@@ -1,6 +1,20 @@
 //! `cohere-bundle demo`: the main job on an embedded default, with no key and no network. It starts the
 //! simulated API on 127.0.0.1, replays a realistic failing chat request (max_tokens above the model's
 //! output cap) with a log that holds the key, and writes a bundle.
+//!
+//! ```
+//! # #[tokio::main]
+//! # async fn main() -> cohere_bundle::Result<()> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let bo = cohere_bundle::pipeline::BundleOptions::new()
+//!     .out_dir(dir.path())
+//!     .cache_dir(dir.path().join("cache"));
+//! let outcome = cohere_bundle::demo::run(&bo).await?;
+//! assert_eq!(outcome.summary.status, Some(400));
+//! assert_eq!(outcome.summary.causes[0].code, cohere_bundle::CauseCode::MaxOutputExceeded);
+//! assert!(outcome.redactions > 0); // the key planted in the demo log was scrubbed
+//! # Ok(()) }
+//! ```
 
 use std::time::Duration;
 
@@ -17,6 +31,8 @@ pub(crate) const DEMO_REQUEST: &str = include_str!("../templates/demo-request.js
 const DEMO_LOG: &str = include_str!("../templates/demo-app.log");
 
 /// Runs the demo and writes a bundle according to `bo` (its `logs` are extended with the demo log).
+///
+/// See the [module example](crate::demo).
 pub async fn run(bo: &BundleOptions) -> Result<Outcome> {
     let sim = Simulator::start(SimConfig::default())
         .await

@@ -1,5 +1,45 @@
 //! Turning evidence (the failing exchange, headers, the request, token counts, model limits) into a
 //! [`Summary`] whose causes are ordered most likely first, each with evidence and a next step.
+//!
+//! ```
+//! use cohere_bundle::capture::{recorded_exchange, Capture};
+//! use cohere_bundle::diagnose::{diagnose, primary_exchange, Evidence, LogError};
+//! use cohere_bundle::exchange::{Body, RecordedResponse};
+//! use cohere_bundle::request::{parse_request, ParseOptions};
+//! use cohere_bundle::summary::{LimitsSource, Mode, ModelLimits, SeqLen, SeqLenMethod};
+//! use cohere_bundle::CauseCode;
+//!
+//! let req = parse_request(
+//!     "req.json",
+//!     br#"{"model":"command-r-08-2024","max_tokens":8192,"messages":[{"role":"user","content":"hi"}]}"#,
+//!     &ParseOptions::default(),
+//! )?;
+//! let message = "too many tokens: max tokens must be less than or equal to 4000, the maximum output for this model - received 8192.";
+//! let resp = RecordedResponse {
+//!     status: 400,
+//!     headers: vec![],
+//!     body: Body::from_text(serde_json::json!({ "message": message }).to_string()),
+//! };
+//! let exchange = recorded_exchange(&req, Some(resp), None, 12.0);
+//! let capture = Capture::builder(Mode::Bundle, req).exchange(exchange).build();
+//! assert_eq!(primary_exchange(&capture.exchanges).and_then(|e| e.status()), Some(400));
+//!
+//! // What was measured and found besides the capture.
+//! let mut ev = Evidence::from_capture(&capture);
+//! ev.seq_len = SeqLen { tokens: Some(3), method: SeqLenMethod::Estimate, chars: 2, prompt_tokens: None };
+//! ev.model_limits = Some(ModelLimits {
+//!     context_length: Some(128_000),
+//!     max_output_tokens: Some(4_000),
+//!     source: LimitsSource::DocsTable,
+//!     max_output_source: None,
+//! });
+//! ev.log_errors.push(LogError { location: "logs/app.log:12".into(), status: Some(400), ..Default::default() });
+//! let summary = diagnose(&ev);
+//! assert_eq!((summary.status, summary.max_tokens), (Some(400), Some(8192)));
+//! assert_eq!(summary.causes[0].code, CauseCode::MaxOutputExceeded);
+//! assert!(!summary.support_needed);
+//! # Ok::<(), cohere_bundle::Error>(())
+//! ```
 
 use std::sync::OnceLock;
 
@@ -18,6 +58,8 @@ use crate::summary::{
 /// Everything known about one failure: what was captured, plus what `gather` measured (sequence length,
 /// model limits) and what the logs show. Build it with [`Evidence::new`] or [`Evidence::from_capture`], then
 /// set the fields that are known.
+///
+/// See the [module example](crate::diagnose).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Evidence<'a> {
@@ -52,6 +94,8 @@ pub struct Evidence<'a> {
 impl<'a> Evidence<'a> {
     /// Evidence of `request` and its `exchanges`, captured in `mode`; nothing else known yet (platform
     /// Cohere, no key sent, no measurements, no logs).
+    ///
+    /// Example: [`diagnose()`].
     pub fn new(
         mode: Mode,
         request: &'a CapturedRequest,
@@ -76,6 +120,8 @@ impl<'a> Evidence<'a> {
 
     /// Evidence of a [`Capture`]: its mode, request, exchanges, platform, base URL, whether a key was sent,
     /// the observe proxy's counts and the shape sweep.
+    ///
+    /// See the [module example](crate::diagnose).
     pub fn from_capture(c: &'a Capture) -> Evidence<'a> {
         Evidence {
             platform: c.platform,
@@ -89,6 +135,8 @@ impl<'a> Evidence<'a> {
 }
 
 /// An error found in a log (e.g. a Python SDK traceback), used when no exchange shows the failure.
+///
+/// See the [module example](crate::diagnose).
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct LogError {
     /// The log it came from and the line.
@@ -106,12 +154,12 @@ pub struct LogError {
 
 /// Docs pages the next steps point at.
 mod docs {
-    pub const ERRORS: &str = "https://docs.cohere.com/reference/errors";
-    pub const RATE_LIMITS: &str = "https://docs.cohere.com/docs/rate-limits";
-    pub const MODELS: &str = "https://docs.cohere.com/docs/models";
-    pub const API_KEYS: &str = "https://dashboard.cohere.com/api-keys";
-    pub const BILLING: &str = "https://dashboard.cohere.com/billing";
-    pub const STATUS: &str = "https://status.cohere.com";
+    pub(crate) const ERRORS: &str = "https://docs.cohere.com/reference/errors";
+    pub(crate) const RATE_LIMITS: &str = "https://docs.cohere.com/docs/rate-limits";
+    pub(crate) const MODELS: &str = "https://docs.cohere.com/docs/models";
+    pub(crate) const API_KEYS: &str = "https://dashboard.cohere.com/api-keys";
+    pub(crate) const BILLING: &str = "https://dashboard.cohere.com/billing";
+    pub(crate) const STATUS: &str = "https://status.cohere.com";
 }
 
 /// Whether an exchange is the request itself (as replayed, observed or recorded), not a follow-up call.
@@ -134,6 +182,8 @@ fn original_exchange(exchanges: &[Exchange]) -> Option<&Exchange> {
 /// ([`crate::exchange::Failure::severity`]: an API error response, then a network failure or timeout, then a
 /// broken stream, then a client-side disconnect), and the earliest of equals. With no failure, the last
 /// exchange. A handler's own record is the original failure when a replay was made too, and not a candidate.
+///
+/// See the [module example](crate::diagnose).
 pub fn primary_exchange(exchanges: &[Exchange]) -> Option<&Exchange> {
     let original = original_exchange(exchanges).map(|e| e.index);
     let candidates = || {

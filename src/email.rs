@@ -1,5 +1,24 @@
 //! The `.eml` draft to Cohere support ([`write_eml`]): drafted from the summary, the report text and the zip
 //! path; it never parses the zip again.
+//!
+//! ```
+//! use cohere_bundle::email::{subject, write_eml, MAX_SUBJECT_CHARS};
+//!
+//! let summary: cohere_bundle::Summary =
+//!     serde_json::from_str(include_str!("../tests/fixtures/summary-v1.json")).unwrap();
+//! assert_eq!(subject(&summary), "Cohere API: v2/chat command-r-08-2024 400 max_output_exceeded");
+//! let mut long = summary.clone();
+//! long.model = Some("x".repeat(200));
+//! assert_eq!(subject(&long).chars().count(), MAX_SUBJECT_CHARS);
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let zip = dir.path().join("support.zip");
+//! std::fs::write(&zip, b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0").unwrap();
+//! let eml = write_eml(&summary, &zip, "# Report\n", None, Some("dev@example.com"), &dir.path().join("support.eml"))?;
+//! let text = std::fs::read_to_string(&eml).unwrap();
+//! assert!(text.contains("X-Unsent: 1") && text.contains("support@cohere.com"));
+//! # Ok::<(), cohere_bundle::Error>(())
+//! ```
 
 #[cfg(feature = "email")]
 use std::io::Write;
@@ -18,11 +37,15 @@ pub(crate) fn eml_path(zip: &Path) -> PathBuf {
 }
 
 /// The longest subject [`subject`] writes: under the 78 characters RFC 5322 recommends for a line.
+///
+/// See the [module example](crate::email).
 pub const MAX_SUBJECT_CHARS: usize = 77;
 
 /// The subject line of the support email: `Cohere API: v2/chat command-r 400 max_output_exceeded` (the
 /// endpoint, the model, the status or failure class, the likely cause), ASCII, one line, at most
 /// [`MAX_SUBJECT_CHARS`] characters: a long model ID is cut first.
+///
+/// See the [module example](crate::email).
 pub fn subject(s: &Summary) -> String {
     let clean = |t: &str| -> String {
         t.chars()
@@ -69,6 +92,8 @@ pub fn subject(s: &Summary) -> String {
 /// nothing is left behind on failure. A file or symbolic link already at `path` is replaced (the link itself,
 /// never its target): check with [`crate::bundle::check_output`] first to refuse it, as the pipeline does without
 /// `--force`.
+///
+/// See the [module example](crate::email).
 pub fn write_eml(
     summary: &Summary,
     zip: &Path,

@@ -1,5 +1,21 @@
 //! `environment.json`: OS, CPU, memory, tool version, and which relevant environment variables are set.
 //! Never environment variable values: only their names.
+//!
+//! ```
+//! use cohere_bundle::environment::{EnvVarInfo, Environment, RELEVANT_VARS};
+//!
+//! let env = Environment::collect_with(|name| name == "CO_API_KEY" || name == "HTTPS_PROXY");
+//! assert_eq!(env.env_vars.keys().collect::<Vec<_>>(), ["CO_API_KEY", "HTTPS_PROXY"]);
+//! assert_eq!(env.env_vars["CO_API_KEY"], EnvVarInfo { set: true });
+//! assert!(env.proxy_configured && env.cpus >= 1);
+//! assert!(RELEVANT_VARS.contains(&"CO_API_KEY"));
+//!
+//! // This process: the names of the relevant variables that are set, never their values.
+//! let here = Environment::collect();
+//! assert!(here.env_vars.keys().all(|k| RELEVANT_VARS.contains(&k.as_str())));
+//! // The same on every machine, for snapshot tests.
+//! assert_eq!(Environment::fixed(), Environment::fixed());
+//! ```
 
 use std::collections::BTreeMap;
 
@@ -7,6 +23,8 @@ use serde::{Deserialize, Serialize};
 
 /// The environment variables whose presence is recorded (never their values): Cohere SDK settings, proxies,
 /// TLS trust settings, and cloud-platform credentials.
+///
+/// See the [module example](crate::environment).
 pub const RELEVANT_VARS: &[&str] = &[
     "CO_API_URL",
     "CO_API_KEY",
@@ -49,6 +67,8 @@ const PROXY_VARS: &[&str] = &[
 ];
 
 /// What is recorded about one environment variable: only that it is set.
+///
+/// See the [module example](crate::environment).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvVarInfo {
     /// Always `true`: variables that are not set are not listed.
@@ -56,6 +76,8 @@ pub struct EnvVarInfo {
 }
 
 /// The machine the bundle was made on.
+///
+/// See the [module example](crate::environment).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Environment {
     /// Tool name and version.
@@ -81,6 +103,8 @@ pub struct Environment {
 
 impl Environment {
     /// Reads the environment of this machine and process.
+    ///
+    /// See the [module example](crate::environment).
     pub fn collect() -> Environment {
         Self::collect_with(|name| {
             std::env::var_os(name)
@@ -91,6 +115,8 @@ impl Environment {
 
     /// Like [`Environment::collect`], with `is_set(name)` telling whether a variable is set (for tests, or for
     /// a process other than this one).
+    ///
+    /// See the [module example](crate::environment).
     pub fn collect_with(is_set: impl Fn(&str) -> bool) -> Environment {
         let mut sys = sysinfo::System::new();
         sys.refresh_memory();
@@ -112,6 +138,8 @@ impl Environment {
 
     /// A fixed environment for snapshot tests: the same on every machine and every run (only `tool` follows
     /// the crate version).
+    ///
+    /// See the [module example](crate::environment).
     pub fn fixed() -> Environment {
         let (env_vars, proxy_configured) =
             env_var_names(|n| matches!(n, "CO_API_KEY" | "HTTPS_PROXY" | "NO_PROXY"));

@@ -1,8 +1,25 @@
 //! The library's error type and the exit codes the binary maps it to.
+//!
+//! ```
+//! use cohere_bundle::{Error, Result};
+//!
+//! fn read(path: &str) -> Result<String> {
+//!     std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
+//! }
+//! let e = read("/no/such/request.json").unwrap_err();
+//! assert_eq!((e.kind(), e.exit_code()), ("io", 1));
+//! assert!(e.to_string().starts_with("/no/such/request.json: "));
+//!
+//! let e = Error::input("request.json", "not JSON");
+//! assert_eq!(e.to_string(), "request.json: not JSON");
+//! assert_eq!((e.kind(), e.exit_code()), ("input", 2));
+//! ```
 
 use std::path::PathBuf;
 
 /// Every way a library call can fail. Messages are one line and name the file, flag or URL at fault.
+///
+/// See the [module example](crate::error).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -80,6 +97,8 @@ pub enum Error {
 
 impl Error {
     /// Builds an [`Error::Input`].
+    ///
+    /// See the [module example](crate::error).
     pub fn input(what: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Input {
             what: what.into(),
@@ -103,6 +122,8 @@ impl Error {
     }
 
     /// Builds an [`Error::Io`].
+    ///
+    /// See the [module example](crate::error).
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
@@ -112,6 +133,8 @@ impl Error {
 
     /// A short name of the variant, for machine-readable error output: `input`, `io`, `output_exists`,
     /// `unreachable`, `leak`, `verify`, `template` or `other`.
+    ///
+    /// See the [module example](crate::error).
     pub fn kind(&self) -> &'static str {
         match self {
             Error::Input { .. } | Error::Field { .. } => "input",
@@ -126,6 +149,8 @@ impl Error {
     }
 
     /// The process exit code the CLI uses for this error: 2 usage or unusable input, 3 leak, 1 anything else.
+    ///
+    /// See the [module example](crate::error).
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Input { .. } | Error::Field { .. } | Error::OutputExists(_) => 2,
@@ -142,4 +167,6 @@ impl From<zip::result::ZipError> for Error {
 }
 
 /// The library's result type.
+///
+/// See the [module example](crate::error).
 pub type Result<T, E = Error> = std::result::Result<T, E>;

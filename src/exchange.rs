@@ -1,10 +1,60 @@
 //! One recorded HTTP exchange: what was sent, what came back, how long it took and how it failed.
 //! Written as `exchanges/NNN.json` in the bundle.
+//!
+//! ```
+//! use cohere_bundle::exchange::{
+//!     header, Body, BodyEncoding, Exchange, Failure, FailureClass, Header, Purpose, RecordedRequest,
+//!     RecordedResponse, Timings,
+//! };
+//!
+//! let request = RecordedRequest {
+//!     method: "POST".into(),
+//!     url: "https://api.cohere.com/v2/chat".into(),
+//!     headers: vec![Header::new("Content-Type", "application/json")],
+//!     body: Body::from_text(r#"{"model":"command-r","messages":[]}"#),
+//! };
+//! let response = RecordedResponse {
+//!     status: 404,
+//!     headers: vec![Header::new("X-Debug-Trace-Id", "trace-123")],
+//!     body: Body::from_bytes(br#"{"id":"abc","message":"model 'command-r' not found"}"#, None),
+//! };
+//! let exchange = Exchange {
+//!     index: 1,
+//!     purpose: Purpose::Replay,
+//!     request,
+//!     response: Some(response),
+//!     timings: Timings { time_to_headers_ms: Some(120.0), total_ms: 125.5, ..Timings::default() },
+//!     failure: Some(Failure::new(FailureClass::Http, "model 'command-r' not found")),
+//!     retry_group: None,
+//! };
+//! assert_eq!(exchange.status(), Some(404));
+//! assert_eq!(exchange.response_header("x-debug-trace-id"), Some("trace-123"));
+//! assert_eq!(exchange.request_id().as_deref(), Some("trace-123"));
+//! assert_eq!(header(&exchange.request.headers, "content-type"), Some("application/json"));
+//! assert_eq!(exchange.request.body.json().unwrap()["model"], "command-r");
+//!
+//! // How serious a failure is as evidence about the API: an API error first, a client's disconnect last.
+//! let f = exchange.failure.as_ref().unwrap();
+//! assert_eq!((f.class.as_str(), f.severity()), ("http", 0));
+//! assert_eq!(Failure::client_side(FailureClass::Network, "disconnected").severity(), 3);
+//!
+//! // Bodies that are not UTF-8 are kept as base64; a cap keeps the first bytes.
+//! let b = Body::from_bytes(&[0xff, 0xfe, 0x00], None);
+//! assert_eq!((b.encoding, b.text.as_str(), b.size), (BodyEncoding::Base64, "//4A", 3));
+//! let cut = Body::from_bytes(b"0123456789", Some(4));
+//! assert_eq!((cut.text.as_str(), cut.size, cut.truncated), ("0123", 10, true));
+//!
+//! // As written to `exchanges/001.json`.
+//! let json = serde_json::to_value(&exchange).unwrap();
+//! assert_eq!((json["purpose"].as_str(), json["response"]["status"].as_u64()), (Some("replay"), Some(404)));
+//! ```
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// One header as sent or received, in order, names as written.
+///
+/// See the [module example](crate::exchange).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Header {
     /// The header name.
@@ -15,6 +65,8 @@ pub struct Header {
 
 impl Header {
     /// Builds a header.
+    ///
+    /// See the [module example](crate::exchange).
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
         Header {
             name: name.into(),
@@ -24,6 +76,8 @@ impl Header {
 }
 
 /// Finds the first header called `name` (case-insensitive).
+///
+/// See the [module example](crate::exchange).
 pub fn header<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
     headers
         .iter()
@@ -42,6 +96,8 @@ pub(crate) fn bearer_raw(headers: &[Header]) -> Option<&str> {
 }
 
 /// A request or response body as recorded.
+///
+/// See the [module example](crate::exchange).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Body {
     /// The body as text: UTF-8 verbatim, or base64 when `encoding` is `base64`.
@@ -56,6 +112,8 @@ pub struct Body {
 }
 
 /// How [`Body::text`] is encoded.
+///
+/// See the [module example](crate::exchange).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BodyEncoding {
@@ -68,6 +126,8 @@ pub enum BodyEncoding {
 
 impl Body {
     /// Records bytes, keeping at most `cap` of them (`None`: all).
+    ///
+    /// See the [module example](crate::exchange).
     pub fn from_bytes(bytes: &[u8], cap: Option<usize>) -> Body {
         let size = bytes.len() as u64;
         let (kept, truncated) = match cap {
@@ -118,6 +178,8 @@ impl Body {
     }
 
     /// Records a string.
+    ///
+    /// See the [module example](crate::exchange).
     pub fn from_text(s: impl Into<String>) -> Body {
         let text = s.into();
         Body {
@@ -129,6 +191,8 @@ impl Body {
     }
 
     /// The body parsed as JSON, when it is UTF-8 JSON.
+    ///
+    /// See the [module example](crate::exchange).
     pub fn json(&self) -> Option<serde_json::Value> {
         if self.encoding != BodyEncoding::Utf8 {
             return None;
@@ -138,6 +202,8 @@ impl Body {
 }
 
 /// The request half of an exchange.
+///
+/// See the [module example](crate::exchange).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordedRequest {
     /// HTTP method.
@@ -151,6 +217,8 @@ pub struct RecordedRequest {
 }
 
 /// The response half of an exchange.
+///
+/// See the [module example](crate::exchange).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordedResponse {
     /// HTTP status code.
@@ -162,6 +230,8 @@ pub struct RecordedResponse {
 }
 
 /// How long the exchange took.
+///
+/// See the [module example](crate::exchange).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Timings {
     /// When the request was sent (UTC).
@@ -184,6 +254,19 @@ impl Default for Timings {
 
 str_enum! {
     /// The class of a failed exchange.
+    ///
+    /// Like every closed set of names in `summary.json` and the exchanges, it has `ALL`, `as_str`,
+    /// `Display`, `FromStr`, and compares with `&str`:
+    ///
+    /// ```
+    /// use cohere_bundle::FailureClass;
+    /// assert_eq!(FailureClass::ALL.len(), 4);
+    /// assert_eq!(FailureClass::Timeout.as_str(), "timeout");
+    /// assert_eq!(FailureClass::Http.to_string(), "http");
+    /// assert_eq!("stream".parse::<FailureClass>(), Ok(FailureClass::Stream));
+    /// assert!("oops".parse::<FailureClass>().is_err());
+    /// assert!(FailureClass::Network == "network");
+    /// ```
     pub enum FailureClass {
         /// The server answered with a status ≥ 400.
         Http = "http",
@@ -199,6 +282,8 @@ str_enum! {
 
 str_enum! {
     /// What an exchange was for.
+    ///
+    /// See the [module example](crate::exchange).
     pub enum Purpose {
         /// The failing request sent again by `replay` (or the library's replay).
         Replay = "replay",
@@ -213,6 +298,8 @@ str_enum! {
 }
 
 /// Why an exchange failed.
+///
+/// See the [module example](crate::exchange).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     /// The class.
@@ -242,6 +329,8 @@ impl Failure {
     }
 
     /// A failure that the client caused by disconnecting or giving up.
+    ///
+    /// See the [module example](crate::exchange).
     pub fn client_side(class: FailureClass, message: impl Into<String>) -> Failure {
         Failure {
             client_side: true,
@@ -251,6 +340,8 @@ impl Failure {
 
     /// How serious the failure is as evidence about the API, lowest first: an API error response (0), a
     /// network failure or timeout (1), a broken or erroring stream (2), a client-side disconnect (3).
+    ///
+    /// See the [module example](crate::exchange).
     pub fn severity(&self) -> u8 {
         if self.client_side {
             return 3;
@@ -264,6 +355,8 @@ impl Failure {
 }
 
 /// One recorded exchange.
+///
+/// See the [module example](crate::exchange).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Exchange {
     /// Position in the bundle, from 1.
@@ -285,11 +378,15 @@ pub struct Exchange {
 
 impl Exchange {
     /// The response status, if a response arrived.
+    ///
+    /// See the [module example](crate::exchange).
     pub fn status(&self) -> Option<u16> {
         self.response.as_ref().map(|r| r.status)
     }
 
     /// A response header (case-insensitive).
+    ///
+    /// See the [module example](crate::exchange).
     pub fn response_header(&self, name: &str) -> Option<&str> {
         self.response
             .as_ref()
@@ -297,6 +394,8 @@ impl Exchange {
     }
 
     /// The request ID: `x-debug-trace-id`, else the error body's `id`.
+    ///
+    /// See the [module example](crate::exchange).
     pub fn request_id(&self) -> Option<String> {
         if let Some(id) = self.response_header("x-debug-trace-id") {
             return Some(id.to_string());

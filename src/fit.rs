@@ -4,6 +4,14 @@
 //! bodies; every cut is recorded in `manifest.json` (`cuts`), in `summary.json` (`cuts`) and in the report. The
 //! compression ratio is not known up front: the plan starts from an estimate (a deflated sample of each log's
 //! tail), writes, reads the real compressed sizes back from the zip and, when over, shrinks and rewrites.
+//!
+//! ```
+//! use cohere_bundle::fit::{parse_size, DEFAULT_MAX_SIZE, MIN_MAX_SIZE};
+//! assert_eq!(parse_size("10MiB"), Ok(DEFAULT_MAX_SIZE));
+//! assert_eq!(parse_size("64 KiB"), Ok(MIN_MAX_SIZE));
+//! assert_eq!(parse_size("1.5MB"), Ok(1_500_000));
+//! assert!(parse_size("10 parsecs").is_err());
+//! ```
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -15,12 +23,18 @@ use crate::request::CapturedRequest;
 use crate::scrub::Scrubber;
 
 /// The default size budget of a bundle: 10 MiB, what most mail servers accept as an attachment.
+///
+/// See the [module example](crate::fit).
 pub const DEFAULT_MAX_SIZE: u64 = 10 * 1024 * 1024;
 
 /// The smallest budget accepted (the report, summary and manifest alone need some room).
+///
+/// See the [module example](crate::fit).
 pub const MIN_MAX_SIZE: u64 = 64 * 1024;
 
 /// Parses a size: `10MiB`, `500KiB`, `1.5 GiB`, `10MB` (decimal), `10M` (binary), or plain bytes.
+///
+/// See the [module example](crate::fit).
 pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
     let t = s.trim();
     let split = t
@@ -69,7 +83,7 @@ pub(crate) struct Fit {
 
 impl Fit {
     /// The kept tail of log number `i`.
-    pub fn keep_tail(&self, i: usize) -> Option<u64> {
+    pub(crate) fn keep_tail(&self, i: usize) -> Option<u64> {
         self.keep_tail.get(i).copied().flatten()
     }
 

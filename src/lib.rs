@@ -61,7 +61,11 @@ pub use summary::Summary;
 /// The README's Rust examples, compiled as doc tests so that the public surface they show stays real.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
-pub struct ReadmeDoctests;
+pub(crate) struct ReadmeDoctests;
 
 /// The tool's name and version, as written into bundles.
+///
+/// ```
+/// assert!(cohere_bundle::TOOL.starts_with("cohere-bundle "));
+/// ```
 pub const TOOL: &str = concat!("cohere-bundle ", env!("CARGO_PKG_VERSION"));

@@ -46,6 +46,8 @@ enum RequestBody {
 }
 
 /// What identifies "the same failure" for grouping: endpoint, model, status and failure class.
+///
+/// Example: [`FailureReport`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Signature {
     /// The endpoint, e.g. `v2/chat`.
@@ -60,7 +62,7 @@ pub struct Signature {
 
 impl Signature {
     /// A short stable hex digest, for file names.
-    pub fn digest(&self) -> String {
+    pub(crate) fn digest(&self) -> String {
         use sha2::{Digest, Sha256};
         let text = format!(
             "{}|{:?}|{:?}|{:?}",
@@ -71,6 +73,74 @@ impl Signature {
 }
 
 /// A failure as an error handler sees it, built step by step and written with [`FailureReport::write`].
+///
+/// ```
+/// use std::time::Duration;
+/// use cohere_bundle::library::FailureReport;
+/// use cohere_bundle::pipeline::BundleOptions;
+/// use cohere_bundle::{Endpoint, FailureClass, Platform, SecretString};
+///
+/// # #[tokio::main]
+/// # async fn main() -> cohere_bundle::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let log = dir.path().join("app.log");
+/// std::fs::write(&log, "2026-11-24 09:14:04 ERROR chat failed: model not found\n").unwrap();
+/// let report = FailureReport::from_raw_body(Endpoint::ChatV2, r#"{"model":"command-r","messages":[]}"#)
+///     .method("POST")
+///     .url("https://api.cohere.com/v2/chat")
+///     .request_headers([("authorization", "Bearer co-secret-key-1234")])
+///     .status(404)
+///     .response_headers([("x-debug-trace-id", "trace-404")])
+///     .response_body(r#"{"message":"model 'command-r' not found"}"#)
+///     .elapsed(Duration::from_millis(180))
+///     .platform(Platform::Cohere)
+///     .api_key(SecretString::new("co-secret-key-1234"))
+///     .secret(SecretString::new("db-password-1234"))
+///     .log(log.clone());
+/// assert_eq!(report.model().as_deref(), Some("command-r"));
+/// let sig = report.signature();
+/// assert_eq!((sig.endpoint, sig.status, sig.class), ("v2/chat", Some(404), Some(FailureClass::Http)));
+///
+/// // No replay was asked for: nothing is sent.
+/// let capture = report.clone().capture().await?;
+/// assert_eq!(capture.exchanges[0].request_id().as_deref(), Some("trace-404"));
+///
+/// let outcome = report.write(&BundleOptions::new().out_dir(dir.path())).await?;
+/// assert_eq!(outcome.summary.request_id.as_deref(), Some("trace-404"));
+/// assert_eq!(outcome.summary.logs, ["logs/app.log"]);
+/// # Ok(()) }
+/// ```
+///
+/// From what a reqwest call gave back, a response or an error, or from the handler's own words:
+///
+/// ```
+/// use cohere_bundle::library::FailureReport;
+/// use cohere_bundle::pipeline::ReplayOptions;
+/// use cohere_bundle::{Endpoint, FailureClass};
+///
+/// # #[tokio::main]
+/// # async fn main() {
+/// let body = serde_json::json!({"model": "command-r", "messages": []});
+/// let resp: reqwest::Response = http::Response::builder()
+///     .status(429)
+///     .header("x-trial-endpoint-call-limit", "20")
+///     .body(r#"{"message":"trial key limited to 20 API calls / minute"}"#)
+///     .unwrap()
+///     .into();
+/// let report = FailureReport::new(Endpoint::ChatV2, body.clone()).response(resp).await;
+/// assert_eq!(report.signature().status, Some(429));
+///
+/// let err = reqwest::Client::new().get("http://").send().await.unwrap_err();
+/// let report = FailureReport::new(Endpoint::ChatV2, body.clone()).reqwest_error(&err);
+/// assert_eq!(report.signature().class, Some(FailureClass::Network));
+///
+/// let report = FailureReport::new(Endpoint::ChatV2, body)
+///     .error(FailureClass::Timeout, "no answer within 120 s")
+///     // Send the request again when writing, and record that next to the original failure.
+///     .replay(ReplayOptions::new().base_url("https://api.cohere.com"));
+/// assert_eq!(report.signature().class, Some(FailureClass::Timeout));
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct FailureReport {
     endpoint: Endpoint,
@@ -111,12 +181,16 @@ fn scan_model(raw: &[u8]) -> Option<String> {
 
 impl FailureReport {
     /// A failure of a request to `endpoint` with this JSON body.
+    ///
+    /// Example: [`FailureReport`].
     pub fn new(endpoint: Endpoint, body: serde_json::Value) -> Self {
         Self::with_body(endpoint, RequestBody::Json(body))
     }
 
     /// A failure of a request to `endpoint` whose body the handler holds as bytes (parsed only when the
     /// bundle is written).
+    ///
+    /// Example: [`FailureReport`].
     pub fn from_raw_body(endpoint: Endpoint, body: impl Into<Bytes>) -> Self {
         Self::with_body(endpoint, RequestBody::Raw(body.into()))
     }
@@ -142,18 +216,24 @@ impl FailureReport {
     }
 
     /// The HTTP method (default `POST`).
+    ///
+    /// Example: [`FailureReport`].
     pub fn method(mut self, method: impl Into<String>) -> Self {
         self.method = method.into();
         self
     }
 
     /// The full URL the request went to (tells the platform and the base URL for a replay).
+    ///
+    /// Example: [`FailureReport`].
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.url = Some(url.into());
         self
     }
 
     /// Request headers as sent (an `Authorization` value is scrubbed, never written).
+    ///
+    /// Example: [`FailureReport`].
     pub fn request_headers<K: AsRef<str>, V: AsRef<str>>(
         mut self,
         headers: impl IntoIterator<Item = (K, V)>,
@@ -167,12 +247,16 @@ impl FailureReport {
     }
 
     /// The HTTP status received.
+    ///
+    /// Example: [`FailureReport`].
     pub fn status(mut self, status: u16) -> Self {
         self.status = Some(status);
         self
     }
 
     /// Response headers as received.
+    ///
+    /// Example: [`FailureReport`].
     pub fn response_headers<K: AsRef<str>, V: AsRef<str>>(
         mut self,
         headers: impl IntoIterator<Item = (K, V)>,
@@ -196,18 +280,24 @@ impl FailureReport {
     }
 
     /// The response body as received.
+    ///
+    /// Example: [`FailureReport`].
     pub fn response_body(mut self, body: impl AsRef<[u8]>) -> Self {
         self.response_body = Some(Bytes::copy_from_slice(body.as_ref()));
         self
     }
 
     /// A failure without (or besides) an HTTP status: a network error, a timeout, a broken stream.
+    ///
+    /// Example: [`FailureReport`].
     pub fn error(mut self, class: FailureClass, message: impl Into<String>) -> Self {
         self.failure = Some(Failure::new(class, message));
         self
     }
 
     /// The failure from a `reqwest::Error` (timeout, connection, body), with its cause chain.
+    ///
+    /// Example: [`FailureReport`].
     pub fn reqwest_error(self, e: &reqwest::Error) -> Self {
         let class = if e.is_timeout() {
             FailureClass::Timeout
@@ -232,6 +322,8 @@ impl FailureReport {
     }
 
     /// Reads the status, headers and body (up to 8 MiB kept) of a response the handler received.
+    ///
+    /// Example: [`FailureReport`].
     pub async fn response(mut self, resp: reqwest::Response) -> Self {
         self.status = Some(resp.status().as_u16());
         if self.url.is_none() {
@@ -260,42 +352,56 @@ impl FailureReport {
     }
 
     /// How long the failed call took.
+    ///
+    /// Example: [`FailureReport`].
     pub fn elapsed(mut self, d: std::time::Duration) -> Self {
         self.elapsed_ms = Some(d.as_secs_f64() * 1000.0);
         self
     }
 
     /// A secret to scrub from the bundle (repeatable).
+    ///
+    /// Example: [`FailureReport`].
     pub fn secret(mut self, s: SecretString) -> Self {
         self.secrets.push(s);
         self
     }
 
     /// The API key used: scrubbed, and sent when replaying.
+    ///
+    /// Example: [`FailureReport`].
     pub fn api_key(mut self, k: SecretString) -> Self {
         self.api_key = Some(k);
         self
     }
 
     /// Where the request was sent, when the URL does not tell.
+    ///
+    /// Example: [`FailureReport`].
     pub fn platform(mut self, p: Platform) -> Self {
         self.platform = Some(p);
         self
     }
 
     /// A log file to include (scrubbed, cut to its newest lines when over the size budget).
+    ///
+    /// Example: [`FailureReport`].
     pub fn log(mut self, path: impl Into<PathBuf>) -> Self {
         self.logs.push(path.into());
         self
     }
 
     /// Replays the request once more when writing, and records the replay next to the original failure.
+    ///
+    /// Example: [`FailureReport`].
     pub fn replay(mut self, opts: ReplayOptions) -> Self {
         self.replay = Some(opts);
         self
     }
 
     /// The model named in the request body.
+    ///
+    /// Example: [`FailureReport`].
     pub fn model(&self) -> Option<String> {
         match &self.body {
             RequestBody::Json(v) => v.get("model").and_then(|m| m.as_str()).map(str::to_string),
@@ -304,6 +410,8 @@ impl FailureReport {
     }
 
     /// The grouping signature: endpoint, model, status and class. Cheap: no parsing of a raw body.
+    ///
+    /// Example: [`FailureReport`].
     pub fn signature(&self) -> Signature {
         let class = self
             .failure
@@ -378,6 +486,8 @@ impl FailureReport {
     }
 
     /// Builds the capture, replaying first when [`FailureReport::replay`] was given.
+    ///
+    /// Example: [`FailureReport`].
     pub async fn capture(self) -> Result<Capture> {
         let Some(ro) = self.replay.clone() else {
             return Ok(self.into_capture());
@@ -407,6 +517,8 @@ impl FailureReport {
     }
 
     /// Writes the bundle (replaying first if asked) with `bo`, plus this report's logs and secrets.
+    ///
+    /// Example: [`FailureReport`].
     pub async fn write(self, bo: &BundleOptions) -> Result<Outcome> {
         let mut bo = bo.clone();
         bo.logs.extend(self.logs.iter().cloned());

@@ -12,7 +12,8 @@
 //! bytes.extend(std::iter::repeat(0u8).take(5000));
 //! bytes.extend_from_slice(b"\n2026-11-24 ERROR failed\n");
 //! std::fs::write(&log, &bytes).unwrap();
-//! let p = cohere_bundle::logs::prepare(&[log], &Default::default()).unwrap();
+//! let limits = cohere_bundle::logs::LogLimits::default().with_idle_timeout(std::time::Duration::from_secs(2));
+//! let p = cohere_bundle::logs::prepare(&[log], &limits).unwrap();
 //! let text = std::fs::read_to_string(&p.paths[0]).unwrap();
 //! assert!(text.contains("ERROR failed") && !text.contains('\0'));
 //! assert!(p.cuts[0].contains("binary"));
@@ -28,6 +29,8 @@ use crate::bundle::read_full;
 use crate::error::{Error, Result};
 
 /// Limits for reading logs.
+///
+/// See the [module example](crate::logs).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct LogLimits {
@@ -39,6 +42,8 @@ pub struct LogLimits {
 
 impl LogLimits {
     /// Limits with this idle timeout.
+    ///
+    /// See the [module example](crate::logs).
     pub fn with_idle_timeout(mut self, t: Duration) -> Self {
         self.idle_timeout = t;
         self
@@ -55,6 +60,8 @@ impl Default for LogLimits {
 }
 
 /// Logs ready to bundle: paths to regular text files (the originals, or copies), and what was left out.
+///
+/// See the [module example](crate::logs).
 #[derive(Debug, Default)]
 pub struct PreparedLogs {
     /// One path per log given, in order; a copy keeps the original's file name.
@@ -68,6 +75,8 @@ pub struct PreparedLogs {
 const BLOCK: usize = 64 << 10;
 
 /// Reads the logs that need it (see the module docs); errors name the log (`--log PATH`).
+///
+/// See the [module example](crate::logs).
 pub fn prepare(paths: &[PathBuf], limits: &LogLimits) -> Result<PreparedLogs> {
     let mut out = PreparedLogs::default();
     for (i, p) in paths.iter().enumerate() {

@@ -7,11 +7,17 @@
 //!
 //! let recorder = Recorder::new(RecorderConfig::default())?;
 //! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-//!     .with(RecordFailures::new(recorder))
+//!     .with(RecordFailures::new(recorder).host("llm-proxy.internal:8443"))
 //!     .build();
 //! // Every call through `client` to the Cohere API that answers 400 or above (or fails to connect) is handed
 //! // to the recorder: one bundle per failure signature per interval, written in the background.
-//! # let _ = client; Ok(()) }
+//! # let _ = client;
+//!
+//! // Keep the adapter to read the recorder's counters, or to flush it on shutdown:
+//! let failures = RecordFailures::new(Recorder::new(RecorderConfig::default())?);
+//! failures.recorder().flush().await;
+//! println!("{} failures captured", failures.recorder().stats().captured);
+//! # Ok(()) }
 //! ```
 //!
 //! The response the caller gets is the same response: status, headers and body (an error body is read
@@ -26,6 +32,8 @@ use crate::recorder::Recorder;
 use crate::scrub::SecretString;
 
 /// Hands failing Cohere calls to a [`Recorder`]. Calls to other hosts pass untouched.
+///
+/// See the [module example](crate::middleware).
 #[derive(Clone)]
 pub struct RecordFailures {
     recorder: Arc<Recorder>,
@@ -34,6 +42,8 @@ pub struct RecordFailures {
 
 impl RecordFailures {
     /// Records failures of calls to `api.cohere.com` and `api.cohere.ai`.
+    ///
+    /// See the [module example](crate::middleware).
     pub fn new(recorder: Recorder) -> Self {
         RecordFailures {
             recorder: Arc::new(recorder),
@@ -42,12 +52,16 @@ impl RecordFailures {
     }
 
     /// Also records calls to `host` (`host` or `host:port`: a proxy or a private deployment).
+    ///
+    /// See the [module example](crate::middleware).
     pub fn host(mut self, host: impl Into<String>) -> Self {
         Arc::make_mut(&mut self.hosts).push(host.into());
         self
     }
 
     /// The recorder (to flush it, or read its stats).
+    ///
+    /// See the [module example](crate::middleware).
     pub fn recorder(&self) -> &Recorder {
         &self.recorder
     }

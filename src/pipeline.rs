@@ -1,5 +1,73 @@
 //! The whole job: from a captured request (replayed, observed or given offline) to a written, verified bundle.
 //! Every command that writes a bundle goes through [`write_support_bundle`].
+//!
+//! Offline, from a request and the response it got (what `cohere-bundle bundle` does):
+//!
+//! ```
+//! use cohere_bundle::pipeline::{offline_capture, preflight, write_support_bundle, BundleOptions, OfflineResponse};
+//! use cohere_bundle::request::{parse_request, ParseOptions};
+//! use cohere_bundle::CauseCode;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> cohere_bundle::Result<()> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let request = parse_request(
+//!     "request.json",
+//!     br#"{"model":"command-r","messages":[{"role":"user","content":"hi"}]}"#,
+//!     &ParseOptions::default(),
+//! )?;
+//! let response = OfflineResponse {
+//!     status: Some(404),
+//!     body: Some(r#"{"message":"model 'command-r' not found"}"#.into()),
+//!     ..Default::default()
+//! };
+//! let capture = offline_capture(request, response, None);
+//! let bo = BundleOptions::new().out_dir(dir.path()).max_size(None);
+//! preflight(&bo)?; // before anything is spent: the logs are readable, the output writable
+//! let outcome = write_support_bundle(capture, &bo).await?;
+//! assert_eq!(outcome.summary.status, Some(404));
+//! assert_eq!(outcome.summary.causes[0].code, CauseCode::ModelNotFound);
+//! assert!(outcome.path.starts_with(dir.path()) && outcome.size > 0 && outcome.eml.is_none());
+//! # Ok(()) }
+//! ```
+//!
+//! A replay, here against the simulated API ([`crate::simulator`]) on 127.0.0.1:
+//!
+//! ```
+//! use std::time::Duration;
+//! use cohere_bundle::pipeline::{self, prepare_replay, replay_key, resolve_base_url, BundleOptions, ReplayOptions};
+//! use cohere_bundle::request::{parse_request, ParseOptions};
+//! use cohere_bundle::simulator::{SimConfig, Simulator, DEMO_KEY};
+//! use cohere_bundle::summary::Mode;
+//! use cohere_bundle::SecretString;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> cohere_bundle::Result<()> {
+//! let sim = Simulator::start(SimConfig::default()).await.unwrap();
+//! let request = parse_request(
+//!     "request.json",
+//!     br#"{"model":"command-r-08-2024","max_tokens":8192,"messages":[{"role":"user","content":"hi"}]}"#,
+//!     &ParseOptions::default(),
+//! )?;
+//! // Without a key given, the request's own bearer token is used; it has none, so the replay is refused.
+//! assert!(replay_key(&ReplayOptions::new(), &request).is_err());
+//! let ro = ReplayOptions::new()
+//!     .base_url(sim.base_url())
+//!     .api_key(SecretString::new(DEMO_KEY))
+//!     .timeout(Duration::from_secs(10));
+//! let base = resolve_base_url(&ro, &request);
+//! assert_eq!(prepare_replay(&request, &base).url, format!("{}/v2/chat", sim.base_url()));
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let bo = BundleOptions::new()
+//!     .output(dir.path().join("support.zip"))
+//!     .cache_dir(dir.path().join("cache")); // the simulator's tokenizer is cached here
+//! let outcome = pipeline::replay(request, &ro, &bo, Mode::Replay).await?;
+//! assert_eq!(outcome.summary.status, Some(400));
+//! assert_eq!(outcome.path, dir.path().join("support.zip"));
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,7 +92,7 @@ use crate::tokenizer::TokenizerCache;
 ///
 /// ```
 /// use cohere_bundle::pipeline::BundleOptions;
-/// use cohere_bundle::SecretString;
+/// use cohere_bundle::{KnownSecret, SecretString};
 ///
 /// let bo = BundleOptions::new()
 ///     .output("support.zip")
@@ -33,6 +101,17 @@ use crate::tokenizer::TokenizerCache;
 ///     .max_size(Some(5 << 20));
 /// assert_eq!(bo.logs.len(), 1);
 /// assert!(!bo.force);
+///
+/// // A default-named zip in `bundles/`, replacing one already there, with an email draft beside it.
+/// let bo = BundleOptions::new()
+///     .out_dir("bundles")
+///     .force(true)
+///     .known([KnownSecret::new("env:DB_PASSWORD", SecretString::new("db-password-1234"))])
+///     .cache_dir("/var/cache/cohere-bundle")
+///     .redact_content(true)
+///     .eml(true);
+/// assert!(bo.output.is_none() && bo.force && bo.redact_content && bo.eml);
+/// assert_eq!(bo.known[0].label, "env:DB_PASSWORD");
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -95,14 +174,22 @@ impl Default for BundleOptions {
 ///
 /// ```
 /// use std::time::Duration;
+/// use cohere_bundle::net::NetOptions;
 /// use cohere_bundle::pipeline::ReplayOptions;
-/// use cohere_bundle::SecretString;
+/// use cohere_bundle::{Platform, SecretString};
 ///
 /// let ro = ReplayOptions::new()
 ///     .base_url("https://api.cohere.com")
 ///     .api_key(SecretString::new("co-key"))
 ///     .timeout(Duration::from_secs(30));
 /// assert_eq!(ro.base_url.as_deref(), Some("https://api.cohere.com"));
+///
+/// // Reproduce an authentication problem on Bedrock: no key on purpose, the default trust and proxy.
+/// let ro = ReplayOptions::new()
+///     .platform(Platform::Bedrock)
+///     .no_key(true)
+///     .net(NetOptions::default());
+/// assert!(ro.no_key && ro.api_key.is_none());
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -124,11 +211,15 @@ pub struct ReplayOptions {
 
 impl BundleOptions {
     /// The defaults: a default-named zip in the current directory, no logs, the 10 MiB budget.
+    ///
+    /// Example: [`BundleOptions`].
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The zip's path.
+    ///
+    /// Example: [`BundleOptions`].
     #[must_use]
     pub fn output(mut self, path: impl Into<PathBuf>) -> Self {
         self.output = Some(path.into());
@@ -136,6 +227,8 @@ impl BundleOptions {
     }
 
     /// The directory of a default-named zip.
+    ///
+    /// Example: [`BundleOptions`].
     #[must_use]
     pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.out_dir = dir.into();
@@ -143,6 +236,8 @@ impl BundleOptions {
     }
 
     /// Whether to overwrite an existing output.
+    ///
+    /// Example: [`BundleOptions`].
     #[must_use]
     pub fn force(mut self, force: bool) -> Self {
         self.force = force;
@@ -150,6 +245,8 @@ impl BundleOptions {
     }
 
     /// Adds a log to include under `logs/`.
+    ///
+    /// Example: [`BundleOptions`].
     #[must_use]
     pub fn log(mut self, path: impl Into<PathBuf>) -> Self {
         self.logs.push(path.into());
@@ -157,6 +254,8 @@ impl BundleOptions {
     }
 
     /// Adds a secret to scrub.
+    ///
+    /// Example: [`BundleOptions`].
     #[must_use]
     pub fn secret(mut self, s: SecretString) -> Self {
         self.secrets.push(s);
@@ -164,6 +263,8 @@ impl BundleOptions {
     }
 
     /// Adds secrets known by value with their labels (e.g. the environment's).
+    ///
+    /// Example: [`BundleOptions`].
     #[must_use]
     pub fn known(mut self, known: impl IntoIterator<Item = KnownSecret>) -> Self {
         self.known.extend(known);
@@ -171,6 +272,8 @@ impl BundleOptions {
     }
 
     /// The cache directory for tokenizers.
+    ///
+    /// Example: [`BundleOptions`].
     #[must_use]
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache_dir = Some(dir.into());
@@ -178,6 +281,8 @@ impl BundleOptions {
     }
 
     /// The size budget in bytes; `None`: no budget.
+    ///
+    /// Example: [`BundleOptions`].
     #[must_use]
     pub fn max_size(mut self, bytes: Option<u64>) -> Self {
         self.max_size = bytes;
@@ -185,6 +290,8 @@ impl BundleOptions {
     }
 
     /// Whether to replace prompt and completion text with placeholders.
+    ///
+    /// Example: [`BundleOptions`].
     #[must_use]
     pub fn redact_content(mut self, on: bool) -> Self {
         self.redact_content = on;
@@ -192,6 +299,8 @@ impl BundleOptions {
     }
 
     /// Whether to write an email draft beside the zip.
+    ///
+    /// Example: [`BundleOptions`].
     #[must_use]
     pub fn eml(mut self, on: bool) -> Self {
         self.eml = on;
@@ -201,11 +310,15 @@ impl BundleOptions {
 
 impl ReplayOptions {
     /// The defaults: the request's own URL (else the public API), its own key, a 120 s timeout.
+    ///
+    /// Example: [`ReplayOptions`].
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The base URL to send to.
+    ///
+    /// Example: [`ReplayOptions`].
     #[must_use]
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = Some(url.into());
@@ -213,6 +326,8 @@ impl ReplayOptions {
     }
 
     /// The API key.
+    ///
+    /// Example: [`ReplayOptions`].
     #[must_use]
     pub fn api_key(mut self, key: SecretString) -> Self {
         self.api_key = Some(key);
@@ -220,6 +335,8 @@ impl ReplayOptions {
     }
 
     /// The whole-request timeout.
+    ///
+    /// Example: [`ReplayOptions`].
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -227,6 +344,8 @@ impl ReplayOptions {
     }
 
     /// The platform, when the URL does not tell.
+    ///
+    /// Example: [`ReplayOptions`].
     #[must_use]
     pub fn platform(mut self, p: Platform) -> Self {
         self.platform = Some(p);
@@ -234,6 +353,8 @@ impl ReplayOptions {
     }
 
     /// Replay without any key, on purpose.
+    ///
+    /// Example: [`ReplayOptions`].
     #[must_use]
     pub fn no_key(mut self, on: bool) -> Self {
         self.no_key = on;
@@ -241,6 +362,8 @@ impl ReplayOptions {
     }
 
     /// Trusted roots and proxy.
+    ///
+    /// Example: [`ReplayOptions`].
     #[must_use]
     pub fn net(mut self, net: crate::net::NetOptions) -> Self {
         self.net = net;
@@ -262,6 +385,8 @@ impl Default for ReplayOptions {
 }
 
 /// What a written bundle holds, for the caller to print.
+///
+/// See the [module example](crate::pipeline).
 #[derive(Debug, Clone)]
 pub struct Outcome {
     /// The zip.
@@ -277,6 +402,8 @@ pub struct Outcome {
 }
 
 /// The base URL for a replay (see [`ReplayOptions::base_url`]).
+///
+/// See the [module example](crate::pipeline).
 pub fn resolve_base_url(opts: &ReplayOptions, request: &CapturedRequest) -> String {
     if let Some(b) = &opts.base_url {
         return b.trim_end_matches('/').to_string();
@@ -365,6 +492,8 @@ impl Drop for Reserved {
 }
 
 /// Checks, before any network traffic, that the logs can be read and an explicit output can be written.
+///
+/// See the [module example](crate::pipeline).
 pub fn preflight(opts: &BundleOptions) -> Result<()> {
     if opts.eml && !cfg!(feature = "email") {
         return Err(Error::field(
@@ -403,6 +532,8 @@ pub fn preflight(opts: &BundleOptions) -> Result<()> {
 /// The key a replay sends: [`ReplayOptions::api_key`], else the request's own bearer token. With neither,
 /// the replay is refused before any traffic ([`Error::Input`] on `api_key`), unless
 /// [`ReplayOptions::no_key`] asks for a replay without a key on purpose.
+///
+/// See the [module example](crate::pipeline).
 pub fn replay_key(ro: &ReplayOptions, request: &CapturedRequest) -> Result<Option<SecretString>> {
     if ro.no_key {
         return Ok(None);
@@ -422,6 +553,8 @@ pub fn replay_key(ro: &ReplayOptions, request: &CapturedRequest) -> Result<Optio
 
 /// Replays `request` and writes a bundle. A failing replay still yields a bundle; an API that cannot be
 /// reached at all is an [`Error::Unreachable`] and writes nothing.
+///
+/// See the [module example](crate::pipeline).
 pub async fn replay(
     request: CapturedRequest,
     ro: &ReplayOptions,
@@ -438,6 +571,8 @@ pub async fn replay(
 /// (`{base}/v1/datasets/my-id`, `{base}/v1/models/command-r`); a bare body goes to the endpoint's path. A
 /// request without a body (`null`) is sent without one; a form ([`crate::request::form`]) as
 /// `multipart/form-data`.
+///
+/// See the [module example](crate::pipeline).
 pub fn prepare_replay(request: &CapturedRequest, base: &str) -> PreparedRequest {
     let own_path = request.url.as_deref().and_then(|u| {
         let (path, query) = match url::Url::parse(u) {
@@ -494,6 +629,8 @@ pub fn prepare_replay(request: &CapturedRequest, base: &str) -> PreparedRequest 
 
 /// [`replay`], then, when `matrix` is given, the shape matrix ([`crate::matrix`]) after the replay: its result
 /// goes into `summary.matrix` and `matrix.json`. Consent is checked before any traffic.
+///
+/// Example: [`crate::pipeline`] shows [`replay`], which is this without a sweep.
 pub async fn replay_with_matrix(
     request: CapturedRequest,
     ro: &ReplayOptions,
@@ -538,6 +675,8 @@ pub async fn replay_with_matrix(
 pub use crate::capture::Capture;
 
 /// A response given by hand to the offline `bundle` command.
+///
+/// See the [module example](crate::pipeline).
 #[derive(Debug, Clone, Default)]
 pub struct OfflineResponse {
     /// Status.
@@ -549,6 +688,8 @@ pub struct OfflineResponse {
 }
 
 /// Builds a [`Capture`] for a failure that is not replayed: the request plus whatever response is known.
+///
+/// See the [module example](crate::pipeline).
 pub fn offline_capture(
     request: CapturedRequest,
     response: OfflineResponse,
@@ -609,6 +750,8 @@ fn log_names(logs: &[PathBuf]) -> Vec<String> {
 }
 
 /// Diagnoses a capture, renders the report and writes the bundle.
+///
+/// See the [module example](crate::pipeline).
 pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Result<Outcome> {
     preflight(bo)?;
     let logs = crate::logs::prepare(&bo.logs, &bo.log_limits)?;
@@ -954,7 +1097,7 @@ fn scrub_summary(scrubber: &Scrubber, summary: &Summary) -> Summary {
 
 mod erased {
     /// Pretty JSON of any serialisable value, newline-terminated.
-    pub trait Json {
+    pub(crate) trait Json {
         fn to_json(&self) -> String;
     }
     impl<T: serde::Serialize> Json for T {
@@ -967,12 +1110,51 @@ mod erased {
 
 /// Builds a [`Capture`] from what the observe proxy recorded: every exchange as recorded, with the failure
 /// the summary is about ([`diagnose::primary_exchange`]) as the request. `None` when nothing was recorded.
+///
+/// ```
+/// use cohere_bundle::exchange::{Body, Exchange, Failure, FailureClass, Purpose, RecordedRequest, RecordedResponse, Timings};
+/// use cohere_bundle::net::NetOptions;
+/// use cohere_bundle::observe::Recording;
+/// use cohere_bundle::pipeline::{observed_capture, observed_capture_with};
+/// use cohere_bundle::{Endpoint, Platform};
+///
+/// let failed = Exchange {
+///     index: 1,
+///     purpose: Purpose::Observed,
+///     request: RecordedRequest {
+///         method: "POST".into(),
+///         url: "https://api.cohere.com/v2/chat".into(),
+///         headers: vec![],
+///         body: Body::from_text(r#"{"model":"command-r","messages":[]}"#),
+///     },
+///     response: Some(RecordedResponse {
+///         status: 404,
+///         headers: vec![],
+///         body: Body::from_text(r#"{"message":"model 'command-r' not found"}"#),
+///     }),
+///     timings: Timings::default(),
+///     failure: Some(Failure::new(FailureClass::Http, "model 'command-r' not found")),
+///     retry_group: None,
+/// };
+/// let recording = Recording { exchanges: vec![failed], stats: Default::default() };
+/// let capture = observed_capture(recording.clone(), "https://api.cohere.com").unwrap();
+/// assert_eq!((capture.request.endpoint, capture.request.model()), (Endpoint::ChatV2, Some("command-r")));
+/// assert_eq!((capture.platform, capture.exchanges.len()), (Platform::Cohere, 1));
+///
+/// // The same, with the trust roots and proxy the proxy's upstream connections used.
+/// let capture = observed_capture_with(recording, "https://api.cohere.com", &NetOptions::default());
+/// assert!(capture.is_some());
+/// let nothing = Recording { exchanges: vec![], stats: Default::default() };
+/// assert!(observed_capture(nothing, "https://api.cohere.com").is_none());
+/// ```
 pub fn observed_capture(recording: crate::observe::Recording, upstream: &str) -> Option<Capture> {
     observed_capture_with(recording, upstream, &crate::net::NetOptions::default())
 }
 
 /// [`observed_capture`] whose follow-up calls (model metadata, tokenizer) trust the roots and use the proxy of
 /// `net`, as the observe proxy's upstream connections did.
+///
+/// See the [module example](crate::pipeline).
 pub fn observed_capture_with(
     recording: crate::observe::Recording,
     upstream: &str,

@@ -6,6 +6,41 @@
 //! an interval is kept as the sample, later ones only count. At the end of each interval the task writes one
 //! bundle per signature, with `storm.json` saying how many failures it stands for. The spool directory is kept
 //! within `max_bundles` and `max_spool_bytes`, the oldest bundles going first.
+//!
+//! ```
+//! use std::time::Duration;
+//! use cohere_bundle::library::FailureReport;
+//! use cohere_bundle::recorder::{spool, Captured, Recorder, RecorderConfig, SPOOL_PREFIX};
+//! use cohere_bundle::Endpoint;
+//!
+//! # #[tokio::main]
+//! # async fn main() -> cohere_bundle::Result<()> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let mut config = RecorderConfig::default();
+//! config.dir = dir.path().join("spool");
+//! config.interval = Duration::from_secs(3600);
+//! let recorder = Recorder::new(config)?;
+//! let failure = || {
+//!     FailureReport::new(Endpoint::ChatV2, serde_json::json!({"model": "command-r", "messages": []}))
+//!         .status(404)
+//!         .response_body(r#"{"message":"model 'command-r' not found"}"#)
+//! };
+//! // In the error handler: cheap, no I/O.
+//! assert_eq!(recorder.capture(failure()), Captured::Queued);
+//! assert_eq!(recorder.capture(failure()), Captured::Counted);
+//!
+//! // Write now rather than at the end of the interval.
+//! recorder.flush().await;
+//! let bundles = spool(&dir.path().join("spool"));
+//! assert_eq!(bundles.len(), 1);
+//! let name = bundles[0].0.file_name().unwrap().to_string_lossy().into_owned();
+//! assert!(name.starts_with(SPOOL_PREFIX) && bundles[0].1 > 0);
+//! let stats = recorder.stats();
+//! assert_eq!((stats.captured, stats.bundles_written, stats.write_errors), (2, 1, 0));
+//! let stats = recorder.shutdown().await;
+//! assert_eq!(stats.dropped, 0);
+//! # Ok(()) }
+//! ```
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,9 +56,13 @@ use crate::library::{FailureReport, Signature};
 use crate::pipeline::BundleOptions;
 
 /// Prefix of the bundles a recorder writes (only files with it are counted and evicted).
+///
+/// See the [module example](crate::recorder).
 pub const SPOOL_PREFIX: &str = "cohere-support-";
 
 /// How a [`Recorder`] works.
+///
+/// See the [module example](crate::recorder).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RecorderConfig {
@@ -56,6 +95,8 @@ impl Default for RecorderConfig {
 }
 
 /// What [`Recorder::capture`] did with a failure.
+///
+/// See the [module example](crate::recorder).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Captured {
     /// The first of its signature in this interval: queued as the sample for a bundle.
@@ -67,6 +108,8 @@ pub enum Captured {
 }
 
 /// Counters of a recorder.
+///
+/// See the [module example](crate::recorder).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RecorderStats {
     /// Failures given to [`Recorder::capture`].
@@ -103,6 +146,8 @@ enum Control {
 }
 
 /// A background bundle writer for services. Create it inside a tokio runtime.
+///
+/// See the [module example](crate::recorder).
 #[derive(Debug)]
 pub struct Recorder {
     tx: mpsc::Sender<(Signature, FailureReport)>,
@@ -122,6 +167,8 @@ impl std::fmt::Debug for Shared {
 impl Recorder {
     /// Creates the spool directory and starts the background task. Fails when there is no tokio runtime,
     /// the directory cannot be created, or a bound is zero.
+    ///
+    /// See the [module example](crate::recorder).
     pub fn new(config: RecorderConfig) -> Result<Recorder> {
         let handle = tokio::runtime::Handle::try_current().map_err(|_| {
             Error::Other("Recorder::new must be called inside a tokio runtime".into())
@@ -148,6 +195,8 @@ impl Recorder {
 
     /// Takes a failure. Cheap and never blocks: computes its signature; a repeat within the interval is only
     /// counted, a new signature is queued for the background task (`try_send`; dropped and counted when full).
+    ///
+    /// See the [module example](crate::recorder).
     pub fn capture(&self, failure: FailureReport) -> Captured {
         self.shared.captured.fetch_add(1, Ordering::Relaxed);
         let sig = failure.signature();
@@ -178,6 +227,8 @@ impl Recorder {
     }
 
     /// The counters so far.
+    ///
+    /// See the [module example](crate::recorder).
     pub fn stats(&self) -> RecorderStats {
         let s = &self.shared;
         RecorderStats {
@@ -190,6 +241,8 @@ impl Recorder {
     }
 
     /// Writes the bundles of every pending signature now and waits for them.
+    ///
+    /// See the [module example](crate::recorder).
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
         if self.ctl.send(Control::Flush(tx)).await.is_ok() {
@@ -198,6 +251,8 @@ impl Recorder {
     }
 
     /// Writes what is pending, stops the background task and returns the final counters.
+    ///
+    /// See the [module example](crate::recorder).
     pub async fn shutdown(self) -> RecorderStats {
         let (tx, rx) = oneshot::channel();
         if self.ctl.send(Control::Shutdown(tx)).await.is_ok() {
@@ -310,6 +365,8 @@ async fn write_pending(
 }
 
 /// The recorder's bundles in `dir`, oldest first: (zip path, bytes of the zip and its draft).
+///
+/// See the [module example](crate::recorder).
 pub fn spool(dir: &Path) -> Vec<(PathBuf, u64)> {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();

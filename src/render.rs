@@ -19,6 +19,8 @@ use crate::summary::Summary;
 /// The terminal summary of a written bundle: what failed, the error, the request id, the original failure,
 /// the shape sweep's conclusion, the likely cause and its next step, where the bundle is, what was cut, and
 /// whether to write to support.
+///
+/// See the [module example](crate::render).
 pub fn outcome_text(o: &Outcome) -> String {
     let s = &o.summary;
     let mut lines = failure_lines(s);
@@ -108,6 +110,8 @@ fn support_lines(o: &Outcome) -> Vec<String> {
 }
 
 /// The `--json` object of a written bundle: where it is, the failure and its causes, the sweep, what was cut.
+///
+/// See the [module example](crate::render).
 pub fn outcome_json(o: &Outcome) -> serde_json::Value {
     serde_json::json!({
         "bundle": o.path,

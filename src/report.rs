@@ -1,5 +1,28 @@
 //! `report.md` and `report.html`, rendered from the templates in `templates/` with minijinja. Renderers are
 //! pure: they take data and return text; the bundle writer decides where it goes.
+//!
+//! ```
+//! use cohere_bundle::environment::Environment;
+//! use cohere_bundle::report::{render_html, render_markdown, LogListing, ReportInput};
+//!
+//! let summary: cohere_bundle::Summary =
+//!     serde_json::from_str(include_str!("../tests/fixtures/summary-v1.json")).unwrap();
+//! let environment = Environment::fixed();
+//! let logs = [LogListing { name: "logs/app.log".into(), size: 812, cut: None }];
+//! let input = ReportInput {
+//!     summary: &summary,
+//!     exchanges: &[],
+//!     logs: &logs,
+//!     log_errors: &[],
+//!     environment: &environment,
+//!     redact_content: false,
+//! };
+//! let md = render_markdown(&input)?;
+//! assert!(md.contains("c06dba1d05ed46c49fe3fbbf33c132d2") && md.contains("logs/app.log"));
+//! let html = render_html(&input)?;
+//! assert!(html.contains("c06dba1d05ed46c49fe3fbbf33c132d2") && html.contains("</html>"));
+//! # Ok::<(), cohere_bundle::Error>(())
+//! ```
 
 use minijinja::{context, Environment};
 use serde::Serialize;
@@ -12,6 +35,8 @@ const MD: &str = include_str!("../templates/report.md.j2");
 const HTML: &str = include_str!("../templates/report.html.j2");
 
 /// A log as listed in the report.
+///
+/// See the [module example](crate::report).
 #[derive(Debug, Clone, Serialize)]
 pub struct LogListing {
     /// Bundle path, e.g. `logs/app.log`.
@@ -23,6 +48,8 @@ pub struct LogListing {
 }
 
 /// Everything the report shows.
+///
+/// See the [module example](crate::report).
 #[derive(Debug, Clone)]
 pub struct ReportInput<'a> {
     /// The summary.
@@ -68,7 +95,7 @@ fn seq_method_words(method: SeqLenMethod) -> &'static str {
 
 /// What failed, in words: `HTTP 400`; the failure class only when it adds something (`HTTP 200, stream
 /// failure`, `timeout, no response`); `(the client ended it)` for a client-side failure.
-pub fn failure_words(s: &Summary) -> String {
+pub(crate) fn failure_words(s: &Summary) -> String {
     let Some(e) = &s.error else {
         return match s.status {
             Some(st) => format!("HTTP {st}, no error"),
@@ -278,6 +305,8 @@ fn render(name: &str, input: &ReportInput<'_>, matrix_grid: &str) -> Result<Stri
 }
 
 /// Renders `report.md`.
+///
+/// See the [module example](crate::report).
 pub fn render_markdown(input: &ReportInput<'_>) -> Result<String> {
     let mut s = render("report.md", input, "")?;
     if !s.ends_with('\n') {
@@ -287,6 +316,8 @@ pub fn render_markdown(input: &ReportInput<'_>) -> Result<String> {
 }
 
 /// Renders `report.html`: self-contained, no external assets.
+///
+/// See the [module example](crate::report).
 pub fn render_html(input: &ReportInput<'_>) -> Result<String> {
     let grid = input
         .summary

@@ -11,6 +11,22 @@
 //! - httpx's INFO log lines `HTTP Request: POST https://api.cohere.com/v2/chat "HTTP/1.1 429 Too Many Requests"`
 //!   for Cohere URLs with a status ≥ 400, and urllib3's DEBUG lines (`https://api.cohere.ai:443 "POST /v1/generate
 //!   HTTP/1.1" 429 None`, from the pre-5.0 SDK which used `requests`).
+//!
+//! ```
+//! use cohere_bundle::sdklog::{client_from_log, find_sdk_errors};
+//!
+//! let log = "2026-11-24 09:14:04,022 ERROR chat failed\n\
+//!     Traceback (most recent call last):\n\
+//!       File \"/app/.venv/lib/python3.11/site-packages/cohere/v2/client.py\", line 120, in chat\n\
+//!     cohere.errors.not_found_error.NotFoundError: status_code: 404, body: {'message': \"model 'command-r' not found\"}\n";
+//! let errors = find_sdk_errors(log);
+//! assert_eq!(errors.len(), 1);
+//! let e = &errors[0];
+//! assert_eq!((e.line, e.sdk.as_str(), e.status), (4, "python", Some(404)));
+//! assert_eq!(e.message.as_deref(), Some("model 'command-r' not found"));
+//! let (line, client) = client_from_log(log).unwrap();
+//! assert_eq!((line, client.sdk.as_deref()), (3, Some("cohere")));
+//! ```
 
 use std::sync::OnceLock;
 
@@ -18,6 +34,8 @@ use regex::Regex;
 use serde::Serialize;
 
 /// One failure found in a log.
+///
+/// See the [module example](crate::sdklog).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SdkError {
     /// The line (from 1) where the failure is reported.
@@ -119,6 +137,8 @@ fn patterns() -> &'static Patterns {
 /// A line that is a JSON object (a structured log: pino, structlog, …) is decoded first and its string values
 /// (an error's `message` or `stack`, an `exception` field) are scanned, so escaped newlines and quotes read
 /// as they were printed; what is found there is reported at that line.
+///
+/// See the [module example](crate::sdklog).
 pub fn find_sdk_errors(text: &str) -> Vec<SdkError> {
     scan(text, true)
 }
@@ -820,6 +840,8 @@ pub fn client_from_headers(
 
 /// The client named by an SDK traceback's paths (`site-packages/cohere/`, `node_modules/cohere-ai/`,
 /// `node_modules/@ai-sdk/cohere/`), with the line it was found on (from 1).
+///
+/// See the [module example](crate::sdklog).
 pub fn client_from_log(text: &str) -> Option<(usize, crate::summary::ClientInfo)> {
     static PY: OnceLock<Regex> = OnceLock::new();
     let py = PY.get_or_init(|| {

@@ -19,7 +19,20 @@
 //! s.finish();
 //! assert!(s.terminal());
 //! assert_eq!(s.events(), 2);
-//! assert!(s.failure().is_none());
+//! assert!(s.failure().is_none() && s.verdict().is_none());
+//!
+//! // A stream that broke off before its terminal event is a failure.
+//! let mut cut = StreamScanner::default();
+//! cut.feed(b"data: {\"type\":\"content-delta\"}\n\n");
+//! cut.finish();
+//! assert_eq!(cut.verdict().as_deref(), Some("the stream ended without message-end after 1 event"));
+//!
+//! // Whether a response is a stream: by its content type, or because the request asked for one.
+//! use cohere_bundle::{exchange::Header, sse::is_stream};
+//! let sse = [Header::new("content-type", "text/event-stream")];
+//! assert!(is_stream(&sse, &serde_json::json!({}), 200));
+//! assert!(is_stream(&[], &serde_json::json!({"stream": true}), 200));
+//! assert!(!is_stream(&[], &serde_json::json!({}), 200));
 //! ```
 
 use crate::exchange::{header, Body, Failure, FailureClass, Header};
@@ -30,6 +43,8 @@ const MAX_LINE: usize = 1 << 20;
 /// Reads a response stream line by line (SSE `data:` lines or v1 NDJSON): counts events, notes whether the
 /// terminal event arrived, and notes the first error the stream carries (a v2 `message-end` with
 /// `finish_reason: ERROR` or an `error`, an `error` event, or a v1 `stream-end` with `finish_reason: ERROR`).
+///
+/// See the [module example](crate::sse).
 #[derive(Debug, Default)]
 pub struct StreamScanner {
     line: Vec<u8>,
@@ -41,6 +56,8 @@ pub struct StreamScanner {
 
 impl StreamScanner {
     /// Feeds the next bytes of the stream.
+    ///
+    /// See the [module example](crate::sse).
     pub fn feed(&mut self, mut chunk: &[u8]) {
         while let Some(i) = memchr::memchr(b'\n', chunk) {
             let (head, rest) = (&chunk[..i], &chunk[i + 1..]);
@@ -68,6 +85,8 @@ impl StreamScanner {
     }
 
     /// Checks a last line that had no newline.
+    ///
+    /// See the [module example](crate::sse).
     pub fn finish(&mut self) {
         if !self.line.is_empty() && !self.skipping {
             let line = std::mem::take(&mut self.line);
@@ -76,6 +95,8 @@ impl StreamScanner {
     }
 
     /// The first error the stream carried, if any.
+    ///
+    /// See the [module example](crate::sse).
     pub fn failure(&self) -> Option<&str> {
         self.failure.as_deref()
     }
@@ -86,17 +107,23 @@ impl StreamScanner {
     }
 
     /// Whether the terminal event (`message-end`, `stream-end` or `[DONE]`) arrived.
+    ///
+    /// See the [module example](crate::sse).
     pub fn terminal(&self) -> bool {
         self.terminal
     }
 
     /// Events seen: SSE `data:` lines and NDJSON objects.
+    ///
+    /// See the [module example](crate::sse).
     pub fn events(&self) -> u64 {
         self.events
     }
 
     /// The failure of a stream that ended here: the error it carried, else "ended without its terminal
     /// event" when that never arrived. `None` for a complete stream.
+    ///
+    /// See the [module example](crate::sse).
     pub fn verdict(&self) -> Option<String> {
         if let Some(f) = &self.failure {
             return Some(f.clone());
@@ -203,6 +230,8 @@ fn stream_error(v: &serde_json::Value) -> Option<String> {
 }
 
 /// Whether a response is a stream: by its content type, or a 2xx answer to a request that asked for one.
+///
+/// See the [module example](crate::sse).
 pub fn is_stream(
     response_headers: &[Header],
     request_body: &serde_json::Value,

@@ -19,9 +19,13 @@ macro_rules! str_enum {
 
         impl $name {
             /// Every variant, in declaration order.
+            ///
+            /// Example: [`crate::exchange::FailureClass`].
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
             /// The name as written in `summary.json` and the exchanges.
+            ///
+            /// Example: [`crate::exchange::FailureClass`].
             pub fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $text),+

@@ -1,5 +1,82 @@
 //! `summary.json`: the machine-readable answer to the support FAQ's questions (schema version 1).
 //! Every field is documented in README.md under "summary.json".
+//!
+//! Reading a bundle's `summary.json`:
+//!
+//! ```
+//! use cohere_bundle::cohere::Side;
+//! use cohere_bundle::summary::{LimitsSource, Mode, SeqLenMethod, Summary, SCHEMA_VERSION};
+//! use cohere_bundle::{CauseCode, Endpoint, FailureClass, KeyKind, Platform};
+//!
+//! let s: Summary = serde_json::from_str(include_str!("../tests/fixtures/summary-v1.json"))?;
+//! assert_eq!(s.schema_version, SCHEMA_VERSION);
+//! assert_eq!((s.mode, s.endpoint, s.platform), (Mode::Demo, Endpoint::ChatV2, Platform::Cohere));
+//! assert_eq!(s.status_label().as_deref(), Some("400"));
+//!
+//! // The error of the exchange the summary is about (`ErrorInfo`), and the one the application saw
+//! // (`OriginalFailure`), kept apart.
+//! let error = s.error.as_ref().unwrap();
+//! assert_eq!(error.class, FailureClass::Http);
+//! assert_eq!(error.faq_meaning.as_deref(), Some("invalid combination of parameters"));
+//! let original = s.original.as_ref().unwrap();
+//! assert_eq!((original.source.as_str(), original.reproduced), ("logs/app.log:11", Some(true)));
+//! assert!(s.other_failures.is_empty());
+//!
+//! // Who sent it (`ClientInfo`), how big it was (`SeqLen`, `ModelLimits`) and what is known of the key.
+//! assert_eq!(s.client.as_ref().unwrap().runtime.as_deref(), Some("python 3.11"));
+//! assert_eq!((s.seq_len.tokens, s.seq_len.method), (Some(108), SeqLenMethod::Tokenizer));
+//! assert_eq!((s.max_tokens, s.seq_len.prompt_tokens), (Some(8192), None));
+//! let limits = s.model_limits.as_ref().unwrap();
+//! assert_eq!((limits.max_output_tokens, limits.source), (Some(4000), LimitsSource::ModelsApi));
+//! assert_eq!(limits.max_output_source, Some(LimitsSource::DocsTable));
+//! assert_eq!((s.key.kind, s.key.present), (KeyKind::Unknown, true));
+//! assert_eq!(s.rate_limit.retry_after_s, None);
+//! assert_eq!(s.timings.as_ref().unwrap().time_to_headers_ms, Some(10.12));
+//!
+//! // The likely cause (`Cause`), whose side it is on, and whether to write to support.
+//! let cause = &s.causes[0];
+//! assert_eq!(cause.code, CauseCode::MaxOutputExceeded);
+//! assert!(cause.next_step.starts_with("set max_tokens to at most 4000"));
+//! assert_eq!((s.cause_side, s.support_needed), (Side::User, false));
+//!
+//! // The closed sets of names are typed, and written as the same strings.
+//! assert_eq!(Mode::Demo.as_str(), "demo");
+//! assert_eq!("tokenizer".parse::<SeqLenMethod>(), Ok(SeqLenMethod::Tokenizer));
+//! assert_eq!(serde_json::to_value(&s)?["seq_len"]["method"], "tokenizer");
+//! # Ok::<(), serde_json::Error>(())
+//! ```
+//!
+//! The shape sweep's result, as `summary.matrix` and `matrix.json` hold it:
+//!
+//! ```
+//! use cohere_bundle::summary::{CellStatus, InconclusiveReason, MatrixResult, Phase, Unknown, Verdict};
+//! use cohere_bundle::FailureClass;
+//!
+//! let m: MatrixResult = serde_json::from_value(serde_json::json!({
+//!     "cells": [
+//!         {"input_tokens": 108, "target_input_tokens": 108, "max_tokens": 8192, "status": 400,
+//!          "class": "http", "message": "too many tokens", "phase": "replay"},
+//!         {"input_tokens": 108, "target_input_tokens": 108, "max_tokens": 1000, "status": 200, "phase": "grid"},
+//!         {"input_tokens": 20, "target_input_tokens": 20, "max_tokens": null, "status": "timeout",
+//!          "class": "timeout", "phase": "repeat"}
+//!     ],
+//!     "verdict": "max_tokens", "inconclusive_reason": null,
+//!     "boundary_input_tokens": null, "boundary_max_tokens": 1000,
+//!     "calls": 3, "max_calls": 12, "rate_limited": 0, "waited_s": 0.0,
+//!     "input_measure": "tokenizer", "input_axis": "text", "input_varied": ["messages"], "input_parts": 1,
+//!     "input_scaling": "largest_first", "original_input_tokens": 108, "smallest_input_tokens": 20,
+//!     "small_input_tokens": 64, "stopped_early": false, "stop_reason": null, "max_wait_s": 60.0,
+//!     "conclusion": "fails only with max_tokens above 1000"
+//! }))?;
+//! assert_eq!((m.verdict, m.verdict.as_str()), (Verdict::MaxTokens, "max_tokens"));
+//! assert_eq!((m.cells[0].status, m.cells[0].phase), (CellStatus::Http(400), Phase::Replay));
+//! assert_eq!(m.cells[2].status, CellStatus::NoResponse(FailureClass::Timeout));
+//! assert_eq!(m.cells[2].status.to_string(), "timeout");
+//! assert_eq!(CellStatus::Unknown(Unknown::None).to_string(), "none");
+//! assert_eq!(m.to_value()["boundary_max_tokens"], 1000);
+//! assert_eq!(InconclusiveReason::BudgetExhausted.as_str(), "budget_exhausted");
+//! # Ok::<(), serde_json::Error>(())
+//! ```
 
 use serde::{Deserialize, Serialize};
 
@@ -8,10 +85,14 @@ use crate::exchange::FailureClass;
 use serde_json::Value;
 
 /// The schema version written into `summary.json`.
+///
+/// See the [module example](crate::summary).
 pub const SCHEMA_VERSION: u32 = 1;
 
 str_enum! {
     /// How a failure was captured.
+    ///
+    /// See the [module example](crate::summary).
     pub enum Mode {
         /// `cohere-bundle replay`: the request was sent again.
         Replay = "replay",
@@ -28,6 +109,8 @@ str_enum! {
 
 str_enum! {
     /// How the sequence length was measured.
+    ///
+    /// See the [module example](crate::summary).
     pub enum SeqLenMethod {
         /// From the response's `usage`.
         Usage = "usage",
@@ -50,6 +133,8 @@ impl Default for SeqLenMethod {
 
 str_enum! {
     /// Where a model's limits come from.
+    ///
+    /// See the [module example](crate::summary).
     pub enum LimitsSource {
         /// The models API (`GET /v1/models/{model}`).
         ModelsApi = "models_api",
@@ -59,6 +144,8 @@ str_enum! {
 }
 
 /// The summary of one support bundle.
+///
+/// See the [module example](crate::summary).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Always [`SCHEMA_VERSION`].
@@ -152,6 +239,8 @@ impl Summary {
 }
 
 /// The error as the API (or the client) reported it.
+///
+/// See the [module example](crate::summary).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorInfo {
     /// The failure class.
@@ -169,6 +258,8 @@ pub struct ErrorInfo {
 }
 
 /// The failure as the application saw it (from a log, a traceback or the handler's record).
+///
+/// See the [module example](crate::summary).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OriginalFailure {
     /// The HTTP status, when known.
@@ -186,6 +277,8 @@ pub struct OriginalFailure {
 }
 
 /// Which client made the request.
+///
+/// See the [module example](crate::summary).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClientInfo {
     /// The SDK, e.g. `cohere` (Python), `cohere-ai` (TypeScript), `@ai-sdk/cohere`.
@@ -203,6 +296,8 @@ pub struct ClientInfo {
 }
 
 /// A failing exchange other than the one the summary is about.
+///
+/// See the [module example](crate::summary).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OtherFailure {
     /// The exchange, e.g. `exchanges/002.json (observed)`.
@@ -219,6 +314,8 @@ pub struct OtherFailure {
 }
 
 /// The request's sequence length and how it was measured.
+///
+/// See the [module example](crate::summary).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SeqLen {
     /// Token count of the request's input, if known.
@@ -234,6 +331,8 @@ pub struct SeqLen {
 }
 
 /// Context window and output cap of the model.
+///
+/// See the [module example](crate::summary).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelLimits {
     /// Context window in tokens.
@@ -249,6 +348,8 @@ pub struct ModelLimits {
 }
 
 /// What is known about the key.
+///
+/// See the [module example](crate::summary).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct KeyInfo {
     /// `trial`, `production` or `unknown`.
@@ -263,6 +364,8 @@ pub struct KeyInfo {
 }
 
 /// Rate-limit headers and messages seen.
+///
+/// See the [module example](crate::summary).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RateLimitInfo {
     /// `x-trial-endpoint-call-limit`.
@@ -278,6 +381,8 @@ pub struct RateLimitInfo {
 }
 
 /// A likely cause with its evidence and what to do.
+///
+/// See the [module example](crate::summary).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cause {
     /// The cause code.
@@ -292,6 +397,8 @@ pub struct Cause {
 }
 
 /// Timings of the failing exchange.
+///
+/// See the [module example](crate::summary).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimingInfo {
     /// Milliseconds to the response headers.
@@ -304,6 +411,8 @@ pub struct TimingInfo {
 // The shape sweep's result (`summary.matrix`, `matrix.json`); the sweep itself is `crate::matrix`.
 
 /// What the shape sweep ([`crate::matrix::sweep`]) found: `summary.matrix` and `matrix.json`.
+///
+/// See the [module example](crate::summary).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MatrixResult {
     /// Every observation, in the order made (a 429 that stopped the sweep included; it is no shape's outcome).
@@ -354,12 +463,16 @@ pub struct MatrixResult {
 
 impl MatrixResult {
     /// As a JSON value (for `summary.matrix` and `matrix.json`).
+    ///
+    /// See the [module example](crate::summary).
     pub fn to_value(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
 }
 
 /// One observation of one shape.
+///
+/// See the [module example](crate::summary).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cell {
     /// Input tokens of the variant as sent, measured on it (see [`MatrixResult::input_measure`]).
@@ -388,6 +501,8 @@ pub struct Cell {
 
 /// What a sweep call got: a status, or the failure class when no response came. Written as the number or
 /// the class's name.
+///
+/// See the [module example](crate::summary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum CellStatus {
@@ -401,6 +516,8 @@ pub enum CellStatus {
 
 str_enum! {
     /// The `none` of a [`CellStatus`] with nothing recorded.
+    ///
+    /// See the [module example](crate::summary).
     pub enum Unknown {
         /// Nothing was recorded.
         None = "none",
@@ -426,6 +543,8 @@ impl std::fmt::Display for CellStatus {
 
 str_enum! {
     /// The part of the sweep that made a call.
+    ///
+    /// See the [module example](crate::summary).
     pub enum Phase {
         /// The replay of the unchanged request, counted as the sweep's first call.
         Replay = "replay",
@@ -447,6 +566,8 @@ impl Cell {
 }
 
 /// What the matrix says about the failure.
+///
+/// See the [module example](crate::summary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
@@ -470,6 +591,8 @@ pub enum Verdict {
 
 impl Verdict {
     /// The snake_case name.
+    ///
+    /// See the [module example](crate::summary).
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::AllFail => "all_fail",
@@ -484,6 +607,8 @@ impl Verdict {
 }
 
 /// Why a sweep could not tell (or stopped early).
+///
+/// See the [module example](crate::summary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InconclusiveReason {
@@ -500,6 +625,8 @@ pub enum InconclusiveReason {
 
 impl InconclusiveReason {
     /// The snake_case name.
+    ///
+    /// See the [module example](crate::summary).
     pub fn as_str(self) -> &'static str {
         match self {
             InconclusiveReason::CouldNotShrink => "could_not_shrink",

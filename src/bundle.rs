@@ -1,5 +1,36 @@
 //! The zip: members scrubbed as they are written, a manifest with sizes and SHA-256, the fail-closed leak
 //! check, and an atomic write (a temp file beside the target, renamed only when every check passed).
+//!
+//! ```
+//! use cohere_bundle::bundle::{verify, write_bundle, Member, MemberSource, WriteOptions};
+//! use cohere_bundle::scrub::{KnownSecret, ScrubOptions, Scrubber};
+//!
+//! let key = "q7Vd2LkP9sXw4RtZ8mNc3JbH6yFg1UaE5oKi0TpW";
+//! let dir = tempfile::tempdir()?;
+//! let log = dir.path().join("app.log");
+//! std::fs::write(&log, format!("INFO calling Cohere with key {key}\n"))?;
+//!
+//! let members = vec![
+//!     Member::text("request.json", format!(r#"{{"model": "command-a-03-2025", "api_key": "{key}"}}"#)),
+//!     Member { name: "logs/app.log".into(), source: MemberSource::File { path: log, keep_tail: None } },
+//! ];
+//! let scrubber = Scrubber::new(ScrubOptions::with_known(vec![KnownSecret::new("cohere-key", key)]));
+//! let opts = WriteOptions { path: dir.path().join("bundle.zip"), force: false, cuts: vec![] };
+//! let written = write_bundle(&members, &scrubber, &opts)?;
+//! assert_eq!(written.path, opts.path);
+//! assert!(written.redactions.total() >= 2);
+//! let names: Vec<&str> = written.manifest.members.iter().map(|e| e.name.as_str()).collect();
+//! assert!(names.contains(&"request.json") && names.contains(&"logs/app.log"));
+//! assert_eq!(written.manifest.members[0].sha256.len(), 64);
+//!
+//! // Anyone can check the zip later: manifest sizes and hashes, names, and no known secret in any form.
+//! let report = verify(&written.path, &scrubber, 1)?;
+//! assert!(report.members_checked >= 2);
+//!
+//! // An existing bundle is never overwritten unless asked.
+//! assert!(write_bundle(&members, &scrubber, &opts).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, Write};
@@ -13,6 +44,8 @@ use crate::error::{Error, Result};
 use crate::scrub::{Leak, RedactionReport, Scrubber};
 
 /// Where a member's bytes come from.
+///
+/// Example: [`crate::bundle`] (a text member and a log file).
 #[derive(Debug, Clone)]
 pub enum MemberSource {
     /// Text held in memory (it is scrubbed as a whole).
@@ -27,6 +60,8 @@ pub enum MemberSource {
 }
 
 /// One member of the bundle.
+///
+/// Example: [`crate::bundle`].
 #[derive(Debug, Clone)]
 pub struct Member {
     /// Path inside the zip, e.g. `exchanges/001.json`.
@@ -37,6 +72,8 @@ pub struct Member {
 
 impl Member {
     /// A text member.
+    ///
+    /// Example: [`crate::bundle`].
     pub fn text(name: impl Into<String>, text: impl Into<String>) -> Member {
         Member {
             name: name.into(),
@@ -46,6 +83,8 @@ impl Member {
 }
 
 /// One manifest entry.
+///
+/// Example: [`crate::bundle`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestEntry {
     /// Member path.
@@ -57,6 +96,8 @@ pub struct ManifestEntry {
 }
 
 /// `manifest.json`.
+///
+/// Example: [`crate::bundle`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     /// Always 1.
@@ -71,6 +112,8 @@ pub struct Manifest {
 }
 
 /// Options for [`write_bundle`].
+///
+/// Example: [`crate::bundle`].
 #[derive(Debug, Clone)]
 pub struct WriteOptions {
     /// The zip to write.
@@ -82,6 +125,8 @@ pub struct WriteOptions {
 }
 
 /// What was written.
+///
+/// Example: [`crate::bundle`].
 #[derive(Debug, Clone)]
 pub struct Written {
     /// The zip.
@@ -96,6 +141,18 @@ pub struct Written {
 
 /// Fails with [`Error::OutputExists`] when `path` exists (a symbolic link counts, even one that points nowhere)
 /// and `force` is off.
+///
+/// ```
+/// use cohere_bundle::bundle::check_output;
+/// use cohere_bundle::Error;
+/// let dir = tempfile::tempdir()?;
+/// let out = dir.path().join("bundle.zip");
+/// assert!(check_output(&out, false).is_ok());
+/// std::fs::write(&out, "an older bundle")?;
+/// assert!(matches!(check_output(&out, false), Err(Error::OutputExists(_))));
+/// assert!(check_output(&out, true).is_ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn check_output(path: &Path, force: bool) -> Result<()> {
     if path.is_dir() {
         return Err(Error::input(
@@ -115,7 +172,7 @@ pub fn check_output(path: &Path, force: bool) -> Result<()> {
 }
 
 /// Checks that `dir` exists and a file can be created in it (by creating and removing a probe file).
-pub fn check_writable_dir(dir: &Path) -> Result<()> {
+pub(crate) fn check_writable_dir(dir: &Path) -> Result<()> {
     if !dir.is_dir() {
         return Err(Error::input(
             dir.display().to_string(),
@@ -222,7 +279,7 @@ impl<W: Write> Write for HashingWriter<'_, W> {
 const CHUNK: usize = 1 << 20;
 
 /// Opens a log for reading, with clear errors for missing, unreadable, directory and binary files.
-pub fn open_log(path: &Path) -> Result<File> {
+pub(crate) fn open_log(path: &Path) -> Result<File> {
     let what = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::field("logs", Some(what.clone()), "no such file"),
@@ -356,6 +413,16 @@ impl Write for ChannelWriter {
 
 /// `t` as a zip member's modification time (MS-DOS date and time: local time, two-second steps, years
 /// 1980 to 2107, clamped to them).
+///
+/// ```
+/// use cohere_bundle::bundle::zip_time;
+/// let epoch = chrono::DateTime::UNIX_EPOCH.naive_utc();
+/// // Before 1980: clamped to the first year a zip can hold.
+/// assert_eq!(zip_time(epoch).year(), 1980);
+/// let t = chrono::NaiveDate::from_ymd_opt(2025, 3, 1).unwrap().and_hms_opt(12, 30, 59).unwrap();
+/// let z = zip_time(t);
+/// assert_eq!((z.year(), z.month(), z.day(), z.second()), (2025, 3, 1, 58));
+/// ```
 pub fn zip_time(t: chrono::NaiveDateTime) -> zip::DateTime {
     use chrono::{Datelike, Timelike};
     let year = t.year().clamp(1980, 2107) as u16;
@@ -373,6 +440,8 @@ pub fn zip_time(t: chrono::NaiveDateTime) -> zip::DateTime {
 /// Writes the bundle: every member scrubbed, then `redactions.json` and `manifest.json`; re-reads the zip and
 /// searches every member for every known secret; keeps it (renaming the temp file onto `opts.path`) only when
 /// nothing was found. On any failure no file is left at the output path.
+///
+/// Example: [`crate::bundle`].
 pub fn write_bundle(
     members: &[Member],
     scrubber: &Scrubber,
@@ -513,7 +582,7 @@ fn refuse_leaks(path: &Path, scrubber: &Scrubber) -> Result<()> {
 /// Re-reads every member of a zip and searches it for every secret the scrubber knows, in every encoding.
 /// Members are read in chunks with an overlap, so a member of any size is checked with bounded memory; the
 /// members are shared out over the available cores.
-pub fn find_leaks_in_zip(path: &Path, scrubber: &Scrubber) -> Result<Vec<Leak>> {
+pub(crate) fn find_leaks_in_zip(path: &Path, scrubber: &Scrubber) -> Result<Vec<Leak>> {
     let open = || -> Result<zip::ZipArchive<BufReader<File>>> {
         let f = File::open(path).map_err(|e| Error::io(path, e))?;
         zip::ZipArchive::new(BufReader::new(f)).map_err(|e| Error::Verify {
@@ -593,13 +662,29 @@ fn check_member(
 
 /// The most members a bundle may have: `verify` refuses a zip with more before reading any of them, and
 /// [`write_bundle`] refuses to write one. A bundle holds tens (observe keeps at most 1,000 exchanges).
+///
+/// ```
+/// use cohere_bundle::bundle::{write_bundle, Member, WriteOptions, MAX_MEMBERS};
+/// use cohere_bundle::scrub::{ScrubOptions, Scrubber};
+/// let dir = tempfile::tempdir()?;
+/// let members: Vec<Member> = (0..MAX_MEMBERS).map(|i| Member::text(format!("m{i}.txt"), "")).collect();
+/// let opts = WriteOptions { path: dir.path().join("b.zip"), force: false, cuts: vec![] };
+/// let err = write_bundle(&members, &Scrubber::new(ScrubOptions::default()), &opts).unwrap_err();
+/// assert!(err.to_string().contains("at most 10000 members"), "{err}");
+/// assert!(!opts.path.exists());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const MAX_MEMBERS: usize = 10_000;
 
 /// The most bytes `verify` inflates of a JSON member it parses (`manifest.json`, `summary.json`): 16 MiB. A
 /// real manifest of [`MAX_MEMBERS`] entries is under 2 MiB; beyond the cap the bundle fails verification.
+///
+/// Example: [`verify`] (which applies the cap), as in [`crate::bundle`].
 pub const MAX_JSON_MEMBER_BYTES: u64 = 16 << 20;
 
 /// The result of [`verify`].
+///
+/// Example: [`crate::bundle`].
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
     /// The zip.
@@ -869,6 +954,18 @@ fn read_json<T: serde::de::DeserializeOwned>(
 /// size and SHA-256; `summary.json` (when present) has schema version 1; no known secret appears in any member
 /// in any encoding. JSON members are read up to [`MAX_JSON_MEMBER_BYTES`]; every other member is streamed, so
 /// memory stays bounded whatever the zip inflates to, and time is linear in the number of members.
+///
+/// ```
+/// use cohere_bundle::bundle::verify;
+/// use cohere_bundle::scrub::{ScrubOptions, Scrubber};
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("not-a-bundle.zip");
+/// std::fs::write(&path, "hello")?;
+/// let err = verify(&path, &Scrubber::new(ScrubOptions::default()), 0).unwrap_err();
+/// assert!(matches!(err, cohere_bundle::Error::Verify { .. }), "{err}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+/// See [`crate::bundle`] for a bundle that passes.
 pub fn verify(path: &Path, scrubber: &Scrubber, secrets_searched: usize) -> Result<VerifyReport> {
     let shown_path = path.display().to_string();
     let verr = |reason: String| Error::Verify {
@@ -1008,6 +1105,13 @@ fn check_summary(zip: &mut zip::ZipArchive<BufReader<File>>) -> std::result::Res
 }
 
 /// A size in words: `9.5 MiB`, `512 KiB`, `300 bytes`.
+///
+/// ```
+/// use cohere_bundle::bundle::human;
+/// assert_eq!(human(300), "300 bytes");
+/// assert_eq!(human(512 * 1024), "512.0 KiB");
+/// assert_eq!(human(9_961_472), "9.5 MiB");
+/// ```
 pub fn human(n: u64) -> String {
     const K: f64 = 1024.0;
     let f = n as f64;

@@ -1,4 +1,50 @@
 //! Sending a request with reqwest and recording the exchange; classifying how it failed.
+//!
+//! ```
+//! use std::time::Duration;
+//! use cohere_bundle::client::{error_message, Client, NetworkKind, PreparedRequest, DEFAULT_BODY_CAP};
+//! use cohere_bundle::exchange::{Header, Purpose};
+//! use cohere_bundle::net::{NetOptions, ProxyMode};
+//! use cohere_bundle::simulator::{SimConfig, Simulator, DEMO_KEY, SIMULATE_HEADER};
+//! use cohere_bundle::{FailureClass, SecretString};
+//!
+//! let rt = tokio::runtime::Runtime::new()?;
+//! rt.block_on(async {
+//!     let sim = Simulator::start(SimConfig::default()).await?;
+//!     let mut net = NetOptions::default();
+//!     net.proxy = ProxyMode::Direct;
+//!     let client = Client::with_options(Duration::from_secs(30), &net)?;
+//!     let req = PreparedRequest {
+//!         method: "POST".into(),
+//!         url: format!("{}/v2/chat", sim.base_url()),
+//!         headers: vec![
+//!             Header::new("content-type", "application/json"),
+//!             Header::new(SIMULATE_HEADER, "too-many-tokens"),
+//!         ],
+//!         body: br#"{"model": "command-a-03-2025", "messages": [{"role": "user", "content": "Hi"}]}"#.to_vec(),
+//!     };
+//!     let key = SecretString::new(DEMO_KEY);
+//!
+//!     // Never an Err: the failure is recorded in the exchange.
+//!     let out = client.send(&req, Some(&key), Purpose::Replay, 1).await;
+//!     assert_eq!(out.exchange.status(), Some(400));
+//!     assert_eq!(out.exchange.failure.as_ref().map(|f| f.class), Some(FailureClass::Http));
+//!     let resp = out.exchange.response.as_ref().unwrap();
+//!     assert!(error_message(&resp.body).starts_with("too many tokens"));
+//!     assert!(!resp.body.truncated && (resp.body.size as usize) < DEFAULT_BODY_CAP);
+//!     assert!(out.unreachable.is_none());
+//!
+//!     // Nothing listens any more: refused before any connection was made (a new client, so that no
+//!     // kept-alive connection is tried).
+//!     sim.shutdown().await;
+//!     let client = Client::with_options(Duration::from_secs(30), &net)?;
+//!     let out = client.send(&req, Some(&key), Purpose::Replay, 2).await;
+//!     assert_eq!(out.unreachable, Some(NetworkKind::Refused));
+//!     assert_eq!(out.exchange.failure.map(|f| f.class), Some(FailureClass::Network));
+//!     Ok::<_, Box<dyn std::error::Error>>(())
+//! })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::time::{Duration, Instant};
 
@@ -13,12 +59,18 @@ use crate::net::{NetOptions, ProxyMode};
 use crate::scrub::SecretString;
 
 /// The longest whole-request timeout a [`Client`] takes: one day.
+///
+/// Example: [`Client`].
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
 
 /// Bodies larger than this are recorded truncated.
+///
+/// Example: [`crate::client`].
 pub const DEFAULT_BODY_CAP: usize = 8 * 1024 * 1024;
 
 /// A request ready to send.
+///
+/// Example: [`crate::client`].
 #[derive(Debug, Clone)]
 pub struct PreparedRequest {
     /// HTTP method.
@@ -32,6 +84,8 @@ pub struct PreparedRequest {
 }
 
 /// What kind of network failure happened.
+///
+/// Example: [`crate::client`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NetworkKind {
     /// Nothing listens at the address.
@@ -47,6 +101,8 @@ pub enum NetworkKind {
 }
 
 /// The result of one send.
+///
+/// Example: [`crate::client`].
 #[derive(Debug, Clone)]
 pub struct SendOutcome {
     /// The recorded exchange (headers as sent, including Authorization: scrub before writing it anywhere).
@@ -56,6 +112,18 @@ pub struct SendOutcome {
 }
 
 /// A reqwest client with the tool's settings.
+///
+/// ```
+/// use std::time::Duration;
+/// use cohere_bundle::client::{Client, MAX_TIMEOUT};
+/// let client = Client::new(Duration::from_secs(600))?;
+/// assert_eq!(client.timeout(), Duration::from_secs(600));
+/// let _follow_ups: &reqwest::Client = client.http();
+/// // A longer timeout is cut to a day.
+/// assert_eq!(Client::new(Duration::from_secs(7 * 86_400))?.timeout(), MAX_TIMEOUT);
+/// # Ok::<(), cohere_bundle::Error>(())
+/// ```
+/// Sending: see [`crate::client`].
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
@@ -66,12 +134,16 @@ pub struct Client {
 impl Client {
     /// Builds a client with a whole-request timeout (at most [`MAX_TIMEOUT`]; a longer one is cut to it) and the
     /// default [`NetOptions`]: the system's and the bundled Mozilla roots, proxies from the environment.
+    ///
+    /// Example: [`Client`].
     pub fn new(timeout: Duration) -> Result<Client> {
         Client::with_options(timeout, &NetOptions::default())
     }
 
     /// Builds a client with a whole-request timeout (at most [`MAX_TIMEOUT`]), trusting the roots and using the
     /// proxy of `net`.
+    ///
+    /// Example: [`crate::client`].
     pub fn with_options(timeout: Duration, net: &NetOptions) -> Result<Client> {
         let timeout = timeout.min(MAX_TIMEOUT);
         let http = http_client(net)?
@@ -86,16 +158,22 @@ impl Client {
     }
 
     /// The underlying reqwest client (for model metadata and tokenizer downloads).
+    ///
+    /// Example: [`Client`].
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }
 
     /// The whole-request timeout.
+    ///
+    /// Example: [`Client`].
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
 
     /// Sends `req` with `key` as a bearer token and records the exchange. Never fails: failures are recorded.
+    ///
+    /// Example: [`crate::client`].
     pub async fn send(
         &self,
         req: &PreparedRequest,
@@ -272,7 +350,7 @@ fn headers_with_key(headers: &[Header], key: Option<&SecretString>) -> Vec<Heade
 
 /// A reqwest client builder with the tool's user agent, trusting the roots of `net` and using its proxy: for
 /// follow-up calls that need their own client.
-pub fn http_client(net: &NetOptions) -> Result<reqwest::ClientBuilder> {
+pub(crate) fn http_client(net: &NetOptions) -> Result<reqwest::ClientBuilder> {
     let mut tls = net.tls_config()?;
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let builder = reqwest::Client::builder()
@@ -302,6 +380,15 @@ fn is_hop_header(name: &str) -> bool {
 }
 
 /// The error message of an error body: its `message` verbatim, else the body text.
+///
+/// ```
+/// use cohere_bundle::client::error_message;
+/// use cohere_bundle::exchange::Body;
+/// let body = Body::from_text(r#"{"id": "5f1c", "message": "invalid api token"}"#);
+/// assert_eq!(error_message(&body), "invalid api token");
+/// assert_eq!(error_message(&Body::from_text("Bad Gateway")), "Bad Gateway");
+/// assert_eq!(error_message(&Body::from_text("")), "(empty response body)");
+/// ```
 pub fn error_message(body: &Body) -> String {
     if let Some(v) = body.json() {
         if let Some(m) = v.get("message").and_then(|m| m.as_str()) {
@@ -325,6 +412,16 @@ pub fn error_message(body: &Body) -> String {
 /// An error carried inside a successful stream: v2 SSE `message-end` with `finish_reason: ERROR` (or an `error`
 /// delta), or v1 `stream-end` with `finish_reason: ERROR`. See [`crate::sse`] for the whole check (a stream
 /// that ended before its terminal event, a JSON body cut short).
+///
+/// ```
+/// use cohere_bundle::client::stream_error;
+/// use cohere_bundle::exchange::Body;
+/// let cut = Body::from_text(concat!(
+///     "event: message-start\ndata: {\"type\":\"message-start\"}\n\n",
+///     "event: message-end\ndata: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"ERROR\",\"error\":\"internal error\"}}\n\n",
+/// ));
+/// assert!(stream_error(&cut).is_some());
+/// ```
 pub fn stream_error(body: &Body) -> Option<String> {
     let mut s = crate::sse::StreamScanner::default();
     s.feed(body.text.as_bytes());

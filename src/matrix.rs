@@ -18,11 +18,43 @@
 //! tokens or at most [`SMALL_INPUT_TOKENS`], with the cheapest max_tokens. When every shape tried failed but no
 //! small one was tried, the verdict is `inconclusive` with an [`InconclusiveReason`].
 //!
-//! A [`Scheduler`]-driven pacing honours the key's rate limit: the documented per-minute limits as defaults
+//! The pacing honours the key's rate limit: the documented per-minute limits as defaults
 //! (trial chat 20/min, embed 5/min, rerank 10/min), `x-trial-endpoint-call-limit` / `-remaining` when the API sends
 //! them, and a 429's `Retry-After` (wait, then send the same cell again) up to [`MAX_RETRY_AFTER`]; a longer wait
 //! stops the sweep. No more than [`MatrixOptions::max_calls`] requests are ever sent, 429s included. [`plan`]
 //! states the cost beforehand and asks the [`SweepHost`] for consent.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use cohere_bundle::client::Client;
+//! use cohere_bundle::matrix::{plan, MatrixOptions, SweepContext, DEFAULT_MAX_CALLS};
+//! use cohere_bundle::{CapturedRequest, Endpoint};
+//!
+//! let request = CapturedRequest::from_body(Endpoint::ChatV2, serde_json::json!({
+//!     "model": "command-a-03-2025", "max_tokens": 500,
+//!     "messages": [{"role": "user", "content": "Summarise the attached report. ".repeat(200)}],
+//! }));
+//! let ctx = SweepContext {
+//!     client: Client::new(Duration::from_secs(60))?,
+//!     url: "https://api.cohere.com/v2/chat".into(),
+//!     headers: vec![],
+//!     key: None,
+//!     tokenizer: Some(Arc::new(cohere_bundle::simulator::tokenizer().clone())),
+//!     prior: None,
+//! };
+//! assert_eq!(MatrixOptions::default().max_calls, DEFAULT_MAX_CALLS);
+//! let opts = MatrixOptions::default().max_calls(8).rate_per_minute(20).max_wait(Duration::from_secs(30));
+//!
+//! // The most the sweep may spend, before anything is sent.
+//! let p = plan(&ctx, &request, &opts);
+//! assert_eq!((p.max_calls, p.model.as_deref(), p.max_tokens), (8, Some("command-a-03-2025"), Some(500)));
+//! assert_eq!(p.input_measure, "tokenizer");
+//! assert_eq!(p.max_input_tokens_spent, 8 * p.input_tokens);
+//! assert_eq!(p.max_output_tokens_spent, Some(8 * 500));
+//! assert!(p.describe().contains("command-a-03-2025"));
+//! # Ok::<(), cohere_bundle::Error>(())
+//! ```
 
 mod schedule;
 mod shape;
@@ -43,13 +75,15 @@ use crate::request::CapturedRequest;
 use crate::scrub::SecretString;
 use crate::tokenizer::{self, TokenizerCache};
 
-pub use schedule::{
-    parse_retry_after, parse_retry_after_value, RetryAfter, Scheduler, DEFAULT_RETRY_WAIT,
-    MAX_RETRY_AFTER,
-};
+#[cfg(test)]
+use schedule::RetryAfter;
+pub use schedule::MAX_RETRY_AFTER;
+use schedule::{parse_retry_after, Scheduler};
 use shape::{Shaper, Variant};
 
 /// The default call budget (`--max-calls`).
+///
+/// Example: [`crate::matrix`].
 pub const DEFAULT_MAX_CALLS: u32 = 12;
 
 /// Bisection stops when the boundary is known within this fraction of its value.
@@ -68,6 +102,8 @@ pub const SMALL_INPUT_TOKENS: u64 = 128;
 const MAX_CONSECUTIVE_429: u32 = 3;
 
 /// How to sweep.
+///
+/// Example: [`crate::matrix`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct MatrixOptions {
@@ -83,6 +119,8 @@ pub struct MatrixOptions {
 
 impl MatrixOptions {
     /// The most requests sent, 429 answers included.
+    ///
+    /// Example: [`crate::matrix`].
     #[must_use]
     pub fn max_calls(mut self, n: u32) -> Self {
         self.max_calls = n;
@@ -90,6 +128,8 @@ impl MatrixOptions {
     }
 
     /// Calls per minute to stay under.
+    ///
+    /// Example: [`crate::matrix`].
     #[must_use]
     pub fn rate_per_minute(mut self, n: u32) -> Self {
         self.rate_per_minute = Some(n);
@@ -97,6 +137,8 @@ impl MatrixOptions {
     }
 
     /// The longest single wait for a rate limit.
+    ///
+    /// Example: [`crate::matrix`].
     #[must_use]
     pub fn max_wait(mut self, d: Duration) -> Self {
         self.max_wait = d;
@@ -115,6 +157,8 @@ impl Default for MatrixOptions {
 }
 
 /// Where and how to send the variants.
+///
+/// Example: [`crate::matrix`].
 #[derive(Debug, Clone)]
 pub struct SweepContext {
     /// The HTTP client (its timeout applies to each call).
@@ -138,6 +182,15 @@ pub use crate::summary::{
 
 /// The documented per-minute call limit of a trial key for an endpoint (the support FAQ's figures: chat 20,
 /// embed 5, rerank 10; others 20). Production limits are far higher (hundreds per minute).
+///
+/// ```
+/// use cohere_bundle::matrix::documented_limit_per_minute;
+/// use cohere_bundle::Endpoint;
+/// assert_eq!(documented_limit_per_minute(Endpoint::ChatV2, true), 20);
+/// assert_eq!(documented_limit_per_minute(Endpoint::EmbedV2, true), 5);
+/// assert_eq!(documented_limit_per_minute(Endpoint::RerankV2, true), 10);
+/// assert!(documented_limit_per_minute(Endpoint::ChatV2, false) > 20);
+/// ```
 pub fn documented_limit_per_minute(endpoint: Endpoint, trial: bool) -> u32 {
     match (endpoint, trial) {
         (Endpoint::EmbedV1 | Endpoint::EmbedV2, true) => 5,
@@ -151,6 +204,8 @@ pub fn documented_limit_per_minute(endpoint: Endpoint, trial: bool) -> u32 {
 // Plan and consent
 
 /// What a sweep may cost, stated before it starts.
+///
+/// Example: [`crate::matrix`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
     /// The endpoint URL.
@@ -185,6 +240,8 @@ fn columns(request: &CapturedRequest) -> Vec<Option<u64>> {
 }
 
 /// The cost of sweeping `request` with `opts`.
+///
+/// Example: [`crate::matrix`].
 pub fn plan(ctx: &SweepContext, request: &CapturedRequest, opts: &MatrixOptions) -> Plan {
     let shaper = Shaper::new(request.endpoint, &request.body, ctx.tokenizer.clone());
     let cols = columns(request).len() as u32;
@@ -230,6 +287,8 @@ pub(crate) fn fmt_num(n: u64) -> String {
 
 impl Plan {
     /// The statement shown before asking for consent.
+    ///
+    /// Example: [`crate::matrix`].
     pub fn describe(&self) -> String {
         let est = if self.input_measure == "chars" {
             " (estimated from characters)"
@@ -1134,6 +1193,8 @@ pub(crate) async fn load_tokenizer(
 }
 
 /// The matrix step of a replay, as the command line asks for it (`--matrix`, `--max-calls`, `--yes`, `--json`).
+///
+/// Example: [`MatrixRun::new`].
 #[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct MatrixRun {
@@ -1151,10 +1212,18 @@ impl MatrixRun {
     /// A sweep with `options`, nobody to ask and no consent yet.
     ///
     /// ```
-    /// use cohere_bundle::matrix::{MatrixOptions, MatrixRun};
+    /// use cohere_bundle::matrix::{MatrixOptions, MatrixRun, Plan, SweepHost};
     /// let run = MatrixRun::new(MatrixOptions::default().max_calls(10)).yes(true);
     /// assert_eq!(run.options.max_calls, 10);
     /// assert!(run.yes && run.host.is_none());
+    ///
+    /// // A service that approves small sweeps itself and wants no progress reports.
+    /// struct Budget;
+    /// impl SweepHost for Budget {
+    ///     fn consent(&self, plan: &Plan) -> bool { plan.max_calls <= 10 }
+    /// }
+    /// let run = MatrixRun::new(MatrixOptions::default()).quiet(true).host(std::sync::Arc::new(Budget));
+    /// assert!(run.quiet && !run.yes && run.host.is_some());
     /// ```
     pub fn new(options: MatrixOptions) -> Self {
         MatrixRun {
@@ -1164,6 +1233,8 @@ impl MatrixRun {
     }
 
     /// Consent given beforehand.
+    ///
+    /// Example: [`MatrixRun::new`].
     #[must_use]
     pub fn yes(mut self, yes: bool) -> Self {
         self.yes = yes;
@@ -1171,6 +1242,8 @@ impl MatrixRun {
     }
 
     /// No progress reports.
+    ///
+    /// Example: [`MatrixRun::new`].
     #[must_use]
     pub fn quiet(mut self, quiet: bool) -> Self {
         self.quiet = quiet;
@@ -1178,6 +1251,8 @@ impl MatrixRun {
     }
 
     /// Who is asked for consent and told the progress.
+    ///
+    /// Example: [`MatrixRun::new`].
     #[must_use]
     pub fn host(mut self, host: std::sync::Arc<dyn SweepHost>) -> Self {
         self.host = Some(host);

@@ -11,12 +11,27 @@
 //! Proxies come from `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` (and their lowercase forms), read
 //! the way curl reads them, unless [`ProxyMode::Direct`] is asked for.
 //!
-//! ```no_run
-//! # fn demo() -> cohere_bundle::Result<()> {
-//! use cohere_bundle::net::{load_pem_roots, NetOptions};
+//! ```
+//! use cohere_bundle::net::{load_pem_dir_roots, load_pem_roots, NetOptions, ProxyMode};
+//! # let dir = tempfile::tempdir()?;
+//! # let ca_key = rcgen::KeyPair::generate()?;
+//! # let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+//! # params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+//! # std::fs::write(dir.path().join("corp-ca.pem"), params.self_signed(&ca_key)?.pem())?;
+//! // A corporate CA, as SSL_CERT_FILE or SSL_CERT_DIR would name it.
 //! let mut net = NetOptions::default();
-//! net.extra_roots = load_pem_roots("corp-ca.pem".as_ref(), "SSL_CERT_FILE")?;
-//! # let _ = net; Ok(()) }
+//! net.extra_roots = load_pem_roots(&dir.path().join("corp-ca.pem"), "SSL_CERT_FILE")?;
+//! assert_eq!(net.extra_roots.len(), 1);
+//! assert_eq!(load_pem_dir_roots(dir.path().as_os_str(), "SSL_CERT_DIR")?, net.extra_roots);
+//! net.proxy = ProxyMode::Direct;
+//! let client = cohere_bundle::client::Client::with_options(std::time::Duration::from_secs(30), &net)?;
+//! # let _ = client;
+//!
+//! // A file that is not PEM: a one-line error naming the setting.
+//! std::fs::write(dir.path().join("notes.txt"), "hello")?;
+//! let err = load_pem_roots(&dir.path().join("notes.txt"), "SSL_CERT_FILE").unwrap_err();
+//! assert!(err.to_string().contains("SSL_CERT_FILE"), "{err}");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::ffi::OsStr;
@@ -30,6 +45,8 @@ use rustls::RootCertStore;
 use crate::{Error, Result};
 
 /// Trust and proxy settings for every outgoing connection.
+///
+/// Example: [`crate::net`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct NetOptions {
@@ -52,6 +69,8 @@ impl Default for NetOptions {
 }
 
 /// Where the proxy settings come from.
+///
+/// Example: [`crate::net`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ProxyMode {
     /// `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` with `NO_PROXY` (upper or lower case), as curl reads them.
@@ -134,6 +153,8 @@ fn system_roots() -> Vec<CertificateDer<'static>> {
 /// The certificates of a PEM file, such as the CA bundle `SSL_CERT_FILE` names. `what` names the setting in
 /// errors. Fails with a one-line [`Error::Input`] naming `what` and the path when the file cannot be read, is not
 /// PEM, or holds no certificate usable as a trusted root.
+///
+/// Example: [`crate::net`].
 pub fn load_pem_roots(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>> {
     let at = format!("{what} {}", path.display());
     let bytes = std::fs::read(path).map_err(|e| Error::input(&at, e.to_string()))?;
@@ -147,6 +168,8 @@ pub fn load_pem_roots(path: &Path, what: &str) -> Result<Vec<CertificateDer<'sta
 /// by `:`, `;` on Windows). Files that are not PEM are passed over, as certificate directories hold other files
 /// too, and an empty directory is no error. Fails with a one-line [`Error::Input`] naming `what` and the
 /// directory when one cannot be read.
+///
+/// Example: [`crate::net`].
 pub fn load_pem_dir_roots(dirs: &OsStr, what: &str) -> Result<Vec<CertificateDer<'static>>> {
     let mut certs = Vec::new();
     for dir in std::env::split_paths(dirs).filter(|p| !p.as_os_str().is_empty()) {

@@ -13,6 +13,49 @@
 //!
 //! An endpoint without input text (a list, a get, a job, an unknown path: see [`crate::tokens::has_input_texts`])
 //! has no sequence length: `tokens` null, method `unknown`.
+//!
+//! Against the [simulator](crate::simulator), which serves a model's metadata and its tokenizer:
+//!
+//! ```
+//! use cohere_bundle::simulator::{SimConfig, Simulator, DEMO_KEY};
+//! use cohere_bundle::summary::SeqLenMethod;
+//! use cohere_bundle::tokenizer::{count, measure_seq_len, measure_seq_len_with_notes, try_count, SeqLenContext, TokenizerCache};
+//! use cohere_bundle::{Endpoint, SecretString};
+//!
+//! let rt = tokio::runtime::Runtime::new()?;
+//! rt.block_on(async {
+//!     let sim = Simulator::start(SimConfig::default()).await?;
+//!     let http = reqwest::Client::builder().no_proxy().build()?;
+//!     let dir = tempfile::tempdir()?;
+//!     let (base, key, cache) = (sim.base_url(), SecretString::new(DEMO_KEY), TokenizerCache::new(dir.path()));
+//!     let ctx = SeqLenContext { http: &http, base_url: Some(&base), key: Some(&key), cache: &cache, offline: false };
+//!     let body = serde_json::json!({"model": "command-a-03-2025",
+//!                                   "messages": [{"role": "user", "content": "How long is this prompt?"}]});
+//!
+//!     let (seq_len, meta) = measure_seq_len(&ctx, Endpoint::ChatV2, &body, None).await;
+//!     assert_eq!(seq_len.method, SeqLenMethod::Tokenizer);
+//!     assert_eq!(seq_len.tokens, Some(sim.count_input_tokens(Endpoint::ChatV2, &body)));
+//!     assert_eq!(cache.downloads(), 1);
+//!
+//!     // The tokenizer is cached now: count with it directly.
+//!     let url = meta.unwrap().tokenizer_url.unwrap();
+//!     let mut notes = Vec::new();
+//!     let tok = cache.get_cached(&url, &mut notes).await.unwrap();
+//!     let again = cache.get(&http, &url, &mut notes).await?;
+//!     assert!(std::sync::Arc::ptr_eq(&tok, &again));
+//!     assert_eq!(Some(count(&tok, Endpoint::ChatV2, &body)), seq_len.tokens);
+//!     assert_eq!(try_count(&tok, Endpoint::ChatV2, &body)?, count(&tok, Endpoint::ChatV2, &body));
+//!
+//!     // Without an API to ask, the labelled estimate, and a note saying why.
+//!     let ctx = SeqLenContext { base_url: None, ..ctx };
+//!     let outcome = measure_seq_len_with_notes(&ctx, Endpoint::ChatV2, &body, None).await;
+//!     assert_eq!(outcome.seq_len.method, SeqLenMethod::Estimate);
+//!     assert!(!outcome.notes.is_empty());
+//!     sim.shutdown().await;
+//!     Ok::<_, Box<dyn std::error::Error>>(())
+//! })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -30,22 +73,37 @@ use crate::scrub::SecretString;
 use crate::summary::{LimitsSource, ModelLimits, SeqLen, SeqLenMethod};
 
 /// The environment variable naming the tool's cache root; tokenizers go in its `tokenizers/` folder.
+///
+/// Example: [`TokenizerCache`].
 pub const CACHE_DIR_ENV: &str = "COHERE_BUNDLE_CACHE_DIR";
 
 /// The most characters `POST /v1/tokenize` accepts in one `text`.
-pub const TOKENIZE_API_MAX_CHARS: usize = 65_536;
+pub(crate) const TOKENIZE_API_MAX_CHARS: usize = 65_536;
 
 /// The most `POST /v1/tokenize` calls one measurement makes before it gives up on the API.
-pub const TOKENIZE_API_MAX_CALLS: usize = 64;
+pub(crate) const TOKENIZE_API_MAX_CALLS: usize = 64;
 
 /// The largest tokenizer file accepted (real Cohere tokenizers are about 10 to 20 MB).
-pub const MAX_TOKENIZER_BYTES: u64 = 256 * 1024 * 1024;
+pub(crate) const MAX_TOKENIZER_BYTES: u64 = 256 * 1024 * 1024;
 
 const META_TIMEOUT: Duration = Duration::from_secs(20);
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(120);
 const TOKENIZE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the models API says about a model.
+///
+/// ```
+/// use cohere_bundle::summary::LimitsSource;
+/// use cohere_bundle::tokenizer::ModelMeta;
+/// let body = serde_json::json!({"name": "command-a-03-2025", "context_length": 256000,
+///                               "tokenizer_url": "https://storage.example/tokenizer.json", "endpoints": ["chat"]});
+/// let meta = ModelMeta::from_json("command-a-03-2025", &body);
+/// assert_eq!(meta.context_length, Some(256000));
+/// assert_eq!(meta.endpoints, ["chat"]);
+/// assert!(!meta.max_output_from_api);
+/// let limits = meta.limits();
+/// assert_eq!((limits.context_length, limits.source), (Some(256000), LimitsSource::ModelsApi));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelMeta {
     /// The model's name as the API gives it (else as asked).
@@ -65,6 +123,8 @@ pub struct ModelMeta {
 impl ModelMeta {
     /// Parses a `GET /v1/models/{model}` response body. `asked` is the model name requested, used when the
     /// body has no `name`.
+    ///
+    /// Example: [`ModelMeta`].
     pub fn from_json(asked: &str, v: &Value) -> ModelMeta {
         let name = v
             .get("name")
@@ -104,6 +164,8 @@ impl ModelMeta {
 
     /// The model's limits for `summary.json`: `source` is `models_api` when the API gave the context
     /// length, else `docs_table` (gaps filled from [`crate::cohere::KNOWN_MODELS`]).
+    ///
+    /// Example: [`ModelMeta`].
     pub fn limits(&self) -> ModelLimits {
         let known = crate::cohere::known_model(&self.name);
         // The models API does not give the output cap: when it came from the docs table, say so apart.
@@ -204,7 +266,7 @@ async fn send_for_json(
 }
 
 /// `GET {base_url}/v1/models/{model}` and parses it into a [`ModelMeta`].
-pub async fn fetch_model_meta(
+pub(crate) async fn fetch_model_meta(
     http: &reqwest::Client,
     base_url: &str,
     key: Option<&SecretString>,
@@ -252,6 +314,23 @@ fn resolve_url(base_url: Option<&str>, tokenizer_url: &str) -> String {
 /// downloaded again. Files are written to a temporary file in the same folder and renamed into place, so
 /// several processes may download the same tokenizer at once and all succeed. Within one process loaded
 /// tokenizers are kept in memory per URL and downloads of one URL are not repeated.
+///
+/// ```
+/// use cohere_bundle::tokenizer::{TokenizerCache, CACHE_DIR_ENV};
+/// let dir = tempfile::tempdir()?;
+/// let cache = TokenizerCache::new(dir.path());
+/// assert_eq!((cache.dir(), cache.downloads()), (dir.path(), 0));
+/// // The model → tokenizer URL index lets an offline run find a tokenizer downloaded before.
+/// let api = "https://api.cohere.com";
+/// assert_eq!(cache.model_url(api, "command-a-03-2025"), None);
+/// cache.remember_model(api, "command-a-03-2025", "https://storage.example/tokenizer.json")?;
+/// assert_eq!(cache.model_url(api, "command-a-03-2025").as_deref(), Some("https://storage.example/tokenizer.json"));
+///
+/// std::env::set_var(CACHE_DIR_ENV, dir.path());
+/// assert_eq!(TokenizerCache::default_dir(), dir.path().join("tokenizers"));
+/// assert_eq!(TokenizerCache::from_env().dir(), dir.path().join("tokenizers"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct TokenizerCache {
     dir: PathBuf,
@@ -264,6 +343,8 @@ pub struct TokenizerCache {
 
 impl TokenizerCache {
     /// A cache in `dir` (created when first written).
+    ///
+    /// Example: [`TokenizerCache`].
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         TokenizerCache {
             dir: dir.into(),
@@ -277,6 +358,8 @@ impl TokenizerCache {
     /// The default folder: `$COHERE_BUNDLE_CACHE_DIR/tokenizers` if the variable is set, else
     /// `<user cache dir>/cohere-bundle/tokenizers` (e.g. `~/.cache/cohere-bundle/tokenizers`), else a
     /// folder in the system temporary directory.
+    ///
+    /// Example: [`TokenizerCache`].
     pub fn default_dir() -> PathBuf {
         match std::env::var_os(CACHE_DIR_ENV).filter(|v| !v.is_empty()) {
             Some(root) => PathBuf::from(root).join("tokenizers"),
@@ -288,21 +371,34 @@ impl TokenizerCache {
     }
 
     /// A cache that keeps tokenizers in memory only (nothing is read from or written to disk).
+    ///
+    /// ```
+    /// use cohere_bundle::tokenizer::TokenizerCache;
+    /// let cache = TokenizerCache::memory_only();
+    /// assert_eq!(cache.dir(), std::path::Path::new(""));
+    /// assert_eq!(cache.downloads(), 0);
+    /// ```
     pub fn memory_only() -> Self {
         Self::new(PathBuf::new())
     }
 
     /// A cache in [`TokenizerCache::default_dir`] (which reads the environment: call it at a binary's edge).
+    ///
+    /// Example: [`TokenizerCache`].
     pub fn from_env() -> Self {
         Self::new(Self::default_dir())
     }
 
     /// The cache folder.
+    ///
+    /// Example: [`TokenizerCache`].
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// How many tokenizer downloads this cache made (for tests and logs).
+    ///
+    /// Example: [`TokenizerCache`], [`crate::tokenizer`].
     pub fn downloads(&self) -> usize {
         self.downloads.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -319,6 +415,8 @@ impl TokenizerCache {
 
     /// The tokenizer at `url` from memory or disk only, without any network access. Notes say why a disk
     /// copy was rejected.
+    ///
+    /// Example: [`crate::tokenizer`].
     pub async fn get_cached(&self, url: &str, notes: &mut Vec<String>) -> Option<Arc<Tokenizer>> {
         if let Some(t) = self.in_memory(url) {
             return Some(t);
@@ -339,6 +437,8 @@ impl TokenizerCache {
 
     /// The tokenizer at `url`: from memory, else from disk (verified), else downloaded (no credentials are
     /// sent) and stored.
+    ///
+    /// Example: [`crate::tokenizer`].
     pub async fn get(
         &self,
         http: &reqwest::Client,
@@ -385,6 +485,8 @@ impl TokenizerCache {
     }
 
     /// Records which tokenizer URL `model` at `base_url` uses, so an offline run can find it.
+    ///
+    /// Example: [`TokenizerCache`].
     pub fn remember_model(&self, base_url: &str, model: &str, url: &str) -> Result<()> {
         let path = self.index_path(base_url, model);
         if self.dir.as_os_str().is_empty() {
@@ -401,6 +503,8 @@ impl TokenizerCache {
     }
 
     /// The tokenizer URL last seen for `model` at `base_url`, if recorded.
+    ///
+    /// Example: [`TokenizerCache`].
     pub fn model_url(&self, base_url: &str, model: &str) -> Option<String> {
         let path = self.index_path(base_url, model);
         if self.dir.as_os_str().is_empty() {
@@ -545,6 +649,8 @@ fn load_from_disk(dir: &Path, url: &str) -> (Option<Tokenizer>, Vec<String>) {
 }
 
 /// Tokens of one text, encoded without special tokens.
+///
+/// Example: [`count_text`].
 pub fn try_count_text(tokenizer: &Tokenizer, text: &str) -> Result<u64> {
     if text.is_empty() {
         return Ok(0);
@@ -557,12 +663,24 @@ pub fn try_count_text(tokenizer: &Tokenizer, text: &str) -> Result<u64> {
 
 /// Tokens of one text, encoded without special tokens (a text the tokenizer cannot encode counts 0; use
 /// [`try_count_text`] to see the error).
+///
+/// ```
+/// use cohere_bundle::tokenizer::{count_text, try_count_text};
+/// let tok = cohere_bundle::simulator::tokenizer();
+/// let n = count_text(tok, "How long is this prompt?");
+/// assert!(n > 0);
+/// assert_eq!(try_count_text(tok, "How long is this prompt?")?, n);
+/// assert_eq!(count_text(tok, ""), 0);
+/// # Ok::<(), cohere_bundle::Error>(())
+/// ```
 pub fn count_text(tokenizer: &Tokenizer, text: &str) -> u64 {
     try_count_text(tokenizer, text).unwrap_or(0)
 }
 
 /// Tokens of all of a request's input texts ([`crate::tokens::input_texts`]), each encoded without special
 /// tokens: the same count the simulator makes.
+///
+/// Example: [`crate::tokenizer`].
 pub fn try_count(tokenizer: &Tokenizer, endpoint: Endpoint, body: &Value) -> Result<u64> {
     crate::tokens::input_texts(endpoint, body)
         .iter()
@@ -570,6 +688,8 @@ pub fn try_count(tokenizer: &Tokenizer, endpoint: Endpoint, body: &Value) -> Res
 }
 
 /// Like [`try_count`]; texts that cannot be encoded count 0.
+///
+/// Example: [`crate::tokenizer`].
 pub fn count(tokenizer: &Tokenizer, endpoint: Endpoint, body: &Value) -> u64 {
     crate::tokens::input_texts(endpoint, body)
         .iter()
@@ -590,6 +710,17 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 /// The longest prefix of `text` with exactly `n` tokens (by `tokenizer`, without special tokens), or
 /// `text` itself when it has no more than `n`. Cuts fall at token starts; when no such cut gives exactly
 /// `n` (rare: merges across the cut) the nearest prefix with fewer tokens is returned.
+///
+/// ```
+/// use cohere_bundle::tokenizer::{count_text, grow_to_tokens, truncate_to_tokens};
+/// let tok = cohere_bundle::simulator::tokenizer();
+/// let text = "one two three four five six seven eight";
+/// let cut = truncate_to_tokens(tok, text, 3);
+/// assert!(text.starts_with(&cut));
+/// assert_eq!(count_text(tok, &cut), 3);
+/// let long = grow_to_tokens(tok, "hello world. ", 50);
+/// assert_eq!(count_text(tok, &long), 50);
+/// ```
 pub fn truncate_to_tokens(tokenizer: &Tokenizer, text: &str, n: u64) -> String {
     let Ok(enc) = tokenizer.encode(text, false) else {
         return String::new();
@@ -637,6 +768,8 @@ const FILLER: &str = "The quick brown fox jumps over the lazy dog. ";
 
 /// A text of exactly `n` tokens made by repeating `text` and cutting with [`truncate_to_tokens`] (see
 /// there for the rare inexact case). An empty text is replaced by a filler sentence.
+///
+/// Example: [`truncate_to_tokens`].
 pub fn grow_to_tokens(tokenizer: &Tokenizer, text: &str, n: u64) -> String {
     let unit = if count_text(tokenizer, text) == 0 {
         FILLER
@@ -656,6 +789,8 @@ pub fn grow_to_tokens(tokenizer: &Tokenizer, text: &str, n: u64) -> String {
 }
 
 /// What a response says about token usage.
+///
+/// Example: [`usage_from_response`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
     /// `billed_units.input_tokens`: the raw input text's tokens.
@@ -666,6 +801,13 @@ pub struct Usage {
 
 /// Reads usage from a response body: v2 `usage`, v1 `meta`, a v2 stream's `delta.usage` or a v1 stream's
 /// `response.meta`.
+///
+/// ```
+/// use cohere_bundle::tokenizer::{usage_from_response, Usage};
+/// let v2 = serde_json::json!({"usage": {"billed_units": {"input_tokens": 12}, "tokens": {"input_tokens": 27}}});
+/// assert_eq!(usage_from_response(&v2), Usage { billed_input_tokens: Some(12), prompt_input_tokens: Some(27) });
+/// assert_eq!(usage_from_response(&serde_json::json!({})), Usage::default());
+/// ```
 pub fn usage_from_response(v: &Value) -> Usage {
     let num = |p: &str| {
         v.pointer(p).and_then(|x| {
@@ -687,7 +829,7 @@ pub fn usage_from_response(v: &Value) -> Usage {
 
 /// Splits `text` into pieces of at most `max` characters, cutting before whitespace where possible so
 /// that tokens do not straddle the cuts.
-pub fn split_for_api(text: &str, max: usize) -> Vec<&str> {
+pub(crate) fn split_for_api(text: &str, max: usize) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = text;
     while rest.chars().count() > max {
@@ -753,6 +895,8 @@ async fn tokenize_api_count(
 }
 
 /// What [`measure_seq_len`] needs.
+///
+/// Example: [`crate::tokenizer`].
 #[derive(Debug, Clone, Copy)]
 pub struct SeqLenContext<'a> {
     /// The HTTP client.
@@ -768,6 +912,8 @@ pub struct SeqLenContext<'a> {
 }
 
 /// The full result of a measurement.
+///
+/// Example: [`crate::tokenizer`].
 #[derive(Debug, Clone)]
 pub struct SeqLenOutcome {
     /// The sequence length.
@@ -779,6 +925,8 @@ pub struct SeqLenOutcome {
 }
 
 /// Measures a request's sequence length; never fails (see the module docs for the order of methods).
+///
+/// Example: [`crate::tokenizer`].
 pub async fn measure_seq_len(
     ctx: &SeqLenContext<'_>,
     endpoint: Endpoint,
@@ -790,6 +938,8 @@ pub async fn measure_seq_len(
 }
 
 /// [`measure_seq_len`] with the notes on why methods were skipped or failed.
+///
+/// Example: [`crate::tokenizer`].
 pub async fn measure_seq_len_with_notes(
     ctx: &SeqLenContext<'_>,
     endpoint: Endpoint,

@@ -1,5 +1,20 @@
 //! Which texts of a request count toward its sequence length, per endpoint. The simulator and the
 //! tool's own counting both use this, so their counts agree.
+//!
+//! ```
+//! use cohere_bundle::tokens::{estimate_tokens, has_input_texts, input_chars, input_texts};
+//! use cohere_bundle::Endpoint;
+//!
+//! let body = serde_json::json!({"model": "command-a-03-2025", "messages": [
+//!     {"role": "system", "content": "Be brief."},
+//!     {"role": "user", "content": [{"type": "text", "text": "Hello"}]},
+//! ]});
+//! assert_eq!(input_texts(Endpoint::ChatV2, &body), ["Be brief.", "Hello"]);
+//! assert_eq!(input_chars(Endpoint::ChatV2, &body), 14);
+//! assert_eq!(estimate_tokens(14), 4);
+//! assert!(has_input_texts(Endpoint::EmbedV2));
+//! assert!(!has_input_texts(Endpoint::Models));
+//! ```
 
 use serde_json::Value;
 
@@ -55,6 +70,8 @@ fn push_content<'a>(out: &mut Vec<&'a str>, content: Option<&'a Value>) {
 /// - v1 chat: preamble, chat_history messages (and their tool_results), message, documents, tools, tool_results;
 /// - embed: texts (and text parts of inputs); rerank: query and documents;
 /// - generate: prompt; classify: inputs and example texts; tokenize and summarize: text.
+///
+/// Example: [`crate::tokens`].
 pub fn input_texts(endpoint: Endpoint, body: &Value) -> Vec<&str> {
     let mut out = Vec::new();
     match endpoint {
@@ -145,6 +162,8 @@ fn chat_v1_texts<'a>(out: &mut Vec<&'a str>, body: &'a Value) {
 
 /// True for endpoints whose requests carry input text that [`input_texts`] finds. For the others (model and
 /// key checks, datasets, connectors, jobs, fine-tuning, unknown paths) a sequence length means nothing.
+///
+/// Example: [`crate::tokens`].
 pub fn has_input_texts(endpoint: Endpoint) -> bool {
     matches!(
         endpoint,
@@ -162,6 +181,8 @@ pub fn has_input_texts(endpoint: Endpoint) -> bool {
 }
 
 /// Characters of all input texts.
+///
+/// Example: [`crate::tokens`].
 pub fn input_chars(endpoint: Endpoint, body: &Value) -> u64 {
     input_texts(endpoint, body)
         .iter()
@@ -170,6 +191,8 @@ pub fn input_chars(endpoint: Endpoint, body: &Value) -> u64 {
 }
 
 /// The labelled fallback estimate: about four characters a token.
+///
+/// Example: [`crate::tokens`].
 pub fn estimate_tokens(chars: u64) -> u64 {
     chars.div_ceil(4)
 }

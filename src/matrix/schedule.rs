@@ -16,11 +16,11 @@ use crate::exchange::{header, Header};
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// The wait after a 429 that gives no usable `Retry-After`.
-pub const DEFAULT_RETRY_WAIT: Duration = Duration::from_secs(2);
+pub(crate) const DEFAULT_RETRY_WAIT: Duration = Duration::from_secs(2);
 
 /// What a 429's headers ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RetryAfter {
+pub(crate) enum RetryAfter {
     /// No usable value (absent, `NaN`, negative, not a number or date): wait [`DEFAULT_RETRY_WAIT`].
     Unspecified,
     /// Wait this long; never more than [`MAX_RETRY_AFTER`].
@@ -55,7 +55,7 @@ fn http_date(v: &str) -> Option<DateTime<Utc>> {
 }
 
 /// One `Retry-After` value: delay-seconds (decimals accepted) or an HTTP date, relative to `now`.
-pub fn parse_retry_after_value(v: &str, now: DateTime<Utc>) -> RetryAfter {
+pub(crate) fn parse_retry_after_value(v: &str, now: DateTime<Utc>) -> RetryAfter {
     let v = v.trim();
     if let Ok(s) = v.parse::<f64>() {
         return from_secs(s);
@@ -70,7 +70,7 @@ pub fn parse_retry_after_value(v: &str, now: DateTime<Utc>) -> RetryAfter {
 }
 
 /// What a 429's headers ask for: `retry-after-ms` (milliseconds) when it is a number, else `Retry-After`.
-pub fn parse_retry_after(headers: &[Header], now: DateTime<Utc>) -> RetryAfter {
+pub(crate) fn parse_retry_after(headers: &[Header], now: DateTime<Utc>) -> RetryAfter {
     if let Some(ms) = header(headers, "retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok()) {
         return from_secs(ms / 1000.0);
     }
@@ -80,7 +80,7 @@ pub fn parse_retry_after(headers: &[Header], now: DateTime<Utc>) -> RetryAfter {
 
 /// Paces calls under a rate limit and enforces the call budget.
 #[derive(Debug)]
-pub struct Scheduler {
+pub(crate) struct Scheduler {
     pub(super) limit: u32,
     window: Duration,
     sent: VecDeque<Instant>,
@@ -98,7 +98,12 @@ pub struct Scheduler {
 impl Scheduler {
     /// A scheduler allowing `limit` calls per `window` and `max_calls` calls in all; it waits at most `max_wait`
     /// (never more than [`MAX_RETRY_AFTER`]) at a time.
-    pub fn new(limit: u32, window: Duration, max_calls: u32, max_wait: Duration) -> Scheduler {
+    pub(crate) fn new(
+        limit: u32,
+        window: Duration,
+        max_calls: u32,
+        max_wait: Duration,
+    ) -> Scheduler {
         Scheduler {
             limit: limit.max(1),
             window,
@@ -115,27 +120,22 @@ impl Scheduler {
 
     /// Until an answer shows otherwise, assume a trial key's limit; switch to `limit` when an answer carries no
     /// trial headers (trial keys get them on every answer but 429s).
-    pub fn assume_trial_until_seen(&mut self, production_limit: u32) {
+    pub(crate) fn assume_trial_until_seen(&mut self, production_limit: u32) {
         self.production_limit = Some(production_limit);
     }
 
     /// Calls made so far.
-    pub fn calls(&self) -> u32 {
+    pub(crate) fn calls(&self) -> u32 {
         self.calls
     }
 
-    /// Calls left in the budget.
-    pub fn left(&self) -> u32 {
-        self.max_calls.saturating_sub(self.calls)
-    }
-
     /// Time spent waiting.
-    pub fn waited(&self) -> Duration {
+    pub(crate) fn waited(&self) -> Duration {
         self.waited
     }
 
     /// The longest single wait.
-    pub fn max_wait(&self) -> Duration {
+    pub(crate) fn max_wait(&self) -> Duration {
         self.max_wait
     }
 
@@ -153,7 +153,7 @@ impl Scheduler {
     }
 
     /// Waits until a call is allowed; `false` when the budget is spent.
-    pub async fn acquire(&mut self, pb: Option<&dyn super::SweepHost>) -> bool {
+    pub(crate) async fn acquire(&mut self, pb: Option<&dyn super::SweepHost>) -> bool {
         if self.calls >= self.max_calls {
             return false;
         }
@@ -185,7 +185,7 @@ impl Scheduler {
     }
 
     /// Learns from an accepted answer's headers (trial call limit and remaining calls).
-    pub fn accepted(&mut self, headers: &[Header]) {
+    pub(crate) fn accepted(&mut self, headers: &[Header]) {
         self.run.0 += 1;
         let num = |n: &str| header(headers, n).and_then(|v| v.trim().parse::<u32>().ok());
         match (
@@ -202,12 +202,12 @@ impl Scheduler {
     }
 
     /// Holds the next call back for `d` (at most the longest wait).
-    pub fn pause(&mut self, d: Duration) {
+    pub(crate) fn pause(&mut self, d: Duration) {
         self.pause_until = Some(Instant::now() + d.min(self.max_wait));
     }
 
     /// The wait a 429 asks for, `None` when it is longer than this scheduler waits.
-    pub fn wait_for(&self, retry_after: RetryAfter) -> Option<Duration> {
+    pub(crate) fn wait_for(&self, retry_after: RetryAfter) -> Option<Duration> {
         match retry_after {
             RetryAfter::Unspecified => Some(DEFAULT_RETRY_WAIT.min(self.max_wait)),
             RetryAfter::Wait(d) if d <= self.max_wait => Some(d),
@@ -218,7 +218,7 @@ impl Scheduler {
     /// Learns from a 429: waits `Retry-After`, and from then on allows only as many calls per window as were
     /// accepted before it. `false` (at once, without waiting) when the wait asked for is longer than the
     /// scheduler's longest wait: the caller stops.
-    pub async fn rate_limited(
+    pub(crate) async fn rate_limited(
         &mut self,
         retry_after: RetryAfter,
         pb: Option<&dyn super::SweepHost>,

@@ -284,7 +284,11 @@ pub(super) fn allocate(own: &[u64], budget: u64) -> Vec<u64> {
 }
 
 impl Shaper {
-    pub fn new(endpoint: Endpoint, body: &Value, tokenizer: Option<Arc<Tokenizer>>) -> Shaper {
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        body: &Value,
+        tokenizer: Option<Arc<Tokenizer>>,
+    ) -> Shaper {
         let mut s = Shaper {
             endpoint,
             body: body.clone(),
@@ -388,7 +392,7 @@ impl Shaper {
     }
 
     /// `tokenizer` (exact counts) or `chars` (characters / 4).
-    pub fn measure(&self) -> &'static str {
+    pub(crate) fn measure(&self) -> &'static str {
         if self.tokenizer.is_some() {
             "tokenizer"
         } else {
@@ -425,7 +429,7 @@ impl Shaper {
     }
 
     /// Input tokens of a body: exact with the tokenizer, else characters / 4.
-    pub fn input_tokens(&self, body: &Value) -> u64 {
+    pub(crate) fn input_tokens(&self, body: &Value) -> u64 {
         self.tokens_of(self.body_units(body))
     }
 
@@ -500,7 +504,7 @@ impl Shaper {
 
     /// The body for `target` input tokens and `max_tokens` (`None`: removed), measured. The original's size
     /// gives the original body.
-    pub fn variant(&self, target: u64, max_tokens: Option<u64>) -> Variant {
+    pub(crate) fn variant(&self, target: u64, max_tokens: Option<u64>) -> Variant {
         let mut body = self.body.clone();
         let mut items = self.items.as_ref().map(|it| it.units.len());
         if target != self.original && self.has_axis() {

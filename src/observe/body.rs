@@ -64,7 +64,7 @@ pub(crate) struct RecordingBody {
 }
 
 impl RecordingBody {
-    pub fn new(inner: Incoming, inflight: InFlight, keep: bool) -> RecordingBody {
+    pub(crate) fn new(inner: Incoming, inflight: InFlight, keep: bool) -> RecordingBody {
         let scanner = inflight.is_stream.then(StreamScanner::default);
         RecordingBody {
             inner,

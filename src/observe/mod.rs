@@ -106,6 +106,8 @@ pub struct ObserveOptions {
 
 impl ObserveOptions {
     /// The defaults, forwarding to `upstream`.
+    ///
+    /// Example: [`Proxy`].
     pub fn for_upstream(upstream: impl Into<String>) -> Self {
         ObserveOptions {
             upstream: upstream.into(),
@@ -114,6 +116,8 @@ impl ObserveOptions {
     }
 
     /// Where to listen (loopback only, unless [`ObserveOptions::allow_remote`] is set).
+    ///
+    /// Example: [`Proxy`].
     #[must_use]
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = addr;
@@ -121,6 +125,8 @@ impl ObserveOptions {
     }
 
     /// Keep full records of successes too.
+    ///
+    /// Example: [`Proxy`].
     #[must_use]
     pub fn record_all(mut self, on: bool) -> Self {
         self.record_all = on;
@@ -128,6 +134,8 @@ impl ObserveOptions {
     }
 
     /// Trusted roots and proxy for the upstream connections.
+    ///
+    /// Example: [`Proxy`].
     #[must_use]
     pub fn net(mut self, net: NetOptions) -> Self {
         self.net = net;
@@ -191,6 +199,53 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// loop serves all connections, so an exchange never wakes a second worker thread, and the proxy's work does
 /// not depend on the caller's runtime. One core carries tens of thousands of exchanges a second, far beyond
 /// what an application sends to the Cohere API.
+///
+/// Recording a failing call, with the [simulator](crate::simulator) as the upstream:
+///
+/// ```
+/// use cohere_bundle::net::{NetOptions, ProxyMode};
+/// use cohere_bundle::observe::{ObserveOptions, Proxy};
+/// use cohere_bundle::simulator::{SimConfig, Simulator, DEMO_KEY, SIMULATE_HEADER};
+///
+/// let rt = tokio::runtime::Runtime::new()?;
+/// rt.block_on(async {
+///     let sim = Simulator::start(SimConfig::default()).await?;
+///     let mut net = NetOptions::default();
+///     net.proxy = ProxyMode::Direct;
+///     let opts = ObserveOptions::for_upstream(sim.base_url())
+///         .listen("127.0.0.1:0".parse()?)
+///         .record_all(false)
+///         .net(net);
+///     let proxy = Proxy::start(opts).await?;
+///     assert_eq!(proxy.upstream(), sim.base_url());
+///     assert_eq!(proxy.via(), None);
+///     assert_eq!(proxy.base_url(), format!("http://{}", proxy.addr()));
+///
+///     // The application talks to the proxy instead of the API.
+///     let http = reqwest::Client::builder().no_proxy().build()?;
+///     let body = serde_json::json!({"model": "command-a-03-2025", "messages": [{"role": "user", "content": "Hi"}]});
+///     for scenario in [None, Some("service-unavailable")] {
+///         let mut req = http.post(format!("{}/v2/chat", proxy.base_url())).bearer_auth(DEMO_KEY).json(&body);
+///         if let Some(s) = scenario {
+///             req = req.header(SIMULATE_HEADER, s);
+///         }
+///         req.send().await?.bytes().await?;
+///     }
+///
+///     let so_far = proxy.snapshot();
+///     assert_eq!(so_far.stats.requests, 2);
+///     let recording = proxy.stop().await;
+///     // Only the failure is kept in full; the success is counted, with its shape.
+///     assert_eq!((recording.stats.successes, recording.stats.failures), (1, 1));
+///     assert_eq!(recording.exchanges.len(), 1);
+///     assert_eq!(recording.exchanges[0].status(), Some(503));
+///     let shape = &recording.stats.shapes[0];
+///     assert_eq!((shape.shape.endpoint.as_str(), shape.successes, shape.failures), ("v2/chat", 1, 1));
+///     sim.shutdown().await;
+///     Ok::<_, Box<dyn std::error::Error>>(())
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Proxy {
     addr: SocketAddr,
     shared: Arc<Shared>,
@@ -202,6 +257,8 @@ pub struct Proxy {
 impl Proxy {
     /// Binds the listener and starts serving. Fails with a one-line error naming the upstream URL or the
     /// listen address at fault.
+    ///
+    /// Example: [`Proxy`].
     pub async fn start(opts: ObserveOptions) -> Result<Proxy> {
         check_listen(opts.listen, opts.allow_remote)?;
         let upstream = normalize_upstream(&opts.upstream)?;
@@ -263,12 +320,16 @@ impl Proxy {
     }
 
     /// The address the proxy listens on.
+    ///
+    /// Example: [`Proxy`].
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// The base URL for clients: `http://127.0.0.1:PORT` (no `/v1`), for `CO_API_URL` or a TS `baseUrl`.
     /// A proxy listening on every interface (`0.0.0.0`, `::`) is reached on loopback.
+    ///
+    /// Example: [`Proxy`].
     pub fn base_url(&self) -> String {
         let mut addr = self.addr;
         if addr.ip().is_unspecified() {
@@ -281,23 +342,31 @@ impl Proxy {
     }
 
     /// The upstream base URL requests are forwarded to.
+    ///
+    /// Example: [`Proxy`].
     pub fn upstream(&self) -> &str {
         &self.shared.upstream
     }
 
     /// The HTTP proxy the upstream connections go through (`HTTPS_PROXY` and the like), if any, as
     /// `scheme://host:port` without credentials.
+    ///
+    /// Example: [`Proxy`].
     pub fn via(&self) -> Option<&str> {
         self.shared.connector.via()
     }
 
     /// What has been recorded so far (exchanges still in flight are not in it yet).
+    ///
+    /// Example: [`Proxy`].
     pub fn snapshot(&self) -> Recording {
         lock(&self.shared.store).snapshot()
     }
 
     /// Stops accepting connections, lets in-flight exchanges finish (up to the drain timeout) and returns
     /// everything recorded.
+    ///
+    /// Example: [`Proxy`].
     pub async fn stop(mut self) -> Recording {
         self.shared.stopping.store(true, Ordering::SeqCst);
         let _ = self.shutdown.send(true);
@@ -1084,6 +1153,8 @@ impl InFlight {
 }
 
 /// How [`run_command_with`] starts the command.
+///
+/// Example: [`run_command_with`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RunOptions {
@@ -1099,6 +1170,8 @@ pub struct RunOptions {
 
 impl RunOptions {
     /// The preload on, for the Cohere API's hosts and `upstream`'s.
+    ///
+    /// Example: [`run_command_with`].
     pub fn for_upstream(upstream: &str) -> RunOptions {
         let mut api_hosts = vec!["api.cohere.com".to_string(), "api.cohere.ai".to_string()];
         if let Ok(u) = url::Url::parse(upstream) {
@@ -1126,6 +1199,8 @@ const NODE_PROGRAMS: &[&str] = &[
 ];
 
 /// [`run_command_with`] with the Node preload off.
+///
+/// Example: [`crate::observe`].
 pub async fn run_command(
     proxy_base_url: &str,
     command: &[OsString],
@@ -1143,6 +1218,20 @@ pub async fn run_command(
 /// [`RunOptions::node_preload`]. When a proxy is set (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`), the
 /// command's `NO_PROXY` and `no_proxy` also name the recording proxy's host, so that a client which honours them
 /// (the Python SDK does) talks to the recording proxy directly, not through the network's proxy.
+///
+/// ```
+/// use cohere_bundle::observe::{run_command_with, RunOptions};
+/// # if cfg!(unix) {
+/// let rt = tokio::runtime::Runtime::new()?;
+/// let opts = RunOptions::for_upstream("http://127.0.0.1:8080");
+/// assert!(opts.node_preload && opts.api_hosts.contains(&"127.0.0.1:8080".to_string()));
+/// // The command sees the proxy's URL in CO_API_URL.
+/// let script = r#"test "$CO_API_URL" = "http://127.0.0.1:9999""#;
+/// let status = rt.block_on(run_command_with("http://127.0.0.1:9999", &["sh".into(), "-c".into(), script.into()], &opts))?;
+/// assert!(status.success());
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub async fn run_command_with(
     proxy_base_url: &str,
     command: &[OsString],
@@ -1237,6 +1326,17 @@ fn child_no_proxy(proxy_base_url: &str) -> Vec<(&'static str, String)> {
 }
 
 /// Resolves on Ctrl-C, or on SIGTERM on Unix.
+///
+/// ```no_run
+/// use cohere_bundle::observe::{wait_for_shutdown_signal, ObserveOptions, Proxy};
+/// # async fn demo() -> cohere_bundle::Result<()> {
+/// let proxy = Proxy::start(ObserveOptions::default()).await?;
+/// println!("export CO_API_URL={}", proxy.base_url());
+/// wait_for_shutdown_signal().await;
+/// let recording = proxy.stop().await;
+/// println!("{} failures", recording.stats.failures);
+/// # Ok(()) }
+/// ```
 pub async fn wait_for_shutdown_signal() {
     #[cfg(unix)]
     {

@@ -12,6 +12,8 @@ use crate::exchange::Exchange;
 const MAX_KEYS: usize = 1000;
 
 /// What the proxy recorded: the kept exchanges and the counts of everything.
+///
+/// Example: [`crate::observe::Proxy`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recording {
     /// Full records, in the order the requests arrived, numbered from 1: every failure (every exchange with
@@ -22,6 +24,8 @@ pub struct Recording {
 }
 
 /// Counts over every exchange that went through the proxy.
+///
+/// Example: [`crate::observe::Proxy`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ObserveStats {
     /// Exchanges finished (answered, failed or abandoned).
@@ -64,6 +68,8 @@ pub struct ObserveStats {
 }
 
 /// The shape of a request, for telling "every request fails" from "only long inputs fail".
+///
+/// Example: [`crate::observe::Proxy`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Shape {
     /// Endpoint name, e.g. `v2/chat`.
@@ -83,6 +89,8 @@ pub struct Shape {
 }
 
 /// Counts for one [`Shape`].
+///
+/// Example: [`crate::observe::Proxy`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShapeStats {
     /// The shape.
@@ -125,7 +133,7 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    pub fn new(body_cap: usize, max_records: usize) -> Store {
+    pub(crate) fn new(body_cap: usize, max_records: usize) -> Store {
         Store {
             records: VecDeque::new(),
             stats: ObserveStats {
@@ -138,7 +146,7 @@ impl Store {
         }
     }
 
-    pub fn finish(&mut self, f: Finished) {
+    pub(crate) fn finish(&mut self, f: Finished) {
         let s = &mut self.stats;
         s.requests += 1;
         let failed = f.failure_class.is_some();
@@ -210,7 +218,7 @@ impl Store {
     }
 
     /// The recording so far: records sorted by arrival and numbered, retry groups of one attempt cleared.
-    pub fn snapshot(&self) -> Recording {
+    pub(crate) fn snapshot(&self) -> Recording {
         let mut recs: Vec<&(u64, Exchange)> = self.records.iter().collect();
         recs.sort_by_key(|(seq, _)| *seq);
         let mut group_sizes: HashMap<u32, u32> = HashMap::new();
@@ -308,7 +316,7 @@ pub(crate) struct RetryTable {
 }
 
 impl RetryTable {
-    pub fn new(window: Duration) -> RetryTable {
+    pub(crate) fn new(window: Duration) -> RetryTable {
         RetryTable {
             window,
             pending: HashMap::new(),
@@ -317,7 +325,7 @@ impl RetryTable {
     }
 
     /// The group a new request with this key joins, if it retries a recent retryable failure.
-    pub fn lookup(&self, key: u64, now: Instant) -> Option<u32> {
+    pub(crate) fn lookup(&self, key: u64, now: Instant) -> Option<u32> {
         self.pending
             .get(&key)
             .filter(|(_, at)| now.saturating_duration_since(*at) <= self.window)
@@ -326,7 +334,7 @@ impl RetryTable {
 
     /// Notes the outcome of an attempt (before the client sees it, so a quick retry cannot race it) and
     /// returns the attempt's group.
-    pub fn outcome(
+    pub(crate) fn outcome(
         &mut self,
         key: u64,
         group: Option<u32>,

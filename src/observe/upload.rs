@@ -26,27 +26,27 @@ pub(crate) struct Upload {
 }
 
 impl Upload {
-    pub fn add(&self, n: usize) {
+    pub(crate) fn add(&self, n: usize) {
         self.received.fetch_add(n as u64, Ordering::Relaxed);
     }
 
-    pub fn received(&self) -> u64 {
+    pub(crate) fn received(&self) -> u64 {
         self.received.load(Ordering::Relaxed)
     }
 
-    pub fn set_complete(&self) {
+    pub(crate) fn set_complete(&self) {
         self.complete.store(true, Ordering::Relaxed);
     }
 
-    pub fn is_complete(&self) -> bool {
+    pub(crate) fn is_complete(&self) -> bool {
         self.complete.load(Ordering::Relaxed)
     }
 
-    pub fn set_broke(&self, reason: String) {
+    pub(crate) fn set_broke(&self, reason: String) {
         *lock(&self.broke) = Some(reason);
     }
 
-    pub fn broke(&self) -> Option<String> {
+    pub(crate) fn broke(&self) -> Option<String> {
         lock(&self.broke).clone()
     }
 }
@@ -62,7 +62,7 @@ pub(crate) struct UploadBody {
 
 impl UploadBody {
     /// A body already received in full.
-    pub fn complete(body: Bytes, upload: Arc<Upload>) -> UploadBody {
+    pub(crate) fn complete(body: Bytes, upload: Arc<Upload>) -> UploadBody {
         UploadBody {
             head: Some(body).filter(|b| !b.is_empty()),
             rest: None,
@@ -71,7 +71,7 @@ impl UploadBody {
     }
 
     /// `head`, then the rest of the client's body.
-    pub fn streaming(head: Bytes, rest: Incoming, upload: Arc<Upload>) -> UploadBody {
+    pub(crate) fn streaming(head: Bytes, rest: Incoming, upload: Arc<Upload>) -> UploadBody {
         UploadBody {
             head: Some(head).filter(|b| !b.is_empty()),
             rest: Some(rest),

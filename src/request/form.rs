@@ -6,6 +6,28 @@
 //! `{"@file": path, "filename": …, "type": …}` (`filename` and `type` only when given). The file itself is not
 //! copied into the request: it is read when the request is sent, from the path as given (relative to the
 //! working directory, as curl reads it).
+//!
+//! ```
+//! use cohere_bundle::request::{form, parse_request, ParseOptions};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let data = dir.path().join("data.jsonl");
+//! std::fs::write(&data, "{\"text\": \"hello\"}\n")?;
+//! let cmd = format!(
+//!     "curl -X POST 'https://api.cohere.com/v1/datasets?name=d&type=embed-input' -F name=d -F 'data=@{}'",
+//!     data.display()
+//! );
+//! let r = parse_request("cmd.sh", cmd.as_bytes(), &ParseOptions::default())?;
+//! assert!(form::is_form(&r));
+//! assert_eq!(r.body["name"], "d");
+//! assert_eq!(r.body["data"][form::FILE_KEY], data.display().to_string());
+//!
+//! // What a replay sends: the file is read now.
+//! let (content_type, body) = form::multipart(&r).unwrap();
+//! assert!(content_type.starts_with("multipart/form-data; boundary="));
+//! assert!(String::from_utf8_lossy(&body).contains("{\"text\": \"hello\"}"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use serde_json::{Map, Value};
 
@@ -14,6 +36,8 @@ use super::CapturedRequest;
 use crate::error::{Error, Result};
 
 /// The key of a file part's path.
+///
+/// Example: [`crate::request::form`].
 pub const FILE_KEY: &str = "@file";
 
 /// The form of curl `-F` arguments as a body (see the module docs). A file part's file must exist; `<file`
@@ -101,6 +125,8 @@ fn check_file(name: &str, field: &str, sigil: char, path: &str) -> Result<()> {
 }
 
 /// True for a form request (see the module docs).
+///
+/// Example: [`crate::request::form`].
 pub fn is_form(request: &CapturedRequest) -> bool {
     request.body.is_object()
         && crate::exchange::header(&request.headers, "content-type").is_some_and(|v| {
@@ -112,6 +138,8 @@ pub fn is_form(request: &CapturedRequest) -> bool {
 
 /// The `multipart/form-data` body of a form request and its `Content-Type` (with the boundary); `None` for any
 /// other request. File parts are read now; a file that cannot be read any more is sent empty.
+///
+/// Example: [`crate::request::form`].
 pub fn multipart(request: &CapturedRequest) -> Option<(String, Vec<u8>)> {
     if !is_form(request) {
         return None;

@@ -3,6 +3,42 @@
 //!
 //! Entry points: [`read_request_file`] (a path, or `-` for stdin) and [`parse_request`] (bytes). Every error is
 //! one line naming the input; no input makes the parser panic. Text may be UTF-8 or UTF-16 with a BOM.
+//!
+//! ```
+//! use cohere_bundle::request::{parse_request, ParseOptions, RequestSource};
+//! use cohere_bundle::Endpoint;
+//!
+//! // A curl command as the docs write it (the key left as `$CO_API_KEY`).
+//! let curl = r#"curl --request POST https://api.cohere.com/v2/chat \
+//!   --header 'Authorization: bearer $CO_API_KEY' \
+//!   --header 'Content-Type: application/json' \
+//!   --data '{"model": "command-a-03-2025", "max_tokens": 50, "stream": true,
+//!            "messages": [{"role": "user", "content": "Hello"}]}'"#;
+//! let r = parse_request("cmd.sh", curl.as_bytes(), &ParseOptions::default())?;
+//! assert_eq!(r.source, RequestSource::Curl);
+//! assert_eq!(r.endpoint, Endpoint::ChatV2);
+//! assert_eq!(r.model(), Some("command-a-03-2025"));
+//! assert_eq!(r.max_tokens(), Some(50));
+//! assert!(r.is_stream());
+//! assert_eq!(r.bearer_env_var(), Some("CO_API_KEY"));
+//!
+//! // A HAR file: the first failing Cohere entry, with its recorded response.
+//! let har = serde_json::json!({"log": {"entries": [
+//!     {"request": {"method": "GET", "url": "https://example.com/", "headers": []},
+//!      "response": {"status": 200, "headers": [], "content": {"text": ""}}},
+//!     {"request": {"method": "POST", "url": "https://api.cohere.com/v2/embed", "headers": [],
+//!                  "postData": {"mimeType": "application/json",
+//!                               "text": "{\"model\":\"embed-v4.0\",\"texts\":[\"hi\"]}"}},
+//!      "response": {"status": 400, "headers": [],
+//!                   "content": {"mimeType": "application/json", "text": "{\"message\":\"invalid request\"}"}}}
+//! ]}});
+//! let opts = ParseOptions::default().har_entry(0);
+//! let r = parse_request("session.har", har.to_string().as_bytes(), &opts)?;
+//! assert_eq!(r.source, RequestSource::Har);
+//! assert_eq!((r.endpoint, r.model()), (Endpoint::EmbedV2, Some("embed-v4.0")));
+//! assert_eq!(r.recorded_response.map(|resp| resp.status), Some(400));
+//! # Ok::<(), cohere_bundle::Error>(())
+//! ```
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +51,8 @@ pub mod form;
 mod har;
 
 /// What form the request was given in.
+///
+/// Example: [`crate::request`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestSource {
@@ -33,6 +71,17 @@ pub enum RequestSource {
 }
 
 /// A failing request, whatever form it came in.
+///
+/// ```
+/// use cohere_bundle::{CapturedRequest, Endpoint};
+/// let body = serde_json::json!({"model": "command-a-03-2025", "max_tokens": 1, "messages": []});
+/// let r = CapturedRequest::from_body(Endpoint::ChatV2, body);
+/// assert_eq!(r.method, "POST");
+/// assert_eq!(r.model(), Some("command-a-03-2025"));
+/// assert_eq!(r.max_tokens(), Some(1));
+/// assert!(!r.is_stream());
+/// assert_eq!(r.bearer_token(), None);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CapturedRequest {
     /// The form it was given in.
@@ -68,6 +117,8 @@ impl PartialEq for UrlModel {
 
 impl CapturedRequest {
     /// A request from a bare JSON body for an endpoint.
+    ///
+    /// Example: [`CapturedRequest`].
     pub fn from_body(endpoint: Endpoint, body: serde_json::Value) -> Self {
         CapturedRequest {
             source: RequestSource::Body,
@@ -84,6 +135,8 @@ impl CapturedRequest {
     /// The model: the body's `model` field; else OCI's `servingMode.modelId` (or a dedicated endpoint's
     /// `servingMode.endpointId`); else what the URL names ([`crate::cohere::model_from_url`]: `/v1/models/{model}`,
     /// a Bedrock model ID, a SageMaker endpoint, an Azure deployment). `None` when none names one.
+    ///
+    /// Example: [`CapturedRequest`].
     pub fn model(&self) -> Option<&str> {
         let body = |p: &str| self.body.pointer(p).and_then(|v| v.as_str());
         body("/model")
@@ -98,11 +151,15 @@ impl CapturedRequest {
     }
 
     /// The `max_tokens` field of the body, if any.
+    ///
+    /// Example: [`CapturedRequest`].
     pub fn max_tokens(&self) -> Option<u64> {
         self.body.get("max_tokens").and_then(|v| v.as_u64())
     }
 
     /// True when the body asks for a stream.
+    ///
+    /// Example: [`CapturedRequest`].
     pub fn is_stream(&self) -> bool {
         self.body
             .get("stream")
@@ -111,6 +168,8 @@ impl CapturedRequest {
     }
 
     /// The bearer token in an `Authorization` header, if the request carried one.
+    ///
+    /// Example: [`CapturedRequest`].
     pub fn bearer_token(&self) -> Option<&str> {
         crate::exchange::bearer_raw(&self.headers)
     }
@@ -120,6 +179,8 @@ impl CapturedRequest {
     /// The environment variable named by a bearer token left unexpanded, as in the docs' curl examples
     /// (`Authorization: bearer $CO_API_KEY` in single quotes, or pasted without a shell): `CO_API_KEY` for
     /// `$CO_API_KEY` or `${CO_API_KEY}`. The parser never reads the environment itself.
+    ///
+    /// Example: [`crate::request`].
     pub fn bearer_env_var(&self) -> Option<&str> {
         let t = self.bearer_token()?;
         let name = t
@@ -134,6 +195,8 @@ impl CapturedRequest {
 }
 
 /// Options for [`parse_request`].
+///
+/// Example: [`ParseOptions::for_endpoint`].
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct ParseOptions {
@@ -163,6 +226,8 @@ impl ParseOptions {
     }
 
     /// Which HAR entry to take (see [`ParseOptions::har_entry`]).
+    ///
+    /// Example: [`crate::request`].
     #[must_use]
     pub fn har_entry(mut self, index: usize) -> Self {
         self.har_entry = Some(index);
@@ -171,6 +236,8 @@ impl ParseOptions {
 }
 
 /// The largest request file read (64 MiB); larger files are refused as "too large".
+///
+/// Example: [`read_request_file`].
 pub const MAX_REQUEST_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Parses the text of a request file. `name` names the source in errors (a path, or `stdin`).
@@ -181,6 +248,8 @@ pub const MAX_REQUEST_BYTES: u64 = 64 * 1024 * 1024;
 /// body. An explicit `opts.endpoint` wins
 /// over the URL path and over inference from the body's fields. A request without a body (`GET /v1/models/x`)
 /// has `body` = `null`.
+///
+/// Example: [`crate::request`] (a curl command and a HAR file).
 pub fn parse_request(name: &str, bytes: &[u8], opts: &ParseOptions) -> Result<CapturedRequest> {
     let text = decode_text(name, bytes)?;
     let text = text.as_ref();
@@ -284,6 +353,19 @@ fn decode_text<'a>(name: &str, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, s
 
 /// Reads and parses a request file; `-` reads standard input. Errors name the path: "no such file",
 /// "is a directory", "permission denied", "too large".
+///
+/// ```
+/// use cohere_bundle::request::{read_request_file, ParseOptions};
+/// use cohere_bundle::Endpoint;
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("request.json");
+/// std::fs::write(&path, r#"{"model": "embed-v4.0", "texts": ["hi"], "input_type": "search_query"}"#)?;
+/// let r = read_request_file(&path, &ParseOptions::default())?;
+/// assert_eq!(r.endpoint, Endpoint::EmbedV2);
+/// let err = read_request_file(&dir.path().join("nope.json"), &ParseOptions::default()).unwrap_err();
+/// assert!(err.to_string().contains("no such file"), "{err}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn read_request_file(path: &std::path::Path, opts: &ParseOptions) -> Result<CapturedRequest> {
     use std::io::Read;
     if path.as_os_str() == "-" {
@@ -674,6 +756,13 @@ fn from_envelope(
 
 /// True when a URL looks like a Cohere API call: a known endpoint path (also behind a proxy's base path), a
 /// Cohere host, or a Bedrock / SageMaker invocation of a Cohere model.
+///
+/// ```
+/// use cohere_bundle::request::is_cohere_url;
+/// assert!(is_cohere_url("https://api.cohere.com/v2/chat"));
+/// assert!(is_cohere_url("http://localhost:8080/proxy/v2/embed"));
+/// assert!(!is_cohere_url("https://example.com/index.html"));
+/// ```
 pub fn is_cohere_url(url: &str) -> bool {
     har::cohere_looking(url)
 }

@@ -7,6 +7,13 @@ use crate::cohere::Endpoint;
 
 /// The placeholder for `chars` characters of content: `[CONTENT:412 chars]`, padded with dots to exactly
 /// `chars` characters when the text was longer than the placeholder, so lengths (and offsets) are kept.
+///
+/// ```
+/// use cohere_bundle::scrub::content_placeholder;
+/// let p = content_placeholder(40);
+/// assert!(p.starts_with("[CONTENT:40 chars]"));
+/// assert_eq!(p.chars().count(), 40);
+/// ```
 pub fn content_placeholder(chars: usize) -> String {
     let mut p = format!("[CONTENT:{chars} chars]");
     let n = p.chars().count();
@@ -109,6 +116,19 @@ impl Scrubber {
     /// Replaces prompt, document and completion text of a request or response body of `endpoint` with
     /// [`content_placeholder`]s. Model names, request ids, token counts and error messages are kept. Returns
     /// the number of strings replaced. Does not touch the redaction report; see [`Scrubber::redact_content_in`].
+    ///
+    /// ```
+    /// use cohere_bundle::scrub::{ScrubOptions, Scrubber};
+    /// use cohere_bundle::Endpoint;
+    /// let mut body = serde_json::json!({
+    ///     "model": "command-a-03-2025",
+    ///     "messages": [{"role": "user", "content": "our secret launch plan"}],
+    /// });
+    /// let scrubber = Scrubber::new(ScrubOptions::default().redact_content(true));
+    /// assert_eq!(scrubber.redact_content(Endpoint::ChatV2, &mut body), 1);
+    /// assert_eq!(body["model"], "command-a-03-2025");
+    /// assert_eq!(body["messages"][0]["content"].as_str().unwrap().len(), "our secret launch plan".len());
+    /// ```
     pub fn redact_content(&self, endpoint: Endpoint, value: &mut Value) -> usize {
         if matches!(endpoint, Endpoint::Models | Endpoint::CheckApiKey) {
             return 0;
@@ -119,6 +139,8 @@ impl Scrubber {
     }
 
     /// [`Scrubber::redact_content`], counting the replacements in the report under `member`.
+    ///
+    /// Example: [`Scrubber::redact_content`] (the same call, without the report).
     pub fn redact_content_in(&self, member: &str, endpoint: Endpoint, value: &mut Value) -> usize {
         let n = self.redact_content(endpoint, value);
         if n > 0 {

@@ -25,6 +25,8 @@ use serde::Serialize;
 use super::KnownSecret;
 
 /// How a secret was encoded where it was found.
+///
+/// Example: [`crate::scrub::Scrubber::find_leaks`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Encoding {
@@ -56,6 +58,8 @@ pub enum Encoding {
 
 impl Encoding {
     /// The lower-case name.
+    ///
+    /// Example: [`crate::scrub::Scrubber::find_leaks`].
     pub fn as_str(self) -> &'static str {
         match self {
             Encoding::Raw => "raw",
@@ -76,6 +80,13 @@ impl Encoding {
 /// The forms in which a secret is searched for: raw, JSON-escaped (several ways), URL-encoded, hex, and the
 /// base64, base32 and base64-of-base64 runs that any such text containing the secret must contain (one per
 /// alignment, both alphabets or cases). Forms shorter than 4 bytes are left out; each form appears once.
+///
+/// ```
+/// use cohere_bundle::scrub::{encoded_forms, Encoding};
+/// let forms = encoded_forms("q7Vd2LkP9sXw4RtZ");
+/// assert!(forms.contains(&("q7Vd2LkP9sXw4RtZ".to_string(), Encoding::Raw)));
+/// assert!(forms.iter().any(|(_, e)| *e == Encoding::Hex));
+/// ```
 pub fn encoded_forms(secret: &str) -> Vec<(String, Encoding)> {
     let bytes = secret.as_bytes();
     let mut forms = vec![(secret.to_string(), Encoding::Raw)];

@@ -20,6 +20,26 @@
 //! memory; [`Scrubber::find_leaks`] is the fail-closed final check of a bundle (layer 1 and the
 //! high-confidence rules of layer 3); [`Scrubber::report`] is `redactions.json` (counts and line numbers per
 //! member and rule, never a value).
+//!
+//! ```
+//! use cohere_bundle::scrub::{KnownSecret, ScrubOptions, Scrubber};
+//!
+//! let key = "q7Vd2LkP9sXw4RtZ8mNc3JbH6yFg1UaE5oKi0TpW";
+//! let scrubber = Scrubber::new(ScrubOptions::with_known(vec![KnownSecret::new("cohere-key", key)]));
+//! let log = format!("POST /v2/chat failed\nusing key {key}\n");
+//! let clean = scrubber.scrub_str("logs/app.log", &log);
+//! assert_eq!(clean, "POST /v2/chat failed\nusing key [REDACTED:cohere-key:1]\n");
+//!
+//! // The final check: the scrubbed text is clean, the original is not.
+//! assert!(scrubber.find_leaks("logs/app.log", clean.as_bytes()).is_empty());
+//! assert_eq!(scrubber.find_leaks("logs/app.log", log.as_bytes())[0].label, "cohere-key");
+//!
+//! // `redactions.json`: counts and line numbers per member and rule, never a value.
+//! let report = scrubber.report();
+//! assert_eq!(report.total(), 1);
+//! let rules = &report.members["logs/app.log"];
+//! assert_eq!(rules.values().next().unwrap().lines, [2]);
+//! ```
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -42,16 +62,27 @@ pub use known::{encoded_forms, Encoding};
 pub use stream::{scrub_command, StreamStats};
 
 /// A secret value. Its `Debug` and `Display` print `(redacted)`, so it cannot leak through logs.
+///
+/// ```
+/// use cohere_bundle::SecretString;
+/// let key = SecretString::new("q7Vd2LkP9sXw4RtZ");
+/// assert_eq!(format!("{key:?} {key}"), "(redacted) (redacted)");
+/// assert_eq!(key.expose(), "q7Vd2LkP9sXw4RtZ");
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SecretString(String);
 
 impl SecretString {
     /// Wraps a value.
+    ///
+    /// Example: [`SecretString`].
     pub fn new(value: impl Into<String>) -> Self {
         SecretString(value.into())
     }
 
     /// The value itself. Call only where the value must be used (to send it, or to search for it).
+    ///
+    /// Example: [`SecretString`].
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -82,6 +113,8 @@ impl From<String> for SecretString {
 }
 
 /// A secret the scrubber knows by value.
+///
+/// Example: [`Scrubber`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownSecret {
     /// What it is, used in the placeholder: `cohere-key`, `secret`, `env`.
@@ -92,6 +125,8 @@ pub struct KnownSecret {
 
 impl KnownSecret {
     /// Builds a known secret.
+    ///
+    /// Example: [`Scrubber`].
     pub fn new(label: impl Into<String>, value: impl Into<SecretString>) -> Self {
         KnownSecret {
             label: label.into(),
@@ -101,6 +136,13 @@ impl KnownSecret {
 }
 
 /// Values shorter than this are not treated as secrets (they would match everywhere).
+///
+/// ```
+/// use cohere_bundle::scrub::{KnownSecret, ScrubOptions, Scrubber, MIN_SECRET_LEN};
+/// assert!("abc".len() < MIN_SECRET_LEN);
+/// let scrubber = Scrubber::new(ScrubOptions::with_known(vec![KnownSecret::new("secret", "abc")]));
+/// assert_eq!(scrubber.scrub_str("app.log", "abc"), "abc");
+/// ```
 pub const MIN_SECRET_LEN: usize = 6;
 
 /// Environment variable name fragments that mark a value as secret.
@@ -118,12 +160,19 @@ const SECRET_ENV_WORDS: &[&str] = &[
 ];
 
 /// True when an environment variable's name looks like it holds a secret.
-pub fn is_secret_env_name(name: &str) -> bool {
+pub(crate) fn is_secret_env_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     SECRET_ENV_WORDS.iter().any(|w| upper.contains(w))
 }
 
 /// The values of secret-looking environment variables of this process.
+///
+/// ```
+/// use cohere_bundle::scrub::secrets_from_env;
+/// std::env::set_var("MY_APP_TOKEN", "t0k3n-value-123");
+/// let known = secrets_from_env();
+/// assert!(known.iter().any(|k| k.label == "env" && k.value.expose() == "t0k3n-value-123"));
+/// ```
 pub fn secrets_from_env() -> Vec<KnownSecret> {
     std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
@@ -202,7 +251,7 @@ pub fn mask_url(s: &str) -> String {
 }
 
 /// Header names whose values are always masked.
-pub const SENSITIVE_HEADERS: &[&str] = &[
+pub(crate) const SENSITIVE_HEADERS: &[&str] = &[
     "authorization",
     "proxy-authorization",
     "cookie",
@@ -219,8 +268,11 @@ pub const SENSITIVE_HEADERS: &[&str] = &[
 /// use cohere_bundle::scrub::{KnownSecret, ScrubOptions, Scrubber};
 /// use cohere_bundle::SecretString;
 ///
-/// let opts = ScrubOptions::with_known(vec![KnownSecret::new("cohere-key", SecretString::new("co-abc123def456"))]);
-/// let out = Scrubber::new(opts).scrub_str("app.log", "key=co-abc123def456 ok");
+/// let opts = ScrubOptions::with_known(vec![KnownSecret::new("cohere-key", SecretString::new("co-abc123def456"))])
+///     .redact_content(true);
+/// let scrubber = Scrubber::new(opts);
+/// assert!(scrubber.options().redact_content);
+/// let out = scrubber.scrub_str("app.log", "key=co-abc123def456 ok");
 /// assert!(!out.contains("co-abc123def456"));
 /// ```
 #[derive(Debug, Clone, Default)]
@@ -234,6 +286,8 @@ pub struct ScrubOptions {
 
 impl ScrubOptions {
     /// Options with these secrets known by value, content kept.
+    ///
+    /// Example: [`ScrubOptions`].
     pub fn with_known(known: Vec<KnownSecret>) -> Self {
         ScrubOptions {
             known,
@@ -242,6 +296,8 @@ impl ScrubOptions {
     }
 
     /// Whether to replace prompt, document and completion text with placeholders.
+    ///
+    /// Example: [`ScrubOptions`].
     #[must_use]
     pub fn redact_content(mut self, on: bool) -> Self {
         self.redact_content = on;
@@ -250,6 +306,8 @@ impl ScrubOptions {
 }
 
 /// A secret found by the final check.
+///
+/// Example: [`Scrubber::find_leaks`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Leak {
     /// The bundle member.
@@ -261,6 +319,8 @@ pub struct Leak {
 }
 
 /// Per member, per rule: how many redactions, and on which lines.
+///
+/// Example: [`crate::scrub`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RuleCount {
     /// Number of redactions.
@@ -270,6 +330,8 @@ pub struct RuleCount {
 }
 
 /// The redaction report written as `redactions.json`. It never holds a secret value.
+///
+/// Example: [`crate::scrub`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RedactionReport {
     /// Member name → rule name → count.
@@ -280,6 +342,8 @@ pub struct RedactionReport {
 
 impl RedactionReport {
     /// Total redactions across members.
+    ///
+    /// Example: [`crate::scrub`].
     pub fn total(&self) -> u64 {
         self.members
             .values()
@@ -613,6 +677,16 @@ fn merge(mut spans: Vec<Span>) -> Vec<Span> {
 /// is recognised again through a keyed hash whose key is random per scrubber, so placeholders never derive
 /// from the value and two bundles cannot be correlated. No mapping from placeholder to value is kept beyond
 /// that hash, and none is ever written.
+///
+/// ```
+/// use cohere_bundle::scrub::{KnownSecret, ScrubOptions, Scrubber};
+/// let key = KnownSecret::new("cohere-key", "q7Vd2LkP9sXw4RtZ");
+/// let scrubber = Scrubber::new(ScrubOptions::with_known(vec![key]));
+/// // One placeholder per secret, the same in every member of the bundle.
+/// assert_eq!(scrubber.scrub_str("a.log", "key q7Vd2LkP9sXw4RtZ"), "key [REDACTED:cohere-key:1]");
+/// assert_eq!(scrubber.scrub_str("b.log", "again q7Vd2LkP9sXw4RtZ"), "again [REDACTED:cohere-key:1]");
+/// assert_eq!(scrubber.report().distinct_secrets, 1);
+/// ```
 pub struct Scrubber {
     known: Vec<KnownSecret>,
     engine: Engine,
@@ -642,6 +716,8 @@ impl std::fmt::Debug for Scrubber {
 
 impl Scrubber {
     /// Builds a scrubber. Known values shorter than [`MIN_SECRET_LEN`] are ignored; duplicates are merged.
+    ///
+    /// Example: [`Scrubber`].
     pub fn new(options: ScrubOptions) -> Scrubber {
         let mut known: Vec<KnownSecret> = Vec::new();
         for k in &options.known {
@@ -661,11 +737,15 @@ impl Scrubber {
     }
 
     /// The options the scrubber was built with.
+    ///
+    /// Example: [`ScrubOptions`].
     pub fn options(&self) -> &ScrubOptions {
         &self.options
     }
 
     /// The layer-3 rules, for documentation and tests.
+    ///
+    /// Example: [`crate::scrub::rules`].
     pub fn rules() -> &'static [rules::RuleSpec] {
         rules::RULES
     }
@@ -766,6 +846,8 @@ impl Scrubber {
     }
 
     /// Scrubs bytes (any encoding; invalid UTF-8 passes through); `member` names them in the redaction report.
+    ///
+    /// Example: [`Scrubber::scrub_str`] (the same on UTF-8 text).
     pub fn scrub_bytes(&self, member: &str, t: &[u8]) -> Vec<u8> {
         let spans = self.engine.scan(t, Mode::Scrub);
         let mut out = Vec::with_capacity(t.len());
@@ -774,6 +856,14 @@ impl Scrubber {
     }
 
     /// Scrubs one text; `member` names it in the redaction report.
+    ///
+    /// ```
+    /// use cohere_bundle::scrub::{KnownSecret, ScrubOptions, Scrubber};
+    /// let scrubber = Scrubber::new(ScrubOptions::with_known(vec![KnownSecret::new("cohere-key", "q7Vd2LkP9sXw4RtZ")]));
+    /// let out = scrubber.scrub_str("app.log", "token=q7Vd2LkP9sXw4RtZ retry with q7Vd2LkP9sXw4RtZ");
+    /// assert_eq!(out.matches("[REDACTED:cohere-key:1]").count(), 2);
+    /// assert!(!out.contains("q7Vd2LkP9sXw4RtZ"));
+    /// ```
     pub fn scrub_str(&self, member: &str, text: &str) -> String {
         let out = self.scrub_bytes(member, text.as_bytes());
         match String::from_utf8(out) {
@@ -784,7 +874,7 @@ impl Scrubber {
 
     /// Masks the values of sensitive headers in place (Authorization keeps its scheme), then scrubs the other
     /// header values.
-    pub fn mask_headers(&self, member: &str, headers: &mut [Header]) {
+    pub(crate) fn mask_headers(&self, member: &str, headers: &mut [Header]) {
         for h in headers.iter_mut() {
             let lower = h.name.to_ascii_lowercase();
             if SENSITIVE_HEADERS.contains(&lower.as_str()) && !h.value.starts_with("[REDACTED") {
@@ -811,6 +901,17 @@ impl Scrubber {
 
     /// The final check: every known secret in every encoded form, and the high-confidence rules of layer 3,
     /// searched in `data`. A pattern hit is reported with the rule id as its label.
+    ///
+    /// ```
+    /// use cohere_bundle::scrub::{Encoding, KnownSecret, ScrubOptions, Scrubber};
+    /// let scrubber = Scrubber::new(ScrubOptions::with_known(vec![KnownSecret::new("cohere-key", "q7Vd2LkP9sXw4RtZ")]));
+    /// // The key in base64 ("q7Vd2LkP9sXw4RtZ" encoded) is still the key.
+    /// let leaks = scrubber.find_leaks("env.txt", b"AUTH=cTdWZDJMa1A5c1h3NFJ0Wg==");
+    /// assert_eq!(leaks.len(), 1);
+    /// assert_eq!((leaks[0].label.as_str(), leaks[0].encoding), ("cohere-key", Encoding::Base64));
+    /// assert_eq!(leaks[0].encoding.as_str(), "base64");
+    /// assert!(scrubber.find_leaks("env.txt", b"AUTH=[REDACTED:cohere-key:1]").is_empty());
+    /// ```
     pub fn find_leaks(&self, member: &str, data: &[u8]) -> Vec<Leak> {
         let mut seen = Vec::new();
         if let Some(k) = &self.engine.known {
@@ -843,6 +944,8 @@ impl Scrubber {
     }
 
     /// A copy of the redaction report so far.
+    ///
+    /// Example: [`crate::scrub`].
     pub fn report(&self) -> RedactionReport {
         self.state
             .lock()

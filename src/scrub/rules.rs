@@ -3,10 +3,28 @@
 //! Every rule names the literals its matches must contain (checked case-insensitively by one Aho-Corasick
 //! automaton over all rules), so a rule's regex runs only in a window around a literal hit. Rules marked
 //! high-confidence are also used by the fail-closed final check.
+//!
+//! ```
+//! use cohere_bundle::scrub::{ScrubOptions, Scrubber};
+//!
+//! let aws = Scrubber::rules().iter().find(|r| r.id == "aws-access-key-id").unwrap();
+//! // Each rule carries made-up examples with the part it must redact between « and ».
+//! let example = aws.examples[0];
+//! let start = example.find('«').unwrap() + '«'.len_utf8();
+//! let secret = &example[start..example.find('»').unwrap()];
+//! let text = example.replace(['«', '»'], "");
+//!
+//! // No known values: the pattern alone finds the token.
+//! let scrubber = Scrubber::new(ScrubOptions::default());
+//! assert!(!scrubber.scrub_str("app.log", &text).contains(secret));
+//! assert!(scrubber.report().members["app.log"].contains_key("pattern:aws-access-key-id"));
+//! ```
 
 use regex::bytes::Regex;
 
 /// One pattern rule.
+///
+/// Example: [`crate::scrub::rules`].
 #[derive(Debug, Clone, Copy)]
 pub struct RuleSpec {
     /// Rule id, used in `redactions.json` as `pattern:<id>`.
@@ -33,7 +51,7 @@ pub struct RuleSpec {
 }
 
 /// The rule table.
-pub const RULES: &[RuleSpec] = &[
+pub(crate) const RULES: &[RuleSpec] = &[
     // Cloud providers.
     RuleSpec {
         id: "aws-access-key-id",
@@ -1217,7 +1235,7 @@ pub(crate) fn compiled() -> &'static [Compiled] {
 
 /// True when a candidate looks like a documentation placeholder rather than a real secret: long runs of one
 /// character, `EXAMPLE`, `xxxx`, `****`, `<...>`, `${...}`.
-pub fn is_placeholder_value(v: &[u8]) -> bool {
+pub(crate) fn is_placeholder_value(v: &[u8]) -> bool {
     is_placeholder_value_inner(v) || mostly_one_char(v)
 }
 
@@ -1266,7 +1284,7 @@ fn is_placeholder_value_inner(v: &[u8]) -> bool {
 
 /// True for documentation markers only (`EXAMPLE`, `xxxx`, `<...>`): the check used for fixed-shape tokens,
 /// whose prefix and shape already make them secrets.
-pub fn is_doc_placeholder(v: &[u8]) -> bool {
+pub(crate) fn is_doc_placeholder(v: &[u8]) -> bool {
     is_placeholder_value_inner(v) || {
         let mut counts = [0usize; 256];
         v.iter().for_each(|&b| counts[b as usize] += 1);

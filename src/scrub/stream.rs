@@ -16,6 +16,8 @@ const MIN_OVERLAP: usize = 64 << 10;
 const CONTEXT: usize = 4 << 10;
 
 /// What [`Scrubber::scrub_stream`] did.
+///
+/// Example: [`Scrubber::scrub_stream`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StreamStats {
     /// Bytes read.
@@ -28,6 +30,17 @@ impl Scrubber {
     /// Scrubs `input` into `output` in rounds of about 1 MiB, with memory bounded whatever the input size.
     /// Rounds end at a line break where there is one; each round rescans the last 64 KiB of the previous one
     /// (and keeps 4 KiB of context before it), so a secret split across a read boundary is still found.
+    ///
+    /// ```
+    /// use cohere_bundle::scrub::{KnownSecret, ScrubOptions, Scrubber};
+    /// let scrubber = Scrubber::new(ScrubOptions::with_known(vec![KnownSecret::new("cohere-key", "q7Vd2LkP9sXw4RtZ")]));
+    /// let input = "line 1\nkey q7Vd2LkP9sXw4RtZ\n";
+    /// let mut out = Vec::new();
+    /// let stats = scrubber.scrub_stream("app.log", input.as_bytes(), &mut out)?;
+    /// assert_eq!(stats.bytes_in, input.len() as u64);
+    /// assert_eq!(String::from_utf8(out).unwrap(), "line 1\nkey [REDACTED:cohere-key:1]\n");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn scrub_stream(
         &self,
         member: &str,
@@ -108,7 +121,11 @@ impl Scrubber {
     /// of about 1 MiB that end at a line break where there is one, each rescanning the last 64 KiB (at least
     /// twice the longest encoded secret) of the round before, so a secret split across a read boundary is still
     /// found whole. Each leak is reported once.
-    pub fn find_leaks_stream(&self, member: &str, input: impl Read) -> io::Result<Vec<Leak>> {
+    pub(crate) fn find_leaks_stream(
+        &self,
+        member: &str,
+        input: impl Read,
+    ) -> io::Result<Vec<Leak>> {
         let overlap = MIN_OVERLAP.max(2 * self.engine.max_form);
         // Room for the rescanned tail, a fresh round and the look-ahead that lets a round end at a line break.
         let cap = CHUNK + 2 * overlap;
@@ -164,6 +181,19 @@ impl<R: Read> Read for Tagged<R> {
 /// empty) into `out`, with layer 4 when `redact_content` is set, and writes the redaction report as JSON to
 /// `report` when given. Secret-looking environment variables are not added here; pass them in `known`.
 /// Errors name the file (or `<stdin>` / `<stdout>`).
+///
+/// ```
+/// use cohere_bundle::scrub::{scrub_command, KnownSecret};
+/// let dir = tempfile::tempdir()?;
+/// let log = dir.path().join("app.log");
+/// std::fs::write(&log, "key q7Vd2LkP9sXw4RtZ\n")?;
+/// let mut out = Vec::new();
+/// let secrets = vec![KnownSecret::new("secret", "q7Vd2LkP9sXw4RtZ")];
+/// let report = scrub_command(&[log], secrets, false, &mut out, None)?;
+/// assert_eq!(String::from_utf8(out)?, "key [REDACTED:secret:1]\n");
+/// assert_eq!(report.total(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn scrub_command(
     inputs: &[PathBuf],
     known: Vec<KnownSecret>,

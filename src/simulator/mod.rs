@@ -22,6 +22,41 @@
 //! special tokens and summed: that raw count is `billed_units.input_tokens`. The prompt count
 //! (`tokens.input_tokens`) adds a fixed template overhead: [`PROMPT_OVERHEAD_BASE`] plus
 //! [`PROMPT_OVERHEAD_PER_MESSAGE`] per chat message (chat endpoints only).
+//!
+//! ```
+//! use cohere_bundle::simulator::{count_text_tokens, Scenario, SimConfig, Simulator, DEMO_KEY, SIMULATE_HEADER};
+//!
+//! let rt = tokio::runtime::Runtime::new()?;
+//! rt.block_on(async {
+//!     let sim = Simulator::start(SimConfig::default()).await?;
+//!     let http = reqwest::Client::builder().no_proxy().build()?;
+//!     let url = format!("{}/v2/chat", sim.base_url());
+//!     let body = serde_json::json!({"model": "command-a-03-2025",
+//!                                   "messages": [{"role": "user", "content": "Hello"}]});
+//!
+//!     let resp = http.post(&url).bearer_auth(DEMO_KEY).json(&body).send().await?;
+//!     assert_eq!(resp.status(), 200);
+//!     assert!(resp.headers().contains_key("x-debug-trace-id"));
+//!     let answer: serde_json::Value = resp.json().await?;
+//!     assert_eq!(answer["usage"]["billed_units"]["input_tokens"], count_text_tokens("Hello"));
+//!
+//!     // A failure on demand, for one request.
+//!     let resp = http.post(&url).bearer_auth(DEMO_KEY).json(&body)
+//!         .header(SIMULATE_HEADER, Scenario::ServiceUnavailable.name())
+//!         .send().await?;
+//!     assert_eq!(resp.status(), 503);
+//!
+//!     // What the simulator saw.
+//!     assert_eq!(sim.hits("/v2/chat"), 2);
+//!     let seen = sim.requests();
+//!     assert_eq!(seen[0].json().unwrap()["model"], "command-a-03-2025");
+//!     assert_eq!(seen[1].header(SIMULATE_HEADER), Some("service-unavailable"));
+//!     assert_eq!((seen[1].status, seen[1].scenario), (Some(503), Some(Scenario::ServiceUnavailable)));
+//!     sim.shutdown().await;
+//!     Ok::<_, Box<dyn std::error::Error>>(())
+//! })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod handlers;
 mod scenario;
@@ -47,24 +82,38 @@ use crate::cohere::{Endpoint, KNOWN_MODELS};
 pub use scenario::{Scenario, UnknownScenario};
 
 /// A realistic 40-character production key (alphanumeric, no prefix) that the default config accepts.
+///
+/// Example: [`crate::simulator`].
 pub const DEMO_KEY: &str = "q7Vd2LkP9sXw4RtZ8mNc3JbH6yFg1UaE5oKi0TpW";
 
 /// A 40-character key that the default config treats as a trial key.
+///
+/// Example: [`SimConfig`].
 pub const TRIAL_KEY: &str = "tR1aLk3y8Hq2Zm5Xc7Vb4Nn6Ww9Ee0Ss3Dd5Ff7G";
 
 /// The header that selects a [`Scenario`] for one request.
+///
+/// Example: [`crate::simulator`].
 pub const SIMULATE_HEADER: &str = "x-simulate";
 
 /// The embedded tokenizer JSON served at `/tokenizers/<model>.json` and used for every count.
+///
+/// Example: [`count_input_tokens()`].
 pub const TOKENIZER_JSON: &str = include_str!("../../assets/sim-tokenizer.json");
 
 /// Prompt-template tokens added once to the raw input count of a chat request (`tokens.input_tokens`).
+///
+/// Example: [`count_input_tokens()`].
 pub const PROMPT_OVERHEAD_BASE: u64 = 10;
 
 /// Prompt-template tokens added per chat message (v2 `messages`; v1 `chat_history`, `message`, `preamble`).
+///
+/// Example: [`count_input_tokens()`].
 pub const PROMPT_OVERHEAD_PER_MESSAGE: u64 = 5;
 
 /// A model the simulator knows.
+///
+/// Example: [`SimConfig`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimModel {
     /// The model ID, e.g. `command-a-03-2025`.
@@ -77,6 +126,8 @@ pub struct SimModel {
 
 impl SimModel {
     /// Builds a model entry.
+    ///
+    /// Example: [`SimConfig`].
     pub fn new(
         name: impl Into<String>,
         context_length: u64,
@@ -90,6 +141,8 @@ impl SimModel {
     }
 
     /// The endpoint family from the name: `embed…` → embed, `rerank…` → rerank, anything else → chat.
+    ///
+    /// Example: [`SimConfig`].
     pub fn kind(&self) -> ModelKind {
         if self.name.starts_with("embed") {
             ModelKind::Embed
@@ -102,6 +155,8 @@ impl SimModel {
 }
 
 /// What a model is for.
+///
+/// Example: [`SimConfig`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModelKind {
     /// Generative (chat) models.
@@ -113,6 +168,8 @@ pub enum ModelKind {
 }
 
 /// Deterministic flaky mode: every `every`-th call to each path (counted per path, from 1) gets `scenario`.
+///
+/// Example: [`SimConfig`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flaky {
     /// Fail calls number `every`, `2*every`, … (0 disables).
@@ -124,6 +181,8 @@ pub struct Flaky {
 /// A rate limit of `calls` per `window`, counted per key and per path (fixed windows starting at a key's first
 /// call). Over the limit the answer is 429 with `Retry-After` (whole seconds until the window ends, at least 1),
 /// with the trial message for trial keys and the production message otherwise.
+///
+/// Example: [`SimConfig`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
     /// Calls allowed per window.
@@ -133,6 +192,8 @@ pub struct RateLimit {
 }
 
 /// Whether and how the simulator serves its tokenizer.
+///
+/// Example: [`SimConfig`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TokenizerMode {
     /// `tokenizer_url` is in the model response and `GET /tokenizers/<model>.json` serves the JSON.
@@ -146,6 +207,24 @@ pub enum TokenizerMode {
 
 /// How the simulator behaves. `SimConfig::default()` accepts any non-empty key, treats [`TRIAL_KEY`] as a trial
 /// key, knows [`KNOWN_MODELS`] plus the aliases `command-r` and `command-r-plus`, and never fails unless asked.
+///
+/// ```
+/// use std::time::Duration;
+/// use cohere_bundle::simulator::{Flaky, ModelKind, RateLimit, Scenario, SimConfig, SimModel, TokenizerMode, TRIAL_KEY};
+///
+/// let config = SimConfig {
+///     // Every third call to a path answers 503.
+///     flaky: Some(Flaky { every: 3, scenario: Scenario::ServiceUnavailable }),
+///     rate_limit: Some(RateLimit { calls: 5, window: Duration::from_secs(2) }),
+///     tokenizer: TokenizerMode::Absent,
+///     ..SimConfig::default()
+/// }
+/// .with_model("my-finetune", 8_000, Some(1_000));
+/// assert_eq!(config.model("my-finetune"), Some(&SimModel::new("my-finetune", 8_000, Some(1_000))));
+/// assert_eq!(config.model("my-finetune").unwrap().kind(), ModelKind::Chat);
+/// assert_eq!(config.model("embed-v4.0").unwrap().kind(), ModelKind::Embed);
+/// assert_eq!(config.trial_keys, [TRIAL_KEY]);
+/// ```
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     /// The models the simulator knows, with their limits. Replace an entry to override a model's
@@ -225,6 +304,8 @@ impl Default for SimConfig {
 
 impl SimConfig {
     /// Adds a model, or replaces the limits of the model with that name.
+    ///
+    /// Example: [`SimConfig`].
     pub fn with_model(
         mut self,
         name: &str,
@@ -240,6 +321,8 @@ impl SimConfig {
     }
 
     /// The model called `name`, if known.
+    ///
+    /// Example: [`SimConfig`].
     pub fn model(&self, name: &str) -> Option<&SimModel> {
         self.models.iter().find(|m| m.name == name)
     }
@@ -251,6 +334,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The embedded tokenizer, parsed once.
+///
+/// Example: [`count_input_tokens()`].
 pub fn tokenizer() -> &'static tokenizers::Tokenizer {
     static TOKENIZER: OnceLock<tokenizers::Tokenizer> = OnceLock::new();
     TOKENIZER.get_or_init(|| {
@@ -262,6 +347,8 @@ pub fn tokenizer() -> &'static tokenizers::Tokenizer {
 }
 
 /// Tokens of one text with the simulator's tokenizer (no special tokens).
+///
+/// Example: [`count_input_tokens()`].
 pub fn count_text_tokens(text: &str) -> u64 {
     tokenizer()
         .encode(text, false)
@@ -271,6 +358,28 @@ pub fn count_text_tokens(text: &str) -> u64 {
 
 /// The raw input-token count of a request body (`billed_units.input_tokens`): each of
 /// [`crate::tokens::input_texts`] encoded without special tokens, summed.
+///
+/// ```
+/// use cohere_bundle::simulator::{
+///     count_input_tokens, count_text_tokens, prompt_tokens, tokenizer, PROMPT_OVERHEAD_BASE,
+///     PROMPT_OVERHEAD_PER_MESSAGE, TOKENIZER_JSON,
+/// };
+/// use cohere_bundle::Endpoint;
+///
+/// let body = serde_json::json!({"model": "command-a-03-2025", "messages": [
+///     {"role": "system", "content": "Be brief."},
+///     {"role": "user", "content": "Hello there"},
+/// ]});
+/// let raw = count_input_tokens(Endpoint::ChatV2, &body);
+/// assert_eq!(raw, count_text_tokens("Be brief.") + count_text_tokens("Hello there"));
+/// assert_eq!(count_text_tokens("Hello there"), tokenizer().encode("Hello there", false).unwrap().len() as u64);
+/// // The embedded JSON is an ordinary HuggingFace tokenizer.
+/// let own: tokenizers::Tokenizer = TOKENIZER_JSON.parse().unwrap();
+/// assert_eq!(own.get_vocab_size(true), tokenizer().get_vocab_size(true));
+/// // The prompt count adds the chat template's overhead.
+/// let prompt = prompt_tokens(Endpoint::ChatV2, &body, raw);
+/// assert_eq!(prompt, raw + PROMPT_OVERHEAD_BASE + 2 * PROMPT_OVERHEAD_PER_MESSAGE);
+/// ```
 pub fn count_input_tokens(endpoint: Endpoint, body: &serde_json::Value) -> u64 {
     crate::tokens::input_texts(endpoint, body)
         .iter()
@@ -280,6 +389,8 @@ pub fn count_input_tokens(endpoint: Endpoint, body: &serde_json::Value) -> u64 {
 
 /// The prompt count (`tokens.input_tokens`) for a raw count: chat endpoints add [`PROMPT_OVERHEAD_BASE`] plus
 /// [`PROMPT_OVERHEAD_PER_MESSAGE`] per message; other endpoints report the raw count.
+///
+/// Example: [`count_input_tokens()`].
 pub fn prompt_tokens(endpoint: Endpoint, body: &serde_json::Value, raw: u64) -> u64 {
     let len = |k: &str| {
         body.get(k)
@@ -299,9 +410,13 @@ pub fn prompt_tokens(endpoint: Endpoint, body: &serde_json::Value, raw: u64) -> 
 }
 
 /// How many requests [`Simulator::requests`] keeps.
+///
+/// Example: [`crate::simulator`] (which reads [`Simulator::requests`]).
 pub const MAX_RECORDED_REQUESTS: usize = 10_000;
 
 /// One request as the simulator received it, and how it was answered.
+///
+/// Example: [`crate::simulator`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimRequest {
     /// HTTP method, e.g. `POST`.
@@ -320,6 +435,8 @@ pub struct SimRequest {
 
 impl SimRequest {
     /// The first header called `name` (case-insensitive).
+    ///
+    /// Example: [`crate::simulator`].
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -328,6 +445,8 @@ impl SimRequest {
     }
 
     /// The body parsed as JSON, when it is JSON.
+    ///
+    /// Example: [`crate::simulator`].
     pub fn json(&self) -> Option<serde_json::Value> {
         serde_json::from_str(&self.body).ok()
     }
@@ -408,6 +527,37 @@ impl AsyncWrite for ConnIo {
 }
 
 /// A running simulated Cohere API. Stops on [`Simulator::shutdown`] or when dropped.
+///
+/// ```
+/// use std::time::Duration;
+/// use cohere_bundle::simulator::{Scenario, SimConfig, Simulator, DEMO_KEY};
+///
+/// let rt = tokio::runtime::Runtime::new()?;
+/// rt.block_on(async {
+///     let config = SimConfig { stream_event_delay: Duration::from_millis(5), ..SimConfig::default() };
+///     let sim = Simulator::start_on(config, 0).await?;
+///     assert_eq!(sim.base_url(), format!("http://{}", sim.addr()));
+///     assert!(sim.config().model("command-a-03-2025").is_some());
+///
+///     let http = reqwest::Client::builder().no_proxy().build()?;
+///     let chat = |body: serde_json::Value| {
+///         http.post(format!("{}/v2/chat", sim.base_url())).bearer_auth(DEMO_KEY).json(&body).send()
+///     };
+///     let body = serde_json::json!({"model": "command-a-03-2025", "stream": true,
+///                                   "messages": [{"role": "user", "content": "Hello"}]});
+///     let text = chat(body.clone()).await?.text().await?;
+///     assert!(text.contains("message-end") && text.ends_with("data: [DONE]\n\n"));
+///     assert!(sim.stream_event_times().len() >= 3);
+///
+///     // From now on every request fails the same way.
+///     sim.set_scenario(Some(Scenario::ServerError));
+///     assert_eq!(chat(body).await?.status(), 500);
+///     assert_eq!(sim.total_hits(), 2);
+///     sim.shutdown().await;
+///     Ok::<_, Box<dyn std::error::Error>>(())
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Simulator {
     shared: Arc<Shared>,
     task: JoinHandle<()>,
@@ -423,11 +573,15 @@ impl std::fmt::Debug for Simulator {
 
 impl Simulator {
     /// Binds `127.0.0.1:0` and starts serving on the current tokio runtime.
+    ///
+    /// Example: [`crate::simulator`].
     pub async fn start(config: SimConfig) -> std::io::Result<Simulator> {
         Self::start_on(config, 0).await
     }
 
     /// Starts on a given port of 127.0.0.1 (0 picks a free one).
+    ///
+    /// Example: [`Simulator`].
     pub async fn start_on(config: SimConfig, port: u16) -> std::io::Result<Simulator> {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
@@ -449,52 +603,72 @@ impl Simulator {
     }
 
     /// `http://127.0.0.1:PORT`, without a trailing slash.
+    ///
+    /// Example: [`Simulator`].
     pub fn base_url(&self) -> String {
         format!("http://{}", self.shared.addr)
     }
 
     /// The bound address.
+    ///
+    /// Example: [`Simulator`].
     pub fn addr(&self) -> SocketAddr {
         self.shared.addr
     }
 
     /// The configuration the simulator runs with.
+    ///
+    /// Example: [`Simulator`].
     pub fn config(&self) -> &SimConfig {
         &self.shared.config
     }
 
     /// Requests received for an exact path (no query), e.g. `/v2/chat` or `/tokenizers/command-r.json`.
+    ///
+    /// Example: [`crate::simulator`].
     pub fn hits(&self, path: &str) -> u64 {
         lock(&self.shared.hits).get(path).copied().unwrap_or(0)
     }
 
     /// All requests received.
+    ///
+    /// Example: [`Simulator`].
     pub fn total_hits(&self) -> u64 {
         self.shared.total.load(Ordering::SeqCst)
     }
 
     /// When each frame of the last stream started was handed to the connection (one entry per SSE event or
     /// NDJSON line, the final `data: [DONE]` included).
+    ///
+    /// Example: [`Simulator`].
     pub fn stream_event_times(&self) -> Vec<Instant> {
         lock(&self.shared.event_times).clone()
     }
 
     /// Replaces the scenario applied to every request (initially [`SimConfig::scenario`]); `None` stops it.
+    ///
+    /// Example: [`Simulator`].
     pub fn set_scenario(&self, scenario: Option<Scenario>) {
         *lock(&self.shared.scenario) = scenario;
     }
 
     /// Every request received so far (at most the first [`MAX_RECORDED_REQUESTS`]), in arrival order.
+    ///
+    /// Example: [`crate::simulator`].
     pub fn requests(&self) -> Vec<SimRequest> {
         lock(&self.shared.requests).clone()
     }
 
     /// The simulator's own raw input-token count of a body (what it bills as `input_tokens`).
+    ///
+    /// Example: [`count_input_tokens()`] (the same count).
     pub fn count_input_tokens(&self, endpoint: Endpoint, body: &serde_json::Value) -> u64 {
         count_input_tokens(endpoint, body)
     }
 
     /// Stops serving: closes the listener and every open connection (cancelling hangs and streams).
+    ///
+    /// Example: [`Simulator`].
     pub async fn shutdown(mut self) {
         self.task.abort();
         let _ = (&mut self.task).await;

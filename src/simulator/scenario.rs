@@ -5,6 +5,16 @@ use std::str::FromStr;
 
 /// A failure the simulator produces on demand: per request with the header `x-simulate: <name>`, or for every
 /// request with [`SimConfig::scenario`](super::SimConfig::scenario). Names are kebab-case (see [`Scenario::name`]).
+///
+/// ```
+/// use cohere_bundle::simulator::{Scenario, UnknownScenario};
+/// let s: Scenario = "service-unavailable".parse().unwrap();
+/// assert_eq!((s, s.name(), s.status()), (Scenario::ServiceUnavailable, "service-unavailable", Some(503)));
+/// assert_eq!(Scenario::Hang.status(), None);
+/// assert!(Scenario::ALL.iter().all(|s| s.name().parse::<Scenario>() == Ok(*s)));
+/// let err: UnknownScenario = "nope".parse::<Scenario>().unwrap_err();
+/// assert!(err.to_string().starts_with("unknown scenario 'nope'"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scenario {
     /// 400 `invalid request: …`, an invalid combination of parameters (message depends on the endpoint).
@@ -56,6 +66,8 @@ pub enum Scenario {
 
 impl Scenario {
     /// Every scenario, in declaration order.
+    ///
+    /// Example: [`Scenario`].
     pub const ALL: [Scenario; 21] = [
         Scenario::InvalidCombination,
         Scenario::TooManyTokens,
@@ -81,6 +93,8 @@ impl Scenario {
     ];
 
     /// The kebab-case name used in `x-simulate` and on the command line.
+    ///
+    /// Example: [`Scenario`].
     pub fn name(&self) -> &'static str {
         match self {
             Scenario::InvalidCombination => "invalid-combination",
@@ -109,6 +123,8 @@ impl Scenario {
 
     /// The HTTP status the scenario answers with; `None` for hang, reset (no answer) and the stream
     /// scenarios (200).
+    ///
+    /// Example: [`Scenario`].
     pub fn status(&self) -> Option<u16> {
         Some(match self {
             Scenario::InvalidCombination
@@ -139,6 +155,8 @@ impl fmt::Display for Scenario {
 }
 
 /// The error of parsing an unknown scenario name; its message lists the known names.
+///
+/// Example: [`Scenario`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownScenario(pub String);
 

@@ -86,16 +86,17 @@ use shape::{Shaper, Variant};
 /// Example: [`crate::matrix`].
 pub const DEFAULT_MAX_CALLS: u32 = 12;
 
-/// Bisection stops when the boundary is known within this fraction of its value.
+/// Bisection stops when the boundary is known within this fraction of its value. Example: [`sweep`].
 pub const PRECISION: f64 = 0.05;
 
 /// The input levels of the coarse grid, as fractions of the original.
 pub(crate) const GRID_FRACTIONS: [f64; 3] = [0.05, 0.25, 1.0];
 
-/// An input is small when it has at most this fraction of the original's input tokens…
+/// An input is small when it has at most this fraction of the original's input tokens… (the verdicts of the
+/// example in [`sweep`] depend on it)
 pub const SMALL_INPUT_FRACTION: f64 = 0.25;
 
-/// …or at most this many input tokens. `all_fail` needs a failure at a small input.
+/// …or at most this many input tokens. `all_fail` needs a failure at a small input. Example: [`sweep`].
 pub const SMALL_INPUT_TOKENS: u64 = 128;
 
 /// Consecutive 429 answers after which the sweep stops (the key is rate limited, not the shape).
@@ -1119,6 +1120,43 @@ fn scheduler_for(ctx: &SweepContext, request: &CapturedRequest, opts: &MatrixOpt
 
 /// Sweeps the shapes of `request` (see the module docs). `progress`, when given, gets a length and one tick per
 /// call. Fails only on a request the sweep cannot vary at all (no JSON object body).
+///
+/// Against the simulator, with a model that fails over 3,000 input tokens and a request of 4,000:
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use std::{sync::Arc, time::Duration};
+/// use cohere_bundle::client::Client;
+/// use cohere_bundle::exchange::Header;
+/// use cohere_bundle::matrix::{sweep, MatrixOptions, SweepContext, Verdict, PRECISION};
+/// use cohere_bundle::simulator::{self, SimConfig, Simulator, DEMO_KEY};
+/// use cohere_bundle::{CapturedRequest, Endpoint, SecretString};
+///
+/// let mut config = SimConfig::default();
+/// config.fail_input_tokens_over = Some(3000);
+/// let sim = Simulator::start(config).await.unwrap();
+/// let text = cohere_bundle::tokenizer::grow_to_tokens(simulator::tokenizer(), "Where is shipment 4411? ", 4000);
+/// let request = CapturedRequest::from_body(
+///     Endpoint::ChatV2,
+///     serde_json::json!({"model": "command-a-03-2025", "max_tokens": 500,
+///                        "messages": [{"role": "user", "content": text}]}),
+/// );
+/// let ctx = SweepContext {
+///     client: Client::new(Duration::from_secs(30)).unwrap(),
+///     url: format!("{}/v2/chat", sim.base_url()),
+///     headers: vec![Header::new("Content-Type", "application/json")],
+///     key: Some(SecretString::new(DEMO_KEY)),
+///     tokenizer: Some(Arc::new(simulator::tokenizer().clone())),
+///     prior: None,
+/// };
+/// let r = sweep(&ctx, &request, &MatrixOptions::default(), None).await.unwrap();
+/// assert_eq!(r.verdict, Verdict::InputLength, "{}", r.conclusion);
+/// // The boundary is found within PRECISION of the real one, on the budget.
+/// let found = r.boundary_input_tokens.unwrap() as f64;
+/// assert!((found - 3000.0).abs() / 3000.0 <= PRECISION, "{found}");
+/// assert!(r.calls <= cohere_bundle::matrix::DEFAULT_MAX_CALLS);
+/// # });
+/// ```
 pub async fn sweep(
     ctx: &SweepContext,
     request: &CapturedRequest,

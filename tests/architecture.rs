@@ -1,6 +1,7 @@
 //! The library's shape (issue 14): its modules import each other one way (no cycle among the top-level
-//! modules, judged from their `crate::` paths, comments and tests left out), and it reads no environment
-//! outside the few explicit helpers named below.
+//! modules, judged from their `crate::` paths, comments and tests left out), it reads no environment
+//! outside the few explicit helpers named below, no function is over 80 lines without a reason, and every
+//! public item has an example or links to one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -258,4 +259,22 @@ fn no_function_is_over_80_lines_without_a_reason() {
     );
     // The check sees long functions: at 60 lines some are listed.
     assert!(!long_functions(60).is_empty());
+}
+/// Issue 14: every public item of the library has a Rust example in its docs, or an "Example" line that links
+/// to an item or module whose docs have one (`scripts/check-examples.py` says how links are resolved).
+#[test]
+fn every_public_item_has_an_example_or_links_to_one() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = std::process::Command::new("python3")
+        .arg(Path::new(root).join("scripts/check-examples.py"))
+        .arg(root)
+        .output()
+        .expect("python3 runs scripts/check-examples.py");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains(" public items, 0 without"), "{text}");
 }

@@ -13,6 +13,7 @@ use crate::exchange::{header, Header};
 
 /// The longest wait a server can ask of the sweep (`Retry-After`, `retry-after-ms`, an HTTP date): a longer
 /// one stops the sweep (verdict `inconclusive`, reason `retry_after_too_long`) instead of waiting.
+/// Example: [`crate::matrix::sweep`] (a sweep with the default `max_wait`, which is this).
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// The wait after a 429 that gives no usable `Retry-After`.

@@ -589,7 +589,10 @@ impl Engine {
                                 } else {
                                     rules::is_placeholder_value(g.as_bytes())
                                 };
-                                if g.end() > g.start() && !doc {
+                                if g.end() > g.start()
+                                    && !doc
+                                    && rules::accepts(c.spec.id, g.as_bytes())
+                                {
                                     spans.push(Span {
                                         start: g.start(),
                                         end: g.end(),

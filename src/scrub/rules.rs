@@ -602,7 +602,10 @@ pub(crate) const RULES: &[RuleSpec] = &[
         fwd: 600,
         high_confidence: false,
         examples: &["Authorization: Basic «b3BzOmVSMDhVbktRU0V0aQ==»"],
-        keeps: &["WWW-Authenticate: Basic realm=\"api\""],
+        keeps: &[
+            "WWW-Authenticate: Basic realm=\"api\"",
+            "HTTP basic authentication is disabled",
+        ],
     },
     RuleSpec {
         id: "sentry-token",
@@ -1012,12 +1015,17 @@ pub(crate) const RULES: &[RuleSpec] = &[
         id: "netrc-entry",
         label: "netrc",
         literals: &["machine "],
-        regex: r"(?m)(?:^|[\s`\x22'])(machine[ \t]+[A-Za-z0-9.-]+\s+login[ \t]+\S+\s+password[ \t]+\S+)",
+        // The host has a dot (or is localhost), so prose ("machine learning login page password reset") is not
+        // an entry.
+        regex: r"(?m)(?:^|[\s`\x22'])(machine[ \t]+(?:[A-Za-z0-9-]+\.[A-Za-z0-9.-]+|localhost)\s+login[ \t]+\S+\s+password[ \t]+\S+)",
         back: 1,
         fwd: 400,
         high_confidence: false,
         examples: &["«machine api.heroku.com login ops@corp.test password 2aYwHrCMs3to»"],
-        keeps: &["machine api.heroku.com"],
+        keeps: &[
+            "machine api.heroku.com",
+            "our machine learning login page password reset flow",
+        ],
     },
     // Keys known only by their context (a vendor name or a fixed phrase next to them).
     RuleSpec {
@@ -1234,6 +1242,27 @@ pub(crate) fn compiled() -> &'static [Compiled] {
 }
 
 /// True when a candidate looks like a documentation placeholder rather than a real secret: long runs of one
+/// Checks a match beyond its rule's regex, for the rules that need it. `basic-auth`: the token is base64 of
+/// `user:password`, so "basic authentication" in prose is not a credential.
+pub(crate) fn accepts(id: &str, value: &[u8]) -> bool {
+    match id {
+        "basic-auth" => basic_credentials(value),
+        _ => true,
+    }
+}
+
+fn basic_credentials(value: &[u8]) -> bool {
+    use base64::engine::{
+        general_purpose::GeneralPurpose, DecodePaddingMode, GeneralPurposeConfig,
+    };
+    use base64::{alphabet, Engine};
+    const ANY_PADDING: GeneralPurpose = GeneralPurpose::new(
+        &alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    ANY_PADDING.decode(value).is_ok_and(|d| d.contains(&b':'))
+}
+
 /// character, `EXAMPLE`, `xxxx`, `****`, `<...>`, `${...}`.
 pub(crate) fn is_placeholder_value(v: &[u8]) -> bool {
     is_placeholder_value_inner(v) || mostly_one_char(v)

@@ -278,43 +278,6 @@ impl<W: Write> Write for HashingWriter<'_, W> {
 
 const CHUNK: usize = 1 << 20;
 
-/// Opens a log for reading, with clear errors for missing, unreadable, directory and binary files.
-pub(crate) fn open_log(path: &Path) -> Result<File> {
-    let what = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::field("logs", Some(what.clone()), "no such file"),
-        std::io::ErrorKind::PermissionDenied => {
-            Error::field("logs", Some(what.clone()), "permission denied")
-        }
-        _ => Error::field("logs", Some(what.clone()), e.to_string()),
-    })?;
-    if meta.is_dir() {
-        return Err(Error::field(
-            "logs",
-            Some(what.clone()),
-            "is a directory, not a log file",
-        ));
-    }
-    let mut f = File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::PermissionDenied => {
-            Error::field("logs", Some(what.clone()), "permission denied")
-        }
-        _ => Error::field("logs", Some(what.clone()), e.to_string()),
-    })?;
-    let mut head = vec![0u8; 8192];
-    let n = read_full(&mut f, &mut head)
-        .map_err(|e| Error::field("logs", Some(what.clone()), format!("cannot read: {e}")))?;
-    if head[..n].contains(&0) {
-        return Err(Error::field(
-            "logs",
-            Some(what.clone()),
-            "binary file (contains NUL bytes), not a text log",
-        ));
-    }
-    f.rewind().map_err(|e| Error::io(path, e))?;
-    Ok(f)
-}
-
 /// Reads until `buf` is full or the reader ends; returns the bytes read.
 pub(crate) fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
@@ -338,7 +301,8 @@ fn stream_log(
     scrubber: &Scrubber,
     out: &mut impl Write,
 ) -> Result<()> {
-    let mut f = open_log(path)?;
+    // A log as `crate::logs::prepare` left it: checked, and text only.
+    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     if let Some(keep) = keep_tail.filter(|k| *k < len) {
         // Start at the first line that begins inside the kept tail.

@@ -74,6 +74,29 @@ pub struct PreparedLogs {
 /// Blocks of this size are judged text or binary.
 const BLOCK: usize = 64 << 10;
 
+/// Checks that a log can be used, before anything is spent: it exists, is not a directory, and a regular file
+/// opens and reads. Binary content is no error: [`prepare`] leaves it out and records the cut. Errors are
+/// [`Error::Field`] naming `logs` and the path.
+pub(crate) fn check_log(p: &Path) -> Result<std::fs::Metadata> {
+    let bad = |why: String| Error::field("logs", Some(p.display().to_string()), why);
+    let reason = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string(),
+    };
+    let meta = std::fs::metadata(p).map_err(|e| bad(reason(e)))?;
+    if meta.is_dir() {
+        return Err(bad("is a directory, not a log file".into()));
+    }
+    if meta.is_file() {
+        // Opened and read: a file can open and still fail every read (e.g. /proc/self/mem).
+        let mut f = File::open(p).map_err(|e| bad(reason(e)))?;
+        f.read(&mut [0u8; 1])
+            .map_err(|e| bad(format!("cannot read: {e}")))?;
+    }
+    Ok(meta)
+}
+
 /// Reads the logs that need it (see the module docs); errors name the log (`--log PATH`).
 ///
 /// See the [module example](crate::logs).
@@ -81,22 +104,7 @@ pub fn prepare(paths: &[PathBuf], limits: &LogLimits) -> Result<PreparedLogs> {
     let mut out = PreparedLogs::default();
     for (i, p) in paths.iter().enumerate() {
         let what = p.display().to_string();
-        let meta = std::fs::metadata(p).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                Error::field("logs", Some(what.clone()), "no such file")
-            }
-            std::io::ErrorKind::PermissionDenied => {
-                Error::field("logs", Some(what.clone()), "permission denied")
-            }
-            _ => Error::field("logs", Some(what.clone()), e.to_string()),
-        })?;
-        if meta.is_dir() {
-            return Err(Error::field(
-                "logs",
-                Some(what.clone()),
-                "is a directory, not a log file",
-            ));
-        }
+        let meta = check_log(p)?;
         let name = p
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -518,7 +518,7 @@ pub fn preflight(opts: &BundleOptions) -> Result<()> {
         if std::fs::metadata(l).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
             continue;
         }
-        bundle::open_log(l)?;
+        crate::logs::check_log(l)?;
     }
     if let Some(o) = &opts.output {
         bundle::check_output(o, opts.force)?;

@@ -368,6 +368,35 @@ fn logs_from_pipes_fifos_and_with_binary_regions() {
     );
     let cuts = run.json()["cuts"].to_string();
     assert!(cuts.contains("binary data left out"), "{cuts}");
+
+    // Binary bytes at the very start are left out the same way (the pre-flight check used to refuse a log
+    // with a NUL byte in its first 8 KiB, exit 2, although the reader handles it).
+    let mut head_first = b"\x00\x01\x02\xffPK binary header\n".to_vec();
+    head_first.extend_from_slice(&b"2026-11-24 ERROR after a binary head\n".repeat(3));
+    util::write(d.path(), "head.log", &head_first);
+    util::cli(d.path())
+        .args([
+            "bundle",
+            "--request",
+            "req.json",
+            "--endpoint",
+            "v2/chat",
+            "--status",
+            "404",
+        ])
+        .args([
+            "--response",
+            "resp.json",
+            "--out",
+            "head.zip",
+            "--log",
+            "head.log",
+        ])
+        .run()
+        .success();
+    let log = util::member(&d.path().join("head.zip"), "logs/head.log");
+    assert!(log.contains("ERROR after a binary head"), "{log}");
+    assert!(!log.contains('\0'), "{log:?}");
 }
 
 /// `--redact-content` keeps prompt, document and completion text out of every member: the request, each

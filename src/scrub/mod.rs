@@ -591,7 +591,7 @@ impl Engine {
                                 };
                                 if g.end() > g.start()
                                     && !doc
-                                    && rules::accepts(c.spec.id, g.as_bytes())
+                                    && c.spec.check.is_none_or(|check| check(g.as_bytes()))
                                 {
                                     spans.push(Span {
                                         start: g.start(),

@@ -93,6 +93,8 @@ pub struct Evidence<'a> {
     pub matrix: Option<&'a MatrixResult>,
     /// The logs included in the bundle, by bundle path (`logs/app.log`).
     pub logs: Vec<String>,
+    /// Why the sweep asked for was not run.
+    pub not_swept: Option<&'a str>,
 }
 
 impl<'a> Evidence<'a> {
@@ -119,6 +121,7 @@ impl<'a> Evidence<'a> {
             client_from_logs: None,
             matrix: None,
             logs: Vec::new(),
+            not_swept: None,
         }
     }
 
@@ -133,6 +136,7 @@ impl<'a> Evidence<'a> {
             key_present: c.key_present,
             observed: c.observed.as_ref(),
             matrix: c.matrix.as_ref(),
+            not_swept: c.not_swept.as_deref(),
             ..Evidence::new(c.mode, &c.request, &c.exchanges)
         }
     }
@@ -249,7 +253,7 @@ fn model_named(message: Option<&str>) -> Option<String> {
     static NAMED: OnceLock<Regex> = OnceLock::new();
     let c = re(
         &NAMED,
-        r#"(?i)\bmodel\s+(?:'([^'\s]{1,200})'|"([^"\s]{1,200})"|([A-Za-z0-9][\w.:\-/]{0,200})\s+(?:not found|does not exist|is not supported))"#,
+        r#"(?i)\bmodel\s+(?:'([^'\s]+)'|"([^"\s]+)"|([A-Za-z0-9][A-Za-z0-9_.:/-]*)\s+(?:not found|does not exist|is not supported))"#,
     )
     .captures(message?)?;
     c.iter()
@@ -397,6 +401,7 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
         original.as_ref().filter(|_| reproduced == Some(false)),
     );
     notes.extend(docs_notes(&known));
+    notes.extend(not_swept_note(ev, primary));
     let (arith, worth) = limits::check(&known, &subject, &causes);
     causes.extend(arith);
     notes.extend(worth);
@@ -1165,6 +1170,15 @@ fn mismatch_notes(
     }]
 }
 
+/// Why the sweep asked for was not run, citing the exchange it judged by.
+fn not_swept_note(ev: &Evidence<'_>, primary: Option<&Exchange>) -> Option<Note> {
+    Some(Note {
+        kind: NoteKind::NotSwept,
+        text: ev.not_swept?.to_string(),
+        source: primary.map_or_else(|| "request.json".to_string(), exchange_source),
+    })
+}
+
 /// What the docs say about the request's model besides its limits: a deprecation or retirement, and doc
 /// pages that disagree about it.
 fn docs_notes(k: &Known) -> Vec<Note> {
@@ -1313,5 +1327,30 @@ fn server_error_cause(_ev: &Evidence<'_>, f: &Facts, status: u16, message: &str)
                 SEND.to_string(),
             )
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_model_a_message_names() {
+        let m = |s: &str| model_named(Some(s));
+        assert_eq!(
+            m("model 'command-xlarge-nightly' not found, make sure the correct model ID was used")
+                .as_deref(),
+            Some("command-xlarge-nightly")
+        );
+        assert_eq!(
+            m(r#"model "rerank-v4.0" is not available"#).as_deref(),
+            Some("rerank-v4.0")
+        );
+        assert_eq!(
+            m("model cohere.command-r-v1:0 does not exist").as_deref(),
+            Some("cohere.command-r-v1:0")
+        );
+        assert_eq!(m("invalid request: model must be set"), None);
+        assert_eq!(m("the model failed to process the input"), None);
     }
 }

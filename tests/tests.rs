@@ -30,3 +30,4 @@ mod simulator;
 mod tls;
 mod tokenizer;
 mod util;
+mod verdict;

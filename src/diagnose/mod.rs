@@ -405,7 +405,20 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
     let (arith, worth) = limits::check(&known, &subject, &causes);
     causes.extend(arith);
     notes.extend(worth);
-    let cause_side = causes.first().map(|c| c.code.side()).unwrap_or_default();
+    let error = subject.error_info(ev.platform);
+    let original = original.as_ref().map(|o| OriginalFailure {
+        status: o.status,
+        message: o.message.clone(),
+        request_id: o.request_id.clone(),
+        time: o.time.clone(),
+        source: o.source.clone(),
+        reproduced,
+    });
+    let verdict = crate::summary::SupportVerdict::of(
+        &causes,
+        crate::summary::failure_seen(error.as_ref(), original.as_ref()),
+        ev.mode,
+    );
     Summary {
         schema_version: SCHEMA_VERSION,
         tool: crate::TOOL.to_string(),
@@ -417,16 +430,9 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
         base_url: ev.base_url.map(crate::scrub::mask_url),
         status: subject.status,
         request_id: subject.request_id.clone(),
-        error: subject.error_info(ev.platform),
+        error,
         notes,
-        original: original.as_ref().map(|o| OriginalFailure {
-            status: o.status,
-            message: o.message.clone(),
-            request_id: o.request_id.clone(),
-            time: o.time.clone(),
-            source: o.source.clone(),
-            reproduced,
-        }),
+        original,
         client: client_info(ev, primary),
         other_failures: other_failures(ev.exchanges, primary),
         seq_len: known.seq_len,
@@ -435,8 +441,8 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
         key: known.key,
         rate_limit: subject.rate_limit.clone(),
         causes,
-        cause_side,
-        support_needed: cause_side.support_needed(),
+        cause_side: verdict.cause_side,
+        support_needed: verdict.support_needed,
         matrix: ev.matrix.cloned(),
         observed: ev.observed.cloned(),
         timings: primary.map(|e| TimingInfo {

@@ -262,7 +262,7 @@ impl Summary {
 str_enum! {
     /// Whether to write to support, as one word.
     ///
-    /// See [`SupportVerdict`].
+    /// Example: [`SupportVerdict`].
     pub enum VerdictKind {
         /// The cause is on the user's side: the next step fixes it.
         UserSide = "user_side",
@@ -310,7 +310,7 @@ impl SupportVerdict {
     /// Decides the verdict from the causes (most likely first), whether a failure was seen at all (an error
     /// in the exchange, or the application's own failure in a log or record), and the mode.
     ///
-    /// See [`SupportVerdict`].
+    /// Example: [`SupportVerdict`].
     pub fn of(causes: &[Cause], failed: bool, mode: Mode) -> SupportVerdict {
         let support = crate::cohere::SUPPORT_EMAIL;
         let first = causes.first();
@@ -346,6 +346,35 @@ impl SupportVerdict {
                 && cause_side.support_needed(),
             line,
         }
+    }
+}
+
+/// A time as a source writes it, read into RFC 3339 UTC when it says its zone: RFC 3339 or ISO 8601 with an
+/// offset, an HTTP date (`Tue, 24 Nov 2026 16:02:01 GMT`). Returns `(utc, as_written)`: a time with no zone
+/// (`2026-12-06 05:20:01,880`) or one that does not parse is kept as written, with no UTC form.
+///
+/// ```
+/// use cohere_bundle::summary::utc_time;
+/// assert_eq!(utc_time("Tue, 24 Nov 2026 16:02:01 GMT"), (Some("2026-11-24T16:02:01Z".into()), None));
+/// assert_eq!(utc_time("2026-12-06T06:20:01.5+01:00").0.as_deref(), Some("2026-12-06T05:20:01Z"));
+/// assert_eq!(utc_time("2026-12-06 05:20:01,880"), (None, Some("2026-12-06 05:20:01,880".into())));
+/// ```
+pub fn utc_time(text: &str) -> (Option<String>, Option<String>) {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    let t = text.trim();
+    let parsed = DateTime::parse_from_rfc3339(t)
+        .or_else(|_| DateTime::parse_from_rfc2822(t))
+        .or_else(|_| DateTime::parse_from_str(&t.replace(',', "."), "%Y-%m-%d %H:%M:%S%.f%z"))
+        .or_else(|_| DateTime::parse_from_str(&t.replace(',', "."), "%Y-%m-%dT%H:%M:%S%.f%z"));
+    match parsed {
+        Ok(d) => (
+            Some(
+                d.with_timezone(&Utc)
+                    .to_rfc3339_opts(SecondsFormat::Secs, true),
+            ),
+            None,
+        ),
+        Err(_) => (None, Some(t.to_string())),
     }
 }
 
@@ -422,8 +451,16 @@ pub struct OriginalFailure {
     pub message: Option<String>,
     /// The request id, when known.
     pub request_id: Option<String>,
-    /// When it happened, as the source gives it.
+    /// When it happened, in RFC 3339 UTC (converted from the source's zone or HTTP date); `None` when the
+    /// source gives no zone (then see `time_as_written`).
     pub time: Option<String>,
+    /// The time as the source writes it, when it has no zone (a log's `2026-12-06 05:20:01,880`): kept as
+    /// written, never guessed into UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_as_written: Option<String>,
+    /// True when `time_as_written` has no zone: the report says "zone unknown".
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub time_zone_unknown: bool,
     /// Where it comes from: `logs/app.log:12` or `exchanges/001.json (recorded)`.
     pub source: String,
     /// Whether the exchange the summary is about shows the same status; `None` when there is none.

@@ -369,20 +369,23 @@ fn check_first_screen(md: &str, support: &str) -> String {
 #[test]
 fn report_first_screen_user_side() {
     let md = report_md("max-tokens-exceeded", DEMO_KEY);
-    let top = check_first_screen(&md, "**Support: not needed.**");
+    let top = check_first_screen(&md, "**Support is not needed: the cause");
     util::insta_settings().bind(|| insta::assert_snapshot!("first_screen_user_side", top));
 }
 
 #[test]
 fn report_first_screen_cohere_side() {
     let md = report_md("server-error", DEMO_KEY);
-    let top = check_first_screen(&md, "**Support: needed.** The cause is on Cohere's side");
+    let top = check_first_screen(
+        &md,
+        "**Support is needed: the cause (server_error) is on Cohere's side",
+    );
     util::insta_settings().bind(|| insta::assert_snapshot!("first_screen_cohere_side", top));
 }
 
 #[test]
 fn report_first_screen_unknown_side() {
     let md = report_md("forbidden", DEMO_KEY);
-    let top = check_first_screen(&md, "**Support: needed** unless the next step fixes it");
+    let top = check_first_screen(&md, "**Support is needed unless the next step fixes it");
     util::insta_settings().bind(|| insta::assert_snapshot!("first_screen_unknown_side", top));
 }

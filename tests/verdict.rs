@@ -224,3 +224,48 @@ fn a_500_is_worded_as_the_tools_reading_not_as_the_faq() {
         "{report}"
     );
 }
+
+/// A log whose failing line has a time with no zone, and no response date.
+const LOG_NO_ZONE: &str = r#"2026-12-06 05:20:01,880 ERROR app.worker: summarisation failed
+Traceback (most recent call last):
+  File "/srv/venv/lib/python3.12/site-packages/cohere/v2/raw_client.py", line 330, in chat
+    raise NotFoundError(
+cohere.errors.not_found_error.NotFoundError: status_code: 404, body: {'id': '6a0e8c2f-3b1d-4f6e-9a7c-5d4b3a2f1e0d', 'message': "model 'command-r-08-2024' not found, make sure the correct model ID was used and that you have access to the model."}
+"#;
+
+#[test]
+fn a_log_time_with_no_zone_is_kept_as_written_and_never_guessed_into_utc() {
+    let sim = Sim::start(SimConfig::default());
+    let d = util::tempdir();
+    let body = json!({"model": "command-r-08-2024", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 20});
+    let req = util::write(
+        d.path(),
+        "req.json",
+        util::envelope(&sim.base_url(), "/v2/chat", &[], &body),
+    );
+    let log = util::write(d.path(), "app.log", LOG_NO_ZONE);
+    util::cli(d.path())
+        .env("CO_API_KEY", DEMO_KEY)
+        .args(["replay", "--out", "b.zip", "--log"])
+        .arg(&log)
+        .arg(&req)
+        .run()
+        .success();
+    let zip = d.path().join("b.zip");
+    let s = util::summary(&zip);
+    let o = &s["original"];
+    assert!(o["time"].is_null(), "no UTC time is made up: {o}");
+    assert_eq!(o["time_as_written"], "2026-12-06 05:20:01,880", "{o}");
+    assert_eq!(o["time_zone_unknown"], true, "{o}");
+    // Every other time in summary.json is RFC 3339 UTC.
+    let created = s["created_at"].as_str().unwrap_or("");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(created).is_ok() && created.ends_with('Z'),
+        "{created}"
+    );
+    let report = util::member(&zip, "report.md");
+    assert!(
+        report.contains("2026-12-06 05:20:01,880 (as the log writes it; zone unknown)"),
+        "{report}"
+    );
+}

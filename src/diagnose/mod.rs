@@ -406,14 +406,7 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
     causes.extend(arith);
     notes.extend(worth);
     let error = subject.error_info(ev.platform);
-    let original = original.as_ref().map(|o| OriginalFailure {
-        status: o.status,
-        message: o.message.clone(),
-        request_id: o.request_id.clone(),
-        time: o.time.clone(),
-        source: o.source.clone(),
-        reproduced,
-    });
+    let original = original.as_ref().map(|o| original_failure(o, reproduced));
     let verdict = crate::summary::SupportVerdict::of(
         &causes,
         crate::summary::failure_seen(error.as_ref(), original.as_ref()),
@@ -452,6 +445,26 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
         exchanges: ev.exchanges.len(),
         logs: ev.logs.clone(),
         cuts: Vec::new(),
+    }
+}
+
+/// The application's own failure as the summary states it: its time in UTC when its source gives a zone,
+/// else as written and marked zone unknown.
+fn original_failure(o: &Facts, reproduced: Option<bool>) -> OriginalFailure {
+    let (time, as_written) = o
+        .time
+        .as_deref()
+        .map(crate::summary::utc_time)
+        .unwrap_or_default();
+    OriginalFailure {
+        status: o.status,
+        message: o.message.clone(),
+        request_id: o.request_id.clone(),
+        time,
+        time_zone_unknown: as_written.is_some(),
+        time_as_written: as_written,
+        source: o.source.clone(),
+        reproduced,
     }
 }
 

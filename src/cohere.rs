@@ -1,5 +1,6 @@
-//! What the tool knows about Cohere's API: endpoints, the support FAQ's error table, models, platforms,
-//! key kinds and the cause vocabulary used in `summary.json`.
+//! Cohere's API as the code names it: endpoints, platforms, key kinds and the cause vocabulary used in
+//! `summary.json`. The facts about them (models, limits, statuses, platforms' error types) are data, with
+//! their sources, in [`crate::knowledge`].
 //!
 //! ```
 //! use cohere_bundle::cohere::{self, CauseCode, Endpoint, KeyKind, Platform, Side};
@@ -14,15 +15,10 @@
 //! let bedrock_url = "https://bedrock-runtime.us-east-1.amazonaws.com/model/cohere.command-r-v1%3A0/invoke";
 //! assert_eq!(cohere::model_from_url(bedrock_url).as_deref(), Some("cohere.command-r-v1:0"));
 //!
-//! // Platforms: a status means different things on each.
+//! // Platforms: a status means different things on each (see crate::knowledge).
 //! let bedrock = Platform::from_url(bedrock_url);
 //! assert_eq!((bedrock, bedrock.name(), bedrock.is_aws()), (Platform::Bedrock, "bedrock", true));
 //! assert_eq!(Platform::from_url(cohere::DEFAULT_BASE_URL), Platform::Cohere);
-//! assert_eq!(cohere::status_meaning(404, Platform::Cohere).as_deref(), Some("model not found"));
-//! assert!(cohere::status_meaning(404, bedrock).unwrap().starts_with("ResourceNotFoundException"));
-//! let row = cohere::FAQ_ERRORS.iter().find(|r| r.status == 429).unwrap();
-//! assert!(row.not_relevant_on_aws);
-//!
 //! // Causes, and whose side they are on.
 //! let cause = CauseCode::MaxOutputExceeded;
 //! assert_eq!((cause.as_str(), cause.side()), ("max_output_exceeded", Side::User));
@@ -30,10 +26,6 @@
 //! assert_eq!(CauseCode::ServerError.side().as_str(), "cohere");
 //! assert_eq!(KeyKind::default(), KeyKind::Unknown);
 //!
-//! // Published model limits, for when the models API cannot be asked.
-//! let m = cohere::known_model("command-r-08-2024").unwrap();
-//! assert_eq!((m.context_length, m.max_output_tokens), (128_000, Some(4_000)));
-//! assert!(cohere::KNOWN_MODELS.iter().any(|m| m.name == "embed-v4.0" && m.max_output_tokens.is_none()));
 //! assert_eq!(cohere::SUPPORT_EMAIL, "support@cohere.com");
 //! ```
 
@@ -548,95 +540,6 @@ impl Platform {
     }
 }
 
-/// One row of the support FAQ's error table.
-///
-/// See the [module example](crate::cohere).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FaqError {
-    /// The HTTP status.
-    pub status: u16,
-    /// The FAQ's words for it.
-    pub meaning: &'static str,
-    /// True where the FAQ adds "(not relevant on AWS)".
-    pub not_relevant_on_aws: bool,
-}
-
-/// The support FAQ's error table, in the FAQ's order.
-///
-/// See the [module example](crate::cohere).
-pub const FAQ_ERRORS: [FaqError; 6] = [
-    FaqError {
-        status: 400,
-        meaning: "invalid combination of parameters",
-        not_relevant_on_aws: false,
-    },
-    FaqError {
-        status: 422,
-        meaning: "request is malformed (eg: unsupported enum value, unknown param)",
-        not_relevant_on_aws: false,
-    },
-    FaqError {
-        status: 499,
-        meaning: "request is canceled by the user",
-        not_relevant_on_aws: false,
-    },
-    FaqError {
-        status: 401,
-        meaning: "invalid api token",
-        not_relevant_on_aws: true,
-    },
-    FaqError {
-        status: 404,
-        meaning: "model not found",
-        not_relevant_on_aws: true,
-    },
-    FaqError {
-        status: 429,
-        meaning: "rate limit reached",
-        not_relevant_on_aws: true,
-    },
-];
-
-/// The FAQ's meaning of a status on a platform, or the API reference's where the FAQ is silent.
-/// On AWS the FAQ's 401/404/429 rows do not apply and AWS's own meanings are given instead.
-///
-/// See the [module example](crate::cohere).
-pub fn status_meaning(status: u16, platform: Platform) -> Option<String> {
-    if platform.is_aws() {
-        let aws = match status {
-            400 => Some("ValidationException: the request body is not valid for this model"),
-            403 => Some("AccessDeniedException: the IAM identity may not invoke this model, or model access is not granted"),
-            404 => Some("ResourceNotFoundException: the model ID or endpoint does not exist in this region (the FAQ's 404 row is not relevant on AWS)"),
-            408 => Some("ModelTimeoutException: the model took too long to respond"),
-            424 => Some("ModelErrorException: the model returned an error while processing the request"),
-            429 => Some("ThrottlingException: the account's AWS quota was exceeded (the FAQ's 429 row is not relevant on AWS)"),
-            500 => Some("InternalServerException: an AWS-side failure"),
-            503 => Some("ServiceUnavailableException: the service is temporarily unavailable"),
-            _ => None,
-        };
-        if let Some(m) = aws {
-            return Some(m.to_string());
-        }
-    }
-    if let Some(row) = FAQ_ERRORS.iter().find(|r| r.status == status) {
-        return Some(row.meaning.to_string());
-    }
-    let api = match status {
-        402 => {
-            "payment required: add or update the payment method, or the billing maximum was reached"
-        }
-        403 => "forbidden: the key may not use this model or feature",
-        498 => "the request or response contains a deny-listed token",
-        500 => "internal server error at Cohere",
-        501 => "not implemented",
-        502 => "bad gateway",
-        503 => "service unavailable",
-        504 => "gateway timeout",
-        _ => return None,
-    };
-    Some(api.to_string())
-}
-
 /// A likely cause of a failure: the vocabulary of `summary.json`'s `causes[].code`.
 ///
 /// ```
@@ -668,6 +571,20 @@ pub enum CauseCode {
     Timeout,
     NetworkError,
     StreamError,
+    /// An account or platform quota, not a per-minute rate limit.
+    QuotaExceeded,
+    /// The model is not ready yet: transient, retry with backoff.
+    ModelNotReady,
+    /// The account has no access to this model on the platform.
+    ModelAccessDenied,
+    /// The deployment, endpoint or route does not exist.
+    EndpointNotFound,
+    /// The model container failed on this input (SageMaker's 424).
+    ModelError,
+    /// 501: a feature this model or endpoint does not support.
+    NotImplemented,
+    /// A 200 cut by `max_tokens`, or empty after thinking.
+    OutputTruncated,
 }
 
 impl CauseCode {
@@ -694,6 +611,13 @@ impl CauseCode {
             CauseCode::Timeout => "timeout",
             CauseCode::NetworkError => "network_error",
             CauseCode::StreamError => "stream_error",
+            CauseCode::QuotaExceeded => "quota_exceeded",
+            CauseCode::ModelNotReady => "model_not_ready",
+            CauseCode::ModelAccessDenied => "model_access_denied",
+            CauseCode::EndpointNotFound => "endpoint_not_found",
+            CauseCode::ModelError => "model_error",
+            CauseCode::NotImplemented => "not_implemented",
+            CauseCode::OutputTruncated => "output_truncated",
         }
     }
 }
@@ -749,10 +673,17 @@ impl CauseCode {
             | CauseCode::MalformedRequest
             | CauseCode::InvalidParameterCombination
             | CauseCode::ModelNotFound
-            | CauseCode::ClientCanceled => Side::User,
+            | CauseCode::ClientCanceled
+            | CauseCode::QuotaExceeded
+            | CauseCode::ModelAccessDenied
+            | CauseCode::EndpointNotFound
+            | CauseCode::NotImplemented
+            | CauseCode::OutputTruncated => Side::User,
             CauseCode::ServerError | CauseCode::ServiceUnavailable | CauseCode::GatewayTimeout => {
                 Side::Cohere
             }
+            // Transient on the platform's side, or the model on this input: the evidence does not say whose.
+            CauseCode::ModelNotReady | CauseCode::ModelError => Side::Unknown,
             CauseCode::RateLimited
             | CauseCode::Forbidden
             | CauseCode::BlockedToken
@@ -783,117 +714,6 @@ pub enum KeyKind {
     /// Not known from the evidence.
     #[default]
     Unknown,
-}
-
-/// Published limits of a model, used when `GET /v1/models/{model}` cannot be asked.
-///
-/// See the [module example](crate::cohere).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ModelInfo {
-    /// The model ID.
-    pub name: &'static str,
-    /// Context window in tokens (input + output).
-    pub context_length: u32,
-    /// Maximum output tokens, where the model generates.
-    pub max_output_tokens: Option<u32>,
-}
-
-/// The models table of Cohere's docs (models.mdx). Prefer `context_length` from the models API.
-///
-/// See the [module example](crate::cohere).
-pub const KNOWN_MODELS: &[ModelInfo] = &[
-    ModelInfo {
-        name: "command-a-03-2025",
-        context_length: 256_000,
-        max_output_tokens: Some(8_000),
-    },
-    ModelInfo {
-        name: "command-a-reasoning-08-2025",
-        context_length: 256_000,
-        max_output_tokens: Some(32_000),
-    },
-    ModelInfo {
-        name: "command-a-vision-07-2025",
-        context_length: 128_000,
-        max_output_tokens: Some(8_000),
-    },
-    ModelInfo {
-        name: "command-a-plus-05-2026",
-        context_length: 128_000,
-        max_output_tokens: Some(64_000),
-    },
-    ModelInfo {
-        name: "command-a-translate-08-2025",
-        context_length: 8_000,
-        max_output_tokens: Some(8_000),
-    },
-    ModelInfo {
-        name: "command-r7b-12-2024",
-        context_length: 128_000,
-        max_output_tokens: Some(4_000),
-    },
-    ModelInfo {
-        name: "command-r-08-2024",
-        context_length: 128_000,
-        max_output_tokens: Some(4_000),
-    },
-    ModelInfo {
-        name: "command-r-plus-08-2024",
-        context_length: 128_000,
-        max_output_tokens: Some(4_000),
-    },
-    ModelInfo {
-        name: "embed-v4.0",
-        context_length: 128_000,
-        max_output_tokens: None,
-    },
-    ModelInfo {
-        name: "embed-english-v3.0",
-        context_length: 512,
-        max_output_tokens: None,
-    },
-    ModelInfo {
-        name: "embed-multilingual-v3.0",
-        context_length: 512,
-        max_output_tokens: None,
-    },
-    ModelInfo {
-        name: "embed-english-light-v3.0",
-        context_length: 512,
-        max_output_tokens: None,
-    },
-    ModelInfo {
-        name: "embed-multilingual-light-v3.0",
-        context_length: 512,
-        max_output_tokens: None,
-    },
-    ModelInfo {
-        name: "rerank-v4.0",
-        context_length: 32_000,
-        max_output_tokens: None,
-    },
-    ModelInfo {
-        name: "rerank-v3.5",
-        context_length: 4_096,
-        max_output_tokens: None,
-    },
-    ModelInfo {
-        name: "rerank-english-v3.0",
-        context_length: 4_096,
-        max_output_tokens: None,
-    },
-    ModelInfo {
-        name: "rerank-multilingual-v3.0",
-        context_length: 4_096,
-        max_output_tokens: None,
-    },
-];
-
-/// Looks a model up in [`KNOWN_MODELS`].
-///
-/// See the [module example](crate::cohere).
-pub fn known_model(name: &str) -> Option<&'static ModelInfo> {
-    KNOWN_MODELS.iter().find(|m| m.name == name)
 }
 
 #[cfg(test)]
@@ -1041,25 +861,6 @@ mod tests {
             Some(Endpoint::EmbedV2)
         );
         assert_eq!(Endpoint::infer_from_body(&v(r#"{"foo":1}"#)), None);
-    }
-
-    #[test]
-    fn faq_table_and_aws_meanings() {
-        assert_eq!(
-            status_meaning(422, Platform::Cohere).unwrap(),
-            FAQ_ERRORS[1].meaning
-        );
-        assert!(status_meaning(424, Platform::Bedrock)
-            .unwrap()
-            .starts_with("ModelErrorException"));
-        assert!(status_meaning(429, Platform::Bedrock)
-            .unwrap()
-            .contains("not relevant on AWS"));
-        assert_eq!(
-            status_meaning(429, Platform::Cohere).unwrap(),
-            "rate limit reached"
-        );
-        assert_eq!(status_meaning(418, Platform::Cohere), None);
     }
 
     #[test]

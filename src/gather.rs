@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::capture::Capture;
 use crate::client::{Client, NetworkKind, PreparedRequest};
-use crate::cohere;
+
 use crate::diagnose;
 use crate::error::{Error, Result};
 use crate::exchange::{Exchange, Purpose};
@@ -142,10 +142,10 @@ pub(crate) async fn measure(capture: &Capture, cache: &TokenizerCache) -> Measur
 }
 
 fn limits_from_table(model: Option<&str>) -> Option<ModelLimits> {
-    let m = cohere::known_model(model?)?;
+    let m = crate::knowledge::knowledge().model(model?)?;
     Some(ModelLimits {
-        context_length: Some(u64::from(m.context_length)),
-        max_output_tokens: m.max_output_tokens.map(u64::from),
+        context_length: m.context_length,
+        max_output_tokens: m.max_output,
         source: LimitsSource::DocsTable,
         max_output_source: None,
     })

@@ -30,6 +30,7 @@ pub mod error;
 pub mod exchange;
 pub mod fit;
 pub(crate) mod gather;
+pub mod knowledge;
 pub mod library;
 pub mod logs;
 pub mod matrix;

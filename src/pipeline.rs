@@ -777,6 +777,11 @@ fn read_logs(logs: &crate::logs::PreparedLogs, names: &[String]) -> LogFindings 
                 message: e.message.clone(),
                 request_id: e.request_id.clone(),
                 time: crate::sdklog::time_near(&text, e.line),
+                endpoint: e
+                    .url
+                    .as_deref()
+                    .map(crate::cohere::Endpoint::from_path)
+                    .filter(|e| *e != crate::cohere::Endpoint::Other),
             });
         }
         if client.is_none() {

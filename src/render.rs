@@ -45,6 +45,13 @@ fn failure_lines(s: &Summary) -> Vec<String> {
         s.model.as_deref().unwrap_or("(no model)"),
         crate::report::failure_words(s)
     )];
+    for n in s
+        .notes
+        .iter()
+        .filter(|n| n.kind == crate::summary::NoteKind::Mismatch)
+    {
+        lines.push(format!("  NOTE:       {}", n.text));
+    }
     if let Some(e) = &s.error {
         lines.push(format!("  error:      {}", e.message));
     }
@@ -119,6 +126,7 @@ pub fn outcome_json(o: &Outcome) -> serde_json::Value {
         "status": o.summary.status,
         "error": o.summary.error,
         "original": o.summary.original,
+        "notes": o.summary.notes,
         "client": o.summary.client,
         "request_id": o.summary.request_id,
         "causes": o.summary.causes,

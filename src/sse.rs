@@ -280,7 +280,10 @@ pub fn check_complete(
             // The record was cut at the body cap: the end was not seen, so nothing can be said.
             return None;
         }
-        return s.verdict().map(|m| Failure::new(FailureClass::Stream, m));
+        return s
+            .verdict()
+            .or_else(|| finish_of(response_headers, request_body, body)?.failure())
+            .map(|m| Failure::new(FailureClass::Stream, m));
     }
     let ct = header(response_headers, "content-type")
         .unwrap_or("")
@@ -295,7 +298,161 @@ pub fn check_complete(
     {
         return Some(cut_json(status, body.size));
     }
-    None
+    finish_of(response_headers, request_body, body)?
+        .failure()
+        .map(|m| Failure::new(FailureClass::Stream, m))
+}
+
+/// How a 2xx generation ended: its `finish_reason` and whether it produced any text. Read from a complete JSON
+/// body (v2 chat's `finish_reason` and `message.content`, v1 chat's and generate's, the compatibility API's
+/// `choices[0]`) or from a stream's events (`message-end`, `stream-end`, content deltas).
+///
+/// ```
+/// use cohere_bundle::exchange::Body;
+/// use cohere_bundle::sse::finish_of;
+/// let body = Body::from_text(r#"{"finish_reason":"MAX_TOKENS","message":{"content":[{"type":"thinking","thinking":"Let me see"}]}}"#);
+/// let f = finish_of(&[], &serde_json::Value::Null, &body).unwrap();
+/// assert_eq!((f.reason.as_str(), f.text_chars, f.thinking), ("MAX_TOKENS", 0, true));
+/// assert!(f.failure().unwrap().contains("no text"));
+/// let done = Body::from_text(r#"{"finish_reason":"COMPLETE","message":{"content":[{"type":"text","text":"Hi"}]}}"#);
+/// assert!(finish_of(&[], &serde_json::Value::Null, &done).unwrap().failure().is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finish {
+    /// The finish reason as the API wrote it (`COMPLETE`, `MAX_TOKENS`, `ERROR`, `TIMEOUT`, `length`, …).
+    pub reason: String,
+    /// Characters of answer text produced (thinking not counted).
+    pub text_chars: usize,
+    /// Whether the model produced thinking content.
+    pub thinking: bool,
+}
+
+impl Finish {
+    /// Whether the reason is the output cap (`MAX_TOKENS`, or the compatibility API's `length`).
+    pub fn hit_max_tokens(&self) -> bool {
+        self.reason.eq_ignore_ascii_case("MAX_TOKENS") || self.reason == "length"
+    }
+
+    /// The failure this ending is, if it is one: `ERROR` or `TIMEOUT`, or the output cap reached with no text.
+    /// A complete answer, or one cut by `max_tokens` after some text, is no failure.
+    ///
+    /// Example: [`finish_of`].
+    pub fn failure(&self) -> Option<String> {
+        let r = self.reason.to_ascii_uppercase();
+        if r == "ERROR" || r == "TIMEOUT" {
+            return Some(format!(
+                "the HTTP 200 response ended with finish_reason {}",
+                self.reason
+            ));
+        }
+        (self.hit_max_tokens() && self.text_chars == 0).then(|| {
+            format!(
+                "the HTTP 200 response ended with finish_reason {} and no text{}",
+                self.reason,
+                if self.thinking {
+                    " (the output went to thinking)"
+                } else {
+                    ""
+                }
+            )
+        })
+    }
+}
+
+/// How a 2xx generation ended, if the body says (see [`Finish`]). `None` when the body has no finish reason
+/// (embed, rerank, a cut body).
+pub fn finish_of(
+    response_headers: &[Header],
+    request_body: &serde_json::Value,
+    body: &Body,
+) -> Option<Finish> {
+    if body.encoding != crate::exchange::BodyEncoding::Utf8 {
+        return None;
+    }
+    if is_stream(response_headers, request_body, 200) {
+        return stream_finish(&body.text);
+    }
+    let v: serde_json::Value = serde_json::from_str(&body.text).ok()?;
+    let mut f = Finish {
+        reason: String::new(),
+        text_chars: 0,
+        thinking: false,
+    };
+    if let Some(choice) = v.pointer("/choices/0") {
+        f.reason = choice.get("finish_reason")?.as_str()?.to_string();
+        f.text_chars = choice
+            .pointer("/message/content")
+            .and_then(|c| c.as_str())
+            .map_or(0, str::len);
+        return Some(f);
+    }
+    let holder = v.pointer("/generations/0").unwrap_or(&v);
+    f.reason = holder.get("finish_reason")?.as_str()?.to_string();
+    f.text_chars = holder
+        .get("text")
+        .and_then(|t| t.as_str())
+        .map_or(0, str::len);
+    for part in v
+        .pointer("/message/content")
+        .and_then(|c| c.as_array())
+        .into_iter()
+        .flatten()
+    {
+        match part.get("type").and_then(|t| t.as_str()) {
+            Some("thinking") => f.thinking = true,
+            _ => {
+                f.text_chars += part
+                    .get("text")
+                    .and_then(|t| t.as_str())
+                    .map_or(0, str::len)
+            }
+        }
+    }
+    Some(f)
+}
+
+/// The finish of a stream held in full: the last finish reason an event gave, and the text of the content
+/// deltas (v2 `content-delta`, v1 `text-generation`, the compatibility API's `choices[0].delta.content`).
+fn stream_finish(text: &str) -> Option<Finish> {
+    let mut f = Finish {
+        reason: String::new(),
+        text_chars: 0,
+        thinking: false,
+    };
+    for line in text.lines() {
+        let data = line.strip_prefix("data:").unwrap_or(line).trim();
+        if !data.starts_with('{') {
+            continue;
+        }
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(data) else {
+            continue;
+        };
+        let content = v.pointer("/delta/message/content");
+        if content
+            .and_then(|c| c.get("thinking"))
+            .is_some_and(|t| t.as_str().is_some_and(|t| !t.is_empty()))
+        {
+            f.thinking = true;
+        }
+        let piece = content
+            .and_then(|c| c.get("text"))
+            .or_else(|| {
+                (v.get("event_type").and_then(|t| t.as_str()) == Some("text-generation"))
+                    .then(|| v.get("text"))
+                    .flatten()
+            })
+            .or_else(|| v.pointer("/choices/0/delta/content"));
+        f.text_chars += piece.and_then(|t| t.as_str()).map_or(0, str::len);
+        let reason = v
+            .pointer("/delta/finish_reason")
+            .or_else(|| v.get("finish_reason"))
+            .or_else(|| v.pointer("/choices/0/finish_reason"))
+            .and_then(|r| r.as_str());
+        if let Some(r) = reason {
+            f.reason = r.to_string();
+        }
+    }
+    (!f.reason.is_empty()).then_some(f)
 }
 
 /// The failure of a 2xx JSON body that ends before its JSON does.

@@ -170,6 +170,11 @@ pub struct Summary {
     pub request_id: Option<String>,
     /// The error, or `None` when the replay succeeded.
     pub error: Option<ErrorInfo>,
+    /// What the reader must know before the causes, each from a named source: the replay may not be the failing
+    /// request, doc pages disagree about the model, the model is deprecated, a limit worth checking, why the
+    /// sweep did not run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<Note>,
     /// The failure the application saw, when a log, an SDK traceback or the error handler's own record
     /// shows it: kept apart from the exchange above, never merged with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -247,14 +252,50 @@ pub struct ErrorInfo {
     pub class: FailureClass,
     /// The message verbatim.
     pub message: String,
-    /// The support FAQ's meaning of the status (platform-aware), if it has one.
+    /// The support FAQ's own words for the status: only for the statuses the FAQ lists, and not on AWS for the
+    /// rows the FAQ marks "not relevant on AWS".
     pub faq_meaning: Option<String>,
+    /// What the status (or the platform's error type) means, in the tool's words, from `meaning_source`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meaning: Option<String>,
+    /// The doc page or spec location `meaning` comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meaning_source: Option<String>,
     /// Where this comes from: an exchange (`exchanges/001.json (replay)`) or a log line (`logs/app.log:12`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// True when the client ended the exchange (it disconnected or gave up): no evidence about the API.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub client_side: bool,
+}
+
+str_enum! {
+    /// What a [`Note`] is about.
+    ///
+    /// See the [module example](crate::summary).
+    pub enum NoteKind {
+        /// The failure in a log is not the request that was replayed (another model, endpoint or request id).
+        Mismatch = "mismatch",
+        /// Table arithmetic that does not make a cause but is worth a look.
+        WorthChecking = "worth_checking",
+        /// What the docs say about the model: doc pages that disagree, a deprecation or a retirement.
+        Docs = "docs",
+        /// Why the shape sweep was not run.
+        NotSwept = "not_swept",
+    }
+}
+
+/// Something the reader must know, with the input, exchange or doc page it comes from.
+///
+/// See the [module example](crate::summary).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Note {
+    /// What it is about.
+    pub kind: NoteKind,
+    /// The note.
+    pub text: String,
+    /// Where it comes from.
+    pub source: String,
 }
 
 /// The failure as the application saw it (from a log, a traceback or the handler's record).

@@ -114,7 +114,7 @@ pub struct ModelMeta {
     pub tokenizer_url: Option<String>,
     /// The endpoints the model serves, e.g. `chat`, `embed`.
     pub endpoints: Vec<String>,
-    /// The maximum output tokens: from the API if it gives it, else from [`crate::cohere::KNOWN_MODELS`].
+    /// The maximum output tokens: from the API if it gives it, else from [`crate::knowledge`].
     pub max_output_tokens: Option<u64>,
     /// Whether `max_output_tokens` came from the API (else from the docs table).
     pub max_output_from_api: bool,
@@ -137,7 +137,8 @@ impl ModelMeta {
                     .or_else(|| x.as_f64().filter(|f| *f >= 0.0).map(|f| f.round() as u64))
             })
         };
-        let known = crate::cohere::known_model(&name).or_else(|| crate::cohere::known_model(asked));
+        let k = crate::knowledge::knowledge();
+        let known = k.model(&name).or_else(|| k.model(asked));
         ModelMeta {
             context_length: num("context_length"),
             tokenizer_url: v
@@ -157,17 +158,17 @@ impl ModelMeta {
                 .unwrap_or_default(),
             max_output_from_api: num("max_output_tokens").is_some(),
             max_output_tokens: num("max_output_tokens")
-                .or_else(|| known.and_then(|m| m.max_output_tokens.map(u64::from))),
+                .or_else(|| known.and_then(|m| m.max_output)),
             name,
         }
     }
 
     /// The model's limits for `summary.json`: `source` is `models_api` when the API gave the context
-    /// length, else `docs_table` (gaps filled from [`crate::cohere::KNOWN_MODELS`]).
+    /// length, else `docs_table` (gaps filled from [`crate::knowledge`]).
     ///
     /// Example: [`ModelMeta`].
     pub fn limits(&self) -> ModelLimits {
-        let known = crate::cohere::known_model(&self.name);
+        let known = crate::knowledge::knowledge().model(&self.name);
         // The models API does not give the output cap: when it came from the docs table, say so apart.
         let max_output_source = self
             .max_output_tokens
@@ -181,7 +182,7 @@ impl ModelMeta {
                 max_output_source,
             },
             None => ModelLimits {
-                context_length: known.map(|m| m.context_length as u64),
+                context_length: known.and_then(|m| m.context_length),
                 max_output_tokens: self.max_output_tokens,
                 source: LimitsSource::DocsTable,
                 max_output_source: None,

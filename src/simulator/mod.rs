@@ -77,7 +77,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::cohere::{Endpoint, KNOWN_MODELS};
+use crate::cohere::Endpoint;
+use crate::knowledge::{knowledge, ModelStatus};
 
 pub use scenario::{Scenario, UnknownScenario};
 
@@ -206,7 +207,8 @@ pub enum TokenizerMode {
 }
 
 /// How the simulator behaves. `SimConfig::default()` accepts any non-empty key, treats [`TRIAL_KEY`] as a trial
-/// key, knows [`KNOWN_MODELS`] plus the aliases `command-r` and `command-r-plus`, and never fails unless asked.
+/// key, serves the models of [`crate::knowledge`] that are not retired (ids and aliases, with their documented
+/// limits; a retired model answers 404, as the docs say shut-down models fail), and never fails unless asked.
 ///
 /// ```
 /// use std::time::Duration;
@@ -268,18 +270,19 @@ pub struct SimConfig {
 
 impl Default for SimConfig {
     fn default() -> Self {
-        let mut models: Vec<SimModel> = KNOWN_MODELS
+        // Every model the docs list that is still served, under its id and its aliases. A model without a
+        // documented context length (audio) gets none here and is not served by the text endpoints.
+        let models: Vec<SimModel> = knowledge()
+            .models
             .iter()
-            .map(|m| {
-                SimModel::new(
-                    m.name,
-                    m.context_length.into(),
-                    m.max_output_tokens.map(u64::from),
-                )
+            .filter(|m| m.status != ModelStatus::Retired)
+            .filter_map(|m| Some((m, m.context_length?)))
+            .flat_map(|(m, ctx)| {
+                std::iter::once(&m.id)
+                    .chain(&m.aliases)
+                    .map(move |name| SimModel::new(name.as_str(), ctx, m.max_output))
             })
             .collect();
-        models.push(SimModel::new("command-r", 128_000, Some(4_000)));
-        models.push(SimModel::new("command-r-plus", 128_000, Some(4_000)));
         SimConfig {
             models,
             scenario: None,

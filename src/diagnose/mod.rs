@@ -45,14 +45,18 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
+mod limits;
+mod platform;
+
 use crate::capture::Capture;
-use crate::cohere::{self, CauseCode, KeyKind, Platform};
+use crate::cohere::{CauseCode, Endpoint, KeyKind, Platform};
 use crate::exchange::{Exchange, FailureClass, Purpose};
+use crate::knowledge::{knowledge, ModelStatus};
 use crate::matrix::MatrixResult;
 use crate::request::CapturedRequest;
 use crate::summary::{
-    Cause, ClientInfo, ErrorInfo, KeyInfo, Mode, ModelLimits, OriginalFailure, OtherFailure,
-    RateLimitInfo, SeqLen, Summary, TimingInfo, SCHEMA_VERSION,
+    Cause, ClientInfo, ErrorInfo, KeyInfo, Mode, ModelLimits, Note, NoteKind, OriginalFailure,
+    OtherFailure, RateLimitInfo, SeqLen, Summary, TimingInfo, SCHEMA_VERSION,
 };
 
 /// Everything known about one failure: what was captured, plus what `gather` measured (sequence length,
@@ -150,6 +154,9 @@ pub struct LogError {
     /// When it happened, as the log gives it (the line's timestamp, or the response's `date` header).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<String>,
+    /// The endpoint of the failing call, when the log gives its URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<Endpoint>,
 }
 
 /// Docs pages the next steps point at.
@@ -160,6 +167,7 @@ mod docs {
     pub(crate) const API_KEYS: &str = "https://dashboard.cohere.com/api-keys";
     pub(crate) const BILLING: &str = "https://dashboard.cohere.com/billing";
     pub(crate) const STATUS: &str = "https://status.cohere.com";
+    pub(crate) const DEPRECATIONS: &str = "https://docs.cohere.com/docs/deprecations";
 }
 
 /// Whether an exchange is the request itself (as replayed, observed or recorded), not a follow-up call.
@@ -224,6 +232,31 @@ struct Facts {
     total_ms: Option<f64>,
     rate_limit: RateLimitInfo,
     source: String,
+    /// The model the failure's own words name (`model 'x' not found`), if they name one.
+    model_named: Option<String>,
+    /// The endpoint of the failing call, when its source says.
+    endpoint: Option<Endpoint>,
+    /// The platform's error type (`x-amzn-ErrorType`, Azure's or OCI's error code).
+    error_type: Option<String>,
+    /// How a 2xx generation ended.
+    finish: Option<crate::sse::Finish>,
+    /// True when the facts come from a log line, not an exchange.
+    from_log: bool,
+}
+
+/// The model a failure message names: `model 'x'`, `model "x"`, `model x not found`.
+fn model_named(message: Option<&str>) -> Option<String> {
+    static NAMED: OnceLock<Regex> = OnceLock::new();
+    let c = re(
+        &NAMED,
+        r#"(?i)\bmodel\s+(?:'([^'\s]{1,200})'|"([^"\s]{1,200})"|([A-Za-z0-9][\w.:\-/]{0,200})\s+(?:not found|does not exist|is not supported))"#,
+    )
+    .captures(message?)?;
+    c.iter()
+        .skip(1)
+        .flatten()
+        .next()
+        .map(|m| m.as_str().to_string())
 }
 
 impl Facts {
@@ -243,6 +276,18 @@ impl Facts {
             ),
             total_ms: Some(e.timings.total_ms),
             rate_limit: rate_limit_info(Some(e), message.as_deref()),
+            model_named: model_named(message.as_deref()),
+            endpoint: Some(Endpoint::from_path(&e.request.url)).filter(|e| *e != Endpoint::Other),
+            error_type: platform::error_type(e),
+            finish: e
+                .response
+                .as_ref()
+                .filter(|r| (200..300).contains(&r.status))
+                .and_then(|r| {
+                    let body = serde_json::from_str(&e.request.body.text).unwrap_or_default();
+                    crate::sse::finish_of(&r.headers, &body, &r.body)
+                }),
+            from_log: false,
             message,
             source: exchange_source(e),
         }
@@ -257,6 +302,11 @@ impl Facts {
             time: l.time.clone(),
             total_ms: None,
             rate_limit: rate_limit_info(None, l.message.as_deref()),
+            model_named: model_named(l.message.as_deref()),
+            endpoint: l.endpoint,
+            error_type: None,
+            finish: None,
+            from_log: true,
             message: l.message.clone(),
             source: l.location.clone(),
         }
@@ -265,13 +315,18 @@ impl Facts {
     fn error_info(&self, platform: Platform) -> Option<ErrorInfo> {
         let message = self.message.clone()?;
         let class = self.class?;
+        let (faq_meaning, meaning, meaning_source) = match self.status {
+            Some(s) if class == FailureClass::Http => {
+                platform::meaning(s, platform, self.error_type.as_deref())
+            }
+            _ => (None, None, None),
+        };
         Some(ErrorInfo {
             class,
             message,
-            faq_meaning: self
-                .status
-                .filter(|_| class == FailureClass::Http)
-                .and_then(|s| cohere::status_meaning(s, platform)),
+            faq_meaning,
+            meaning,
+            meaning_source,
             source: Some(self.source.clone()),
             client_side: self.client_side,
         })
@@ -280,8 +335,10 @@ impl Facts {
 
 /// What the causes are reasoned from besides the failure itself: the request and the measurements. Built
 /// before the summary, which is then written once and never patched.
-struct Known {
+struct Known<'a> {
     endpoint: crate::cohere::Endpoint,
+    /// The request's body.
+    body: &'a serde_json::Value,
     model: Option<String>,
     max_tokens: Option<u64>,
     seq_len: SeqLen,
@@ -323,18 +380,26 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
         .and_then(|o| primary.map(|_| o.status == subject.status && o.status.is_some()));
     let known = Known {
         endpoint: ev.request.endpoint,
+        body: &ev.request.body,
         model: ev.request.model().map(str::to_string),
         max_tokens: ev.request.max_tokens(),
         seq_len: ev.seq_len.clone(),
         model_limits: ev.model_limits.clone(),
         key: key_info(ev, &subject),
     };
-    let causes = all_causes(
+    let mut notes = mismatch_notes(ev, &known, &subject, original.as_ref());
+    // A log's failure of another request is not reproduced by this one, whatever the statuses.
+    let reproduced = reproduced.map(|r| r && notes.is_empty());
+    let mut causes = all_causes(
         ev,
         &known,
         &subject,
         original.as_ref().filter(|_| reproduced == Some(false)),
     );
+    notes.extend(docs_notes(&known));
+    let (arith, worth) = limits::check(&known, &subject, &causes);
+    causes.extend(arith);
+    notes.extend(worth);
     let cause_side = causes.first().map(|c| c.code.side()).unwrap_or_default();
     Summary {
         schema_version: SCHEMA_VERSION,
@@ -348,6 +413,7 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
         status: subject.status,
         request_id: subject.request_id.clone(),
         error: subject.error_info(ev.platform),
+        notes,
         original: original.as_ref().map(|o| OriginalFailure {
             status: o.status,
             message: o.message.clone(),
@@ -387,11 +453,6 @@ fn all_causes(
     original: Option<&Facts>,
 ) -> Vec<Cause> {
     let mut causes = causes_for(ev, k, subject);
-    if let Some(c) = context_overflow(k) {
-        if !causes.iter().any(|o| o.code == c.code) {
-            causes.push(c);
-        }
-    }
     if let Some(o) = original {
         for mut c in causes_for(ev, k, o) {
             if !causes.iter().any(|x| x.code == c.code) {
@@ -578,47 +639,6 @@ fn max_tokens_words(mt: Option<u64>) -> String {
     }
 }
 
-/// The context-window arithmetic from the request and the measurements, when the numbers are known:
-/// max_tokens against the model's output cap, and input + max_tokens against the context length.
-fn context_overflow(s: &Known) -> Option<Cause> {
-    let limits = s.model_limits.as_ref()?;
-    let source = format!("request.json; model limits from {}", limits.source);
-    if let (Some(cap), Some(mt)) = (limits.max_output_tokens, s.max_tokens) {
-        if mt > cap {
-            let cap_source = limits.max_output_source.unwrap_or(limits.source);
-            let mut c = cause(
-                CauseCode::MaxOutputExceeded,
-                format!("max_tokens {mt} (sent) exceeds the model's maximum output of {cap} tokens ({cap_source})"),
-                format!("set max_tokens to at most {cap}, or omit it to use the model's default; see {}", docs::MODELS),
-            );
-            c.source = Some(source);
-            return Some(c);
-        }
-    }
-    let ctx = limits.context_length?;
-    let input = s.seq_len.prompt_tokens.or(s.seq_len.tokens)?;
-    let total = input + s.max_tokens.unwrap_or(0);
-    if total > ctx {
-        let mut c = cause(
-            CauseCode::ContextLengthExceeded,
-            format!(
-                "input {input} tokens ({}) + {} = {total} > context length {ctx} ({})",
-                s.seq_len.method,
-                max_tokens_words(s.max_tokens),
-                limits.source
-            ),
-            format!(
-                "shorten the input by at least {} tokens or lower max_tokens; see {}",
-                total - ctx,
-                docs::MODELS
-            ),
-        );
-        c.source = Some(format!("{source}; seq_len by {}", s.seq_len.method));
-        return Some(c);
-    }
-    None
-}
-
 /// A 400 about tokens: the API's own figures first (and said to be the API's), then the measurements, and a
 /// documentation figure that disagrees with the API shown as such.
 fn too_many_tokens(s: &Known, message: &str) -> Cause {
@@ -745,48 +765,22 @@ fn measured_words(s: &Known, ctx: Option<u64>) -> String {
     }
 }
 
-/// Known model names close to `name` (same family or small edit distance).
-pub(crate) fn similar_models(name: &str) -> Vec<&'static str> {
-    let mut scored: Vec<(usize, &'static str)> = cohere::KNOWN_MODELS
-        .iter()
-        .map(|m| (strsim(name, m.name), m.name))
-        .filter(|(d, _)| *d <= name.len().max(4) / 2)
-        .collect();
-    scored.sort();
-    scored.into_iter().take(3).map(|(_, n)| n).collect()
-}
-
-fn strsim(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 const SEND: &str = "send this bundle to support@cohere.com with the request id";
 
 /// The causes that one failure's facts support, each citing that failure's source.
 fn causes_for(ev: &Evidence<'_>, s: &Known, f: &Facts) -> Vec<Cause> {
     let mut out: Vec<Cause> = Vec::new();
     let message = f.message.clone().unwrap_or_default();
-    if let Some(c) = transport_cause(f, &message) {
+    if let Some(c) = finish_cause(s, f).or_else(|| transport_cause(f, &message)) {
         out.push(c);
     }
     if let Some(status) = f.status.filter(|st| *st >= 400) {
-        let c = match status {
+        let c = platform_cause(ev, f, status, &message).unwrap_or_else(|| match status {
             429 => rate_limit_cause(ev, s, f, &message),
+            404 => model_not_found(ev, s, f, &message),
             400..=499 => client_error_cause(ev, s, status, &message),
             _ => server_error_cause(ev, f, status, &message),
-        };
+        });
         out.push(c);
     }
     for c in &mut out {
@@ -832,7 +826,6 @@ fn client_error_cause(ev: &Evidence<'_>, s: &Known, status: u16, message: &str) 
     match status {
         400 | 422 => request_error_cause(ev, s, status, message, &lower),
         401..=403 => access_cause(ev, s, status, message, &lower),
-        404 => model_not_found(ev, s, message),
         _ => other_client_cause(ev, s, status, message),
     }
 }
@@ -938,40 +931,309 @@ fn other_client_cause(ev: &Evidence<'_>, s: &Known, status: u16, message: &str) 
             format!("HTTP 499, request cancelled by the client: {}", quote(message)),
             "check client-side timeouts and cancellation (a closed stream or a timeout shorter than the generation time)",
         ),
-        _ => cause(
+        _ => status_cause(ev, status, message).unwrap_or_else(|| cause(
             CauseCode::InvalidParameterCombination,
             format!("HTTP {status}: {}", quote(message)),
             format!("check the request against the API reference for {} ({})", s.endpoint.name(), docs::ERRORS),
-        ),
+        )),
     }
 }
 
-fn model_not_found(ev: &Evidence<'_>, s: &Known, message: &str) -> Cause {
-    let model = s.model.clone().unwrap_or_else(|| "(none given)".into());
-    let similar = s.model.as_deref().map(similar_models).unwrap_or_default();
-    let known = s.model.as_deref().and_then(cohere::known_model).is_some();
-    let mut evidence = format!("HTTP 404 for model {model}: {}", quote(message));
-    if known {
+/// A status with no reasoning of its own: what the knowledge data says it means, with its source.
+fn status_cause(ev: &Evidence<'_>, status: u16, message: &str) -> Option<Cause> {
+    let spec = knowledge().status(status, ev.platform)?;
+    Some(cause(
+        spec.cause,
+        format!(
+            "HTTP {status} ({}): {}; {} ({})",
+            spec.name,
+            quote(message),
+            spec.meaning,
+            spec.source
+        ),
+        spec.next_step.clone(),
+    ))
+}
+
+/// A cloud platform's own error type, read from its data entry: the type decides the cause, not the status
+/// (Bedrock's `ServiceQuotaExceededException` is a 400, its `ModelNotReadyException` a 429).
+fn platform_cause(ev: &Evidence<'_>, f: &Facts, status: u16, message: &str) -> Option<Cause> {
+    let t = f.error_type.as_deref()?;
+    let pe = platform::lookup(ev.platform, t)?;
+    let mut evidence = format!(
+        "{} answered {status} {} (the platform's error type): {}; {} ({})",
+        ev.platform.name(),
+        pe.error_type,
+        quote(message),
+        pe.meaning,
+        pe.source
+    );
+    if pe.retryable {
+        evidence.push_str("; transient: retrying can succeed");
+    }
+    if ev.platform.is_aws() && matches!(status, 401 | 404 | 429) {
         evidence.push_str(&format!(
-            "; {model} is a published model, so check the endpoint ({}) supports it",
+            "; the support FAQ's row for {status} is not relevant on AWS"
+        ));
+    }
+    Some(cause(pe.cause, evidence, pe.next_step.clone()))
+}
+
+/// A 2xx generation that ended badly: cut by `max_tokens` before any text (with the thinking settings that
+/// spent it), or stopped by a timeout.
+fn finish_cause(s: &Known, f: &Facts) -> Option<Cause> {
+    let fin = f
+        .finish
+        .as_ref()
+        .filter(|_| f.class == Some(FailureClass::Stream))?;
+    if fin.reason.eq_ignore_ascii_case("TIMEOUT") {
+        return Some(cause(
+            CauseCode::Timeout,
+            format!(
+                "HTTP 200 whose generation ended with finish_reason {} ({})",
+                fin.reason, f.source
+            ),
+            "retry; for long generations lower max_tokens or stream the response",
+        ));
+    }
+    if !(fin.hit_max_tokens() && fin.text_chars == 0) {
+        return None;
+    }
+    let thinking = s.body.get("thinking").filter(|t| !t.is_null());
+    let reasoning = s
+        .model
+        .as_deref()
+        .and_then(|m| knowledge().model(m))
+        .is_some_and(|m| m.reasoning);
+    let mut evidence = format!(
+        "HTTP 200 with finish_reason {} and no text: the output was cut by {}",
+        fin.reason,
+        max_tokens_words(s.max_tokens)
+    );
+    if fin.thinking {
+        evidence.push_str(" after the model spent it thinking");
+    }
+    match thinking {
+        Some(t) => evidence.push_str(&format!("; thinking sent: {t}")),
+        None if reasoning => evidence.push_str("; thinking not set (on by default for this reasoning model, text-generation/reasoning.mdx)"),
+        None => {}
+    }
+    let budget = thinking
+        .and_then(|t| t.get("token_budget"))
+        .and_then(|b| b.as_u64());
+    let next = match budget {
+        Some(b) => format!("raise max_tokens well above thinking.token_budget ({b}), or lower the budget; thinking tokens count against max_tokens"),
+        None if fin.thinking || reasoning => "raise max_tokens, or set thinking.token_budget below it, or disable thinking ({\"type\": \"disabled\"}); thinking tokens count against max_tokens".to_string(),
+        None => "raise max_tokens or omit it".to_string(),
+    };
+    Some(cause(CauseCode::OutputTruncated, evidence, next))
+}
+
+/// A 404: the model the failure names (its own words first, else the request's), read against the docs'
+/// models: retired (when, and the replacements), deprecated, served by other endpoints, or not a model ID
+/// (the nearest real ones).
+fn model_not_found(ev: &Evidence<'_>, s: &Known, f: &Facts, message: &str) -> Cause {
+    let model = f
+        .model_named
+        .clone()
+        .or_else(|| (!f.from_log).then(|| s.model.clone()).flatten());
+    let shown = model.clone().unwrap_or_else(|| {
+        if f.from_log {
+            "(not named in the log)".into()
+        } else {
+            "(none given)".into()
+        }
+    });
+    let mut evidence = format!("HTTP 404 for model {shown}: {}", quote(message));
+    let mut next = format!(
+        "use an exact model ID from {} (or GET /v1/models); fine-tuned models need their full ID",
+        docs::MODELS
+    );
+    let k = knowledge();
+    match model.as_deref().map(|m| (m, k.model(m))) {
+        Some((_, Some(m))) if m.status == ModelStatus::Retired => {
+            evidence.push_str(&format!(
+                "; {} was retired{} ({})",
+                m.id,
+                m.retired_on.as_deref().map(|d| format!(" on {d}")).unwrap_or_default(),
+                m.source
+            ));
+            if !m.replacements.is_empty() {
+                evidence.push_str(&format!("; the docs name as replacements: {}", m.replacements.join(", ")));
+                next = format!("move to a replacement: {}; see {}", m.replacements.join(", "), docs::DEPRECATIONS);
+            }
+        }
+        Some((_, Some(m))) if m.status == ModelStatus::Deprecated => {
+            evidence.push_str(&format!(
+                "; {} is deprecated{} ({}) and served only to existing users",
+                m.id,
+                m.deprecated_on.as_deref().map(|d| format!(" since {d}")).unwrap_or_default(),
+                m.source
+            ));
+            if !m.replacements.is_empty() {
+                next = format!("move to a replacement: {}; see {}", m.replacements.join(", "), docs::DEPRECATIONS);
+            }
+        }
+        Some((_, Some(m))) if !m.endpoints.is_empty() && !m.endpoints.iter().any(|e| e == s.endpoint.name()) => {
+            evidence.push_str(&format!(
+                "; {} is a published model, served by {} and not by {} ({})",
+                m.id,
+                m.endpoints.join(", "),
+                s.endpoint.name(),
+                m.source
+            ));
+            next = format!("send {} requests to {}", m.id, m.endpoints.join(" or "));
+        }
+        Some((_, Some(m))) => evidence.push_str(&format!(
+            "; {} is a published model ({}), so check that this key's organisation has access to it and the endpoint ({}) serves it",
+            m.id,
+            m.source,
             s.endpoint.name()
-        ));
-    } else if !similar.is_empty() {
-        evidence.push_str(&format!(
-            "; not a published model ID; close matches: {}",
-            similar.join(", ")
-        ));
+        )),
+        Some((name, None)) => {
+            let similar: Vec<&str> = k.similar_models(name).iter().map(|m| m.id.as_str()).collect();
+            evidence.push_str(&format!(
+                "; not a model ID in Cohere's docs (as of {})",
+                crate::knowledge::DOCS_SNAPSHOT
+            ));
+            if !similar.is_empty() {
+                evidence.push_str(&format!("; close matches: {}", similar.join(", ")));
+                next = format!("use an exact model ID, e.g. {}; see {}", similar.join(" or "), docs::MODELS);
+            }
+        }
+        None => {}
     }
     if ev.platform.is_aws() {
         evidence.push_str(
-            "; on AWS a 404 means the model ID or endpoint does not exist in this region",
+            "; on AWS a 404 means the model ID or endpoint does not exist in this region (the support FAQ's 404 row is not relevant on AWS)",
         );
     }
-    cause(
-        CauseCode::ModelNotFound,
-        evidence,
-        format!("use an exact model ID from {} (or GET /v1/models); fine-tuned models need their full ID", docs::MODELS),
-    )
+    cause(CauseCode::ModelNotFound, evidence, next)
+}
+
+/// The notes of a log's failure that is not the request in the bundle: another model, endpoint or request id.
+/// Each claim then names its own request.
+fn mismatch_notes(
+    ev: &Evidence<'_>,
+    k: &Known,
+    subject: &Facts,
+    original: Option<&Facts>,
+) -> Vec<Note> {
+    let Some(o) = original.filter(|o| o.from_log) else {
+        return Vec::new();
+    };
+    let mut diffs = Vec::new();
+    if let (Some(named), Some(req)) = (o.model_named.as_deref(), k.model.as_deref()) {
+        let same = named == req
+            || knowledge()
+                .model(named)
+                .zip(knowledge().model(req))
+                .is_some_and(|(a, b)| a.id == b.id);
+        if !same {
+            diffs.push(format!("its model is {named}, the request's is {req}"));
+        }
+    }
+    if let Some(e) = o.endpoint.filter(|e| *e != k.endpoint) {
+        diffs.push(format!(
+            "its endpoint is {e}, the request's is {}",
+            k.endpoint
+        ));
+    }
+    if ev.mode != Mode::Replay {
+        if let (Some(a), Some(b)) = (o.request_id.as_deref(), subject.request_id.as_deref()) {
+            if a != b && !subject.from_log {
+                diffs.push(format!("its request id is {a}, the exchange's is {b}"));
+            }
+        }
+    }
+    if diffs.is_empty() {
+        return Vec::new();
+    }
+    let what = if ev.mode == Mode::Replay {
+        "the replay"
+    } else {
+        "this bundle's request"
+    };
+    vec![Note {
+        kind: NoteKind::Mismatch,
+        text: format!(
+            "the failure in {} is not the request in request.json: {}; {what} may not be the failing request, and each claim below names its own request",
+            o.source,
+            diffs.join("; ")
+        ),
+        source: format!("{}; request.json", o.source),
+    }]
+}
+
+/// What the docs say about the request's model besides its limits: a deprecation or retirement, and doc
+/// pages that disagree about it.
+fn docs_notes(k: &Known) -> Vec<Note> {
+    let Some(m) = k.model.as_deref().and_then(|m| knowledge().model(m)) else {
+        return Vec::new();
+    };
+    let mut notes = Vec::new();
+    let replacements = if m.replacements.is_empty() {
+        String::new()
+    } else {
+        format!("; replacements: {}", m.replacements.join(", "))
+    };
+    match m.status {
+        ModelStatus::Retired => notes.push(Note {
+            kind: NoteKind::Docs,
+            text: format!(
+                "{} was retired{}{replacements}",
+                m.id,
+                m.retired_on
+                    .as_deref()
+                    .map(|d| format!(" on {d}"))
+                    .unwrap_or_default()
+            ),
+            source: m.source.clone(),
+        }),
+        ModelStatus::Deprecated => notes.push(Note {
+            kind: NoteKind::Docs,
+            text: format!(
+                "{} is deprecated{}{}{replacements}",
+                m.id,
+                m.deprecated_on
+                    .as_deref()
+                    .map(|d| format!(" since {d}"))
+                    .unwrap_or_default(),
+                m.retired_on
+                    .as_deref()
+                    .map(|d| format!(", shut down on {d}"))
+                    .unwrap_or_default()
+            ),
+            source: m.source.clone(),
+        }),
+        ModelStatus::Live => {}
+    }
+    for c in &m.conflicts {
+        let own = match c.field.as_str() {
+            "context_length" => m.context_length.map(|v| v.to_string()),
+            "max_output" => m.max_output.map(|v| v.to_string()),
+            "per_input_limit" => m.per_input_limit.map(|v| v.to_string()),
+            "status" => Some(m.status.as_str().to_string()),
+            "deprecated_on" => m.deprecated_on.clone(),
+            "retired_on" => m.retired_on.clone(),
+            _ => None,
+        };
+        notes.push(Note {
+            kind: NoteKind::Docs,
+            text: format!(
+                "doc pages disagree on {}'s {}: {} gives {}; {} says {} ({})",
+                m.id,
+                c.field,
+                m.source,
+                own.as_deref().unwrap_or("nothing"),
+                c.source,
+                c.says,
+                c.value
+            ),
+            source: format!("{}; {}", m.source, c.source),
+        });
+    }
+    notes
 }
 
 /// A 429: the rate-limit evidence of this failure's own exchange and message.
@@ -1023,7 +1285,7 @@ fn rate_limit_cause(ev: &Evidence<'_>, s: &Known, f: &Facts, message: &str) -> C
 /// A 5xx (or any other status ≥ 500).
 fn server_error_cause(_ev: &Evidence<'_>, f: &Facts, status: u16, message: &str) -> Cause {
     match status {
-        500..=502 => cause(
+        500 | 502 => cause(
             CauseCode::ServerError,
             format!("HTTP {status} from the API: {}", quote(message)),
             format!("retry with backoff; if it persists, {SEND}"),
@@ -1044,24 +1306,12 @@ fn server_error_cause(_ev: &Evidence<'_>, f: &Facts, status: u16, message: &str)
                 "retry; for long generations lower max_tokens or stream the response",
             )
         }
-        _ => cause(
-            CauseCode::ServerError,
-            format!("HTTP {status}: {}", quote(message)),
-            SEND.to_string(),
-        ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn similar_models_finds_typos() {
-        assert_eq!(
-            similar_models("command-r-plus-08-2025").first(),
-            Some(&"command-r-plus-08-2024")
-        );
-        assert!(similar_models("zzzzzzzzzzzzzzzzzzzz").is_empty());
+        _ => status_cause(_ev, status, message).unwrap_or_else(|| {
+            cause(
+                CauseCode::ServerError,
+                format!("HTTP {status}: {}", quote(message)),
+                SEND.to_string(),
+            )
+        }),
     }
 }

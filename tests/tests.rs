@@ -8,6 +8,7 @@ mod email;
 mod evidence;
 mod fault;
 mod hostile_zips;
+mod knowledge_docs;
 mod library;
 mod matrix;
 mod middleware;

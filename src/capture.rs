@@ -92,6 +92,8 @@ pub struct Capture {
     pub http: Option<(Client, Option<SecretString>)>,
     /// The shape matrix, when one was swept.
     pub matrix: Option<MatrixResult>,
+    /// Why the sweep that was asked for was not run (sizes cannot change the failure).
+    pub not_swept: Option<String>,
     /// What the observe proxy counted over every exchange (successes included), in observe mode.
     pub observed: Option<crate::observe::ObserveStats>,
 }
@@ -111,6 +113,7 @@ impl Capture {
             secrets: Vec::new(),
             client: None,
             matrix: None,
+            not_swept: None,
             observed: None,
         }
     }
@@ -131,6 +134,7 @@ pub struct CaptureBuilder {
     secrets: Vec<KnownSecret>,
     client: Option<Client>,
     matrix: Option<MatrixResult>,
+    not_swept: Option<String>,
     observed: Option<crate::observe::ObserveStats>,
 }
 
@@ -203,6 +207,14 @@ impl CaptureBuilder {
         self
     }
 
+    /// Why the sweep that was asked for was not run.
+    ///
+    /// See the [module example](crate::capture).
+    pub fn not_swept(mut self, why: Option<String>) -> Self {
+        self.not_swept = why;
+        self
+    }
+
     /// The observe proxy's counts.
     ///
     /// See the [module example](crate::capture).
@@ -262,6 +274,7 @@ impl CaptureBuilder {
             known_secrets: known,
             http: self.client.map(|c| (c, key)),
             matrix: self.matrix,
+            not_swept: self.not_swept,
             observed: self.observed,
         }
     }

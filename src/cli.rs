@@ -100,6 +100,9 @@ struct ReplayArgs {
     /// Agree to the --matrix sweep's calls and tokens without being asked.
     #[arg(long, requires = "matrix")]
     yes: bool,
+    /// Sweep even when the replay's answer cannot depend on sizes (a 401, a 404, a trial key's 429).
+    #[arg(long, requires = "matrix")]
+    matrix_anyway: bool,
     /// Replay without any API key, on purpose (to reproduce an authentication failure). Without it, a
     /// replay with no key from CO_API_KEY, COHERE_API_KEY or the request's Authorization header is refused.
     #[arg(long)]
@@ -887,6 +890,7 @@ async fn cmd_replay(a: ReplayArgs, env: &EnvSettings, term: &mut Term) -> anyhow
         matrix,
         max_calls,
         yes,
+        matrix_anyway,
         no_key,
         out,
     } = a;
@@ -911,7 +915,7 @@ async fn cmd_replay(a: ReplayArgs, env: &EnvSettings, term: &mut Term) -> anyhow
         o
     };
     let run = if matrix {
-        Some(matrix_run(max_calls, yes, out.json, term)?)
+        Some(matrix_run(max_calls, matrix_anyway, yes, out.json, term)?)
     } else {
         None
     };
@@ -951,6 +955,7 @@ fn replay_base_url(flag: Option<String>, env: &EnvSettings) -> anyhow::Result<Op
 /// The `--matrix` sweep's settings: at least one call, and consent (`--yes`, or a terminal to ask on).
 fn matrix_run(
     max_calls: u32,
+    anyway: bool,
     yes: bool,
     quiet: bool,
     term: &Term,
@@ -975,6 +980,7 @@ fn matrix_run(
             o
         };
         o.yes = yes;
+        o.anyway = anyway;
         o.quiet = quiet;
         o.host = Some(std::sync::Arc::new(crate::term::TerminalHost::new(term)));
         o

@@ -588,6 +588,40 @@ pub enum CauseCode {
 }
 
 impl CauseCode {
+    /// Every cause code, in the order of the enum.
+    ///
+    /// ```
+    /// use cohere_bundle::CauseCode;
+    /// assert!(CauseCode::ALL.iter().all(|c| serde_json::to_value(c).unwrap() == c.as_str()));
+    /// ```
+    pub const ALL: [CauseCode; 25] = [
+        CauseCode::InvalidParameterCombination,
+        CauseCode::ContextLengthExceeded,
+        CauseCode::MaxOutputExceeded,
+        CauseCode::MalformedRequest,
+        CauseCode::ClientCanceled,
+        CauseCode::InvalidApiKey,
+        CauseCode::ModelNotFound,
+        CauseCode::RateLimitedTrial,
+        CauseCode::RateLimited,
+        CauseCode::Forbidden,
+        CauseCode::BlockedToken,
+        CauseCode::PaymentRequired,
+        CauseCode::ServerError,
+        CauseCode::ServiceUnavailable,
+        CauseCode::GatewayTimeout,
+        CauseCode::Timeout,
+        CauseCode::NetworkError,
+        CauseCode::StreamError,
+        CauseCode::QuotaExceeded,
+        CauseCode::ModelNotReady,
+        CauseCode::ModelAccessDenied,
+        CauseCode::EndpointNotFound,
+        CauseCode::ModelError,
+        CauseCode::NotImplemented,
+        CauseCode::OutputTruncated,
+    ];
+
     /// The snake_case code as written in `summary.json`.
     ///
     /// See the [module example](crate::cohere).

@@ -29,6 +29,8 @@ pub(crate) fn tokenizer_cache(cache_dir: Option<&Path>) -> TokenizerCache {
 pub(crate) struct Replayed {
     pub(crate) exchange: Exchange,
     pub(crate) matrix: Option<MatrixResult>,
+    /// Why the sweep asked for was not run.
+    pub(crate) not_swept: Option<String>,
 }
 
 /// Sends the replay, then (with `matrix`) the shape sweep. An API that cannot be reached at all is an
@@ -55,7 +57,10 @@ pub(crate) async fn replay(
             reason: scrub_line(key, &unreachable_reason(kind, detail)),
         });
     }
-    let matrix = match matrix {
+    let not_swept = matrix
+        .filter(|m| !m.anyway)
+        .and_then(|_| crate::matrix::skip_reason(&outcome.exchange));
+    let matrix = match matrix.filter(|_| not_swept.is_none()) {
         Some(m) => {
             let target = crate::matrix::Target {
                 client,
@@ -70,6 +75,7 @@ pub(crate) async fn replay(
     Ok(Replayed {
         exchange: outcome.exchange,
         matrix,
+        not_swept,
     })
 }
 

@@ -854,6 +854,22 @@ impl Sweeper<'_> {
         }
     }
 
+    /// "each of the N …" only when at least three input lengths were tried, else how many were: never "every
+    /// input length" from one or two.
+    fn tried_words(&self, one: &str, many: &str) -> String {
+        let lengths: std::collections::BTreeSet<u64> = self
+            .cells
+            .iter()
+            .filter(|c| !c.failed())
+            .map(|c| c.input_tokens)
+            .collect();
+        match lengths.len() {
+            n if n >= 3 => format!("each of the {n} {many} tried"),
+            1 => format!("the one {one} tried"),
+            n => format!("the {n} {many} tried"),
+        }
+    }
+
     /// The statuses of the failed observations: `400, 429`.
     fn fail_statuses(&self) -> String {
         let mut v: Vec<String> = self
@@ -974,22 +990,29 @@ impl Sweeper<'_> {
             ),
             Verdict::InputLength => match b_in {
                 Some((lo, hi)) => format!(
-                    "Fails only when the input exceeds ≈{}; every shorter input succeeds (ok at {}, fails at {}).",
+                    "Fails only with longer inputs: the sweep measured ok at {}, fails at {} (a bracket it found, not \
+                     the API's stated limit); {} succeeded.",
                     self.in_words(lo),
-                    self.in_words(lo),
-                    self.in_words(hi)
+                    self.in_words(hi),
+                    self.tried_words("shorter input", "shorter inputs")
                 ),
-                None => "Fails only with longer inputs; shorter inputs succeed.".to_string(),
+                None => format!(
+                    "Fails only with longer inputs; {} succeeded.",
+                    self.tried_words("shorter input", "shorter inputs")
+                ),
             },
             Verdict::MaxTokens => match b_max {
                 Some((lo, hi)) => format!(
-                    "Fails only when max_tokens exceeds ≈{}; every input length succeeds with a smaller max_tokens (ok \
-                     at {}, fails at {}).",
+                    "Fails only with a larger max_tokens: the sweep measured ok at {}, fails at {} (a bracket it found, \
+                     not the API's stated limit); a smaller max_tokens succeeds at {}.",
                     fmt_num(lo),
-                    fmt_num(lo),
-                    fmt_num(hi)
+                    fmt_num(hi),
+                    self.tried_words("input length", "input lengths")
                 ),
-                None => "Fails only with the original max_tokens; max_tokens 1 succeeds at every input length.".to_string(),
+                None => format!(
+                    "Fails only with the original max_tokens; max_tokens 1 succeeds at {}.",
+                    self.tried_words("input length", "input lengths")
+                ),
             },
             _ => {
                 let mut parts = vec!["Failures depend on both the input length and max_tokens".to_string()];
@@ -1244,6 +1267,9 @@ pub struct MatrixRun {
     pub quiet: bool,
     /// Who is asked for consent and told the progress; `None`: nobody (then `yes` is needed).
     pub host: Option<std::sync::Arc<dyn SweepHost>>,
+    /// Sweep even a failure that sizes cannot change (a 401, a 404, a trial key's 429): see [`skip_reason`]
+    /// (`--matrix-anyway`).
+    pub anyway: bool,
 }
 
 impl MatrixRun {
@@ -1268,6 +1294,15 @@ impl MatrixRun {
             options,
             ..Default::default()
         }
+    }
+
+    /// Sweep even a failure that sizes cannot change ([`skip_reason`]).
+    ///
+    /// Example: [`MatrixRun::new`].
+    #[must_use]
+    pub fn anyway(mut self, anyway: bool) -> Self {
+        self.anyway = anyway;
+        self
     }
 
     /// Consent given beforehand.
@@ -1305,6 +1340,7 @@ impl std::fmt::Debug for MatrixRun {
             .field("yes", &self.yes)
             .field("quiet", &self.quiet)
             .field("host", &self.host.as_ref().map(|_| "…"))
+            .field("anyway", &self.anyway)
             .finish()
     }
 }
@@ -1324,6 +1360,42 @@ pub(crate) struct Target<'a> {
 
 /// After a replay: loads the tokenizer, states the plan, asks for consent and sweeps. `Ok(None)` when the user
 /// declines at the prompt (the bundle is then written without a matrix).
+/// Why sweeping shapes after `replayed` would spend quota for nothing: the size of a request cannot change a
+/// 401 (the key), a 404 (the model or route) or a trial key's 429 (a per-minute call limit). `None` when a
+/// sweep can tell something. [`MatrixRun::anyway`] overrides it.
+///
+/// ```
+/// use cohere_bundle::capture::recorded_exchange;
+/// use cohere_bundle::exchange::{Body, RecordedResponse};
+/// use cohere_bundle::matrix::skip_reason;
+/// use cohere_bundle::request::{parse_request, ParseOptions};
+/// let req = parse_request("r.json", br#"{"model":"m","messages":[]}"#, &ParseOptions::default())?;
+/// let answer = |status| RecordedResponse { status, headers: vec![], body: Body::from_text("{}") };
+/// assert!(skip_reason(&recorded_exchange(&req, Some(answer(404)), None, 0.0)).unwrap().contains("404"));
+/// assert!(skip_reason(&recorded_exchange(&req, Some(answer(400)), None, 0.0)).is_none());
+/// # Ok::<(), cohere_bundle::Error>(())
+/// ```
+pub fn skip_reason(replayed: &Exchange) -> Option<String> {
+    let status = replayed.status()?;
+    let trial = replayed
+        .response_header("x-trial-endpoint-call-limit")
+        .is_some()
+        || replayed
+            .failure
+            .as_ref()
+            .is_some_and(|f| f.message.to_ascii_lowercase().contains("trial"));
+    let what = match status {
+        401 => "a 401 (the key)",
+        404 => "a 404 (the model or the route)",
+        429 if trial => "a trial key's 429 (its per-minute call limit)",
+        _ => return None,
+    };
+    Some(format!(
+        "the shape sweep was not run: the replay answered {what}, which no input or output size can change, and \
+         the sweep would spend quota; --matrix-anyway runs it all the same"
+    ))
+}
+
 pub(crate) async fn run_after_replay(
     target: &Target<'_>,
     request: &CapturedRequest,

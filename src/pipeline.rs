@@ -667,6 +667,7 @@ pub async fn replay_with_matrix(
         .exchange(sent.exchange)
         .client(client)
         .matrix(sent.matrix)
+        .not_swept(sent.not_swept)
         .build();
     preflight(bo)?;
     write_prepared(capture, bo, logs, &cache).await

@@ -91,27 +91,21 @@ fn failure_lines(s: &Summary) -> Vec<String> {
 /// Whether to write to support, and the email draft if one was written.
 fn support_lines(o: &Outcome) -> Vec<String> {
     let s = &o.summary;
-    let mut lines = Vec::new();
+    let v = s.verdict();
     let support = crate::cohere::SUPPORT_EMAIL;
-    if !s.support_needed {
-        // A cause on the user's side: the fix is theirs, support only if it fails.
-        let code = s.causes.first().map(|c| c.code.as_str()).unwrap_or("");
-        lines.push(format!(
-            "Support is not needed: the cause ({code}) is on your side, so the next step above fixes it; \
-             write to {support} only if it does not."
-        ));
-    }
-    match (&o.eml, s.support_needed) {
-        (Some(e), true) => lines.push(format!(
-            "Email draft to {support}: {} (the zip attached).",
-            e.display()
-        )),
-        (Some(e), false) => lines.push(format!(
-            "Email draft to {support}, for if the fix fails: {} (the zip attached).",
-            e.display()
-        )),
-        (None, true) => lines.push(format!("Attach it to an email to {support}.")),
-        (None, false) => {}
+    let mut lines = vec![v.line];
+    if let Some(e) = &o.eml {
+        lines.push(if v.support_needed {
+            format!(
+                "Email draft to {support}: {} (the zip attached).",
+                e.display()
+            )
+        } else {
+            format!(
+                "Email draft to {support}, for if it is needed: {} (the zip attached).",
+                e.display()
+            )
+        });
     }
     lines
 }
@@ -132,6 +126,8 @@ pub fn outcome_json(o: &Outcome) -> serde_json::Value {
         "causes": o.summary.causes,
         "cause_side": o.summary.cause_side,
         "support_needed": o.summary.support_needed,
+        "verdict": o.summary.verdict().kind,
+        "verdict_line": o.summary.verdict().line,
         "redactions": o.redactions,
         "matrix": o.summary.matrix,
         "eml": o.eml,

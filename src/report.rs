@@ -295,6 +295,7 @@ fn render(name: &str, input: &ReportInput<'_>, matrix_grid: &str) -> Result<Stri
         what => failure_words(input.summary),
         primary => primary(input.exchanges),
         side => input.summary.cause_side.as_str(),
+        verdict => input.summary.verdict().line,
         support_email => crate::cohere::SUPPORT_EMAIL,
         body => shown_body(input.exchanges, input.summary.endpoint, input.redact_content),
     })

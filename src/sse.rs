@@ -310,6 +310,7 @@ pub fn check_complete(
 /// ```
 /// use cohere_bundle::exchange::Body;
 /// use cohere_bundle::sse::finish_of;
+/// // A reasoning model that spent max_tokens thinking: a 200 that failed.
 /// let body = Body::from_text(r#"{"finish_reason":"MAX_TOKENS","message":{"content":[{"type":"thinking","thinking":"Let me see"}]}}"#);
 /// let f = finish_of(&[], &serde_json::Value::Null, &body).unwrap();
 /// assert_eq!((f.reason.as_str(), f.text_chars, f.thinking), ("MAX_TOKENS", 0, true));
@@ -329,6 +330,8 @@ pub struct Finish {
 
 impl Finish {
     /// Whether the reason is the output cap (`MAX_TOKENS`, or the compatibility API's `length`).
+    ///
+    /// Example: [`Finish`].
     pub fn hit_max_tokens(&self) -> bool {
         self.reason.eq_ignore_ascii_case("MAX_TOKENS") || self.reason == "length"
     }
@@ -336,7 +339,7 @@ impl Finish {
     /// The failure this ending is, if it is one: `ERROR` or `TIMEOUT`, or the output cap reached with no text.
     /// A complete answer, or one cut by `max_tokens` after some text, is no failure.
     ///
-    /// Example: [`finish_of`].
+    /// Example: [`Finish`].
     pub fn failure(&self) -> Option<String> {
         let r = self.reason.to_ascii_uppercase();
         if r == "ERROR" || r == "TIMEOUT" {
@@ -361,6 +364,8 @@ impl Finish {
 
 /// How a 2xx generation ended, if the body says (see [`Finish`]). `None` when the body has no finish reason
 /// (embed, rerank, a cut body).
+///
+/// Example: [`Finish`].
 pub fn finish_of(
     response_headers: &[Header],
     request_body: &serde_json::Value,

@@ -226,6 +226,22 @@ fn yes() -> bool {
 }
 
 impl Summary {
+    /// The verdict this summary states ([`SupportVerdict::of`] on its causes, failure and mode): the same in
+    /// every rendering.
+    ///
+    /// Example: [`SupportVerdict`].
+    pub fn verdict(&self) -> SupportVerdict {
+        SupportVerdict::of(&self.causes, self.failed(), self.mode)
+    }
+
+    /// Whether any failure was seen: an error in the exchange the summary is about, or the application's own
+    /// failure (from a log or a handler's record) that the replay did not reproduce.
+    ///
+    /// Example: [`SupportVerdict`].
+    pub fn failed(&self) -> bool {
+        failure_seen(self.error.as_ref(), self.original.as_ref())
+    }
+
     /// The failure in one word, for file names and the email subject: the HTTP status (`404`), else the
     /// failure class (`timeout`); `None` with neither.
     ///
@@ -241,6 +257,103 @@ impl Summary {
             (None, None) => None,
         }
     }
+}
+
+str_enum! {
+    /// Whether to write to support, as one word.
+    ///
+    /// See [`SupportVerdict`].
+    pub enum VerdictKind {
+        /// The cause is on the user's side: the next step fixes it.
+        UserSide = "user_side",
+        /// The cause is on Cohere's side: write to support.
+        CohereSide = "cohere_side",
+        /// A failure whose side the evidence does not show: write to support unless the next step fixes it.
+        Unknown = "unknown",
+        /// The replay succeeded and nothing else shows a failure: not reproduced, support not needed now.
+        NotReproduced = "not_reproduced",
+        /// Nothing failed (observe saw no failure, an offline bundle of a success).
+        NoFailure = "no_failure",
+    }
+}
+
+/// The one verdict a bundle states: whose side the cause is on, whether to write to support, and the line
+/// that says so. The terminal, report.md, report.html, summary.json, `--json` and the email draft all render
+/// this one value; [`SupportVerdict::of`] is the only place it is decided.
+///
+/// ```
+/// use cohere_bundle::summary::{Cause, Mode, SupportVerdict, VerdictKind};
+/// use cohere_bundle::CauseCode;
+/// let cause = |code| Cause { code, evidence: String::new(), next_step: String::new(), source: None };
+/// let v = SupportVerdict::of(&[cause(CauseCode::ModelNotFound)], true, Mode::Replay);
+/// assert_eq!((v.kind, v.support_needed), (VerdictKind::UserSide, false));
+/// let v = SupportVerdict::of(&[cause(CauseCode::ServerError)], true, Mode::Replay);
+/// assert!(v.support_needed && v.line.contains("Cohere's side"));
+/// // A replay that succeeded with no other evidence: not reproduced, and no ticket for nothing.
+/// let v = SupportVerdict::of(&[], false, Mode::Replay);
+/// assert_eq!((v.kind, v.support_needed), (VerdictKind::NotReproduced, false));
+/// assert!(v.line.contains("observe"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupportVerdict {
+    /// The verdict in one word.
+    pub kind: VerdictKind,
+    /// Whose side the most likely cause is on.
+    pub cause_side: Side,
+    /// Whether to write to Cohere support now.
+    pub support_needed: bool,
+    /// The sentence that says it, the same everywhere it is shown.
+    pub line: String,
+}
+
+impl SupportVerdict {
+    /// Decides the verdict from the causes (most likely first), whether a failure was seen at all (an error
+    /// in the exchange, or the application's own failure in a log or record), and the mode.
+    ///
+    /// See [`SupportVerdict`].
+    pub fn of(causes: &[Cause], failed: bool, mode: Mode) -> SupportVerdict {
+        let support = crate::cohere::SUPPORT_EMAIL;
+        let first = causes.first();
+        let cause_side = first.map(|c| c.code.side()).unwrap_or_default();
+        let (kind, line) = match (first, failed) {
+            (Some(c), _) if cause_side == Side::User => (
+                VerdictKind::UserSide,
+                format!("Support is not needed: the cause ({}) is on your side, so the next step fixes it; write to {support} only if it does not.", c.code),
+            ),
+            (Some(c), _) if cause_side == Side::Cohere => (
+                VerdictKind::CohereSide,
+                format!("Support is needed: the cause ({}) is on Cohere's side; send this bundle to {support}.", c.code),
+            ),
+            (Some(_), _) | (None, true) => (
+                VerdictKind::Unknown,
+                format!("Support is needed unless the next step fixes it: the evidence does not show whose side the cause is on; send this bundle to {support}."),
+            ),
+            (None, false) if mode == Mode::Replay => (
+                VerdictKind::NotReproduced,
+                format!("Support is not needed now: the request did not fail when replayed (not reproduced). If the failure comes back, capture it as it happens (cohere-bundle observe -- <your command>, or the Python hooks) and send that bundle to {support}."),
+            ),
+            (None, false) => (
+                VerdictKind::NoFailure,
+                format!("Support is not needed: no request failed. If a failure comes, capture it as it happens (cohere-bundle observe -- <your command>, or the Python hooks) and send that bundle to {support}."),
+            ),
+        };
+        SupportVerdict {
+            kind,
+            cause_side,
+            // Support for a failure whose cause is not on the user's side (Side::support_needed); never for
+            // nothing.
+            support_needed: !matches!(kind, VerdictKind::NotReproduced | VerdictKind::NoFailure)
+                && cause_side.support_needed(),
+            line,
+        }
+    }
+}
+
+/// Whether a failure was seen: an error, or the application's own failing call (a status of 400 or more, or
+/// a message). Used by [`Summary::failed`] and by the diagnosis, so both decide it the same way.
+pub(crate) fn failure_seen(error: Option<&ErrorInfo>, original: Option<&OriginalFailure>) -> bool {
+    error.is_some()
+        || original.is_some_and(|o| o.status.is_some_and(|s| s >= 400) || o.message.is_some())
 }
 
 /// The error as the API (or the client) reported it.

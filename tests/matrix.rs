@@ -111,9 +111,11 @@ async fn input_length_threshold_is_located_within_5_percent() {
     assert_eq!(r.boundary_max_tokens, None);
     budget(&r, hits, matrix::DEFAULT_MAX_CALLS);
     assert_eq!(r.input_measure, "tokenizer");
+    // The boundary is the bracket the sweep measured, never presented as the API's limit.
     assert!(
         r.conclusion
-            .starts_with("Fails only when the input exceeds ≈"),
+            .starts_with("Fails only with longer inputs: the sweep measured ok at")
+            && r.conclusion.contains("not the API's stated limit"),
         "{}",
         r.conclusion
     );
@@ -143,7 +145,9 @@ async fn max_tokens_threshold_is_located_within_5_percent() {
         );
     }
     assert!(
-        r.conclusion.contains("max_tokens exceeds ≈"),
+        r.conclusion
+            .contains("Fails only with a larger max_tokens: the sweep measured ok at")
+            && r.conclusion.contains("not the API's stated limit"),
         "{}",
         r.conclusion
     );
@@ -912,6 +916,8 @@ fn cli_survives_a_retry_after_of_1e30_on_every_answer() {
                 "v2/chat",
                 "--matrix",
                 "--yes",
+                // The replay's answer is a trial key's 429, which sizes cannot change: swept only on demand.
+                "--matrix-anyway",
                 "--base-url",
                 &base,
                 "-o",
@@ -975,4 +981,92 @@ async fn a_sweep_and_the_measurement_fetch_the_tokenizer_once() {
     assert!(o.summary.matrix.is_some());
     let fetched = sim.hits(&format!("/tokenizers/{MODEL}.json"));
     assert_eq!(fetched, 1, "the tokenizer was fetched {fetched} times");
+}
+
+#[test]
+fn a_trial_429_a_401_and_a_404_are_not_swept_unless_asked() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (base, hits) = rt.block_on(retry_after_server("1", false));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let req = dir.path().join("req.json");
+    std::fs::write(&req, long_chat(100).body.to_string()).expect("write request");
+    let out = assert_cmd::Command::cargo_bin("cohere-bundle")
+        .expect("binary")
+        .args([
+            "replay",
+            "--endpoint",
+            "v2/chat",
+            "--matrix",
+            "--yes",
+            "--base-url",
+            &base,
+            "-o",
+        ])
+        .arg(dir.path().join("b.zip"))
+        .arg(&req)
+        .env("CO_API_KEY", DEMO_KEY)
+        .env("COHERE_BUNDLE_CACHE_DIR", dir.path().join("cache"))
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The replay only: no quota spent on a sweep that cannot tell anything.
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    let s = read_member(&dir.path().join("b.zip"), "summary.json");
+    assert!(s["matrix"].is_null(), "{s}");
+    let note = s["notes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|n| n["kind"] == "not_swept")
+        .expect("the report says why");
+    let text = note["text"].as_str().unwrap_or("");
+    assert!(
+        text.contains("trial key's 429") && text.contains("--matrix-anyway"),
+        "{text}"
+    );
+
+    // A 404 from the simulator: the same.
+    let sim = crate::util::Sim::start(SimConfig::default());
+    let body =
+        json!({"model": "command-xlarge-nightly", "messages": [{"role": "user", "content": "hi"}]});
+    std::fs::write(&req, body.to_string()).expect("write request");
+    let out = assert_cmd::Command::cargo_bin("cohere-bundle")
+        .expect("binary")
+        .args([
+            "replay",
+            "--endpoint",
+            "v2/chat",
+            "--matrix",
+            "--yes",
+            "--force",
+            "--base-url",
+            &sim.base_url(),
+            "-o",
+        ])
+        .arg(dir.path().join("b.zip"))
+        .arg(&req)
+        .env("CO_API_KEY", DEMO_KEY)
+        .env("COHERE_BUNDLE_CACHE_DIR", dir.path().join("cache"))
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let chats = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v2/chat")
+        .count();
+    assert_eq!(chats, 1, "the replay only");
+    let s = read_member(&dir.path().join("b.zip"), "summary.json");
+    assert_eq!(s["status"], 404);
+    assert!(s["notes"].to_string().contains("a 404"), "{s}");
 }

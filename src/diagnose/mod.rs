@@ -93,6 +93,8 @@ pub struct Evidence<'a> {
     pub matrix: Option<&'a MatrixResult>,
     /// The logs included in the bundle, by bundle path (`logs/app.log`).
     pub logs: Vec<String>,
+    /// Why the sweep asked for was not run.
+    pub not_swept: Option<&'a str>,
 }
 
 impl<'a> Evidence<'a> {
@@ -119,6 +121,7 @@ impl<'a> Evidence<'a> {
             client_from_logs: None,
             matrix: None,
             logs: Vec::new(),
+            not_swept: None,
         }
     }
 
@@ -133,6 +136,7 @@ impl<'a> Evidence<'a> {
             key_present: c.key_present,
             observed: c.observed.as_ref(),
             matrix: c.matrix.as_ref(),
+            not_swept: c.not_swept.as_deref(),
             ..Evidence::new(c.mode, &c.request, &c.exchanges)
         }
     }
@@ -249,7 +253,7 @@ fn model_named(message: Option<&str>) -> Option<String> {
     static NAMED: OnceLock<Regex> = OnceLock::new();
     let c = re(
         &NAMED,
-        r#"(?i)\bmodel\s+(?:'([^'\s]{1,200})'|"([^"\s]{1,200})"|([A-Za-z0-9][\w.:\-/]{0,200})\s+(?:not found|does not exist|is not supported))"#,
+        r#"(?i)\bmodel\s+(?:'([^'\s]+)'|"([^"\s]+)"|([A-Za-z0-9][A-Za-z0-9_.:/-]*)\s+(?:not found|does not exist|is not supported))"#,
     )
     .captures(message?)?;
     c.iter()
@@ -397,10 +401,24 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
         original.as_ref().filter(|_| reproduced == Some(false)),
     );
     notes.extend(docs_notes(&known));
+    notes.extend(not_swept_note(ev, primary));
     let (arith, worth) = limits::check(&known, &subject, &causes);
     causes.extend(arith);
     notes.extend(worth);
-    let cause_side = causes.first().map(|c| c.code.side()).unwrap_or_default();
+    let error = subject.error_info(ev.platform);
+    let original = original.as_ref().map(|o| OriginalFailure {
+        status: o.status,
+        message: o.message.clone(),
+        request_id: o.request_id.clone(),
+        time: o.time.clone(),
+        source: o.source.clone(),
+        reproduced,
+    });
+    let verdict = crate::summary::SupportVerdict::of(
+        &causes,
+        crate::summary::failure_seen(error.as_ref(), original.as_ref()),
+        ev.mode,
+    );
     Summary {
         schema_version: SCHEMA_VERSION,
         tool: crate::TOOL.to_string(),
@@ -412,16 +430,9 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
         base_url: ev.base_url.map(crate::scrub::mask_url),
         status: subject.status,
         request_id: subject.request_id.clone(),
-        error: subject.error_info(ev.platform),
+        error,
         notes,
-        original: original.as_ref().map(|o| OriginalFailure {
-            status: o.status,
-            message: o.message.clone(),
-            request_id: o.request_id.clone(),
-            time: o.time.clone(),
-            source: o.source.clone(),
-            reproduced,
-        }),
+        original,
         client: client_info(ev, primary),
         other_failures: other_failures(ev.exchanges, primary),
         seq_len: known.seq_len,
@@ -430,8 +441,8 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
         key: known.key,
         rate_limit: subject.rate_limit.clone(),
         causes,
-        cause_side,
-        support_needed: cause_side.support_needed(),
+        cause_side: verdict.cause_side,
+        support_needed: verdict.support_needed,
         matrix: ev.matrix.cloned(),
         observed: ev.observed.cloned(),
         timings: primary.map(|e| TimingInfo {
@@ -1165,6 +1176,15 @@ fn mismatch_notes(
     }]
 }
 
+/// Why the sweep asked for was not run, citing the exchange it judged by.
+fn not_swept_note(ev: &Evidence<'_>, primary: Option<&Exchange>) -> Option<Note> {
+    Some(Note {
+        kind: NoteKind::NotSwept,
+        text: ev.not_swept?.to_string(),
+        source: primary.map_or_else(|| "request.json".to_string(), exchange_source),
+    })
+}
+
 /// What the docs say about the request's model besides its limits: a deprecation or retirement, and doc
 /// pages that disagree about it.
 fn docs_notes(k: &Known) -> Vec<Note> {
@@ -1313,5 +1333,30 @@ fn server_error_cause(_ev: &Evidence<'_>, f: &Facts, status: u16, message: &str)
                 SEND.to_string(),
             )
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_model_a_message_names() {
+        let m = |s: &str| model_named(Some(s));
+        assert_eq!(
+            m("model 'command-xlarge-nightly' not found, make sure the correct model ID was used")
+                .as_deref(),
+            Some("command-xlarge-nightly")
+        );
+        assert_eq!(
+            m(r#"model "rerank-v4.0" is not available"#).as_deref(),
+            Some("rerank-v4.0")
+        );
+        assert_eq!(
+            m("model cohere.command-r-v1:0 does not exist").as_deref(),
+            Some("cohere.command-r-v1:0")
+        );
+        assert_eq!(m("invalid request: model must be set"), None);
+        assert_eq!(m("the model failed to process the input"), None);
     }
 }

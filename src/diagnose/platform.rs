@@ -44,8 +44,9 @@ pub(super) fn lookup(platform: Platform, error_type: &str) -> Option<&'static Pl
 }
 
 /// What a status means and where that comes from: `(faq words, meaning, meaning source)`. The FAQ's words
-/// only for the statuses the FAQ lists, and on AWS not for the rows it marks "not relevant on AWS"; the
-/// meaning from the platform's error type when there is one, else from the status's entry.
+/// only for the statuses the FAQ lists, and on AWS not for the rows it marks "not relevant on AWS"; for
+/// every other status the tool's meaning, from the platform's error type when there is one, else from the
+/// status's entry, with that entry's source.
 pub(super) fn meaning(
     status: u16,
     platform: Platform,
@@ -57,11 +58,16 @@ pub(super) fn meaning(
         .filter(|row| !(platform.is_aws() && row.faq_not_relevant_on_aws))
         .and_then(|row| row.faq.clone());
     if let Some(pe) = error_type.and_then(|t| lookup(platform, t)) {
+        // The platform's own error type says more than the status: the FAQ's row for the status is not it.
         return (
-            faq,
+            None,
             Some(format!("{}: {}", pe.error_type, pe.meaning)),
             Some(pe.source.clone()),
         );
+    }
+    if faq.is_some() {
+        // The FAQ's own row says it; the tool adds no words of its own beside it.
+        return (faq, None, None);
     }
     let spec = k.status(status, platform);
     let mut meaning = spec.map(|s| s.meaning.clone());

@@ -260,6 +260,9 @@ pub fn parse_request(name: &str, bytes: &[u8], opts: &ParseOptions) -> Result<Ca
     let value: serde_json::Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) if first == '{' || first == '[' => return Err(Error::input(name, json_error(&e))),
+        Err(_) if looks_like_sse(text) => {
+            return Err(not_a_request(name, "an SSE stream transcript (a response)"))
+        }
         Err(_) => {
             return Err(Error::input(
                 name,
@@ -294,8 +297,95 @@ pub fn parse_request(name: &str, bytes: &[u8], opts: &ParseOptions) -> Result<Ca
             .and_then(|r| serde_json::from_value::<RecordedResponse>(r.clone()).ok());
         return Ok(captured);
     }
+    if let Some(what) = response_kind(obj) {
+        return Err(not_a_request(name, what));
+    }
     let endpoint = resolve_endpoint(name, None, &value, opts)?;
     Ok(CapturedRequest::from_body(endpoint, value))
+}
+
+/// The refusal of a file that is an API response, not a request: before any call is made, with the command
+/// that bundles it as what it is.
+fn not_a_request(name: &str, what: &str) -> Error {
+    Error::input(
+        name,
+        format!(
+            "this is {what}, not a request, so it is not sent; to bundle it, give it as the response: \
+             cohere-bundle bundle --request <the request body> --response {name} --status <status>"
+        ),
+    )
+}
+
+/// True for text that is a server-sent-events transcript (`event:` / `data:` lines).
+fn looks_like_sse(text: &str) -> bool {
+    let t = text.trim_start();
+    t.starts_with("event:") || t.starts_with("data:")
+}
+
+/// What kind of API response a bare JSON body is, if it is one rather than a request: an error object
+/// (`{"id", "message"}` with no request field, or the compatibility API's `{"error": {...}}`), a chat
+/// response (v2's `message` object with `finish_reason`, v1's `text` with `generation_id`/`response_id`, the
+/// compatibility API's `choices`), an embed response (`embeddings`, or a `data` list of embeddings) or a
+/// rerank response (`results`).
+///
+/// ```
+/// use cohere_bundle::request::response_kind;
+/// let obj = |s: &str| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(s).unwrap();
+/// assert_eq!(response_kind(&obj(r#"{"id":"x","message":"model 'm' not found"}"#)), Some("an API error response"));
+/// assert_eq!(response_kind(&obj(r#"{"id":"x","finish_reason":"COMPLETE","message":{"role":"assistant","content":[]}}"#)), Some("a chat response"));
+/// assert_eq!(response_kind(&obj(r#"{"id":"x","embeddings":{"float":[[0.1]]}}"#)), Some("an embed response"));
+/// // A v1 chat request has a `message` too, with request fields beside it.
+/// assert_eq!(response_kind(&obj(r#"{"message":"hi","model":"command-r"}"#)), None);
+/// assert_eq!(response_kind(&obj(r#"{"message":"hi"}"#)), None);
+/// ```
+pub fn response_kind(obj: &serde_json::Map<String, serde_json::Value>) -> Option<&'static str> {
+    let has = |k: &str| obj.contains_key(k);
+    let request_fields = [
+        "model",
+        "messages",
+        "texts",
+        "inputs",
+        "query",
+        "documents",
+        "prompt",
+        "chat_history",
+        "preamble",
+        "stream",
+        "max_tokens",
+        "input_type",
+        "input",
+    ];
+    if request_fields.iter().any(|f| has(f)) {
+        return None;
+    }
+    let message = obj.get("message");
+    if message.is_some_and(|m| m.is_object()) && (has("finish_reason") || has("usage")) {
+        return Some("a chat response");
+    }
+    if has("text") && (has("generation_id") || has("response_id") || has("finish_reason")) {
+        return Some("a chat response");
+    }
+    if has("choices")
+        || obj
+            .get("object")
+            .and_then(|o| o.as_str())
+            .is_some_and(|o| o.starts_with("chat.completion"))
+    {
+        return Some("a chat response");
+    }
+    if has("embeddings") || obj.get("object").and_then(|o| o.as_str()) == Some("list") {
+        return Some("an embed response");
+    }
+    if obj.get("results").and_then(|r| r.as_array()).is_some() {
+        return Some("a rerank response");
+    }
+    if obj.get("error").is_some_and(|e| e.is_object()) {
+        return Some("an API error response");
+    }
+    if message.is_some_and(|m| m.is_string()) && has("id") {
+        return Some("an API error response");
+    }
+    None
 }
 
 /// The text of a request file: UTF-8 (a BOM is dropped), or UTF-16 with a BOM (what Windows PowerShell's `>`
@@ -477,7 +567,7 @@ pub(crate) fn resolve_endpoint(
             Some(p) => format!(
                 "unknown endpoint: cannot tell it from the URL path {p:?} or the body's fields; give --endpoint (e.g. --endpoint v2/chat)"
             ),
-            None => "unknown endpoint: cannot tell it from the body's fields; give --endpoint (e.g. --endpoint v2/chat)"
+            None => "unknown endpoint: cannot tell it from the body's fields; give --endpoint (e.g. --endpoint v2/chat), or, if the file is an API response, bundle it with cohere-bundle bundle --request <the request body> --response <this file>"
                 .to_string(),
         },
     ))

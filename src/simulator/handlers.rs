@@ -779,6 +779,18 @@ fn reply(shared: &Shared, max_tokens: Option<u64>) -> (Vec<String>, u64, bool) {
         kept.push(p.clone());
         if count_text_tokens(&kept.concat()) > max {
             kept.pop();
+            if kept.is_empty() {
+                // As the API does, a max_tokens smaller than the first word still yields its first tokens: the
+                // longest prefix of the word that fits (at least one character).
+                let prefix: String = p
+                    .char_indices()
+                    .map(|(i, c)| &p[..i + c.len_utf8()])
+                    .take_while(|pre| count_text_tokens(pre) <= max.max(1))
+                    .last()
+                    .unwrap_or(&p[..p.chars().next().map_or(0, char::len_utf8)])
+                    .to_string();
+                kept.push(prefix);
+            }
             let n = count_text_tokens(&kept.concat());
             return (kept, n, true);
         }

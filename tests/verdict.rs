@@ -1,0 +1,226 @@
+//! Issue 22: one verdict, said the same everywhere. For every cause code, for a failure with no cause, and for
+//! a replay that did not reproduce anything, the terminal text, `--json`, report.md, report.html, the email
+//! draft and summary.json state the same [`SupportVerdict`].
+
+use cohere_bundle::environment::Environment;
+use cohere_bundle::pipeline::Outcome;
+use cohere_bundle::report::{render_html, render_markdown, ReportInput};
+use cohere_bundle::simulator::{SimConfig, DEMO_KEY};
+use cohere_bundle::summary::{Cause, Mode, Summary, VerdictKind};
+use cohere_bundle::CauseCode;
+use serde_json::json;
+
+use crate::util::{self, Sim};
+
+fn fixture() -> Summary {
+    serde_json::from_str(include_str!("fixtures/summary-v1.json")).expect("fixture parses")
+}
+
+/// The text of an HTML page with minijinja's escapes undone.
+fn unescape(html: &str) -> String {
+    html.replace("&#x27;", "'")
+        .replace("&#x2f;", "/")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// Every rendering of `s` states its verdict's line, and the JSON ones its decision.
+#[track_caller]
+fn same_everywhere(s: &Summary) {
+    let v = s.verdict();
+    assert_eq!(s.support_needed, v.support_needed, "summary.json");
+    let env = Environment::fixed();
+    let input = ReportInput {
+        summary: s,
+        exchanges: &[],
+        logs: &[],
+        log_errors: &[],
+        environment: &env,
+        redact_content: false,
+    };
+    let md = render_markdown(&input).expect("md");
+    assert!(md.contains(&v.line), "report.md lacks {:?}", v.line);
+    let html = render_html(&input).expect("html");
+    assert!(
+        unescape(&html).contains(&v.line),
+        "report.html lacks {:?}",
+        v.line
+    );
+    let outcome = Outcome {
+        path: "b.zip".into(),
+        size: 1,
+        summary: s.clone(),
+        redactions: 0,
+        eml: None,
+    };
+    let text = cohere_bundle::render::outcome_text(&outcome);
+    assert!(
+        text.contains(&v.line),
+        "terminal lacks {:?}: {text}",
+        v.line
+    );
+    // The terminal states no other verdict: no support line but the verdict's own.
+    assert_eq!(text.matches("Support is").count(), 1, "{text}");
+    let j = cohere_bundle::render::outcome_json(&outcome);
+    assert_eq!(j["support_needed"], v.support_needed);
+    assert_eq!(j["verdict"], v.kind.as_str());
+    assert_eq!(j["verdict_line"], v.line.as_str());
+    // The email draft's body is the report: the same line.
+    let d = util::tempdir();
+    let zip = util::write(
+        d.path(),
+        "b.zip",
+        b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+    );
+    let eml =
+        cohere_bundle::email::write_eml(s, &zip, &md, Some(&html), None, &d.path().join("d.eml"))
+            .expect("draft");
+    let parsed = std::fs::read(eml).expect("read draft");
+    let msg = mail_parser::MessageParser::default()
+        .parse(&parsed)
+        .expect("parses");
+    let body = msg.body_text(0).expect("text body");
+    assert!(body.contains(&v.line), "the draft lacks {:?}", v.line);
+}
+
+#[test]
+fn every_cause_states_one_verdict_in_every_rendering() {
+    for code in CauseCode::ALL {
+        let mut s = fixture();
+        s.causes = vec![Cause {
+            code,
+            evidence: format!("evidence for {code}"),
+            next_step: "the next step".into(),
+            source: Some("exchanges/001.json (replay)".into()),
+        }];
+        let v = s.verdict();
+        assert_eq!(v.cause_side, code.side(), "{code}");
+        assert_eq!(v.support_needed, code.side().support_needed(), "{code}");
+        s.cause_side = v.cause_side;
+        s.support_needed = v.support_needed;
+        same_everywhere(&s);
+    }
+}
+
+#[test]
+fn a_failure_with_no_cause_needs_support() {
+    let mut s = fixture();
+    s.causes.clear();
+    let v = s.verdict();
+    assert_eq!((v.kind, v.support_needed), (VerdictKind::Unknown, true));
+    s.support_needed = true;
+    same_everywhere(&s);
+}
+
+#[test]
+fn a_replay_that_succeeds_is_not_reproduced_and_files_no_ticket() {
+    let sim = Sim::start(SimConfig::default());
+    let d = util::tempdir();
+    let body = json!({"model": "command-r-08-2024", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 20});
+    let req = util::write(
+        d.path(),
+        "req.json",
+        util::envelope(&sim.base_url(), "/v2/chat", &[], &body),
+    );
+    let run = util::cli(d.path())
+        .env("CO_API_KEY", DEMO_KEY)
+        .args(["replay", "--out", "b.zip", "--json"])
+        .arg(&req)
+        .run()
+        .success();
+    let j = run.json();
+    assert_eq!(j["support_needed"], false, "{j}");
+    assert_eq!(j["verdict"], "not_reproduced", "{j}");
+    let s: Summary =
+        serde_json::from_value(util::summary(&d.path().join("b.zip"))).expect("summary.json");
+    assert_eq!(s.mode, Mode::Replay);
+    assert!(!s.support_needed && s.causes.is_empty() && s.error.is_none());
+    same_everywhere(&s);
+    // The terminal's last line: not reproduced, how to capture it next time, and no "attach it".
+    let text = util::cli(d.path())
+        .env("CO_API_KEY", DEMO_KEY)
+        .args(["replay", "--out", "c.zip"])
+        .arg(&req)
+        .run()
+        .success()
+        .stdout;
+    let last = text.trim_end().lines().last().unwrap_or("");
+    assert!(
+        last.contains("not reproduced") && last.contains("observe"),
+        "{text}"
+    );
+    assert!(!text.contains("Attach it to an email"), "{text}");
+}
+
+#[test]
+fn a_response_file_is_refused_before_any_request_is_sent() {
+    let sim = Sim::start(SimConfig::default());
+    let d = util::tempdir();
+    let cases = [
+        ("error.json", json!({"id": "5b9c1e0a", "message": "model 'command-xlarge-nightly' not found"}).to_string(), "an API error response"),
+        ("chat.json", json!({"id": "c1", "finish_reason": "COMPLETE", "message": {"role": "assistant", "content": [{"type": "text", "text": "hi"}]}}).to_string(), "a chat response"),
+        ("embed.json", json!({"id": "e1", "embeddings": {"float": [[0.1, 0.2]]}, "response_type": "embeddings_by_type"}).to_string(), "an embed response"),
+        ("rerank.json", json!({"id": "r1", "results": [{"index": 0, "relevance_score": 0.9}]}).to_string(), "a rerank response"),
+        ("stream.txt", "event: message-start\ndata: {\"type\":\"message-start\"}\n\n".to_string(), "an SSE stream transcript"),
+    ];
+    for (name, text, what) in cases {
+        let f = util::write(d.path(), name, text);
+        let run = util::cli(d.path())
+            .env("CO_API_KEY", DEMO_KEY)
+            .args(["replay", "--base-url", &sim.base_url(), "--out", "b.zip"])
+            .arg(&f)
+            .run();
+        run.fails(2, &[what, "--response", name]);
+    }
+    assert!(
+        sim.requests().is_empty(),
+        "nothing reached the server: {:?}",
+        sim.requests()
+    );
+    assert!(!d.path().join("b.zip").exists());
+}
+
+#[test]
+fn a_500_is_worded_as_the_tools_reading_not_as_the_faq() {
+    let sim = Sim::start(SimConfig::default());
+    let d = util::tempdir();
+    let body =
+        json!({"model": "command-r-08-2024", "messages": [{"role": "user", "content": "hi"}]});
+    let req = util::write(
+        d.path(),
+        "req.json",
+        util::envelope(
+            &sim.base_url(),
+            "/v2/chat",
+            &[("x-simulate", "server_error")],
+            &body,
+        ),
+    );
+    util::cli(d.path())
+        .env("CO_API_KEY", DEMO_KEY)
+        .args(["replay", "--out", "b.zip"])
+        .arg(&req)
+        .run()
+        .success();
+    let zip = d.path().join("b.zip");
+    let s = util::summary(&zip);
+    assert_eq!(s["status"], 500, "{s:#}");
+    assert!(
+        s["error"]["faq_meaning"].is_null(),
+        "the FAQ has no 500 row: {}",
+        s["error"]
+    );
+    assert_eq!(
+        s["error"]["meaning_source"], "cohere-api/errors.mdx",
+        "{}",
+        s["error"]
+    );
+    let report = util::member(&zip, "report.md");
+    assert!(!report.contains("FAQ says it means"), "{report}");
+    assert!(
+        report.contains("this tool's reading of cohere-api/errors.mdx"),
+        "{report}"
+    );
+}

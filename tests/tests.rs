@@ -9,6 +9,7 @@ mod evidence;
 mod fault;
 mod hostile_zips;
 mod knowledge_cases;
+mod knowledge_docs;
 mod library;
 mod matrix;
 mod middleware;

@@ -345,3 +345,39 @@ fn a_log_failure_of_another_model_is_said_and_never_merged() {
         run.stdout
     );
 }
+
+#[test]
+fn doc_pages_that_disagree_about_a_model_are_both_shown() {
+    let s = Case {
+        endpoint: "v2/chat",
+        request: json!({"model": "command-a-translate-08-2025", "messages": [{"role": "user", "content": "Translate: bonjour"}]}),
+        response: json!({"id": "x1", "message": "internal server error"}),
+        status: 500,
+        headers: "",
+        platform: None,
+    }
+    .bundle();
+    let docs = notes(&s, "docs");
+    assert!(
+        docs.iter().any(|n| n.contains("disagree")
+            && n.contains("command-a-translate-08-2025")
+            && n.contains("context_length")),
+        "{docs:?}"
+    );
+    // And a deprecated model says so, with its replacements.
+    let d = Case {
+        endpoint: "v2/chat",
+        request: json!({"model": "command-r-plus", "messages": [{"role": "user", "content": "hi"}]}),
+        response: json!({"id": "x2", "message": "internal server error"}),
+        status: 500,
+        headers: "",
+        platform: None,
+    }
+    .bundle();
+    let docs = notes(&d, "docs");
+    assert!(
+        docs.iter()
+            .any(|n| n.contains("deprecated since 2025-09-15") && n.contains("command-a-03-2025")),
+        "{docs:?}"
+    );
+}

@@ -113,6 +113,15 @@ pub enum Endpoint {
     FinetunedModelEvents,
     /// `GET /v1/finetuning/finetuned-models/{finetuned_model_id}/training-step-metrics`
     FinetunedModelMetrics,
+    /// `POST /compatibility/v1/chat/completions`: the OpenAI-compatible chat API, called with the OpenAI SDKs
+    /// (`../shared/cohere-docs/v2/text-generation/compatibility-api.mdx`).
+    CompatChatCompletions,
+    /// `POST /compatibility/v1/embeddings`: the OpenAI-compatible embeddings API
+    /// (`../shared/cohere-docs/v2/text-generation/compatibility-api.mdx`).
+    CompatEmbeddings,
+    /// `POST /compatibility/v1/audio/transcriptions` (a multipart form): the OpenAI-compatible transcription API
+    /// (`../shared/cohere-docs/v2/text-generation/compatibility-api.mdx`).
+    CompatAudioTranscriptions,
     /// Any other path.
     Other,
 }
@@ -163,6 +172,17 @@ const PATH_TEMPLATES: &[(&str, Endpoint)] = &[
         "/v1/finetuning/finetuned-models/{finetuned_model_id}/training-step-metrics",
         Endpoint::FinetunedModelMetrics,
     ),
+    // The compatibility API's paths: ../shared/cohere-docs/v2/text-generation/compatibility-api.mdx (its cURL
+    // examples, base URL `https://api.cohere.ai/compatibility/v1`).
+    (
+        "/compatibility/v1/chat/completions",
+        Endpoint::CompatChatCompletions,
+    ),
+    ("/compatibility/v1/embeddings", Endpoint::CompatEmbeddings),
+    (
+        "/compatibility/v1/audio/transcriptions",
+        Endpoint::CompatAudioTranscriptions,
+    ),
 ];
 
 /// True when one path segment fits one template segment.
@@ -181,7 +201,7 @@ impl Endpoint {
     /// All endpoints with a path, for `--endpoint` parsing and path matching.
     ///
     /// See the [module example](crate::cohere).
-    pub const ALL: [Endpoint; 30] = [
+    pub const ALL: [Endpoint; 33] = [
         Endpoint::ChatV2,
         Endpoint::ChatV1,
         Endpoint::EmbedV2,
@@ -212,6 +232,9 @@ impl Endpoint {
         Endpoint::FinetunedModel,
         Endpoint::FinetunedModelEvents,
         Endpoint::FinetunedModelMetrics,
+        Endpoint::CompatChatCompletions,
+        Endpoint::CompatEmbeddings,
+        Endpoint::CompatAudioTranscriptions,
     ];
 
     /// The URL path, e.g. `/v2/chat`; a path template for paths with parameters, e.g. `/v1/datasets/{id}`.
@@ -253,6 +276,9 @@ impl Endpoint {
             Endpoint::FinetunedModelMetrics => {
                 "/v1/finetuning/finetuned-models/{finetuned_model_id}/training-step-metrics"
             }
+            Endpoint::CompatChatCompletions => "/compatibility/v1/chat/completions",
+            Endpoint::CompatEmbeddings => "/compatibility/v1/embeddings",
+            Endpoint::CompatAudioTranscriptions => "/compatibility/v1/audio/transcriptions",
             Endpoint::Other => "",
         }
     }
@@ -276,6 +302,8 @@ impl Endpoint {
             "chat" => return Some(Endpoint::ChatV2),
             "embed" => return Some(Endpoint::EmbedV2),
             "rerank" => return Some(Endpoint::RerankV2),
+            "chat/completions" => return Some(Endpoint::CompatChatCompletions),
+            "embeddings" => return Some(Endpoint::CompatEmbeddings),
             "classify" => return Some(Endpoint::Classify),
             "tokenize" => return Some(Endpoint::Tokenize),
             _ => {}
@@ -340,12 +368,24 @@ impl Endpoint {
     }
 
     /// Guesses the endpoint of a bare JSON body from its fields (`messages` → v2 chat, `message` → v1 chat,
-    /// `texts`/`inputs` with `input_type` → embed, `query` + `documents` → rerank, …).
+    /// `texts`/`inputs` with `input_type` → embed, `query` + `documents` → rerank, `input` → the compatibility
+    /// API's embeddings, …). A body with `messages` is v2 chat unless it is clearly OpenAI-shaped (see
+    /// [`openai_chat_body`]); a URL path or `--endpoint` decides before this guess does.
     pub(crate) fn infer_from_body(body: &serde_json::Value) -> Option<Endpoint> {
         let obj = body.as_object()?;
         let has = |k: &str| obj.contains_key(k);
         if has("messages") {
-            Some(Endpoint::ChatV2)
+            Some(if openai_chat_body(obj) {
+                Endpoint::CompatChatCompletions
+            } else {
+                Endpoint::ChatV2
+            })
+        } else if has("input")
+            && !["texts", "inputs", "images", "input_type", "embedding_types"]
+                .iter()
+                .any(|k| has(k))
+        {
+            Some(Endpoint::CompatEmbeddings)
         } else if has("message") || has("chat_history") || has("preamble") {
             Some(Endpoint::ChatV1)
         } else if has("query") && has("documents") {
@@ -371,7 +411,27 @@ impl Endpoint {
     pub fn is_generative(self) -> bool {
         matches!(
             self,
-            Endpoint::ChatV2 | Endpoint::ChatV1 | Endpoint::Generate
+            Endpoint::ChatV2
+                | Endpoint::ChatV1
+                | Endpoint::Generate
+                | Endpoint::CompatChatCompletions
+        )
+    }
+
+    /// True for the compatibility API's endpoints (`/compatibility/v1/…`), which the OpenAI SDKs call and which
+    /// answer in OpenAI's shapes.
+    ///
+    /// ```
+    /// use cohere_bundle::Endpoint;
+    /// assert!(Endpoint::from_path("/compatibility/v1/embeddings").is_compatibility());
+    /// assert!(!Endpoint::ChatV2.is_compatibility());
+    /// ```
+    pub fn is_compatibility(self) -> bool {
+        matches!(
+            self,
+            Endpoint::CompatChatCompletions
+                | Endpoint::CompatEmbeddings
+                | Endpoint::CompatAudioTranscriptions
         )
     }
 
@@ -393,8 +453,100 @@ impl Endpoint {
                 | Endpoint::Detokenize
                 | Endpoint::Summarize
                 | Endpoint::AudioTranscriptions
+                | Endpoint::CompatChatCompletions
+                | Endpoint::CompatEmbeddings
+                | Endpoint::CompatAudioTranscriptions
         )
     }
+}
+
+/// Fields of a chat body that only OpenAI's Chat Completions API has (v2 chat writes `stop_sequences`, `p`,
+/// `thinking`; it has none of these). From OpenAI's chat completions reference and the compatibility API's
+/// lists of supported and unsupported parameters (`../shared/cohere-docs/v2/text-generation/compatibility-api.mdx`).
+const OPENAI_ONLY_CHAT_FIELDS: &[&str] = &[
+    "max_completion_tokens",
+    "n",
+    "stream_options",
+    "reasoning_effort",
+    "stop",
+    "top_p",
+    "logit_bias",
+    "top_logprobs",
+    "store",
+    "metadata",
+    "modalities",
+    "prediction",
+    "audio",
+    "service_tier",
+    "parallel_tool_calls",
+    "user",
+    "functions",
+    "function_call",
+];
+
+/// Fields only v2 chat has (`../shared/cohere-openapi/openapi.yaml`, `/v2/chat`): a body with one is v2 chat,
+/// whatever else it has.
+const V2_ONLY_CHAT_FIELDS: &[&str] = &[
+    "documents",
+    "citation_options",
+    "safety_mode",
+    "strict_tools",
+    "stop_sequences",
+    "k",
+    "p",
+    "thinking",
+    "priority",
+];
+
+/// The rule that tells a bare body with `messages` for the compatibility API's chat completions from a v2 chat
+/// body. The two share most fields (`model`, `messages` with string or `{"type":"text","text"}` content,
+/// `tools` as `{"type":"function","function":…}`, `max_tokens`, `temperature`, `seed`, `stream`, …), so it is
+/// conservative: OpenAI-shaped only with no v2-only field ([`V2_ONLY_CHAT_FIELDS`]) and one of
+/// - a field only OpenAI's API has ([`OPENAI_ONLY_CHAT_FIELDS`]: `max_completion_tokens`, `n`, `stream_options`,
+///   `stop`, `top_p`, `reasoning_effort`, …);
+/// - `response_format.type` `json_schema` (v2 writes `json_object` with a `json_schema` member);
+/// - `tool_choice` in OpenAI's spelling (`auto`, `none`, `required` in lower case, or an object; v2 writes
+///   `REQUIRED` or `NONE`);
+/// - a message with the `developer` role or a `function_call` member (v2 has neither).
+///
+/// `messages[].content` as `[{"type":"text","text"}]` parts is not decisive: both APIs take it.
+///
+/// ```
+/// use cohere_bundle::Endpoint;
+/// use cohere_bundle::request::{parse_request, ParseOptions};
+/// let parse = |b: &str| parse_request("body.json", b.as_bytes(), &ParseOptions::default()).unwrap().endpoint;
+/// let m = r#""model":"command-a-03-2025","messages":[{"role":"user","content":"hi"}]"#;
+/// assert_eq!(parse(&format!("{{{m}}}")), Endpoint::ChatV2);
+/// assert_eq!(parse(&format!("{{{m},\"max_completion_tokens\":5}}")), Endpoint::CompatChatCompletions);
+/// assert_eq!(parse(&format!("{{{m},\"stop\":[\"x\"],\"thinking\":{{}}}}")), Endpoint::ChatV2);
+/// assert_eq!(parse(r#"{"model":"embed-v4.0","input":["hi"]}"#), Endpoint::CompatEmbeddings);
+/// ```
+pub fn openai_chat_body(obj: &serde_json::Map<String, serde_json::Value>) -> bool {
+    use serde_json::Value;
+    if V2_ONLY_CHAT_FIELDS.iter().any(|k| obj.contains_key(*k)) {
+        return false;
+    }
+    if OPENAI_ONLY_CHAT_FIELDS.iter().any(|k| obj.contains_key(*k)) {
+        return true;
+    }
+    if obj.get("response_format").and_then(|r| r.get("type")) == Some(&Value::from("json_schema")) {
+        return true;
+    }
+    match obj.get("tool_choice") {
+        Some(Value::String(s)) if matches!(s.as_str(), "auto" | "none" | "required") => {
+            return true
+        }
+        Some(Value::Object(_)) => return true,
+        _ => {}
+    }
+    obj.get("messages")
+        .and_then(Value::as_array)
+        .is_some_and(|ms| {
+            ms.iter().any(|m| {
+                m.get("role").and_then(Value::as_str) == Some("developer")
+                    || m.get("function_call").is_some()
+            })
+        })
 }
 
 /// The model a request's URL names where the path (or an Azure serverless host) names it instead of the body,
@@ -895,6 +1047,87 @@ mod tests {
             Some(Endpoint::EmbedV2)
         );
         assert_eq!(Endpoint::infer_from_body(&v(r#"{"foo":1}"#)), None);
+    }
+
+    #[test]
+    fn compat_endpoints_from_paths_names_and_bodies() {
+        let e = Endpoint::from_path;
+        assert_eq!(
+            e("/compatibility/v1/chat/completions"),
+            Endpoint::CompatChatCompletions
+        );
+        assert_eq!(
+            e("/proxy/compatibility/v1/embeddings/"),
+            Endpoint::CompatEmbeddings
+        );
+        assert_eq!(
+            Endpoint::locate("/p/compatibility/v1/audio/transcriptions"),
+            Some((Endpoint::CompatAudioTranscriptions, 2))
+        );
+        // Not the compatibility API without its prefix.
+        assert_eq!(e("/v1/chat/completions"), Endpoint::Other);
+        assert_eq!(
+            Endpoint::from_name("compatibility/v1/chat/completions"),
+            Some(Endpoint::CompatChatCompletions)
+        );
+        assert_eq!(
+            Endpoint::from_name("embeddings"),
+            Some(Endpoint::CompatEmbeddings)
+        );
+        assert!(Endpoint::CompatChatCompletions.is_generative());
+        assert!(!Endpoint::CompatEmbeddings.is_generative());
+        assert!(Endpoint::CompatEmbeddings.requires_body());
+
+        let v = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+        let infer = |s: &str| Endpoint::infer_from_body(&v(s));
+        let m = r#""model":"command-a-03-2025","messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}]"#;
+        // Shared fields only: v2 chat, as before.
+        assert_eq!(
+            infer(&format!(
+                r#"{{{m},"max_tokens":5,"temperature":0.3,"stream":true}}"#
+            )),
+            Some(Endpoint::ChatV2)
+        );
+        for openai in [
+            r#""max_completion_tokens":5"#,
+            r#""n":1"#,
+            r#""stream_options":{"include_usage":true}"#,
+            r#""stop":["x"]"#,
+            r#""top_p":0.5"#,
+            r#""response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{}}}"#,
+            r#""tool_choice":"auto""#,
+            r#""tool_choice":{"type":"function","function":{"name":"f"}}"#,
+        ] {
+            assert_eq!(
+                infer(&format!("{{{m},{openai}}}")),
+                Some(Endpoint::CompatChatCompletions),
+                "{openai}"
+            );
+        }
+        assert_eq!(
+            infer(r#"{"model":"m","messages":[{"role":"developer","content":"be brief"}]}"#),
+            Some(Endpoint::CompatChatCompletions)
+        );
+        // v2's own spellings, and a v2-only field beside an OpenAI one, stay v2.
+        assert_eq!(
+            infer(&format!(
+                r#"{{{m},"response_format":{{"type":"json_object","json_schema":{{}}}},"tool_choice":"REQUIRED"}}"#
+            )),
+            Some(Endpoint::ChatV2)
+        );
+        assert_eq!(
+            infer(&format!(r#"{{{m},"top_p":0.5,"documents":["d"]}}"#)),
+            Some(Endpoint::ChatV2)
+        );
+        // Embeddings: `input` without v2 embed's fields.
+        assert_eq!(
+            infer(r#"{"model":"embed-v4.0","input":"hi","encoding_format":"float"}"#),
+            Some(Endpoint::CompatEmbeddings)
+        );
+        assert_eq!(
+            infer(r#"{"model":"embed-v4.0","input":["hi"],"input_type":"search_query"}"#),
+            Some(Endpoint::EmbedV2)
+        );
     }
 
     #[test]

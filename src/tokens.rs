@@ -69,7 +69,9 @@ fn push_content<'a>(out: &mut Vec<&'a str>, content: Option<&'a Value>) {
 ///   `tool_results`), tool plans and tool call arguments, documents, tools;
 /// - v1 chat: preamble, chat_history messages (and their tool_results), message, documents, tools, tool_results;
 /// - embed: texts (and text parts of inputs); rerank: query and documents;
-/// - generate: prompt; classify: inputs and example texts; tokenize and summarize: text.
+/// - generate: prompt; classify: inputs and example texts; tokenize and summarize: text;
+/// - the compatibility API's chat completions: message contents of every role (a string or text parts), tool
+///   call arguments, tools; its embeddings: `input` (a string or a list of strings).
 ///
 /// Example: [`crate::tokens`].
 pub fn input_texts(endpoint: Endpoint, body: &Value) -> Vec<&str> {
@@ -104,6 +106,12 @@ pub fn input_texts(endpoint: Endpoint, body: &Value) -> Vec<&str> {
             }
         }
         Endpoint::Tokenize | Endpoint::Summarize => push_str(&mut out, body.get("text")),
+        Endpoint::CompatChatCompletions => compat_chat_texts(&mut out, body),
+        Endpoint::CompatEmbeddings => match body.get("input") {
+            // A string or a list of strings; token arrays (lists of integers) carry no text.
+            Some(Value::Array(items)) => items.iter().for_each(|t| push_str(&mut out, Some(t))),
+            other => push_str(&mut out, other),
+        },
         _ => {}
     }
     out
@@ -134,6 +142,22 @@ fn chat_v2_texts<'a>(out: &mut Vec<&'a str>, body: &'a Value) {
         push_all_strings(out, d);
     }
     for t in array(body, "tools") {
+        push_all_strings(out, t);
+    }
+}
+
+/// The compatibility API's chat completions (OpenAI's shape): each message's content (a string or a list of
+/// parts, of which `{"type":"text","text"}` counts), its tool call and legacy `function_call` arguments; then
+/// the tools and legacy functions.
+fn compat_chat_texts<'a>(out: &mut Vec<&'a str>, body: &'a Value) {
+    for m in array(body, "messages") {
+        push_content(out, m.get("content"));
+        for call in array(m, "tool_calls") {
+            push_str(out, call.pointer("/function/arguments"));
+        }
+        push_str(out, m.pointer("/function_call/arguments"));
+    }
+    for t in array(body, "tools").iter().chain(array(body, "functions")) {
         push_all_strings(out, t);
     }
 }
@@ -177,8 +201,31 @@ pub fn has_input_texts(endpoint: Endpoint) -> bool {
             | Endpoint::Classify
             | Endpoint::Tokenize
             | Endpoint::Summarize
+            | Endpoint::CompatChatCompletions
+            | Endpoint::CompatEmbeddings
     )
 }
+
+/// The generation max tokens a body asks for: `max_tokens`, else `max_completion_tokens` (the name OpenAI's
+/// Chat Completions API gives it, which the OpenAI SDKs send to the compatibility API). `None` when neither is
+/// a non-negative integer: the model's default applies.
+///
+/// ```
+/// use cohere_bundle::tokens::max_tokens;
+/// assert_eq!(max_tokens(&serde_json::json!({"max_tokens": 50})), Some(50));
+/// assert_eq!(max_tokens(&serde_json::json!({"max_completion_tokens": 70})), Some(70));
+/// assert_eq!(max_tokens(&serde_json::json!({"messages": []})), None);
+/// ```
+pub fn max_tokens(body: &Value) -> Option<u64> {
+    MAX_TOKENS_FIELDS
+        .iter()
+        .find_map(|k| body.get(*k).and_then(Value::as_u64))
+}
+
+/// The body fields that hold the generation max tokens, in the order [`max_tokens`] reads them.
+///
+/// Example: [`max_tokens`].
+pub const MAX_TOKENS_FIELDS: [&str; 2] = ["max_tokens", "max_completion_tokens"];
 
 /// Characters of all input texts.
 ///
@@ -242,6 +289,41 @@ mod tests {
             input_texts(Endpoint::ChatV1, &v1),
             vec!["u", "f", "old", "m", "f", "new"]
         );
+    }
+
+    #[test]
+    fn compat_chat_and_embeddings_count_messages_and_input() {
+        let chat = json!({"model": "m", "max_completion_tokens": 9, "messages": [
+            {"role": "developer", "content": "be brief"},
+            {"role": "user", "content": [{"type": "text", "text": "hello"},
+                                          {"type": "image_url", "image_url": {"url": "data:x"}}]},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}}]},
+            {"role": "tool", "tool_call_id": "c", "content": "result"}
+        ], "tools": [{"type": "function", "function": {"name": "f", "description": "d"}}]});
+        assert_eq!(
+            input_texts(Endpoint::CompatChatCompletions, &chat),
+            vec![
+                "be brief",
+                "hello",
+                "{\"a\":1}",
+                "result",
+                "function",
+                "f",
+                "d"
+            ]
+        );
+        let one = json!({"model": "embed-v4.0", "input": "one text"});
+        assert_eq!(
+            input_texts(Endpoint::CompatEmbeddings, &one),
+            vec!["one text"]
+        );
+        let many = json!({"model": "embed-v4.0", "input": ["a", "bc"], "encoding_format": "float"});
+        assert_eq!(input_chars(Endpoint::CompatEmbeddings, &many), 3);
+        let token_ids = json!({"model": "embed-v4.0", "input": [[1, 2, 3]]});
+        assert!(input_texts(Endpoint::CompatEmbeddings, &token_ids).is_empty());
+        assert!(has_input_texts(Endpoint::CompatChatCompletions));
+        assert!(!has_input_texts(Endpoint::CompatAudioTranscriptions));
     }
 
     #[test]

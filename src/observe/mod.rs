@@ -623,7 +623,7 @@ impl RequestMeta {
                 v.get("model").and_then(|m| m.as_str()).map(str::to_string),
                 v.get("stream").and_then(|s| s.as_bool()).unwrap_or(false),
                 crate::tokens::input_chars(endpoint, v),
-                v.get("max_tokens").and_then(|m| m.as_u64()),
+                crate::tokens::max_tokens(v),
             ),
             None if !complete => {
                 let f = upload::scan_prefix(body);

@@ -180,6 +180,10 @@ pub(crate) fn scan_prefix(prefix: &[u8]) -> PrefixFacts {
             b"model" => facts.model = serde_json::from_slice::<String>(value).ok(),
             b"stream" => facts.stream = serde_json::from_slice::<bool>(value).ok(),
             b"max_tokens" => facts.max_tokens = serde_json::from_slice::<u64>(value).ok(),
+            // The compatibility API's OpenAI name for it; `max_tokens` wins when both are there.
+            b"max_completion_tokens" if facts.max_tokens.is_none() => {
+                facts.max_tokens = serde_json::from_slice::<u64>(value).ok()
+            }
             _ => {}
         }
         if facts.model.is_some() && facts.stream.is_some() && facts.max_tokens.is_some() {

@@ -150,11 +150,12 @@ impl CapturedRequest {
             })
     }
 
-    /// The `max_tokens` field of the body, if any.
+    /// The generation max tokens of the body: `max_tokens`, else `max_completion_tokens` (the compatibility
+    /// API's OpenAI name; [`crate::tokens::max_tokens`]), if any.
     ///
     /// Example: [`CapturedRequest`].
     pub fn max_tokens(&self) -> Option<u64> {
-        self.body.get("max_tokens").and_then(|v| v.as_u64())
+        crate::tokens::max_tokens(&self.body)
     }
 
     /// True when the body asks for a stream.

@@ -52,6 +52,8 @@ pub struct StreamScanner {
     events: u64,
     terminal: bool,
     failure: Option<String>,
+    /// Set when an event was an OpenAI `chat.completion.chunk` (the compatibility API), whose end is `[DONE]`.
+    openai: bool,
 }
 
 impl StreamScanner {
@@ -130,7 +132,8 @@ impl StreamScanner {
         }
         (!self.terminal).then(|| {
             format!(
-                "the stream ended without message-end after {} event{}",
+                "the stream ended without {} after {} event{}",
+                if self.openai { "[DONE]" } else { "message-end" },
                 self.events,
                 if self.events == 1 { "" } else { "s" }
             )
@@ -160,6 +163,9 @@ impl StreamScanner {
         }
         if is_data || line.starts_with(b"{") {
             self.events += 1;
+        }
+        if !self.openai && contains(data, b"\"chat.completion.chunk\"") {
+            self.openai = true;
         }
         let end = contains(data, b"message-end") || contains(data, b"stream-end");
         let err = self.failure.is_none() && (contains(data, b"ERROR") || contains(data, b"error"));
@@ -202,6 +208,12 @@ fn stream_error(v: &serde_json::Value) -> Option<String> {
         }
     };
     let kind = v.get("type").and_then(|t| t.as_str());
+    // OpenAI's streams (the compatibility API) carry an error as an event of its own: `{"error": {"message"}}`.
+    if kind.is_none() && v.get("choices").is_none() {
+        if let Some(e) = v.get("error").and_then(text) {
+            return Some(e);
+        }
+    }
     if kind == Some("error") {
         return Some(
             v.get("error")
@@ -520,6 +532,20 @@ mod tests {
         assert_eq!(s.events(), 2);
         // OpenAI-style [DONE].
         assert!(scan(&["data: {\"a\":1}\n\ndata: [DONE]\n\n"]).terminal());
+        // The compatibility API's chunks: [DONE] ends them; without it the verdict names [DONE].
+        let chunk = "data: {\"object\":\"chat.completion.chunk\",\"choices\":[{\"delta\":{\"content\":\"error\"}}]}\n\n";
+        let s = scan(&[chunk, "data: [DONE]\n\n"]);
+        assert!(s.terminal() && s.verdict().is_none());
+        assert_eq!(
+            scan(&[chunk]).verdict().as_deref(),
+            Some("the stream ended without [DONE] after 1 event")
+        );
+        let err =
+            "data: {\"error\":{\"message\":\"internal failure\",\"type\":\"server_error\"}}\n\n";
+        assert_eq!(
+            scan(&[chunk, err]).verdict().as_deref(),
+            Some("internal failure")
+        );
         // Text that merely mentions message-end is not the end.
         let s =
             scan(&["data: {\"type\":\"content-delta\",\"delta\":{\"text\":\"message-end\"}}\n"]);

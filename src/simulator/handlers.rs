@@ -20,6 +20,7 @@ use super::{
 };
 use crate::cohere::Endpoint;
 
+mod compat;
 mod resources;
 pub(crate) use resources::Store;
 
@@ -101,6 +102,8 @@ fn route_of(method: &Method, path: &str) -> Route {
         "/v1/rerank" => Route::Api(Endpoint::RerankV1),
         "/v1/tokenize" => Route::Api(Endpoint::Tokenize),
         "/v1/check-api-key" => Route::Api(Endpoint::CheckApiKey),
+        "/compatibility/v1/chat/completions" => Route::Api(Endpoint::CompatChatCompletions),
+        "/compatibility/v1/embeddings" => Route::Api(Endpoint::CompatEmbeddings),
         _ => Route::NotFound,
     }
 }
@@ -160,13 +163,18 @@ pub(crate) async fn handle(shared: Arc<Shared>, ctx: Arc<ConnCtx>, req: Request<
     .await
     {
         Ok(r) => r,
-        Err(rej) => error_response(&rej),
+        Err(rej) => error_response(&rej, &path),
     };
     finish(&shared, resp, &trace_id, &meta, started)
 }
 
-fn error_response(rej: &Reject) -> Resp {
-    let body = json!({"id": uuid::Uuid::new_v4().to_string(), "message": rej.message});
+/// The error answer: Cohere's `{"id", "message"}`, or OpenAI's `{"error": {…}}` on the compatibility API's
+/// paths ([`compat::error_body`]).
+fn error_response(rej: &Reject, path: &str) -> Resp {
+    let body = match Endpoint::locate(path) {
+        Some((e, _)) if e.is_compatibility() => compat::error_body(rej.status, &rej.message),
+        _ => json!({"id": uuid::Uuid::new_v4().to_string(), "message": rej.message}),
+    };
     let mut resp = json_response(rej.status, &body);
     if let Some(secs) = rej.retry_after {
         resp.headers_mut()
@@ -506,6 +514,8 @@ fn api(
         Endpoint::EmbedV2 | Endpoint::EmbedV1 => embed(shared, endpoint, &body),
         Endpoint::RerankV2 | Endpoint::RerankV1 => rerank(shared, endpoint, &body),
         Endpoint::Tokenize => tokenize(shared, &body),
+        Endpoint::CompatChatCompletions => compat::chat_completions(shared, &body, mode),
+        Endpoint::CompatEmbeddings => compat::embeddings(shared, &body),
         _ => return None,
     })
 }
@@ -534,9 +544,7 @@ fn scenario_reject(shared: &Shared, sc: Scenario, route: &Route, json: Option<&V
             .map(str::to_string),
     };
     let model = model_name.as_deref().and_then(|m| shared.config.model(m));
-    let max_tokens = json
-        .and_then(|j| j.get("max_tokens"))
-        .and_then(Value::as_u64);
+    let max_tokens = json.and_then(crate::tokens::max_tokens);
     let raw = json.map_or(0, |j| count_input_tokens(endpoint, j));
     let status = sc.status().unwrap_or(500);
     let message = match sc {

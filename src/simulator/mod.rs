@@ -401,7 +401,7 @@ pub fn prompt_tokens(endpoint: Endpoint, body: &serde_json::Value, raw: u64) -> 
             .map_or(0, Vec::len) as u64
     };
     let messages = match endpoint {
-        Endpoint::ChatV2 => len("messages"),
+        Endpoint::ChatV2 | Endpoint::CompatChatCompletions => len("messages"),
         Endpoint::ChatV1 => {
             len("chat_history")
                 + u64::from(body.get("message").is_some())

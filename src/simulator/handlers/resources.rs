@@ -105,6 +105,8 @@ pub(super) fn serves(endpoint: Endpoint) -> bool {
             | Endpoint::Tokenize
             | Endpoint::Models
             | Endpoint::CheckApiKey
+            | Endpoint::CompatChatCompletions
+            | Endpoint::CompatEmbeddings
             | Endpoint::Other
     )
 }
@@ -186,7 +188,10 @@ pub(super) fn handle(
         (E::Generate, "POST") => generate(shared, body),
         (E::Classify, "POST") => classify(body),
         (E::Detokenize, "POST") => detokenize(body),
-        (E::AudioTranscriptions, "POST") => transcribe(shared, headers, body),
+        // The compatibility API's transcription answers `{"text"}` too (OpenAI's `json` response format).
+        (E::AudioTranscriptions | E::CompatAudioTranscriptions, "POST") => {
+            transcribe(shared, headers, body)
+        }
 
         (E::Batches, "GET") => {
             ok(json!({"batches": store.list(Kind::Batch), "next_page_token": ""}))

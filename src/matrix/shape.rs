@@ -6,7 +6,8 @@
 //! results (v2 tool messages' content and document parts, legacy `tool_results`; v1 `tool_results` and
 //! `chat_history` tool results, outputs only), documents (v2 and v1 `documents`; every string but `id`), v1
 //! `preamble`, `chat_history` messages and `message`, generate's `prompt`, embed `texts` and the text parts of
-//! `inputs`, rerank `documents` (strings or objects). Tool definitions, tool call arguments (JSON), tool plans,
+//! `inputs`, rerank `documents` (strings or objects), and the compatibility API's chat `messages` (as v2's) and
+//! embeddings `input` (a string, or a list whose items are dropped first). Tool definitions, tool call arguments (JSON), tool plans,
 //! the rerank query and images stay as they are.
 //!
 //! Shrinking cuts the largest texts first (a common cap: texts shorter than the cap keep their length), never
@@ -225,6 +226,18 @@ impl Finder<'_> {
                 (_, None) => {}
             }
         }
+        // The compatibility API's embeddings: `input`, a string or a list of strings.
+        match (endpoint, body.get("input")) {
+            (Endpoint::CompatEmbeddings, Some(t @ Value::String(_))) => {
+                self.text("/input".into(), t, "texts", None)
+            }
+            (Endpoint::CompatEmbeddings, Some(Value::Array(_))) => {
+                for (i, t) in Self::list(body, "input") {
+                    self.text(format!("/input/{i}"), t, "texts", Some(i));
+                }
+            }
+            _ => {}
+        }
         if matches!(endpoint, Endpoint::RerankV1 | Endpoint::RerankV2) {
             for (d, doc) in Self::list(body, "documents") {
                 self.all(&format!("/documents/{d}"), doc, "documents", Some(d));
@@ -306,7 +319,8 @@ impl Shaper {
             kinds: Vec::new(),
         };
         match endpoint {
-            Endpoint::ChatV2 => f.chat_v2(body),
+            // The compatibility API's messages are read as v2's: string content or text parts, tool messages.
+            Endpoint::ChatV2 | Endpoint::CompatChatCompletions => f.chat_v2(body),
             Endpoint::ChatV1 => f.chat_v1(body),
             Endpoint::Generate => {
                 if let Some(p) = body.get("prompt") {
@@ -344,6 +358,7 @@ impl Shaper {
                 }
             }
             Endpoint::RerankV1 | Endpoint::RerankV2 => ("documents", "documents"),
+            Endpoint::CompatEmbeddings => ("input", "texts"),
             _ => return None,
         };
         let list = body.get(k)?.as_array().filter(|a| a.len() > 1)?;
@@ -524,12 +539,19 @@ impl Shaper {
             }
         }
         if let Some(o) = body.as_object_mut() {
+            // The field the original uses: `max_tokens`, or the compatibility API's `max_completion_tokens`.
+            let field = if !o.contains_key("max_tokens") && o.contains_key("max_completion_tokens")
+            {
+                "max_completion_tokens"
+            } else {
+                "max_tokens"
+            };
             match max_tokens {
                 Some(m) => {
-                    o.insert("max_tokens".into(), Value::from(m));
+                    o.insert(field.into(), Value::from(m));
                 }
                 None => {
-                    o.remove("max_tokens");
+                    o.remove(field);
                 }
             }
         }
@@ -678,6 +700,51 @@ mod tests {
         let s = Shaper::new(Endpoint::EmbedV2, &e, Some(t));
         assert_eq!(s.axis_name(), "texts");
         assert_eq!(s.slots[0].pointer, "/inputs/0/content/0/text");
+    }
+
+    #[test]
+    fn compat_bodies_vary_messages_input_and_max_completion_tokens() {
+        let t = sim();
+        let big = tokenizer::grow_to_tokens(&t, "Night shift logs, line by line. ", 800);
+        let chat = json!({"model": "command-a-03-2025", "max_completion_tokens": 100, "messages": [
+            {"role": "developer", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": big}]}]});
+        let e = Endpoint::CompatChatCompletions;
+        let s = Shaper::new(e, &chat, Some(t.clone()));
+        let pointers: Vec<&str> = s.slots.iter().map(|x| x.pointer.as_str()).collect();
+        assert_eq!(
+            pointers,
+            ["/messages/0/content", "/messages/1/content/0/text"]
+        );
+        assert_eq!(s.original_tokens(), tokenizer::count(&t, e, &chat));
+        let v = s.variant(200, Some(1));
+        assert_eq!(v.tokens, 200);
+        assert_eq!(v.tokens, tokenizer::count(&t, e, &v.body));
+        // The original's field keeps the value; no `max_tokens` is added beside it.
+        assert_eq!(v.body["max_completion_tokens"], 1);
+        assert!(v.body.get("max_tokens").is_none());
+        assert!(s
+            .variant(200, None)
+            .body
+            .get("max_completion_tokens")
+            .is_none());
+
+        let doc = "A long report on freight rates in the Baltic. ".repeat(20);
+        let per = tokenizer::count_text(&t, &doc);
+        let emb = json!({"model": "embed-v4.0", "input": [doc, doc, doc]});
+        let s = Shaper::new(Endpoint::CompatEmbeddings, &emb, Some(t.clone()));
+        assert_eq!(s.axis_name(), "texts");
+        let v = s.variant(2 * per, None);
+        assert_eq!((v.items, v.tokens), (Some(2), 2 * per));
+        let v = s.variant(per / 2, None);
+        assert_eq!((v.items, v.tokens), (Some(1), per / 2));
+        let one = json!({"model": "embed-v4.0", "input": doc});
+        let s = Shaper::new(Endpoint::CompatEmbeddings, &one, Some(t));
+        assert_eq!(
+            (s.axis_name(), s.slots[0].pointer.as_str()),
+            ("text", "/input")
+        );
+        assert_eq!(s.variant(10, None).tokens, 10);
     }
 
     #[test]

@@ -267,15 +267,15 @@ impl Tracking {
         }
     }
 
-    /// The API's `message` verbatim, else the body text.
+    /// The API's `message` verbatim (`error.message` in the compatibility API's OpenAI-shaped errors), else the
+    /// body text.
     fn http_message(&self, status: u16) -> String {
         let body = self.response_body();
-        if let Some(m) = body
-            .json()
-            .as_ref()
-            .and_then(|v| v.get("message"))
-            .and_then(|m| m.as_str())
-        {
+        if let Some(m) = body.json().as_ref().and_then(|v| {
+            v.get("message")
+                .or_else(|| v.pointer("/error/message"))
+                .and_then(|m| m.as_str())
+        }) {
             return m.to_string();
         }
         let text = body.text.trim();

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Node clients of the observe end-to-end tests (tests/node_clients.rs) into tests/node/node_modules:
-# the Cohere TypeScript SDK `cohere-ai` and the Vercel AI SDK (`ai` + `@ai-sdk/cohere`), at the versions pinned
+# Installs the Node clients of the observe end-to-end tests (tests/node_clients.rs, tests/compat.rs) into
+# tests/node/node_modules: the Cohere TypeScript SDK `cohere-ai`, the Vercel AI SDK (`ai` + `@ai-sdk/cohere`) and
+# the OpenAI SDK `openai` (6.x, the last major that runs on Node 20), for Cohere's compatibility API, at the versions pinned
 # in tests/node/package.json and package-lock.json, from the npm registry only (`npm ci`, no install scripts).
 # Idempotent: when node_modules was installed from the current lockfile it exits at once.
 #
@@ -45,9 +46,9 @@ fi
 
 # Check that every client resolves before declaring the install done.
 "$node" --input-type=module -e '
-for (const p of ["cohere-ai", "ai", "@ai-sdk/cohere"]) await import(p);
+for (const p of ["cohere-ai", "ai", "@ai-sdk/cohere", "openai"]) await import(p);
 ' || { echo "setup-node: the clients do not load from $dir/node_modules" >&2; exit 1; }
 echo "$want" >"$stamp"
 echo "setup-node: installed $("$node" -p '
 const v = (p) => JSON.parse(require("fs").readFileSync("node_modules/" + p + "/package.json")).version;
-["cohere-ai", "ai", "@ai-sdk/cohere"].map((p) => p + " " + v(p)).join(", ")') into tests/node/node_modules"
+["cohere-ai", "ai", "@ai-sdk/cohere", "openai"].map((p) => p + " " + v(p)).join(", ")') into tests/node/node_modules"

@@ -2,6 +2,7 @@
 mod architecture;
 mod cli;
 mod cli_surface;
+mod compat;
 mod curl_samples;
 mod diagnose;
 mod email;

@@ -24,7 +24,7 @@ use cohere_bundle::simulator::{SimConfig, SimRequest, Simulator, DEMO_KEY};
 use cohere_bundle::Endpoint;
 use serde_json::{json, Value};
 
-use super::util::{cli, envelope, exchange, summary, tempdir, write, Sim};
+use super::util::{self, cli, envelope, exchange, summary, tempdir, write, Sim};
 
 const MODEL: &str = "command-a-03-2025";
 const MISSING_MODEL: &str = "command-r-nonexistent";
@@ -242,6 +242,17 @@ fn node_openai_version() -> String {
 
 #[test]
 fn openai_node_sdk_on_the_compat_api_under_observe() {
+    observe_node_openai(false);
+}
+
+/// The docs' base URL (`https://api.cohere.ai/compatibility/v1`) left in the program: the preload sends the
+/// calls to the proxy with their path.
+#[test]
+fn openai_node_sdk_with_the_docs_base_url_under_observe() {
+    observe_node_openai(true);
+}
+
+fn observe_node_openai(default_host: bool) {
     let version = node_openai_version();
     let node = Command::new("node")
         .arg("--version")
@@ -250,7 +261,11 @@ fn openai_node_sdk_on_the_compat_api_under_observe() {
     let node = String::from_utf8_lossy(&node.stdout).trim().to_string();
     let command: Vec<std::ffi::OsString> =
         vec!["node".into(), node_dir().join("openai.mjs").into()];
-    let (ctx, s, requests) = observe(&command, &[("NODE_TEST_MODEL", MODEL)]);
+    let host = if default_host { "1" } else { "0" };
+    let (ctx, s, requests) = observe(
+        &command,
+        &[("NODE_TEST_MODEL", MODEL), ("NODE_TEST_DEFAULT_HOST", host)],
+    );
     let calls = client_requests(&requests);
     let on: Vec<(&str, Option<u16>)> = calls.iter().map(|r| (r.path.as_str(), r.status)).collect();
     assert_eq!(
@@ -680,6 +695,29 @@ fn a_replayed_compat_request_reaches_the_same_path() {
         "compatibility/v1/chat/completions"
     );
 
+    // A HAR export of a failing embeddings call, and the first bundle's recorded exchange (what observe and
+    // replay write), replayed in turn.
+    let har = json!({"log": {"entries": [{
+        "request": {"method": "POST", "url": format!("{}{EMBED_PATH}", sim.base_url()), "headers": [],
+                    "postData": {"mimeType": "application/json", "text": body.to_string()}},
+        "response": {"status": 500, "headers": [], "content": {"text": "{\"error\":{\"message\":\"boom\"}}"}}}]}});
+    let recorded = util::member(&dir.path().join("chat.zip"), "exchanges/001.json");
+    for (name, text) in [("session.har", har.to_string()), ("001.json", recorded)] {
+        let req = write(dir.path(), name, text);
+        let zip = dir.path().join(format!("{name}.zip"));
+        cli(dir.path())
+            .env("CO_API_KEY", DEMO_KEY)
+            .args(["replay", "--base-url", &sim.base_url(), "--out"])
+            .arg(&zip)
+            .arg(&req)
+            .run()
+            .success();
+        assert!(summary(&zip)["endpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with("compatibility/v1/"));
+    }
+
     // The replays (the rest are the tool's own look-ups of the model and its tokenizer).
     let sent: Vec<String> = sim
         .requests()
@@ -689,7 +727,7 @@ fn a_replayed_compat_request_reaches_the_same_path() {
         .collect();
     assert_eq!(
         sent,
-        [CHAT_PATH, EMBED_PATH, CHAT_PATH],
+        [CHAT_PATH, EMBED_PATH, CHAT_PATH, EMBED_PATH, CHAT_PATH],
         "every replay went to its own path"
     );
 }

@@ -2,16 +2,19 @@
 // (tests/compat.rs): a chat completion with an unknown model (404), one with `n: 2`, which the compatibility
 // API does not support (400), and a streaming chat completion read to its end.
 //
-// Usage: CO_API_URL=... CO_API_KEY=... node openai.mjs
+// Usage: CO_API_URL=... CO_API_KEY=... [NODE_TEST_DEFAULT_HOST=1] node openai.mjs
 // The base URL is the proxy plus `/compatibility/v1`, as Cohere's docs write
 // `baseURL: "https://api.cohere.ai/compatibility/v1"`. Retries are left at the SDK's defaults (404 and 400 are
 // not retried).
 import { readFileSync } from 'node:fs';
 import OpenAI from 'openai';
-import { MISSING_MODEL, MODEL, apiKey, apiUrl } from './common.mjs';
+import { MISSING_MODEL, MODEL, apiKey, apiUrl, defaultHost } from './common.mjs';
 
 const SDK_VERSION = JSON.parse(readFileSync(new URL('package.json', import.meta.resolve('openai')))).version;
-const client = new OpenAI({ baseURL: `${apiUrl()}/compatibility/v1`, apiKey: apiKey() });
+// With NODE_TEST_DEFAULT_HOST=1 the base URL is the docs' own, as in an unchanged program: observe's preload
+// must send the requests to the proxy, path kept.
+const baseURL = defaultHost() ? 'https://api.cohere.ai/compatibility/v1' : `${apiUrl()}/compatibility/v1`;
+const client = new OpenAI({ baseURL, apiKey: apiKey() });
 const messages = [
   { role: 'developer', content: 'Be brief.' },
   { role: 'user', content: 'hello there' },

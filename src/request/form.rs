@@ -40,6 +40,104 @@ use crate::error::{Error, Result};
 /// Example: [`crate::request::form`].
 pub const FILE_KEY: &str = "@file";
 
+/// The key of a file part's content, base64, when the form was read from a recorded body (an observed exchange,
+/// a HAR entry) rather than named on a command line: there is no file to read, the bytes are in the request.
+///
+/// Example: [`from_multipart`].
+pub const DATA_KEY: &str = "@data";
+
+/// The form (see the module docs) of a recorded `multipart/form-data` body, with the `Content-Type` it was sent
+/// with (its `boundary`): a text part as its string, a file part (one with a `filename`) as
+/// `{"@data": base64, "filename", "type"}`. `None` when the content type has no boundary or the body holds no
+/// part.
+///
+/// ```
+/// use cohere_bundle::request::form::{from_multipart, DATA_KEY};
+/// let body = b"--xyz\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\ncohere-transcribe-03-2026\r\n\
+///     --xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\nContent-Type: audio/wav\r\n\r\nRIFF\r\n--xyz--\r\n";
+/// let form = from_multipart("multipart/form-data; boundary=xyz", body).unwrap();
+/// assert_eq!(form["model"], "cohere-transcribe-03-2026");
+/// assert_eq!((form["file"][DATA_KEY].as_str(), form["file"]["filename"].as_str()), (Some("UklGRg=="), Some("a.wav")));
+/// ```
+pub fn from_multipart(content_type: &str, body: &[u8]) -> Option<Value> {
+    use base64::Engine;
+    let boundary = content_type.split(';').find_map(|p| {
+        let (k, v) = p.trim().split_once('=')?;
+        k.eq_ignore_ascii_case("boundary")
+            .then(|| v.trim().trim_matches('"').to_string())
+    })?;
+    let delimiter = format!("--{boundary}");
+    let mut form = Map::new();
+    for chunk in split_bytes(body, delimiter.as_bytes()).into_iter().skip(1) {
+        if chunk.starts_with(b"--") {
+            break;
+        }
+        let chunk = chunk.strip_prefix(b"\r\n").unwrap_or(chunk);
+        let chunk = chunk.strip_suffix(b"\r\n").unwrap_or(chunk);
+        let Some(at) = memchr::memmem::find(chunk, b"\r\n\r\n") else {
+            continue;
+        };
+        let (head, content) = (String::from_utf8_lossy(&chunk[..at]), &chunk[at + 4..]);
+        let param = |name: &str| -> Option<String> {
+            let line = head
+                .lines()
+                .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))?;
+            line.split(';').find_map(|p| {
+                let (k, v) = p.trim().split_once('=')?;
+                (k == name).then(|| v.trim_matches('"').to_string())
+            })
+        };
+        let Some(name) = param("name") else { continue };
+        let value = match param("filename") {
+            Some(filename) => {
+                let mut part = Map::new();
+                let data = base64::engine::general_purpose::STANDARD.encode(content);
+                part.insert(DATA_KEY.into(), Value::String(data));
+                part.insert("filename".into(), Value::String(filename));
+                let ty = head.lines().find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.trim()
+                        .eq_ignore_ascii_case("content-type")
+                        .then(|| v.trim().to_string())
+                });
+                if let Some(ty) = ty {
+                    part.insert("type".into(), Value::String(ty));
+                }
+                Value::Object(part)
+            }
+            None => Value::String(String::from_utf8_lossy(content).into_owned()),
+        };
+        add_part(&mut form, &name, value);
+    }
+    (!form.is_empty()).then_some(Value::Object(form))
+}
+
+/// `hay` split at every occurrence of `sep`.
+fn split_bytes<'a>(hay: &'a [u8], sep: &[u8]) -> Vec<&'a [u8]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in memchr::memmem::find_iter(hay, sep) {
+        out.push(&hay[start..i]);
+        start = i + sep.len();
+    }
+    out.push(&hay[start..]);
+    out
+}
+
+/// Adds a part to a form: a name given twice gives a list.
+fn add_part(form: &mut Map<String, Value>, field: &str, value: Value) {
+    match form.get_mut(field) {
+        None => {
+            form.insert(field.to_string(), value);
+        }
+        Some(Value::Array(items)) => items.push(value),
+        Some(first) => {
+            let first = first.take();
+            form.insert(field.to_string(), Value::Array(vec![first, value]));
+        }
+    }
+}
+
 /// The form of curl `-F` arguments as a body (see the module docs). A file part's file must exist; `<file`
 /// content is read now, as curl reads it.
 pub(super) fn form_body(name: &str, specs: &[FormSpec]) -> Result<Value> {
@@ -76,16 +174,7 @@ pub(super) fn form_body(name: &str, specs: &[FormSpec]) -> Result<Value> {
         } else {
             Value::String(content.to_string())
         };
-        match form.get_mut(field) {
-            None => {
-                form.insert(field.to_string(), value);
-            }
-            Some(Value::Array(items)) => items.push(value),
-            Some(first) => {
-                let first = first.take();
-                form.insert(field.to_string(), Value::Array(vec![first, value]));
-            }
-        }
+        add_part(&mut form, field, value);
     }
     Ok(Value::Object(form))
 }
@@ -137,7 +226,8 @@ pub fn is_form(request: &CapturedRequest) -> bool {
 }
 
 /// The `multipart/form-data` body of a form request and its `Content-Type` (with the boundary); `None` for any
-/// other request. File parts are read now; a file that cannot be read any more is sent empty.
+/// other request. File parts are read now; a file that cannot be read any more is sent empty. A part read from a
+/// recorded body ([`from_multipart`]) is sent with its bytes.
 ///
 /// Example: [`crate::request::form`].
 pub fn multipart(request: &CapturedRequest) -> Option<(String, Vec<u8>)> {
@@ -158,22 +248,8 @@ pub fn multipart(request: &CapturedRequest) -> Option<(String, Vec<u8>)> {
         for part in parts {
             out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
             let name = quote(name);
-            match part.get(FILE_KEY).and_then(Value::as_str) {
-                Some(path) => {
-                    let filename = part
-                        .get("filename")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                        .unwrap_or_else(|| {
-                            std::path::Path::new(path)
-                                .file_name()
-                                .map(|f| f.to_string_lossy().into_owned())
-                                .unwrap_or_else(|| path.to_string())
-                        });
-                    let ty = part
-                        .get("type")
-                        .and_then(Value::as_str)
-                        .unwrap_or_else(|| content_type_of(path));
+            match file_part(part) {
+                Some((filename, ty, bytes)) => {
                     out.extend_from_slice(
                         format!(
                             "Content-Disposition: form-data; name=\"{name}\"; filename=\"{}\"\r\nContent-Type: {ty}\r\n\r\n",
@@ -181,7 +257,7 @@ pub fn multipart(request: &CapturedRequest) -> Option<(String, Vec<u8>)> {
                         )
                         .as_bytes(),
                     );
-                    out.extend_from_slice(&std::fs::read(path).unwrap_or_default());
+                    out.extend_from_slice(&bytes);
                 }
                 None => {
                     let text = match part {
@@ -199,6 +275,32 @@ pub fn multipart(request: &CapturedRequest) -> Option<(String, Vec<u8>)> {
     }
     out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     Some((format!("multipart/form-data; boundary={boundary}"), out))
+}
+
+/// A file part's file name, content type and bytes: read from its file now (`@file`), or decoded from the
+/// recorded body (`@data`). `None` for a text part.
+fn file_part(part: &Value) -> Option<(String, String, Vec<u8>)> {
+    use base64::Engine;
+    let given = |k: &str| part.get(k).and_then(Value::as_str).map(str::to_string);
+    // The name the content type is guessed from: the path, as curl does, else the recorded file name.
+    let (name_from, bytes) = if let Some(path) = part.get(FILE_KEY).and_then(Value::as_str) {
+        (path.to_string(), std::fs::read(path).unwrap_or_default())
+    } else {
+        let data = part.get(DATA_KEY).and_then(Value::as_str)?;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(data);
+        (
+            given("filename").unwrap_or_else(|| "file".into()),
+            bytes.unwrap_or_default(),
+        )
+    };
+    let filename = given("filename").unwrap_or_else(|| {
+        std::path::Path::new(&name_from)
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| name_from.clone())
+    });
+    let ty = given("type").unwrap_or_else(|| content_type_of(&name_from).to_string());
+    Some((filename, ty, bytes))
 }
 
 /// A name for a quoted header parameter, as browsers write it.

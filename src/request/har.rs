@@ -127,6 +127,41 @@ pub(super) fn parse(
     build(name, chosen, opts)
 }
 
+/// A HAR entry's request body (`postData`): JSON text, or a multipart form (a transcription, a dataset upload)
+/// read back into its parts so that it replays; its `Content-Type` is added to `headers` from `mimeType` when the
+/// headers lack it.
+fn har_body(
+    name: &str,
+    what: &str,
+    post: Option<&Value>,
+    headers: &mut Vec<Header>,
+) -> Result<Option<Value>> {
+    let post_text = post
+        .and_then(|p| p.get("text"))
+        .and_then(|t| t.as_str())
+        .unwrap_or("");
+    let mime = post
+        .and_then(|p| p.get("mimeType"))
+        .and_then(|m| m.as_str());
+    let multipart = crate::exchange::header(headers, "content-type")
+        .or(mime)
+        .filter(|ct| {
+            ct.trim()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        })
+        .map(str::to_string);
+    match multipart {
+        Some(ct) if !post_text.is_empty() => {
+            if crate::exchange::header(headers, "content-type").is_none() {
+                headers.push(Header::new("Content-Type", ct.clone()));
+            }
+            super::recorded_form(name, &ct, post_text.as_bytes()).map(Some)
+        }
+        _ => super::body_from_text(name, &format!("{what}'s request body"), post_text),
+    }
+}
+
 fn build(name: &str, c: &Candidate, opts: &ParseOptions) -> Result<CapturedRequest> {
     let what = format!("HAR entry {}", c.index);
     let req = c.entry.get("request").and_then(|r| r.as_object());
@@ -136,13 +171,13 @@ fn build(name: &str, c: &Candidate, opts: &ParseOptions) -> Result<CapturedReque
         .map(|m| m.trim().to_ascii_uppercase())
         .filter(|m| !m.is_empty())
         .unwrap_or_else(|| "GET".into());
-    let headers = har_headers(req.and_then(|r| r.get("headers")));
-    let post_text = req
-        .and_then(|r| r.get("postData"))
-        .and_then(|p| p.get("text"))
-        .and_then(|t| t.as_str())
-        .unwrap_or("");
-    let body = super::body_from_text(name, &format!("{what}'s request body"), post_text)?;
+    let mut headers = har_headers(req.and_then(|r| r.get("headers")));
+    let body = har_body(
+        name,
+        &what,
+        req.and_then(|r| r.get("postData")),
+        &mut headers,
+    )?;
     let hint = opts.endpoint.or_else(|| {
         Some(Endpoint::from_path(&super::url_path(c.url))).filter(|e| *e != Endpoint::Other)
     });

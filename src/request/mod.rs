@@ -785,6 +785,77 @@ fn is_recorded_body(o: &serde_json::Map<String, serde_json::Value>) -> bool {
             .all(|k| matches!(k.as_str(), "text" | "encoding" | "size" | "truncated"))
 }
 
+/// The `Content-Type` of a multipart form request, if the headers say it is one.
+fn multipart_type(headers: &[Header]) -> Option<&str> {
+    crate::exchange::header(headers, "content-type").filter(|v| {
+        v.trim()
+            .to_ascii_lowercase()
+            .starts_with("multipart/form-data")
+    })
+}
+
+/// The form of a recorded `multipart/form-data` body ([`form::from_multipart`]), or an error naming the input.
+pub(crate) fn recorded_form(
+    name: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> Result<serde_json::Value> {
+    form::from_multipart(content_type, bytes).ok_or_else(|| {
+        Error::input(
+            name,
+            "the multipart/form-data body has no part that its Content-Type's boundary delimits",
+        )
+    })
+}
+
+/// An envelope's body: a JSON object, JSON text, or a recorded body (`{"text", "encoding", "size"}`), which may
+/// be a `multipart/form-data` form (read back into its parts, file contents included, so that it replays).
+fn envelope_body(
+    name: &str,
+    body: Option<&serde_json::Value>,
+    headers: &[Header],
+) -> Result<Option<serde_json::Value>> {
+    use serde_json::Value;
+    let multipart = multipart_type(headers);
+    Ok(match body {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => match multipart {
+            Some(ct) => Some(recorded_form(name, ct, s.as_bytes())?),
+            None => body_from_text(name, "the envelope's body", s)?,
+        },
+        Some(Value::Object(o)) if is_recorded_body(o) => {
+            let recorded: crate::exchange::Body = serde_json::from_value(Value::Object(o.clone()))
+                .map_err(|e| Error::input(name, format!("the recorded body is malformed: {e}")))?;
+            let bytes = match recorded.encoding {
+                crate::exchange::BodyEncoding::Utf8 => recorded.text.clone().into_bytes(),
+                crate::exchange::BodyEncoding::Base64 => {
+                    use base64::Engine;
+                    base64::engine::general_purpose::STANDARD
+                        .decode(recorded.text.as_bytes())
+                        .map_err(|_| Error::input(name, "the recorded body is not valid base64"))?
+                }
+            };
+            if let Some(ct) = multipart {
+                if recorded.truncated {
+                    return Err(Error::input(
+                        name,
+                        format!(
+                            "the recorded multipart/form-data body was cut at {} of its {} bytes: the form cannot be replayed whole",
+                            bytes.len(),
+                            recorded.size
+                        ),
+                    ));
+                }
+                return Ok(Some(recorded_form(name, ct, &bytes)?));
+            }
+            let text = String::from_utf8(bytes)
+                .map_err(|_| Error::input(name, "the recorded body is binary, not JSON"))?;
+            body_from_text(name, "the recorded body", &text)?
+        }
+        Some(v) => Some(check_object(name, "the envelope's body", v.clone())?),
+    })
+}
+
 fn from_envelope(
     name: &str,
     obj: &serde_json::Map<String, serde_json::Value>,
@@ -797,27 +868,7 @@ fn from_envelope(
         .unwrap_or_default()
         .to_string();
     let headers = headers_from_json(name, obj.get("headers").unwrap_or(&Value::Null))?;
-    let body = match obj.get("body") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => body_from_text(name, "the envelope's body", s)?,
-        Some(Value::Object(o)) if is_recorded_body(o) => {
-            let recorded: crate::exchange::Body = serde_json::from_value(Value::Object(o.clone()))
-                .map_err(|e| Error::input(name, format!("the recorded body is malformed: {e}")))?;
-            let text = match recorded.encoding {
-                crate::exchange::BodyEncoding::Utf8 => recorded.text,
-                crate::exchange::BodyEncoding::Base64 => {
-                    use base64::Engine;
-                    let bytes = base64::engine::general_purpose::STANDARD
-                        .decode(recorded.text.as_bytes())
-                        .map_err(|_| Error::input(name, "the recorded body is not valid base64"))?;
-                    String::from_utf8(bytes)
-                        .map_err(|_| Error::input(name, "the recorded body is binary, not JSON"))?
-                }
-            };
-            body_from_text(name, "the recorded body", &text)?
-        }
-        Some(v) => Some(check_object(name, "the envelope's body", v.clone())?),
-    };
+    let body = envelope_body(name, obj.get("body"), &headers)?;
     let method = match obj.get("method") {
         Some(Value::String(m)) if !m.trim().is_empty() => m.trim().to_ascii_uppercase(),
         None | Some(Value::Null) | Some(Value::String(_)) => {

@@ -910,3 +910,131 @@ async fn the_sweep_drops_compat_embeddings_inputs() {
         r.conclusion
     );
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Transcriptions: a multipart form replays from every capture
+
+/// A program that posts a transcription form (a binary "audio" file) to `$CO_API_URL/v2/audio/transcriptions`,
+/// which the simulator fails with a 500.
+const POST_FORM: &str = r#"
+import os, urllib.request, urllib.error
+b = "----formboundary7MA4YWxk"
+audio = b"RIFF\xff\xfe\x00\x01WAVEfmt audio-bytes"
+parts = [("model", None, b"cohere-transcribe-03-2026"), ("language", None, b"en"), ("file", "clip.wav", audio)]
+body = b""
+for name, filename, content in parts:
+    disp = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+    body += f"--{b}\r\nContent-Disposition: {disp}\r\n".encode()
+    body += (b"Content-Type: audio/wav\r\n" if filename else b"") + b"\r\n" + content + b"\r\n"
+body += f"--{b}--\r\n".encode()
+req = urllib.request.Request(os.environ["CO_API_URL"] + "/v2/audio/transcriptions", data=body, method="POST", headers={
+    "Authorization": "Bearer " + os.environ["CO_API_KEY"], "x-simulate": "server-error",
+    "Content-Type": "multipart/form-data; boundary=" + b})
+try:
+    urllib.request.urlopen(req)
+except urllib.error.HTTPError as e:
+    assert e.code == 500, e.code
+"#;
+
+#[test]
+fn an_observed_transcription_form_replays_with_its_file() {
+    let sim = Sim::default_config();
+    let dir = tempdir();
+    let zip = dir.path().join("observed.zip");
+    let run = cli(dir.path())
+        .env("CO_API_KEY", DEMO_KEY)
+        .args(["observe", "--upstream", &sim.base_url(), "--out"])
+        .arg(&zip)
+        .args(["--", "python3", "-c", POST_FORM])
+        .run();
+    assert_eq!(run.code, 0, "{}\n{}", run.stderr, run.stdout);
+    assert_eq!(summary(&zip)["endpoint"], "v2/audio/transcriptions");
+    // The bundle's recorded exchange, replayed: the form goes out again, file bytes and all.
+    let recorded = write(
+        dir.path(),
+        "001.json",
+        util::member(&zip, "exchanges/001.json"),
+    );
+    let out = dir.path().join("replayed.zip");
+    cli(dir.path())
+        .env("CO_API_KEY", DEMO_KEY)
+        .args(["replay", "--base-url", &sim.base_url(), "--out"])
+        .arg(&out)
+        .arg(&recorded)
+        .run()
+        .success();
+    let forms: Vec<SimRequest> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v2/audio/transcriptions")
+        .collect();
+    assert_eq!(forms.len(), 2, "observed, then replayed");
+    let replayed = &forms[1];
+    let ct = replayed.header("content-type").unwrap_or("");
+    assert!(ct.starts_with("multipart/form-data; boundary="), "{ct}");
+    for needle in [
+        "name=\"model\"\r\n\r\ncohere-transcribe-03-2026\r\n",
+        "name=\"language\"\r\n\r\nen\r\n",
+        "name=\"file\"; filename=\"clip.wav\"\r\nContent-Type: audio/wav\r\n\r\nRIFF",
+        "WAVEfmt audio-bytes\r\n",
+    ] {
+        assert!(
+            replayed.body.contains(needle),
+            "{needle:?} in {:?}",
+            replayed.body
+        );
+    }
+    let s = summary(&out);
+    assert_eq!(
+        (&s["endpoint"], &s["status"]),
+        (&json!("v2/audio/transcriptions"), &json!(500)),
+        "{s:#}"
+    );
+    assert_eq!(s["model"], "cohere-transcribe-03-2026", "{s:#}");
+}
+
+#[test]
+fn a_har_transcription_form_is_read_into_its_parts() {
+    let form = "--xyz\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\ncohere-transcribe-03-2026\r\n--xyz\r\nContent-Disposition: form-data; name=\"language\"\r\n\r\nen\r\n--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\nContent-Type: audio/wav\r\n\r\nRIFF-audio\r\n--xyz--\r\n";
+    let har = json!({"log": {"entries": [{
+        "request": {"method": "POST", "url": "https://api.cohere.com/compatibility/v1/audio/transcriptions",
+                    "headers": [{"name": "Authorization", "value": "Bearer k"}],
+                    "postData": {"mimeType": "multipart/form-data; boundary=xyz", "text": form}},
+        "response": {"status": 400, "headers": [], "content": {"text": "{\"error\":{\"message\":\"bad\"}}"}}}]}});
+    let r = cohere_bundle::request::parse_request(
+        "s.har",
+        har.to_string().as_bytes(),
+        &cohere_bundle::request::ParseOptions::default(),
+    )
+    .expect("parses");
+    assert_eq!(r.endpoint, Endpoint::CompatAudioTranscriptions);
+    assert_eq!(r.model(), Some("cohere-transcribe-03-2026"));
+    assert_eq!(r.body["file"]["filename"], "a.wav");
+    let p = cohere_bundle::pipeline::prepare_replay(&r, "http://h");
+    assert_eq!(p.url, "http://h/compatibility/v1/audio/transcriptions");
+    let body = String::from_utf8(p.body).unwrap();
+    assert!(
+        body.contains("filename=\"a.wav\"\r\nContent-Type: audio/wav\r\n\r\nRIFF-audio\r\n"),
+        "{body}"
+    );
+    assert!(body.contains("name=\"language\"\r\n\r\nen\r\n"), "{body}");
+}
+
+#[test]
+fn a_recorded_form_cut_at_the_body_cap_is_refused_with_the_reason() {
+    let env = json!({"request": {
+        "method": "POST", "url": "http://127.0.0.1:9/v2/audio/transcriptions",
+        "headers": [{"name": "content-type", "value": "multipart/form-data; boundary=xyz"}],
+        "body": {"text": "--xyz\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nm\r\n--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\nRIFF",
+                 "encoding": "utf8", "size": 2_000_000, "truncated": true}},
+        "response": null});
+    let e = cohere_bundle::request::parse_request(
+        "001.json",
+        env.to_string().as_bytes(),
+        &cohere_bundle::request::ParseOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("cut at") && e.contains("2000000 bytes"), "{e}");
+    assert!(!e.contains('\n'), "{e}");
+}

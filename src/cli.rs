@@ -75,7 +75,8 @@ enum Command {
 struct ReplayArgs {
     /// The request file: a JSON body, {"method","url","headers","body"}, a HAR file, or a curl command line.
     request: PathBuf,
-    /// The endpoint of a bare JSON body (e.g. v2/chat, v1/chat, v2/embed, v2/rerank); inferred when omitted.
+    /// The endpoint of a bare JSON body (e.g. v2/chat, v1/chat, v2/embed, v2/rerank,
+    /// compatibility/v1/chat/completions); inferred when omitted.
     #[arg(long, value_parser = parse_endpoint)]
     endpoint: Option<Endpoint>,
     /// Which failing HAR entry to take (0 = the first failing one).

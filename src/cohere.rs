@@ -460,9 +460,11 @@ impl Endpoint {
     }
 }
 
-/// Fields of a chat body that only OpenAI's Chat Completions API has (v2 chat writes `stop_sequences`, `p`,
-/// `thinking`; it has none of these). From OpenAI's chat completions reference and the compatibility API's
-/// lists of supported and unsupported parameters (`../shared/cohere-docs/v2/text-generation/compatibility-api.mdx`).
+/// Fields of a chat body that only OpenAI's Chat Completions API has: v2 chat has none of them (its request
+/// schema in `../shared/cohere-openapi/openapi.yaml` writes `stop_sequences` and `p`). Most are in the
+/// compatibility API's lists of supported and unsupported parameters
+/// (`../shared/cohere-docs/v2/text-generation/compatibility-api.mdx`); `max_completion_tokens`, `stream_options`,
+/// `user`, `functions` and `function_call` are OpenAI's parameters that the OpenAI SDKs send.
 const OPENAI_ONLY_CHAT_FIELDS: &[&str] = &[
     "max_completion_tokens",
     "n",

@@ -38,7 +38,8 @@ const UNSUPPORTED_CHAT: &[&str] = &[
 /// Embeddings parameters the docs list as not supported by the compatibility API.
 const UNSUPPORTED_EMBEDDINGS: &[&str] = &["dimensions", "user"];
 
-/// The OpenAI-shaped error body of a rejection: `type` and `code` from the status, as OpenAI's API gives them.
+/// The OpenAI-shaped error body of a rejection: `type` and `code` from the status, in OpenAI's vocabulary (the
+/// simulator's choice: Cohere's docs do not show the compatibility API's error bodies).
 pub(super) fn error_body(status: u16, message: &str) -> Value {
     let (kind, code) = match status {
         401 => ("authentication_error", Some("invalid_api_key")),

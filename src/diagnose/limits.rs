@@ -226,6 +226,6 @@ fn longest_estimate(k: &Known, list: Option<&Vec<serde_json::Value>>) -> Option<
         }
     };
     let longest = list?.iter().map(text).max()? as u64;
-    let chars = (k.seq_len.chars as u64).max(1);
+    let chars = k.seq_len.chars.max(1);
     Some(tokens * longest / chars)
 }

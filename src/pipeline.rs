@@ -803,8 +803,40 @@ fn scrubber_for(capture: &Capture, bo: &BundleOptions) -> Scrubber {
     })
 }
 
-/// The request and the exchanges as the bundle holds them: credentials in structured headers masked before
-/// anything is serialised, and with `redact_content`, prompt, document and completion text taken out.
+/// How much of each log's end the bundle learns secrets from ([`learnt_scrubber`]).
+const LEARN_FROM_LOG: u64 = 8 << 20;
+
+/// The bundle's one scrubber: [`scrubber_for`]'s secrets, and every value that the structure (or a
+/// high-confidence pattern) finds in the capture's headers, form fields, query parameters and bodies and in
+/// the logs, known by value for every member ([`crate::scrub::learn`]).
+fn learnt_scrubber(
+    capture: &Capture,
+    bo: &BundleOptions,
+    logs: &crate::logs::PreparedLogs,
+) -> Scrubber {
+    let given = scrubber_for(capture, bo);
+    let mut found = Vec::new();
+    let json = |v: &dyn erased::Json| v.to_json();
+    given.discover_headers(&capture.request.headers, &mut found);
+    given.discover(json(&capture.request).as_bytes(), &mut found);
+    for e in &capture.exchanges {
+        given.discover_headers(&e.request.headers, &mut found);
+        if let Some(r) = &e.response {
+            given.discover_headers(&r.headers, &mut found);
+        }
+        given.discover(json(e).as_bytes(), &mut found);
+    }
+    for p in &logs.paths {
+        // The newest part of each log, where the failure is: values further back are still redacted where the
+        // structure finds them, and the write stays one pass over a large log.
+        let _ = given.discover_reader(log_tail(p, LEARN_FROM_LOG).as_bytes(), &mut found);
+    }
+    given.learn(found)
+}
+
+/// The request and the exchanges as the bundle holds them, masked once by the bundle's scrubber before anything
+/// is rendered: credential headers, URLs (query parameters, userinfo) and bodies (form fields included), every
+/// masking counted for `redactions.json`; with `redact_content`, prompt, document and completion text taken out.
 fn masked(
     capture: &Capture,
     scrubber: &Scrubber,
@@ -815,12 +847,19 @@ fn masked(
     for e in &mut exchanges {
         let name = member(e);
         scrubber.mask_headers(&name, &mut e.request.headers);
+        e.request.url = scrubber.scrub_str(&name, &e.request.url);
+        mask_body(scrubber, &name, &mut e.request.body);
         if let Some(r) = &mut e.response {
             scrubber.mask_headers(&name, &mut r.headers);
+            mask_body(scrubber, &name, &mut r.body);
         }
     }
     let mut request = capture.request.clone();
     scrubber.mask_headers("request.json", &mut request.headers);
+    if let Some(u) = &request.url {
+        request.url = Some(scrubber.scrub_str("request.json", u));
+    }
+    request.body = mask_json(scrubber, "request.json", &request.body);
     if redact_content {
         let ep = request.endpoint;
         scrubber.redact_content_in("request.json", ep, &mut request.body);
@@ -833,6 +872,36 @@ fn masked(
         }
     }
     (request, exchanges)
+}
+
+/// A recorded body scrubbed (a body that is not UTF-8 is left to the member's scrub and the final check).
+fn mask_body(scrubber: &Scrubber, member: &str, body: &mut Body) {
+    if body.encoding == crate::exchange::BodyEncoding::Utf8 {
+        body.text = scrubber.scrub_str(member, &body.text);
+    }
+}
+
+/// A JSON value scrubbed as the text it is written as (keys and values together, so a value is found by the
+/// key beside it); each string alone when that text does not parse back.
+fn mask_json(scrubber: &Scrubber, member: &str, v: &serde_json::Value) -> serde_json::Value {
+    let text = serde_json::to_string_pretty(v).unwrap_or_default();
+    let clean = scrubber.scrub_str(member, &text);
+    if clean == text {
+        return v.clone();
+    }
+    serde_json::from_str(&clean).unwrap_or_else(|_| {
+        fn walk(s: &Scrubber, m: &str, v: &mut serde_json::Value) {
+            match v {
+                serde_json::Value::String(t) => *t = s.scrub_str(m, t),
+                serde_json::Value::Array(a) => a.iter_mut().for_each(|x| walk(s, m, x)),
+                serde_json::Value::Object(o) => o.values_mut().for_each(|x| walk(s, m, x)),
+                _ => {}
+            }
+        }
+        let mut v = v.clone();
+        walk(scrubber, member, &mut v);
+        v
+    })
 }
 
 /// Everything the bundle's members are rendered from. [`Members::render`] renders them for one size-budget
@@ -941,7 +1010,7 @@ async fn write_prepared(
     logs: crate::logs::PreparedLogs,
     cache: &TokenizerCache,
 ) -> Result<Outcome> {
-    let scrubber = scrubber_for(&capture, bo);
+    let scrubber = learnt_scrubber(&capture, bo, &logs);
     let gathered = gather::measure(&capture, cache).await;
     let names = log_names(&bo.logs);
     let found = read_logs(&logs, &names);
@@ -1026,7 +1095,7 @@ fn draft_email(
     html: &str,
     bo: &BundleOptions,
 ) -> Result<PathBuf> {
-    let again = Scrubber::new(scrubber.options().clone());
+    let again = scrubber.fork();
     let body = again.scrub_str("report.md", report);
     let html = again.scrub_str("report.html", html);
     crate::email::write_eml(

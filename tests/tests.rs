@@ -4,6 +4,7 @@ mod cli;
 mod cli_surface;
 mod curl_samples;
 mod diagnose;
+mod edges;
 mod email;
 mod evidence;
 mod fault;

@@ -1,0 +1,192 @@
+//! Nothing secret leaves, nothing hostile gets through, no evidence is lost (issue 20): one masking pass for
+//! the whole bundle, minimal redaction, credentials that stay with their host, a terminal that only shows
+//! text. Every server here is a fault server on 127.0.0.1 that the test starts and stops.
+
+use serde_json::json;
+
+use super::fault::{response, FaultServer};
+use super::util;
+
+/// A production-looking key that only these tests use.
+const KEY: &str = "Vb6Nm5Qw4Er3Ty2Ui1Op0As9Df8Gh7Jk6Lz5Xc4V";
+
+fn chat() -> serde_json::Value {
+    json!({"model": "command-r-08-2024", "messages": [{"role": "user", "content": "hi"}]})
+}
+
+/// A server that answers every request with a 400 error naming `message`.
+fn failing(message: &str) -> FaultServer {
+    let body = json!({"id": "a1b2c3d4", "message": message}).to_string();
+    FaultServer::fixed(response(
+        "400 Bad Request",
+        &[
+            ("content-type", "application/json"),
+            ("x-debug-trace-id", "a1b2c3d4"),
+        ],
+        &body,
+    ))
+}
+
+/// Every member of the zip as text, with its name.
+fn texts(zip: &std::path::Path) -> Vec<(String, String)> {
+    util::members(zip)
+        .into_iter()
+        .map(|(n, b)| (n, String::from_utf8_lossy(&b).into_owned()))
+        .collect()
+}
+
+#[test]
+fn form_credentials_are_masked_in_every_member() {
+    let server = failing("invalid dataset");
+    let d = util::tempdir();
+    let data = util::write(d.path(), "data.jsonl", "{\"text\": \"hello\"}\n");
+    let (api_key, password, client_secret) = (
+        "Fz8Kq2Lm9Xp4Tn7Rw1VbZc3",
+        "Tr0ub4dor-and-3",
+        "cs_Qm3xT8vR2pL6nW9kZ4yB7cD1",
+    );
+    let cmd = format!(
+        "curl -X POST '{}/v1/datasets?name=d&type=embed-input' -F name=d -F api_key={api_key} -F password={password} -F client_secret={client_secret} -F 'data=@{}'",
+        server.base_url(),
+        data.display()
+    );
+    let req = util::write(d.path(), "curl.txt", cmd);
+    let run = util::cli(d.path())
+        .env("CO_API_KEY", KEY)
+        .arg("replay")
+        .arg(&req)
+        .args(["--out", "b.zip", "--json"])
+        .run()
+        .success();
+    // The upload went out with its fields: they are the user's to send.
+    let sent = String::from_utf8_lossy(&server.requests()[0]).into_owned();
+    assert!(sent.contains(password), "{sent}");
+    let zip = d.path().join("b.zip");
+    for (name, text) in texts(&zip) {
+        for s in [api_key, password, client_secret, KEY] {
+            assert!(!text.contains(s), "{name} keeps {s}:\n{text}");
+        }
+    }
+    // The exchange's multipart body and the request hold the same placeholder for each value.
+    let request = util::member(&zip, "request.json");
+    let exchange = util::member(&zip, "exchanges/001.json");
+    let redactions: serde_json::Value =
+        serde_json::from_str(&util::member(&zip, "redactions.json")).unwrap();
+    let total: u64 = redactions["members"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|m| m.as_object().unwrap().values())
+        .map(|c| c["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(run.json()["redactions"].as_u64(), Some(total));
+    let placeholders = |t: &str| {
+        let mut v: Vec<String> = t
+            .match_indices("[REDACTED:")
+            .map(|(i, _)| t[i..i + t[i..].find(']').unwrap() + 1].to_string())
+            .filter(|p| !p.contains("cohere-key"))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    assert_eq!(placeholders(&request).len(), 3, "{request}");
+    assert_eq!(
+        placeholders(&request),
+        placeholders(&exchange),
+        "{exchange}"
+    );
+}
+
+#[test]
+fn one_key_has_one_placeholder_across_headers_body_and_logs() {
+    let server = failing("invalid api token");
+    let d = util::tempdir();
+    let mut body = chat();
+    body["messages"][0]["content"] = json!(format!("debug: my key is {KEY}"));
+    let req = util::write(
+        d.path(),
+        "req.json",
+        util::envelope(
+            &server.base_url(),
+            "/v2/chat",
+            &[("Authorization", &format!("Bearer {KEY}"))],
+            &body,
+        ),
+    );
+    let log = util::write(
+        d.path(),
+        "app.log",
+        format!("POST /v2/chat Authorization: Bearer {KEY} status=401 x-debug-trace-id=a1b2c3d4\n"),
+    );
+    util::cli(d.path())
+        .arg("replay")
+        .arg(&req)
+        .arg("--log")
+        .arg(&log)
+        .args(["--out", "b.zip"])
+        .run()
+        .success();
+    let zip = d.path().join("b.zip");
+    let mut seen = std::collections::BTreeSet::new();
+    for (name, text) in texts(&zip) {
+        assert!(!text.contains(KEY), "{name} keeps the key");
+        for (i, _) in text.match_indices("[REDACTED:") {
+            seen.insert(text[i..i + text[i..].find(']').unwrap() + 1].to_string());
+        }
+    }
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        ["[REDACTED:cohere-key:1]"]
+    );
+    let exchange = util::member(&zip, "exchanges/001.json");
+    assert!(
+        exchange.contains("Bearer [REDACTED:cohere-key:1]"),
+        "{exchange}"
+    );
+}
+
+#[tokio::test]
+async fn masking_at_record_time_is_counted() {
+    use cohere_bundle::exchange::{
+        Body, Exchange, Failure, FailureClass, Header, Purpose, RecordedRequest, RecordedResponse,
+        Timings,
+    };
+    use cohere_bundle::observe::Recording;
+    use cohere_bundle::pipeline::{observed_capture, write_support_bundle, BundleOptions};
+    let failed = Exchange {
+        index: 1,
+        purpose: Purpose::Observed,
+        request: RecordedRequest {
+            method: "POST".into(),
+            url: "http://127.0.0.1:9/v2/chat".into(),
+            headers: vec![Header::new("Authorization", format!("Bearer {KEY}"))],
+            body: Body::from_text(r#"{"model":"command-r","messages":[]}"#),
+        },
+        response: Some(RecordedResponse {
+            status: 404,
+            headers: vec![],
+            body: Body::from_text(r#"{"message":"model 'command-r' not found"}"#),
+        }),
+        timings: Timings::default(),
+        failure: Some(Failure::new(
+            FailureClass::Http,
+            "model 'command-r' not found",
+        )),
+        retry_group: None,
+    };
+    let recording = Recording {
+        exchanges: vec![failed],
+        stats: Default::default(),
+    };
+    let capture = observed_capture(recording, "http://127.0.0.1:9").unwrap();
+    let d = util::tempdir();
+    let bo = BundleOptions::new()
+        .output(d.path().join("b.zip"))
+        .max_size(None);
+    let outcome = write_support_bundle(capture, &bo).await.unwrap();
+    assert!(outcome.redactions >= 2, "{}", outcome.redactions);
+    let redactions = util::member(&outcome.path, "redactions.json");
+    assert!(redactions.contains("request.json"), "{redactions}");
+    assert!(redactions.contains("exchanges/001.json"), "{redactions}");
+}

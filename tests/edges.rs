@@ -144,6 +144,12 @@ fn one_key_has_one_placeholder_across_headers_body_and_logs() {
         exchange.contains("Bearer [REDACTED:cohere-key:1]"),
         "{exchange}"
     );
+    // The evidence beside the key in the log stays.
+    let log = util::member(&zip, "logs/app.log");
+    assert!(
+        log.contains("status=401 x-debug-trace-id=a1b2c3d4"),
+        "{log}"
+    );
 }
 
 #[tokio::test]
@@ -189,4 +195,44 @@ async fn masking_at_record_time_is_counted() {
     let redactions = util::member(&outcome.path, "redactions.json");
     assert!(redactions.contains("request.json"), "{redactions}");
     assert!(redactions.contains("exchanges/001.json"), "{redactions}");
+}
+
+/// Lines that hold a secret (`{S}`) and then evidence: status, request ids, latency, JSON fields, closing
+/// brackets.
+const COLLATERAL: &[&str] = &[
+    "Authorization: Bearer {S} status=500 x-debug-trace-id=a1b2c3",
+    "(Authorization: Bearer {S})",
+    "Authorization=Bearer {S};x-request-id=5f1c9a latency_ms=812",
+    "headers: authorization: Bearer {S}, x-request-id: 5f1c9a, status: 429",
+    "{\"authorization\": \"Bearer {S}\", \"status\": 500, \"request_id\": \"5f1c9a\"}",
+    "[req 5f1c9a] X-Api-Key: {S} took 812ms]",
+    "api_key={S}&model=command-r status=400",
+    "POST /v2/chat token={S} -> 401 in 812ms (x-debug-trace-id: a1b2c3)",
+    "Cookie: {S} status=500",
+];
+
+/// `text` with every placeholder written `{S}`.
+fn placeholders_as_s(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("[REDACTED:") {
+        out.push_str(&rest[..i]);
+        out.push_str("{S}");
+        rest = &rest[i + rest[i..].find(']').unwrap() + 1..];
+    }
+    out + rest
+}
+
+#[test]
+fn redaction_takes_the_secret_and_keeps_the_evidence() {
+    use cohere_bundle::scrub::{ScrubOptions, Scrubber};
+    let s = "Qm3xT8vR2pL6nW9kZ4yB";
+    let known = vec![cohere_bundle::KnownSecret::new("cohere-key", s)];
+    for options in [ScrubOptions::default(), ScrubOptions::with_known(known)] {
+        for line in COLLATERAL {
+            let text = line.replace("{S}", s);
+            let out = Scrubber::new(options.clone()).scrub_str("app.log", &text);
+            assert_eq!(&placeholders_as_s(&out), line, "{text} became {out}");
+        }
+    }
 }

@@ -898,6 +898,23 @@ impl Scrubber {
         }
     }
 
+    /// The byte ranges of `t` that [`Scrubber::scrub_bytes`] replaces, in order (nothing is counted): what
+    /// the corpus evaluation measures the collateral characters on.
+    ///
+    /// ```
+    /// use cohere_bundle::scrub::{ScrubOptions, Scrubber};
+    /// let t = "Authorization: Bearer Qm3xT8vR2pL6nW9kZ4yB status=500";
+    /// let r = Scrubber::new(ScrubOptions::default()).redacted_ranges(t.as_bytes());
+    /// assert_eq!(r.iter().map(|r| &t[r.clone()]).collect::<Vec<_>>(), ["Qm3xT8vR2pL6nW9kZ4yB"]);
+    /// ```
+    pub fn redacted_ranges(&self, t: &[u8]) -> Vec<std::ops::Range<usize>> {
+        self.engine
+            .scan(t, Mode::Scrub)
+            .into_iter()
+            .map(|s| s.start..s.end)
+            .collect()
+    }
+
     /// The final check: every known secret in every encoded form, and the high-confidence rules of layer 3,
     /// searched in `data`. A pattern hit is reported with the rule id as its label.
     ///

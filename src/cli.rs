@@ -104,6 +104,14 @@ struct ReplayArgs {
     /// replay with no key from CO_API_KEY, COHERE_API_KEY or the request's Authorization header is refused.
     #[arg(long)]
     no_key: bool,
+    /// A host the request file names that may receive the API key from CO_API_KEY (repeatable). Without it,
+    /// the key goes only to api.cohere.com, api.cohere.ai, the --base-url / CO_API_URL host and loopback.
+    #[arg(long = "allow-host", value_name = "HOST")]
+    allow_hosts: Vec<String>,
+    /// A header of the request that carries a credential (repeatable): dropped when a redirect leaves the
+    /// request's origin, masked in the bundle, like Authorization.
+    #[arg(long = "secret-header", value_name = "NAME")]
+    secret_headers: Vec<String>,
     #[command(flatten)]
     out: OutputArgs,
 }
@@ -888,6 +896,8 @@ async fn cmd_replay(a: ReplayArgs, env: &EnvSettings, term: &mut Term) -> anyhow
         max_calls,
         yes,
         no_key,
+        allow_hosts,
+        secret_headers,
         out,
     } = a;
 
@@ -908,6 +918,8 @@ async fn cmd_replay(a: ReplayArgs, env: &EnvSettings, term: &mut Term) -> anyhow
         o.platform = platform;
         o.no_key = no_key;
         o.net = net_options(env)?;
+        o.allow_hosts = allow_hosts;
+        o.secret_headers = secret_headers;
         o
     };
     let run = if matrix {
@@ -915,18 +927,32 @@ async fn cmd_replay(a: ReplayArgs, env: &EnvSettings, term: &mut Term) -> anyhow
     } else {
         None
     };
+    // The values of the headers named secret are known secrets, like the key.
+    let mut bo = out.bundle_options(env);
+    for h in &req.headers {
+        if ro
+            .secret_headers
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(&h.name))
+        {
+            let k = cohere_bundle::KnownSecret::new("secret-header", h.value.trim());
+            term.know(k.clone());
+            bo.known.push(k);
+        }
+    }
     // The outputs, logs and key are checked before anything is spent.
-    pipeline::preflight(&out.bundle_options(env))?;
+    pipeline::preflight(&bo)?;
     pipeline::replay_key(&ro, &req).map_err(|_| {
         cohere_bundle::Error::input(
             "no API key",
             "set CO_API_KEY (or COHERE_API_KEY), or replay a request whose Authorization header holds the key; --no-key replays without one on purpose",
         )
     })?;
+    pipeline::check_key_host(&ro, &req)?;
     let o = pipeline::replay_with_matrix(
         req,
         &ro,
-        &out.bundle_options(env),
+        &bo,
         cohere_bundle::summary::Mode::Replay,
         run.as_ref(),
     )

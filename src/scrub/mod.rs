@@ -259,6 +259,8 @@ pub(crate) const SENSITIVE_HEADERS: &[&str] = &[
     "api-key",
     "x-amz-security-token",
     "x-auth-token",
+    "ocp-apim-subscription-key",
+    "x-goog-api-key",
 ];
 
 /// Options for a [`Scrubber`].

@@ -260,6 +260,18 @@ fn env() -> Environment<'static> {
         .expect("report.md template parses");
     env.add_template("report.html", HTML)
         .expect("report.html template parses");
+    // report.md is not escaped by the engine: what it shows from outside has its control characters, escape
+    // sequences and bidi overrides written out, so that `cat report.md` shows text only.
+    env.set_formatter(|out, state, value| {
+        if state.auto_escape() == minijinja::AutoEscape::None {
+            if let Some(s) = value.as_str() {
+                return out
+                    .write_str(&crate::safe::terminal_safe(s))
+                    .map_err(minijinja::Error::from);
+            }
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
     env
 }
 

@@ -345,3 +345,91 @@ fn a_file_cannot_send_the_key_to_a_host_it_names() {
         "{sent}"
     );
 }
+
+/// What a hostile server's text must not carry to a terminal.
+fn assert_inert(what: &str, text: &str) {
+    for c in ['\u{1b}', '\u{7}', '\r', '\u{9b}', '\u{202e}', '\u{2067}'] {
+        assert!(!text.contains(c), "{what} carries {c:?}: {text:?}");
+    }
+}
+
+#[test]
+fn escape_sequences_from_a_server_are_shown_not_obeyed() {
+    let message =
+        "bad key\u{1b}]0;pwned\u{7}\u{1b}[2J\rSupport is not needed\u{9b}31m \u{202e}gpj.exe";
+    let body = json!({"id": "id\u{1b}[8m\u{2067}", "message": message}).to_string();
+    let server = FaultServer::fixed(response(
+        "400 Bad Request",
+        &[("content-type", "application/json")],
+        &body,
+    ));
+    let d = util::tempdir();
+    let req = util::write(
+        d.path(),
+        "req.json",
+        util::envelope(&server.base_url(), "/v2/chat", &[], &chat()),
+    );
+    for json_flag in [false, true] {
+        let mut cli = util::cli(d.path())
+            .env("CO_API_KEY", KEY)
+            .arg("replay")
+            .arg(&req)
+            .args(["--out", "b.zip", "--force"]);
+        if json_flag {
+            cli = cli.arg("--json");
+        }
+        let run = cli.run().success();
+        assert_inert("stdout", &run.stdout);
+        assert_inert("stderr", &run.stderr);
+        if json_flag {
+            // JSON's own escapes: the values read back as the server sent them.
+            let v = run.json();
+            assert!(
+                run.stdout.contains("\\u001b") && run.stdout.contains("\\u202e"),
+                "{}",
+                run.stdout
+            );
+            assert_eq!(v["error"]["message"].as_str(), Some(message), "{v}");
+        } else {
+            assert!(
+                run.stdout.contains("\\x1b]0;pwned\\x07") && run.stdout.contains("\\u202e"),
+                "{}",
+                run.stdout
+            );
+        }
+    }
+    let report = util::member(&d.path().join("b.zip"), "report.md");
+    assert_inert("report.md", &report);
+    assert!(report.contains("\\x1b[2J\\rSupport"), "{report}");
+}
+
+#[test]
+fn verify_shows_a_hostile_member_name_as_text() {
+    use super::hostile_zips::{self as hz, Body, Manifest};
+    let d = util::tempdir();
+    let zip = d.path().join("x.zip");
+    let mut members = hz::minimal();
+    let evil = "logs/a\u{1b}]0;pwned\u{7}\u{1b}[2J\u{202e}gol.txt";
+    members.push((evil, Body::text(&format!("key {KEY}\n"))));
+    hz::write_zip(&zip, &members, Manifest::Listing);
+    for json_flag in [false, true] {
+        let mut cli = util::cli(d.path())
+            .arg("verify")
+            .arg(&zip)
+            .args(["--secret", KEY]);
+        if json_flag {
+            cli = cli.arg("--json");
+        }
+        let run = cli.run();
+        assert_eq!(run.code, 3, "{run:?}");
+        assert_inert("stderr", &run.stderr);
+        assert_inert("stdout", &run.stdout);
+        assert!(
+            run.stderr
+                .contains("\\x1b]0;pwned\\x07\\x1b[2J\\u202egol.txt"),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains(KEY) && !run.stdout.contains(KEY));
+    }
+}

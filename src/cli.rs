@@ -704,6 +704,54 @@ async fn interrupted() -> u8 {
     }
 }
 
+/// SIGINT and SIGTERM, taken from the process's default action (which ends it at once) for as long as this
+/// lives: observe installs them before its proxy accepts a connection, so that Ctrl-C always ends in a bundle.
+struct Signals {
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Signals {
+                int: signal(SignalKind::interrupt()).ok(),
+                term: signal(SignalKind::terminate()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    /// The next signal, as its exit code: 130 for SIGINT (Ctrl-C), 143 for SIGTERM.
+    async fn recv(&mut self) -> u8 {
+        #[cfg(unix)]
+        {
+            async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                () = next(&mut self.int) => 130,
+                () = next(&mut self.term) => 143,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            130
+        }
+    }
+}
+
 /// Runs the parsed command line; returns the process exit code.
 async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8> {
     match cli.command {
@@ -775,6 +823,8 @@ async fn cmd_observe(a: ObserveArgs, env: &EnvSettings, term: &mut Term) -> anyh
     let bo = out.bundle_options(env);
     pipeline::preflight(&bo)?;
     let net = net_options(env)?;
+    // Before the proxy accepts anything: a signal from now on stops the command and bundles what was recorded.
+    let mut signals = Signals::install();
     let proxy = Proxy::start({
         let mut o = ObserveOptions::default();
         o.listen = listen;
@@ -800,14 +850,13 @@ async fn cmd_observe(a: ObserveArgs, env: &EnvSettings, term: &mut Term) -> anyh
     ));
     let code = if command.is_empty() {
         term.note("press Ctrl-C to stop and write the bundle");
-        observe::wait_for_shutdown_signal().await;
+        signals.recv().await;
         0
     } else {
         let mut run = observe::RunOptions::for_upstream(&upstream);
         run.node_preload = !no_node_preload;
         run.node_options = env.node_options.clone();
-        let status = observe::run_command_with(&proxy.base_url(), &command, &run).await?;
-        status.code().map(|c| c.clamp(0, 255) as u8).unwrap_or(1)
+        run_observed(&proxy.base_url(), &command, &run, &mut signals).await?
     };
     let proxy_url = proxy.base_url();
     let recording = proxy.stop().await;
@@ -830,6 +879,25 @@ async fn cmd_observe(a: ObserveArgs, env: &EnvSettings, term: &mut Term) -> anyh
         }
     }
     Ok(code)
+}
+
+/// Runs observe's command until it ends or a signal stops it; returns the exit code: the command's, or the
+/// signal's (130, 143) when one stopped it (the bundle is written all the same).
+async fn run_observed(
+    proxy: &str,
+    command: &[std::ffi::OsString],
+    run: &cohere_bundle::observe::RunOptions,
+    signals: &mut Signals,
+) -> anyhow::Result<u8> {
+    let mut interrupted = None;
+    let stop = async { interrupted = Some(signals.recv().await) };
+    let status = cohere_bundle::observe::run_command_until(proxy, command, run, stop).await?;
+    // Ctrl-C reaches the whole process group: the command may have ended of it first.
+    if interrupted.is_none() {
+        let pending = tokio::time::timeout(Duration::from_millis(100), signals.recv());
+        interrupted = pending.await.ok();
+    }
+    Ok(interrupted.unwrap_or_else(|| status.code().map(|c| c.clamp(0, 255) as u8).unwrap_or(1)))
 }
 
 /// `cohere-bundle scrub`.

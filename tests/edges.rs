@@ -433,3 +433,93 @@ fn verify_shows_a_hostile_member_name_as_text() {
         assert!(!run.stderr.contains(KEY) && !run.stdout.contains(KEY));
     }
 }
+
+/// Ctrl-C to the process group of `observe -- COMMAND` while the command runs: the command is stopped, the
+/// failure it made is bundled, the preload directory is gone, and the exit code is 130.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_under_observe_bundles_what_was_recorded() {
+    use std::os::unix::process::CommandExt;
+    use std::time::{Duration, Instant};
+    let upstream = failing("model 'command-z' not found");
+    let d = util::tempdir();
+    let tmp = d.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let script = r#"
+import json, os, sys, time, urllib.request
+req = urllib.request.Request(os.environ["CO_API_URL"] + "/v2/chat", method="POST",
+    data=json.dumps({"model": "command-z", "messages": [{"role": "user", "content": "hi"}]}).encode(),
+    headers={"content-type": "application/json", "authorization": "Bearer " + os.environ["APP_KEY"]})
+try:
+    urllib.request.urlopen(req)
+except Exception as e:
+    print("failed:", e, flush=True)
+time.sleep(60)
+"#;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cohere-bundle"))
+        .current_dir(d.path())
+        .env("TMPDIR", &tmp)
+        .env("APP_KEY", KEY)
+        // Set, it makes observe treat the command as a Node program: the preload directory is made.
+        .env("NODE_OPTIONS", "--no-deprecation")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env_remove("CO_API_KEY")
+        .env_remove("CO_API_URL")
+        .args([
+            "observe",
+            "--upstream",
+            &upstream.base_url(),
+            "--out",
+            "b.zip",
+            "--",
+        ])
+        .args(["python3", "-c", script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while upstream.requests().is_empty() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no request reached the upstream"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The recorded exchange ends when its response is relayed; then the preload directory exists.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        util::dir_listing(&tmp)
+            .iter()
+            .any(|n| n.contains("cohere-bundle-preload-")),
+        "{:?}",
+        util::dir_listing(&tmp)
+    );
+    // SAFETY: signals the process group of our own child.
+    unsafe {
+        libc::kill(-(child.id() as i32), libc::SIGINT);
+    }
+    let t1 = Instant::now();
+    let out = loop {
+        if let Some(_status) = child.try_wait().unwrap() {
+            break child.wait_with_output().unwrap();
+        }
+        assert!(
+            t1.elapsed() < Duration::from_secs(20),
+            "observe did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let zip = d.path().join("b.zip");
+    assert!(zip.exists(), "{stderr}");
+    assert_eq!(util::summary(&zip)["status"], 400, "{stderr}");
+    assert!(!util::member(&zip, "exchanges/001.json").contains(KEY));
+    assert_eq!(
+        util::dir_listing(&tmp),
+        Vec::<String>::new(),
+        "left in TMPDIR"
+    );
+}

@@ -843,6 +843,21 @@ pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Resul
     write_prepared(capture, bo, logs, &cache).await
 }
 
+/// Each log's path, bundle name and size.
+fn log_sizes(logs: &crate::logs::PreparedLogs, names: &[String]) -> Vec<(PathBuf, String, u64)> {
+    logs.paths
+        .iter()
+        .zip(names)
+        .map(|(p, n)| {
+            (
+                p.clone(),
+                n.clone(),
+                std::fs::metadata(p).map_or(0, |m| m.len()),
+            )
+        })
+        .collect()
+}
+
 /// What the logs show: SDK errors, each with its log and line, and the client a traceback names.
 struct LogFindings {
     errors: Vec<LogError>,
@@ -996,6 +1011,7 @@ struct Members<'a> {
     exchanges: &'a [Exchange],
     capture: &'a Capture,
     log_cuts: &'a [String],
+    logs: &'a crate::logs::PreparedLogs,
     log_sizes: &'a [(PathBuf, String, u64)],
     log_errors: &'a [LogError],
     environment: &'a Environment,
@@ -1034,6 +1050,8 @@ impl Members<'_> {
                 name: n.clone(),
                 size: *size,
                 cut: fit.log_cut(i),
+                decoded: self.logs.decoded.get(i).cloned().flatten(),
+                binary: self.logs.binary.get(i).cloned().flatten(),
             })
             .collect();
         let input = ReportInput {
@@ -1096,7 +1114,8 @@ async fn write_prepared(
 ) -> Result<Outcome> {
     let scrubber = learnt_scrubber(&capture, bo, &logs);
     let gathered = gather::measure(&capture, cache).await;
-    let names = log_names(&bo.logs);
+    // Named as bundled: a decompressed copy has lost its suffix.
+    let names = log_names(&logs.paths);
     let found = read_logs(&logs, &names);
     let mut evidence = Evidence::from_capture(&capture);
     evidence.seq_len = gathered.seq_len;
@@ -1115,24 +1134,14 @@ async fn write_prepared(
     }
     let (request, exchanges) = masked(&capture, &scrubber, bo.redact_content);
     let environment = Environment::collect_with(|n| bo.env_vars_set.iter().any(|s| s == n));
-    let log_sizes: Vec<(PathBuf, String, u64)> = logs
-        .paths
-        .iter()
-        .zip(&names)
-        .map(|(p, n)| {
-            (
-                p.clone(),
-                n.clone(),
-                std::fs::metadata(p).map_or(0, |m| m.len()),
-            )
-        })
-        .collect();
+    let log_sizes = log_sizes(&logs, &names);
     let members = Members {
         summary: &summary,
         request: &request,
         exchanges: &exchanges,
         capture: &capture,
         log_cuts: &logs.cuts,
+        logs: &logs,
         log_sizes: &log_sizes,
         log_errors: &found.errors,
         environment: &environment,

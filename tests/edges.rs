@@ -523,3 +523,130 @@ time.sleep(60)
         "left in TMPDIR"
     );
 }
+
+/// Logs as users have them: gzip (what logrotate leaves), zstd, UTF-16 (what PowerShell's `>` writes), each
+/// with the key inside; and a log with a binary region, recorded under its own heading.
+#[test]
+fn compressed_and_utf16_logs_are_bundled_as_text() {
+    use std::io::Write;
+    let d = util::tempdir();
+    let text = |tag: &str| {
+        format!(
+            "2026-12-06 INFO {tag} started\n2026-12-06 ERROR {tag} POST /v2/chat status=401 key={KEY} x-debug-trace-id=a1b2c3d4\n"
+        )
+    };
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(text("gzip").as_bytes()).unwrap();
+    util::write(d.path(), "app.log.gz", gz.finish().unwrap());
+    util::write(
+        d.path(),
+        "svc.log.zst",
+        zstd::encode_all(text("zstd").as_bytes(), 3).unwrap(),
+    );
+    let mut utf16 = vec![0xff, 0xfe];
+    utf16.extend(text("utf16").encode_utf16().flat_map(u16::to_le_bytes));
+    util::write(d.path(), "ps.log", &utf16);
+    // UTF-16 without a byte order mark, big-endian: told by its NUL bytes.
+    let be: Vec<u8> = text("utf16be")
+        .encode_utf16()
+        .flat_map(u16::to_be_bytes)
+        .collect();
+    util::write(d.path(), "be.log", &be);
+    let mut mixed = text("mixed").into_bytes();
+    mixed.extend((0..5000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
+    mixed.extend_from_slice(b"\n2026-12-06 ERROR after the binary part\n");
+    util::write(d.path(), "mixed.log", &mixed);
+    util::write(d.path(), "req.json", chat().to_string());
+    let mut cli = util::cli(d.path())
+        .args([
+            "bundle",
+            "--request",
+            "req.json",
+            "--status",
+            "401",
+            "--secret",
+            KEY,
+        ])
+        .args(["--out", "b.zip", "--json"]);
+    for l in ["app.log.gz", "svc.log.zst", "ps.log", "be.log", "mixed.log"] {
+        cli = cli.args(["--log", l]);
+    }
+    let run = cli.run().success();
+    let zip = d.path().join("b.zip");
+    for (name, body) in util::members(&zip) {
+        let t = String::from_utf8_lossy(&body);
+        assert!(!t.contains(KEY), "{name} keeps the key");
+    }
+    for (member, tag) in [
+        ("logs/app.log", "gzip"),
+        ("logs/svc.log", "zstd"),
+        ("logs/ps.log", "utf16"),
+        ("logs/be.log", "utf16be"),
+    ] {
+        let log = util::member(&zip, member);
+        assert!(
+            log.contains(&format!(
+                "ERROR {tag} POST /v2/chat status=401 key=[REDACTED:"
+            )) && log.contains("x-debug-trace-id=a1b2c3d4"),
+            "{member}: {log:?}"
+        );
+    }
+    let report = util::member(&zip, "report.md");
+    assert!(
+        report.contains("decompressed from app.log.gz (gzip, "),
+        "{report}"
+    );
+    assert!(
+        report.contains("decompressed from svc.log.zst (zstd, "),
+        "{report}"
+    );
+    assert!(
+        report.contains("UTF-16LE text (byte order mark) converted to UTF-8"),
+        "{report}"
+    );
+    assert!(
+        report.contains("UTF-16BE text (NUL bytes at every other position)"),
+        "{report}"
+    );
+    let (_, binary) = report
+        .split_once("## Binary data left out")
+        .expect("its own heading");
+    assert!(binary.contains("`logs/mixed.log`"), "{report}");
+    assert!(
+        !run.json()["cuts"].to_string().contains("binary"),
+        "{}",
+        run.stdout
+    );
+    assert!(util::member(&zip, "logs/mixed.log").contains("ERROR after the binary part"));
+}
+
+/// A corrupt archive is one line and exit 2 or a bundle that says what broke; never a panic.
+#[test]
+fn a_corrupt_gzip_log_is_a_clear_error_or_a_noted_cut() {
+    let d = util::tempdir();
+    let mut bad = vec![0x1f, 0x8b, 0x08, 0x00];
+    bad.extend_from_slice(b"not really deflate data at all, just bytes after a gzip magic");
+    util::write(d.path(), "bad.log.gz", &bad);
+    util::write(d.path(), "req.json", chat().to_string());
+    let run = util::cli(d.path())
+        .args([
+            "bundle",
+            "--request",
+            "req.json",
+            "--status",
+            "500",
+            "--log",
+            "bad.log.gz",
+        ])
+        .args(["--out", "b.zip"])
+        .run();
+    if run.code == 0 {
+        let report = util::member(&d.path().join("b.zip"), "report.md");
+        assert!(report.contains("broke off"), "{report}");
+    } else {
+        assert_eq!(run.code, 2, "{run:?}");
+        assert_eq!(run.stderr.trim_end().lines().count(), 1, "{run:?}");
+        assert!(run.stderr.contains("bad.log.gz"), "{run:?}");
+    }
+    assert!(!run.stderr.contains("panicked"));
+}

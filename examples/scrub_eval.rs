@@ -5,11 +5,53 @@
 //! Recall: over records with `expect: redact`, the share whose scrubbed text keeps none of their `secrets`
 //! (keeping more than 4 characters of a secret, i.e. any 5-character piece of it that is not also in the
 //! record's other text, counts as a miss). Precision proxy: over `expect: keep`, the share left byte-identical.
-//! No known values are given: this measures layers 2 and 3 alone.
+//! Collateral: the characters redacted that are no part of any of the record's `secrets` (over `expect: redact`
+//! records; every redacted character of an `expect: keep` record counts too, shown apart), against all the
+//! characters redacted. No known values are given: this measures layers 2 and 3 alone.
 
 use std::collections::BTreeMap;
 
 use cohere_bundle::scrub::{ScrubOptions, Scrubber};
+
+/// Characters redacted, and those of them that were no part of a secret.
+#[derive(Default)]
+struct Collateral {
+    redacted: usize,
+    not_secret: usize,
+    keep_redacted: usize,
+}
+
+impl Collateral {
+    /// Adds what the scrubber redacts in `text`, whose secrets are `secrets`.
+    fn add(&mut self, scrubber: &Scrubber, text: &str, secrets: &[&str], keep: bool) {
+        let mut secret = vec![false; text.len()];
+        for s in secrets.iter().filter(|s| !s.is_empty()) {
+            for (i, _) in text.match_indices(s) {
+                secret[i..i + s.len()].iter_mut().for_each(|b| *b = true);
+            }
+        }
+        for r in scrubber.redacted_ranges(text.as_bytes()) {
+            let chars = |from: usize, to: usize| {
+                text.get(from..to).map_or(to - from, |t| t.chars().count())
+            };
+            if keep {
+                self.keep_redacted += chars(r.start, r.end);
+                continue;
+            }
+            self.redacted += chars(r.start, r.end);
+            let mut i = r.start;
+            while i < r.end {
+                let j = (i + 1..=r.end)
+                    .find(|&j| j == r.end || secret[j] != secret[i])
+                    .unwrap_or(r.end);
+                if !secret[i] {
+                    self.not_secret += chars(i, j);
+                }
+                i = j;
+            }
+        }
+    }
+}
 
 #[derive(Default)]
 struct Tally {
@@ -81,6 +123,7 @@ fn main() {
     let mut bytes = 0usize;
     let mut longest_total = 0usize;
     let mut longest_ok = 0usize;
+    let mut collateral = Collateral::default();
     for (n, line) in data.lines().enumerate() {
         let Ok(r) = serde_json::from_str::<serde_json::Value>(line) else {
             eprintln!("{path}:{}: not JSON", n + 1);
@@ -99,6 +142,15 @@ fn main() {
             .unwrap_or_default();
         bytes += text.len();
         let out = scrubber.scrub_str("eval", text);
+        let listed: Vec<&str> = r["secrets"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|s| s.as_str()).collect())
+            .unwrap_or_default();
+        match expect {
+            "redact" => collateral.add(&scrubber, text, &listed, false),
+            "keep" => collateral.add(&scrubber, text, &[], true),
+            _ => {}
+        }
         let mut tallies: Vec<&mut Tally> = vec![&mut overall];
         let mut cat_keys = cats.clone();
         cat_keys.dedup();
@@ -166,6 +218,13 @@ fn main() {
     println!(
         "secondary: recall counting only each record's longest secret: {}",
         pct(longest_ok, longest_total)
+    );
+    println!(
+        "collateral: {} of {} characters redacted in records with secrets were no part of a secret ({:.2}%); {} characters redacted in records without secrets",
+        collateral.not_secret,
+        collateral.redacted,
+        100.0 * collateral.not_secret as f64 / collateral.redacted.max(1) as f64,
+        collateral.keep_redacted
     );
     println!("scrubbed {bytes} bytes of records in {secs:.2}s");
     for (rule, text, out) in misses.iter().take(show_misses) {

@@ -535,7 +535,7 @@ fn pretty_json(v: &impl Serialize) -> Result<String> {
 fn refuse_leaks(path: &Path, scrubber: &Scrubber) -> Result<()> {
     if let Some(l) = find_leaks_in_zip(path, scrubber)?.first() {
         return Err(Error::Leak {
-            member: l.member.clone(),
+            member: shown(&l.member),
             label: l.label.clone(),
             encoding: l.encoding.as_str().into(),
         });
@@ -659,17 +659,12 @@ pub struct VerifyReport {
     pub secrets_searched: usize,
 }
 
-/// A member name as shown in a message: control characters escaped, so the message stays one line.
+/// A member name as shown in a message: control characters, escape sequences and bidi overrides written out
+/// ([`crate::safe::terminal_safe`]), line breaks and tabs too, so the message stays one line of text.
 fn shown(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    crate::safe::terminal_safe(name)
+        .replace('\n', "\\n")
+        .replace('\t', "\\t")
 }
 
 /// Why a member name is refused, if it is: a name that extracts outside the current directory or to a

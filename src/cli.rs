@@ -108,6 +108,14 @@ struct ReplayArgs {
     /// replay with no key from CO_API_KEY, COHERE_API_KEY or the request's Authorization header is refused.
     #[arg(long)]
     no_key: bool,
+    /// A host the request file names that may receive the API key from CO_API_KEY (repeatable). Without it,
+    /// the key goes only to api.cohere.com, api.cohere.ai, the --base-url / CO_API_URL host and loopback.
+    #[arg(long = "allow-host", value_name = "HOST")]
+    allow_hosts: Vec<String>,
+    /// A header of the request that carries a credential (repeatable): dropped when a redirect leaves the
+    /// request's origin, masked in the bundle, like Authorization.
+    #[arg(long = "secret-header", value_name = "NAME")]
+    secret_headers: Vec<String>,
     #[command(flatten)]
     out: OutputArgs,
 }
@@ -700,6 +708,54 @@ async fn interrupted() -> u8 {
     }
 }
 
+/// SIGINT and SIGTERM, taken from the process's default action (which ends it at once) for as long as this
+/// lives: observe installs them before its proxy accepts a connection, so that Ctrl-C always ends in a bundle.
+struct Signals {
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Signals {
+                int: signal(SignalKind::interrupt()).ok(),
+                term: signal(SignalKind::terminate()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    /// The next signal, as its exit code: 130 for SIGINT (Ctrl-C), 143 for SIGTERM.
+    async fn recv(&mut self) -> u8 {
+        #[cfg(unix)]
+        {
+            async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                () = next(&mut self.int) => 130,
+                () = next(&mut self.term) => 143,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            130
+        }
+    }
+}
+
 /// Runs the parsed command line; returns the process exit code.
 async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8> {
     match cli.command {
@@ -771,6 +827,8 @@ async fn cmd_observe(a: ObserveArgs, env: &EnvSettings, term: &mut Term) -> anyh
     let bo = out.bundle_options(env);
     pipeline::preflight(&bo)?;
     let net = net_options(env)?;
+    // Before the proxy accepts anything: a signal from now on stops the command and bundles what was recorded.
+    let mut signals = Signals::install();
     let proxy = Proxy::start({
         let mut o = ObserveOptions::default();
         o.listen = listen;
@@ -796,14 +854,13 @@ async fn cmd_observe(a: ObserveArgs, env: &EnvSettings, term: &mut Term) -> anyh
     ));
     let code = if command.is_empty() {
         term.note("press Ctrl-C to stop and write the bundle");
-        observe::wait_for_shutdown_signal().await;
+        signals.recv().await;
         0
     } else {
         let mut run = observe::RunOptions::for_upstream(&upstream);
         run.node_preload = !no_node_preload;
         run.node_options = env.node_options.clone();
-        let status = observe::run_command_with(&proxy.base_url(), &command, &run).await?;
-        status.code().map(|c| c.clamp(0, 255) as u8).unwrap_or(1)
+        run_observed(&proxy.base_url(), &command, &run, &mut signals).await?
     };
     let proxy_url = proxy.base_url();
     let recording = proxy.stop().await;
@@ -826,6 +883,25 @@ async fn cmd_observe(a: ObserveArgs, env: &EnvSettings, term: &mut Term) -> anyh
         }
     }
     Ok(code)
+}
+
+/// Runs observe's command until it ends or a signal stops it; returns the exit code: the command's, or the
+/// signal's (130, 143) when one stopped it (the bundle is written all the same).
+async fn run_observed(
+    proxy: &str,
+    command: &[std::ffi::OsString],
+    run: &cohere_bundle::observe::RunOptions,
+    signals: &mut Signals,
+) -> anyhow::Result<u8> {
+    let mut interrupted = None;
+    let stop = async { interrupted = Some(signals.recv().await) };
+    let status = cohere_bundle::observe::run_command_until(proxy, command, run, stop).await?;
+    // Ctrl-C reaches the whole process group: the command may have ended of it first.
+    if interrupted.is_none() {
+        let pending = tokio::time::timeout(Duration::from_millis(100), signals.recv());
+        interrupted = pending.await.ok();
+    }
+    Ok(interrupted.unwrap_or_else(|| status.code().map(|c| c.clamp(0, 255) as u8).unwrap_or(1)))
 }
 
 /// `cohere-bundle scrub`.
@@ -893,6 +969,8 @@ async fn cmd_replay(a: ReplayArgs, env: &EnvSettings, term: &mut Term) -> anyhow
         yes,
         matrix_anyway,
         no_key,
+        allow_hosts,
+        secret_headers,
         out,
     } = a;
 
@@ -913,6 +991,8 @@ async fn cmd_replay(a: ReplayArgs, env: &EnvSettings, term: &mut Term) -> anyhow
         o.platform = platform;
         o.no_key = no_key;
         o.net = net_options(env)?;
+        o.allow_hosts = allow_hosts;
+        o.secret_headers = secret_headers;
         o
     };
     let run = if matrix {
@@ -920,18 +1000,32 @@ async fn cmd_replay(a: ReplayArgs, env: &EnvSettings, term: &mut Term) -> anyhow
     } else {
         None
     };
+    // The values of the headers named secret are known secrets, like the key.
+    let mut bo = out.bundle_options(env);
+    for h in &req.headers {
+        if ro
+            .secret_headers
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(&h.name))
+        {
+            let k = cohere_bundle::KnownSecret::new("secret-header", h.value.trim());
+            term.know(k.clone());
+            bo.known.push(k);
+        }
+    }
     // The outputs, logs and key are checked before anything is spent.
-    pipeline::preflight(&out.bundle_options(env))?;
+    pipeline::preflight(&bo)?;
     pipeline::replay_key(&ro, &req).map_err(|_| {
         cohere_bundle::Error::input(
             "no API key",
             "set CO_API_KEY (or COHERE_API_KEY), or replay a request whose Authorization header holds the key; --no-key replays without one on purpose",
         )
     })?;
+    pipeline::check_key_host(&ro, &req)?;
     let o = pipeline::replay_with_matrix(
         req,
         &ro,
-        &out.bundle_options(env),
+        &bo,
         cohere_bundle::summary::Mode::Replay,
         run.as_ref(),
     )

@@ -127,8 +127,12 @@ pub struct SendOutcome {
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
+    /// The client [`Client::send`] uses: it follows no redirect itself ([`Client::send_following`] does).
+    sender: reqwest::Client,
     timeout: Duration,
     body_cap: usize,
+    /// Header names that carry credentials besides [`crate::scrub::learn::is_credential_header`]'s.
+    secret_headers: Vec<String>,
 }
 
 impl Client {
@@ -146,15 +150,30 @@ impl Client {
     /// Example: [`crate::client`].
     pub fn with_options(timeout: Duration, net: &NetOptions) -> Result<Client> {
         let timeout = timeout.min(MAX_TIMEOUT);
-        let http = http_client(net)?
-            .connect_timeout(timeout.min(Duration::from_secs(30)))
-            .build()
-            .map_err(|e| Error::Other(format!("cannot build the HTTP client: {e}")))?;
+        let build = |b: reqwest::ClientBuilder| {
+            b.connect_timeout(timeout.min(Duration::from_secs(30)))
+                .build()
+                .map_err(|e| Error::Other(format!("cannot build the HTTP client: {e}")))
+        };
+        let http = build(http_client(net)?)?;
+        let sender = build(http_client(net)?.redirect(reqwest::redirect::Policy::none()))?;
         Ok(Client {
             http,
+            sender,
             timeout,
             body_cap: DEFAULT_BODY_CAP,
+            secret_headers: Vec::new(),
         })
+    }
+
+    /// Names more headers that carry credentials (`--secret-header`): dropped, like `Authorization`, when a
+    /// redirect leaves the request's origin.
+    ///
+    /// Example: [`crate::client`] (a redirect to another origin is in `tests/redirects.rs`).
+    #[must_use]
+    pub fn secret_headers(mut self, names: impl IntoIterator<Item = String>) -> Self {
+        self.secret_headers.extend(names);
+        self
     }
 
     /// The underlying reqwest client (for model metadata and tokenizer downloads).
@@ -190,7 +209,6 @@ impl Client {
             headers: sent_headers.clone(),
             body: Body::from_bytes(&req.body, Some(self.body_cap)),
         };
-        let builder = self.request_builder(req, &sent_headers);
         let mut exchange = Exchange {
             index,
             purpose,
@@ -204,7 +222,7 @@ impl Client {
             failure: None,
             retry_group: None,
         };
-        let resp = match builder.send().await {
+        let resp = match self.send_following(req, &sent_headers).await {
             Ok(r) => r,
             Err(e) => {
                 let (class, kind) = classify(&e);
@@ -249,6 +267,53 @@ impl Client {
         }
     }
 
+    /// Sends `req` with `headers`, following up to 10 redirects itself: a `303` (and a `301`/`302` of a
+    /// `POST`) is followed by a `GET` without a body, a `307`/`308` by the same request. When a redirect leaves
+    /// the origin (scheme, host and port) of the URL before it, every credential header goes: `Authorization`,
+    /// `api-key`, `x-api-key`, `Ocp-Apim-Subscription-Key`, `X-Amz-*`, cookies, and [`Client::secret_headers`].
+    async fn send_following(
+        &self,
+        req: &PreparedRequest,
+        headers: &[Header],
+    ) -> reqwest::Result<reqwest::Response> {
+        let mut req = req.clone();
+        let mut headers = headers.to_vec();
+        for _ in 0..10 {
+            let resp = self.request_builder(&req, &headers).send().await?;
+            let status = resp.status().as_u16();
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| resp.url().join(l).ok());
+            let Some(next) = location.filter(|_| matches!(status, 301 | 302 | 303 | 307 | 308))
+            else {
+                return Ok(resp);
+            };
+            if next.origin() != resp.url().origin() {
+                headers.retain(|h| !self.is_credential(&h.name));
+            }
+            if status == 303 || (matches!(status, 301 | 302) && req.method == "POST") {
+                req.method = "GET".into();
+                req.body.clear();
+                headers.retain(|h| !h.name.eq_ignore_ascii_case("content-type"));
+            }
+            req.url = next.to_string();
+        }
+        self.request_builder(&req, &headers).send().await
+    }
+
+    /// A header that carries a credential, dropped on a redirect to another origin.
+    fn is_credential(&self, name: &str) -> bool {
+        let lower = name.to_ascii_lowercase();
+        crate::scrub::learn::is_credential_header(name)
+            || lower.starts_with("x-amz-")
+            || self
+                .secret_headers
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(name))
+    }
+
     /// The reqwest request for `req`: its method, URL and body, the whole-request timeout, and `headers` minus
     /// the ones reqwest sets itself ([`is_hop_header`]).
     fn request_builder(
@@ -259,7 +324,7 @@ impl Client {
         let method =
             reqwest::Method::from_bytes(req.method.as_bytes()).unwrap_or(reqwest::Method::POST);
         let mut builder = self
-            .http
+            .sender
             .request(method, &req.url)
             .timeout(self.timeout)
             .body(req.body.clone());

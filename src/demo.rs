@@ -60,7 +60,7 @@ pub async fn run(bo: &BundleOptions) -> Result<Outcome> {
         timeout: Duration::from_secs(10),
         platform: None,
         no_key: false,
-        net: Default::default(),
+        ..Default::default()
     };
     let out = pipeline::replay(request, &ro, &bo, crate::summary::Mode::Demo).await;
     sim.shutdown().await;

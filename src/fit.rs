@@ -286,7 +286,7 @@ async fn write_attempt(
     force: bool,
     scrubber: &Scrubber,
 ) -> Result<(Written, Vec<String>)> {
-    let scrubber = Scrubber::new(scrubber.options().clone());
+    let scrubber = scrubber.fork();
     tokio::task::spawn_blocking(move || {
         bundle::write_bundle(
             &members,

@@ -43,6 +43,7 @@ pub mod recorder;
 pub mod render;
 pub mod report;
 pub mod request;
+pub mod safe;
 pub mod scrub;
 pub mod sdklog;
 #[cfg(feature = "simulator")]

@@ -1,8 +1,9 @@
 //! Logs as the user gives them: regular files, pipes (`--log <(cmd)`), FIFOs, and files with binary regions.
 //!
 //! [`prepare`] reads every log that cannot be read twice (a pipe or a FIFO) once, as a stream, keeping its
-//! newest bytes within a bound, and copies a file that holds binary regions without them. What it leaves out
-//! is recorded as a cut. Regular text files are used in place. The copies live in a temp directory that is
+//! newest bytes within a bound, and copies a file that holds binary regions without them; a gzip or zstd log is
+//! decompressed and a UTF-16 log converted to UTF-8 on the way. What it leaves out and how it decoded a log are
+//! recorded. Regular text files are used in place. The copies live in a temp directory that is
 //! removed with the returned [`PreparedLogs`] (and by [`crate::cleanup::remove_unfinished`] on an interrupt).
 //!
 //! ```
@@ -16,7 +17,9 @@
 //! let p = cohere_bundle::logs::prepare(&[log], &limits).unwrap();
 //! let text = std::fs::read_to_string(&p.paths[0]).unwrap();
 //! assert!(text.contains("ERROR failed") && !text.contains('\0'));
-//! assert!(p.cuts[0].contains("binary"));
+//! // The binary region is recorded apart from the cuts.
+//! assert!(p.binary[0].as_deref().is_some_and(|b| b.ends_with("bytes of binary data left out")));
+//! assert!(p.cuts.is_empty() && p.decoded[0].is_none());
 //! ```
 
 use std::fs::File;
@@ -64,11 +67,142 @@ impl Default for LogLimits {
 /// See the [module example](crate::logs).
 #[derive(Debug, Default)]
 pub struct PreparedLogs {
-    /// One path per log given, in order; a copy keeps the original's file name.
+    /// One path per log given, in order; a copy keeps the original's file name, less a compression suffix
+    /// (`app.log.gz` is bundled as `app.log`).
     pub paths: Vec<PathBuf>,
-    /// What was left out, one line each, e.g. `app.log: 4096 bytes of binary data left out`.
+    /// What was cut from a pipe or FIFO, one line each, e.g. `app.log: kept the newest 64 MiB of 80 MiB`.
     pub cuts: Vec<String>,
+    /// Per log (in order): the binary data left out, e.g. `4096 bytes of binary data left out`.
+    pub binary: Vec<Option<String>>,
+    /// Per log (in order): how it was decoded, e.g. `decompressed from app.log.gz (gzip, 812 → 40960 bytes)`,
+    /// `UTF-16LE text (byte order mark) converted to UTF-8`.
+    pub decoded: Vec<Option<String>>,
     _dir: Option<(tempfile::TempDir, crate::cleanup::Tracked)>,
+}
+
+/// The most bytes a compressed log is decompressed to; past it, the rest is left out and the cut noted.
+///
+/// Example: [`crate::logs`] (`tests/edges.rs` bundles gzip, zstd and UTF-16 logs).
+pub const MAX_DECODED: u64 = 1 << 30;
+
+/// How a log's bytes are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compression {
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    /// From the name's suffix or the first bytes' magic number.
+    fn of(name: &str, head: &[u8]) -> Option<Compression> {
+        let lower = name.to_ascii_lowercase();
+        if head.starts_with(&[0x1f, 0x8b]) || (lower.ends_with(".gz") && head.is_empty()) {
+            Some(Compression::Gzip)
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Some(Compression::Zstd)
+        } else {
+            None
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+
+    /// `name` without its compression suffix.
+    fn strip(self, name: &str) -> String {
+        let lower = name.to_ascii_lowercase();
+        let suffixes: &[&str] = match self {
+            Compression::Gzip => &[".gz", ".gzip"],
+            Compression::Zstd => &[".zst", ".zstd"],
+        };
+        suffixes
+            .iter()
+            .find(|s| lower.ends_with(*s) && name.len() > s.len())
+            .map_or(name.to_string(), |s| {
+                name[..name.len() - s.len()].to_string()
+            })
+    }
+
+    fn reader<'a>(self, r: impl Read + 'a) -> std::io::Result<Box<dyn Read + 'a>> {
+        Ok(match self {
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
+            Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(r)?),
+        })
+    }
+}
+
+/// UTF-16 text: by its byte order mark, or by the NUL bytes of ASCII text at every other position.
+fn utf16(head: &[u8]) -> Option<(&'static encoding_rs::Encoding, &'static str)> {
+    if head.starts_with(&[0xff, 0xfe]) {
+        return Some((encoding_rs::UTF_16LE, "byte order mark"));
+    }
+    if head.starts_with(&[0xfe, 0xff]) {
+        return Some((encoding_rs::UTF_16BE, "byte order mark"));
+    }
+    let pairs = head.len() / 2;
+    if pairs < 8 {
+        return None;
+    }
+    let nul = |odd: usize| head.chunks_exact(2).filter(|p| p[odd] == 0).count();
+    let (even, odd) = (nul(0), nul(1));
+    if odd * 10 >= pairs * 9 && even * 10 < pairs {
+        Some((encoding_rs::UTF_16LE, "NUL bytes at every other position"))
+    } else if even * 10 >= pairs * 9 && odd * 10 < pairs {
+        Some((encoding_rs::UTF_16BE, "NUL bytes at every other position"))
+    } else {
+        None
+    }
+}
+
+/// A reader of UTF-16 bytes that yields UTF-8 (malformed units become U+FFFD).
+struct Utf16Reader<R> {
+    inner: R,
+    decoder: encoding_rs::Decoder,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    at: usize,
+    done: bool,
+}
+
+impl<R: Read> Utf16Reader<R> {
+    fn new(inner: R, encoding: &'static encoding_rs::Encoding) -> Self {
+        Utf16Reader {
+            inner,
+            decoder: encoding.new_decoder_with_bom_removal(),
+            input: vec![0u8; BLOCK],
+            output: Vec::with_capacity(BLOCK * 2),
+            at: 0,
+            done: false,
+        }
+    }
+}
+
+impl<R: Read> Read for Utf16Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.output.len() {
+            if self.done {
+                return Ok(0);
+            }
+            let n = read_full(&mut self.inner, &mut self.input)?;
+            self.done = n == 0;
+            self.output.clear();
+            self.at = 0;
+            let need = self.decoder.max_utf8_buffer_length(n).unwrap_or(n * 3 + 16);
+            self.output.resize(need, 0);
+            let (_, _, written, _) =
+                self.decoder
+                    .decode_to_utf8(&self.input[..n], &mut self.output, self.done);
+            self.output.truncate(written);
+        }
+        let k = buf.len().min(self.output.len() - self.at);
+        buf[..k].copy_from_slice(&self.output[self.at..self.at + k]);
+        self.at += k;
+        Ok(k)
+    }
 }
 
 /// Blocks of this size are judged text or binary.
@@ -109,32 +243,42 @@ pub fn prepare(paths: &[PathBuf], limits: &LogLimits) -> Result<PreparedLogs> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| format!("log-{}", i + 1));
+        let cannot = |e: std::io::Error| {
+            Error::field("logs", Some(what.clone()), format!("cannot read: {e}"))
+        };
         if meta.is_file() {
-            if !has_binary(p).map_err(|e| {
-                Error::field("logs", Some(what.clone()), format!("cannot read: {e}"))
-            })? {
+            let mut head = vec![0u8; BLOCK];
+            let n = read_full(&mut File::open(p).map_err(cannot)?, &mut head).map_err(cannot)?;
+            head.truncate(n);
+            let compression = Compression::of(&name, &head);
+            if compression.is_none() && utf16(&head).is_none() && !has_binary(p).map_err(cannot)? {
                 out.paths.push(p.clone());
+                out.binary.push(None);
+                out.decoded.push(None);
                 continue;
             }
-            let f = File::open(p)
-                .map_err(|e| Error::field("logs", Some(what.clone()), e.to_string()))?;
-            let dest = out.copy_path(i, &name)?;
-            let left = copy_text(f, &dest).map_err(|e| Error::io(&dest, e))?;
-            out.note_binary(&name, left);
-            out.paths.push(dest);
+            let f = File::open(p).map_err(cannot)?;
+            out.decode(i, &name, f, compression, &what)?;
         } else {
             // A pipe, a FIFO or a device: read once, as a stream, with a bound and a timeout.
             let dest = out.copy_path(i, &name)?;
             let (bytes, note) = read_stream(p, limits, &what)?;
-            let left = copy_text(&bytes[..], &dest).map_err(|e| Error::io(&dest, e))?;
+            let left = copy_text(&bytes[..], &dest)
+                .0
+                .map_err(|e| Error::io(&dest, e))?;
             if let Some(n) = note {
                 out.cuts.push(format!("{name}: {n}"));
             }
-            out.note_binary(&name, left);
+            out.binary.push(binary_note(left));
+            out.decoded.push(None);
             out.paths.push(dest);
         }
     }
     Ok(out)
+}
+
+fn binary_note(left: u64) -> Option<String> {
+    (left > 0).then(|| format!("{left} bytes of binary data left out"))
 }
 
 impl PreparedLogs {
@@ -161,11 +305,92 @@ impl PreparedLogs {
         Ok(sub.join(name))
     }
 
-    fn note_binary(&mut self, name: &str, left: u64) {
-        if left > 0 {
-            self.cuts
-                .push(format!("{name}: {left} bytes of binary data left out"));
+    /// Copies log `i` (`name`, read from `r`) as text: decompressed, converted from UTF-16, binary regions left
+    /// out; what was done is noted. A stream that breaks off (a corrupt or cut archive) keeps what was decoded
+    /// before it, and says so.
+    fn decode(
+        &mut self,
+        i: usize,
+        name: &str,
+        r: File,
+        compression: Option<Compression>,
+        what: &str,
+    ) -> Result<()> {
+        let bad = |why: String| Error::field("logs", Some(what.to_string()), why);
+        let size = r.metadata().map(|m| m.len()).unwrap_or(0);
+        let bundled = compression.map_or(name.to_string(), |c| c.strip(name));
+        let mut notes = Vec::new();
+        let mut reader: Box<dyn Read> = match compression {
+            Some(c) => c
+                .reader(r)
+                .map_err(|e| bad(format!("not a readable {} file: {e}", c.name())))?,
+            None => Box::new(r),
+        };
+        let mut head = vec![0u8; BLOCK];
+        let n = read_full(&mut reader, &mut head).map_err(|e| match compression {
+            Some(c) => bad(format!("not a readable {} file: {e}", c.name())),
+            None => bad(format!("cannot read: {e}")),
+        })?;
+        head.truncate(n);
+        let encoding = utf16(&head);
+        let chained = std::io::Cursor::new(head).chain(reader);
+        let counted = Counted::new(chained);
+        let seen = counted.count.clone();
+        let text: Box<dyn Read> = match encoding {
+            Some((e, _)) => Box::new(Utf16Reader::new(counted, e)),
+            None => Box::new(counted),
+        };
+        let dest = self.copy_path(i, &bundled)?;
+        let (left, broke) = copy_text(text.take(MAX_DECODED), &dest);
+        let left = left.map_err(|e| Error::io(&dest, e))?;
+        let decoded = seen.load(std::sync::atomic::Ordering::Relaxed);
+        if let Some(c) = compression {
+            notes.push(format!(
+                "decompressed from {name} ({}, {size} → {decoded} bytes)",
+                c.name()
+            ));
         }
+        if let Some((e, how)) = encoding {
+            notes.push(format!("{} text ({how}) converted to UTF-8", e.name()));
+        }
+        if let Some(e) = broke {
+            notes.push(format!(
+                "the data broke off after {decoded} bytes ({e}); what came before is kept"
+            ));
+        } else if decoded >= MAX_DECODED {
+            notes.push(format!(
+                "only its first {MAX_DECODED} bytes of text were read"
+            ));
+        }
+        self.binary.push(binary_note(left));
+        self.decoded
+            .push((!notes.is_empty()).then(|| notes.join("; ")));
+        self.paths.push(dest);
+        Ok(())
+    }
+}
+
+/// A reader that counts the bytes read through it.
+struct Counted<R> {
+    inner: R,
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R> Counted<R> {
+    fn new(inner: R) -> Self {
+        Counted {
+            inner,
+            count: Default::default(),
+        }
+    }
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
     }
 }
 
@@ -202,8 +427,19 @@ fn has_binary(p: &Path) -> std::io::Result<bool> {
 }
 
 /// Copies `r` to `dest` line by line, leaving binary lines out (a marker line stands in for each run of
-/// them; a line longer than a block is judged a block at a time); returns the bytes left out.
-fn copy_text(mut r: impl Read, dest: &Path) -> std::io::Result<u64> {
+/// them; a line longer than a block is judged a block at a time); returns the bytes left out, and the read
+/// error that ended the copy early, if one did (what was read before it is kept).
+fn copy_text(r: impl Read, dest: &Path) -> (std::io::Result<u64>, Option<std::io::Error>) {
+    let mut broke = None;
+    let left = copy_text_until(r, dest, &mut broke);
+    (left, broke)
+}
+
+fn copy_text_until(
+    mut r: impl Read,
+    dest: &Path,
+    broke: &mut Option<std::io::Error>,
+) -> std::io::Result<u64> {
     struct Out<W: Write> {
         w: W,
         left: u64,
@@ -239,10 +475,14 @@ fn copy_text(mut r: impl Read, dest: &Path) -> std::io::Result<u64> {
     let mut buf = vec![0u8; BLOCK];
     let mut line: Vec<u8> = Vec::new();
     loop {
-        let n = read_full(&mut r, &mut buf)?;
-        if n == 0 {
-            break;
-        }
+        let n = match read_full(&mut r, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => {
+                *broke = Some(e);
+                break;
+            }
+        };
         let mut data = &buf[..n];
         while let Some(i) = memchr::memchr(b'\n', data) {
             if line.is_empty() {

@@ -207,6 +207,12 @@ pub struct ReplayOptions {
     pub no_key: bool,
     /// Trusted roots and proxy for the replay and its follow-up calls.
     pub net: crate::net::NetOptions,
+    /// Hosts besides Cohere's (and `base_url`'s) that a request file may name and the [`Self::api_key`] be sent
+    /// to (`--allow-host`); see [`check_key_host`].
+    pub allow_hosts: Vec<String>,
+    /// Header names that carry credentials besides the usual ones (`--secret-header`): dropped on a redirect
+    /// to another origin, masked in the bundle.
+    pub secret_headers: Vec<String>,
 }
 
 impl BundleOptions {
@@ -369,6 +375,15 @@ impl ReplayOptions {
         self.net = net;
         self
     }
+
+    /// Allows the key to go to `host` when a request file names it ([`check_key_host`]).
+    ///
+    /// Example: [`check_key_host`].
+    #[must_use]
+    pub fn allow_host(mut self, host: impl Into<String>) -> Self {
+        self.allow_hosts.push(host.into());
+        self
+    }
 }
 
 impl Default for ReplayOptions {
@@ -380,6 +395,8 @@ impl Default for ReplayOptions {
             platform: None,
             no_key: false,
             net: Default::default(),
+            allow_hosts: Vec::new(),
+            secret_headers: Vec::new(),
         }
     }
 }
@@ -422,6 +439,71 @@ pub fn resolve_base_url(opts: &ReplayOptions, request: &CapturedRequest) -> Stri
         );
     }
     cohere::DEFAULT_BASE_URL.to_string()
+}
+
+/// The hosts of the public API: the key from the environment goes to them without being asked.
+///
+/// Example: [`check_key_host`].
+pub const COHERE_HOSTS: &[&str] = &["api.cohere.com", "api.cohere.ai"];
+
+/// Refuses, before any traffic, to send [`ReplayOptions::api_key`] (the key the caller holds, e.g. from
+/// `CO_API_KEY`) to a host that only the request file names: the key goes to Cohere's hosts
+/// ([`COHERE_HOSTS`]), to the host of [`ReplayOptions::base_url`] (given by the caller), to this machine
+/// (loopback: it does not leave it), and to [`ReplayOptions::allow_hosts`]. Any other host is an
+/// [`Error::Field`] on `allow_hosts` (exit 2) that says how to allow it. A request's own bearer token goes
+/// back to the host it came from.
+///
+/// ```
+/// use cohere_bundle::pipeline::{check_key_host, ReplayOptions};
+/// use cohere_bundle::request::{parse_request, ParseOptions};
+/// use cohere_bundle::SecretString;
+///
+/// let cmd = br#"curl https://collector.example.net/v2/chat -d '{"model":"command-r","messages":[]}'"#;
+/// let request = parse_request("curl.txt", cmd, &ParseOptions::default())?;
+/// let ro = ReplayOptions::new().api_key(SecretString::new("co-env-key-1234"));
+/// let e = check_key_host(&ro, &request).unwrap_err();
+/// assert_eq!(e.exit_code(), 2);
+/// assert!(e.to_string().contains("collector.example.net"), "{e}");
+/// assert!(check_key_host(&ro.clone().allow_host("collector.example.net"), &request).is_ok());
+/// assert!(check_key_host(&ro.base_url("https://collector.example.net"), &request).is_ok());
+/// # Ok::<(), cohere_bundle::Error>(())
+/// ```
+pub fn check_key_host(ro: &ReplayOptions, request: &CapturedRequest) -> Result<()> {
+    if ro.no_key || ro.api_key.is_none() || ro.base_url.is_some() {
+        return Ok(());
+    }
+    let Some(url) = request.url.as_deref().and_then(|u| url::Url::parse(u).ok()) else {
+        return Ok(());
+    };
+    let Some(host) = url
+        .host_str()
+        .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+    else {
+        return Ok(());
+    };
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        _ => host == "localhost",
+    };
+    let allowed = COHERE_HOSTS.contains(&host.as_str())
+        || loopback
+        || ro
+            .allow_hosts
+            .iter()
+            .any(|a| a.trim_end_matches('.').eq_ignore_ascii_case(&host));
+    if allowed {
+        return Ok(());
+    }
+    Err(Error::field(
+        "allow_hosts",
+        Some(host.clone()),
+        format!(
+            "the request names this host, which is not Cohere's: the API key is not sent there. To replay \
+             there, give its base URL (`base_url` {}) or allow the host (`allow_hosts` {host})",
+            crate::scrub::mask_url(&url.origin().ascii_serialization())
+        ),
+    ))
 }
 
 /// The default bundle name for a summary.
@@ -647,8 +729,10 @@ pub async fn replay_with_matrix(
     let base = resolve_base_url(ro, &request);
     url::Url::parse(&base).map_err(|e| Error::input(format!("base URL {base}"), e.to_string()))?;
     let key = replay_key(ro, &request)?;
+    check_key_host(ro, &request)?;
     let prepared = prepare_replay(&request, &base);
-    let client = Client::with_options(ro.timeout, &ro.net)?;
+    let client =
+        Client::with_options(ro.timeout, &ro.net)?.secret_headers(ro.secret_headers.clone());
     let cache = gather::tokenizer_cache(bo.cache_dir.as_deref());
     let sent = gather::replay(
         &client,
@@ -760,6 +844,21 @@ pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Resul
     write_prepared(capture, bo, logs, &cache).await
 }
 
+/// Each log's path, bundle name and size.
+fn log_sizes(logs: &crate::logs::PreparedLogs, names: &[String]) -> Vec<(PathBuf, String, u64)> {
+    logs.paths
+        .iter()
+        .zip(names)
+        .map(|(p, n)| {
+            (
+                p.clone(),
+                n.clone(),
+                std::fs::metadata(p).map_or(0, |m| m.len()),
+            )
+        })
+        .collect()
+}
+
 /// What the logs show: SDK errors, each with its log and line, and the client a traceback names.
 struct LogFindings {
     errors: Vec<LogError>,
@@ -809,8 +908,40 @@ fn scrubber_for(capture: &Capture, bo: &BundleOptions) -> Scrubber {
     })
 }
 
-/// The request and the exchanges as the bundle holds them: credentials in structured headers masked before
-/// anything is serialised, and with `redact_content`, prompt, document and completion text taken out.
+/// How much of each log's end the bundle learns secrets from ([`learnt_scrubber`]).
+const LEARN_FROM_LOG: u64 = 8 << 20;
+
+/// The bundle's one scrubber: [`scrubber_for`]'s secrets, and every value that the structure (or a
+/// high-confidence pattern) finds in the capture's headers, form fields, query parameters and bodies and in
+/// the logs, known by value for every member ([`crate::scrub::learn`]).
+fn learnt_scrubber(
+    capture: &Capture,
+    bo: &BundleOptions,
+    logs: &crate::logs::PreparedLogs,
+) -> Scrubber {
+    let given = scrubber_for(capture, bo);
+    let mut found = Vec::new();
+    let json = |v: &dyn erased::Json| v.to_json();
+    given.discover_headers(&capture.request.headers, &mut found);
+    given.discover(json(&capture.request).as_bytes(), &mut found);
+    for e in &capture.exchanges {
+        given.discover_headers(&e.request.headers, &mut found);
+        if let Some(r) = &e.response {
+            given.discover_headers(&r.headers, &mut found);
+        }
+        given.discover(json(e).as_bytes(), &mut found);
+    }
+    for p in &logs.paths {
+        // The newest part of each log, where the failure is: values further back are still redacted where the
+        // structure finds them, and the write stays one pass over a large log.
+        let _ = given.discover_reader(log_tail(p, LEARN_FROM_LOG).as_bytes(), &mut found);
+    }
+    given.learn(found)
+}
+
+/// The request and the exchanges as the bundle holds them, masked once by the bundle's scrubber before anything
+/// is rendered: credential headers, URLs (query parameters, userinfo) and bodies (form fields included), every
+/// masking counted for `redactions.json`; with `redact_content`, prompt, document and completion text taken out.
 fn masked(
     capture: &Capture,
     scrubber: &Scrubber,
@@ -821,12 +952,19 @@ fn masked(
     for e in &mut exchanges {
         let name = member(e);
         scrubber.mask_headers(&name, &mut e.request.headers);
+        e.request.url = scrubber.scrub_str(&name, &e.request.url);
+        mask_body(scrubber, &name, &mut e.request.body);
         if let Some(r) = &mut e.response {
             scrubber.mask_headers(&name, &mut r.headers);
+            mask_body(scrubber, &name, &mut r.body);
         }
     }
     let mut request = capture.request.clone();
     scrubber.mask_headers("request.json", &mut request.headers);
+    if let Some(u) = &request.url {
+        request.url = Some(scrubber.scrub_str("request.json", u));
+    }
+    request.body = mask_json(scrubber, "request.json", &request.body);
     if redact_content {
         let ep = request.endpoint;
         scrubber.redact_content_in("request.json", ep, &mut request.body);
@@ -841,6 +979,36 @@ fn masked(
     (request, exchanges)
 }
 
+/// A recorded body scrubbed (a body that is not UTF-8 is left to the member's scrub and the final check).
+fn mask_body(scrubber: &Scrubber, member: &str, body: &mut Body) {
+    if body.encoding == crate::exchange::BodyEncoding::Utf8 {
+        body.text = scrubber.scrub_str(member, &body.text);
+    }
+}
+
+/// A JSON value scrubbed as the text it is written as (keys and values together, so a value is found by the
+/// key beside it); each string alone when that text does not parse back.
+fn mask_json(scrubber: &Scrubber, member: &str, v: &serde_json::Value) -> serde_json::Value {
+    let text = serde_json::to_string_pretty(v).unwrap_or_default();
+    let clean = scrubber.scrub_str(member, &text);
+    if clean == text {
+        return v.clone();
+    }
+    serde_json::from_str(&clean).unwrap_or_else(|_| {
+        fn walk(s: &Scrubber, m: &str, v: &mut serde_json::Value) {
+            match v {
+                serde_json::Value::String(t) => *t = s.scrub_str(m, t),
+                serde_json::Value::Array(a) => a.iter_mut().for_each(|x| walk(s, m, x)),
+                serde_json::Value::Object(o) => o.values_mut().for_each(|x| walk(s, m, x)),
+                _ => {}
+            }
+        }
+        let mut v = v.clone();
+        walk(scrubber, member, &mut v);
+        v
+    })
+}
+
 /// Everything the bundle's members are rendered from. [`Members::render`] renders them for one size-budget
 /// plan ([`crate::fit::Fit`]); the fit stage calls it again with a tighter plan when the zip is too big.
 struct Members<'a> {
@@ -849,6 +1017,7 @@ struct Members<'a> {
     exchanges: &'a [Exchange],
     capture: &'a Capture,
     log_cuts: &'a [String],
+    logs: &'a crate::logs::PreparedLogs,
     log_sizes: &'a [(PathBuf, String, u64)],
     log_errors: &'a [LogError],
     environment: &'a Environment,
@@ -887,6 +1056,8 @@ impl Members<'_> {
                 name: n.clone(),
                 size: *size,
                 cut: fit.log_cut(i),
+                decoded: self.logs.decoded.get(i).cloned().flatten(),
+                binary: self.logs.binary.get(i).cloned().flatten(),
             })
             .collect();
         let input = ReportInput {
@@ -947,9 +1118,10 @@ async fn write_prepared(
     logs: crate::logs::PreparedLogs,
     cache: &TokenizerCache,
 ) -> Result<Outcome> {
-    let scrubber = scrubber_for(&capture, bo);
+    let scrubber = learnt_scrubber(&capture, bo, &logs);
     let gathered = gather::measure(&capture, cache).await;
-    let names = log_names(&bo.logs);
+    // Named as bundled: a decompressed copy has lost its suffix.
+    let names = log_names(&logs.paths);
     let found = read_logs(&logs, &names);
     let mut evidence = Evidence::from_capture(&capture);
     evidence.seq_len = gathered.seq_len;
@@ -968,24 +1140,14 @@ async fn write_prepared(
     }
     let (request, exchanges) = masked(&capture, &scrubber, bo.redact_content);
     let environment = Environment::collect_with(|n| bo.env_vars_set.iter().any(|s| s == n));
-    let log_sizes: Vec<(PathBuf, String, u64)> = logs
-        .paths
-        .iter()
-        .zip(&names)
-        .map(|(p, n)| {
-            (
-                p.clone(),
-                n.clone(),
-                std::fs::metadata(p).map_or(0, |m| m.len()),
-            )
-        })
-        .collect();
+    let log_sizes = log_sizes(&logs, &names);
     let members = Members {
         summary: &summary,
         request: &request,
         exchanges: &exchanges,
         capture: &capture,
         log_cuts: &logs.cuts,
+        logs: &logs,
         log_sizes: &log_sizes,
         log_errors: &found.errors,
         environment: &environment,
@@ -1032,7 +1194,7 @@ fn draft_email(
     html: &str,
     bo: &BundleOptions,
 ) -> Result<PathBuf> {
-    let again = Scrubber::new(scrubber.options().clone());
+    let again = scrubber.fork();
     let body = again.scrub_str("report.md", report);
     let html = again.scrub_str("report.html", html);
     crate::email::write_eml(

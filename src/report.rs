@@ -8,7 +8,7 @@
 //! let summary: cohere_bundle::Summary =
 //!     serde_json::from_str(include_str!("../tests/fixtures/summary-v1.json")).unwrap();
 //! let environment = Environment::fixed();
-//! let logs = [LogListing { name: "logs/app.log".into(), size: 812, cut: None }];
+//! let logs = [LogListing { name: "logs/app.log".into(), size: 812, cut: None, decoded: None, binary: None }];
 //! let input = ReportInput {
 //!     summary: &summary,
 //!     exchanges: &[],
@@ -45,6 +45,10 @@ pub struct LogListing {
     pub size: u64,
     /// What was cut, if anything.
     pub cut: Option<String>,
+    /// How it was decoded (decompressed, converted from UTF-16), if it was.
+    pub decoded: Option<String>,
+    /// The binary data left out of it, if any (listed under its own heading, not as a cut).
+    pub binary: Option<String>,
 }
 
 /// Everything the report shows.
@@ -260,6 +264,18 @@ fn env() -> Environment<'static> {
         .expect("report.md template parses");
     env.add_template("report.html", HTML)
         .expect("report.html template parses");
+    // report.md is not escaped by the engine: what it shows from outside has its control characters, escape
+    // sequences and bidi overrides written out, so that `cat report.md` shows text only.
+    env.set_formatter(|out, state, value| {
+        if state.auto_escape() == minijinja::AutoEscape::None {
+            if let Some(s) = value.as_str() {
+                return out
+                    .write_str(&crate::safe::terminal_safe(s))
+                    .map_err(minijinja::Error::from);
+            }
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
     env
 }
 

@@ -48,6 +48,8 @@ pub const FLAGS: &[(&str, &str)] = &[
     ("allow_remote", "--allow-remote"),
     ("force", "--force"),
     ("eml", "--eml"),
+    ("allow_hosts", "--allow-host"),
+    ("base_url", "--base-url"),
 ];
 
 /// A library error in the command line's words: an option field becomes its flag (`max_size` →

@@ -40,9 +40,11 @@ impl Term {
         }
     }
 
-    /// `text` fit to print.
+    /// `text` fit to print: scrubbed, and every control character, escape sequence and bidi override written
+    /// out ([`cohere_bundle::safe::terminal_safe`]: `\x1b`, `\u202e`), whoever wrote it.
     pub fn scrub(&self, text: &str) -> String {
-        self.scrubber.scrub_str("terminal", text)
+        let clean = self.scrubber.scrub_str("terminal", text);
+        cohere_bundle::safe::terminal_safe(&clean).into_owned()
     }
 
     /// Prints `text` (one or more lines) on stdout, scrubbed. A closed pipe is not an error.
@@ -133,6 +135,7 @@ impl TerminalHost {
 impl cohere_bundle::matrix::SweepHost for TerminalHost {
     fn plan(&self, plan: &cohere_bundle::matrix::Plan) {
         let text = self.scrubber.scrub_str("terminal", &plan.describe());
+        let text = cohere_bundle::safe::terminal_safe(&text);
         let _ = writeln!(std::io::stderr(), "{text}");
     }
     fn consent(&self, _plan: &cohere_bundle::matrix::Plan) -> bool {
@@ -155,8 +158,9 @@ impl cohere_bundle::matrix::SweepHost for TerminalHost {
         self.bar.inc(1);
     }
     fn message(&self, text: &str) {
+        let text = self.scrubber.scrub_str("terminal", text);
         self.bar
-            .set_message(self.scrubber.scrub_str("terminal", text));
+            .set_message(cohere_bundle::safe::terminal_safe(&text).into_owned());
     }
     fn finish(&self) {
         self.bar.finish_and_clear();

@@ -366,8 +366,18 @@ fn logs_from_pipes_fifos_and_with_binary_regions() {
         "the binary region is gone: {} bytes",
         log.len()
     );
+    // Recorded under its own heading, not as a cut to fit the size budget (issue 20).
     let cuts = run.json()["cuts"].to_string();
-    assert!(cuts.contains("binary data left out"), "{cuts}");
+    assert!(!cuts.contains("binary data left out"), "{cuts}");
+    let report = util::member(&d.path().join("mixed.zip"), "report.md");
+    let (_, binary) = report
+        .split_once("## Binary data left out")
+        .expect("its own heading");
+    assert!(
+        binary.contains("`logs/mixed.log`: 1999")
+            && binary.contains("bytes of binary data left out"),
+        "{report}"
+    );
 
     // Binary bytes at the very start are left out the same way (the pre-flight check used to refuse a log
     // with a NUL byte in its first 8 KiB, exit 2, although the reader handles it).

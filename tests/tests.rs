@@ -5,6 +5,7 @@ mod cli_surface;
 mod compat;
 mod curl_samples;
 mod diagnose;
+mod edges;
 mod email;
 mod evidence;
 mod fault;

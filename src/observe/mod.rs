@@ -564,6 +564,8 @@ async fn serve(
             let svc =
                 hyper::service::service_fn(move |req| handle(shared.clone(), slot.clone(), req));
             let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), svc);
             tokio::pin!(conn);
@@ -585,6 +587,12 @@ async fn serve(
     // Close the idle upstream connections.
     lock(&shared.idle).clear();
 }
+
+/// How long a client may take to send a request's headers; past it the connection is closed, so that stopping
+/// the proxy never waits on a slow or silent client for longer.
+///
+/// Example: [`Proxy`] (a stop is bounded by it).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Facts about a request needed for stats, shapes and records.
 pub(crate) struct RequestMeta {
@@ -1237,6 +1245,33 @@ pub async fn run_command_with(
     command: &[OsString],
     opts: &RunOptions,
 ) -> Result<std::process::ExitStatus> {
+    run_command_until(proxy_base_url, command, opts, std::future::pending()).await
+}
+
+/// [`run_command_with`] that ends early when `stop` resolves (SIGINT or SIGTERM reached this process): the
+/// command is asked to stop (SIGTERM on Unix), killed if it has not ended within [`STOP_GRACE`], and waited
+/// for; the preload directory is removed before this returns, either way.
+///
+/// ```
+/// # #[cfg(unix)] {
+/// use std::time::Duration;
+/// use cohere_bundle::observe::{run_command_until, RunOptions};
+/// let rt = tokio::runtime::Runtime::new()?;
+/// let opts = RunOptions::for_upstream("http://127.0.0.1:9999");
+/// let status = rt.block_on(async {
+///     let stop = tokio::time::sleep(Duration::from_millis(200));
+///     run_command_until("http://127.0.0.1:9999", &["sleep".into(), "30".into()], &opts, stop).await
+/// })?;
+/// assert!(!status.success()); // stopped by SIGTERM
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub async fn run_command_until(
+    proxy_base_url: &str,
+    command: &[OsString],
+    opts: &RunOptions,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<std::process::ExitStatus> {
     let (program, args) = command
         .split_first()
         .ok_or_else(|| Error::input("command", "no command given to run"))?;
@@ -1286,11 +1321,32 @@ pub async fn run_command_with(
             e.to_string(),
         )
     })?;
-    child
-        .wait()
-        .await
-        .map_err(|e| Error::Other(format!("waiting for {}: {e}", program.to_string_lossy())))
+    let waited =
+        |e: std::io::Error| Error::Other(format!("waiting for {}: {e}", program.to_string_lossy()));
+    tokio::select! {
+        status = child.wait() => return status.map_err(waited),
+        () = stop => {}
+    }
+    #[cfg(unix)]
+    if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+        // SAFETY: kill(2) with the id of our own child, which has not been waited for (so not reused).
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+    match tokio::time::timeout(STOP_GRACE, child.wait()).await {
+        Ok(status) => status.map_err(waited),
+        Err(_) => {
+            let _ = child.start_kill();
+            child.wait().await.map_err(waited)
+        }
+    }
 }
+
+/// How long a command that [`run_command_until`] stops may take to end before it is killed.
+///
+/// Example: [`run_command_until`].
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// `NO_PROXY` and `no_proxy` for the command of [`run_command`]: each as it is (or as the other is) plus the host
 /// of `proxy_base_url`. Nothing when no proxy is set or the host is listed already.

@@ -54,6 +54,9 @@ pub enum Encoding {
     /// The value, or any of its forms, broken over lines by line breaks (and indentation): wrapped base64 or
     /// PEM, a terminal-wrapped log line.
     LineWrap,
+    /// The value, or any of its forms, interrupted by terminal escape sequences (a colour change `ESC[31m`
+    /// inside it): the terminal shows it whole.
+    Ansi,
 }
 
 impl Encoding {
@@ -73,6 +76,7 @@ impl Encoding {
             Encoding::Base64OfBase64 => "base64_of_base64",
             Encoding::LineContinuation => "line_continuation",
             Encoding::LineWrap => "line_wrap",
+            Encoding::Ansi => "ansi",
         }
     }
 }
@@ -110,13 +114,13 @@ pub fn encoded_forms(secret: &str) -> Vec<(String, Encoding)> {
         .remove(b'_')
         .remove(b'~');
     let url = percent_encoding::utf8_percent_encode(secret, URL_SET).to_string();
-    forms.push((url.clone(), Encoding::Url));
-    forms.push((url.replace("%20", "+"), Encoding::Url));
-    forms.push((
-        percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
-            .to_string(),
-        Encoding::Url,
-    ));
+    let all = percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+        .to_string();
+    for u in [url.clone(), url.replace("%20", "+"), all] {
+        // Percent-encoding's hex digits in either case (`%2F`, `%2f`).
+        forms.push((lower_percent(&u), Encoding::Url));
+        forms.push((u, Encoding::Url));
+    }
     let hex = hex::encode(bytes);
     forms.push((hex.to_ascii_uppercase(), Encoding::Hex));
     forms.push((hex, Encoding::Hex));
@@ -140,6 +144,24 @@ pub fn encoded_forms(secret: &str) -> Vec<(String, Encoding)> {
     forms.sort_by(|a, b| a.0.cmp(&b.0));
     forms.dedup_by(|a, b| a.0 == b.0);
     forms
+}
+
+/// `s` with the hex digits of its `%XX` escapes in lower case.
+fn lower_percent(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut left = 0;
+    for c in s.chars() {
+        if c == '%' {
+            left = 2;
+            out.push(c);
+        } else if left > 0 {
+            left -= 1;
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn to_url_safe(b64: &str) -> String {
@@ -347,8 +369,43 @@ impl KnownSearch {
         self.find_whole(t, out);
         let whole = out.len();
         self.find_broken(t, out);
+        self.find_through_escapes(t, out);
         if out.len() > whole {
             out[from..].sort_by_key(|h| (h.start, std::cmp::Reverse(h.end)));
+        }
+    }
+
+    /// Forms interrupted by terminal escape sequences: the text without them (CSI `ESC [ … final`, OSC
+    /// `ESC ] … BEL` or `ESC \`, and two-byte `ESC x`) is searched, and a match that spans a removed sequence
+    /// is reported over the original bytes, sequences included.
+    fn find_through_escapes(&self, t: &[u8], out: &mut Vec<KnownHit>) {
+        if memchr::memchr(0x1b, t).is_none() {
+            return;
+        }
+        let mut plain: Vec<u8> = Vec::with_capacity(t.len());
+        let mut at: Vec<usize> = Vec::with_capacity(t.len());
+        let mut i = 0;
+        while i < t.len() {
+            if t[i] == 0x1b {
+                i = escape_end(t, i);
+                continue;
+            }
+            plain.push(t[i]);
+            at.push(i);
+            i += 1;
+        }
+        for m in self.ac.find_iter(&plain) {
+            let (start, end) = (at[m.start()], at[m.end() - 1] + 1);
+            if end - start == m.end() - m.start() {
+                continue; // whole: found by `find_whole`
+            }
+            let (secret, _) = self.meta[m.pattern().as_usize()];
+            out.push(KnownHit {
+                start,
+                end,
+                secret,
+                encoding: Encoding::Ansi,
+            });
         }
     }
 
@@ -472,6 +529,34 @@ impl KnownSearch {
     }
 }
 
+/// The end of the terminal escape sequence that starts with the `ESC` at `t[i]`.
+fn escape_end(t: &[u8], i: usize) -> usize {
+    match t.get(i + 1) {
+        Some(b'[') => {
+            let mut j = i + 2;
+            while j < t.len() && (0x20..=0x3f).contains(&t[j]) {
+                j += 1;
+            }
+            (j + 1).min(t.len())
+        }
+        Some(b']') => {
+            let mut j = i + 2;
+            while j < t.len() && j < i + 512 {
+                if t[j] == 0x07 {
+                    return j + 1;
+                }
+                if t[j] == 0x1b && t.get(j + 1) == Some(&b'\\') {
+                    return j + 2;
+                }
+                j += 1;
+            }
+            j
+        }
+        Some(_) => i + 2,
+        None => i + 1,
+    }
+}
+
 /// The `q` bytes at `t[i..]` (the caller makes sure they are there) as a little-endian integer.
 #[inline(always)]
 fn gram(t: &[u8], i: usize, mask: u64) -> u64 {
@@ -563,6 +648,30 @@ mod tests {
             "{:?}",
             s.report()
         );
+    }
+
+    #[test]
+    fn percent_encoding_in_either_case() {
+        let value = "pa/ss+w0rd=Zq8rT2vX9k";
+        assert_found(value, "pa%2Fss%2Bw0rd%3DZq8rT2vX9k", Encoding::Url);
+        assert_found(value, "pa%2fss%2bw0rd%3dZq8rT2vX9k", Encoding::Url);
+    }
+
+    #[test]
+    fn interrupted_by_terminal_escape_sequences() {
+        let (a, b) = KEY.split_at(17);
+        for esc in [
+            "\x1b[31m",
+            "\x1b[0m\x1b[1;32m",
+            "\x1b]8;;http://x\x07",
+            "\x1b]0;t\x1b\\",
+        ] {
+            assert_found(KEY, &format!("{a}{esc}{b}"), Encoding::Ansi);
+        }
+        // Escapes around a whole value are not an interruption: it is found raw.
+        let s = scrubber_for(KEY);
+        let out = s.scrub_str("m", &format!("\x1b[31m{KEY}\x1b[0m"));
+        assert_eq!(out, format!("\x1b[31m{PH}\x1b[0m"));
     }
 
     #[test]

@@ -42,15 +42,14 @@
 //! ```
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use aho_corasick::MatchKind;
 use serde::Serialize;
 
-use crate::exchange::Header;
-
 mod content;
 mod known;
+pub mod learn;
 pub mod rules;
 mod stream;
 mod structure;
@@ -260,6 +259,8 @@ pub(crate) const SENSITIVE_HEADERS: &[&str] = &[
     "api-key",
     "x-amz-security-token",
     "x-auth-token",
+    "ocp-apim-subscription-key",
+    "x-goog-api-key",
 ];
 
 /// Options for a [`Scrubber`].
@@ -692,13 +693,16 @@ fn merge(mut spans: Vec<Span>) -> Vec<Span> {
 /// ```
 pub struct Scrubber {
     known: Vec<KnownSecret>,
-    engine: Engine,
+    /// For each known secret, the report rule of the finding that taught it ([`Scrubber::learn`]); `None`
+    /// for a secret given by value.
+    learnt_rules: Vec<Option<String>>,
+    engine: Arc<Engine>,
     options: ScrubOptions,
     bundle_key: [u8; 32],
     state: Mutex<State>,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct State {
     /// Secret index → placeholder.
     placeholders: HashMap<usize, String>,
@@ -729,13 +733,29 @@ impl Scrubber {
                 known.push(k.clone());
             }
         }
-        let engine = Engine::new(&known);
+        let engine = Arc::new(Engine::new(&known));
         Scrubber {
+            learnt_rules: vec![None; known.len()],
             known,
             engine,
             options,
             bundle_key: rand::random(),
             state: Mutex::new(State::default()),
+        }
+    }
+
+    /// A scrubber with the same secrets, the placeholders given so far and the redactions counted so far:
+    /// what a bundle's later stages (one write attempt, the email draft) scrub with after the masking pass,
+    /// so that a secret keeps its placeholder and every masking stays counted.
+    pub(crate) fn fork(&self) -> Scrubber {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Scrubber {
+            known: self.known.clone(),
+            learnt_rules: self.learnt_rules.clone(),
+            engine: self.engine.clone(),
+            options: self.options.clone(),
+            bundle_key: self.bundle_key,
+            state: Mutex::new(state),
         }
     }
 
@@ -818,7 +838,12 @@ impl Scrubber {
             let (ph, rule) = match s.origin {
                 Origin::Known(secret, enc) => (
                     self.placeholder(&mut state, secret),
-                    format!("known:{}:{}", self.known[secret].label, enc.as_str()),
+                    match &self.learnt_rules[secret] {
+                        // A value the structure taught keeps its rule's name where it is found as such.
+                        Some(r) if enc == Encoding::Raw => r.clone(),
+                        Some(r) => format!("{r}:{}", enc.as_str()),
+                        None => format!("known:{}:{}", self.known[secret].label, enc.as_str()),
+                    },
                 ),
                 Origin::Pattern(r) => {
                     let spec = &rules::RULES[r];
@@ -875,31 +900,21 @@ impl Scrubber {
         }
     }
 
-    /// Masks the values of sensitive headers in place (Authorization keeps its scheme), then scrubs the other
-    /// header values.
-    pub(crate) fn mask_headers(&self, member: &str, headers: &mut [Header]) {
-        for h in headers.iter_mut() {
-            let lower = h.name.to_ascii_lowercase();
-            if SENSITIVE_HEADERS.contains(&lower.as_str()) && !h.value.starts_with("[REDACTED") {
-                let scheme = h.value.split_once(' ').map(|(s, _)| s).filter(|s| {
-                    ["bearer", "basic", "token", "digest"]
-                        .contains(&s.to_ascii_lowercase().as_str())
-                });
-                if scheme.is_some_and(|s| h.value[s.len()..].trim_start().starts_with("[REDACTED"))
-                {
-                    continue;
-                }
-                h.value = match scheme {
-                    Some(s) => format!("{s} [REDACTED:header:{lower}]"),
-                    None => format!("[REDACTED:header:{lower}]"),
-                };
-                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-                Self::count(&mut state, member, &format!("header:{lower}"), 0);
-            } else {
-                let v = self.scrub_str(member, &h.value);
-                h.value = v;
-            }
-        }
+    /// The byte ranges of `t` that [`Scrubber::scrub_bytes`] replaces, in order (nothing is counted): what
+    /// the corpus evaluation measures the collateral characters on.
+    ///
+    /// ```
+    /// use cohere_bundle::scrub::{ScrubOptions, Scrubber};
+    /// let t = "Authorization: Bearer Qm3xT8vR2pL6nW9kZ4yB status=500";
+    /// let r = Scrubber::new(ScrubOptions::default()).redacted_ranges(t.as_bytes());
+    /// assert_eq!(r.iter().map(|r| &t[r.clone()]).collect::<Vec<_>>(), ["Qm3xT8vR2pL6nW9kZ4yB"]);
+    /// ```
+    pub fn redacted_ranges(&self, t: &[u8]) -> Vec<std::ops::Range<usize>> {
+        self.engine
+            .scan(t, Mode::Scrub)
+            .into_iter()
+            .map(|s| s.start..s.end)
+            .collect()
     }
 
     /// The final check: every known secret in every encoded form, and the high-confidence rules of layer 3,
@@ -961,6 +976,7 @@ impl Scrubber {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exchange::Header;
     use base64::Engine as _;
 
     const KEY: &str = "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5bC7d";
@@ -1002,7 +1018,7 @@ mod tests {
             Header::new("Accept", "x"),
         ];
         s.mask_headers("m", &mut h);
-        assert_eq!(h[0].value, "Bearer [REDACTED:header:authorization]");
+        assert_eq!(h[0].value, "Bearer [REDACTED:auth:1]");
         assert_eq!(h[1].value, "x");
     }
 

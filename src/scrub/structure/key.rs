@@ -243,14 +243,18 @@ pub(super) fn emit(k: &Key<'_>, v: Value, by: &'static str, out: &mut Vec<Found>
     }
 }
 
-/// An unquoted value of key `k` starting at `i`: a header's runs to the end of its line (or its enclosing
-/// quote), any other's to a space or punctuation.
+/// An unquoted value of key `k` starting at `i`: a header's ends at its token ([`header_end`]), any other's at
+/// a space or punctuation.
 fn bare_value(k: &Key<'_>, i: usize, by: &'static str, out: &mut Vec<Found>) {
     let t = k.t;
     let mut j = i;
     let line_value = matches!(k.class, Class::Header | Class::Cookie);
     let limit = (i + 8192).min(t.len());
-    while j < limit {
+    let mut i = i;
+    if line_value {
+        (i, j) = header_end(t, i, limit, k.enclosing, k.class == Class::Cookie);
+    }
+    while !line_value && j < limit {
         let b = t[j];
         if b == b'\n' || b == b'\r' {
             break;
@@ -263,17 +267,13 @@ fn bare_value(k: &Key<'_>, i: usize, by: &'static str, out: &mut Vec<Found>) {
         if b == b'\\' && matches!(t.get(j + 1), Some(b'n' | b'r' | b't' | b'"' | b'\'')) {
             break;
         }
-        if !line_value
-            && (b == b' '
-                || b == b'\t'
-                || matches!(
-                    b,
-                    b'"' | b'\'' | b',' | b';' | b'&' | b'<' | b'>' | b')' | b'}' | b']' | b'`'
-                ))
+        if b == b' '
+            || b == b'\t'
+            || matches!(
+                b,
+                b'"' | b'\'' | b',' | b';' | b'&' | b'<' | b'>' | b')' | b'}' | b']' | b'`'
+            )
         {
-            break;
-        }
-        if line_value && k.enclosing.is_none() && matches!(b, b'"' | b'\'' | b'`') {
             break;
         }
         j += 1;
@@ -285,6 +285,120 @@ fn bare_value(k: &Key<'_>, i: usize, by: &'static str, out: &mut Vec<Found>) {
         return;
     }
     push_value(t, k.class, i, j, alone_on_line(t, k.ks, j), by, out);
+}
+
+/// Auth schemes whose credential is one token (RFC 7235 `token68`).
+const TOKEN_SCHEMES: &[&[u8]] = &[
+    b"bearer",
+    b"basic",
+    b"token",
+    b"apikey",
+    b"key",
+    b"negotiate",
+    b"ntlm",
+];
+
+/// Auth schemes whose credential is a list of parameters (`Digest username="…", response="…"`).
+const PARAM_SCHEMES: &[&[u8]] = &[
+    b"digest",
+    b"aws4-hmac-sha256",
+    b"oauth",
+    b"hoba",
+    b"mutual",
+    b"vapid",
+    b"signature",
+    b"hmac",
+];
+
+/// Where an unquoted header value starting at `i` starts and ends: the value takes the secret and nothing
+/// else.
+///
+/// - After a one-token scheme (`Bearer`, `Basic`, `SSWS`, …), or with no scheme, the credential is a token:
+///   it ends at a space or a separator (`,` `;` `&` a closing bracket or quote), so `status=500`, `)`, `;` and
+///   `,` after it stay.
+/// - A cookie list ends at the line's end, a `)`, or a space that does not follow its `;` (`sid=…; theme=…`
+///   is one value, `sid=… status=500` is not).
+/// - Any other scheme's parameters (`Digest …`, `AWS4-HMAC-SHA256 …`) end at `;`, `)`, or a space before a new
+///   `name=` or `Name:` that is not the scheme's own.
+///
+/// Each also ends at a line's end, the quote around the header, and an escaped line break or quote.
+fn header_end(
+    t: &[u8],
+    i: usize,
+    limit: usize,
+    enclosing: Option<u8>,
+    cookie: bool,
+) -> (usize, usize) {
+    // A bare value ends at a quote; a parameter list holds quoted strings.
+    let stop = |j: usize, quotes: bool| {
+        let b = t[j];
+        b == b'\n'
+            || b == b'\r'
+            || enclosing == Some(b)
+            || (quotes && enclosing.is_none() && matches!(b, b'"' | b'\'' | b'`'))
+            || (b == b'\\' && matches!(t.get(j + 1), Some(b'n' | b'r' | b't' | b'"' | b'\'')))
+    };
+    let word_end = (i..limit)
+        .find(|&j| !(t[j].is_ascii_alphanumeric() || t[j] == b'-'))
+        .unwrap_or(limit);
+    let word = &t[i..word_end];
+    let spaced = word_end < limit && t[word_end] == b' ';
+    let is = |list: &[&[u8]]| spaced && list.iter().any(|s| word.eq_ignore_ascii_case(s));
+    let mut j = i;
+    if !cookie && !is(PARAM_SCHEMES) {
+        // A short word of letters and a space before the token is its scheme (`Bearer`, `SSWS`, `Api-Token`),
+        // unless what follows is a new field (`KEY status=500`).
+        let scheme_like = !word.is_empty()
+            && word.len() <= 16
+            && word.iter().all(|b| b.is_ascii_alphabetic() || *b == b'-');
+        let scheme = is(TOKEN_SCHEMES)
+            || (spaced && scheme_like && !starts_field(t, skip_ws(t, word_end), limit));
+        if scheme {
+            j = skip_ws(t, word_end);
+        }
+        // A scheme the value reader knows stays in the value (it keeps it, and tells the class by it).
+        let start = if is(TOKEN_SCHEMES) || !scheme { i } else { j };
+        while j < limit && !stop(j, true) && is_token_byte(t[j]) {
+            j += 1;
+        }
+        return (start, j);
+    }
+    let params = !cookie;
+    while j < limit && !stop(j, !params) {
+        let b = t[j];
+        if b == b')' || (!cookie && b == b';') {
+            break;
+        }
+        if b == b' ' || b == b'\t' {
+            // A list goes on after its separator (`sid=…; theme=…`, `a="1", b="2"`).
+            let listed = matches!(t[..j].last(), Some(b';' | b','));
+            let next_is_field =
+                !listed && (cookie || (j > word_end && starts_field(t, skip_ws(t, j), limit)));
+            if next_is_field {
+                break;
+            }
+        }
+        j += 1;
+    }
+    (i, j)
+}
+
+/// A byte of a one-token credential: printable ASCII but the separators that end a value in a log line
+/// (`,` `;` `&` closing brackets and quotes).
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_graphic()
+        && !matches!(
+            b,
+            b',' | b';' | b'&' | b')' | b']' | b'}' | b'>' | b'"' | b'\'' | b'`'
+        )
+}
+
+/// `name=` or `Name:` starts at `i` (a field of the log line, not the credential's own parameter).
+fn starts_field(t: &[u8], i: usize, limit: usize) -> bool {
+    let end = (i..limit)
+        .find(|&j| !(t[j].is_ascii_alphanumeric() || matches!(t[j], b'-' | b'_' | b'.')))
+        .unwrap_or(limit);
+    end > i && end < limit && matches!(t[end], b'=' | b':') && t[i].is_ascii_alphabetic()
 }
 
 /// `Password=open_sesame` alone on its line (INI, env, properties) is a value, not a variable in code; also

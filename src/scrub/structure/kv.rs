@@ -37,12 +37,22 @@ fn quoted_assignment(k: &Key<'_>, out: &mut Vec<Found>) -> Claim {
 pub(super) const HEADER_LINE: Recogniser = Recogniser {
     id: "header-line",
     syntax:
-        "an auth or cookie header and its value to the end of the line (or of the quote around the \
-             header); the auth scheme stays: Authorization: Bearer ..., Cookie: ...",
+        "an auth or cookie header and its value, which ends at its token (a one-token scheme's or a bare \
+             credential's last token byte; a cookie list's last pair; another scheme's parameters before \
+             `;`, `)` or a new field): the auth scheme stays, and what follows the value on its line too: \
+             Authorization: Bearer ..., Cookie: ...",
     examples: &[
         "Authorization: Bearer «Qm3xT8vR2pL6nW9kZ4yB»\r\n",
         "Cookie: «sid=k3Jq9ZpL2m; theme=dark»\n",
         "curl -H \"X-Api-Key: «k7Vq2Lm9Xp4Tn8Rw»\" https://api.internal/v1",
+        "Authorization: Bearer «Qm3xT8vR2pL6nW9kZ4yB» status=500 x-debug-trace-id=a1b2c3",
+        "(Authorization: Bearer «Qm3xT8vR2pL6nW9kZ4yB»)",
+        "Authorization=Bearer «Qm3xT8vR2pL6nW9kZ4yB»;x-request-id=5f1c",
+        "authorization: Bearer «Qm3xT8vR2pL6nW9kZ4yB», content-type: application/json",
+        "Cookie: «sid=k3Jq9ZpL2m» status=500",
+        "Authorization: Digest «username=\"ops\", response=\"6629fae49393a053\"»; retry=2",
+        "Authorization: SSWS «00QCjAl4MlV-WPXM-0HmjFx-vbGua» status=401",
+        "curl -L -H \"Authorization: «sha256~bRLFnzd5@=-.a+/hgdS»\"",
     ],
     keeps: &[
         "Authorization: Bearer ${TOKEN}",

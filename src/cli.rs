@@ -824,7 +824,9 @@ async fn cmd_observe(a: ObserveArgs, env: &EnvSettings, term: &mut Term) -> anyh
     let upstream = upstream
         .or_else(|| env.api_url.clone())
         .unwrap_or_else(|| cohere_bundle::cohere::DEFAULT_BASE_URL.to_string());
-    let bo = out.bundle_options(env);
+    let mut bo = out.bundle_options(env);
+    // The program observed may write its logs only once it runs.
+    bo.logs_may_appear_later = true;
     pipeline::preflight(&bo)?;
     let net = net_options(env)?;
     // Before the proxy accepts anything: a signal from now on stops the command and bundles what was recorded.

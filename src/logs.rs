@@ -77,6 +77,9 @@ pub struct PreparedLogs {
     /// Per log (in order): how it was decoded, e.g. `decompressed from app.log.gz (gzip, 812 → 40960 bytes)`,
     /// `UTF-16LE text (byte order mark) converted to UTF-8`.
     pub decoded: Vec<Option<String>>,
+    /// Logs named to be read when the bundle is written that never appeared (observe's `--log` of a file the
+    /// program was to write).
+    pub missing: Vec<String>,
     _dir: Option<(tempfile::TempDir, crate::cleanup::Tracked)>,
 }
 

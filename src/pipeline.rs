@@ -147,6 +147,9 @@ pub struct BundleOptions {
     pub log_limits: crate::logs::LogLimits,
     /// The email draft's `From` address; `None`: left for the mail client to fill in.
     pub email_from: Option<String>,
+    /// `logs` may not exist yet: the program observed will write them. They are read when the bundle is
+    /// written; one that never appeared is named in the report instead of refusing the run.
+    pub logs_may_appear_later: bool,
 }
 
 impl Default for BundleOptions {
@@ -166,6 +169,7 @@ impl Default for BundleOptions {
             extra_members: Vec::new(),
             log_limits: crate::logs::LogLimits::default(),
             email_from: None,
+            logs_may_appear_later: false,
         }
     }
 }
@@ -600,6 +604,10 @@ pub fn preflight(opts: &BundleOptions) -> Result<()> {
         if std::fs::metadata(l).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
             continue;
         }
+        if opts.logs_may_appear_later && !l.exists() {
+            // Written by the program observed: read when the bundle is written.
+            continue;
+        }
         crate::logs::check_log(l)?;
     }
     if let Some(o) = &opts.output {
@@ -839,7 +847,13 @@ fn log_names(logs: &[PathBuf]) -> Vec<String> {
 /// See the [module example](crate::pipeline).
 pub async fn write_support_bundle(capture: Capture, bo: &BundleOptions) -> Result<Outcome> {
     preflight(bo)?;
-    let logs = crate::logs::prepare(&bo.logs, &bo.log_limits)?;
+    let (present, missing): (Vec<PathBuf>, Vec<PathBuf>) = bo
+        .logs
+        .iter()
+        .cloned()
+        .partition(|l| !bo.logs_may_appear_later || l.exists());
+    let mut logs = crate::logs::prepare(&present, &bo.log_limits)?;
+    logs.missing = missing.iter().map(|l| l.display().to_string()).collect();
     let cache = gather::tokenizer_cache(bo.cache_dir.as_deref());
     write_prepared(capture, bo, logs, &cache).await
 }
@@ -1129,6 +1143,7 @@ async fn write_prepared(
     evidence.log_errors = found.errors.clone();
     evidence.client_from_logs = found.client;
     evidence.logs = names.clone();
+    evidence.missing_logs = &logs.missing;
     let summary = diagnose::diagnose(&evidence);
 
     let (path, mut reserved) = target_path(bo, &summary)?;

@@ -424,6 +424,8 @@ str_enum! {
         Docs = "docs",
         /// Why the shape sweep was not run.
         NotSwept = "not_swept",
+        /// A log to be read when the bundle was written never appeared.
+        MissingLog = "missing_log",
     }
 }
 

@@ -486,7 +486,8 @@ fn errors_under_json_are_json_for_every_command() {
         vec!["bundle", "--request", "missing.json", "--json"],
         vec!["verify", "missing.zip", "--json"],
         vec!["demo", "--json", "--secret-env", "NOT_SET_ANYWHERE"],
-        vec!["observe", "--json", "--log", "missing.log", "--", "true"],
+        // A log observe may read later need not exist yet; a directory is never a log.
+        vec!["observe", "--json", "--log", ".", "--", "true"],
     ] {
         let r = util::cli(d.path()).args(&args).run();
         assert_eq!(r.code, 2, "{args:?}: {r:?}");

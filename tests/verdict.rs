@@ -269,3 +269,49 @@ fn a_log_time_with_no_zone_is_kept_as_written_and_never_guessed_into_utc() {
         "{report}"
     );
 }
+
+#[test]
+fn observe_reads_a_log_the_program_writes_and_names_one_that_never_appeared() {
+    let sim = Sim::start(SimConfig::default());
+    let d = util::tempdir();
+    // The program writes app.log (with the key in it) and makes a call that fails with a 404.
+    let script = r#"
+import json, os, urllib.request
+with open("app.log", "w") as f:
+    f.write("2026-12-06T05:20:01Z INFO app: starting with key " + os.environ["APP_KEY"] + "\n")
+req = urllib.request.Request(os.environ["CO_API_URL"] + "/v2/chat", method="POST",
+    data=json.dumps({"model": "command-xlarge-nightly", "messages": [{"role": "user", "content": "hi"}]}).encode(),
+    headers={"content-type": "application/json", "authorization": "Bearer " + os.environ["APP_KEY"]})
+try:
+    urllib.request.urlopen(req)
+except Exception as e:
+    with open("app.log", "a") as f:
+        f.write("2026-12-06T05:20:02Z ERROR app: chat failed: %s\n" % e)
+"#;
+    let run = util::cli(d.path())
+        .env("APP_KEY", DEMO_KEY)
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .args(["observe", "--upstream", &sim.base_url(), "--out", "b.zip"])
+        .args(["--log", "app.log", "--log", "never.log", "--"])
+        .args(["python3", "-c", script])
+        .run()
+        .success();
+    let zip = d.path().join("b.zip");
+    let s = util::summary(&zip);
+    assert_eq!(s["status"], 404, "{}", run.stderr);
+    let log = util::member(&zip, "logs/app.log");
+    assert!(
+        log.contains("chat failed") && !log.contains(DEMO_KEY),
+        "{log}"
+    );
+    let missing: Vec<&str> = s["notes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| n["kind"] == "missing_log")
+        .filter_map(|n| n["text"].as_str())
+        .collect();
+    assert_eq!(missing.len(), 1, "{s:#}");
+    assert!(missing[0].contains("never.log"), "{missing:?}");
+    assert!(util::member(&zip, "report.md").contains("never.log"));
+}

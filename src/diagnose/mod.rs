@@ -95,6 +95,8 @@ pub struct Evidence<'a> {
     pub logs: Vec<String>,
     /// Why the sweep asked for was not run.
     pub not_swept: Option<&'a str>,
+    /// Logs that were to be read and never appeared.
+    pub missing_logs: &'a [String],
 }
 
 impl<'a> Evidence<'a> {
@@ -122,6 +124,7 @@ impl<'a> Evidence<'a> {
             matrix: None,
             logs: Vec::new(),
             not_swept: None,
+            missing_logs: &[],
         }
     }
 
@@ -401,7 +404,7 @@ pub fn diagnose(ev: &Evidence<'_>) -> Summary {
         original.as_ref().filter(|_| reproduced == Some(false)),
     );
     notes.extend(docs_notes(&known));
-    notes.extend(not_swept_note(ev, primary));
+    notes.extend(run_notes(ev, primary));
     let (arith, worth) = limits::check(&known, &subject, &causes);
     causes.extend(arith);
     notes.extend(worth);
@@ -1189,13 +1192,20 @@ fn mismatch_notes(
     }]
 }
 
-/// Why the sweep asked for was not run, citing the exchange it judged by.
-fn not_swept_note(ev: &Evidence<'_>, primary: Option<&Exchange>) -> Option<Note> {
-    Some(Note {
+/// What the run itself left out: the sweep asked for and not run (citing the exchange it judged by), and logs
+/// that never appeared.
+fn run_notes(ev: &Evidence<'_>, primary: Option<&Exchange>) -> Vec<Note> {
+    let swept = ev.not_swept.map(|why| Note {
         kind: NoteKind::NotSwept,
-        text: ev.not_swept?.to_string(),
+        text: why.to_string(),
         source: primary.map_or_else(|| "request.json".to_string(), exchange_source),
-    })
+    });
+    let missing = ev.missing_logs.iter().map(|l| Note {
+        kind: NoteKind::MissingLog,
+        text: format!("the log {l} given with --log never appeared, so it is not in the bundle"),
+        source: l.clone(),
+    });
+    swept.into_iter().chain(missing).collect()
 }
 
 /// What the docs say about the request's model besides its limits: a deprecation or retirement, and doc

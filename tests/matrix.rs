@@ -983,13 +983,9 @@ async fn a_sweep_and_the_measurement_fetch_the_tokenizer_once() {
     assert_eq!(fetched, 1, "the tokenizer was fetched {fetched} times");
 }
 
-#[test]
-fn a_trial_429_a_401_and_a_404_are_not_swept_unless_asked() {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let (base, hits) = rt.block_on(retry_after_server("1", false));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let req = dir.path().join("req.json");
-    std::fs::write(&req, long_chat(100).body.to_string()).expect("write request");
+/// `replay --matrix --yes` of the request file `req` to `base` through the binary, written to `dir/b.zip`;
+/// returns its summary.json after checking the exit code.
+fn replay_matrix(dir: &std::path::Path, base: &str, req: &std::path::Path) -> Value {
     let out = assert_cmd::Command::cargo_bin("cohere-bundle")
         .expect("binary")
         .args([
@@ -998,14 +994,13 @@ fn a_trial_429_a_401_and_a_404_are_not_swept_unless_asked() {
             "v2/chat",
             "--matrix",
             "--yes",
-            "--base-url",
-            &base,
-            "-o",
+            "--force",
         ])
-        .arg(dir.path().join("b.zip"))
-        .arg(&req)
+        .args(["--base-url", base, "-o"])
+        .arg(dir.join("b.zip"))
+        .arg(req)
         .env("CO_API_KEY", DEMO_KEY)
-        .env("COHERE_BUNDLE_CACHE_DIR", dir.path().join("cache"))
+        .env("COHERE_BUNDLE_CACHE_DIR", dir.join("cache"))
         .output()
         .expect("runs");
     assert_eq!(
@@ -1014,9 +1009,19 @@ fn a_trial_429_a_401_and_a_404_are_not_swept_unless_asked() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    read_member(&dir.join("b.zip"), "summary.json")
+}
+
+#[test]
+fn a_trial_429_a_401_and_a_404_are_not_swept_unless_asked() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (base, hits) = rt.block_on(retry_after_server("1", false));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let req = dir.path().join("req.json");
+    std::fs::write(&req, long_chat(100).body.to_string()).expect("write request");
+    let s = replay_matrix(dir.path(), &base, &req);
     // The replay only: no quota spent on a sweep that cannot tell anything.
     assert_eq!(hits.load(Ordering::SeqCst), 1);
-    let s = read_member(&dir.path().join("b.zip"), "summary.json");
     assert!(s["matrix"].is_null(), "{s}");
     let note = s["notes"]
         .as_array()
@@ -1035,38 +1040,13 @@ fn a_trial_429_a_401_and_a_404_are_not_swept_unless_asked() {
     let body =
         json!({"model": "command-xlarge-nightly", "messages": [{"role": "user", "content": "hi"}]});
     std::fs::write(&req, body.to_string()).expect("write request");
-    let out = assert_cmd::Command::cargo_bin("cohere-bundle")
-        .expect("binary")
-        .args([
-            "replay",
-            "--endpoint",
-            "v2/chat",
-            "--matrix",
-            "--yes",
-            "--force",
-            "--base-url",
-            &sim.base_url(),
-            "-o",
-        ])
-        .arg(dir.path().join("b.zip"))
-        .arg(&req)
-        .env("CO_API_KEY", DEMO_KEY)
-        .env("COHERE_BUNDLE_CACHE_DIR", dir.path().join("cache"))
-        .output()
-        .expect("runs");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let s = replay_matrix(dir.path(), &sim.base_url(), &req);
     let chats = sim
         .requests()
         .iter()
         .filter(|r| r.path == "/v2/chat")
         .count();
     assert_eq!(chats, 1, "the replay only");
-    let s = read_member(&dir.path().join("b.zip"), "summary.json");
     assert_eq!(s["status"], 404);
     assert!(s["notes"].to_string().contains("a 404"), "{s}");
 }

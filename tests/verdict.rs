@@ -114,16 +114,23 @@ fn a_failure_with_no_cause_needs_support() {
     same_everywhere(&s);
 }
 
-#[test]
-fn a_replay_that_succeeds_is_not_reproduced_and_files_no_ticket() {
+/// A simulator, a temp dir and in it `req.json`: an envelope of a small v2 chat to the simulator, with
+/// `headers`.
+fn chat_request(headers: &[(&str, &str)]) -> (Sim, tempfile::TempDir, std::path::PathBuf) {
     let sim = Sim::start(SimConfig::default());
     let d = util::tempdir();
     let body = json!({"model": "command-r-08-2024", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 20});
     let req = util::write(
         d.path(),
         "req.json",
-        util::envelope(&sim.base_url(), "/v2/chat", &[], &body),
+        util::envelope(&sim.base_url(), "/v2/chat", headers, &body),
     );
+    (sim, d, req)
+}
+
+#[test]
+fn a_replay_that_succeeds_is_not_reproduced_and_files_no_ticket() {
+    let (_sim, d, req) = chat_request(&[]);
     let run = util::cli(d.path())
         .env("CO_API_KEY", DEMO_KEY)
         .args(["replay", "--out", "b.zip", "--json"])
@@ -235,14 +242,7 @@ cohere.errors.not_found_error.NotFoundError: status_code: 404, body: {'id': '6a0
 
 #[test]
 fn a_log_time_with_no_zone_is_kept_as_written_and_never_guessed_into_utc() {
-    let sim = Sim::start(SimConfig::default());
-    let d = util::tempdir();
-    let body = json!({"model": "command-r-08-2024", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 20});
-    let req = util::write(
-        d.path(),
-        "req.json",
-        util::envelope(&sim.base_url(), "/v2/chat", &[], &body),
-    );
+    let (_sim, d, req) = chat_request(&[]);
     let log = util::write(d.path(), "app.log", LOG_NO_ZONE);
     util::cli(d.path())
         .env("CO_API_KEY", DEMO_KEY)

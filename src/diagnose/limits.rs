@@ -123,26 +123,7 @@ fn request_scope(k: &Known, over: OverCap, spec_source: &str, out: &mut Vec<Find
 /// Embed: the number of texts against the per-call maximum, and the longest text against the per-text limit,
 /// with truncation taken into account (the default cuts each text, so length alone is no failure).
 fn per_text(k: &Known, spec: &crate::knowledge::EndpointSpec, out: &mut Vec<Finding>) {
-    let model = k.model.as_deref().and_then(|m| knowledge().model(m));
-    let list = spec
-        .max_inputs_field
-        .as_deref()
-        .and_then(|f| k.body.get(f))
-        .and_then(|v| v.as_array());
-    if let (Some(list), Some(max)) = (list, model.and_then(|m| m.max_inputs)) {
-        if list.len() as u64 > max {
-            out.push(Finding {
-                code: Some(CauseCode::InvalidParameterCombination),
-                text: format!(
-                    "{} {} in one call, above the documented maximum of {max} ({})",
-                    list.len(),
-                    spec.max_inputs_field.as_deref().unwrap_or("inputs"),
-                    model.map_or("", |m| m.source.as_str())
-                ),
-                next_step: format!("split the input into batches of at most {max}"),
-            });
-        }
-    }
+    let (model, list) = inputs(k, spec, out);
     let Some(limit) = model.and_then(|m| m.per_input_limit.or(m.context_length)) else {
         return;
     };
@@ -175,25 +156,7 @@ fn per_text(k: &Known, spec: &crate::knowledge::EndpointSpec, out: &mut Vec<Find
 
 /// Rerank: long documents are chunked or cut (`max_tokens_per_doc`), so their length is not a cause.
 fn per_document(k: &Known, spec: &crate::knowledge::EndpointSpec, out: &mut Vec<Finding>) {
-    let model = k.model.as_deref().and_then(|m| knowledge().model(m));
-    let list = spec
-        .max_inputs_field
-        .as_deref()
-        .and_then(|f| k.body.get(f))
-        .and_then(|v| v.as_array());
-    if let (Some(list), Some(max)) = (list, model.and_then(|m| m.max_inputs)) {
-        if list.len() as u64 > max {
-            out.push(Finding {
-                code: Some(CauseCode::InvalidParameterCombination),
-                text: format!(
-                    "{} documents in one call, above the documented maximum of {max} ({})",
-                    list.len(),
-                    model.map_or("", |m| m.source.as_str())
-                ),
-                next_step: format!("send at most {max} documents per call"),
-            });
-        }
-    }
+    let (model, list) = inputs(k, spec, out);
     let (Some(limit), Some(longest)) = (
         model.and_then(|m| m.per_input_limit.or(m.context_length)),
         longest_estimate(k, list),
@@ -211,6 +174,39 @@ fn per_document(k: &Known, spec: &crate::knowledge::EndpointSpec, out: &mut Vec<
             next_step: String::new(),
         });
     }
+}
+
+/// The request's model and its list of inputs (texts, documents), with a finding when the list is longer
+/// than the model's documented per-call maximum.
+fn inputs<'b>(
+    k: &'b Known<'_>,
+    spec: &crate::knowledge::EndpointSpec,
+    out: &mut Vec<Finding>,
+) -> (
+    Option<&'static crate::knowledge::Model>,
+    Option<&'b Vec<serde_json::Value>>,
+) {
+    let model = k.model.as_deref().and_then(|m| knowledge().model(m));
+    let field = spec.max_inputs_field.as_deref();
+    let list = field.and_then(|f| k.body.get(f)).and_then(|v| v.as_array());
+    if let (Some(list), Some(max)) = (list, model.and_then(|m| m.max_inputs)) {
+        if list.len() as u64 > max {
+            out.push(Finding {
+                code: Some(CauseCode::InvalidParameterCombination),
+                text: format!(
+                    "{} {} in one call, above the documented maximum of {max} ({})",
+                    list.len(),
+                    field.unwrap_or("inputs"),
+                    model.map_or("", |m| m.source.as_str())
+                ),
+                next_step: format!(
+                    "split the {} into calls of at most {max}",
+                    field.unwrap_or("inputs")
+                ),
+            });
+        }
+    }
+    (model, list)
 }
 
 /// The longest item's share of the measured tokens, by characters: an estimate, said to be one.

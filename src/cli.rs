@@ -774,11 +774,68 @@ async fn run(cli: Cli, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8>
 /// `cohere-bundle completions`.
 fn cmd_completions(shell: clap_complete::Shell) -> anyhow::Result<u8> {
     // Not through `term`: a script is printed byte for byte, and it holds nothing secret.
-    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let script = completion_script(shell);
     let mut out = std::io::stdout().lock();
-    clap_complete::generate(shell, &mut cmd, "cohere-bundle", &mut out);
+    out.write_all(script.as_bytes()).context("stdout")?;
     out.flush().context("stdout")?;
     Ok(0)
+}
+
+/// The completion script for `shell`, with hidden commands left out. For bash, clap_complete's script is
+/// corrected where it goes wrong with a hyphenated binary name (clap-rs/clap#6421, open; fixes proposed in
+/// #6428 and #6530): its second `case` names each command `cohere__subcmd__bundle__…` while the first sets
+/// `cohere__bundle__…`, so nothing after the command word completed. `--endpoint` completes the endpoint
+/// names.
+fn completion_script(shell: clap_complete::Shell) -> String {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let hidden: Vec<String> = cmd
+        .get_subcommands()
+        .filter(|c| c.is_hide_set())
+        .map(|c| c.get_name().to_string())
+        .collect();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "cohere-bundle", &mut out);
+    let script = String::from_utf8_lossy(&out).into_owned();
+    if shell != clap_complete::Shell::Bash {
+        // Hidden commands are not offered: zsh lists a command as `'name:about' \`, fish as `-a "name"`.
+        let offers = |line: &str| {
+            hidden.iter().any(|h| {
+                line.trim_start().starts_with(&format!("'{h}:"))
+                    || line.contains(&format!("-a \"{h}\""))
+            })
+        };
+        return script
+            .lines()
+            .filter(|l| !offers(l))
+            .map(|l| format!("{l}\n"))
+            .collect();
+    }
+    let endpoints: Vec<&str> = cohere_bundle::Endpoint::ALL
+        .iter()
+        .map(|e| e.name())
+        .collect();
+    script
+        .replace("cohere__subcmd__bundle__", "cohere__bundle__")
+        .lines()
+        .map(|line| {
+            let mut line = line.to_string();
+            if line.trim_start().starts_with("opts=\"") {
+                for h in &hidden {
+                    line = line.replace(&format!(" {h} "), " ");
+                }
+            }
+            line
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace(
+            "--endpoint)\n                    COMPREPLY=($(compgen -f \"${cur}\"))",
+            &format!(
+                "--endpoint)\n                    COMPREPLY=($(compgen -W \"{}\" -- \"${{cur}}\"))",
+                endpoints.join(" ")
+            ),
+        )
+        + "\n"
 }
 
 /// `cohere-bundle man`.
@@ -917,7 +974,7 @@ async fn cmd_scrub(a: ScrubArgs, env: &EnvSettings, term: &mut Term) -> anyhow::
     } = a;
 
     // A missing or unreadable input is a usage error (exit 2) named before anything is printed.
-    for f in &files {
+    for f in files.iter().filter(|f| f.as_os_str() != "-") {
         if let Err(e) = std::fs::File::open(f) {
             anyhow::bail!(cohere_bundle::Error::input(
                 f.display().to_string(),

@@ -51,6 +51,15 @@ pub const TOP: &str = concat!(
     env_line!(secret_names),
     env_line!(tls),
     env_line!(no_color),
+    "\n",
+    "Exit codes:\n",
+    "  0         bundle written (also when the replayed request failed); verify passed\n",
+    "  1         the API could not be reached, an I/O failure, a bundle that fails verify\n",
+    "  2         usage: a bad flag or value, a missing, empty, binary or malformed input, an output that\n",
+    "            exists without --force, a response file given as the request, a host not allowed the key\n",
+    "  3         the final leak check found a known secret: no zip was kept\n",
+    "  130, 143  interrupted by SIGINT (Ctrl-C) or SIGTERM (observe writes what it recorded first)\n",
+    "  observe -- COMMAND exits with the command's own code\n",
 );
 
 /// `demo --help`.

@@ -734,3 +734,128 @@ fn zip_members_carry_the_bundles_creation_time() {
         (after.year(), after.month())
     );
 }
+
+/// Runs bash's completion function of the generated script on `words` (the word being completed last) and
+/// returns the candidates.
+fn bash_complete(script: &std::path::Path, words: &[&str]) -> Vec<String> {
+    let cword = words.len() - 1;
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let prev = if cword > 0 { words[cword - 1] } else { "" };
+    let code = format!(
+        "source '{}'; COMP_WORDS=({}); COMP_CWORD={cword}; _cohere__bundle cohere-bundle '{}' '{prev}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display(),
+        quoted.join(" "),
+        words[cword],
+    );
+    let out = std::process::Command::new("bash")
+        .args(["--norc", "-c", &code])
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn bash_completion_completes_after_the_subcommand_and_hides_hidden_commands() {
+    let d = util::tempdir();
+    let run = util::cli(d.path())
+        .args(["completions", "bash"])
+        .run()
+        .success();
+    let script = util::write(d.path(), "c.bash", &run.stdout);
+    let flags = bash_complete(&script, &["cohere-bundle", "replay", "--ma"]);
+    for f in ["--matrix", "--matrix-anyway", "--max-calls"] {
+        assert!(flags.iter().any(|c| c == f), "{f} in {flags:?}");
+    }
+    let platforms = bash_complete(&script, &["cohere-bundle", "replay", "--platform", ""]);
+    assert_eq!(
+        platforms,
+        ["cohere", "bedrock", "sagemaker", "azure", "oci", "private"]
+    );
+    let endpoints = bash_complete(&script, &["cohere-bundle", "bundle", "--endpoint", "v2/"]);
+    assert!(
+        endpoints.iter().any(|e| e == "v2/chat") && endpoints.iter().all(|e| e.starts_with("v2/")),
+        "{endpoints:?}"
+    );
+    let shells = bash_complete(&script, &["cohere-bundle", "completions", ""]);
+    for s in ["bash", "zsh", "fish"] {
+        assert!(shells.iter().any(|c| c == s), "{s} in {shells:?}");
+    }
+    let top = bash_complete(&script, &["cohere-bundle", ""]);
+    assert!(
+        top.iter().any(|c| c == "replay") && top.iter().any(|c| c == "observe"),
+        "{top:?}"
+    );
+    assert!(!top.iter().any(|c| c == "simulator"), "hidden: {top:?}");
+}
+
+#[test]
+fn zsh_and_fish_completion_scripts_parse_in_their_shells() {
+    for (shell, check) in [("zsh", vec!["-n"]), ("fish", vec!["--no-execute"])] {
+        let d = util::tempdir();
+        let run = util::cli(d.path())
+            .args(["completions", shell])
+            .run()
+            .success();
+        let script = util::write(d.path(), "c", &run.stdout);
+        let out = std::process::Command::new(shell)
+            .args(&check)
+            .arg(&script)
+            .output()
+            .unwrap_or_else(|e| panic!("{shell} is not installed ({e}): scripts/test installs it"));
+        assert!(
+            out.status.success(),
+            "{shell}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let offered = run
+            .stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("'simulator:") || l.contains("-a \"simulator\""));
+        assert!(!offered, "{shell}: the hidden command is offered");
+    }
+}
+
+#[test]
+fn scrub_dash_reads_stdin_as_the_help_says() {
+    let key = "q7Vd2LkP9sXw4RtZ8mNc3JbH6yFg1UaE5oKi0TpW";
+    let out = assert_cmd::Command::cargo_bin("cohere-bundle")
+        .expect("binary")
+        .args(["scrub", "-"])
+        .env("CO_API_KEY", key)
+        .write_stdin(format!("request id 7f3c with key {key} failed\n"))
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("request id 7f3c") && !text.contains(key),
+        "{text}"
+    );
+}
+
+#[test]
+fn exit_codes_are_in_the_help_and_the_man_page() {
+    let d = util::tempdir();
+    let help = util::cli(d.path()).arg("--help").run().success().stdout;
+    let man = util::cli(d.path()).arg("man").run().success().stdout;
+    for text in [&help, &man] {
+        assert!(text.contains("Exit codes"), "{text}");
+        for code in ["130, 143", "the final leak check found a known secret"] {
+            assert!(text.contains(code), "{code}: {text}");
+        }
+    }
+}

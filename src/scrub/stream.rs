@@ -177,8 +177,8 @@ impl<R: Read> Read for Tagged<R> {
     }
 }
 
-/// `cohere-bundle scrub [FILE]... [--secret VALUE]... [--report]`: scrubs each file (stdin when `inputs` is
-/// empty) into `out`, with layer 4 when `redact_content` is set, and writes the redaction report as JSON to
+/// `cohere-bundle scrub [FILE]... [--secret VALUE]... [--report]`: scrubs each file (`-` is stdin, and so is
+/// no file at all) into `out`, with layer 4 when `redact_content` is set, and writes the redaction report as JSON to
 /// `report` when given. Secret-looking environment variables are not added here; pass them in `known`.
 /// Errors name the file (or `<stdin>` / `<stdout>`).
 ///
@@ -209,7 +209,11 @@ pub fn scrub_command(
     let sources: Vec<Option<&PathBuf>> = if inputs.is_empty() {
         vec![None]
     } else {
-        inputs.iter().map(Some).collect()
+        // `-` is standard input, as the help says and as other tools read it.
+        inputs
+            .iter()
+            .map(|p| (p.as_os_str() != "-").then_some(p))
+            .collect()
     };
     for src in sources {
         let path = src.unwrap_or(&stdin_path);

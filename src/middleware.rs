@@ -3,9 +3,9 @@
 //! ```no_run
 //! # async fn f() -> cohere_bundle::Result<()> {
 //! use cohere_bundle::middleware::RecordFailures;
-//! use cohere_bundle::recorder::{Recorder, RecorderConfig};
+//! use cohere_bundle::recorder::{EnvSecrets, Recorder, RecorderConfig};
 //!
-//! let recorder = Recorder::new(RecorderConfig::default())?;
+//! let recorder = Recorder::new(RecorderConfig::default(), EnvSecrets::none())?;
 //! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
 //!     .with(RecordFailures::new(recorder).host("llm-proxy.internal:8443"))
 //!     .build();
@@ -14,7 +14,7 @@
 //! # let _ = client;
 //!
 //! // Keep the adapter to read the recorder's counters, or to flush it on shutdown:
-//! let failures = RecordFailures::new(Recorder::new(RecorderConfig::default())?);
+//! let failures = RecordFailures::new(Recorder::new(RecorderConfig::default(), EnvSecrets::none())?);
 //! failures.recorder().flush().await;
 //! println!("{} failures captured", failures.recorder().stats().captured);
 //! # Ok(()) }

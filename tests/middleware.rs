@@ -3,7 +3,7 @@
 
 use cohere_bundle::middleware::RecordFailures;
 use cohere_bundle::pipeline::BundleOptions;
-use cohere_bundle::recorder::{spool, Recorder, RecorderConfig};
+use cohere_bundle::recorder::{spool, EnvSecrets, Recorder, RecorderConfig};
 use cohere_bundle::simulator::{SimConfig, Simulator, DEMO_KEY};
 use serde_json::{json, Value};
 
@@ -11,16 +11,19 @@ use serde_json::{json, Value};
 async fn a_failing_call_through_the_middleware_becomes_one_bundle() {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let recorder = Recorder::new({
-        let mut o = RecorderConfig::default();
-        o.dir = dir.path().join("spool");
-        o.bundle = {
-            let mut o = BundleOptions::default();
-            o.cache_dir = Some(dir.path().join("cache"));
+    let recorder = Recorder::new(
+        {
+            let mut o = RecorderConfig::default();
+            o.dir = dir.path().join("spool");
+            o.bundle = {
+                let mut o = BundleOptions::default();
+                o.cache_dir = Some(dir.path().join("cache"));
+                o
+            };
             o
-        };
-        o
-    })
+        },
+        EnvSecrets::none(),
+    )
     .unwrap();
     let host = url::Url::parse(&sim.base_url()).unwrap();
     let mw = RecordFailures::new(recorder).host(format!(

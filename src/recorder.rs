@@ -68,6 +68,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::bundle::Member;
@@ -599,7 +600,12 @@ impl Writer {
         let name = bundle_name(&sig, self.seq);
         let storm = storm_json(&sig, count, first, last, &self.config, &self.shared);
         let bo = self.options(&name, storm);
-        match report.write(&bo).await {
+        // A panic in the pipeline is a write error of this bundle, not the end of the writer.
+        let written = std::panic::AssertUnwindSafe(report.write(&bo))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|p| Err(Error::Other(format!("panicked: {}", panic_text(&*p)))));
+        match written {
             Ok(outcome) => self.written(sig, count, outcome),
             Err(e) => {
                 self.shared.error(&name, &e);
@@ -628,12 +634,16 @@ impl Writer {
             None,
         );
         if let Some(cb) = &self.config.on_written {
-            (cb.0)(&WrittenBundle {
+            let b = WrittenBundle {
                 path: outcome.path.clone(),
                 summary: outcome.summary.clone(),
                 signature: sig.clone(),
                 count,
-            });
+            };
+            if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (cb.0)(&b))) {
+                let e = format!("panicked: {}", panic_text(&*p));
+                self.shared.error("on_written", &e);
+            }
         }
         let open = Open {
             path: outcome.path,
@@ -694,6 +704,14 @@ impl Writer {
             self.shared.error(INDEX_FILE, &e);
         }
     }
+}
+
+/// The message of a panic's payload.
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
 }
 
 /// `cohere-support-<UTC time>-<status or class>-<signature digest>-<seq>.zip`.

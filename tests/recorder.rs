@@ -355,3 +355,27 @@ async fn the_callers_environment_secrets_are_scrubbed_by_default() {
         assert_eq!(found, kept, "scan_env {scan_env}");
     }
 }
+
+/// A panic in the callback is a write error with its reason; the writer goes on.
+#[tokio::test]
+async fn a_panicking_callback_does_not_stop_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = config(dir.path());
+    o.on_written = Some(cohere_bundle::recorder::OnWritten::new(|_| {
+        panic!("the service's callback broke")
+    }));
+    let rec = Recorder::new(o, EnvSecrets::none()).unwrap();
+    rec.capture(failure("m", 500));
+    rec.flush().await;
+    rec.capture(failure("m", 503));
+    rec.flush().await;
+    let stats = rec.stats();
+    assert_eq!(
+        (stats.bundles_written, stats.write_errors),
+        (2, 2),
+        "{stats:?}"
+    );
+    let reason = stats.last_error.unwrap();
+    assert!(reason.contains("the service's callback broke"), "{reason}");
+    assert_eq!(spool(&dir.path().join("spool")).len(), 2);
+}

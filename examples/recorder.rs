@@ -5,22 +5,25 @@ use std::time::Duration;
 
 use cohere_bundle::library::FailureReport;
 use cohere_bundle::pipeline::BundleOptions;
-use cohere_bundle::recorder::{spool, Recorder, RecorderConfig};
+use cohere_bundle::recorder::{spool, EnvSecrets, Recorder, RecorderConfig};
 use cohere_bundle::Endpoint;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?.keep();
-    let rec = Recorder::new({
-        let mut o = RecorderConfig::default();
-        o.dir = dir.clone();
-        o.interval = Duration::from_secs(60);
-        o.max_bundles = 10;
-        o.max_spool_bytes = 50 * 1024 * 1024;
-        o.queue = 64;
-        o.bundle = BundleOptions::default();
-        o
-    })?;
+    let rec = Recorder::new(
+        {
+            let mut o = RecorderConfig::default();
+            o.dir = dir.clone();
+            o.interval = Duration::from_secs(60);
+            o.max_bundles = 10;
+            o.max_spool_bytes = 50 * 1024 * 1024;
+            o.queue = 64;
+            o.bundle = BundleOptions::default();
+            o
+        },
+        EnvSecrets::from_process(),
+    )?;
     for i in 0..10_000 {
         let status = if i % 2 == 0 { 429 } else { 503 };
         let body = serde_json::json!({"model": "command-a-03-2025", "messages": [{"role": "user", "content": "hi"}]});

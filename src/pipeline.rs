@@ -150,6 +150,11 @@ pub struct BundleOptions {
     /// `logs` may not exist yet: the program observed will write them. They are read when the bundle is
     /// written; one that never appeared is named in the report instead of refusing the run.
     pub logs_may_appear_later: bool,
+    /// Scrub the values of the environment's secrets too (default on, as in the Python package). The library
+    /// reads no environment: the caller resolves them at its edge and hands them in, e.g. to
+    /// [`crate::recorder::Recorder::new`] as [`crate::recorder::EnvSecrets::from_process`], which adds them to
+    /// `known` while this is on and leaves them out when it is off. [`BundleOptions::known`] is always used.
+    pub scan_env: bool,
 }
 
 impl Default for BundleOptions {
@@ -170,6 +175,7 @@ impl Default for BundleOptions {
             log_limits: crate::logs::LogLimits::default(),
             email_from: None,
             logs_may_appear_later: false,
+            scan_env: true,
         }
     }
 }
@@ -314,6 +320,15 @@ impl BundleOptions {
     #[must_use]
     pub fn eml(mut self, on: bool) -> Self {
         self.eml = on;
+        self
+    }
+
+    /// Whether the environment's secrets, resolved by the caller, are scrubbed too (default on).
+    ///
+    /// Example: [`crate::recorder`] (`EnvSecrets`).
+    #[must_use]
+    pub fn scan_env(mut self, on: bool) -> Self {
+        self.scan_env = on;
         self
     }
 }

@@ -3,7 +3,7 @@
 
 use cohere_bundle::middleware::RecordFailures;
 use cohere_bundle::pipeline::BundleOptions;
-use cohere_bundle::recorder::{spool, Recorder, RecorderConfig};
+use cohere_bundle::recorder::{index, spool, EnvSecrets, Recorder, RecorderConfig};
 use cohere_bundle::simulator::{SimConfig, Simulator, DEMO_KEY};
 use serde_json::{json, Value};
 
@@ -11,16 +11,19 @@ use serde_json::{json, Value};
 async fn a_failing_call_through_the_middleware_becomes_one_bundle() {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let recorder = Recorder::new({
-        let mut o = RecorderConfig::default();
-        o.dir = dir.path().join("spool");
-        o.bundle = {
-            let mut o = BundleOptions::default();
-            o.cache_dir = Some(dir.path().join("cache"));
+    let recorder = Recorder::new(
+        {
+            let mut o = RecorderConfig::default();
+            o.dir = dir.path().join("spool");
+            o.bundle = {
+                let mut o = BundleOptions::default();
+                o.cache_dir = Some(dir.path().join("cache"));
+                o
+            };
             o
-        };
-        o
-    })
+        },
+        EnvSecrets::none(),
+    )
     .unwrap();
     let host = url::Url::parse(&sim.base_url()).unwrap();
     let mw = RecordFailures::new(recorder).host(format!(
@@ -84,5 +87,73 @@ async fn a_failing_call_through_the_middleware_becomes_one_bundle() {
     assert_eq!(s["status"], 404);
     assert_eq!(s["causes"][0]["code"], "model_not_found");
     assert_eq!(s["model"], "no-such-model");
+    sim.shutdown().await;
+}
+
+/// Issue 22: a stream that ends before its terminal event is recorded (the caller still gets it as it came);
+/// a complete stream is not. The service keeps a handle while the recorder goes into the client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_cut_before_its_terminal_event_is_recorded() {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Recorder::new(
+        {
+            let mut o = RecorderConfig::default();
+            o.dir = dir.path().join("spool");
+            o.interval = std::time::Duration::from_secs(3600);
+            o.bundle = {
+                let mut o = BundleOptions::default();
+                o.cache_dir = Some(dir.path().join("cache"));
+                o
+            };
+            o
+        },
+        EnvSecrets::none(),
+    )
+    .unwrap();
+    let handle = recorder.handle();
+    let host = url::Url::parse(&sim.base_url()).unwrap();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(RecordFailures::new(recorder).host(format!(
+            "{}:{}",
+            host.host_str().unwrap(),
+            host.port().unwrap()
+        )))
+        .build();
+    let body = json!({"model": "command-a-03-2025", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let send = |cut: bool| {
+        let mut r = client
+            .post(format!("{}/v2/chat", sim.base_url()))
+            .bearer_auth(DEMO_KEY)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if cut {
+            r = r.header("x-simulate", "stream-cut");
+        }
+        r.send()
+    };
+    // A complete stream: passed on whole, nothing recorded.
+    let ok = send(false).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(ok.url().as_str().starts_with(&sim.base_url()));
+    let text = ok.text().await.unwrap();
+    assert!(text.contains("message-end"), "{text}");
+    // A cut one: the caller reads what came (and the break), the recorder gets it.
+    let cut = send(true).await.unwrap();
+    assert_eq!(cut.status(), 200);
+    let read = cut.bytes().await;
+    handle.flush().await;
+    let bundles = spool(&dir.path().join("spool"));
+    assert_eq!(
+        bundles.len(),
+        1,
+        "{bundles:?} (read: {:?})",
+        read.map(|b| b.len())
+    );
+    let lines = index(&dir.path().join("spool"));
+    assert_eq!(lines[0]["signature"]["class"], "stream", "{lines:?}");
+    assert_eq!(lines[0]["status"], 200);
+    let stats = handle.stats();
+    assert_eq!((stats.captured, stats.write_errors), (1, 0), "{stats:?}");
     sim.shutdown().await;
 }

@@ -8,8 +8,9 @@ Three ways in:
 
 * :func:`event_hooks` — httpx event hooks for ``cohere.ClientV2(httpx_client=httpx.Client(event_hooks=...))``
   (or ``httpx.AsyncClient``). They note each exchange cheaply; on a failing one (status >= 400, a stream that
-  ends without its terminal event) they hand it to a storm-safe recorder that writes one bundle per failure
-  signature per interval, in the background, into a bounded spool directory. Transport errors (refused,
+  ends without its terminal event) they hand it to a storm-safe recorder that writes the first failure of each
+  signature at once, in the background, counts its repeats into it, and lists every bundle in the spool's
+  ``index.jsonl``. Transport errors (refused,
   timeouts) never reach httpx event hooks: add ``transport=hooks.transport()`` to the client for those.
 * :func:`capture` — in an ``except cohere.core.ApiError`` block: writes a bundle for that failure now and
   returns its path.
@@ -61,6 +62,7 @@ __all__ = [
     "VerifyResult",
     "capture",
     "event_hooks",
+    "index",
     "last_exchange",
     "replay",
     "scrub",
@@ -325,17 +327,25 @@ class _Sink:
             return True
         return r.flush(timeout)
 
-    def stats(self) -> Dict[str, int]:
+    def stats(self) -> Dict[str, Any]:
         r = self._recorder
-        s: Dict[str, int] = (
+        s: Dict[str, Any] = (
             r.stats()
             if r is not None and self._pid == os.getpid()
-            else {"captured": 0, "dropped": 0, "bundles_written": 0, "bundles_evicted": 0, "write_errors": 0}
+            else {
+                "captured": 0,
+                "dropped": 0,
+                "bundles_written": 0,
+                "bundles_updated": 0,
+                "bundles_evicted": 0,
+                "write_errors": 0,
+                "last_error": None,
+            }
         )
         s["internal_errors"] = self.internal_errors
         return s
 
-    def close(self, timeout: Optional[float] = None) -> Dict[str, int]:
+    def close(self, timeout: Optional[float] = None) -> Dict[str, Any]:
         r = self._recorder
         if r is not None and self._pid == os.getpid():
             r.close(timeout)
@@ -589,16 +599,25 @@ class EventHooks(Dict[str, List[Any]]):
         return AsyncTransport(inner, self)
 
     def flush(self, timeout: Optional[float] = None) -> bool:
-        """Writes the bundles of every pending failure signature now and waits (at most ``timeout`` s);
-        False when that ran out."""
+        """Writes what is queued and the counts of every failure signature into its bundle now, and waits (at
+        most ``timeout`` s); False when that ran out. (The first failure of a signature is written at once
+        without it.)"""
         return self._sink.flush(timeout)
 
-    def stats(self) -> Dict[str, int]:
-        """The recorder's counters: captured, dropped, bundles_written, bundles_evicted, write_errors, and
-        internal_errors (errors inside the hooks, swallowed)."""
+    def stats(self) -> Dict[str, Any]:
+        """The recorder's counters: captured, dropped, bundles_written, bundles_updated (counts written at a
+        tick), bundles_evicted, write_errors; last_error, the reason of the last write error (None when there
+        was none); and internal_errors (errors inside the hooks, swallowed)."""
         return self._sink.stats()
 
-    def close(self, timeout: Optional[float] = None) -> Dict[str, int]:
+    def index(self) -> List[Dict[str, Any]]:
+        """The spool's ``index.jsonl``, oldest line first: one dict per event with ``time`` (RFC 3339, UTC),
+        ``event`` (``written``; ``counts`` when a tick wrote the counts into the bundle; ``write_failed``),
+        ``signature``, ``count``, ``path`` (None when the write failed), ``status``, ``cause`` and ``error``
+        (the reason of a failed write)."""
+        return index(self._sink.spool_dir)
+
+    def close(self, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Flushes and takes no more failures; returns the final counters. Also done at interpreter exit
         (waiting at most 10 s)."""
         return self._sink.close(timeout)
@@ -638,10 +657,13 @@ def event_hooks(
     failure — a status >= 400 (its body is read in the hook), a stream that ends without ``message-end`` /
     ``stream-end`` / ``[DONE]`` or carried an error, and with ``transport=hooks.transport()`` a connection
     error or timeout — goes to a storm-safe recorder: the first failure of a signature (endpoint, model,
-    status, class) in each ``interval`` seconds is kept, later ones are counted, and one bundle per signature
-    is written on a background thread at the end of the interval (and at exit) with ``storm.json`` giving the
-    count. The spool keeps at most ``max_bundles`` bundles and ``max_spool_bytes`` bytes, the oldest going
-    first. The hooks never raise into the application; nothing is logged.
+    status, class) is written at once on a background thread; later ones in the same ``interval`` seconds are
+    counted, and the count is written into that bundle's ``storm.json`` at the end of the interval (and at
+    exit). Every bundle is listed in ``index.jsonl`` in the spool (:meth:`EventHooks.index`); a bundle that
+    could not be written is listed with its reason, which :meth:`EventHooks.stats` gives as ``last_error``.
+    The spool keeps at most ``max_bundles`` bundles and ``max_spool_bytes`` bytes: other bundles go first,
+    oldest first, then the newest of each signature, the first of each signature last. The hooks never
+    raise into the application; nothing is logged.
 
     ``async_``: ``None`` (default) gives hooks that work for both ``httpx.Client`` and ``httpx.AsyncClient``
     (they return an awaitable); ``True`` gives coroutine functions (``async def``), for code that checks.
@@ -1018,3 +1040,22 @@ def verify(path: PathLike, secrets: Iterable[str] = (), *, scan_env: bool = True
 def spool(spool_dir: PathLike) -> List[Tuple[Path, int]]:
     """The recorder's bundles in ``spool_dir``, oldest first, with their sizes in bytes (zip and draft)."""
     return [(Path(p), n) for p, n in _native.spool(os.fspath(spool_dir))]
+
+
+def index(spool_dir: PathLike) -> List[Dict[str, Any]]:
+    """The lines of ``index.jsonl`` in ``spool_dir`` (see :meth:`EventHooks.index`); unreadable lines are
+    skipped, and a spool with no index gives []."""
+    try:
+        with open(os.path.join(os.fspath(spool_dir), _native.INDEX_FILE), encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    out: List[Dict[str, Any]] = []
+    for line in lines:
+        try:
+            v = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(v, dict):
+            out.append(v)
+    return out

@@ -16,6 +16,7 @@ TOOL: str
 VERSION: str
 DEMO_KEY: str
 SPOOL_PREFIX: str
+INDEX_FILE: str
 DEFAULT_MAX_SIZE: int
 DEBUG_BUILD: bool
 
@@ -47,9 +48,10 @@ class VerifyDict(TypedDict):
     secrets_searched: int
 
 class Recorder:
-    """The storm-safe background writer: one bundle per failure signature (endpoint, model, status, class)
-    per interval, with ``storm.json`` counting the failures it stands for; a spool bounded by count and
-    bytes. ``capture`` costs a few microseconds and does no I/O; bundles are written on a background thread.
+    """The storm-safe background writer: the first failure of a signature (endpoint, model, status, class)
+    is written at once; its repeats within the interval are counted into its ``storm.json`` at the next tick;
+    every bundle is listed in the spool's ``index.jsonl``; a spool bounded by count and bytes. ``capture``
+    costs a few microseconds and does no I/O; bundles are written on the recorder's own thread.
     """
 
     def __init__(
@@ -82,10 +84,12 @@ class Recorder:
         """Takes one failed exchange; returns "queued", "counted" or "dropped". ``error_class`` is None (a
         status >= 400 speaks for itself), "http", "network", "timeout" or "stream"."""
     def flush(self, timeout: Optional[float] = None) -> bool:
-        """Writes every pending bundle now and waits (at most ``timeout`` s); False when that ran out."""
-    def stats(self) -> Dict[str, int]:
-        """The counters: captured, dropped, bundles_written, bundles_evicted, write_errors."""
-    def close(self, timeout: Optional[float] = None) -> Dict[str, int]:
+        """Writes what is queued and the counts of every signature now and waits (at most ``timeout`` s);
+        False when that ran out."""
+    def stats(self) -> Dict[str, Any]:
+        """The counters: captured, dropped, bundles_written, bundles_updated, bundles_evicted, write_errors;
+        and last_error, the reason of the last write error (or None)."""
+    def close(self, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Flushes and takes no more failures; returns the final counters."""
 
 def write_report(

@@ -204,8 +204,7 @@ impl Exchange {
 fn bundle_options(opts: Option<&Bound<'_, PyDict>>) -> PyResult<BundleOptions> {
     let mut bo = BundleOptions::default();
     // As the CLI: the environment's key and secret-looking variables are known secrets unless
-    // `scan_env=False` comes later in the options (it then clears them).
-    bo.known = env_known();
+    // `scan_env=False`; they are resolved here, at the edge (`with_env`, or the Recorder's `EnvSecrets`).
     let Some(d) = opts else { return Ok(bo) };
     for (k, v) in d.iter() {
         let k: String = k.extract()?;
@@ -222,11 +221,7 @@ fn bundle_options(opts: Option<&Bound<'_, PyDict>>) -> PyResult<BundleOptions> {
                     .collect()
             }
             // The package is the Python side's edge: it reads the environment, the library does not.
-            "scan_env" => {
-                if !v.extract::<bool>()? {
-                    bo.known.clear();
-                }
-            }
+            "scan_env" => bo.scan_env = v.extract()?,
             "redact_content" => bo.redact_content = v.extract()?,
             "cache_dir" => bo.cache_dir = v.extract::<Option<PathBuf>>()?,
             "max_size" => bo.max_size = v.extract::<Option<u64>>()?.filter(|&n| n > 0),
@@ -239,6 +234,15 @@ fn bundle_options(opts: Option<&Bound<'_, PyDict>>) -> PyResult<BundleOptions> {
         }
     }
     Ok(bo)
+}
+
+/// The options with the environment's secrets added when `scan_env` is on (for the one-shot calls; the
+/// recorder takes them as `EnvSecrets`).
+fn with_env(mut bo: BundleOptions) -> BundleOptions {
+    if bo.scan_env {
+        bo.known.extend(env_known());
+    }
+    bo
 }
 
 fn outcome_dict<'py>(py: Python<'py>, o: &Outcome) -> PyResult<Bound<'py, PyDict>> {
@@ -260,13 +264,16 @@ fn stats_dict<'py>(py: Python<'py>, s: &RecorderStats) -> PyResult<Bound<'py, Py
     d.set_item("dropped", s.dropped)?;
     d.set_item("bundles_written", s.bundles_written)?;
     d.set_item("bundles_evicted", s.bundles_evicted)?;
+    d.set_item("bundles_updated", s.bundles_updated)?;
     d.set_item("write_errors", s.write_errors)?;
+    d.set_item("last_error", s.last_error.clone())?;
     Ok(d)
 }
 
-/// The storm-safe background writer: one bundle per failure signature (endpoint, model, status, class) per
-/// interval, with `storm.json` counting the failures it stands for; a spool bounded by count and bytes.
-/// `capture` costs a few microseconds and does no I/O; bundles are written on a background thread.
+/// The storm-safe background writer: the first failure of a signature (endpoint, model, status, class) is
+/// written at once, its repeats within the interval are counted into its `storm.json` at the next tick; every
+/// bundle is listed in the spool's `index.jsonl`; a spool bounded by count and bytes. `capture` costs a few
+/// microseconds and does no I/O; bundles are written on the recorder's own thread.
 #[pyclass(module = "cohere_bundle._native", name = "Recorder", frozen)]
 struct PyRecorder {
     inner: recorder::Recorder,
@@ -292,8 +299,12 @@ impl PyRecorder {
             return Err(PyValueError::new_err("interval must be a positive number of seconds"));
         }
         let bundle = bundle_options(options)?;
+        let env = if bundle.scan_env {
+            recorder::EnvSecrets::from_known(env_known())
+        } else {
+            recorder::EnvSecrets::none()
+        };
         let rt = runtime()?;
-        let _enter = rt.enter();
         let inner = recorder::Recorder::new({
             let mut o = RecorderConfig::default();
             o.dir = dir.clone();
@@ -302,8 +313,10 @@ impl PyRecorder {
             o.max_spool_bytes = max_spool_bytes;
             o.queue = queue;
             o.bundle = bundle;
+            // `close` and interpreter exit flush with their own bound.
+            o.flush_on_drop = Duration::ZERO;
             o
-        })
+        }, env)
         .map_err(to_py)?;
         Ok(PyRecorder {
             inner,
@@ -380,7 +393,8 @@ impl PyRecorder {
         })
     }
 
-    /// The counters: captured, dropped, bundles_written, bundles_evicted, write_errors.
+    /// The counters: captured, dropped, bundles_written, bundles_updated, bundles_evicted, write_errors, and
+    /// last_error (the reason of the last write error, or None).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         stats_dict(py, &self.inner.stats())
     }
@@ -433,7 +447,7 @@ fn write_report<'py>(
         elapsed,
     }
     .report()?;
-    let bo = bundle_options(options)?;
+    let bo = with_env(bundle_options(options)?);
     let rt = runtime()?;
     let outcome = py
         .detach(|| rt.block_on(report.write(&bo)))
@@ -499,7 +513,7 @@ fn replay<'py>(
         o.net = Default::default();
         o
     };
-    let bo = bundle_options(options)?;
+    let bo = with_env(bundle_options(options)?);
     pipeline::preflight(&bo).map_err(to_py)?;
     pipeline::replay_key(&ro, &req).map_err(to_py)?;
     let rt = runtime()?;
@@ -634,6 +648,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
     m.add("DEMO_KEY", cohere_bundle::simulator::DEMO_KEY)?;
     m.add("SPOOL_PREFIX", recorder::SPOOL_PREFIX)?;
+    m.add("INDEX_FILE", recorder::INDEX_FILE)?;
     m.add("DEFAULT_MAX_SIZE", cohere_bundle::email::DEFAULT_MAX_SIZE)?;
     m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
     Ok(())

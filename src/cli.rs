@@ -425,6 +425,9 @@ impl OutputArgs {
             o.output = self.out.clone();
             o.out_dir = PathBuf::from(".");
             o.force = self.force;
+            // The environment's secrets were resolved above (or not, with --no-env-scan): the flag and the
+            // option say the same.
+            o.scan_env = !self.no_env_scan;
             o.logs = self.logs.clone();
             o.secrets = self
                 .secrets

@@ -315,3 +315,60 @@ except Exception as e:
     assert!(missing[0].contains("never.log"), "{missing:?}");
     assert!(util::member(&zip, "report.md").contains("never.log"));
 }
+
+#[test]
+fn the_demo_replay_reproduces_its_logged_failure_and_says_no_mismatch() {
+    let d = util::tempdir();
+    util::cli(d.path())
+        .args(["demo", "--out", "d.zip"])
+        .run()
+        .success();
+    let s = util::summary(&d.path().join("d.zip"));
+    // A replay always gets a new request id: a log's other id is no sign of another request.
+    assert!(!s["notes"].to_string().contains("mismatch"), "{s:#}");
+    assert_eq!(s["original"]["reproduced"], true, "{s:#}");
+}
+
+#[test]
+fn a_recorded_exchange_and_a_log_of_another_request_id_are_said_apart() {
+    let d = util::tempdir();
+    util::write(
+        d.path(),
+        "req.json",
+        r#"{"model":"command-r-08-2024","messages":[{"role":"user","content":"hi"}]}"#,
+    );
+    util::write(
+        d.path(),
+        "resp.json",
+        r#"{"id":"e1","message":"model 'command-r-08-2024' not found"}"#,
+    );
+    util::write(
+        d.path(),
+        "headers.txt",
+        "x-debug-trace-id: 11111111111111111111111111111111\n",
+    );
+    let log = LOG_NO_ZONE.replace(
+        "6a0e8c2f-3b1d-4f6e-9a7c-5d4b3a2f1e0d",
+        "22222222-2222-2222-2222-222222222222",
+    );
+    util::write(d.path(), "app.log", log);
+    util::cli(d.path())
+        .args([
+            "bundle",
+            "--request",
+            "req.json",
+            "--response",
+            "resp.json",
+            "--headers",
+            "headers.txt",
+        ])
+        .args(["--status", "404", "--log", "app.log", "--out", "b.zip"])
+        .run()
+        .success();
+    let s = util::summary(&d.path().join("b.zip"));
+    let notes = s["notes"].to_string();
+    assert!(
+        notes.contains("mismatch") && notes.contains("22222222-2222-2222-2222-222222222222"),
+        "{s:#}"
+    );
+}

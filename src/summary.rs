@@ -328,7 +328,7 @@ impl SupportVerdict {
                 VerdictKind::Unknown,
                 format!("Support is needed unless the next step fixes it: the evidence does not show whose side the cause is on; send this bundle to {support}."),
             ),
-            (None, false) if mode == Mode::Replay => (
+            (None, false) if matches!(mode, Mode::Replay | Mode::Demo) => (
                 VerdictKind::NotReproduced,
                 format!("Support is not needed now: the request did not fail when replayed (not reproduced). If the failure comes back, capture it as it happens (cohere-bundle observe -- <your command>, or the Python hooks) and send that bundle to {support}."),
             ),

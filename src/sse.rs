@@ -294,7 +294,7 @@ pub fn check_complete(
         }
         return s
             .verdict()
-            .or_else(|| finish_of(response_headers, request_body, body)?.failure())
+            .or_else(|| finish_failure(response_headers, request_body, body))
             .map(|m| Failure::new(FailureClass::Stream, m));
     }
     let ct = header(response_headers, "content-type")
@@ -310,9 +310,25 @@ pub fn check_complete(
     {
         return Some(cut_json(status, body.size));
     }
-    finish_of(response_headers, request_body, body)?
-        .failure()
+    finish_failure(response_headers, request_body, body)
         .map(|m| Failure::new(FailureClass::Stream, m))
+}
+
+/// The failure of a generation's ending ([`Finish::failure`]), parsing the body only when it names one of the
+/// failing finish reasons: every complete response goes through here (the replay, the observe proxy), and
+/// most end `COMPLETE`.
+fn finish_failure(
+    headers: &[Header],
+    request_body: &serde_json::Value,
+    body: &Body,
+) -> Option<String> {
+    let text = body.text.as_bytes();
+    let named = [&b"MAX_TOKENS"[..], b"TIMEOUT", b"ERROR", b"\"length\""]
+        .iter()
+        .any(|w| contains(text, w));
+    named
+        .then(|| finish_of(headers, request_body, body)?.failure())
+        .flatten()
 }
 
 /// How a 2xx generation ended: its `finish_reason` and whether it produced any text. Read from a complete JSON

@@ -7,8 +7,8 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use cohere_bundle::bundle::{write_bundle, Member, MemberSource, WriteOptions};
-use cohere_bundle::scrub::{KnownSecret, ScrubOptions, Scrubber};
+use cohere_bundle_core::bundle::{write_bundle, Member, MemberSource, WriteOptions};
+use cohere_bundle_core::scrub::{KnownSecret, ScrubOptions, Scrubber};
 
 const KEY: &str = "Zx8Qm2Lp4Rt6Vw8Yb0Nc2Df4Gh6Jk8Ls0Pq2Ws4E";
 

@@ -3,7 +3,7 @@
 //! calls to the simulator.
 //!
 //! Upstreams:
-//! - the project's simulator (`cohere_bundle::simulator`), answering v2 chat requests made with the demo key:
+//! - the project's simulator (`cohere_bundle_simulator`), answering v2 chat requests made with the demo key:
 //!   the main figure;
 //! - a minimal hyper server that answers every request at once with a fixed v2 chat body, the worst case for
 //!   the proxy (an upstream that does no work), also with 2 ms and 10 ms of think time.
@@ -29,8 +29,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cohere_bundle::observe::{ObserveOptions, Proxy};
-use cohere_bundle::simulator::{SimConfig, Simulator, DEMO_KEY};
+use cohere_bundle_core::gather::observe::{ObserveOptions, Proxy};
+use cohere_bundle_simulator::{SimConfig, Simulator, DEMO_KEY};
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};

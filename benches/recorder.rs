@@ -6,10 +6,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cohere_bundle::library::FailureReport;
-use cohere_bundle::pipeline::BundleOptions;
-use cohere_bundle::recorder::{EnvSecrets, OnWritten, Recorder, RecorderConfig};
-use cohere_bundle::Endpoint;
+use cohere_bundle_core::library::FailureReport;
+use cohere_bundle_core::pipeline::BundleOptions;
+use cohere_bundle_core::recorder::{EnvSecrets, OnWritten, Recorder, RecorderConfig};
+use cohere_bundle_core::Endpoint;
 use serde_json::json;
 
 fn report(status: u16, body: &serde_json::Value) -> FailureReport {

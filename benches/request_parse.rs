@@ -4,8 +4,8 @@
 
 use std::time::Instant;
 
-use cohere_bundle::request::{parse_request, ParseOptions};
-use cohere_bundle::sdklog::find_sdk_errors;
+use cohere_bundle_core::input::request::{parse_request, ParseOptions};
+use cohere_bundle_core::input::sdklog::find_sdk_errors;
 
 fn time<T>(label: &str, bytes: usize, runs: u32, mut f: impl FnMut() -> T) {
     let _ = f(); // warm up

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use cohere_bundle::scrub::{KnownSecret, ScrubOptions, Scrubber};
+use cohere_bundle_core::scrub::{KnownSecret, ScrubOptions, Scrubber};
 
 const KEY: &str = "wsEGdjnelIuVJy7VjzPhIzDz9YlDgiPBA3CO9PFw";
 

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use cohere_bundle::simulator::{count_input_tokens, SimConfig, Simulator, DEMO_KEY};
-use cohere_bundle::Endpoint;
+use cohere_bundle_core::Endpoint;
+use cohere_bundle_simulator::{count_input_tokens, SimConfig, Simulator, DEMO_KEY};
 use serde_json::json;
 
 fn text(chars: usize) -> String {
@@ -33,7 +33,7 @@ fn text(chars: usize) -> String {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let start = Instant::now();
-    cohere_bundle::simulator::tokenizer();
+    cohere_bundle_simulator::tokenizer();
     println!(
         "tokenizer load (embedded JSON, once): {:.2} ms",
         start.elapsed().as_secs_f64() * 1e3

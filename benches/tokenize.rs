@@ -5,8 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use cohere_bundle::tokenizer::{count, count_text, grow_to_tokens, truncate_to_tokens};
-use cohere_bundle::Endpoint;
+use cohere_bundle_core::gather::tokenizer::{
+    count, count_text, grow_to_tokens, truncate_to_tokens,
+};
+use cohere_bundle_core::Endpoint;
 use tokenizers::Tokenizer;
 
 const TARGET_TOKENS: u64 = 128_000;
@@ -39,7 +41,7 @@ fn main() {
         }
         None => (
             "assets/sim-tokenizer.json".to_string(),
-            include_bytes!("../assets/sim-tokenizer.json").to_vec(),
+            cohere_bundle_simulator::TOKENIZER_JSON.as_bytes().to_vec(),
         ),
     };
     let (load, tok) = time(5, || {

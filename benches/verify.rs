@@ -10,16 +10,13 @@
 //! zips takes this process to hundreds of MiB. So each run goes through a fresh copy of this executable
 //! (`--measure`), which spawns the binary, waits for it and prints its figures.
 
-#[path = "../tests/hostile_zips.rs"]
-mod hostile_zips;
-
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use cohere_bundle::bundle::{MAX_JSON_MEMBER_BYTES, MAX_MEMBERS};
-use hostile_zips::{Body, Manifest};
+use cohere_bundle_core::bundle::{MAX_JSON_MEMBER_BYTES, MAX_MEMBERS};
+use testkit::hostile_zips::{self, Body, Manifest};
 
 const KEY: &str = "Zx8Qm2Lp4Rt6Vw8Yb0Nc2Df4Gh6Jk8Ls0Pq2Ws4E";
 

@@ -1,10 +1,10 @@
 //! An application's error handler turning a failed Cohere call into a support bundle, against the built-in
 //! simulated API (no key, no network). Run: `cargo run --example error_handler`.
 
-use cohere_bundle::library::FailureReport;
-use cohere_bundle::pipeline::BundleOptions;
-use cohere_bundle::simulator::{SimConfig, Simulator, DEMO_KEY};
-use cohere_bundle::{Endpoint, SecretString};
+use cohere_bundle_core::library::FailureReport;
+use cohere_bundle_core::pipeline::BundleOptions;
+use cohere_bundle_core::{Endpoint, SecretString};
+use cohere_bundle_simulator::{SimConfig, Simulator, DEMO_KEY};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use cohere_bundle::library::FailureReport;
-use cohere_bundle::pipeline::BundleOptions;
-use cohere_bundle::recorder::{spool, EnvSecrets, Recorder, RecorderConfig};
-use cohere_bundle::Endpoint;
+use cohere_bundle_core::library::FailureReport;
+use cohere_bundle_core::pipeline::BundleOptions;
+use cohere_bundle_core::recorder::{spool, EnvSecrets, Recorder, RecorderConfig};
+use cohere_bundle_core::Endpoint;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

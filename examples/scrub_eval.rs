@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use cohere_bundle::scrub::{ScrubOptions, Scrubber};
+use cohere_bundle_core::scrub::{ScrubOptions, Scrubber};
 
 /// Characters redacted, and those of them that were no part of a secret.
 #[derive(Default)]

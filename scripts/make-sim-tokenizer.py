@@ -1,4 +1,4 @@
-"""Builds assets/sim-tokenizer.json: a small byte-level BPE tokenizer in the HuggingFace `tokenizers` JSON
+"""Builds crates/simulator/assets/sim-tokenizer.json: a small byte-level BPE tokenizer in the HuggingFace `tokenizers` JSON
 format, the same format as Cohere's published tokenizers (e.g. command-r.json). The simulated API serves it
 at the `tokenizer_url` it advertises, and counts tokens with it, so tests can check exact counts offline.
 
@@ -24,5 +24,5 @@ trainer = trainers.BpeTrainer(vocab_size=1200, min_frequency=2, show_progress=Fa
                               initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                               special_tokens=["<BOS_TOKEN>", "<EOS_TOKEN>", "<PAD>"])
 tok.train_from_iterator(texts, trainer=trainer)
-(root / "assets" / "sim-tokenizer.json").write_text(tok.to_str(pretty=False), encoding="utf-8")
+(root / "crates" / "simulator" / "assets" / "sim-tokenizer.json").write_text(tok.to_str(pretty=False), encoding="utf-8")
 print("vocab", tok.get_vocab_size())

@@ -7,9 +7,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use cohere_bundle::pipeline::{self, BundleOptions, Outcome, ReplayOptions};
-use cohere_bundle::request::{read_request_file, ParseOptions};
-use cohere_bundle::{Endpoint, Platform, SecretString};
+use cohere_bundle_core::input::request::{read_request_file, ParseOptions};
+use cohere_bundle_core::pipeline::{self, BundleOptions, Outcome, ReplayOptions};
+use cohere_bundle_core::{Endpoint, Platform, SecretString};
 
 use crate::settings::EnvSettings;
 use crate::term::Term;
@@ -90,13 +90,13 @@ struct ReplayArgs {
     #[arg(long, default_value_t = 120.0, value_name = "SECS")]
     timeout: f64,
     /// The platform the request was sent to, when the URL does not tell.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = platform_parser())]
     platform: Option<Platform>,
     /// Also sweep input lengths and max_tokens to see which shapes fail (asks before spending calls).
     #[arg(long)]
     matrix: bool,
     /// The most requests the --matrix sweep may send, 429 answers included.
-    #[arg(long, value_name = "N", default_value_t = cohere_bundle::matrix::DEFAULT_MAX_CALLS, requires = "matrix")]
+    #[arg(long, value_name = "N", default_value_t = cohere_bundle_core::gather::matrix::DEFAULT_MAX_CALLS, requires = "matrix")]
     max_calls: u32,
     /// Agree to the --matrix sweep's calls and tokens without being asked.
     #[arg(long, requires = "matrix")]
@@ -139,7 +139,7 @@ struct BundleArgs {
     #[arg(long, value_parser = parse_endpoint)]
     endpoint: Option<Endpoint>,
     /// Where the request was sent.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = platform_parser())]
     platform: Option<Platform>,
     #[command(flatten)]
     out: OutputArgs,
@@ -261,16 +261,17 @@ impl SecretArgs {
     /// usage error naming it (never a value).
     fn resolve(&mut self) -> anyhow::Result<()> {
         for name in std::mem::take(&mut self.secret_env) {
-            let value = EnvSettings::secret_from_env(&name)
-                .map_err(|why| cohere_bundle::Error::input(format!("--secret-env {name}"), why))?;
+            let value = EnvSettings::secret_from_env(&name).map_err(|why| {
+                cohere_bundle_core::Error::input(format!("--secret-env {name}"), why)
+            })?;
             self.secret_values.push(value);
         }
         for path in std::mem::take(&mut self.secrets_files) {
             let flag = format!("--secrets-file {}", path.display());
             let bytes = std::fs::read(&path)
-                .map_err(|e| cohere_bundle::Error::input(flag.clone(), e.to_string()))?;
+                .map_err(|e| cohere_bundle_core::Error::input(flag.clone(), e.to_string()))?;
             let text = String::from_utf8(bytes)
-                .map_err(|_| cohere_bundle::Error::input(flag.clone(), "not UTF-8 text"))?;
+                .map_err(|_| cohere_bundle_core::Error::input(flag.clone(), "not UTF-8 text"))?;
             self.secret_values.extend(secrets_in(&text));
         }
         Ok(())
@@ -304,7 +305,7 @@ fn parse_max_size(s: &str) -> Result<u64, String> {
     if s.trim() == "0" {
         return Ok(0);
     }
-    cohere_bundle::fit::parse_size(s)
+    cohere_bundle_core::bundle::fit::parse_size(s)
 }
 
 /// The roff man page of the tool, or of one of its commands (`cohere-bundle-replay(1)`).
@@ -323,7 +324,7 @@ fn man_page(command: Option<&str>) -> anyhow::Result<Vec<u8>> {
                 .find_subcommand(name)
                 .filter(|c| !c.is_hide_set())
                 .ok_or_else(|| {
-                    cohere_bundle::Error::input(
+                    cohere_bundle_core::Error::input(
                         "man",
                         format!("no command '{name}'; one of: {}", names.join(", ")),
                     )
@@ -403,6 +404,13 @@ fn parse_base_url(s: &str) -> Result<String, String> {
     Ok(t.to_string())
 }
 
+/// `--platform`: one of the platforms' names, offered by `--help` and the completions.
+fn platform_parser() -> impl clap::builder::TypedValueParser<Value = Platform> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Platform::ALL.map(Platform::name))
+        .map(|name| Platform::from_name(&name).expect("a possible value is a platform"))
+}
+
 fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
     Endpoint::from_name(s).ok_or_else(|| {
         let names: Vec<&str> = Endpoint::ALL.iter().map(|e| e.name()).collect();
@@ -412,10 +420,10 @@ fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
 
 impl OutputArgs {
     fn bundle_options(&self, env: &EnvSettings) -> BundleOptions {
-        let mut known: Vec<cohere_bundle::KnownSecret> = env
+        let mut known: Vec<cohere_bundle_core::KnownSecret> = env
             .api_key
             .iter()
-            .map(|k| cohere_bundle::KnownSecret::new("cohere-key", k.clone()))
+            .map(|k| cohere_bundle_core::KnownSecret::new("cohere-key", k.clone()))
             .collect();
         if !self.no_env_scan {
             known.extend(env.secrets.iter().cloned());
@@ -443,7 +451,7 @@ impl OutputArgs {
             o.eml = self.eml;
             o.extra_members = Vec::new();
             o.email_from = EnvSettings::email_from();
-            o.log_limits = cohere_bundle::logs::LogLimits::default()
+            o.log_limits = cohere_bundle_core::input::logs::LogLimits::default()
                 .with_idle_timeout(Duration::from_secs_f64(self.log_timeout));
             o
         }
@@ -460,7 +468,7 @@ fn secs_in_range(v: f64) -> bool {
 
 fn timeout(secs: f64) -> anyhow::Result<Duration> {
     if !secs_in_range(secs) {
-        anyhow::bail!(cohere_bundle::Error::input(
+        anyhow::bail!(cohere_bundle_core::Error::input(
             "--timeout",
             format!("must be a number of seconds above 0 and at most {MAX_TIMEOUT_S} (one day), not {secs}"),
         ));
@@ -470,9 +478,9 @@ fn timeout(secs: f64) -> anyhow::Result<Duration> {
 
 fn print_outcome(term: &Term, o: &Outcome, json: bool) -> anyhow::Result<()> {
     if json {
-        term.out(&cohere_bundle::render::outcome_json(o).to_string());
+        term.out(&cohere_bundle_core::outcome::outcome_json(o).to_string());
     } else {
-        term.out(&cohere_bundle::render::outcome_text(o));
+        term.out(&cohere_bundle_core::outcome::outcome_text(o));
     }
     Ok(())
 }
@@ -480,18 +488,18 @@ fn print_outcome(term: &Term, o: &Outcome, json: bool) -> anyhow::Result<()> {
 fn read_opt(path: &Option<PathBuf>, flag: &str) -> anyhow::Result<Option<String>> {
     let Some(p) = path else { return Ok(None) };
     let bytes = std::fs::read(p).map_err(|e| {
-        cohere_bundle::Error::input(format!("{flag} {}", p.display()), e.to_string())
+        cohere_bundle_core::Error::input(format!("{flag} {}", p.display()), e.to_string())
     })?;
     let text = String::from_utf8(bytes).map_err(|_| {
-        cohere_bundle::Error::input(format!("{flag} {}", p.display()), "binary file, not text")
+        cohere_bundle_core::Error::input(format!("{flag} {}", p.display()), "binary file, not text")
     })?;
     Ok(Some(text))
 }
 
 /// Trust and proxy settings from the environment: the system's and the bundled roots, plus the CA certificates
 /// of `SSL_CERT_FILE` and `SSL_CERT_DIR`; proxies from `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY`.
-fn net_options(env: &EnvSettings) -> anyhow::Result<cohere_bundle::net::NetOptions> {
-    use cohere_bundle::net;
+fn net_options(env: &EnvSettings) -> anyhow::Result<cohere_bundle_core::gather::net::NetOptions> {
+    use cohere_bundle_core::gather::net;
     let mut opts = net::NetOptions::default();
     if let Some(f) = &env.ssl_cert_file {
         let roots = net::load_pem_roots(std::path::Path::new(&f), "SSL_CERT_FILE")?;
@@ -504,8 +512,8 @@ fn net_options(env: &EnvSettings) -> anyhow::Result<cohere_bundle::net::NetOptio
     Ok(opts)
 }
 
-fn parse_headers(text: &str) -> Vec<cohere_bundle::exchange::Header> {
-    use cohere_bundle::exchange::Header;
+fn parse_headers(text: &str) -> Vec<cohere_bundle_core::exchange::Header> {
+    use cohere_bundle_core::exchange::Header;
     if let Ok(serde_json::Value::Object(o)) = serde_json::from_str::<serde_json::Value>(text) {
         return o
             .into_iter()
@@ -526,13 +534,16 @@ fn parse_headers(text: &str) -> Vec<cohere_bundle::exchange::Header> {
         .collect()
 }
 
-fn known_secrets(values: &[String], env: &EnvSettings) -> Vec<cohere_bundle::KnownSecret> {
-    let mut known: Vec<cohere_bundle::KnownSecret> = values
+fn known_secrets(values: &[String], env: &EnvSettings) -> Vec<cohere_bundle_core::KnownSecret> {
+    let mut known: Vec<cohere_bundle_core::KnownSecret> = values
         .iter()
-        .map(|s| cohere_bundle::KnownSecret::new("secret", s.as_str()))
+        .map(|s| cohere_bundle_core::KnownSecret::new("secret", s.as_str()))
         .collect();
     if let Some(k) = &env.api_key {
-        known.push(cohere_bundle::KnownSecret::new("cohere-key", k.clone()));
+        known.push(cohere_bundle_core::KnownSecret::new(
+            "cohere-key",
+            k.clone(),
+        ));
     }
     known.extend(env.secrets.iter().cloned());
     known
@@ -578,7 +589,7 @@ pub fn run_args<A: AsRef<std::ffi::OsStr> + Clone + Into<std::ffi::OsString>>(ar
     let code = runtime.block_on(main(cli));
     // Blocking writers still running after an interrupt get a moment, then whatever they left is removed.
     runtime.shutdown_timeout(Duration::from_millis(200));
-    cohere_bundle::cleanup::remove_unfinished();
+    cohere_bundle_core::cleanup::remove_unfinished();
     code
 }
 
@@ -639,7 +650,7 @@ fn resolve_secrets(cli: &mut Cli) -> anyhow::Result<()> {
 
 /// The secrets the terminal knows before anything is read: the keys in the environment, every `--secret`,
 /// and the values of secret-looking environment variables.
-fn terminal_secrets(cli: &Cli, env: &EnvSettings) -> (Vec<cohere_bundle::KnownSecret>, bool) {
+fn terminal_secrets(cli: &Cli, env: &EnvSettings) -> (Vec<cohere_bundle_core::KnownSecret>, bool) {
     let (secrets, json): (&[String], bool) = match &cli.command {
         Command::Demo { out }
         | Command::Replay(ReplayArgs { out, .. })
@@ -677,7 +688,7 @@ pub async fn main(mut cli: Cli) -> u8 {
         tokio::select! {
             r = work => r,
             code = interrupted() => {
-                let n = cohere_bundle::cleanup::remove_unfinished();
+                let n = cohere_bundle_core::cleanup::remove_unfinished();
                 let _ = n;
                 eprintln!("cohere-bundle: interrupted; unfinished files removed, no bundle written");
                 return code;
@@ -813,7 +824,7 @@ fn completion_script(shell: clap_complete::Shell) -> String {
             .map(|l| format!("{l}\n"))
             .collect();
     }
-    let endpoints: Vec<&str> = cohere_bundle::Endpoint::ALL
+    let endpoints: Vec<&str> = cohere_bundle_core::Endpoint::ALL
         .iter()
         .map(|e| e.name())
         .collect();
@@ -852,7 +863,7 @@ fn cmd_man(command: Option<String>) -> anyhow::Result<u8> {
 
 /// `cohere-bundle simulator`.
 async fn cmd_simulator(port: u16) -> anyhow::Result<u8> {
-    use cohere_bundle::simulator::{SimConfig, Simulator};
+    use cohere_bundle_simulator::{SimConfig, Simulator};
     let sim = Simulator::start_on(SimConfig::default(), port)
         .await
         .context("cannot start the simulator")?;
@@ -861,9 +872,9 @@ async fn cmd_simulator(port: u16) -> anyhow::Result<u8> {
     eprintln!(
         "cohere-bundle: simulated Cohere API on {} (key {}); Ctrl-C to stop",
         sim.base_url(),
-        cohere_bundle::simulator::DEMO_KEY
+        cohere_bundle_simulator::DEMO_KEY
     );
-    cohere_bundle::observe::wait_for_shutdown_signal().await;
+    cohere_bundle_core::gather::observe::wait_for_shutdown_signal().await;
     sim.shutdown().await;
     Ok(0)
 }
@@ -880,10 +891,10 @@ async fn cmd_observe(a: ObserveArgs, env: &EnvSettings, term: &mut Term) -> anyh
         command,
     } = a;
 
-    use cohere_bundle::observe::{self, ObserveOptions, Proxy};
+    use cohere_bundle_core::gather::observe::{self, ObserveOptions, Proxy};
     let upstream = upstream
         .or_else(|| env.api_url.clone())
-        .unwrap_or_else(|| cohere_bundle::cohere::DEFAULT_BASE_URL.to_string());
+        .unwrap_or_else(|| cohere_bundle_core::cohere::DEFAULT_BASE_URL.to_string());
     let mut bo = out.bundle_options(env);
     // The program observed may write its logs only once it runs.
     bo.logs_may_appear_later = true;
@@ -907,7 +918,7 @@ async fn cmd_observe(a: ObserveArgs, env: &EnvSettings, term: &mut Term) -> anyh
     term.note(&format!(
         "recording proxy on {} -> {}",
         proxy.base_url(),
-        cohere_bundle::scrub::mask_url(&upstream)
+        cohere_bundle_core::scrub::mask_url(&upstream)
     ));
     term.note(&format!(
         "Python SDK: CO_API_URL={}   TypeScript SDK: new CohereClientV2({{ baseUrl: \"{}\" }})",
@@ -952,12 +963,13 @@ async fn cmd_observe(a: ObserveArgs, env: &EnvSettings, term: &mut Term) -> anyh
 async fn run_observed(
     proxy: &str,
     command: &[std::ffi::OsString],
-    run: &cohere_bundle::observe::RunOptions,
+    run: &cohere_bundle_core::gather::observe::RunOptions,
     signals: &mut Signals,
 ) -> anyhow::Result<u8> {
     let mut interrupted = None;
     let stop = async { interrupted = Some(signals.recv().await) };
-    let status = cohere_bundle::observe::run_command_until(proxy, command, run, stop).await?;
+    let status =
+        cohere_bundle_core::gather::observe::run_command_until(proxy, command, run, stop).await?;
     // Ctrl-C reaches the whole process group: the command may have ended of it first.
     if interrupted.is_none() {
         let pending = tokio::time::timeout(Duration::from_millis(100), signals.recv());
@@ -979,13 +991,13 @@ async fn cmd_scrub(a: ScrubArgs, env: &EnvSettings, term: &mut Term) -> anyhow::
     // A missing or unreadable input is a usage error (exit 2) named before anything is printed.
     for f in files.iter().filter(|f| f.as_os_str() != "-") {
         if let Err(e) = std::fs::File::open(f) {
-            anyhow::bail!(cohere_bundle::Error::input(
+            anyhow::bail!(cohere_bundle_core::Error::input(
                 f.display().to_string(),
                 e.to_string()
             ));
         }
         if f.is_dir() {
-            anyhow::bail!(cohere_bundle::Error::input(
+            anyhow::bail!(cohere_bundle_core::Error::input(
                 f.display().to_string(),
                 "a directory, not a file"
             ));
@@ -999,7 +1011,8 @@ async fn cmd_scrub(a: ScrubArgs, env: &EnvSettings, term: &mut Term) -> anyhow::
     } else {
         None
     };
-    let r = cohere_bundle::scrub::scrub_command(&files, known, redact_content, &mut stdout, rep)?;
+    let r =
+        cohere_bundle_core::scrub::scrub_command(&files, known, redact_content, &mut stdout, rep)?;
     stdout.flush().context("<stdout>")?;
     if json {
         term.err_line(
@@ -1012,7 +1025,7 @@ async fn cmd_scrub(a: ScrubArgs, env: &EnvSettings, term: &mut Term) -> anyhow::
 
 /// `cohere-bundle demo`.
 async fn cmd_demo(out: OutputArgs, env: &EnvSettings, term: &mut Term) -> anyhow::Result<u8> {
-    let o = cohere_bundle::demo::run(&out.bundle_options(env)).await?;
+    let o = crate::demo::run(&out.bundle_options(env)).await?;
     print_outcome(term, &o, out.json)?;
     Ok(0)
 }
@@ -1042,8 +1055,8 @@ async fn cmd_replay(a: ReplayArgs, env: &EnvSettings, term: &mut Term) -> anyhow
         o.har_entry = har_entry;
         o
     })?;
-    if let Some(t) = cohere_bundle::capture::bearer(&req.headers) {
-        term.know(cohere_bundle::KnownSecret::new("cohere-key", t));
+    if let Some(t) = cohere_bundle_core::gather::capture::bearer(&req.headers) {
+        term.know(cohere_bundle_core::KnownSecret::new("cohere-key", t));
     }
     let ro = {
         let mut o = ReplayOptions::default();
@@ -1070,7 +1083,7 @@ async fn cmd_replay(a: ReplayArgs, env: &EnvSettings, term: &mut Term) -> anyhow
             .iter()
             .any(|n| n.eq_ignore_ascii_case(&h.name))
         {
-            let k = cohere_bundle::KnownSecret::new("secret-header", h.value.trim());
+            let k = cohere_bundle_core::KnownSecret::new("secret-header", h.value.trim());
             term.know(k.clone());
             bo.known.push(k);
         }
@@ -1078,7 +1091,7 @@ async fn cmd_replay(a: ReplayArgs, env: &EnvSettings, term: &mut Term) -> anyhow
     // The outputs, logs and key are checked before anything is spent.
     pipeline::preflight(&bo)?;
     pipeline::replay_key(&ro, &req).map_err(|_| {
-        cohere_bundle::Error::input(
+        cohere_bundle_core::Error::input(
             "no API key",
             "set CO_API_KEY (or COHERE_API_KEY), or replay a request whose Authorization header holds the key; --no-key replays without one on purpose",
         )
@@ -1088,7 +1101,7 @@ async fn cmd_replay(a: ReplayArgs, env: &EnvSettings, term: &mut Term) -> anyhow
         req,
         &ro,
         &bo,
-        cohere_bundle::summary::Mode::Replay,
+        cohere_bundle_core::summary::Mode::Replay,
         run.as_ref(),
     )
     .await?;
@@ -1105,7 +1118,9 @@ fn replay_base_url(flag: Option<String>, env: &EnvSettings) -> anyhow::Result<Op
     Ok(env
         .api_url
         .as_deref()
-        .map(|u| parse_base_url(u).map_err(|why| cohere_bundle::Error::input("CO_API_URL", why)))
+        .map(|u| {
+            parse_base_url(u).map_err(|why| cohere_bundle_core::Error::input("CO_API_URL", why))
+        })
         .transpose()?)
 }
 
@@ -1116,23 +1131,23 @@ fn matrix_run(
     yes: bool,
     quiet: bool,
     term: &Term,
-) -> anyhow::Result<cohere_bundle::matrix::MatrixRun> {
+) -> anyhow::Result<cohere_bundle_core::gather::matrix::MatrixRun> {
     if max_calls == 0 {
-        anyhow::bail!(cohere_bundle::Error::input(
+        anyhow::bail!(cohere_bundle_core::Error::input(
             "--max-calls",
             "must be at least 1"
         ));
     }
     if !yes && !std::io::stdin().is_terminal() {
-        anyhow::bail!(cohere_bundle::Error::input(
+        anyhow::bail!(cohere_bundle_core::Error::input(
             "--matrix",
             "the sweep spends API calls and tokens and needs consent, but stdin is not a terminal; add --yes to agree",
         ));
     }
     Ok({
-        let mut o = cohere_bundle::matrix::MatrixRun::default();
+        let mut o = cohere_bundle_core::gather::matrix::MatrixRun::default();
         o.options = {
-            let mut o = cohere_bundle::matrix::MatrixOptions::default();
+            let mut o = cohere_bundle_core::gather::matrix::MatrixOptions::default();
             o.max_calls = max_calls;
             o
         };
@@ -1162,8 +1177,8 @@ async fn cmd_bundle(a: BundleArgs, env: &EnvSettings, term: &mut Term) -> anyhow
         o.har_entry = None;
         o
     })?;
-    if let Some(t) = cohere_bundle::capture::bearer(&req.headers) {
-        term.know(cohere_bundle::KnownSecret::new("cohere-key", t));
+    if let Some(t) = cohere_bundle_core::gather::capture::bearer(&req.headers) {
+        term.know(cohere_bundle_core::KnownSecret::new("cohere-key", t));
     }
     let resp = pipeline::OfflineResponse {
         status,
@@ -1184,13 +1199,13 @@ async fn cmd_verify(a: VerifyArgs, env: &EnvSettings, term: &mut Term) -> anyhow
 
     let known = known_secrets(&secrets.secret_values, env);
     let n = known.len();
-    let scrubber = cohere_bundle::scrub::Scrubber::new({
-        let mut o = cohere_bundle::scrub::ScrubOptions::default();
+    let scrubber = cohere_bundle_core::scrub::Scrubber::new({
+        let mut o = cohere_bundle_core::scrub::ScrubOptions::default();
         o.known = known;
         o.redact_content = false;
         o
     });
-    let r = cohere_bundle::bundle::verify(&zip, &scrubber, n)
+    let r = cohere_bundle_core::bundle::verify(&zip, &scrubber, n)
         .with_context(|| "verify failed".to_string())?;
     if json {
         term.out(&serde_json::json!({"bundle": r.path, "ok": true, "members_checked": r.members_checked, "secrets_searched": r.secrets_searched}).to_string());

@@ -4,25 +4,25 @@
 //!
 //! ```
 //! # #[tokio::main]
-//! # async fn main() -> cohere_bundle::Result<()> {
+//! # async fn main() -> cohere_bundle_core::Result<()> {
 //! let dir = tempfile::tempdir().unwrap();
-//! let bo = cohere_bundle::pipeline::BundleOptions::new()
+//! let bo = cohere_bundle_core::pipeline::BundleOptions::new()
 //!     .out_dir(dir.path())
 //!     .cache_dir(dir.path().join("cache"));
-//! let outcome = cohere_bundle::demo::run(&bo).await?;
+//! let outcome = cohere_bundle_cli::demo::run(&bo).await?;
 //! assert_eq!(outcome.summary.status, Some(400));
-//! assert_eq!(outcome.summary.causes[0].code, cohere_bundle::CauseCode::MaxOutputExceeded);
+//! assert_eq!(outcome.summary.causes[0].code, cohere_bundle_core::CauseCode::MaxOutputExceeded);
 //! assert!(outcome.redactions > 0); // the key planted in the demo log was scrubbed
 //! # Ok(()) }
 //! ```
 
 use std::time::Duration;
 
-use crate::error::{Error, Result};
-use crate::pipeline::{self, BundleOptions, Outcome, ReplayOptions};
-use crate::request::{parse_request, ParseOptions};
-use crate::scrub::SecretString;
-use crate::simulator::{SimConfig, Simulator, DEMO_KEY};
+use cohere_bundle_core::error::{Error, Result};
+use cohere_bundle_core::input::request::{parse_request, ParseOptions};
+use cohere_bundle_core::pipeline::{self, BundleOptions, Outcome, ReplayOptions};
+use cohere_bundle_core::scrub::SecretString;
+use cohere_bundle_simulator::{SimConfig, Simulator, DEMO_KEY};
 
 /// The embedded failing request.
 pub(crate) const DEMO_REQUEST: &str = include_str!("../templates/demo-request.json");
@@ -43,7 +43,7 @@ pub async fn run(bo: &BundleOptions) -> Result<Outcome> {
         &ParseOptions::default(),
     )?;
     let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    let _unfinished = crate::cleanup::track(dir.path());
+    let _unfinished = cohere_bundle_core::cleanup::track(dir.path());
     let log = dir.path().join("app.log");
     std::fs::write(
         &log,
@@ -54,15 +54,11 @@ pub async fn run(bo: &BundleOptions) -> Result<Outcome> {
     .map_err(|e| Error::io(&log, e))?;
     let mut bo = bo.clone();
     bo.logs.insert(0, log);
-    let ro = ReplayOptions {
-        base_url: Some(sim.base_url()),
-        api_key: Some(SecretString::new(DEMO_KEY)),
-        timeout: Duration::from_secs(10),
-        platform: None,
-        no_key: false,
-        ..Default::default()
-    };
-    let out = pipeline::replay(request, &ro, &bo, crate::summary::Mode::Demo).await;
+    let ro = ReplayOptions::new()
+        .base_url(sim.base_url())
+        .api_key(SecretString::new(DEMO_KEY))
+        .timeout(Duration::from_secs(10));
+    let out = pipeline::replay(request, &ro, &bo, cohere_bundle_core::summary::Mode::Demo).await;
     sim.shutdown().await;
     out
 }

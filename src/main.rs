@@ -1,14 +1,10 @@
 //! The `cohere-bundle` binary: parse, run, map errors to exit codes (0 ok, 1 failure, 2 usage or bad input,
-//! 3 leak check refused the bundle).
-
-mod cli;
-mod help;
-mod settings;
-mod term;
+//! 3 leak check refused the bundle). Everything is in the command line's library target, which the Python
+//! extension runs too.
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    ExitCode::from(cli::run_args(&args))
+    ExitCode::from(cohere_bundle_cli::run_args(&args))
 }

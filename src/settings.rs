@@ -14,8 +14,8 @@
 
 use std::path::PathBuf;
 
-use cohere_bundle::scrub::KnownSecret;
-use cohere_bundle::SecretString;
+use cohere_bundle_core::scrub::KnownSecret;
+use cohere_bundle_core::SecretString;
 
 /// What the environment says, read once.
 pub struct EnvSettings {
@@ -37,7 +37,7 @@ pub struct EnvSettings {
     pub ssl_cert_dir: Option<std::ffi::OsString>,
 }
 
-/// The command line's flag for each library option field that an [`cohere_bundle::Error::Field`] can name.
+/// The command line's flag for each library option field that an [`cohere_bundle_core::Error::Field`] can name.
 pub const FLAGS: &[(&str, &str)] = &[
     ("max_size", "--max-size"),
     ("max_calls", "--max-calls"),
@@ -54,7 +54,7 @@ pub const FLAGS: &[(&str, &str)] = &[
 
 /// A library error in the command line's words: an option field becomes its flag (`max_size` →
 /// `--max-size`, and a field named in backticks in the reason, e.g. `` `allow_remote` ``, too).
-pub fn in_flag_words(e: &cohere_bundle::Error) -> String {
+pub fn in_flag_words(e: &cohere_bundle_core::Error) -> String {
     let flag = |f: &str| {
         FLAGS
             .iter()
@@ -62,7 +62,7 @@ pub fn in_flag_words(e: &cohere_bundle::Error) -> String {
             .map_or(f.to_string(), |(_, v)| v.to_string())
     };
     match e {
-        cohere_bundle::Error::Field {
+        cohere_bundle_core::Error::Field {
             field,
             value,
             reason,
@@ -77,7 +77,7 @@ pub fn in_flag_words(e: &cohere_bundle::Error) -> String {
                 .unwrap_or_default();
             format!("{}{value}: {reason}", flag(field))
         }
-        cohere_bundle::Error::OutputExists(p) => {
+        cohere_bundle_core::Error::OutputExists(p) => {
             format!("{}: already exists (use --force to overwrite)", p.display())
         }
         other => other.to_string(),
@@ -100,8 +100,8 @@ impl EnvSettings {
         let cache_root = var("COHERE_BUNDLE_CACHE_DIR")
             .map(PathBuf::from)
             .or_else(|| dirs::cache_dir().map(|d| d.join("cohere-bundle")));
-        let secrets = cohere_bundle::scrub::secrets_from_env();
-        let vars_set = cohere_bundle::environment::RELEVANT_VARS
+        let secrets = cohere_bundle_core::scrub::secrets_from_env();
+        let vars_set = cohere_bundle_core::gather::environment::RELEVANT_VARS
             .iter()
             .filter(|n| std::env::var_os(n).is_some_and(|v| !v.is_empty()))
             .map(|n| n.to_string())
@@ -144,7 +144,7 @@ impl EnvSettings {
 #[cfg(test)]
 mod tests {
     use super::in_flag_words;
-    use cohere_bundle::Error;
+    use cohere_bundle_core::Error;
 
     #[test]
     fn library_fields_become_flags() {

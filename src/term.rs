@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use cohere_bundle::scrub::{KnownSecret, ScrubOptions, Scrubber};
+use cohere_bundle_core::scrub::{KnownSecret, ScrubOptions, Scrubber};
 
 /// The terminal: stdout and stderr, scrubbed.
 pub struct Term {
@@ -41,10 +41,10 @@ impl Term {
     }
 
     /// `text` fit to print: scrubbed, and every control character, escape sequence and bidi override written
-    /// out ([`cohere_bundle::safe::terminal_safe`]: `\x1b`, `\u202e`), whoever wrote it.
+    /// out ([`cohere_bundle_core::safe::terminal_safe`]: `\x1b`, `\u202e`), whoever wrote it.
     pub fn scrub(&self, text: &str) -> String {
         let clean = self.scrubber.scrub_str("terminal", text);
-        cohere_bundle::safe::terminal_safe(&clean).into_owned()
+        cohere_bundle_core::safe::terminal_safe(&clean).into_owned()
     }
 
     /// Prints `text` (one or more lines) on stdout, scrubbed. A closed pipe is not an error.
@@ -69,12 +69,12 @@ impl Term {
     pub fn error(&self, err: &anyhow::Error) -> u8 {
         let lib = err
             .chain()
-            .find_map(|e| e.downcast_ref::<cohere_bundle::Error>());
-        let code = lib.map(cohere_bundle::Error::exit_code).unwrap_or(1);
-        let kind = lib.map(cohere_bundle::Error::kind).unwrap_or("other");
+            .find_map(|e| e.downcast_ref::<cohere_bundle_core::Error>());
+        let code = lib.map(cohere_bundle_core::Error::exit_code).unwrap_or(1);
+        let kind = lib.map(cohere_bundle_core::Error::kind).unwrap_or("other");
         let chain: Vec<String> = err
             .chain()
-            .map(|e| match e.downcast_ref::<cohere_bundle::Error>() {
+            .map(|e| match e.downcast_ref::<cohere_bundle_core::Error>() {
                 Some(lib) => crate::settings::in_flag_words(lib),
                 None => e.to_string(),
             })
@@ -132,13 +132,13 @@ impl TerminalHost {
     }
 }
 
-impl cohere_bundle::matrix::SweepHost for TerminalHost {
-    fn plan(&self, plan: &cohere_bundle::matrix::Plan) {
+impl cohere_bundle_core::gather::matrix::SweepHost for TerminalHost {
+    fn plan(&self, plan: &cohere_bundle_core::gather::matrix::Plan) {
         let text = self.scrubber.scrub_str("terminal", &plan.describe());
-        let text = cohere_bundle::safe::terminal_safe(&text);
+        let text = cohere_bundle_core::safe::terminal_safe(&text);
         let _ = writeln!(std::io::stderr(), "{text}");
     }
-    fn consent(&self, _plan: &cohere_bundle::matrix::Plan) -> bool {
+    fn consent(&self, _plan: &cohere_bundle_core::gather::matrix::Plan) -> bool {
         let _ = write!(std::io::stderr(), "Send them? [y/N] ");
         let mut line = String::new();
         let yes = std::io::stdin().read_line(&mut line).is_ok()
@@ -160,7 +160,7 @@ impl cohere_bundle::matrix::SweepHost for TerminalHost {
     fn message(&self, text: &str) {
         let text = self.scrubber.scrub_str("terminal", text);
         self.bar
-            .set_message(cohere_bundle::safe::terminal_safe(&text).into_owned());
+            .set_message(cohere_bundle_core::safe::terminal_safe(&text).into_owned());
     }
     fn finish(&self) {
         self.bar.finish_and_clear();

@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use base64::Engine;
-use cohere_bundle::bundle::{self, Member, MemberSource, WriteOptions};
-use cohere_bundle::scrub::{encoded_forms, KnownSecret, ScrubOptions, Scrubber};
-use cohere_bundle::simulator::DEMO_KEY;
+use cohere_bundle_core::bundle::{self, Member, MemberSource, WriteOptions};
+use cohere_bundle_core::scrub::{encoded_forms, KnownSecret, ScrubOptions, Scrubber};
+use cohere_bundle_simulator::DEMO_KEY;
 use serde_json::json;
 
 use crate::util::{self, Sim};
@@ -436,7 +436,7 @@ fn leak_in_a_member_written_after_scrubbing_is_refused_by_the_library() {
     )
     .expect_err("must refuse");
     match &err {
-        cohere_bundle::Error::Leak {
+        cohere_bundle_core::Error::Leak {
             member,
             label,
             encoding,

@@ -282,7 +282,7 @@ fn leaky_inputs(dir: &std::path::Path, a: &str, b: &str) -> Vec<String> {
 #[track_caller]
 fn assert_absent(zip: &std::path::Path, run: &util::Run, secrets: &[&str]) {
     for s in secrets {
-        for (form, how) in cohere_bundle::scrub::encoded_forms(s) {
+        for (form, how) in cohere_bundle_core::scrub::encoded_forms(s) {
             for (name, bytes) in util::members(zip) {
                 let text = String::from_utf8_lossy(&bytes);
                 assert!(!text.contains(&form), "{name} holds {s} ({how:?})");
@@ -721,14 +721,14 @@ fn zip_members_carry_the_bundles_creation_time() {
         );
     }
     // Out of the format's range: clamped, never an error.
-    let t = cohere_bundle::bundle::zip_time(
+    let t = cohere_bundle_core::bundle::zip_time(
         chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
             .unwrap()
             .and_hms_opt(0, 0, 0)
             .unwrap(),
     );
     assert_eq!(t.year(), 1980);
-    let now = cohere_bundle::bundle::zip_time(after);
+    let now = cohere_bundle_core::bundle::zip_time(after);
     assert_eq!(
         (now.year() as i32, now.month() as u32),
         (after.year(), after.month())

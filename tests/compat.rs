@@ -20,8 +20,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use cohere_bundle::simulator::{SimConfig, SimRequest, Simulator, DEMO_KEY};
-use cohere_bundle::Endpoint;
+use cohere_bundle_core::Endpoint;
+use cohere_bundle_simulator::{SimConfig, SimRequest, Simulator, DEMO_KEY};
 use serde_json::{json, Value};
 
 use super::util::{self, cli, envelope, exchange, summary, tempdir, write, Sim};
@@ -446,14 +446,14 @@ async fn the_simulator_answers_the_compat_api_in_openai_shapes() {
             .unwrap()
             > 0
     );
-    let mut scan = cohere_bundle::sse::StreamScanner::default();
+    let mut scan = cohere_bundle_core::sse::StreamScanner::default();
     scan.feed(text.as_bytes());
     scan.finish();
     assert!(scan.terminal() && scan.verdict().is_none());
     // The stream-error scenario: an error event, no [DONE]; the tool's scanner reads the error.
     let (_, text) = post(&sim, CHAT_PATH, &body, Some("stream-error")).await;
     assert!(!text.contains("[DONE]"), "{text}");
-    let mut scan = cohere_bundle::sse::StreamScanner::default();
+    let mut scan = cohere_bundle_core::sse::StreamScanner::default();
     scan.feed(text.as_bytes());
     scan.finish();
     assert!(
@@ -813,17 +813,18 @@ fn an_offline_compat_bundle_has_the_sequence_length_and_max_completion_tokens() 
 // ---------------------------------------------------------------------------------------------------------
 // The shape sweep
 
-fn sweep_ctx(sim: &Simulator, path: &str) -> cohere_bundle::matrix::SweepContext {
-    cohere_bundle::matrix::SweepContext {
-        client: cohere_bundle::client::Client::new(Duration::from_secs(30)).expect("client"),
+fn sweep_ctx(sim: &Simulator, path: &str) -> cohere_bundle_core::gather::matrix::SweepContext {
+    cohere_bundle_core::gather::matrix::SweepContext {
+        client: cohere_bundle_core::gather::client::Client::new(Duration::from_secs(30))
+            .expect("client"),
         url: format!("{}{path}", sim.base_url()),
-        headers: vec![cohere_bundle::exchange::Header::new(
+        headers: vec![cohere_bundle_core::exchange::Header::new(
             "Content-Type",
             "application/json",
         )],
-        key: Some(cohere_bundle::SecretString::new(DEMO_KEY)),
+        key: Some(cohere_bundle_core::SecretString::new(DEMO_KEY)),
         tokenizer: Some(std::sync::Arc::new(
-            cohere_bundle::simulator::tokenizer().clone(),
+            cohere_bundle_simulator::tokenizer().clone(),
         )),
         prior: None,
     }
@@ -831,14 +832,14 @@ fn sweep_ctx(sim: &Simulator, path: &str) -> cohere_bundle::matrix::SweepContext
 
 #[tokio::test]
 async fn the_sweep_varies_compat_messages_and_max_completion_tokens() {
-    use cohere_bundle::matrix::{self, MatrixOptions, Verdict};
-    let tok = cohere_bundle::simulator::tokenizer();
-    let text = cohere_bundle::tokenizer::grow_to_tokens(
+    use cohere_bundle_core::gather::matrix::{self, MatrixOptions, Verdict};
+    let tok = cohere_bundle_simulator::tokenizer();
+    let text = cohere_bundle_core::gather::tokenizer::grow_to_tokens(
         tok,
         "Shipment 4411 left Rotterdam on Monday and is late; where is it? ",
         4000,
     );
-    let req = cohere_bundle::CapturedRequest::from_body(
+    let req = cohere_bundle_core::CapturedRequest::from_body(
         Endpoint::CompatChatCompletions,
         json!({"model": MODEL, "max_completion_tokens": 500,
                "messages": [{"role": "developer", "content": "Be brief."}, {"role": "user", "content": text}]}),
@@ -877,13 +878,13 @@ async fn the_sweep_varies_compat_messages_and_max_completion_tokens() {
 
 #[tokio::test]
 async fn the_sweep_drops_compat_embeddings_inputs() {
-    use cohere_bundle::matrix::{self, MatrixOptions, Verdict};
+    use cohere_bundle_core::gather::matrix::{self, MatrixOptions, Verdict};
     let texts =
         vec!["A document about shipping rules and customs forms for pallets. ".repeat(8); 40];
-    let tok = cohere_bundle::simulator::tokenizer();
-    let per_text = cohere_bundle::tokenizer::count_text(tok, &texts[0]);
+    let tok = cohere_bundle_simulator::tokenizer();
+    let per_text = cohere_bundle_core::gather::tokenizer::count_text(tok, &texts[0]);
     let limit = per_text * 22 + per_text / 2;
-    let req = cohere_bundle::CapturedRequest::from_body(
+    let req = cohere_bundle_core::CapturedRequest::from_body(
         Endpoint::CompatEmbeddings,
         json!({"model": "embed-v4.0", "input": texts}),
     );
@@ -1001,16 +1002,16 @@ fn a_har_transcription_form_is_read_into_its_parts() {
                     "headers": [{"name": "Authorization", "value": "Bearer k"}],
                     "postData": {"mimeType": "multipart/form-data; boundary=xyz", "text": form}},
         "response": {"status": 400, "headers": [], "content": {"text": "{\"error\":{\"message\":\"bad\"}}"}}}]}});
-    let r = cohere_bundle::request::parse_request(
+    let r = cohere_bundle_core::input::request::parse_request(
         "s.har",
         har.to_string().as_bytes(),
-        &cohere_bundle::request::ParseOptions::default(),
+        &cohere_bundle_core::input::request::ParseOptions::default(),
     )
     .expect("parses");
     assert_eq!(r.endpoint, Endpoint::CompatAudioTranscriptions);
     assert_eq!(r.model(), Some("cohere-transcribe-03-2026"));
     assert_eq!(r.body["file"]["filename"], "a.wav");
-    let p = cohere_bundle::pipeline::prepare_replay(&r, "http://h");
+    let p = cohere_bundle_core::pipeline::prepare_replay(&r, "http://h");
     assert_eq!(p.url, "http://h/compatibility/v1/audio/transcriptions");
     let body = String::from_utf8(p.body).unwrap();
     assert!(
@@ -1028,10 +1029,10 @@ fn a_recorded_form_cut_at_the_body_cap_is_refused_with_the_reason() {
         "body": {"text": "--xyz\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nm\r\n--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\nRIFF",
                  "encoding": "utf8", "size": 2_000_000, "truncated": true}},
         "response": null});
-    let e = cohere_bundle::request::parse_request(
+    let e = cohere_bundle_core::input::request::parse_request(
         "001.json",
         env.to_string().as_bytes(),
-        &cohere_bundle::request::ParseOptions::default(),
+        &cohere_bundle_core::input::request::ParseOptions::default(),
     )
     .unwrap_err()
     .to_string();

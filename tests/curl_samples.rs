@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use cohere_bundle::simulator::DEMO_KEY;
-use cohere_bundle::Endpoint;
+use cohere_bundle_core::Endpoint;
+use cohere_bundle_simulator::DEMO_KEY;
 use serde_json::Value;
 
 use crate::util::{self, Sim};

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use cohere_bundle::pipeline::{self, BundleOptions, ReplayOptions};
-use cohere_bundle::request::{parse_request, ParseOptions};
-use cohere_bundle::simulator::{SimConfig, Simulator, DEMO_KEY, TRIAL_KEY};
-use cohere_bundle::summary::Summary;
-use cohere_bundle::{CauseCode, SecretString};
+use cohere_bundle_core::input::request::{parse_request, ParseOptions};
+use cohere_bundle_core::pipeline::{self, BundleOptions, ReplayOptions};
+use cohere_bundle_core::summary::Summary;
+use cohere_bundle_core::{CauseCode, SecretString};
+use cohere_bundle_simulator::{SimConfig, Simulator, DEMO_KEY, TRIAL_KEY};
 use serde_json::{json, Value};
 
 use crate::util;
@@ -70,9 +70,14 @@ async fn replay(config: SimConfig, req: Req) -> Summary {
         o.cache_dir = Some(dir.path().join("cache"));
         o
     };
-    let out = pipeline::replay(captured, &ro, &bo, cohere_bundle::summary::Mode::Replay)
-        .await
-        .expect("bundle written");
+    let out = pipeline::replay(
+        captured,
+        &ro,
+        &bo,
+        cohere_bundle_core::summary::Mode::Replay,
+    )
+    .await
+    .expect("bundle written");
     sim.shutdown().await;
     assert!(out.path.is_file());
     out.summary
@@ -230,7 +235,7 @@ async fn rate_limited_trial() {
         CauseCode::RateLimitedTrial,
         &["20 calls per minute", &format!("Retry-After: {ra}s")],
     );
-    assert_eq!(s.key.kind, cohere_bundle::KeyKind::Trial);
+    assert_eq!(s.key.kind, cohere_bundle_core::KeyKind::Trial);
 }
 
 #[tokio::test]
@@ -433,7 +438,7 @@ fn offline_python_traceback_without_response() {
         json!({"model": "command-r-plus-2024", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4000}).to_string(),
     );
     let log = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/logs/python_v5_notfound.log");
+        .join("crates/core/tests/fixtures/logs/python_v5_notfound.log");
     util::cli(d.path())
         .args([
             "bundle",
@@ -471,11 +476,11 @@ fn offline_python_traceback_without_response() {
 
 // ---- Evidence built by hand: headers the simulator does not send on a 429 -----------------------------
 
-fn exchange_429(headers: &[(&str, &str)], message: &str) -> cohere_bundle::Exchange {
-    use cohere_bundle::exchange::{Body, Header, RecordedRequest, RecordedResponse, Timings};
-    cohere_bundle::Exchange {
+fn exchange_429(headers: &[(&str, &str)], message: &str) -> cohere_bundle_core::Exchange {
+    use cohere_bundle_core::exchange::{Body, Header, RecordedRequest, RecordedResponse, Timings};
+    cohere_bundle_core::Exchange {
         index: 1,
-        purpose: cohere_bundle::exchange::Purpose::Recorded,
+        purpose: cohere_bundle_core::exchange::Purpose::Recorded,
         request: RecordedRequest {
             method: "POST".into(),
             url: "https://api.cohere.com/v2/chat".into(),
@@ -488,8 +493,8 @@ fn exchange_429(headers: &[(&str, &str)], message: &str) -> cohere_bundle::Excha
             body: Body::from_text(json!({"id": "abc", "message": message}).to_string()),
         }),
         timings: Timings::default(),
-        failure: Some(cohere_bundle::Failure::new(
-            cohere_bundle::FailureClass::Http,
+        failure: Some(cohere_bundle_core::Failure::new(
+            cohere_bundle_core::FailureClass::Http,
             message,
         )),
         retry_group: None,
@@ -497,7 +502,7 @@ fn exchange_429(headers: &[(&str, &str)], message: &str) -> cohere_bundle::Excha
 }
 
 fn diagnose_429(headers: &[(&str, &str)], message: &str) -> Summary {
-    use cohere_bundle::diagnose::{diagnose, Evidence};
+    use cohere_bundle_core::diagnose::{diagnose, Evidence};
     let req = parse_request(
         "r.json",
         json!({"model": MODEL, "messages": []})
@@ -505,7 +510,8 @@ fn diagnose_429(headers: &[(&str, &str)], message: &str) -> Summary {
             .as_bytes(),
         &{
             let mut o = ParseOptions::default();
-            o.endpoint = Some(cohere_bundle::Endpoint::from_name("v2/chat").expect("endpoint"));
+            o.endpoint =
+                Some(cohere_bundle_core::Endpoint::from_name("v2/chat").expect("endpoint"));
             o.har_entry = None;
             o
         },
@@ -513,8 +519,8 @@ fn diagnose_429(headers: &[(&str, &str)], message: &str) -> Summary {
     .expect("parses");
     let ex = vec![exchange_429(headers, message)];
     diagnose(&{
-        let mut ev = Evidence::new(cohere_bundle::summary::Mode::Bundle, &req, &ex);
-        ev.platform = cohere_bundle::Platform::Cohere;
+        let mut ev = Evidence::new(cohere_bundle_core::summary::Mode::Bundle, &req, &ex);
+        ev.platform = cohere_bundle_core::Platform::Cohere;
         ev.key_present = true;
         ev
     })
@@ -557,5 +563,5 @@ fn rate_limited_production_without_trial_headers() {
         CauseCode::RateLimited,
         &["Retry-After: 12s", "requests per minute"],
     );
-    assert_ne!(s.key.kind, cohere_bundle::KeyKind::Trial);
+    assert_ne!(s.key.kind, cohere_bundle_core::KeyKind::Trial);
 }

@@ -154,12 +154,12 @@ fn one_key_has_one_placeholder_across_headers_body_and_logs() {
 
 #[tokio::test]
 async fn masking_at_record_time_is_counted() {
-    use cohere_bundle::exchange::{
+    use cohere_bundle_core::exchange::{
         Body, Exchange, Failure, FailureClass, Header, Purpose, RecordedRequest, RecordedResponse,
         Timings,
     };
-    use cohere_bundle::observe::Recording;
-    use cohere_bundle::pipeline::{observed_capture, write_support_bundle, BundleOptions};
+    use cohere_bundle_core::gather::observe::Recording;
+    use cohere_bundle_core::pipeline::{observed_capture, write_support_bundle, BundleOptions};
     let failed = Exchange {
         index: 1,
         purpose: Purpose::Observed,
@@ -225,9 +225,9 @@ fn placeholders_as_s(text: &str) -> String {
 
 #[test]
 fn redaction_takes_the_secret_and_keeps_the_evidence() {
-    use cohere_bundle::scrub::{ScrubOptions, Scrubber};
+    use cohere_bundle_core::scrub::{ScrubOptions, Scrubber};
     let s = "Qm3xT8vR2pL6nW9kZ4yB";
-    let known = vec![cohere_bundle::KnownSecret::new("cohere-key", s)];
+    let known = vec![cohere_bundle_core::KnownSecret::new("cohere-key", s)];
     for options in [ScrubOptions::default(), ScrubOptions::with_known(known)] {
         for line in COLLATERAL {
             let text = line.replace("{S}", s);

@@ -2,10 +2,10 @@
 
 use std::io::{BufWriter, Read, Write};
 
-use cohere_bundle::email;
-use cohere_bundle::library::FailureReport;
-use cohere_bundle::pipeline::BundleOptions;
-use cohere_bundle::Endpoint;
+use cohere_bundle_core::bundle::email;
+use cohere_bundle_core::library::FailureReport;
+use cohere_bundle_core::pipeline::BundleOptions;
+use cohere_bundle_core::Endpoint;
 use mail_parser::MimeHeaders;
 use serde_json::json;
 

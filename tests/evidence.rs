@@ -5,14 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cohere_bundle::simulator::{SimConfig, DEMO_KEY};
+use cohere_bundle_simulator::{SimConfig, DEMO_KEY};
 use serde_json::{json, Value};
 
 use super::fault::{chunked, response, FaultServer};
 use super::util::{self, Sim};
 
 const MODEL: &str = "command-r-08-2024";
-const LOG_404: &str = "tests/fixtures/logs/python_v5_notfound.log";
+const LOG_404: &str = "crates/core/tests/fixtures/logs/python_v5_notfound.log";
 const LOG_404_ID: &str = "9f1c2b3a4d5e6f708192a3b4c5d6e7f8";
 
 fn fixture(rel: &str) -> PathBuf {
@@ -345,13 +345,13 @@ fn python_sdk_under_observe_blames_the_404_in_either_order() {
 
 #[test]
 fn the_most_serious_failure_is_the_subject_and_the_others_are_listed() {
-    use cohere_bundle::diagnose::{diagnose, primary_exchange, Evidence};
-    use cohere_bundle::exchange::{
+    use cohere_bundle_core::diagnose::{diagnose, primary_exchange, Evidence};
+    use cohere_bundle_core::exchange::{
         Body, Exchange, Failure, FailureClass, RecordedRequest, RecordedResponse, Timings,
     };
     let ex = |i: u32, status: Option<u16>, failure: Option<Failure>| Exchange {
         index: i,
-        purpose: cohere_bundle::exchange::Purpose::Observed,
+        purpose: cohere_bundle_core::exchange::Purpose::Observed,
         request: RecordedRequest {
             method: "POST".into(),
             url: "https://api.cohere.com/v2/chat".into(),
@@ -399,20 +399,23 @@ fn the_most_serious_failure_is_the_subject_and_the_others_are_listed() {
         5,
         "the earliest API error"
     );
-    let req = cohere_bundle::request::parse_request(
+    let req = cohere_bundle_core::input::request::parse_request(
         "r.json",
         chat(false).to_string().as_bytes(),
         &Default::default(),
     )
     .unwrap();
     let s = diagnose(&{
-        let mut ev = Evidence::new(cohere_bundle::summary::Mode::Observe, &req, &exchanges);
-        ev.platform = cohere_bundle::Platform::Cohere;
+        let mut ev = Evidence::new(cohere_bundle_core::summary::Mode::Observe, &req, &exchanges);
+        ev.platform = cohere_bundle_core::Platform::Cohere;
         ev.key_present = true;
         ev
     });
     assert_eq!(s.status, Some(404));
-    assert_eq!(s.causes[0].code, cohere_bundle::CauseCode::ModelNotFound);
+    assert_eq!(
+        s.causes[0].code,
+        cohere_bundle_core::CauseCode::ModelNotFound
+    );
     let others: Vec<&str> = s.other_failures.iter().map(|o| o.source.as_str()).collect();
     assert_eq!(
         others,

@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use crate::util::{self, Sim};
-use cohere_bundle::simulator::{SimConfig, DEMO_KEY};
+use cohere_bundle_simulator::{SimConfig, DEMO_KEY};
 
 /// One offline case: the request body, the response body, the status, optional headers and platform.
 struct Case<'a> {

@@ -3,10 +3,10 @@
 
 use std::io::Read;
 
-use cohere_bundle::library::FailureReport;
-use cohere_bundle::pipeline::{BundleOptions, ReplayOptions};
-use cohere_bundle::simulator::{SimConfig, Simulator, DEMO_KEY};
-use cohere_bundle::{Endpoint, FailureClass, SecretString};
+use cohere_bundle_core::library::FailureReport;
+use cohere_bundle_core::pipeline::{BundleOptions, ReplayOptions};
+use cohere_bundle_core::{Endpoint, FailureClass, SecretString};
+use cohere_bundle_simulator::{SimConfig, Simulator, DEMO_KEY};
 use serde_json::json;
 
 fn member(zip: &std::path::Path, name: &str) -> String {

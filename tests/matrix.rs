@@ -5,11 +5,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cohere_bundle::client::Client;
-use cohere_bundle::exchange::Header;
-use cohere_bundle::matrix::{self, MatrixOptions, MatrixResult, SweepContext, Verdict};
-use cohere_bundle::simulator::{Flaky, RateLimit, Scenario, SimConfig, Simulator, DEMO_KEY};
-use cohere_bundle::{CapturedRequest, Endpoint, SecretString};
+use cohere_bundle_core::exchange::Header;
+use cohere_bundle_core::gather::client::Client;
+use cohere_bundle_core::gather::matrix::{
+    self, MatrixOptions, MatrixResult, SweepContext, Verdict,
+};
+use cohere_bundle_core::{CapturedRequest, Endpoint, SecretString};
+use cohere_bundle_simulator::{Flaky, RateLimit, Scenario, SimConfig, Simulator, DEMO_KEY};
 use serde_json::{json, Value};
 
 const MODEL: &str = "command-a-03-2025";
@@ -17,10 +19,10 @@ const ORIGINAL_TOKENS: u64 = 4000;
 
 /// A v2 chat request whose last user message is long: about 4,000 tokens of input in all.
 pub(crate) fn long_chat(max_tokens: u64) -> CapturedRequest {
-    let tok = cohere_bundle::simulator::tokenizer();
+    let tok = cohere_bundle_simulator::tokenizer();
     let system = "You are a support assistant for a logistics company. Answer briefly.";
-    let own = ORIGINAL_TOKENS - cohere_bundle::tokenizer::count_text(tok, system);
-    let text = cohere_bundle::tokenizer::grow_to_tokens(
+    let own = ORIGINAL_TOKENS - cohere_bundle_core::gather::tokenizer::count_text(tok, system);
+    let text = cohere_bundle_core::gather::tokenizer::grow_to_tokens(
         tok,
         "Shipment 4411 left Rotterdam on Monday and is late; the customer asks where it is and when it arrives. ",
         own,
@@ -38,7 +40,7 @@ fn ctx(sim: &Simulator, path: &str) -> SweepContext {
         url: format!("{}{path}", sim.base_url()),
         headers: vec![Header::new("Content-Type", "application/json")],
         key: Some(SecretString::new(DEMO_KEY)),
-        tokenizer: Some(Arc::new(cohere_bundle::simulator::tokenizer().clone())),
+        tokenizer: Some(Arc::new(cohere_bundle_simulator::tokenizer().clone())),
         prior: None,
     }
 }
@@ -257,8 +259,8 @@ async fn embed_sweeps_the_number_of_texts() {
         Endpoint::EmbedV2,
         json!({"model": "embed-v4.0", "texts": texts, "input_type": "search_document", "embedding_types": ["float"]}),
     );
-    let tok = cohere_bundle::simulator::tokenizer();
-    let per_text = cohere_bundle::tokenizer::count_text(tok, &texts[0]);
+    let tok = cohere_bundle_simulator::tokenizer();
+    let per_text = cohere_bundle_core::gather::tokenizer::count_text(tok, &texts[0]);
     let limit = per_text * 22 + per_text / 2;
     let config = SimConfig {
         fail_input_tokens_over: Some(limit),
@@ -344,13 +346,13 @@ pub(crate) async fn write_matrix_bundle(dir: &std::path::Path) -> std::path::Pat
     .await
     .expect("simulator starts");
     let ro = {
-        let mut o = cohere_bundle::pipeline::ReplayOptions::default();
+        let mut o = cohere_bundle_core::pipeline::ReplayOptions::default();
         o.base_url = Some(sim.base_url());
         o.api_key = Some(SecretString::new(DEMO_KEY));
         o
     };
     let bo = {
-        let mut o = cohere_bundle::pipeline::BundleOptions::default();
+        let mut o = cohere_bundle_core::pipeline::BundleOptions::default();
         o.output = Some(dir.join("bundle.zip"));
         o.cache_dir = Some(dir.join("cache"));
         o
@@ -361,11 +363,11 @@ pub(crate) async fn write_matrix_bundle(dir: &std::path::Path) -> std::path::Pat
         o.quiet = true;
         o
     };
-    let o = cohere_bundle::pipeline::replay_with_matrix(
+    let o = cohere_bundle_core::pipeline::replay_with_matrix(
         long_chat(500),
         &ro,
         &bo,
-        cohere_bundle::summary::Mode::Replay,
+        cohere_bundle_core::summary::Mode::Replay,
         Some(&run),
     )
     .await
@@ -500,7 +502,7 @@ fn cells_agree_with(r: &MatrixResult, limit: u64) {
 #[tokio::test]
 async fn multi_turn_chat_with_the_big_message_first_finds_the_input_limit() {
     let req = multi_turn_chat();
-    let original = cohere_bundle::simulator::count_input_tokens(Endpoint::ChatV2, &req.body);
+    let original = cohere_bundle_simulator::count_input_tokens(Endpoint::ChatV2, &req.body);
     eprintln!("multi-turn chat: {original} input tokens");
     // The brief's limit, and one just under the original (as in the issue: 3,731 tokens against 3,000).
     for limit in [LIMIT, original * 4 / 5] {
@@ -542,9 +544,9 @@ async fn multi_turn_chat_with_the_big_message_first_finds_the_input_limit() {
 async fn chat_with_large_documents_finds_the_context_limit() {
     // The model's context window is the limit: input + max_tokens <= 3,000.
     let config = SimConfig::default().with_model(MODEL, LIMIT, Some(1000));
-    let tok = cohere_bundle::simulator::tokenizer();
+    let tok = cohere_bundle_simulator::tokenizer();
     let snippet = |topic: &str| {
-        cohere_bundle::tokenizer::grow_to_tokens(
+        cohere_bundle_core::gather::tokenizer::grow_to_tokens(
             tok,
             &format!(
                 "Section on {topic}: the carrier accepts pallets up to 1,200 kg and 1.8 m high. "
@@ -579,8 +581,8 @@ async fn chat_with_large_documents_finds_the_context_limit() {
 
 #[tokio::test]
 async fn tool_result_turns_find_the_input_limit() {
-    let tok = cohere_bundle::simulator::tokenizer();
-    let rows = cohere_bundle::tokenizer::grow_to_tokens(
+    let tok = cohere_bundle_simulator::tokenizer();
+    let rows = cohere_bundle_core::gather::tokenizer::grow_to_tokens(
         tok,
         "{\"order\": 88123, \"status\": \"in transit\", \"hub\": \"Hamburg\", \"eta\": \"2025-03-04\"}, ",
         6000,
@@ -641,7 +643,7 @@ async fn the_simulator_counts_every_text_toward_its_limit() {
     let req = multi_turn_chat();
     let client = Client::new(Duration::from_secs(30)).expect("client");
     let send = |body: Value| {
-        let prepared = cohere_bundle::client::PreparedRequest {
+        let prepared = cohere_bundle_core::gather::client::PreparedRequest {
             method: "POST".into(),
             url: format!("{}/v2/chat", sim.base_url()),
             headers: vec![Header::new("Content-Type", "application/json")],
@@ -654,7 +656,7 @@ async fn the_simulator_counts_every_text_toward_its_limit() {
                 .send(
                     &prepared,
                     Some(&key),
-                    cohere_bundle::exchange::Purpose::Replay,
+                    cohere_bundle_core::exchange::Purpose::Replay,
                     1,
                 )
                 .await
@@ -762,7 +764,7 @@ async fn a_trial_key_429_after_one_size_is_inconclusive() {
     .expect("simulator starts");
     let req = long_chat(500);
     let mut c = ctx(&sim, "/v2/chat");
-    let prepared = cohere_bundle::client::PreparedRequest {
+    let prepared = cohere_bundle_core::gather::client::PreparedRequest {
         method: "POST".into(),
         url: c.url.clone(),
         headers: c.headers.clone(),
@@ -773,7 +775,7 @@ async fn a_trial_key_429_after_one_size_is_inconclusive() {
             .send(
                 &prepared,
                 c.key.as_ref(),
-                cohere_bundle::exchange::Purpose::Replay,
+                cohere_bundle_core::exchange::Purpose::Replay,
                 1,
             )
             .await
@@ -840,13 +842,13 @@ async fn a_retry_after_beyond_the_cap_stops_the_sweep_with_a_bundle() {
         let (base, hits) = retry_after_server(value, true).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let ro = {
-            let mut o = cohere_bundle::pipeline::ReplayOptions::default();
+            let mut o = cohere_bundle_core::pipeline::ReplayOptions::default();
             o.base_url = Some(base);
             o.api_key = Some(SecretString::new(DEMO_KEY));
             o
         };
         let bo = {
-            let mut o = cohere_bundle::pipeline::BundleOptions::default();
+            let mut o = cohere_bundle_core::pipeline::BundleOptions::default();
             o.output = Some(dir.path().join("bundle.zip"));
             o.cache_dir = Some(dir.path().join("cache"));
             o
@@ -858,11 +860,11 @@ async fn a_retry_after_beyond_the_cap_stops_the_sweep_with_a_bundle() {
             o
         };
         let t0 = Instant::now();
-        let o = cohere_bundle::pipeline::replay_with_matrix(
+        let o = cohere_bundle_core::pipeline::replay_with_matrix(
             long_chat(500),
             &ro,
             &bo,
-            cohere_bundle::summary::Mode::Replay,
+            cohere_bundle_core::summary::Mode::Replay,
             Some(&run),
         )
         .await
@@ -956,19 +958,19 @@ async fn a_sweep_and_the_measurement_fetch_the_tokenizer_once() {
     .await
     .expect("simulator starts");
     let dir = tempfile::tempdir().expect("tempdir");
-    let ro = cohere_bundle::pipeline::ReplayOptions::new()
+    let ro = cohere_bundle_core::pipeline::ReplayOptions::new()
         .base_url(sim.base_url())
         .api_key(SecretString::new(DEMO_KEY));
     // No cache directory: tokenizers live in memory for the run only.
-    let bo = cohere_bundle::pipeline::BundleOptions::new().output(dir.path().join("b.zip"));
+    let bo = cohere_bundle_core::pipeline::BundleOptions::new().output(dir.path().join("b.zip"));
     let run = matrix::MatrixRun::new(matrix::MatrixOptions::default())
         .yes(true)
         .quiet(true);
-    let o = cohere_bundle::pipeline::replay_with_matrix(
+    let o = cohere_bundle_core::pipeline::replay_with_matrix(
         long_chat(500),
         &ro,
         &bo,
-        cohere_bundle::summary::Mode::Replay,
+        cohere_bundle_core::summary::Mode::Replay,
         Some(&run),
     )
     .await

@@ -40,7 +40,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use cohere_bundle::simulator::{SimConfig, SimRequest, DEMO_KEY};
+use cohere_bundle_simulator::{SimConfig, SimRequest, DEMO_KEY};
 use serde_json::Value;
 
 use super::util::{cli, exchange, summary, tempdir, Sim};

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use cohere_bundle::observe::{run_command, ObserveOptions, Proxy};
-use cohere_bundle::simulator::{SimConfig, Simulator, DEMO_KEY};
-use cohere_bundle::FailureClass;
+use cohere_bundle_core::gather::observe::{run_command, ObserveOptions, Proxy};
+use cohere_bundle_core::FailureClass;
+use cohere_bundle_simulator::{SimConfig, Simulator, DEMO_KEY};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
@@ -220,7 +220,7 @@ async fn simulator_stream_faults_are_recorded_and_the_proxy_keeps_serving() {
 /// proxy counted, and whose key kind comes from those successes (they are counted, not kept).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn observed_successes_give_the_shape_table_and_the_key_kind() {
-    use cohere_bundle::pipeline::{observed_capture, write_support_bundle, BundleOptions};
+    use cohere_bundle_core::pipeline::{observed_capture, write_support_bundle, BundleOptions};
     let sim = Simulator::start(SimConfig::default())
         .await
         .expect("simulator");
@@ -256,7 +256,7 @@ async fn observed_successes_give_the_shape_table_and_the_key_kind() {
     let s = &out.summary;
     assert_eq!(
         s.key.kind,
-        cohere_bundle::KeyKind::Production,
+        cohere_bundle_core::KeyKind::Production,
         "{:?}",
         s.key
     );

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cohere_bundle::observe::{ObserveOptions, Proxy};
-use cohere_bundle::FailureClass;
+use cohere_bundle_core::gather::observe::{ObserveOptions, Proxy};
+use cohere_bundle_core::FailureClass;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use cohere_bundle::simulator::{DEMO_KEY, TRIAL_KEY};
+use cohere_bundle_simulator::{DEMO_KEY, TRIAL_KEY};
 use serde_json::{json, Value};
 
 use crate::util::{self, Sim};

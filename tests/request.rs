@@ -2,13 +2,15 @@
 
 use std::path::{Path, PathBuf};
 
-use cohere_bundle::exchange::{header, BodyEncoding};
-use cohere_bundle::request::{parse_request, read_request_file, ParseOptions, RequestSource};
-use cohere_bundle::{CapturedRequest, Endpoint};
+use cohere_bundle_core::exchange::{header, BodyEncoding};
+use cohere_bundle_core::input::request::{
+    parse_request, read_request_file, ParseOptions, RequestSource,
+};
+use cohere_bundle_core::{CapturedRequest, Endpoint};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/requests")
+        .join("crates/core/tests/fixtures/requests")
         .join(name)
 }
 
@@ -98,13 +100,13 @@ fn envelope_get_without_body() {
 
 #[test]
 fn recorded_exchange_round_trips() {
-    use cohere_bundle::exchange::{
+    use cohere_bundle_core::exchange::{
         Body, Exchange, Header, RecordedRequest, RecordedResponse, Timings,
     };
     let body = r#"{"model":"command-r","text":"tokenize me"}"#;
     let ex = Exchange {
         index: 1,
-        purpose: cohere_bundle::exchange::Purpose::Replay,
+        purpose: cohere_bundle_core::exchange::Purpose::Replay,
         request: RecordedRequest {
             method: "POST".into(),
             url: "https://api.cohere.com/v1/tokenize".into(),
@@ -233,29 +235,29 @@ fn har_ignores_dashboard_pages_and_preflights() {
     let r = parse_request("x.har", har, &Default::default()).unwrap();
     assert_eq!(r.endpoint, Endpoint::ChatV2);
     assert_eq!(r.recorded_response.unwrap().status, 500);
-    assert!(cohere_bundle::request::is_cohere_url(
+    assert!(cohere_bundle_core::input::request::is_cohere_url(
         "https://api.cohere.com/v2/batches"
     ));
-    assert!(cohere_bundle::request::is_cohere_url(
+    assert!(cohere_bundle_core::input::request::is_cohere_url(
         "https://bedrock-runtime.us-east-1.amazonaws.com/model/cohere.command-r-v1:0/invoke"
     ));
-    assert!(cohere_bundle::request::is_cohere_url(
+    assert!(cohere_bundle_core::input::request::is_cohere_url(
         "https://inference.generativeai.us-chicago-1.oci.oraclecloud.com/20231130/actions/chat"
     ));
-    assert!(!cohere_bundle::request::is_cohere_url(
+    assert!(!cohere_bundle_core::input::request::is_cohere_url(
         "https://docs.cohere.com/reference/chat"
     ));
-    assert!(!cohere_bundle::request::is_cohere_url(
+    assert!(!cohere_bundle_core::input::request::is_cohere_url(
         "https://example.com/health"
     ));
     // The collections' paths are too generic to count on another host.
-    assert!(cohere_bundle::request::is_cohere_url(
+    assert!(cohere_bundle_core::input::request::is_cohere_url(
         "https://api.cohere.com/v1/datasets/ds-1"
     ));
-    assert!(!cohere_bundle::request::is_cohere_url(
+    assert!(!cohere_bundle_core::input::request::is_cohere_url(
         "https://example.com/v1/datasets/ds-1"
     ));
-    assert!(cohere_bundle::request::is_cohere_url(
+    assert!(cohere_bundle_core::input::request::is_cohere_url(
         "http://127.0.0.1:8080/proxy/v2/embed"
     ));
 }
@@ -456,7 +458,7 @@ fn file_errors() {
     // A sparse file just over the cap is refused by size without being read.
     let big = dir.path().join("big.json");
     let f = std::fs::File::create(&big).unwrap();
-    f.set_len(cohere_bundle::request::MAX_REQUEST_BYTES + 1)
+    f.set_len(cohere_bundle_core::input::request::MAX_REQUEST_BYTES + 1)
         .unwrap();
     let e = read_request_file(&big, &Default::default())
         .unwrap_err()
@@ -510,11 +512,11 @@ mod fuzz {
 }
 
 mod sdklog {
-    use cohere_bundle::sdklog::{find_sdk_errors, SdkError};
+    use cohere_bundle_core::input::sdklog::{find_sdk_errors, SdkError};
 
     fn log(name: &str) -> Vec<SdkError> {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/logs")
+            .join("crates/core/tests/fixtures/logs")
             .join(name);
         let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         find_sdk_errors(&text)
@@ -696,7 +698,7 @@ mod sdklog {
 }
 
 mod environment {
-    use cohere_bundle::environment::Environment;
+    use cohere_bundle_core::gather::environment::Environment;
 
     /// Prints the collected environment when run as a child by `collect_records_names_never_values`.
     #[test]
@@ -782,12 +784,12 @@ mod environment {
 }
 
 mod sdklog_json_lines {
-    use cohere_bundle::sdklog::find_sdk_errors;
+    use cohere_bundle_core::input::sdklog::find_sdk_errors;
 
     #[test]
     fn structured_logs_are_decoded_before_scanning() {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/logs/json_lines.log");
+            .join("crates/core/tests/fixtures/logs/json_lines.log");
         let found = find_sdk_errors(&std::fs::read_to_string(p).unwrap());
         assert_eq!(found.len(), 2, "{found:#?}");
         let ts = &found[0];
@@ -930,7 +932,7 @@ fn model_from_the_path_where_the_body_has_none() {
 
 #[test]
 fn replay_keeps_path_parameters_query_and_base_path() {
-    use cohere_bundle::pipeline::{prepare_replay, resolve_base_url, ReplayOptions};
+    use cohere_bundle_core::pipeline::{prepare_replay, resolve_base_url, ReplayOptions};
     let r = parse_ok(
         b"curl 'http://127.0.0.1:9/proxy/v1/datasets/my%20ds?x=1' -H 'Authorization: Bearer k'",
     );
@@ -980,7 +982,7 @@ fn curl_forms_are_kept_for_a_multipart_replay() {
         Some("multipart/form-data")
     );
     assert_eq!(r.body["file"]["@file"], wav.display().to_string());
-    let p = cohere_bundle::pipeline::prepare_replay(&r, "http://h");
+    let p = cohere_bundle_core::pipeline::prepare_replay(&r, "http://h");
     let ct = header(&p.headers, "content-type").unwrap();
     assert!(ct.starts_with("multipart/form-data; boundary="), "{ct}");
     let body = String::from_utf8(p.body).unwrap();

@@ -2,7 +2,7 @@
 //! [`Summary`] and written again unchanged, and its text matches the snapshot taken with the untyped version
 //! (before `mode`, the classes, the sweep and the limits' sources were enums).
 
-use cohere_bundle::Summary;
+use cohere_bundle_core::Summary;
 
 use crate::util;
 
@@ -34,7 +34,7 @@ async fn summary_json_with_a_sweep_keeps_schema_v1_byte_for_byte() {
     );
 
     // `matrix.json` is the same result as `summary.matrix`.
-    let member: cohere_bundle::matrix::MatrixResult =
+    let member: cohere_bundle_core::gather::matrix::MatrixResult =
         serde_json::from_str(&util::member(&zip, "matrix.json")).expect("matrix.json parses");
     assert_eq!(&member, matrix);
 

@@ -5,7 +5,7 @@
 use std::io::Write as _;
 
 use base64::Engine as _;
-use cohere_bundle::scrub::{scrub_command, KnownSecret, ScrubOptions, Scrubber};
+use cohere_bundle_core::scrub::{scrub_command, KnownSecret, ScrubOptions, Scrubber};
 use proptest::prelude::*;
 use sha2::Digest as _;
 
@@ -189,7 +189,11 @@ fn content_redaction_keeps_lengths_and_metadata() {
         "message": {"role": "assistant", "content": [{"type": "text", "text": "The quarterly numbers are confidential."}]},
         "usage": {"billed_units": {"input_tokens": 12, "output_tokens": 7}}
     });
-    let n = s.redact_content_in("response.json", cohere_bundle::Endpoint::ChatV2, &mut body);
+    let n = s.redact_content_in(
+        "response.json",
+        cohere_bundle_core::Endpoint::ChatV2,
+        &mut body,
+    );
     assert_eq!(n, 1);
     let text = body["message"]["content"][0]["text"].as_str().unwrap();
     assert_eq!(
@@ -219,7 +223,7 @@ proptest! {
         let mut streamed = Vec::new();
         s.scrub_stream("fuzz", data.as_slice(), &mut streamed).unwrap();
         prop_assert_eq!(&streamed, &once);
-        let _ = cohere_bundle::request::parse_request("input", &data, &Default::default());
+        let _ = cohere_bundle_core::input::request::parse_request("input", &data, &Default::default());
     }
 }
 

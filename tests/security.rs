@@ -1,7 +1,7 @@
 //! Nothing secret leaves by any path, and hostile input cannot hurt (issue 12): the terminal, `--json` and
 //! error lines are scrubbed like the bundle; numeric flags and server durations cannot panic the tool.
 
-use cohere_bundle::simulator::DEMO_KEY;
+use cohere_bundle_simulator::DEMO_KEY;
 use serde_json::json;
 
 use super::fault::{response, FaultServer};

@@ -1,4 +1,7 @@
-// One integration-test binary; one module per feature.
+// The end-to-end tests: the binary, the real SDKs, the observe proxy, the library as a service uses it. One
+// integration-test binary; one module per feature. The crates' own tests live with them (crates/*/tests).
+use testkit::{fault, hostile_zips};
+
 mod architecture;
 mod cli;
 mod cli_surface;
@@ -8,20 +11,13 @@ mod diagnose;
 mod edges;
 mod email;
 mod evidence;
-mod fault;
-mod hostile_zips;
 mod knowledge_cases;
-mod knowledge_docs;
 mod library;
 mod matrix;
-mod middleware;
 mod node_clients;
 mod observe;
-mod observe_conn;
 mod observe_sim;
 mod observe_upload;
-mod parsers;
-mod recorder;
 mod replay;
 mod request;
 mod schema;
@@ -29,8 +25,6 @@ mod screenshot;
 mod scrub;
 mod security;
 mod security_verify;
-mod simulator;
 mod tls;
-mod tokenizer;
 mod util;
 mod verdict;

@@ -2,18 +2,21 @@
 //! a replay that did not reproduce anything, the terminal text, `--json`, report.md, report.html, the email
 //! draft and summary.json state the same [`SupportVerdict`].
 
-use cohere_bundle::environment::Environment;
-use cohere_bundle::pipeline::Outcome;
-use cohere_bundle::report::{render_html, render_markdown, ReportInput};
-use cohere_bundle::simulator::{SimConfig, DEMO_KEY};
-use cohere_bundle::summary::{Cause, Mode, Summary, VerdictKind};
-use cohere_bundle::CauseCode;
+use cohere_bundle_core::gather::environment::Environment;
+use cohere_bundle_core::pipeline::Outcome;
+use cohere_bundle_core::render::report::{render_html, render_markdown, ReportInput};
+use cohere_bundle_core::summary::{Cause, Mode, Summary, VerdictKind};
+use cohere_bundle_core::CauseCode;
+use cohere_bundle_simulator::{SimConfig, DEMO_KEY};
 use serde_json::json;
 
 use crate::util::{self, Sim};
 
 fn fixture() -> Summary {
-    serde_json::from_str(include_str!("fixtures/summary-v1.json")).expect("fixture parses")
+    serde_json::from_str(include_str!(
+        "../crates/core/tests/fixtures/summary-v1.json"
+    ))
+    .expect("fixture parses")
 }
 
 /// The text of an HTML page with minijinja's escapes undone.
@@ -55,7 +58,7 @@ fn same_everywhere(s: &Summary) {
         redactions: 0,
         eml: None,
     };
-    let text = cohere_bundle::render::outcome_text(&outcome);
+    let text = cohere_bundle_core::outcome::outcome_text(&outcome);
     assert!(
         text.contains(&v.line),
         "terminal lacks {:?}: {text}",
@@ -63,7 +66,7 @@ fn same_everywhere(s: &Summary) {
     );
     // The terminal states no other verdict: no support line but the verdict's own.
     assert_eq!(text.matches("Support is").count(), 1, "{text}");
-    let j = cohere_bundle::render::outcome_json(&outcome);
+    let j = cohere_bundle_core::outcome::outcome_json(&outcome);
     assert_eq!(j["support_needed"], v.support_needed);
     assert_eq!(j["verdict"], v.kind.as_str());
     assert_eq!(j["verdict_line"], v.line.as_str());
@@ -74,9 +77,15 @@ fn same_everywhere(s: &Summary) {
         "b.zip",
         b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
     );
-    let eml =
-        cohere_bundle::email::write_eml(s, &zip, &md, Some(&html), None, &d.path().join("d.eml"))
-            .expect("draft");
+    let eml = cohere_bundle_core::bundle::email::write_eml(
+        s,
+        &zip,
+        &md,
+        Some(&html),
+        None,
+        &d.path().join("d.eml"),
+    )
+    .expect("draft");
     let parsed = std::fs::read(eml).expect("read draft");
     let msg = mail_parser::MessageParser::default()
         .parse(&parsed)

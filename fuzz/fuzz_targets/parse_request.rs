@@ -1,7 +1,7 @@
 //! Fuzzes request parsing: any bytes give a request or an error, never a panic.
 #![no_main]
 
-use cohere_bundle::request::{parse_request, ParseOptions};
+use cohere_bundle_core::input::request::{parse_request, ParseOptions};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //! streaming agrees with whole-text scrubbing.
 #![no_main]
 
-use cohere_bundle::scrub::{KnownSecret, ScrubOptions, Scrubber};
+use cohere_bundle_core::scrub::{KnownSecret, ScrubOptions, Scrubber};
 use libfuzzer_sys::fuzz_target;
 
 const KEY: &str = "wsEGdjnelIuVJy7VjzPhIzDz9YlDgiPBA3CO9PFw";

@@ -5,22 +5,9 @@
 //! The pure-Python parts (the httpx hooks, `capture(exc)`) are in `cohere_bundle/__init__.py`; the typed
 //! signatures of this module are in `cohere_bundle/_native.pyi`.
 
-// The binary's command line, compiled here from the same files, so `python -m cohere_bundle` runs exactly the
-// binary's CLI without a copy of it (src/cli.rs refers to `crate::term` and to the library as `cohere_bundle`).
-// A binary-only module that src/main.rs gains and src/cli.rs uses needs a line here too; the dependencies
-// src/cli.rs uses directly are in python/Cargo.toml.
-#[allow(dead_code)]
-#[path = "../../src/cli.rs"]
-mod cli;
-#[allow(dead_code)]
-#[path = "../../src/term.rs"]
-mod term;
-#[allow(dead_code)]
-#[path = "../../src/settings.rs"]
-mod settings;
-#[allow(dead_code)]
-#[path = "../../src/help.rs"]
-mod help;
+// The command line is the `cohere-bundle` package's library target: `python -m cohere_bundle` runs exactly the
+// binary's CLI (`cohere_bundle_cli::run_args`), and reads the environment as the binary's edge does.
+use cohere_bundle_cli::{self as cli, settings};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,13 +19,13 @@ use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use cohere_bundle::exchange::{Body, FailureClass, Header};
-use cohere_bundle::library::FailureReport;
-use cohere_bundle::pipeline::{self, BundleOptions, Outcome, ReplayOptions};
-use cohere_bundle::recorder::{self, Captured, RecorderConfig, RecorderStats};
-use cohere_bundle::request::ParseOptions;
-use cohere_bundle::scrub::{KnownSecret, ScrubOptions, Scrubber, SecretString};
-use cohere_bundle::{Endpoint, Error, Platform};
+use cohere_bundle_core::exchange::{Body, FailureClass, Header};
+use cohere_bundle_core::input::request::ParseOptions;
+use cohere_bundle_core::library::FailureReport;
+use cohere_bundle_core::pipeline::{self, BundleOptions, Outcome, ReplayOptions};
+use cohere_bundle_core::recorder::{self, Captured, RecorderConfig, RecorderStats};
+use cohere_bundle_core::scrub::{KnownSecret, ScrubOptions, Scrubber, SecretString};
+use cohere_bundle_core::{Endpoint, Error, Platform};
 
 create_exception!(
     cohere_bundle,
@@ -74,7 +61,9 @@ create_exception!(
 fn to_py(e: Error) -> PyErr {
     let msg = e.to_string();
     match e {
-        Error::Input { .. } | Error::Field { .. } | Error::OutputExists(_) => InputError::new_err(msg),
+        Error::Input { .. } | Error::Field { .. } | Error::OutputExists(_) => {
+            InputError::new_err(msg)
+        }
         Error::Leak { .. } => LeakError::new_err(msg),
         Error::Verify { .. } => VerifyError::new_err(msg),
         Error::Unreachable { .. } => UnreachableError::new_err(msg),
@@ -136,8 +125,11 @@ fn failure_class(s: &str) -> PyResult<FailureClass> {
 
 /// Why a stream response failed, judged by the library: ended before its terminal event, or carried an error.
 fn stream_verdict(status: u16, headers: &[Header], body: &[u8]) -> Option<String> {
-    let body = Body::from_bytes(body, Some(cohere_bundle::client::DEFAULT_BODY_CAP));
-    cohere_bundle::sse::check_complete(status, headers, &serde_json::Value::Null, &body)
+    let body = Body::from_bytes(
+        body,
+        Some(cohere_bundle_core::gather::client::DEFAULT_BODY_CAP),
+    );
+    cohere_bundle_core::sse::check_complete(status, headers, &serde_json::Value::Null, &body)
         .map(|f| f.message)
 }
 
@@ -160,7 +152,7 @@ impl Exchange {
     fn report(self) -> PyResult<FailureReport> {
         let endpoint = Endpoint::from_path(url_path(&self.url));
         let req_headers = headers(self.request_headers);
-        let key = cohere_bundle::capture::bearer(&req_headers).map(SecretString::new);
+        let key = cohere_bundle_core::gather::capture::bearer(&req_headers).map(SecretString::new);
         let mut r = if self.request_body.is_empty() {
             FailureReport::new(endpoint, serde_json::Value::Null)
         } else {
@@ -296,7 +288,9 @@ impl PyRecorder {
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         if !(interval.is_finite() && interval > 0.0) {
-            return Err(PyValueError::new_err("interval must be a positive number of seconds"));
+            return Err(PyValueError::new_err(
+                "interval must be a positive number of seconds",
+            ));
         }
         let bundle = bundle_options(options)?;
         let env = if bundle.scan_env {
@@ -305,18 +299,21 @@ impl PyRecorder {
             recorder::EnvSecrets::none()
         };
         let rt = runtime()?;
-        let inner = recorder::Recorder::new({
-            let mut o = RecorderConfig::default();
-            o.dir = dir.clone();
-            o.interval = Duration::from_secs_f64(interval);
-            o.max_bundles = max_bundles;
-            o.max_spool_bytes = max_spool_bytes;
-            o.queue = queue;
-            o.bundle = bundle;
-            // `close` and interpreter exit flush with their own bound.
-            o.flush_on_drop = Duration::ZERO;
-            o
-        }, env)
+        let inner = recorder::Recorder::new(
+            {
+                let mut o = RecorderConfig::default();
+                o.dir = dir.clone();
+                o.interval = Duration::from_secs_f64(interval);
+                o.max_bundles = max_bundles;
+                o.max_spool_bytes = max_spool_bytes;
+                o.queue = queue;
+                o.bundle = bundle;
+                // `close` and interpreter exit flush with their own bound.
+                o.flush_on_drop = Duration::ZERO;
+                o
+            },
+            env,
+        )
         .map_err(to_py)?;
         Ok(PyRecorder {
             inner,
@@ -482,8 +479,8 @@ fn replay<'py>(
         .transpose()?;
     let platform = platform
         .map(|p| {
-            <Platform as clap::ValueEnum>::from_str(&p, true)
-                .map_err(|_| InputError::new_err(format!("platform: unknown platform {p:?}")))
+            Platform::from_name(&p)
+                .ok_or_else(|| InputError::new_err(format!("platform: unknown platform {p:?}")))
         })
         .transpose()?;
     if !(timeout.is_finite() && timeout > 0.0 && timeout <= 86_400.0) {
@@ -498,8 +495,8 @@ fn replay<'py>(
         o
     };
     let req = match (data, path) {
-        (Some(d), None) => cohere_bundle::request::parse_request(&name, &d, &po),
-        (None, Some(p)) => cohere_bundle::request::read_request_file(&p, &po),
+        (Some(d), None) => cohere_bundle_core::input::request::parse_request(&name, &d, &po),
+        (None, Some(p)) => cohere_bundle_core::input::request::read_request_file(&p, &po),
         _ => return Err(PyTypeError::new_err("give exactly one of data= and path=")),
     }
     .map_err(to_py)?;
@@ -518,7 +515,14 @@ fn replay<'py>(
     pipeline::replay_key(&ro, &req).map_err(to_py)?;
     let rt = runtime()?;
     let outcome = py
-        .detach(|| rt.block_on(pipeline::replay(req, &ro, &bo, cohere_bundle::summary::Mode::Replay)))
+        .detach(|| {
+            rt.block_on(pipeline::replay(
+                req,
+                &ro,
+                &bo,
+                cohere_bundle_core::summary::Mode::Replay,
+            ))
+        })
         .map_err(to_py)?;
     outcome_dict(py, &outcome)
 }
@@ -594,7 +598,7 @@ fn verify<'py>(
                 o.redact_content = false;
                 o
             });
-            cohere_bundle::bundle::verify(&path, &scrubber, n)
+            cohere_bundle_core::bundle::verify(&path, &scrubber, n)
         })
         .map_err(to_py)?;
     let d = PyDict::new(py);
@@ -644,12 +648,15 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("LeakError", py.get_type::<LeakError>())?;
     m.add("VerifyError", py.get_type::<VerifyError>())?;
     m.add("UnreachableError", py.get_type::<UnreachableError>())?;
-    m.add("TOOL", cohere_bundle::TOOL)?;
+    m.add("TOOL", cohere_bundle_core::TOOL)?;
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
-    m.add("DEMO_KEY", cohere_bundle::simulator::DEMO_KEY)?;
+    m.add("DEMO_KEY", cohere_bundle_simulator::DEMO_KEY)?;
     m.add("SPOOL_PREFIX", recorder::SPOOL_PREFIX)?;
     m.add("INDEX_FILE", recorder::INDEX_FILE)?;
-    m.add("DEFAULT_MAX_SIZE", cohere_bundle::email::DEFAULT_MAX_SIZE)?;
+    m.add(
+        "DEFAULT_MAX_SIZE",
+        cohere_bundle_core::bundle::email::DEFAULT_MAX_SIZE,
+    )?;
     m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
     Ok(())
 }

@@ -58,9 +58,36 @@ def test_capture_takes_an_explicit_request_and_an_output_path(simulator: str, ap
     assert s["status"] == 429 and s["platform"] == "cohere"
     assert "rate_limited_trial" in [c["code"] for c in s["causes"]]
     assert_no_secret(out, api_key)
-    with pytest.raises(cohere_bundle.InputError):
-        cohere_bundle.capture(Failed(), request=request, out=out)  # exists, no force
-    cohere_bundle.capture(Failed(), request=request, out=out, force=True)
+    # A repeat of the same failure within the window writes nothing and gives the first bundle's path.
+    written = out.stat().st_mtime_ns
+    assert cohere_bundle.capture(Failed(), request=request, out=out) == out
+    assert out.stat().st_mtime_ns == written
+
+
+def test_capture_returns_none_and_logs_when_it_cannot_write(
+    api_key: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Failed(Exception):
+        status_code = 500
+        headers = {}
+        body = {"message": "internal server error"}
+
+    request = {"method": "POST", "url": "https://api.cohere.com/v2/chat", "headers": {"Authorization": f"Bearer {api_key}"},
+               "body": {"model": "command-a-03-2025", "messages": MESSAGES}}
+    out = tmp_path / "ticket.zip"
+    assert cohere_bundle.capture(Failed(), request=request, out=out, window=0) == out
+    with caplog.at_level("ERROR", logger="cohere_bundle"):
+        assert cohere_bundle.capture(Failed(), request=request, out=out, window=0) is None  # exists, no force
+    assert "exists" in caplog.text and "InputError" in caplog.text
+    assert api_key not in caplog.text
+    before = out.read_bytes()
+    assert cohere_bundle.capture(Failed(), request=request, out=out, force=True, window=0) == out
+    assert out.read_bytes() != before
+    caplog.clear()
+    with caplog.at_level("ERROR", logger="cohere_bundle"):
+        assert cohere_bundle.capture(Failed(), request=request, logs=[tmp_path / "missing.log"], out=tmp_path) is None
+        assert cohere_bundle.capture(Failed(), request=42, out=tmp_path) is None  # not a request
+    assert "missing.log" in caplog.text and "TypeError" in caplog.text
 
 
 def test_capture_of_a_broken_stream_uses_the_hooks_record(simulator: str, api_key: str, tmp_path: Path) -> None:
@@ -80,15 +107,17 @@ def test_capture_of_a_broken_stream_uses_the_hooks_record(simulator: str, api_ke
     cohere_bundle.verify(path, [api_key])
 
 
-def test_capture_without_any_request_says_so() -> None:
-    import contextvars
-
-    def run() -> None:
-        cohere_bundle._last_any = None
-        with pytest.raises(ValueError, match="no request"):
-            cohere_bundle.capture(RuntimeError("boom"))
-
-    contextvars.Context().run(run)
+def test_capture_without_any_request_writes_what_the_exception_holds(tmp_path: Path) -> None:
+    path = cohere_bundle.capture(RuntimeError("boom"), out=tmp_path)
+    assert path is not None and path.parent == tmp_path
+    s = summary(path)
+    assert s["status"] is None and s["error"]["class"] == "network"
+    assert "RuntimeError: boom" in s["error"]["message"]
+    note = members(path)["logs/request-not-captured.txt"].decode()
+    assert "THE REQUEST WAS NOT CAPTURED" in note
+    assert "no request id" in note
+    assert "cohere_bundle.auto_instrument()" in note
+    assert "RuntimeError: boom" in note
 
 
 def test_replay_writes_a_bundle(simulator: str, api_key: str, tmp_path: Path) -> None:

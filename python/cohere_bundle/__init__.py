@@ -297,7 +297,11 @@ def _is_async(stream: Any) -> bool:
 
 def _error_of(e: BaseException) -> Tuple[str, str]:
     cls = "timeout" if isinstance(e, httpx.TimeoutException) else "network"
-    return cls, f"{type(e).__name__}: {e}"
+    try:
+        text = str(e)
+    except Exception:
+        text = "(its message could not be read)"
+    return cls, f"{type(e).__name__}: {text}"
 
 
 # ------------------------------------------------------------------------------------------------ sink

@@ -883,6 +883,20 @@ def _httpx_client_of(client: Any) -> Union[httpx.Client, httpx.AsyncClient, None
     return hc if isinstance(hc, (httpx.Client, httpx.AsyncClient)) else None
 
 
+# The SDK's clients for other platforms (Bedrock, SageMaker, OCI: subclasses of these) rewrite each request
+# and response in their own httpx event hooks (signing, another URL, another stream format): the hooks of
+# this package would see those, not Cohere's exchanges, so they are left alone.
+_PLATFORM_CLIENTS = ("AwsClient", "AwsClientV2", "OciClient", "OciClientV2")
+
+
+def _platform_client(client: Any) -> Optional[str]:
+    """The name of the SDK's platform client class ``client`` is one of (see ``_PLATFORM_CLIENTS``), else None."""
+    for c in type(client).__mro__:
+        if c.__name__ in _PLATFORM_CLIENTS and (c.__module__ or "").startswith("cohere"):
+            return type(client).__name__
+    return None
+
+
 def _carries_hooks(hc: Union[httpx.Client, httpx.AsyncClient]) -> bool:
     """True when the httpx client already has the hooks of some :func:`event_hooks` (these or others)."""
     eh = hc.event_hooks
@@ -939,6 +953,8 @@ def _patch_init(cls: type) -> bool:
         if hooks is None:
             return
         try:
+            if _platform_client(self) is not None:
+                return
             hc = _httpx_client_of(self)
             if hc is not None:
                 _hook_httpx(hc, hooks)
@@ -971,7 +987,8 @@ def auto_instrument(**options: Any) -> Optional[EventHooks]:
 
     A client given its own ``httpx_client=`` keeps it: the hooks are added to it (before its own hooks), and
     a client that already carries hooks of this package is left as it is. Clients made before the call are
-    not touched (use :func:`wrap`).
+    not touched (use :func:`wrap`), nor the SDK's clients for other platforms (``BedrockClient``,
+    ``SagemakerClient``, ``OciClient`` and their V2), whose own hooks rewrite every request and response.
 
     Returns the :class:`EventHooks` (for ``flush``, ``stats``, ``bundles``); ``None``, doing nothing, when the
     ``cohere`` package cannot be imported or has none of those classes. Idempotent: a second call hooks
@@ -1026,9 +1043,16 @@ def wrap(client: Any, hooks: Optional[EventHooks] = None, **options: Any) -> Any
     ``hooks.transport()`` does. The hooks are ``hooks``, else new ones made with ``options`` (as
     :func:`event_hooks` takes them), else those of :func:`auto_instrument` when it was called, else one set
     shared by every such ``wrap``. Idempotent: a client that already carries hooks of this package is left as
-    it is. Raises ``TypeError`` when ``client`` has no httpx client to hook.
+    it is. Raises ``TypeError`` when ``client`` has no httpx client to hook, or is one of the SDK's clients for
+    other platforms (Bedrock, SageMaker, OCI).
     """
     global _wrap_hooks
+    platform = _platform_client(client)
+    if platform is not None:
+        raise TypeError(
+            f"cohere_bundle.wrap: {platform} rewrites its requests and responses for another platform in its own "
+            "hooks; only the clients of the Cohere API are supported"
+        )
     hc = _httpx_client_of(client)
     if hc is None:
         raise TypeError(

@@ -202,3 +202,24 @@ def test_async_clients_capture_their_own_404(simulator: str, api_key: str, tmp_p
     # The async v1 client is hooked by auto_instrument too.
     if how == "auto_instrument":
         assert len(our_hooks(httpx_of(cohere.AsyncClient(api_key=api_key, base_url=simulator)))) == 2
+
+
+def test_the_sdks_clients_for_other_platforms_are_left_alone(simulator: str, api_key: str, tmp_path: Path) -> None:
+    # Bedrock's and OCI's clients need boto3 / oci; a stand-in with the same shape: a subclass of the SDK's
+    # Client named AwsClient, in the cohere package, whose own hooks rewrite each request.
+    def rewrite(request: httpx.Request) -> None:
+        request.headers["x-rewritten"] = "1"
+
+    class AwsClient(cohere.Client):
+        def __init__(self) -> None:
+            cohere.Client.__init__(
+                self, api_key=api_key, base_url=simulator, httpx_client=httpx.Client(event_hooks={"request": [rewrite]})
+            )
+
+    AwsClient.__module__ = "cohere.aws_client"
+    assert cohere_bundle.auto_instrument(spool_dir=tmp_path / "spool") is not None
+    aws = AwsClient()
+    assert our_hooks(httpx_of(aws)) == [] and httpx_of(aws).event_hooks["request"] == [rewrite]
+    with pytest.raises(TypeError, match="another platform"):
+        cohere_bundle.wrap(aws)
+    assert len(our_hooks(httpx_of(cohere.Client(api_key=api_key, base_url=simulator)))) == 2

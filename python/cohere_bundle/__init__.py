@@ -1,8 +1,9 @@
 """Turn failing Cohere API requests into verified support bundles, from Python.
 
 The package calls the Rust library of ``cohere-bundle`` directly (``cohere_bundle._native``); nothing is
-run as a subprocess, nothing is logged, and no network call is made on the application's behalf except the
-ones a bundle needs (a :func:`replay` replays the request, on purpose).
+run as a subprocess, nothing is logged but why a :func:`capture` or :func:`auto_instrument` did nothing (on the
+``cohere_bundle`` logger, never a header or a body), and no network call is made on the application's behalf
+except the ones a bundle needs (a :func:`replay` replays the request, on purpose).
 
 Four ways in:
 

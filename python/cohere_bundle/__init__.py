@@ -1,19 +1,24 @@
 """Turn failing Cohere API requests into verified support bundles, from Python.
 
 The package calls the Rust library of ``cohere-bundle`` directly (``cohere_bundle._native``); nothing is
-run as a subprocess, nothing is logged, and no network call is made on the application's behalf except the
-ones a bundle needs (a :func:`replay` replays the request, on purpose).
+run as a subprocess, nothing is logged but why a :func:`capture` or :func:`auto_instrument` did nothing (on the
+``cohere_bundle`` logger, never a header or a body), and no network call is made on the application's behalf
+except the ones a bundle needs (a :func:`replay` replays the request, on purpose).
 
-Three ways in:
+Four ways in:
 
+* :func:`auto_instrument` — once at start-up, before the clients are made: every ``cohere.Client``,
+  ``ClientV2``, ``AsyncClient`` and ``AsyncClientV2`` created afterwards carries the hooks below (on its own
+  httpx client, or on the one passed as ``httpx_client=``). :func:`wrap` does the same for a client that
+  already exists.
 * :func:`event_hooks` — httpx event hooks for ``cohere.ClientV2(httpx_client=httpx.Client(event_hooks=...))``
   (or ``httpx.AsyncClient``). They note each exchange cheaply; on a failing one (status >= 400, a stream that
   ends without its terminal event) they hand it to a storm-safe recorder that writes the first failure of each
   signature at once, in the background, counts its repeats into it, and lists every bundle in the spool's
   ``index.jsonl``. Transport errors (refused,
   timeouts) never reach httpx event hooks: add ``transport=hooks.transport()`` to the client for those.
-* :func:`capture` — in an ``except cohere.core.ApiError`` block: writes a bundle for that failure now and
-  returns its path.
+* :func:`capture` — in an ``except cohere.core.ApiError`` block: writes a bundle for that failure (its own
+  exchange, as the hooks recorded it, or what the exception holds) now and returns its path; it never raises.
 * :func:`replay`, :func:`scrub`, :func:`verify` — the library's functions, typed.
 
 ``python -m cohere_bundle ...`` runs the same command line as the ``cohere-bundle`` binary.
@@ -23,13 +28,20 @@ from __future__ import annotations
 
 import atexit
 import contextvars
+import functools
 import json
+import logging
 import os
+import re
+import shutil
+import tempfile
 import threading
+import traceback
 import weakref
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
-from time import perf_counter
+from time import monotonic, perf_counter
 from typing import Any, Dict, Iterable, Iterator, AsyncIterator, List, Mapping, Optional, Tuple, Union
 
 import httpx
@@ -60,6 +72,7 @@ __all__ = [
     "UnreachableError",
     "VerifyError",
     "VerifyResult",
+    "auto_instrument",
     "capture",
     "event_hooks",
     "index",
@@ -67,7 +80,9 @@ __all__ = [
     "replay",
     "scrub",
     "spool",
+    "uninstrument",
     "verify",
+    "wrap",
 ]
 
 __version__: str = _native.VERSION
@@ -85,6 +100,13 @@ _TAIL = 4096
 _EXIT_FLUSH_S = 10.0
 _T0 = "_cohere_bundle_t0"
 _SEEN = "_cohere_bundle_seen"
+# The failed Exchange the hooks recorded, set on its httpx.Request and httpx.Response (how capture() finds the
+# exchange of an exception that holds either).
+_EX = "_cohere_bundle_exchange"
+# Response headers that carry the API's request id (Cohere sends x-debug-trace-id).
+_REQUEST_ID_HEADERS = ("x-debug-trace-id", "x-request-id")
+
+_log = logging.getLogger("cohere_bundle")
 
 
 # --------------------------------------------------------------------------------------------- records
@@ -164,6 +186,75 @@ def last_exchange() -> Optional[Exchange]:
     return Exchange(x)
 
 
+def _request_ids(headers: Any) -> List[str]:
+    """The request ids (``x-debug-trace-id``, ``x-request-id``) among response headers (pairs or a mapping)."""
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    out: List[str] = []
+    for k, v in pairs:
+        if isinstance(k, (bytes, bytearray)):
+            k = k.decode("latin-1")
+        if isinstance(v, (bytes, bytearray)):
+            v = v.decode("latin-1")
+        if isinstance(k, str) and isinstance(v, str) and k.lower() in _REQUEST_ID_HEADERS and v.strip():
+            out.append(v.strip())
+    return out
+
+
+class _Recent:
+    """The recent failed exchanges the hooks recorded, by the request id of their response: what lets
+    :func:`capture` find an exception's own exchange from the request id in ``exc.headers``. Bounded by count
+    and by the bytes of the bodies held (the oldest go first)."""
+
+    def __init__(self, max_items: int = 64, max_bytes: int = 32 * 1024 * 1024) -> None:
+        self.max_items = max_items
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        # id(exchange) -> (exchange, its request ids, its size)
+        self._items: "OrderedDict[int, Tuple[Exchange, List[str], int]]" = OrderedDict()
+        self._by_id: Dict[str, List[Exchange]] = {}
+        self._bytes = 0
+
+    def add(self, ex: Exchange) -> None:
+        ids = _request_ids(ex.response_headers)
+        if not ids:
+            return
+        try:
+            size = len(ex.request.content)
+        except Exception:
+            size = 0
+        size += len(ex.response_body or b"")
+        with self._lock:
+            self._items[id(ex)] = (ex, ids, size)
+            self._bytes += size
+            for rid in ids:
+                self._by_id.setdefault(rid, []).append(ex)
+            while self._items and (len(self._items) > self.max_items or self._bytes > self.max_bytes):
+                _, (old, old_ids, old_size) = self._items.popitem(last=False)
+                self._bytes -= old_size
+                for rid in old_ids:
+                    xs = [x for x in self._by_id.get(rid, ()) if x is not old]
+                    if xs:
+                        self._by_id[rid] = xs
+                    else:
+                        self._by_id.pop(rid, None)
+
+    def find(self, request_id: str) -> Tuple[Optional[Exchange], int]:
+        """The exchange with this request id, and how many were recorded with it (one is an answer; two or
+        more are not: none is returned then)."""
+        with self._lock:
+            xs = list(self._by_id.get(request_id, ()))
+        return (xs[0] if len(xs) == 1 else None), len(xs)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._by_id.clear()
+            self._bytes = 0
+
+
+_recent = _Recent()
+
+
 def _request_parts(request: httpx.Request) -> Tuple[str, str, List[Tuple[str, str]], bytes]:
     try:
         body = request.content
@@ -207,7 +298,11 @@ def _is_async(stream: Any) -> bool:
 
 def _error_of(e: BaseException) -> Tuple[str, str]:
     cls = "timeout" if isinstance(e, httpx.TimeoutException) else "network"
-    return cls, f"{type(e).__name__}: {e}"
+    try:
+        text = str(e)
+    except Exception:
+        text = "(its message could not be read)"
+    return cls, f"{type(e).__name__}: {text}"
 
 
 # ------------------------------------------------------------------------------------------------ sink
@@ -240,9 +335,18 @@ class _Sink:
                 self._pid = os.getpid()
             return self._recorder
 
-    def record(self, ex: Exchange) -> None:
+    def record(self, ex: Exchange, response: Optional[httpx.Response] = None) -> None:
         ex.failed = True
         _note(ex)
+        # capture(exc) finds this exchange from the exception: by its request or response object, or by the
+        # request id of the response.
+        for o in (ex.request, response):
+            if o is not None:
+                try:
+                    setattr(o, _EX, ex)
+                except Exception:
+                    pass
+        _recent.add(ex)
         method, url, headers, body = _request_parts(ex.request)
         what = self.recorder().capture(
             method,
@@ -279,7 +383,8 @@ class _Sink:
                 response.headers.multi_items(),
                 body,
                 elapsed=_elapsed(request),
-            )
+            ),
+            response,
         )
 
     def transport_failure(self, request: httpx.Request, e: BaseException) -> None:
@@ -319,7 +424,7 @@ class _Sink:
         else:
             return
         request = response.request
-        self.record(Exchange(request, response.status_code, headers, body, cls, msg, _elapsed(request)))
+        self.record(Exchange(request, response.status_code, headers, body, cls, msg, _elapsed(request)), response)
 
     def flush(self, timeout: Optional[float] = None) -> bool:
         r = self._recorder
@@ -754,6 +859,221 @@ class AsyncTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+# ------------------------------------------------------------------------------- the SDK's clients
+
+# The SDK's client classes auto_instrument() hooks (cohere 5.x to 7.x name them so).
+_SDK_CLASSES = ("Client", "ClientV2", "AsyncClient", "AsyncClientV2")
+# On a patched __init__: the original it calls.
+_ORIGINAL_INIT = "_cohere_bundle_original_init"
+_auto_lock = threading.RLock()
+_auto_hooks: Optional[EventHooks] = None
+_auto_patched: List[type] = []
+_wrap_hooks: Optional[EventHooks] = None
+
+
+def _httpx_client_of(client: Any) -> Union[httpx.Client, httpx.AsyncClient, None]:
+    """The httpx client a Cohere SDK client sends through (``client._client_wrapper.httpx_client.httpx_client``
+    in cohere 5.x to 7.x: the client wrapper's ``HttpClient`` holds the ``httpx.Client``), or the client itself
+    when it is an httpx client."""
+    if isinstance(client, (httpx.Client, httpx.AsyncClient)):
+        return client
+    try:
+        hc = client._client_wrapper.httpx_client.httpx_client
+    except Exception:
+        return None
+    return hc if isinstance(hc, (httpx.Client, httpx.AsyncClient)) else None
+
+
+# The SDK's clients for other platforms (Bedrock, SageMaker, OCI: subclasses of these) rewrite each request
+# and response in their own httpx event hooks (signing, another URL, another stream format): the hooks of
+# this package would see those, not Cohere's exchanges, so they are left alone.
+_PLATFORM_CLIENTS = ("AwsClient", "AwsClientV2", "OciClient", "OciClientV2")
+
+
+def _platform_client(client: Any) -> Optional[str]:
+    """The name of the SDK's platform client class ``client`` is one of (see ``_PLATFORM_CLIENTS``), else None."""
+    for c in type(client).__mro__:
+        if c.__name__ in _PLATFORM_CLIENTS and (c.__module__ or "").startswith("cohere"):
+            return type(client).__name__
+    return None
+
+
+def _carries_hooks(hc: Union[httpx.Client, httpx.AsyncClient]) -> bool:
+    """True when the httpx client already has the hooks of some :func:`event_hooks` (these or others)."""
+    eh = hc.event_hooks
+    return any(
+        isinstance(getattr(h, "__self__", None), EventHooks) for h in [*eh.get("request", ()), *eh.get("response", ())]
+    )
+
+
+def _hook_httpx(hc: Union[httpx.Client, httpx.AsyncClient], hooks: EventHooks) -> bool:
+    """Adds the hooks to an httpx client in place (before its own hooks, which stay), and wraps its transports
+    (and those of its proxy mounts) so that transport errors reach the recorder too. Does nothing to a client
+    that already carries hooks of this package. Returns True when it added the hooks."""
+    is_async = isinstance(hc, httpx.AsyncClient)
+    if hooks.async_ is True and not is_async:
+        raise ValueError("hooks made with event_hooks(async_=True) are for httpx.AsyncClient only")
+    if _carries_hooks(hc):
+        return False
+    eh = hc.event_hooks
+    hc.event_hooks = {
+        "request": [*hooks["request"], *eh.get("request", ())],
+        "response": [*hooks["response"], *eh.get("response", ())],
+    }
+    # httpx has no public way to wrap the transport of an existing client: `_transport` and `_mounts` are
+    # its attributes since 0.18. When they are not there, the hooks still see every HTTP failure; only
+    # transport errors (refused, timeouts) go unrecorded (capture(e) still bundles them from the exception).
+    try:
+        wrapper = AsyncTransport if is_async else Transport
+        t = getattr(hc, "_transport", None)
+        if isinstance(t, (httpx.AsyncBaseTransport if is_async else httpx.BaseTransport)) and not isinstance(
+            t, (Transport, AsyncTransport)
+        ):
+            hc._transport = wrapper(t, hooks)  # type: ignore[arg-type]
+        mounts = getattr(hc, "_mounts", None)
+        if isinstance(mounts, dict):
+            for k, v in list(mounts.items()):
+                if v is not None and not isinstance(v, (Transport, AsyncTransport)):
+                    mounts[k] = wrapper(v, hooks)
+    except Exception:
+        _log.debug("cohere_bundle: could not wrap the httpx client's transport", exc_info=True)
+    return True
+
+
+def _patch_init(cls: type) -> bool:
+    """Wraps ``cls.__init__`` so that the client it makes carries the auto_instrument hooks. Idempotent."""
+    init = cls.__dict__.get("__init__")
+    if init is None or not callable(init):
+        return False
+    if getattr(init, _ORIGINAL_INIT, None) is not None:
+        return True  # patched already
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        hooks = _auto_hooks
+        if hooks is None:
+            return
+        try:
+            if _platform_client(self) is not None:
+                return
+            hc = _httpx_client_of(self)
+            if hc is not None:
+                _hook_httpx(hc, hooks)
+            else:
+                _log.warning(
+                    "cohere_bundle.auto_instrument: no httpx client found on %s; its failures are not recorded",
+                    type(self).__name__,
+                )
+        except Exception:
+            _log.warning("cohere_bundle.auto_instrument: could not hook a %s", type(self).__name__, exc_info=True)
+
+    functools.update_wrapper(__init__, init)
+    setattr(__init__, _ORIGINAL_INIT, init)
+    cls.__init__ = __init__  # type: ignore[misc]
+    _auto_patched.append(cls)
+    return True
+
+
+def auto_instrument(**options: Any) -> Optional[EventHooks]:
+    """Hooks every ``cohere.Client``, ``cohere.ClientV2``, ``cohere.AsyncClient`` and ``cohere.AsyncClientV2``
+    created from now on: each one's httpx client carries the hooks of :func:`event_hooks` (made once, with
+    ``options``: ``spool_dir``, ``interval``, ``max_bundles``, ``logs``, ``secrets`` ...) and its transport
+    is wrapped as ``hooks.transport()`` does, so failures become bundles in the spool and
+    :func:`capture` finds the exchange of each exception. Call it once at start-up, before the clients are
+    made::
+
+        import cohere_bundle
+        cohere_bundle.auto_instrument()
+        co = cohere.ClientV2()
+
+    A client given its own ``httpx_client=`` keeps it: the hooks are added to it (before its own hooks), and
+    a client that already carries hooks of this package is left as it is. Clients made before the call are
+    not touched (use :func:`wrap`), nor the SDK's clients for other platforms (``BedrockClient``,
+    ``SagemakerClient``, ``OciClient`` and their V2), whose own hooks rewrite every request and response.
+
+    Returns the :class:`EventHooks` (for ``flush``, ``stats``, ``bundles``); ``None``, doing nothing, when the
+    ``cohere`` package cannot be imported or has none of those classes. Idempotent: a second call hooks
+    nothing twice and returns the same hooks (its options are ignored, with a warning on the
+    ``cohere_bundle`` logger). :func:`uninstrument` undoes it.
+    """
+    global _auto_hooks
+    try:
+        import cohere  # noqa: F401  (the SDK is optional)
+    except Exception:
+        return None
+    with _auto_lock:
+        classes = [c for c in (getattr(cohere, n, None) for n in _SDK_CLASSES) if isinstance(c, type)]
+        if not classes:
+            _log.warning("cohere_bundle.auto_instrument: the cohere package has no client class to hook")
+            return None
+        hooks = _auto_hooks
+        if hooks is None:
+            hooks = event_hooks(**options)
+        elif options:
+            _log.warning("cohere_bundle.auto_instrument: already installed; the new options are ignored")
+        _auto_hooks = hooks
+        if not any([_patch_init(c) for c in classes]):
+            _auto_hooks = None
+            return None
+        return hooks
+
+
+def uninstrument() -> bool:
+    """Undoes :func:`auto_instrument`: clients created afterwards are no longer hooked (those made before
+    keep their hooks). Returns True when it was installed."""
+    global _auto_hooks
+    with _auto_lock:
+        was = _auto_hooks is not None or bool(_auto_patched)
+        for cls in _auto_patched:
+            init = cls.__dict__.get("__init__")
+            orig = getattr(init, _ORIGINAL_INIT, None)
+            if orig is not None:
+                cls.__init__ = orig  # type: ignore[misc]
+        _auto_patched.clear()
+        _auto_hooks = None
+        return was
+
+
+def wrap(client: Any, hooks: Optional[EventHooks] = None, **options: Any) -> Any:
+    """Hooks a Cohere client that already exists (``cohere.Client``, ``ClientV2``, ``AsyncClient``,
+    ``AsyncClientV2``, or an ``httpx.Client`` / ``httpx.AsyncClient``) in place and returns it::
+
+        co = cohere_bundle.wrap(cohere.ClientV2())
+
+    Its httpx client gets the hooks (before its own hooks, which stay) and its transport is wrapped as
+    ``hooks.transport()`` does. The hooks are ``hooks``, else new ones made with ``options`` (as
+    :func:`event_hooks` takes them), else those of :func:`auto_instrument` when it was called, else one set
+    shared by every such ``wrap``. Idempotent: a client that already carries hooks of this package is left as
+    it is. Raises ``TypeError`` when ``client`` has no httpx client to hook, or is one of the SDK's clients for
+    other platforms (Bedrock, SageMaker, OCI).
+    """
+    global _wrap_hooks
+    platform = _platform_client(client)
+    if platform is not None:
+        raise TypeError(
+            f"cohere_bundle.wrap: {platform} rewrites its requests and responses for another platform in its own "
+            "hooks; only the clients of the Cohere API are supported"
+        )
+    hc = _httpx_client_of(client)
+    if hc is None:
+        raise TypeError(
+            f"cohere_bundle.wrap: no httpx client found on {type(client).__name__} "
+            "(expected a cohere client, an httpx.Client or an httpx.AsyncClient)"
+        )
+    if hooks is not None and options:
+        raise TypeError("cohere_bundle.wrap: pass hooks= or the options of event_hooks(), not both")
+    if hooks is None:
+        if options:
+            hooks = event_hooks(**options)
+        else:
+            with _auto_lock:
+                hooks = _auto_hooks or _wrap_hooks
+                if hooks is None:
+                    hooks = _wrap_hooks = event_hooks()
+    _hook_httpx(hc, hooks)
+    return client
+
+
 # ------------------------------------------------------------------------------------ error handlers
 
 
@@ -848,12 +1168,174 @@ def _as_request(request: Any) -> httpx.Request:
     )
 
 
-def _exc_request(exc: BaseException) -> Optional[httpx.Request]:
+def _attr(obj: Any, name: str) -> Any:
+    """``getattr`` that never raises (an exception's property may)."""
     try:
-        r = getattr(exc, "request", None)  # httpx errors; raises RuntimeError when unset
+        return getattr(obj, name, None)
     except Exception:
         return None
+
+
+def _exc_request(exc: BaseException) -> Optional[httpx.Request]:
+    r = _attr(exc, "request")  # httpx errors; raises RuntimeError when unset
     return r if isinstance(r, httpx.Request) else None
+
+
+def _exc_response(exc: BaseException) -> Optional[httpx.Response]:
+    r = _attr(exc, "response")  # httpx.HTTPStatusError
+    return r if isinstance(r, httpx.Response) else None
+
+
+def _status_of(v: Any) -> Optional[int]:
+    return v if isinstance(v, int) and not isinstance(v, bool) and 100 <= v <= 999 else None
+
+
+_MODEL_RE = re.compile(rb'"model"\s*:\s*"([^"\\]{1,256})"')
+
+
+def _model_of(body: bytes) -> Optional[str]:
+    m = _MODEL_RE.search(body[:65536])
+    return m.group(1).decode("utf-8", "replace") if m else None
+
+
+def _find_exchange(exc: BaseException, request: Any) -> Tuple[Optional[httpx.Request], Optional[Exchange], str]:
+    """The exception's own request and the hooks' record of its exchange, and how they were found (or, with
+    no request, why none was): never "the last exchange", which may be another one."""
+    if request is not None:
+        if isinstance(request, Exchange):
+            return request.request, request, "given"
+        req = _as_request(request)
+        return req, _attr(req, _EX), "given"
+    resp = _exc_response(exc)
+    if resp is not None:
+        rec = _attr(resp, _EX)
+        req = _attr(resp, "request")  # raises RuntimeError when unset
+        if isinstance(req, httpx.Request):
+            return req, rec if isinstance(rec, Exchange) else _attr(req, _EX), "the exception's response"
+    req = _exc_request(exc)
+    if req is not None:
+        return req, _attr(req, _EX), "the exception's request"
+    headers = _attr(exc, "headers")
+    try:
+        ids = _request_ids(headers) if headers is not None else []
+    except Exception:
+        ids = []
+    if not ids:
+        return None, None, (
+            "the exception holds no request and no request id (x-debug-trace-id, x-request-id), so it cannot "
+            "be told which exchange was its own; none was guessed"
+        )
+    for rid in ids:
+        rec, n = _recent.find(rid)
+        if rec is not None:
+            return rec.request, rec, "request id"
+        if n > 1:
+            return None, None, f"the hooks recorded {n} failed exchanges with request id {rid}; none was guessed"
+    if not _sinks:
+        return None, None, "no cohere_bundle hooks were installed in this process when the request was sent"
+    return None, None, (
+        f"the hooks recorded no failed exchange with request id {ids[0]} (its client was not hooked, or the "
+        "record of recent failures no longer held it)"
+    )
+
+
+class _Slot:
+    __slots__ = ("until", "done", "path", "repeats")
+
+    def __init__(self, until: float) -> None:
+        self.until = until
+        self.done = threading.Event()
+        self.path: Optional[Path] = None
+        self.repeats = 0
+
+
+class _CaptureGate:
+    """What keeps :func:`capture` storm-safe, as the hooks' recorder is: the first capture of a failure kind
+    (destination, method, URL path, model, status, class, exception type) writes its bundle; repeats within the
+    window write nothing and return that bundle's path; and at most ``max_bundles`` bundles are written per
+    ``period`` seconds in all (past that, captures return None)."""
+
+    def __init__(self, max_bundles: int = 20, period: float = 60.0) -> None:
+        self.max_bundles = max_bundles
+        self.period = period
+        self._lock = threading.Lock()
+        self._slots: Dict[Any, _Slot] = {}
+        self._writes: "deque[float]" = deque()
+        self._warned_at = -1e18
+        self.written = 0
+        self.repeats = 0
+        self.refused = 0
+
+    def claim(self, key: Any, window: float) -> Tuple[str, Optional[_Slot]]:
+        """"write" (with the slot to fill), "repeat" (with the first's slot) or "over" (the budget is spent)."""
+        now = monotonic()
+        with self._lock:
+            slot = self._slots.get(key)
+            if slot is not None and now < slot.until:
+                slot.repeats += 1
+                self.repeats += 1
+                return "repeat", slot
+            while self._writes and now - self._writes[0] >= self.period:
+                self._writes.popleft()
+            if len(self._writes) >= self.max_bundles:
+                self.refused += 1
+                if now - self._warned_at >= self.period:
+                    self._warned_at = now
+                    _log.warning(
+                        "cohere_bundle.capture: %d bundles written in the last %.0f s; no more until that eases",
+                        len(self._writes),
+                        self.period,
+                    )
+                return "over", None
+            self._writes.append(now)
+            self.written += 1
+            if len(self._slots) >= 256:
+                for k in [k for k, v in self._slots.items() if now >= v.until]:
+                    del self._slots[k]
+            slot = _Slot(now + max(window, 0.0))
+            if window > 0:
+                self._slots[key] = slot
+            return "write", slot
+
+
+    def forget(self, key: Any, slot: _Slot) -> None:
+        with self._lock:
+            if self._slots.get(key) is slot:
+                del self._slots[key]
+
+
+_capture_gate = _CaptureGate()
+
+_HOW_TO_CAPTURE = (
+    "To capture the request next time, call cohere_bundle.auto_instrument() once before creating the Cohere "
+    "client (or cohere_bundle.wrap(client) on a client that exists): its failed exchanges are then recorded, "
+    "and capture(e) finds the exception's own by its request id."
+)
+
+
+def _traceback_text(exc: BaseException) -> str:
+    try:
+        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception:
+        return f"(the traceback could not be formatted) {type(exc).__module__}.{type(exc).__qualname__}\n"
+
+
+def _note_text(exc: BaseException, req: Optional[httpx.Request], how: str, request_ids: List[str]) -> str:
+    lines = ["cohere-bundle capture(e)", ""]
+    if req is None:
+        lines += [
+            "THE REQUEST WAS NOT CAPTURED: its method, URL, headers and body are not in this bundle.",
+            f"Why: {how}.",
+            "This bundle holds what the exception held: the status, the response headers and body, the request "
+            "id, and the traceback below.",
+            _HOW_TO_CAPTURE,
+        ]
+    else:
+        lines.append(f"The request: the exchange the exception belongs to (found by {how}).")
+    if request_ids:
+        lines.append(f"Request id: {', '.join(request_ids)}")
+    lines += ["", "Traceback:", _traceback_text(exc)]
+    return "\n".join(lines) + "\n"
 
 
 def capture(
@@ -869,55 +1351,92 @@ def capture(
     max_size: Optional[int] = DEFAULT_MAX_SIZE,
     eml: bool = False,
     cache_dir: Optional[PathLike] = None,
-) -> Path:
-    """Writes a support bundle for the failure ``exc`` now and returns the zip's path.
+    window: float = 60.0,
+) -> Optional[Path]:
+    """Writes a support bundle for the failure ``exc`` now and returns the zip's path; never raises.
 
     For an ``except cohere.core.ApiError as e:`` block (or any exception with ``status_code``, ``headers``,
-    ``body``), an ``httpx.HTTPStatusError``, or an httpx transport error::
+    ``body``), an ``httpx.HTTPStatusError``, an httpx transport error, or any other exception::
 
         except cohere.core.ApiError as e:
             path = cohere_bundle.capture(e, logs=["app.log"])
 
-    The request is ``request`` (an ``httpx.Request``, an :class:`Exchange`, or a dict with ``method``,
-    ``url``, ``headers``, ``body``), else the exception's own, else the last exchange :func:`event_hooks`
-    saw on this thread or task (see :func:`last_exchange`). With none, raises ``ValueError``. When the
-    exception carries no status (a broken stream, a timeout), the hooks' record of that exchange gives the
-    status, the partial body and the error class.
+    The request is the exception's own exchange, never "the last one": ``request`` (an ``httpx.Request``, an
+    :class:`Exchange`, or a dict with ``method``, ``url``, ``headers``, ``body``); else the httpx request or
+    response the exception holds (with the hooks' record of it: the status and partial body of a broken
+    stream, the error class); else the failed exchange the hooks (:func:`auto_instrument`, :func:`wrap`,
+    :func:`event_hooks`) recorded with the request id of ``exc.headers`` (``x-debug-trace-id``,
+    ``x-request-id``). When none of these tells, nothing is guessed: the bundle holds what the exception
+    holds (status, response headers and body, request id) and ``logs/request-not-captured.txt`` says that the
+    request was not captured, why, and how to capture it next time. Every bundle also holds the exception's
+    traceback (in that file, or ``logs/traceback.txt``) besides ``logs``.
 
-    ``out`` is the zip's path or an existing directory (default: ``./cohere-support-<UTC time>-<status>.zip``).
-    The bundle is written on the calling thread (the GIL released); in async code use
-    ``await asyncio.to_thread(cohere_bundle.capture, e)``. Raises :class:`BundleError` subclasses
-    (``LeakError`` when the final check found a known secret and kept no zip).
+    Storm-safe: the first capture of a failure kind (destination, endpoint, model, status, class, exception
+    type) within ``window`` seconds writes the bundle; repeats write nothing and return its path (``window=0``
+    writes each time); at most 20 bundles are written per minute in all, past that None is returned.
+
+    Returns None, never raising, when no bundle could be written (an output that exists without ``force``,
+    a log that is missing, a known secret found by the final check, an internal error); the reason goes to the
+    ``cohere_bundle`` logger. ``out`` is the zip's path or an existing directory (default:
+    ``./cohere-support-<UTC time>-<status>.zip``). The bundle is written on the calling thread (the GIL
+    released); in async code use ``await asyncio.to_thread(cohere_bundle.capture, e)``.
     """
-    last = last_exchange()
-    req: Optional[httpx.Request]
-    if request is not None:
-        req = _as_request(request)
-    else:
-        req = _exc_request(exc) or (last.request if last is not None else None)
-    if req is None:
-        raise ValueError(
-            "no request to bundle: pass request=, or install cohere_bundle.event_hooks() on the client"
+    try:
+        return _capture(
+            exc, request, logs, secrets, out, force, scan_env, redact_content, max_size, eml, cache_dir, window
         )
-    rec = last if (last is not None and last.failed and last.request is req) else None
+    except Exception as e:
+        try:
+            _log.error("cohere_bundle.capture: no bundle written: %s: %s", type(e).__name__, e)
+        except Exception:
+            pass
+        return None
 
-    status = None
+
+def _capture(
+    exc: BaseException,
+    request: Any,
+    logs: Iterable[PathLike],
+    secrets: Iterable[str],
+    out: Optional[PathLike],
+    force: bool,
+    scan_env: bool,
+    redact_content: bool,
+    max_size: Optional[int],
+    eml: bool,
+    cache_dir: Optional[PathLike],
+    window: float,
+) -> Optional[Path]:
+    req, rec, how = _find_exchange(exc, request)
+    if rec is not None and not isinstance(rec, Exchange):
+        rec = None
+
+    status: Optional[int] = None
     resp_headers: List[Tuple[str, str]] = []
     resp_body: Optional[bytes] = None
     error_class: Optional[str] = None
     error_message: Optional[str] = None
-    if isinstance(exc, httpx.HTTPStatusError):
-        status = exc.response.status_code
-        resp_headers = exc.response.headers.multi_items()
+    resp = _exc_response(exc)
+    if resp is not None:
+        status = _status_of(_attr(resp, "status_code"))
         try:
-            resp_body = exc.response.content
+            resp_headers = resp.headers.multi_items()
+        except Exception:
+            resp_headers = []
+        try:
+            resp_body = resp.content
         except Exception:
             resp_body = None
     else:
-        s = getattr(exc, "status_code", None)
-        status = s if isinstance(s, int) else None
-        resp_headers = _header_pairs(getattr(exc, "headers", None))
-        resp_body = _to_bytes(getattr(exc, "body", None))
+        status = _status_of(_attr(exc, "status_code"))
+        try:
+            resp_headers = _header_pairs(_attr(exc, "headers"))
+        except Exception:
+            resp_headers = []
+        try:
+            resp_body = _to_bytes(_attr(exc, "body"))
+        except Exception:
+            resp_body = None
     if status is None or status < 400:
         if rec is not None:
             status = rec.status
@@ -925,26 +1444,63 @@ def capture(
             resp_body = rec.response_body
             error_class = rec.error_class
             error_message = rec.error_message
-        else:
-            error_class, error_message = _error_of(exc)
     if error_class is None and (status is None or status < 400):
         error_class, error_message = _error_of(exc)
 
-    method, url, headers, body = _request_parts(req)
-    d = _native.write_report(
+    if req is not None:
+        method, url, headers, body = _request_parts(req)
+    else:
+        # Not known: the bundle says so rather than name a request that may be another one.
+        method, url, headers, body = "", "", [], b""
+
+    out_key = None if out is None else os.path.abspath(os.fspath(out))
+    path_key = None if req is None else req.url.path
+    kind = (
+        out_key,
         method,
-        url,
-        headers,
-        body,
+        path_key,
+        _model_of(body),
         status,
-        resp_headers,
-        resp_body,
         error_class,
-        error_message,
-        rec.elapsed if rec is not None else None,
-        _bundle_options(out, force, logs, secrets, scan_env, redact_content, max_size, eml, cache_dir),
+        f"{type(exc).__module__}.{type(exc).__qualname__}",
     )
-    return Path(d["path"])
+    verdict, slot = _capture_gate.claim(kind, float(window))
+    if verdict == "repeat":
+        assert slot is not None
+        slot.done.wait(30)
+        return slot.path
+    if verdict == "over" or slot is None:
+        return None
+
+    tmp = None
+    try:
+        tmp = tempfile.mkdtemp(prefix="cohere-bundle-capture-")
+        note = os.path.join(tmp, "request-not-captured.txt" if req is None else "traceback.txt")
+        with open(note, "w", encoding="utf-8") as f:
+            f.write(_note_text(exc, req, how, _request_ids(resp_headers)))
+        all_logs: List[PathLike] = [*logs, note]
+        d = _native.write_report(
+            method,
+            url,
+            headers,
+            body,
+            status,
+            resp_headers,
+            resp_body,
+            error_class,
+            error_message,
+            rec.elapsed if rec is not None else None,
+            _bundle_options(out, force, all_logs, secrets, scan_env, redact_content, max_size, eml, cache_dir),
+        )
+        slot.path = Path(d["path"])
+        return slot.path
+    except Exception:
+        _capture_gate.forget(kind, slot)  # not written: the next capture of this kind tries again
+        raise
+    finally:
+        slot.done.set()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def replay(

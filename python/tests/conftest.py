@@ -53,6 +53,19 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["COHERE_BUNDLE_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
 
 
+@pytest.fixture(autouse=True)
+def _fresh_capture_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test starts with capture()'s storm gate and the hooks' record of recent failures empty, and
+    without auto_instrument (undone after the test)."""
+    import cohere_bundle
+
+    monkeypatch.setattr(cohere_bundle, "_capture_gate", cohere_bundle._CaptureGate())
+    cohere_bundle._recent.clear()
+    cohere_bundle.uninstrument()
+    yield
+    cohere_bundle.uninstrument()
+
+
 @pytest.fixture
 def api_key() -> str:
     """A fresh key per test (the simulator takes any key): it must end up in no bundle member."""

@@ -58,9 +58,36 @@ def test_capture_takes_an_explicit_request_and_an_output_path(simulator: str, ap
     assert s["status"] == 429 and s["platform"] == "cohere"
     assert "rate_limited_trial" in [c["code"] for c in s["causes"]]
     assert_no_secret(out, api_key)
-    with pytest.raises(cohere_bundle.InputError):
-        cohere_bundle.capture(Failed(), request=request, out=out)  # exists, no force
-    cohere_bundle.capture(Failed(), request=request, out=out, force=True)
+    # A repeat of the same failure within the window writes nothing and gives the first bundle's path.
+    written = out.stat().st_mtime_ns
+    assert cohere_bundle.capture(Failed(), request=request, out=out) == out
+    assert out.stat().st_mtime_ns == written
+
+
+def test_capture_returns_none_and_logs_when_it_cannot_write(
+    api_key: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Failed(Exception):
+        status_code = 500
+        headers = {}
+        body = {"message": "internal server error"}
+
+    request = {"method": "POST", "url": "https://api.cohere.com/v2/chat", "headers": {"Authorization": f"Bearer {api_key}"},
+               "body": {"model": "command-a-03-2025", "messages": MESSAGES}}
+    out = tmp_path / "ticket.zip"
+    assert cohere_bundle.capture(Failed(), request=request, out=out, window=0) == out
+    with caplog.at_level("ERROR", logger="cohere_bundle"):
+        assert cohere_bundle.capture(Failed(), request=request, out=out, window=0) is None  # exists, no force
+    assert "exists" in caplog.text and "InputError" in caplog.text
+    assert api_key not in caplog.text
+    before = out.read_bytes()
+    assert cohere_bundle.capture(Failed(), request=request, out=out, force=True, window=0) == out
+    assert out.read_bytes() != before
+    caplog.clear()
+    with caplog.at_level("ERROR", logger="cohere_bundle"):
+        assert cohere_bundle.capture(Failed(), request=request, logs=[tmp_path / "missing.log"], out=tmp_path) is None
+        assert cohere_bundle.capture(Failed(), request=42, out=tmp_path) is None  # not a request
+    assert "missing.log" in caplog.text and "TypeError" in caplog.text
 
 
 def test_capture_of_a_broken_stream_uses_the_hooks_record(simulator: str, api_key: str, tmp_path: Path) -> None:
@@ -80,15 +107,17 @@ def test_capture_of_a_broken_stream_uses_the_hooks_record(simulator: str, api_ke
     cohere_bundle.verify(path, [api_key])
 
 
-def test_capture_without_any_request_says_so() -> None:
-    import contextvars
-
-    def run() -> None:
-        cohere_bundle._last_any = None
-        with pytest.raises(ValueError, match="no request"):
-            cohere_bundle.capture(RuntimeError("boom"))
-
-    contextvars.Context().run(run)
+def test_capture_without_any_request_writes_what_the_exception_holds(tmp_path: Path) -> None:
+    path = cohere_bundle.capture(RuntimeError("boom"), out=tmp_path)
+    assert path is not None and path.parent == tmp_path
+    s = summary(path)
+    assert s["status"] is None and s["error"]["class"] == "network"
+    assert "RuntimeError: boom" in s["error"]["message"]
+    note = members(path)["logs/request-not-captured.txt"].decode()
+    assert "THE REQUEST WAS NOT CAPTURED" in note
+    assert "no request id" in note
+    assert "cohere_bundle.auto_instrument()" in note
+    assert "RuntimeError: boom" in note
 
 
 def test_replay_writes_a_bundle(simulator: str, api_key: str, tmp_path: Path) -> None:
@@ -153,3 +182,177 @@ def test_verify_rejects_tampered_bundles_and_leaks(tmp_path: Path, api_key: str)
         cohere_bundle.verify(bad)
     with pytest.raises(cohere_bundle.InputError):
         cohere_bundle.verify(tmp_path / "missing.zip")
+
+
+# ------------------------------------------------------------------ capture(e) finds the exception's own
+
+
+def test_capture_with_no_hooks_at_all_writes_the_exception_and_says_the_body_was_not_captured(
+    simulator: str, api_key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import weakref
+
+    monkeypatch.setattr(cohere_bundle, "_sinks", weakref.WeakSet())  # no hooks in this process
+    co = cohere.ClientV2(api_key=api_key, base_url=simulator)  # plain: no hooks
+    try:
+        co.chat(model="command-xlarge-nightly", messages=MESSAGES)
+    except cohere.core.ApiError as e:
+        err = e
+        path = cohere_bundle.capture(e, out=tmp_path)
+    assert path is not None and path.parent == tmp_path
+    s = summary(path)
+    assert s["status"] == 404 and s["request_id"] == err.headers["x-debug-trace-id"]
+    assert "model_not_found" in [c["code"] for c in s["causes"]]  # from the response body the exception held
+    assert s["model"] is None  # the request was not captured: not guessed
+    assert "logs/request-not-captured.txt" in s["logs"]
+    m = members(path)
+    ex = json.loads(m["exchanges/001.json"])
+    assert ex["request"]["url"] == "" and ex["request"]["body"]["size"] == 0
+    note = m["logs/request-not-captured.txt"].decode()
+    assert "THE REQUEST WAS NOT CAPTURED" in note
+    assert "no cohere_bundle hooks were installed" in note
+    assert "cohere_bundle.auto_instrument()" in note
+    assert err.headers["x-debug-trace-id"] in note
+    assert "NotFoundError" in note and "Traceback" in note
+    assert_no_secret(path, api_key)
+    cohere_bundle.verify(path, [api_key])
+
+
+def test_capture_does_not_take_another_clients_exchange(simulator: str, api_key: str, tmp_path: Path) -> None:
+    hooks = cohere_bundle.event_hooks(tmp_path / "spool", interval=3600)
+    hooked = cohere.ClientV2(api_key=api_key, base_url=simulator, httpx_client=httpx.Client(event_hooks=hooks))
+    plain = cohere.ClientV2(api_key=api_key, base_url=simulator)
+    with pytest.raises(cohere.core.ApiError):
+        hooked.chat(model="missing-on-the-hooked-client", messages=MESSAGES)
+    with pytest.raises(cohere.core.ApiError) as ei:
+        plain.chat(model="missing-on-the-plain-client", messages=MESSAGES)
+    path = cohere_bundle.capture(ei.value, out=tmp_path)
+    assert path is not None
+    m = members(path)
+    assert b"missing-on-the-hooked-client" not in m["exchanges/001.json"]
+    assert summary(path)["model"] is None and summary(path)["status"] == 404
+    note = m["logs/request-not-captured.txt"].decode()
+    assert "recorded no failed exchange with request id " + ei.value.headers["x-debug-trace-id"] in note
+
+
+def test_capture_of_an_http_status_error_uses_its_own_response(simulator: str, api_key: str, tmp_path: Path) -> None:
+    hooks = cohere_bundle.event_hooks(tmp_path / "spool", interval=3600)
+    http = httpx.Client(base_url=simulator, headers={"Authorization": f"Bearer {api_key}"}, event_hooks=hooks)
+    first = http.post("/v2/chat", json={"model": "first-missing", "messages": MESSAGES})
+    second = http.post("/v2/chat", json={"model": "second-missing", "messages": MESSAGES})
+    assert (first.status_code, second.status_code) == (404, 404)
+    with pytest.raises(httpx.HTTPStatusError) as ei:
+        first.raise_for_status()
+    path = cohere_bundle.capture(ei.value, out=tmp_path)
+    assert path is not None
+    s = summary(path)
+    assert (s["model"], s["status"]) == ("first-missing", 404)
+    assert s["request_id"] == first.headers["x-debug-trace-id"]
+    assert "logs/traceback.txt" in s["logs"]
+
+
+def test_capture_with_a_request_id_recorded_twice_does_not_guess(tmp_path: Path) -> None:
+    for model in ("a-model", "b-model"):
+        req = httpx.Request("POST", "https://api.cohere.com/v2/chat", json={"model": model})
+        cohere_bundle._recent.add(
+            cohere_bundle.Exchange(req, 404, [("x-debug-trace-id", "same-id")], b'{"message":"not found"}')
+        )
+
+    class Failed(Exception):
+        status_code = 404
+        headers = {"x-debug-trace-id": "same-id"}
+        body = {"message": "not found"}
+
+    path = cohere_bundle.capture(Failed(), out=tmp_path)
+    assert path is not None and summary(path)["model"] is None
+    assert "recorded 2 failed exchanges with request id same-id" in members(path)["logs/request-not-captured.txt"].decode()
+
+
+def test_capture_never_raises_on_odd_exceptions(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    class HeadersRaise(Exception):
+        status_code = 500
+
+        @property
+        def headers(self):
+            raise RuntimeError("headers unavailable")
+
+    class EverythingRaises(Exception):
+        def __getattribute__(self, name):
+            if name in ("status_code", "headers", "body", "request", "response"):
+                raise RuntimeError(name)
+            return super().__getattribute__(name)
+
+        def __str__(self):
+            raise RuntimeError("no str either")
+
+    class OddValues(Exception):
+        status_code = "404"  # not an int
+        headers = 12345  # not headers
+        body = object()  # not JSON
+
+    class HugeStatus(Exception):
+        status_code = 10**9
+        headers = [("x-debug-trace-id", None)]
+        body = b"\xff\xfe binary"
+
+    odd = [ValueError("bare"), HeadersRaise("h"), EverythingRaises(), OddValues(), HugeStatus(), KeyError("k")]
+    with caplog.at_level("ERROR", logger="cohere_bundle"):
+        paths = [cohere_bundle.capture(e, out=tmp_path) for e in odd]
+        # Not even an exception: no bundle, no raise.
+        assert cohere_bundle.capture("not an exception", out=tmp_path / "missing-dir" / "x.zip") is None  # type: ignore[arg-type]
+    assert all(isinstance(p, Path) and p.exists() for p in paths), paths
+    assert len(set(paths)) == len(odd)
+    for p in paths:
+        assert "logs/request-not-captured.txt" in summary(p)["logs"]
+    assert summary(paths[1])["status"] == 500
+    assert "no bundle written" in caplog.text
+
+
+def test_capture_storm_of_the_same_failure_writes_one_bundle(tmp_path: Path) -> None:
+    class Failed(Exception):
+        status_code = 429
+        headers = {"x-debug-trace-id": "storm-1", "x-trial-endpoint-call-limit": "20"}
+        body = {"message": "You are using a Trial key, which is limited to 20 API calls / minute."}
+
+    out = tmp_path / "out"
+    out.mkdir()
+    paths = set()
+    errors = []
+
+    def worker() -> None:
+        try:
+            for _ in range(25):
+                paths.add(cohere_bundle.capture(Failed(), out=out))
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    import threading
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]  # 200 captures
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    zips = sorted(out.glob("*.zip"))
+    assert len(zips) == 1 and paths == {zips[0]}
+    assert cohere_bundle._capture_gate.written == 1 and cohere_bundle._capture_gate.repeats == 199
+
+
+def test_capture_storm_of_many_kinds_is_bounded(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    results = []
+    with caplog.at_level("WARNING", logger="cohere_bundle"):
+        for i in range(200):
+            request = {"method": "POST", "url": "https://api.cohere.com/v2/chat", "headers": {},
+                       "body": {"model": f"missing-{i % 40}", "messages": MESSAGES}}
+            e = RuntimeError("boom")
+            results.append(cohere_bundle.capture(e, request=request, out=out))
+    zips = list(out.glob("*.zip"))
+    assert len(zips) == 20  # the per-minute budget
+    # Kinds 0-19 are written once, their repeats given the same path; kinds 20-39 (5 captures each) find the
+    # budget spent.
+    assert sum(r is None for r in results) == 20 * 5
+    assert {r for r in results if r is not None} == set(zips)
+    assert caplog.text.count("bundles written in the last") == 1

@@ -165,7 +165,7 @@ def test_the_async_client_works_too(simulator: str, api_key: str, tmp_path: Path
         assert ok.message is not None
         with pytest.raises(cohere.core.ApiError) as ei:
             await co.chat(model="no-such-model", messages=MESSAGES)
-        # capture() off the event loop; the thread sees this task's last exchange (the context is copied).
+        # capture() off the event loop; it finds the 404 by the request id in the exception's headers.
         path = await asyncio.to_thread(cohere_bundle.capture, ei.value, out=tmp_path)
         with pytest.raises(httpx.RemoteProtocolError):
             async for _ in co.chat_stream(

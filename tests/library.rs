@@ -152,3 +152,54 @@ async fn network_errors_are_bundled_with_their_class() {
     assert_eq!(e.class, FailureClass::Network.as_str());
     assert_eq!(out.summary.status, None);
 }
+
+/// Issue 21: an error handler that has only the response (no hooks saw the request) says so in the report and
+/// claims nothing about the request: no model, no "no key was sent".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_without_its_request_says_what_it_cannot_tell() {
+    let dir = tempfile::tempdir().unwrap();
+    let bo = BundleOptions::new()
+        .output(dir.path().join("b.zip"))
+        .cache_dir(dir.path().join("cache"));
+    let out = FailureReport::new(Endpoint::ChatV2, serde_json::Value::Null)
+        .status(404)
+        .response_headers([("x-debug-trace-id", "5b9c1e0a6d7f4a1e9a550f3b2c8d4e61")])
+        .response_body(br#"{"id":"x","message":"model 'command-xlarge-nightly' not found"}"#)
+        .request_not_captured("install the hooks before creating the client")
+        .write(&bo)
+        .await
+        .unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&member(&out.path, "summary.json")).unwrap();
+    assert_eq!(summary["status"], 404);
+    assert_eq!(summary["request_id"], "5b9c1e0a6d7f4a1e9a550f3b2c8d4e61");
+    let notes: Vec<&serde_json::Value> = summary["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "request_missing")
+        .collect();
+    assert_eq!(notes.len(), 1, "{}", summary["notes"]);
+    let text = notes[0]["text"].as_str().unwrap();
+    assert!(text.contains("the request was not captured") && text.contains("install the hooks"));
+    let report = member(&out.path, "report.md");
+    assert!(
+        report.contains("whether a key was sent is not known"),
+        "{report}"
+    );
+    assert!(!report.contains("no key was sent"), "{report}");
+    // A report with its request makes no such note.
+    let other = FailureReport::new(
+        Endpoint::ChatV2,
+        json!({"model": "command-a-03-2025", "messages": []}),
+    )
+    .status(404)
+    .write(
+        &BundleOptions::new()
+            .output(dir.path().join("c.zip"))
+            .cache_dir(dir.path().join("cache")),
+    )
+    .await
+    .unwrap();
+    assert!(!member(&other.path, "summary.json").contains("request_missing"));
+}

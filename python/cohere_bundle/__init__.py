@@ -1491,6 +1491,7 @@ def _capture(
             error_message,
             rec.elapsed if rec is not None else None,
             _bundle_options(out, force, all_logs, secrets, scan_env, redact_content, max_size, eml, cache_dir),
+            request_missing=None if req is not None else f"{how}; {_HOW_TO_CAPTURE}",
         )
         slot.path = Path(d["path"])
         return slot.path

@@ -104,8 +104,10 @@ def write_report(
     error_message: Optional[str] = None,
     elapsed: Optional[float] = None,
     options: Optional[Mapping[str, Any]] = None,
+    request_missing: Optional[str] = None,
 ) -> OutcomeDict:
-    """Writes one bundle for a failed exchange now, on the calling thread (the GIL released)."""
+    """Writes one bundle for a failed exchange now, on the calling thread (the GIL released).
+    ``request_missing``: the request was not captured; how to capture it next time (the report says so)."""
 
 def replay(
     *,

@@ -145,6 +145,8 @@ struct Exchange {
     error_class: Option<String>,
     error_message: Option<String>,
     elapsed: Option<f64>,
+    /// Set when the request was not captured: how to capture it next time.
+    request_missing: Option<String>,
 }
 
 impl Exchange {
@@ -187,6 +189,9 @@ impl Exchange {
         r = r.request_headers(req_headers.iter().map(|h| (&h.name, &h.value)));
         if let Some(k) = key {
             r = r.secret(k.clone()).api_key(k);
+        }
+        if let Some(how) = self.request_missing {
+            r = r.request_not_captured(how);
         }
         Ok(r)
     }
@@ -357,6 +362,7 @@ impl PyRecorder {
             error_class,
             error_message,
             elapsed,
+            request_missing: None,
         }
         .report()?;
         if self.closed.load(Ordering::Relaxed) {
@@ -415,7 +421,7 @@ impl PyRecorder {
 /// Writes one bundle for a failed exchange now, on the calling thread (the GIL released); returns the outcome
 /// as a dict (path, size, redactions, summary as JSON text, eml).
 #[pyfunction]
-#[pyo3(signature = (method, url, request_headers, request_body, status=None, response_headers=Vec::new(), response_body=None, error_class=None, error_message=None, elapsed=None, options=None))]
+#[pyo3(signature = (method, url, request_headers, request_body, status=None, response_headers=Vec::new(), response_body=None, error_class=None, error_message=None, elapsed=None, options=None, request_missing=None))]
 #[allow(clippy::too_many_arguments)]
 fn write_report<'py>(
     py: Python<'py>,
@@ -430,6 +436,7 @@ fn write_report<'py>(
     error_message: Option<String>,
     elapsed: Option<f64>,
     options: Option<&Bound<'py, PyDict>>,
+    request_missing: Option<String>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let report = Exchange {
         method,
@@ -442,6 +449,7 @@ fn write_report<'py>(
         error_class,
         error_message,
         elapsed,
+        request_missing,
     }
     .report()?;
     let bo = with_env(bundle_options(options)?);

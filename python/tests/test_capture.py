@@ -214,6 +214,12 @@ def test_capture_with_no_hooks_at_all_writes_the_exception_and_says_the_body_was
     assert "cohere_bundle.auto_instrument()" in note
     assert err.headers["x-debug-trace-id"] in note
     assert "NotFoundError" in note and "Traceback" in note
+    # The report itself says so, and claims nothing about the key it could not see.
+    notes = [n for n in s["notes"] if n["kind"] == "request_missing"]
+    assert len(notes) == 1 and "cohere_bundle.auto_instrument()" in notes[0]["text"], s["notes"]
+    report = m["report.md"].decode()
+    assert "the request was not captured" in report
+    assert "whether a key was sent is not known" in report and "no key was sent" not in report
     assert_no_secret(path, api_key)
     cohere_bundle.verify(path, [api_key])
 

@@ -158,6 +158,7 @@ pub struct FailureReport {
     logs: Vec<PathBuf>,
     replay: Option<ReplayOptions>,
     elapsed_ms: Option<f64>,
+    request_missing: Option<String>,
 }
 
 /// Cheap scan for `"model": "..."` in raw JSON bytes (no parsing).
@@ -212,6 +213,7 @@ impl FailureReport {
             logs: Vec::new(),
             replay: None,
             elapsed_ms: None,
+            request_missing: None,
         }
     }
 
@@ -399,6 +401,22 @@ impl FailureReport {
         self
     }
 
+    /// Says the request was not captured (the handler had only the response, e.g. an SDK exception with no
+    /// hooks on its client); `how` says how to capture it next time. The report then says what could not be
+    /// told, instead of reading the placeholder request.
+    ///
+    /// ```
+    /// use cohere_bundle_core::{Endpoint, FailureReport};
+    /// let r = FailureReport::new(Endpoint::ChatV2, serde_json::Value::Null)
+    ///     .status(404)
+    ///     .request_not_captured("call cohere_bundle.auto_instrument() before creating the client");
+    /// # let _ = r;
+    /// ```
+    pub fn request_not_captured(mut self, how: impl Into<String>) -> Self {
+        self.request_missing = Some(how.into());
+        self
+    }
+
     /// The model named in the request body.
     ///
     /// Example: [`FailureReport`].
@@ -478,6 +496,7 @@ impl FailureReport {
         let mut b = Capture::builder(crate::summary::Mode::Library, request)
             .platform(self.platform)
             .api_key(self.api_key.clone())
+            .request_missing(self.request_missing.clone())
             .exchange(exchange);
         for s in &self.secrets {
             b = b.secret(KnownSecret::new("secret", s.clone()));

@@ -428,6 +428,8 @@ str_enum! {
         NotSwept = "not_swept",
         /// A log to be read when the bundle was written never appeared.
         MissingLog = "missing_log",
+        /// The request itself was not captured (an error handler had only the response): what it cannot tell.
+        RequestMissing = "request_missing",
     }
 }
 

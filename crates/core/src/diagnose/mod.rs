@@ -97,6 +97,8 @@ pub struct Evidence<'a> {
     pub logs: Vec<String>,
     /// Why the sweep asked for was not run.
     pub not_swept: Option<&'a str>,
+    /// The request was not captured: how to capture it next time.
+    pub request_missing: Option<&'a str>,
     /// Logs that were to be read and never appeared.
     pub missing_logs: &'a [String],
 }
@@ -126,6 +128,7 @@ impl<'a> Evidence<'a> {
             matrix: None,
             logs: Vec::new(),
             not_swept: None,
+            request_missing: None,
             missing_logs: &[],
         }
     }
@@ -142,6 +145,7 @@ impl<'a> Evidence<'a> {
             observed: c.observed.as_ref(),
             matrix: c.matrix.as_ref(),
             not_swept: c.not_swept.as_deref(),
+            request_missing: c.request_missing.as_deref(),
             ..Evidence::new(c.mode, &c.request, &c.exchanges)
         }
     }
@@ -1168,7 +1172,15 @@ fn run_notes(ev: &Evidence<'_>, primary: Option<&Exchange>) -> Vec<Note> {
         text: format!("the log {l} given with --log never appeared, so it is not in the bundle"),
         source: l.clone(),
     });
-    swept.into_iter().chain(missing).collect()
+    let request = ev.request_missing.map(|how| Note {
+        kind: NoteKind::RequestMissing,
+        text: format!(
+            "the request was not captured, only the response and what the error held: the request body, its \
+             sequence length, its max_tokens and whether a key was sent could not be told; {how}"
+        ),
+        source: primary.map_or_else(|| "the caller".to_string(), exchange_source),
+    });
+    request.into_iter().chain(swept).chain(missing).collect()
 }
 
 /// What the docs say about the request's model besides its limits: a deprecation or retirement, and doc

@@ -94,6 +94,9 @@ pub struct Capture {
     pub matrix: Option<MatrixResult>,
     /// Why the sweep that was asked for was not run (sizes cannot change the failure).
     pub not_swept: Option<String>,
+    /// The request itself was not captured (an error handler had only the response): how to capture it next
+    /// time. The capture's request is then a placeholder, and nothing is told from it.
+    pub request_missing: Option<String>,
     /// What the observe proxy counted over every exchange (successes included), in observe mode.
     pub observed: Option<crate::gather::observe::ObserveStats>,
 }
@@ -114,6 +117,7 @@ impl Capture {
             client: None,
             matrix: None,
             not_swept: None,
+            request_missing: None,
             observed: None,
         }
     }
@@ -135,6 +139,7 @@ pub struct CaptureBuilder {
     client: Option<Client>,
     matrix: Option<MatrixResult>,
     not_swept: Option<String>,
+    request_missing: Option<String>,
     observed: Option<crate::gather::observe::ObserveStats>,
 }
 
@@ -215,6 +220,14 @@ impl CaptureBuilder {
         self
     }
 
+    /// The request was not captured; `how` says how to capture it next time.
+    ///
+    /// See the [module example](crate::gather::capture).
+    pub fn request_missing(mut self, how: Option<String>) -> Self {
+        self.request_missing = how;
+        self
+    }
+
     /// The observe proxy's counts.
     ///
     /// See the [module example](crate::gather::capture).
@@ -275,6 +288,7 @@ impl CaptureBuilder {
             http: self.client.map(|c| (c, key)),
             matrix: self.matrix,
             not_swept: self.not_swept,
+            request_missing: self.request_missing,
             observed: self.observed,
         }
     }

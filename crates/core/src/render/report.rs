@@ -314,6 +314,7 @@ fn render(name: &str, input: &ReportInput<'_>, matrix_grid: &str) -> Result<Stri
         verdict => input.summary.verdict().line,
         support_email => crate::cohere::SUPPORT_EMAIL,
         body => shown_body(input.exchanges, input.summary.endpoint, input.redact_content),
+        request_missing => input.summary.notes.iter().any(|n| n.kind == crate::summary::NoteKind::RequestMissing),
     })
     .map_err(|e| Error::Template {
         name: name.into(),

@@ -26,7 +26,7 @@ from typing import Any, Dict, Iterator, List, Optional
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGE_DIR = Path(os.environ.get("COHERE_BUNDLE_PACKAGE_DIR", ROOT / "target" / "package"))
+PACKAGE_DIR = Path(os.environ.get("COHERE_BUNDLE_PACKAGE_DIR", ROOT / "target" / "package")).resolve()
 WHEELHOUSE = ROOT / "target" / "wheelhouse"
 NODE_MODULES = ROOT / "tests" / "node" / "node_modules"
 

@@ -126,17 +126,26 @@ class Simulator:
 
     def __init__(self, cmd: List[str], env: Dict[str, str], cwd: Path) -> None:
         exe = shutil.which(cmd[0], path=env["PATH"]) or cmd[0]
+        # Its own process group, so that teardown can stop whatever it started (npx, a launcher, the binary).
         self.proc = subprocess.Popen([exe, *cmd[1:], "simulator", "--port", "0"], env=env, cwd=cwd,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     start_new_session=True)
         line: List[str] = []
         reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline().strip()), daemon=True)
         reader.start()
         reader.join(60)
         if not line or not line[0].startswith("http://127.0.0.1:"):
-            self.proc.kill()
+            self.kill_group()
             raise AssertionError(f"{cmd} simulator printed no base URL: {line!r}, stderr {self.proc.stderr.read()!r}")
         self.url = line[0]
         self.port = int(self.url.rsplit(":", 1)[1])
+
+    def kill_group(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
         """Sends sig and waits; returns the exit status (negative: killed by that signal)."""
@@ -145,8 +154,7 @@ class Simulator:
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            self.kill_group()
             raise AssertionError(f"the simulator did not stop within {timeout}s of signal {sig}")
 
 
@@ -161,9 +169,7 @@ def simulator_factory() -> Iterator[Any]:
 
     yield start
     for s in started:
-        if s.proc.poll() is None:
-            s.proc.kill()
-            s.proc.wait()
+        s.kill_group()  # also what outlived its parent (a launcher that did not forward a signal)
 
 
 def members(zip_path: Path) -> Dict[str, bytes]:

@@ -196,7 +196,7 @@ co.chat({ model: "command-r-nonexistent", messages: [{ role: "user", content: "h
 
 def test_npx_observe_records_a_failing_cohere_ai_call(npm_project: Path, user_env: Dict[str, str], simulator_factory, tmp_path: Path) -> None:
     assert (NODE_MODULES / "cohere-ai").is_dir(), f"{NODE_MODULES}/cohere-ai is missing: run scripts/setup-node.sh"
-    sim = simulator_factory(["npx", "cohere-bundle"], user_env, npm_project)
+    sim = simulator_factory([str(npm_project / "node_modules" / ".bin" / "cohere-bundle")], user_env, npm_project)
     key = "tk" + secrets.token_hex(19)
     (tmp_path / "client.cjs").write_text(COHERE_AI_CLIENT)
     zip_path = tmp_path / "observed.zip"
@@ -210,6 +210,7 @@ def test_npx_observe_records_a_failing_cohere_ai_call(npm_project: Path, user_en
     assert s["client"]["sdk"] == "cohere-ai", s["client"]
     assert s["causes"][0]["code"] == "model_not_found", s["causes"]
     assert_no_secret(zip_path, key)
+    assert sim.stop() in SIGTERM_EXIT
 
 
 def test_npm_launcher_forwards_signals_and_exit_codes(artifacts: Artifacts, npm_project: Path, user_env: Dict[str, str], simulator_factory, tmp_path: Path) -> None:

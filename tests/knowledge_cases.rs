@@ -180,6 +180,58 @@ fn bedrock_quota_and_not_ready_follow_the_error_type_not_the_status() {
     );
 }
 
+/// A platform's status with no error type named: the cause comes from the error types the platform's data
+/// documents for that status when they agree, and the bundle says it could not tell when they do not; no
+/// error type is claimed that the response did not name.
+#[test]
+fn a_platform_status_without_its_error_type_is_read_from_the_data_or_said_untold() {
+    let case = |status: u16, message: &str| {
+        Case {
+            endpoint: "v2/chat",
+            request: json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 100}),
+            response: json!({ "message": message }),
+            status,
+            headers: "",
+            platform: Some("bedrock"),
+        }
+        .bundle()
+    };
+    // 424 on a call that did not stream: ModelErrorException (ModelStreamErrorException needs a stream).
+    let s = case(424, "The model returned an error.");
+    assert_eq!(codes(&s), ["model_error"], "{s:#}");
+    let ev = first_evidence(&s);
+    assert!(
+        ev.contains("without naming an error type")
+            && ev.contains("(ModelErrorException)"),
+        "{ev}"
+    );
+    // 403: AccessDeniedException alone.
+    let s = case(
+        403,
+        "You don't have access to the model with the specified model ID.",
+    );
+    assert_eq!(codes(&s), ["model_access_denied"], "{s:#}");
+    // 429: ThrottlingException (a rate limit) or ModelNotReadyException (transient): could not tell.
+    let s = case(429, "Too many requests, please wait before trying again.");
+    let ev = first_evidence(&s);
+    assert!(
+        ev.contains("could not tell which")
+            && ev.contains("ThrottlingException, ModelNotReadyException"),
+        "{ev}"
+    );
+    assert!(!ev.contains("(ThrottlingException on AWS)"), "{ev}");
+    // 400: ValidationException or ServiceQuotaExceededException: could not tell; no ValidationException claimed.
+    let s = case(
+        400,
+        "Malformed input request: extraneous key [foo] is not permitted",
+    );
+    let ev = first_evidence(&s);
+    assert!(
+        ev.contains("could not tell which") && !ev.contains("(ValidationException)"),
+        "{ev}"
+    );
+}
+
 #[test]
 fn a_501_is_not_implemented_with_the_spec_as_its_source() {
     let s = Case {

@@ -324,6 +324,9 @@ pub struct PlatformError {
     pub retryable: bool,
     /// What to do next on that platform.
     pub next_step: String,
+    /// Only a streaming call can get it (Bedrock's `InvokeModelWithResponseStream`).
+    #[serde(default)]
+    pub stream_only: bool,
     /// The platform's public doc page.
     pub source: String,
     /// Its date.

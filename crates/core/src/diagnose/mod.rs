@@ -766,13 +766,15 @@ fn causes_for(ev: &Evidence<'_>, s: &Known, f: &Facts) -> Vec<Cause> {
         out.push(c);
     }
     if let Some(status) = f.status.filter(|st| *st >= 400) {
-        let c = platform_cause(ev, f, status, &message).unwrap_or_else(|| match status {
-            429 => rate_limit_cause(ev, s, f, &message),
-            404 => model_not_found(ev, s, f, &message),
-            400..=499 => client_error_cause(ev, s, status, &message),
-            _ => server_error_cause(ev, f, status, &message),
-        });
-        out.push(c);
+        let c = platform_cause(ev, f, status, &message)
+            .or_else(|| platform_status_cause(ev, s, f, status, &message))
+            .unwrap_or_else(|| match status {
+                429 => rate_limit_cause(ev, s, f, &message),
+                404 => model_not_found(ev, s, f, &message),
+                400..=499 => client_error_cause(ev, s, status, &message),
+                _ => server_error_cause(ev, f, status, &message),
+            });
+        out.push(with_untold_types(ev, s, f, status, c));
     }
     for c in &mut out {
         c.source.get_or_insert_with(|| f.source.clone());
@@ -815,20 +817,14 @@ fn transport_cause(f: &Facts, message: &str) -> Option<Cause> {
 fn client_error_cause(ev: &Evidence<'_>, s: &Known, status: u16, message: &str) -> Cause {
     let lower = message.to_ascii_lowercase();
     match status {
-        400 | 422 => request_error_cause(ev, s, status, message, &lower),
+        400 | 422 => request_error_cause(s, status, message, &lower),
         401..=403 => access_cause(ev, s, status, message, &lower),
         _ => other_client_cause(ev, s, status, message),
     }
 }
 
 /// A 400 or 422: too many tokens, too many texts, a parameter combination, a malformed field.
-fn request_error_cause(
-    ev: &Evidence<'_>,
-    s: &Known,
-    status: u16,
-    message: &str,
-    lower: &str,
-) -> Cause {
+fn request_error_cause(s: &Known, status: u16, message: &str, lower: &str) -> Cause {
     let tokens = lower.contains("too many tokens")
         || lower.contains("context length")
         || lower.contains("too long")
@@ -839,11 +835,6 @@ fn request_error_cause(
             CauseCode::InvalidParameterCombination,
             format!("the API said {}", quote(message)),
             "split the input into batches within the documented limit (e.g. 96 texts per embed call)",
-        ),
-        400 if ev.platform.is_aws() => cause(
-            CauseCode::InvalidParameterCombination,
-            format!("{} answered 400 (ValidationException): {}", ev.platform.name(), quote(message)),
-            "check the body against the Bedrock/SageMaker Cohere schema: `model` and `stream` are not body fields there",
         ),
         400 => cause(
             CauseCode::InvalidParameterCombination,
@@ -888,11 +879,7 @@ fn access_cause(ev: &Evidence<'_>, s: &Known, status: u16, message: &str, lower:
             cause(
                 CauseCode::Forbidden,
                 format!("HTTP 403: {}", quote(message)),
-                if ev.platform.is_aws() {
-                    "grant the IAM identity bedrock:InvokeModel (or sagemaker:InvokeEndpoint) and request access to the model in this region".to_string()
-                } else {
-                    format!("check that this key's organisation may use model {model}; {SEND}")
-                },
+                format!("check that this key's organisation may use model {model}; {SEND}"),
             )
         }
     }
@@ -900,18 +887,7 @@ fn access_cause(ev: &Evidence<'_>, s: &Known, status: u16, message: &str, lower:
 
 /// Any other 4xx: AWS model errors and timeouts, deny-listed tokens, cancellation.
 fn other_client_cause(ev: &Evidence<'_>, s: &Known, status: u16, message: &str) -> Cause {
-    let aws = ev.platform.is_aws();
     match status {
-        424 if aws => cause(
-            CauseCode::ServerError,
-            format!("{} answered 424 (ModelErrorException): the model failed on this input: {}", ev.platform.name(), quote(message)),
-            "retry; if the same input fails again, check input length and parameters, then contact AWS support with the request id",
-        ),
-        408 if aws => cause(
-            CauseCode::Timeout,
-            format!("{} answered 408 (ModelTimeoutException): {}", ev.platform.name(), quote(message)),
-            "lower max_tokens or the input size, or use the streaming API",
-        ),
         498 => cause(
             CauseCode::BlockedToken,
             format!("HTTP 498: the request or response contains a deny-listed token: {}", quote(message)),
@@ -968,6 +944,67 @@ fn platform_cause(ev: &Evidence<'_>, f: &Facts, status: u16, message: &str) -> O
         ));
     }
     Some(cause(pe.cause, evidence, pe.next_step.clone()))
+}
+
+/// A cloud platform's status with no error type named: the cause of the error types the platform documents for
+/// that status, when they all agree on one (Bedrock's 403: `AccessDeniedException`; its 424 without a stream:
+/// `ModelErrorException`, since `ModelStreamErrorException` comes only from a streaming call).
+fn platform_status_cause(
+    ev: &Evidence<'_>,
+    s: &Known,
+    f: &Facts,
+    status: u16,
+    message: &str,
+) -> Option<Cause> {
+    if f.error_type.is_some() || ev.platform == Platform::Cohere {
+        return None;
+    }
+    let types = platform::by_status(ev.platform, status, streamed(ev, s));
+    let first = types.first()?;
+    if types.iter().any(|t| t.cause != first.cause) {
+        return None;
+    }
+    let names: Vec<&str> = types.iter().map(|t| t.error_type.as_str()).collect();
+    let mut evidence = format!(
+        "{} answered {status} without naming an error type: {}; the type it documents for {status} ({}) means: {} ({})",
+        ev.platform.name(),
+        quote(message),
+        names.join(" or "),
+        first.meaning,
+        first.source
+    );
+    if first.retryable {
+        evidence.push_str("; transient: retrying can succeed");
+    }
+    Some(cause(first.cause, evidence, first.next_step.clone()))
+}
+
+/// Whether the request streamed: `"stream": true` in its body, or Bedrock's streaming route in its URL.
+fn streamed(ev: &Evidence<'_>, s: &Known) -> bool {
+    s.body.get("stream").and_then(|v| v.as_bool()) == Some(true)
+        || ev
+            .request
+            .url
+            .as_deref()
+            .is_some_and(|u| u.contains("invoke-with-response-stream"))
+}
+
+/// A status-only cause on a platform whose error types for that status disagree says that it could not tell
+/// which one it was.
+fn with_untold_types(ev: &Evidence<'_>, s: &Known, f: &Facts, status: u16, mut c: Cause) -> Cause {
+    if f.error_type.is_some() || ev.platform == Platform::Cohere {
+        return c;
+    }
+    let types = platform::by_status(ev.platform, status, streamed(ev, s));
+    if types.len() > 1 && types.iter().any(|t| t.cause != types[0].cause) {
+        let names: Vec<&str> = types.iter().map(|t| t.error_type.as_str()).collect();
+        c.evidence.push_str(&format!(
+            "; could not tell which of {}'s error types for {status} this was ({}): the response named none",
+            ev.platform.name(),
+            names.join(", ")
+        ));
+    }
+    c
 }
 
 /// A 2xx generation that ended badly: cut by `max_tokens` before any text (with the thinking settings that
@@ -1279,8 +1316,8 @@ fn rate_limit_cause(ev: &Evidence<'_>, s: &Known, f: &Facts, message: &str) -> C
     if ev.platform.is_aws() {
         cause(
             CauseCode::RateLimited,
-            format!("{evidence} (ThrottlingException on AWS)"),
-            "request a quota increase in AWS Service Quotas, or retry with backoff",
+            evidence,
+            "retry with backoff; if it recurs, request a quota increase in AWS Service Quotas",
         )
     } else if trial {
         cause(

@@ -43,6 +43,23 @@ pub(super) fn lookup(platform: Platform, error_type: &str) -> Option<&'static Pl
         })
 }
 
+/// The error types a platform documents for `status`, for a response that named none (a proxy, an SDK or a
+/// log that kept only the status). The diagnosis uses them only when they all mean the same cause; when they
+/// disagree (Bedrock's 400: `ValidationException` or `ServiceQuotaExceededException`) it says it could not
+/// tell which.
+/// A type only a streaming call can get is left out for a call that did not stream.
+pub(super) fn by_status(
+    platform: Platform,
+    status: u16,
+    streamed: bool,
+) -> Vec<&'static PlatformError> {
+    knowledge()
+        .platform_errors
+        .iter()
+        .filter(|e| e.platform == platform && e.status == status && (streamed || !e.stream_only))
+        .collect()
+}
+
 /// What a status means and where that comes from: `(faq words, meaning, meaning source)`. The FAQ's words
 /// only for the statuses the FAQ lists, and on AWS not for the rows it marks "not relevant on AWS"; for
 /// every other status the tool's meaning, from the platform's error type when there is one, else from the

@@ -22,6 +22,7 @@ from conftest import (
     NODE_MODULES,
     ROOT,
     VERSION_RE,
+    PACKAGE_DIR,
     WHEELHOUSE,
     Artifacts,
     _real_python,
@@ -267,3 +268,37 @@ def test_archive_checksum_binary_completions_and_man_pages(artifacts: Artifacts,
         sub = (man / f"cohere-bundle-{c}.1").read_text()
         assert ".TH" in sub and ".SH SYNOPSIS" in sub and len(sub) > 300, (c, sub[:300])
     assert "--upstream" in (man / "cohere-bundle-observe.1").read_text().replace("\\-", "-")
+
+
+CRATES = ("cohere-bundle-knowledge", "cohere-bundle-core", "cohere-bundle-simulator", "cohere-bundle")
+
+
+def test_crates_hold_what_the_build_reads_and_no_tests(artifacts: Artifacts) -> None:
+    names = {}
+    for c in CRATES:
+        crate = PACKAGE_DIR / f"{c}-{artifacts.version}.crate"
+        assert crate.is_file(), f"{crate} is missing (scripts/package --crate)"
+        with tarfile.open(crate) as t:
+            names[c] = {n.split("/", 1)[1] for n in t.getnames() if "/" in n}
+    # What include_str! reads at build time is inside each crate that reads it.
+    assert {"data/models.toml", "data/endpoints.toml", "data/statuses.toml", "data/platform_errors.toml"} <= names["cohere-bundle-knowledge"]
+    assert {"templates/report.md.j2", "templates/report.html.j2", "assets/node-preload.mjs"} <= names["cohere-bundle-core"]
+    assert "assets/sim-tokenizer.json" in names["cohere-bundle-simulator"]
+    assert {"templates/demo-request.json", "templates/demo-app.log", "README.md", "LICENSE", "Cargo.lock"} <= names["cohere-bundle"]
+    # Test fixtures, snapshots and the tests themselves are not.
+    for c, files in names.items():
+        assert not [f for f in files if f.startswith(("tests/", "benches/", "fuzz/"))], (c, sorted(files))
+
+
+def test_cargo_install_from_the_packaged_crates_gives_a_working_binary(artifacts: Artifacts, user_env: Dict[str, str], tmp_path: Path) -> None:
+    # scripts/package --crate-install ran `cargo install --offline` from the .crate files (cargo is needed there);
+    # the binary it installed runs here with no Rust toolchain on PATH.
+    binary = PACKAGE_DIR / "crate-install" / "root" / "bin" / "cohere-bundle"
+    assert binary.is_file(), f"{binary} is missing (scripts/package --crate-install)"
+    assert ok(run([str(binary), "--version"], user_env, tmp_path)).stdout.strip() == f"cohere-bundle {artifacts.version}"
+    p = ok(run([str(binary), "demo", "--json"], user_env, tmp_path))
+    out = last_json_line(p.stdout)
+    bundle = tmp_path / out["bundle"]
+    assert out["status"] == 400 and bundle.is_file(), out
+    with zipfile.ZipFile(bundle) as z:
+        assert "summary.json" in z.namelist() and "report.md" in z.namelist()

@@ -64,16 +64,26 @@ def test_capture_takes_an_explicit_request_and_an_output_path(simulator: str, ap
     assert out.stat().st_mtime_ns == written
 
 
+
+class _Failed500(Exception):
+    """An SDK-like exception: a 500 with headers and a body."""
+
+    status_code = 500
+    headers: dict = {}
+    body = {"message": "internal server error"}
+
+
+def _failed_500(api_key: str):
+    """The exception class of a 500, and the request dict it failed on (with the key in its headers)."""
+    request = {"method": "POST", "url": "https://api.cohere.com/v2/chat", "headers": {"Authorization": f"Bearer {api_key}"},
+               "body": {"model": "command-a-03-2025", "messages": MESSAGES}}
+    return _Failed500, request
+
+
 def test_capture_returns_none_and_logs_when_it_cannot_write(
     api_key: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    class Failed(Exception):
-        status_code = 500
-        headers = {}
-        body = {"message": "internal server error"}
-
-    request = {"method": "POST", "url": "https://api.cohere.com/v2/chat", "headers": {"Authorization": f"Bearer {api_key}"},
-               "body": {"model": "command-a-03-2025", "messages": MESSAGES}}
+    Failed, request = _failed_500(api_key)
     out = tmp_path / "ticket.zip"
     assert cohere_bundle.capture(Failed(), request=request, out=out, window=0) == out
     with caplog.at_level("ERROR", logger="cohere_bundle"):
@@ -162,13 +172,7 @@ def test_scrub_removes_known_secrets_and_shapes() -> None:
 
 
 def test_verify_rejects_tampered_bundles_and_leaks(tmp_path: Path, api_key: str) -> None:
-    class Failed(Exception):
-        status_code = 500
-        headers = {}
-        body = {"message": "internal server error"}
-
-    request = {"method": "POST", "url": "https://api.cohere.com/v2/chat", "headers": {"Authorization": f"Bearer {api_key}"},
-               "body": {"model": "command-a-03-2025", "messages": MESSAGES}}
+    Failed, request = _failed_500(api_key)
     good = cohere_bundle.capture(Failed(), request=request, out=tmp_path / "good.zip")
     cohere_bundle.verify(good)
     bad = tmp_path / "bad.zip"

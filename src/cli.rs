@@ -666,8 +666,8 @@ fn terminal_secrets(cli: &Cli, env: &EnvSettings) -> (Vec<cohere_bundle_core::Kn
 }
 
 /// Runs the parsed command line, printing through a scrubbing [`Term`]; returns the process exit code.
-/// SIGINT and SIGTERM (except while `observe` waits for Ctrl-C to stop) remove every unfinished file and
-/// exit 130 or 143.
+/// SIGINT and SIGTERM (except for `observe` and `simulator`, which stop on them) remove every unfinished file
+/// and exit 130 or 143.
 pub async fn main(mut cli: Cli) -> u8 {
     let env = EnvSettings::read();
     let json_to_stderr = matches!(cli.command, Command::Scrub(_));
@@ -680,9 +680,10 @@ pub async fn main(mut cli: Cli) -> u8 {
     let (known, json) = terminal_secrets(&cli, &env);
     let mut term = Term::new(known, json);
     term.json_to_stderr = json_to_stderr;
-    let observe = matches!(cli.command, Command::Observe(_));
+    // `observe` and `simulator` wait for the signal themselves: for them it is the normal way to stop.
+    let own_signals = matches!(cli.command, Command::Observe(_) | Command::Simulator { .. });
     let work = run(cli, &env, &mut term);
-    let result = if observe {
+    let result = if own_signals {
         work.await
     } else {
         tokio::select! {

@@ -1,6 +1,6 @@
 //! Tokenizing a 128k-token prompt with the model's tokenizer (target: under 200 ms).
 //!
-//! `cargo bench --bench tokenize`. Uses `assets/sim-tokenizer.json`; set `COHERE_BUNDLE_BENCH_TOKENIZER`
+//! `cargo bench --bench tokenize`. Uses the simulator's `crates/simulator/assets/sim-tokenizer.json`; set `COHERE_BUNDLE_BENCH_TOKENIZER`
 //! to the path of another HuggingFace tokenizer JSON (e.g. a real Cohere one) to measure that instead.
 
 use std::time::{Duration, Instant};
@@ -40,7 +40,7 @@ fn main() {
             (p.to_string_lossy().into_owned(), b)
         }
         None => (
-            "assets/sim-tokenizer.json".to_string(),
+            "crates/simulator/assets/sim-tokenizer.json".to_string(),
             cohere_bundle_simulator::TOKENIZER_JSON.as_bytes().to_vec(),
         ),
     };

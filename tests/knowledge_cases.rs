@@ -201,8 +201,7 @@ fn a_platform_status_without_its_error_type_is_read_from_the_data_or_said_untold
     assert_eq!(codes(&s), ["model_error"], "{s:#}");
     let ev = first_evidence(&s);
     assert!(
-        ev.contains("without naming an error type")
-            && ev.contains("(ModelErrorException)"),
+        ev.contains("without naming an error type") && ev.contains("(ModelErrorException)"),
         "{ev}"
     );
     // 403: AccessDeniedException alone.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// `.cell-ok{background:#c9ecd5}` and `.cell-fail{background:#f6c4c4}` in templates/report.html.j2.
+/// `.cell-ok{background:#c9ecd5}` and `.cell-fail{background:#f6c4c4}` in crates/core/templates/report.html.j2.
 const GREEN: [u8; 3] = [0xc9, 0xec, 0xd5];
 const RED: [u8; 3] = [0xf6, 0xc4, 0xc4];
 

@@ -55,7 +55,7 @@ use crate::exchange::{is_main, original_exchange, Exchange, FailureClass, Purpos
 use crate::gather::capture::Capture;
 use crate::gather::matrix::MatrixResult;
 use crate::input::request::CapturedRequest;
-use crate::knowledge::{knowledge, ModelStatus};
+use crate::knowledge::{knowledge, ModelStatus, PlatformError};
 use crate::summary::{
     Cause, ClientInfo, ErrorInfo, KeyInfo, Mode, ModelLimits, Note, NoteKind, OriginalFailure,
     OtherFailure, RateLimitInfo, SeqLen, Summary, TimingInfo, SCHEMA_VERSION,
@@ -766,15 +766,16 @@ fn causes_for(ev: &Evidence<'_>, s: &Known, f: &Facts) -> Vec<Cause> {
         out.push(c);
     }
     if let Some(status) = f.status.filter(|st| *st >= 400) {
+        let untyped = untyped_platform_errors(ev, s, f, status);
         let c = platform_cause(ev, f, status, &message)
-            .or_else(|| platform_status_cause(ev, s, f, status, &message))
+            .or_else(|| platform_status_cause(ev, &untyped, status, &message))
             .unwrap_or_else(|| match status {
                 429 => rate_limit_cause(ev, s, f, &message),
                 404 => model_not_found(ev, s, f, &message),
                 400..=499 => client_error_cause(ev, s, status, &message),
                 _ => server_error_cause(ev, f, status, &message),
             });
-        out.push(with_untold_types(ev, s, f, status, c));
+        out.push(with_untold_types(ev, &untyped, status, c));
     }
     for c in &mut out {
         c.source.get_or_insert_with(|| f.source.clone());
@@ -946,20 +947,30 @@ fn platform_cause(ev: &Evidence<'_>, f: &Facts, status: u16, message: &str) -> O
     Some(cause(pe.cause, evidence, pe.next_step.clone()))
 }
 
+/// The error types a cloud platform documents for a status whose response named none (empty on Cohere's API, or
+/// when the response named its type): read once per failure, for [`platform_status_cause`] and
+/// [`with_untold_types`].
+fn untyped_platform_errors(
+    ev: &Evidence<'_>,
+    s: &Known,
+    f: &Facts,
+    status: u16,
+) -> Vec<&'static PlatformError> {
+    if f.error_type.is_some() || ev.platform == Platform::Cohere {
+        return Vec::new();
+    }
+    platform::by_status(ev.platform, status, streamed(ev, s))
+}
+
 /// A cloud platform's status with no error type named: the cause of the error types the platform documents for
 /// that status, when they all agree on one (Bedrock's 403: `AccessDeniedException`; its 424 without a stream:
 /// `ModelErrorException`, since `ModelStreamErrorException` comes only from a streaming call).
 fn platform_status_cause(
     ev: &Evidence<'_>,
-    s: &Known,
-    f: &Facts,
+    types: &[&PlatformError],
     status: u16,
     message: &str,
 ) -> Option<Cause> {
-    if f.error_type.is_some() || ev.platform == Platform::Cohere {
-        return None;
-    }
-    let types = platform::by_status(ev.platform, status, streamed(ev, s));
     let first = types.first()?;
     if types.iter().any(|t| t.cause != first.cause) {
         return None;
@@ -991,11 +1002,12 @@ fn streamed(ev: &Evidence<'_>, s: &Known) -> bool {
 
 /// A status-only cause on a platform whose error types for that status disagree says that it could not tell
 /// which one it was.
-fn with_untold_types(ev: &Evidence<'_>, s: &Known, f: &Facts, status: u16, mut c: Cause) -> Cause {
-    if f.error_type.is_some() || ev.platform == Platform::Cohere {
-        return c;
-    }
-    let types = platform::by_status(ev.platform, status, streamed(ev, s));
+fn with_untold_types(
+    ev: &Evidence<'_>,
+    types: &[&PlatformError],
+    status: u16,
+    mut c: Cause,
+) -> Cause {
     if types.len() > 1 && types.iter().any(|t| t.cause != types[0].cause) {
         let names: Vec<&str> = types.iter().map(|t| t.error_type.as_str()).collect();
         c.evidence.push_str(&format!(

@@ -107,6 +107,31 @@ fn observe(
     (format!("{ctx}\nexchange: {ex:#}"), s, requests)
 }
 
+/// [`observe`] of a Python client script of the compatibility venv, which writes what its calls got to the file
+/// named by its argument: (context, summary, requests, that file's JSON). The script is told the model and the
+/// missing model; `envs` adds to that.
+fn observe_python(
+    script_path: &str,
+    envs: &[(&str, &str)],
+) -> (String, Value, Vec<SimRequest>, Value) {
+    let dir = tempdir();
+    let out = dir.path().join("client.json");
+    let command: Vec<std::ffi::OsString> = vec![
+        compat_venv_python().into(),
+        script(script_path).into(),
+        out.clone().into(),
+    ];
+    let mut all = vec![
+        ("OBSERVE_TEST_MODEL", MODEL),
+        ("OBSERVE_TEST_MISSING_MODEL", MISSING_MODEL),
+    ];
+    all.extend_from_slice(envs);
+    let (ctx, s, requests) = observe(&command, &all);
+    let result: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap_or_default())
+        .unwrap_or_default();
+    (ctx, s, requests, result)
+}
+
 /// The summary of an observed run whose first failure is the 404 of an unknown model on `endpoint`.
 #[track_caller]
 fn check_404_summary(s: &Value, endpoint: &str, ctx: &str) {
@@ -132,23 +157,7 @@ fn check_404_summary(s: &Value, endpoint: &str, ctx: &str) {
 
 #[test]
 fn openai_python_sdk_on_the_compat_api_under_observe() {
-    let python = compat_venv_python();
-    let dir = tempdir();
-    let out = dir.path().join("sdk.json");
-    let command: Vec<std::ffi::OsString> = vec![
-        python.into(),
-        script("tests/py/observe_openai.py").into(),
-        out.clone().into(),
-    ];
-    let (ctx, s, requests) = observe(
-        &command,
-        &[
-            ("OBSERVE_TEST_MODEL", MODEL),
-            ("OBSERVE_TEST_MISSING_MODEL", MISSING_MODEL),
-        ],
-    );
-    let result: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap_or_default())
-        .unwrap_or_default();
+    let (ctx, s, requests, result) = observe_python("tests/py/observe_openai.py", &[]);
     assert_eq!(result["not_found"]["status"], 404, "{result:#}");
     assert_eq!(result["bad_request"]["status"], 400, "{result:#}");
     assert!(
@@ -324,25 +333,11 @@ fn observe_node_openai(default_host: bool) {
 
 #[test]
 fn litellm_cohere_route_under_observe() {
-    let python = compat_venv_python();
-    let dir = tempdir();
-    let out = dir.path().join("litellm.json");
-    let command: Vec<std::ffi::OsString> = vec![
-        python.into(),
-        script("tests/py/observe_litellm.py").into(),
-        out.clone().into(),
-    ];
     // LiteLLM reads its model cost map from the network unless told to use the copy it ships.
-    let (ctx, s, requests) = observe(
-        &command,
-        &[
-            ("OBSERVE_TEST_MODEL", MODEL),
-            ("OBSERVE_TEST_MISSING_MODEL", MISSING_MODEL),
-            ("LITELLM_LOCAL_MODEL_COST_MAP", "True"),
-        ],
+    let (ctx, s, requests, result) = observe_python(
+        "tests/py/observe_litellm.py",
+        &[("LITELLM_LOCAL_MODEL_COST_MAP", "True")],
     );
-    let result: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap_or_default())
-        .unwrap_or_default();
     assert_eq!(result["not_found"]["status"], 404, "{result:#}\n{ctx}");
     assert_eq!(result["rate_limited"]["status"], 429, "{result:#}");
     assert!(

@@ -1382,15 +1382,42 @@ def capture(
     released); in async code use ``await asyncio.to_thread(cohere_bundle.capture, e)``.
     """
     try:
+        secrets = [s for s in secrets if isinstance(s, str)]  # read once: the log line below scrubs them too
         return _capture(
             exc, request, logs, secrets, out, force, scan_env, redact_content, max_size, eml, cache_dir, window
         )
     except Exception as e:
         try:
-            _log.error("cohere_bundle.capture: no bundle written: %s: %s", type(e).__name__, e)
+            known = [*secrets, *_credentials(request), *_credentials(_exc_request(exc))]
+            _log.error("cohere_bundle.capture: no bundle written: %s", _safe_reason(e, known, scan_env))
         except Exception:
             pass
         return None
+
+
+def _credentials(request: Any) -> List[str]:
+    """The key a request carries (``Authorization: Bearer``, ``api-key``, ``x-api-key``), from an httpx request,
+    an :class:`Exchange` or a dict with ``headers``; nothing when it has none or cannot be read."""
+    try:
+        if isinstance(request, Mapping):
+            headers = request.get("headers") or {}
+        else:
+            headers = getattr(request, "headers", None) or getattr(getattr(request, "request", None), "headers", {})
+        pairs = headers.items() if hasattr(headers, "items") else headers
+        out = []
+        for k, v in pairs:
+            if str(k).lower() in ("authorization", "api-key", "x-api-key") and isinstance(v, str):
+                out.append(v.split(" ", 1)[1] if v.lower().startswith("bearer ") else v)
+        return [v for v in out if v]
+    except Exception:
+        return []
+
+
+def _safe_reason(e: BaseException, secrets: Iterable[str], scan_env: bool) -> str:
+    """An exception as one log line: the known secrets scrubbed (the capture's, and the environment's), and every
+    control character, which a server's or a stranger's text may carry, written as an escape."""
+    text = _native.scrub(f"{type(e).__name__}: {e}", [s for s in secrets if s], scan_env=scan_env)
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _capture(

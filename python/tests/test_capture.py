@@ -100,6 +100,21 @@ def test_capture_returns_none_and_logs_when_it_cannot_write(
     assert "missing.log" in caplog.text and "TypeError" in caplog.text
 
 
+def test_capture_logs_its_reason_without_secrets_or_control_characters(
+    api_key: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A reason that names a log path holding the key, a caller's secret and an escape sequence, as a stranger's
+    # file name can: the log line says which log, with neither secret and no raw control character.
+    Failed, request = _failed_500(api_key)
+    secret = "s3cr3t-db-password-77"
+    log = tmp_path / f"app-{api_key}-{secret}-\x1b[2J.log"
+    with caplog.at_level("ERROR", logger="cohere_bundle"):
+        assert cohere_bundle.capture(Failed(), request=request, logs=[log], secrets=iter([secret]), out=tmp_path) is None
+    assert "no bundle written" in caplog.text and ".log" in caplog.text, caplog.text
+    assert api_key not in caplog.text and secret not in caplog.text, caplog.text
+    assert "\x1b" not in caplog.text and "\\x1b" in caplog.text, caplog.text
+
+
 def test_capture_of_a_broken_stream_uses_the_hooks_record(simulator: str, api_key: str, tmp_path: Path) -> None:
     hooks = cohere_bundle.event_hooks(tmp_path / "spool", interval=3600)
     co = cohere.ClientV2(api_key=api_key, base_url=simulator, httpx_client=httpx.Client(event_hooks=hooks))
